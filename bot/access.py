@@ -1,0 +1,49 @@
+"""Who may do what: the one place where staff-only commands are checked.
+
+Wrap a handler callback with :func:`staff_only`; a non-staff caller gets a polite refusal,
+nothing is written, and the attempt is logged with the user id only.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+
+from telegram import Update
+from telegram.constants import ChatType
+from telegram.ext import ContextTypes, ConversationHandler
+
+from bot.services import services_of
+
+log = logging.getLogger(__name__)
+
+
+def staff_only(callback=None, *, private: bool = False):
+    """Let only staff through (and, with ``private``, only in a private chat with the bot)."""
+
+    def decorate(func):
+        @functools.wraps(func)
+        async def wrapper(update: Update, context: ContextTypes.DEFAULT_TYPE):
+            services = services_of(context)
+            user = update.effective_user
+            locale = services.catalog.resolve_locale(user.language_code if user else None)
+            if not services.settings.is_staff(user.id if user else None):
+                log.warning("refused %s to non-staff user %s", func.__name__, user.id if user else None)
+                key = "not_staff_setup" if not services.settings.staff_ids else "not_staff"
+                await _refuse(update, services.text(locale, key, user_id=user.id if user else "?"))
+                return ConversationHandler.END
+            if private and update.effective_chat and update.effective_chat.type != ChatType.PRIVATE:
+                await _refuse(update, services.text(locale, "private_only"))
+                return ConversationHandler.END
+            return await func(update, context)
+
+        return wrapper
+
+    return decorate(callback) if callback is not None else decorate
+
+
+async def _refuse(update: Update, text: str) -> None:
+    if update.callback_query:
+        await update.callback_query.answer(text, show_alert=False)
+    elif update.effective_message:
+        await update.effective_message.reply_html(text)

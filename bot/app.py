@@ -1,0 +1,92 @@
+"""The one place that assembles the bot: settings in, a configured ``Application`` out.
+
+Every handler and job is registered here, in the order that matters (noted where it does).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from datetime import datetime
+
+from telegram.ext import (
+    AIORateLimiter,
+    Application,
+    ApplicationBuilder,
+    CallbackQueryHandler,
+    CommandHandler,
+    ConversationHandler,
+    MessageHandler,
+    filters,
+)
+
+from bot.delivery import DISPATCH_JOB_NAME, dispatch_job
+from bot.handlers import common, enroll, start
+from bot.keyboards import ENROLL_ANY, ENROLL_NUMBER, ENROLL_PROTOCOL, ENROLL_WHEN_NOW, ENROLL_WHEN_OTHER
+from bot.services import SERVICES_KEY, Services, utc_now
+from bot.settings import Settings
+from jobs.storage.db import Store, make_engine, upgrade
+from messages.catalog import load_catalog
+
+log = logging.getLogger(__name__)
+
+
+def build_services(settings: Settings, *, clock: Callable[[], datetime] = utc_now, migrate: bool = True) -> Services:
+    """Load and check the message files, open the database and bring its schema up to date."""
+    catalog = load_catalog(settings.messages_dir, default_protocol=settings.default_protocol)
+    engine = make_engine(settings.database_url)
+    if migrate:
+        upgrade(engine)
+    return Services(settings=settings, store=Store(engine), catalog=catalog, clock=clock)
+
+
+def build_application(settings: Settings, services: Services | None = None) -> Application:
+    """The configured Application: client, handlers, the dispatcher job."""
+    services = services or build_services(settings)
+    builder = (
+        ApplicationBuilder()
+        .token(settings.bot_token)
+        # 30 messages/s overall, 20/min per group; RetryAfter comes back to the dispatcher,
+        # which re-queues the reminder instead of holding a send open.
+        .rate_limiter(AIORateLimiter(max_retries=0))
+        .post_shutdown(_post_shutdown)
+    )
+    if settings.telegram_api_base_url:
+        root = settings.telegram_api_base_url
+        builder = builder.base_url(f"{root}/bot").base_file_url(f"{root}/file/bot")
+    application = builder.build()
+    application.bot_data[SERVICES_KEY] = services
+
+    enroll_form = ConversationHandler(
+        entry_points=[CommandHandler("enroll", enroll.enroll_command)],
+        states={
+            enroll.ASK_NAME: [MessageHandler(filters.TEXT & ~filters.COMMAND, enroll.form_name)],
+            enroll.ASK_PROTOCOL: [CallbackQueryHandler(enroll.form_protocol, pattern=f"^{ENROLL_PROTOCOL}")],
+            enroll.ASK_NUMBER: [CallbackQueryHandler(enroll.form_number, pattern=f"^{ENROLL_NUMBER}")],
+            enroll.ASK_WHEN: [CallbackQueryHandler(enroll.form_when,
+                                                   pattern=f"^({ENROLL_WHEN_NOW}|{ENROLL_WHEN_OTHER})$")],
+            enroll.ASK_TIME: [MessageHandler(filters.TEXT & ~filters.COMMAND, enroll.form_time)],
+        },
+        fallbacks=[CommandHandler("cancel", enroll.form_cancel)],
+        name="enroll_form",
+    )
+    application.add_handler(enroll_form)
+    application.add_handler(CommandHandler("start", start.start_command))
+    application.add_handler(CommandHandler("help", common.help_command))
+    # After the form: its buttons pressed when no form is open get a notice instead of silence.
+    application.add_handler(CallbackQueryHandler(enroll.form_stale_button, pattern=ENROLL_ANY))
+    application.add_error_handler(common.error_handler)
+
+    application.job_queue.run_repeating(
+        dispatch_job, interval=settings.dispatch_interval, first=1, name=DISPATCH_JOB_NAME,
+        # One pass at a time; a pass missed while the machine slept simply runs at the next tick.
+        job_kwargs={"max_instances": 1, "coalesce": True, "misfire_grace_time": None},
+    )
+    return application
+
+
+async def _post_shutdown(application: Application) -> None:
+    services: Services | None = application.bot_data.get(SERVICES_KEY)
+    if services is not None:
+        services.store.dispose()
+

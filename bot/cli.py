@@ -1,0 +1,174 @@
+"""The ``aftercare`` command: run the bot, preview a protocol's timeline, check the set-up, migrate.
+
+The entry point only loads ``.env``, builds and runs; a bad setting or message file ends it with
+one line naming the key (exit status 2), never with a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import re
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+
+from dotenv import dotenv_values
+from sqlalchemy.exc import SQLAlchemyError
+
+from bot.settings import Settings, SettingsError
+from messages.errors import MessageFileError
+
+log = logging.getLogger("aftercare")
+
+
+def load_env(env_file: Path) -> dict[str, str]:
+    """Settings from ``env_file`` (if it exists), overridden by the process environment."""
+    values = {key: value for key, value in dotenv_values(env_file).items() if value is not None} \
+        if env_file.is_file() else {}
+    values.update(os.environ)
+    return values
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Parse the command line and run the chosen command; return the exit status."""
+    parser = _parser()
+    args = parser.parse_args(argv)
+    command = args.command or "run"
+    env = load_env(Path(args.env_file))
+    try:
+        if command == "run":
+            return _run(env)
+        if command == "preview":
+            return _preview(env, args)
+        if command == "check":
+            return _check(env)
+        if command == "db":
+            return _db(env, args)
+    except (SettingsError, MessageFileError) as exc:
+        print(f"aftercare: {exc}", file=sys.stderr)
+        return 2
+    except SQLAlchemyError as exc:
+        # The URL may hold a password: name the key and the driver's complaint only.
+        reason = str(getattr(exc, "orig", None) or type(exc).__name__).splitlines()[0]
+        print(f"aftercare: DATABASE_URL: cannot use the database: {reason}", file=sys.stderr)
+        return 2
+    parser.error(f"unknown command {command!r}")
+    return 2
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="aftercare", description="Aftercare bot for a clinic's patients.")
+    parser.add_argument("--env-file", default=".env", help="settings file (default: .env in this folder)")
+    commands = parser.add_subparsers(dest="command")
+    commands.add_parser("run", help="run the bot (the default)")
+    preview = commands.add_parser("preview", help="print the timeline a patient would get, without Telegram")
+    preview.add_argument("--session", required=True, help='session time, e.g. "2026-11-24 15:30" (clinic time)')
+    preview.add_argument("--protocol", help="protocol name (default: the clinic's default)")
+    preview.add_argument("--number", type=int, default=1, help="which session of the series (default 1)")
+    preview.add_argument("--of", type=int, dest="series_length", help="sessions in the series (default SERIES_LENGTH)")
+    preview.add_argument("--tz", help="patient's time zone (default CLINIC_TIMEZONE)")
+    preview.add_argument("--locale", default="en", help="language of the texts (default en)")
+    preview.add_argument("--name", default="Anna", help="patient name used in the texts")
+    preview.add_argument("--texts", action="store_true", help="print each message's text too")
+    commands.add_parser("check", help="check settings, message files and the database, then exit")
+    db = commands.add_parser("db", help="database migrations")
+    db.add_argument("action", choices=["upgrade", "current"])
+    return parser
+
+
+def _run(env: dict[str, str]) -> int:
+    from telegram import Update
+
+    from bot.app import build_application, build_services
+    from bot.logs import configure_logging
+
+    settings = Settings.from_env(env)
+    configure_logging(settings.log_level, settings.bot_token)
+    services = build_services(settings)
+    application = build_application(settings, services)
+    if not settings.staff_ids:
+        log.warning("STAFF_IDS is empty: nobody can enroll patients yet (send /enroll to learn your id)")
+    if not settings.clinic_phone:
+        log.warning("CLINIC_PHONE is not set: texts will say %r instead", "the clinic's usual number")
+    log.info("starting: %d protocols, %d languages, database %s, clinic zone %s, quiet hours %s",
+             len(services.catalog.protocols), len(services.catalog.locales),
+             services.store.engine.url.get_backend_name(), settings.clinic_timezone.key, settings.quiet_hours)
+    application.run_polling(allowed_updates=Update.ALL_TYPES)
+    return 0
+
+
+def _preview(env: dict[str, str], args: argparse.Namespace) -> int:
+    from bot.enroll_args import parse_session_time, parse_zone
+    from jobs.dispatch import ClaimedReminder, ClinicInfo, render_reminder
+    from jobs.enrollment import EnrollmentError
+    from jobs.planning import plan_reminders
+    from messages.catalog import load_catalog
+
+    settings = Settings.from_env(env, require_token=False)
+    catalog = load_catalog(settings.messages_dir, default_protocol=settings.default_protocol)
+    try:
+        protocol = catalog.protocol(args.protocol)
+    except KeyError:
+        print(f"aftercare: no protocol {args.protocol!r} (have: {', '.join(sorted(catalog.protocols))})",
+              file=sys.stderr)
+        return 2
+    try:
+        zone = parse_zone(args.tz) if args.tz else settings.clinic_timezone
+        session_at = parse_session_time(args.session, now=datetime.now(UTC), zone=settings.clinic_timezone)
+    except EnrollmentError as exc:
+        print(f"aftercare: cannot read {exc.values.get('value')!r}: use e.g. \"2026-11-24 15:30\" or an IANA zone",
+              file=sys.stderr)
+        return 2
+    length = args.series_length or settings.series_length
+    if not 1 <= args.number <= length:
+        print(f"aftercare: --number {args.number} does not fit a series of {length}", file=sys.stderr)
+        return 2
+    locale = catalog.resolve_locale(args.locale)
+    plan = plan_reminders(protocol=protocol, session_at=session_at, zone=zone, quiet_hours=settings.quiet_hours,
+                          session_number=args.number, series_length=length, now=session_at)
+    clinic = ClinicInfo(settings.clinic_name, settings.clinic_phone, settings.booking_url)
+    print(f"{protocol.title} ({protocol.name}, version {protocol.version}) · session {args.number} of {length}")
+    print(f"session {session_at.astimezone(zone):%a %d %b %Y %H:%M} {zone.key} · quiet hours {settings.quiet_hours}")
+    print()
+    print(f"  {'due (' + zone.key + ')':<24} {'step':<26} {'kind':<8} valid until")
+    for item in plan:
+        moved = "  (moved out of quiet hours)" if item.due_at != item.planned_at else ""
+        print(f"  {item.due_at.astimezone(zone):%a %d %b %H:%M}{'':<8} {item.step_key:<26} {item.kind:<8} "
+              f"{item.expires_at.astimezone(zone):%a %d %b %H:%M}{moved}")
+        if args.texts:
+            claimed = ClaimedReminder(
+                id=0, patient_id=0, chat_id=0, patient_name=args.name, locale=locale, timezone=zone.key,
+                step_key=item.step_key, text_key=item.text_key, kind=item.kind, due_at=item.due_at,
+                expires_at=item.expires_at, attempts=0, session_number=args.number, series_length=length,
+                session_at=session_at, protocol_name=protocol.name)
+            text = re.sub(r"<[^>]+>", "", render_reminder(claimed, catalog=catalog, clinic=clinic))
+            print("\n".join("      " + line for line in text.splitlines()) + "\n")
+    return 0
+
+
+def _check(env: dict[str, str]) -> int:
+    from bot.app import build_services
+
+    settings = Settings.from_env(env)
+    services = build_services(settings, migrate=False)
+    from jobs.storage.db import current_revision, head_revision
+
+    engine = services.store.engine
+    current, head = current_revision(engine), head_revision(engine)
+    print(f"settings: ok (clinic zone {settings.clinic_timezone.key}, {len(settings.staff_ids)} staff)")
+    print(f"messages: ok ({len(services.catalog.protocols)} protocols, locales {', '.join(services.catalog.locales)})")
+    print(f"database: reachable ({engine.url.get_backend_name()}), schema {current or 'empty'}, code expects {head}")
+    return 0
+
+
+def _db(env: dict[str, str], args: argparse.Namespace) -> int:
+    from jobs.storage.db import current_revision, head_revision, make_engine, upgrade
+
+    settings = Settings.from_env(env, require_token=False)
+    engine = make_engine(settings.database_url)
+    if args.action == "upgrade":
+        upgrade(engine)
+    print(f"current: {current_revision(engine) or 'empty'} (head: {head_revision(engine)})")
+    return 0

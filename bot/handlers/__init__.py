@@ -1,0 +1,1 @@
+"""Telegram handlers: thin callbacks that parse an update, call a data function and reply."""

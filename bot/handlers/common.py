@@ -1,0 +1,39 @@
+"""``/help`` and the global error handler."""
+
+from __future__ import annotations
+
+import logging
+
+from telegram import Update
+from telegram.ext import ContextTypes
+
+from bot.services import services_of
+
+log = logging.getLogger(__name__)
+
+
+async def help_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """What the bot does and how to reach the clinic; staff also see their commands."""
+    services = services_of(context)
+    settings = services.settings
+    user = update.effective_user
+    locale = services.catalog.resolve_locale(user.language_code if user else None)
+    text = services.text(locale, "help_patient", clinic_name=settings.clinic_name,
+                         clinic_phone=settings.clinic_phone or services.text(locale, "clinic_phone_missing"))
+    if settings.is_staff(user.id if user else None):
+        text += "\n\n" + services.text(locale, "help_staff")
+    await update.effective_message.reply_html(text)
+
+
+async def error_handler(update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """Log the error (ids only: updates carry names and texts) and tell the user we failed."""
+    update_id = update.update_id if isinstance(update, Update) else None
+    log.error("error while handling update %s", update_id, exc_info=context.error)
+    if isinstance(update, Update) and update.effective_message:
+        services = services_of(context)
+        user = update.effective_user
+        locale = services.catalog.resolve_locale(user.language_code if user else None)
+        try:
+            await update.effective_message.reply_html(services.text(locale, "error_generic"))
+        except Exception:  # noqa: BLE001 - the reply is a courtesy; the error is already logged
+            log.warning("could not tell the user about the error in update %s", update_id)

@@ -1,0 +1,34 @@
+"""Logging set-up: one format, chatty libraries turned down, the bot token scrubbed from every line."""
+
+from __future__ import annotations
+
+import logging
+
+# httpx logs each request URL at INFO, and Bot API URLs contain the token.
+QUIET_LOGGERS = ("httpx", "httpcore", "apscheduler")
+
+
+class RedactFilter(logging.Filter):
+    """Replace secrets in a record's final message, whatever logger or library wrote it."""
+
+    def __init__(self, *secrets: str) -> None:
+        super().__init__()
+        self.secrets = [secret for secret in secrets if secret]
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        if any(secret in message for secret in self.secrets):
+            for secret in self.secrets:
+                message = message.replace(secret, "<redacted>")
+            record.msg, record.args = message, None
+        return True
+
+
+def configure_logging(level: str, *secrets: str) -> None:
+    """Log to stderr at ``level``; never let ``secrets`` through."""
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s", force=True)
+    redact = RedactFilter(*secrets)
+    for handler in logging.getLogger().handlers:
+        handler.addFilter(redact)
+    for name in QUIET_LOGGERS:
+        logging.getLogger(name).setLevel(logging.WARNING)

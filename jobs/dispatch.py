@@ -1,0 +1,332 @@
+"""The dispatcher: claim due reminders atomically, send them, record what happened to each.
+
+One recurring JobQueue job calls :func:`dispatch_due`; tests call it directly with a fixed
+``now``. A claim marks rows ``claimed`` with a lease; a process that dies mid-batch leaves rows
+whose lease runs out and which the next claim takes again. Delivery is therefore at-least-once:
+only a message sent but not yet recorded when the process died can repeat.
+
+Sending never aborts a batch: each reminder's error is classified and recorded on its own row.
+A patient's reminders go out one after another, in due order; different patients in parallel,
+with a bounded number of sends in flight (thousands at once make httpx's pool collapse).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import and_, or_, update
+from sqlmodel import Session, select
+from telegram import Bot
+from telegram.constants import ParseMode
+from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TimedOut
+
+from jobs.planning import next_session_window
+from jobs.storage.models import (
+    ACTIVE,
+    CANCELLED,
+    CLAIMED,
+    FAILED,
+    PENDING,
+    SENT,
+    SKIPPED,
+    UNREACHABLE,
+    Enrollment,
+    Patient,
+    Reminder,
+)
+from messages.catalog import Catalog, Raw
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class ClinicInfo:
+    """The clinic details that step texts quote."""
+
+    name: str
+    phone: str
+    booking_url: str = ""
+
+
+@dataclass(frozen=True)
+class DeliveryPolicy:
+    """How hard the dispatcher works and how patiently it retries."""
+
+    batch_size: int = 200
+    concurrency: int = 8
+    lease: timedelta = timedelta(minutes=5)
+    max_attempts: int = 5
+    retry_base: timedelta = timedelta(seconds=30)
+    retry_cap: timedelta = timedelta(minutes=30)
+
+
+@dataclass(frozen=True)
+class ClaimedReminder:
+    """Everything needed to send one reminder, copied out of the database session."""
+
+    id: int
+    patient_id: int
+    chat_id: int
+    patient_name: str
+    locale: str
+    timezone: str
+    step_key: str
+    text_key: str
+    kind: str
+    due_at: datetime
+    expires_at: datetime
+    attempts: int
+    session_number: int
+    series_length: int
+    session_at: datetime
+    protocol_name: str
+
+
+@dataclass
+class DispatchReport:
+    """Counts of what one dispatcher run did."""
+
+    sent: int = 0
+    skipped: int = 0
+    failed: int = 0
+    retried: int = 0
+    outcomes: dict[int, str] = field(default_factory=dict)
+
+    @property
+    def handled(self) -> int:
+        """Rows this run finished or re-queued."""
+        return self.sent + self.skipped + self.failed + self.retried
+
+
+def claim_due(session: Session, *, now: datetime, limit: int, lease: timedelta) -> list[ClaimedReminder]:
+    """Claim up to ``limit`` due reminders of linked, active patients, oldest first.
+
+    One statement, ``UPDATE … WHERE id IN (SELECT … FOR UPDATE SKIP LOCKED) RETURNING``: on
+    PostgreSQL concurrent dispatchers skip each other's rows; on SQLite the transaction began
+    IMMEDIATE, so a second dispatcher waits for the lock and then sees the rows as claimed.
+    """
+    due = (
+        select(Reminder.id)
+        .join(Patient, Patient.id == Reminder.patient_id)
+        .where(
+            Patient.status == ACTIVE,
+            Patient.chat_id.is_not(None),
+            or_(
+                and_(Reminder.status == PENDING, Reminder.due_at <= now),
+                and_(Reminder.status == CLAIMED, Reminder.claimed_until <= now),
+            ),
+        )
+        .order_by(Reminder.due_at, Reminder.id)
+        .limit(limit)
+        .with_for_update(skip_locked=True, of=Reminder)
+    )
+    ids = session.exec(
+        update(Reminder)
+        .where(Reminder.id.in_(due.scalar_subquery()))
+        .values(status=CLAIMED, claimed_until=now + lease)
+        .returning(Reminder.id)
+        .execution_options(synchronize_session=False)
+    ).scalars().all()
+    if not ids:
+        return []
+    rows = session.exec(
+        select(Reminder, Patient, Enrollment)
+        .join(Patient, Patient.id == Reminder.patient_id)
+        .join(Enrollment, Enrollment.id == Reminder.enrollment_id)
+        .where(Reminder.id.in_(ids))
+        .order_by(Reminder.due_at, Reminder.id)
+    ).all()
+    return [
+        ClaimedReminder(
+            id=reminder.id, patient_id=patient.id, chat_id=patient.chat_id, patient_name=patient.name,
+            locale=patient.locale, timezone=patient.timezone, step_key=reminder.step_key,
+            text_key=reminder.text_key, kind=reminder.kind, due_at=reminder.due_at,
+            expires_at=reminder.expires_at, attempts=reminder.attempts,
+            session_number=enrollment.session_number, series_length=enrollment.series_length,
+            session_at=enrollment.session_at, protocol_name=enrollment.protocol_name,
+        )
+        for reminder, patient, enrollment in rows
+    ]
+
+
+def record_sent(session: Session, *, reminder_id: int, message_id: int, now: datetime) -> None:
+    """Mark a reminder sent, with Telegram's message id."""
+    _finish(session, reminder_id, status=SENT, sent_at=now, telegram_message_id=message_id, outcome=None)
+
+
+def record_skipped(session: Session, *, reminder_id: int, reason: str) -> None:
+    """Mark a reminder skipped (stale), with the reason."""
+    _finish(session, reminder_id, status=SKIPPED, outcome=reason)
+
+
+def record_failed(session: Session, *, reminder_id: int, reason: str, attempts: int) -> None:
+    """Mark a reminder failed for good, with the reason."""
+    _finish(session, reminder_id, status=FAILED, outcome=reason[:200], attempts=attempts)
+
+
+def record_retry(session: Session, *, reminder_id: int, due_at: datetime, attempts: int, reason: str) -> None:
+    """Put a reminder back in the queue for ``due_at``."""
+    _finish(session, reminder_id, status=PENDING, due_at=due_at, attempts=attempts, outcome=reason[:200])
+
+
+def record_unreachable(session: Session, *, reminder_id: int, patient_id: int, reason: str) -> int:
+    """The patient blocked the bot: fail this reminder, cancel their others, mark them unreachable."""
+    _finish(session, reminder_id, status=FAILED, outcome=reason[:200])
+    patient = session.get(Patient, patient_id)
+    if patient is not None:
+        patient.status = UNREACHABLE
+        session.add(patient)
+    result = session.exec(
+        update(Reminder)
+        .where(Reminder.patient_id == patient_id, Reminder.status.in_([PENDING, CLAIMED]), Reminder.id != reminder_id)
+        .values(status=CANCELLED, outcome="patient unreachable", claimed_until=None)
+    )
+    return result.rowcount
+
+
+def _finish(session: Session, reminder_id: int, **values: object) -> None:
+    # Only a row we still hold: if our lease ran out and another dispatcher took it, leave it alone.
+    session.exec(
+        update(Reminder)
+        .where(Reminder.id == reminder_id, Reminder.status == CLAIMED)
+        .values(claimed_until=None, **values)
+    )
+
+
+def render_reminder(item: ClaimedReminder, *, catalog: Catalog, clinic: ClinicInfo) -> str:
+    """The text of a reminder in the patient's language, with the clinic's details filled in."""
+    zone = ZoneInfo(item.timezone)
+    protocol = catalog.protocols.get(item.protocol_name) or catalog.protocol()
+    window_start, window_end = next_session_window(protocol, session_at=item.session_at)
+    booking_line = catalog.bot(item.locale, "booking_line", url=clinic.booking_url) if clinic.booking_url else ""
+    return catalog.render(
+        item.locale, "steps", item.text_key,
+        name=item.patient_name,
+        clinic_name=clinic.name,
+        clinic_phone=clinic.phone or catalog.bot(item.locale, "clinic_phone_missing"),
+        booking_url=clinic.booking_url,
+        booking_line=Raw(booking_line),
+        session_number=item.session_number,
+        series_length=item.series_length,
+        sessions_left=max(item.series_length - item.session_number, 0),
+        next_window_start=f"{window_start.astimezone(zone):%a %d %b}",
+        next_window_end=f"{window_end.astimezone(zone):%a %d %b}",
+    ).strip()
+
+
+async def dispatch_due(
+    *,
+    store,
+    bot: Bot,
+    catalog: Catalog,
+    clinic: ClinicInfo,
+    now: datetime,
+    policy: DeliveryPolicy = DeliveryPolicy(),
+    stop: asyncio.Event | None = None,
+) -> DispatchReport:
+    """Send every reminder due at ``now``, batch by batch, until none is left (or ``stop`` is set)."""
+    report = DispatchReport()
+    limiter = asyncio.Semaphore(policy.concurrency)
+    while not (stop and stop.is_set()):
+        batch = await store.run(claim_due, now=now, limit=policy.batch_size, lease=policy.lease)
+        if not batch:
+            break
+        by_chat: dict[int, list[ClaimedReminder]] = defaultdict(list)
+        for item in batch:
+            by_chat[item.chat_id].append(item)
+        await asyncio.gather(*(
+            _deliver_chat(items, store=store, bot=bot, catalog=catalog, clinic=clinic, now=now,
+                          policy=policy, limiter=limiter, report=report)
+            for items in by_chat.values()
+        ))
+        if len(batch) < policy.batch_size:
+            break
+    if report.handled:
+        log.info("dispatch: %d sent, %d skipped as stale, %d failed, %d to retry",
+                 report.sent, report.skipped, report.failed, report.retried)
+    return report
+
+
+async def _deliver_chat(items, *, store, bot, catalog, clinic, now, policy, limiter, report) -> None:
+    """One patient's claimed reminders, in order; a blocked patient stops the rest."""
+    for position, item in enumerate(items):
+        async with limiter:
+            outcome = await _deliver_one(item, store=store, bot=bot, catalog=catalog, clinic=clinic,
+                                         now=now, policy=policy, report=report)
+        report.outcomes[item.id] = outcome
+        if outcome == "blocked":
+            for rest in items[position + 1:]:
+                report.outcomes[rest.id] = "cancelled"
+            return
+
+
+async def _deliver_one(item: ClaimedReminder, *, store, bot, catalog, clinic, now, policy, report) -> str:
+    if item.expires_at <= now:
+        await store.run(record_skipped, reminder_id=item.id, reason="stale: expired before it could be sent")
+        report.skipped += 1
+        return "skipped"
+    try:
+        text = render_reminder(item, catalog=catalog, clinic=clinic)
+    except (KeyError, ValueError) as exc:
+        log.error("reminder %d: cannot render text %r: %s", item.id, item.text_key, exc)
+        await store.run(record_failed, reminder_id=item.id, reason=f"render: {exc}", attempts=item.attempts)
+        report.failed += 1
+        return "failed"
+    try:
+        message = await bot.send_message(item.chat_id, text, parse_mode=ParseMode.HTML)
+    except RetryAfter as exc:
+        # Telegram's flood control: wait as told; this is not the reminder's fault, no attempt counted.
+        delay = _seconds(exc.retry_after)
+        await store.run(record_retry, reminder_id=item.id, due_at=now + timedelta(seconds=delay),
+                        attempts=item.attempts, reason=f"rate limited for {delay:.0f}s")
+        report.retried += 1
+        return "retry"
+    except Forbidden as exc:
+        log.warning("reminder %d: patient %d blocked the bot (%s)", item.id, item.patient_id, exc.message)
+        await store.run(record_unreachable, reminder_id=item.id, patient_id=item.patient_id,
+                        reason=f"blocked: {exc.message}")
+        report.failed += 1
+        return "blocked"
+    except BadRequest as exc:
+        log.warning("reminder %d: Telegram refused it: %s", item.id, exc.message)
+        await store.run(record_failed, reminder_id=item.id, reason=f"bad request: {exc.message}",
+                        attempts=item.attempts + 1)
+        report.failed += 1
+        return "failed"
+    except (TimedOut, NetworkError) as exc:
+        return await _retry_or_fail(item, store=store, now=now, policy=policy, report=report,
+                                    reason=f"{type(exc).__name__}: {exc.message}")
+    except Exception as exc:  # noqa: BLE001 - one reminder's surprise must not abort the batch
+        log.exception("reminder %d: unexpected error while sending", item.id)
+        await store.run(record_failed, reminder_id=item.id, reason=f"error: {type(exc).__name__}",
+                        attempts=item.attempts + 1)
+        report.failed += 1
+        return "failed"
+    await store.run(record_sent, reminder_id=item.id, message_id=message.message_id, now=now)
+    report.sent += 1
+    return "sent"
+
+
+async def _retry_or_fail(item, *, store, now, policy, report, reason) -> str:
+    attempts = item.attempts + 1
+    if attempts >= policy.max_attempts:
+        log.warning("reminder %d: giving up after %d attempts (%s)", item.id, attempts, reason)
+        await store.run(record_failed, reminder_id=item.id, reason=reason, attempts=attempts)
+        report.failed += 1
+        return "failed"
+    # Exponential backoff with full jitter, so a Telegram outage isn't met by a synchronized stampede.
+    ceiling = min(policy.retry_cap, policy.retry_base * (2 ** (attempts - 1)))
+    delay = timedelta(seconds=random.uniform(ceiling.total_seconds() / 2, ceiling.total_seconds()))
+    await store.run(record_retry, reminder_id=item.id, due_at=now + delay, attempts=attempts, reason=reason)
+    report.retried += 1
+    return "retry"
+
+
+def _seconds(value: int | timedelta) -> float:
+    return value.total_seconds() if isinstance(value, timedelta) else float(value)

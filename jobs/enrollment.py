@@ -1,0 +1,111 @@
+"""Enrolling a patient: the patient, the cycle, its whole plan and an invite, in one transaction."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from sqlmodel import Session
+
+from jobs.invites import create_invite
+from jobs.planning import QuietHours, plan_reminders
+from jobs.storage.models import PENDING, SKIPPED, Enrollment, Patient, Reminder
+from messages.protocol import Protocol
+
+MAX_NAME_LENGTH = 120
+MAX_SERIES_LENGTH = 20
+# A session may be entered a little ahead of the clock (a slow front desk PC), not days ahead.
+FUTURE_TOLERANCE = timedelta(minutes=10)
+# Older sessions have no aftercare left worth sending.
+MAX_SESSION_AGE = timedelta(days=60)
+
+
+class EnrollmentError(ValueError):
+    """Input that cannot be enrolled; ``key`` names the bot text that explains it."""
+
+    def __init__(self, key: str, **values: object) -> None:
+        super().__init__(key)
+        self.key = key
+        self.values = values
+
+
+@dataclass(frozen=True)
+class Enrolled:
+    """What enrollment made: the patient, the cycle, the invite token and the plan's size."""
+
+    patient: Patient
+    enrollment: Enrollment
+    token: str
+    invite_expires_at: datetime
+    planned: int
+    stale: int
+
+
+def check_enrollment(*, name: str, session_at: datetime, session_number: int, series_length: int,
+                     now: datetime) -> str:
+    """Validate the input; return the cleaned name or raise EnrollmentError."""
+    name = " ".join(name.split())
+    if not name:
+        raise EnrollmentError("enroll_error_name_missing")
+    if len(name) > MAX_NAME_LENGTH:
+        raise EnrollmentError("enroll_error_name_long", limit=MAX_NAME_LENGTH)
+    if not 1 <= series_length <= MAX_SERIES_LENGTH:
+        raise EnrollmentError("enroll_error_series", limit=MAX_SERIES_LENGTH)
+    if not 1 <= session_number <= series_length:
+        raise EnrollmentError("enroll_error_session_number", number=session_number, length=series_length)
+    if session_at > now + FUTURE_TOLERANCE:
+        raise EnrollmentError("enroll_error_future")
+    if session_at < now - MAX_SESSION_AGE:
+        raise EnrollmentError("enroll_error_too_old", days=MAX_SESSION_AGE.days)
+    return name
+
+
+def enroll_patient(
+    session: Session,
+    *,
+    name: str,
+    protocol: Protocol,
+    session_at: datetime,
+    session_number: int,
+    series_length: int,
+    zone: ZoneInfo,
+    locale: str,
+    quiet_hours: QuietHours,
+    invite_ttl: timedelta,
+    enrolled_by: int | None,
+    now: datetime,
+) -> Enrolled:
+    """Write the patient, the enrollment, every planned reminder and an invite; return them."""
+    name = check_enrollment(name=name, session_at=session_at, session_number=session_number,
+                            series_length=series_length, now=now)
+    patient = Patient(name=name, timezone=zone.key, locale=locale, series_length=series_length,
+                      enrolled_by=enrolled_by, created_at=now)
+    session.add(patient)
+    session.flush()
+    enrollment = Enrollment(patient_id=patient.id, session_number=session_number, series_length=series_length,
+                            session_at=session_at, protocol_name=protocol.name,
+                            protocol_version=protocol.version, created_at=now)
+    session.add(enrollment)
+    session.flush()
+    plan = plan_reminders(protocol=protocol, session_at=session_at, zone=zone, quiet_hours=quiet_hours,
+                          session_number=session_number, series_length=series_length, now=now)
+    session.add_all(
+        Reminder(
+            enrollment_id=enrollment.id,
+            patient_id=patient.id,
+            step_key=item.step_key,
+            text_key=item.text_key,
+            kind=item.kind,
+            planned_at=item.planned_at,
+            due_at=item.due_at,
+            expires_at=item.expires_at,
+            status=SKIPPED if item.stale else PENDING,
+            outcome="stale: its time had passed at enrollment" if item.stale else None,
+        )
+        for item in plan
+    )
+    token = create_invite(session, patient_id=patient.id, now=now, ttl=invite_ttl)
+    session.flush()
+    return Enrolled(patient=patient, enrollment=enrollment, token=token, invite_expires_at=now + invite_ttl,
+                    planned=len(plan), stale=sum(item.stale for item in plan))

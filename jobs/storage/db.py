@@ -1,0 +1,115 @@
+"""Engines, sessions and migrations: the one place that knows which database we talk to.
+
+SQLite gets WAL, foreign keys, a busy timeout and ``BEGIN IMMEDIATE`` for every transaction
+(so two writers queue on the lock instead of failing half-way); PostgreSQL needs nothing
+special. Data functions are plain synchronous functions taking a ``Session`` first; the bot
+runs them through :meth:`Store.run`, which moves them off the event loop onto a worker thread.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from pathlib import Path
+from typing import ParamSpec, TypeVar
+
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.engine import make_url
+from sqlmodel import Session
+
+log = logging.getLogger(__name__)
+
+MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
+SQLITE_BUSY_TIMEOUT_MS = 10_000
+
+P = ParamSpec("P")
+T = TypeVar("T")
+
+
+def make_engine(url: str) -> Engine:
+    """An engine for ``url``; SQLite files get their folder created and the pragmas above."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "sqlite":
+        return create_engine(url, pool_pre_ping=True)
+    if parsed.database and parsed.database != ":memory:":
+        Path(parsed.database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+    engine = create_engine(
+        url,
+        # Sessions run on worker threads (Store.run): allow a connection to move between them.
+        connect_args={"check_same_thread": False, "timeout": SQLITE_BUSY_TIMEOUT_MS / 1000},
+    )
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection, _record) -> None:
+        # Let SQLAlchemy, not the sqlite3 module, decide when transactions begin (see _on_begin).
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(connection) -> None:
+        # Take the write lock up front: a claim that reads then updates can't lose a race half-way.
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+    return engine
+
+
+def alembic_config(engine: Engine) -> Config:
+    """An Alembic config for our migrations, bound to ``engine`` (no alembic.ini needed)."""
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS_DIR))
+    config.set_main_option("sqlalchemy.url", engine.url.render_as_string(hide_password=False))
+    config.attributes["engine"] = engine
+    return config
+
+
+def upgrade(engine: Engine, revision: str = "head") -> None:
+    """Apply pending migrations."""
+    command.upgrade(alembic_config(engine), revision)
+
+
+def downgrade(engine: Engine, revision: str = "base") -> None:
+    """Undo migrations down to ``revision``."""
+    command.downgrade(alembic_config(engine), revision)
+
+
+def current_revision(engine: Engine) -> str | None:
+    """The revision the database is at (None for an empty database)."""
+    with engine.connect() as connection:
+        return MigrationContext.configure(connection).get_current_revision()
+
+
+def head_revision(engine: Engine) -> str | None:
+    """The newest revision this code knows."""
+    return ScriptDirectory.from_config(alembic_config(engine)).get_current_head()
+
+
+class Store:
+    """The database handle the bot and the dispatcher share."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    def call(self, function: Callable[..., T], /, **kwargs) -> T:
+        """Run ``function(session, **kwargs)`` in one transaction, committed if it returns."""
+        with Session(self.engine, expire_on_commit=False) as session:
+            result = function(session, **kwargs)
+            session.commit()
+            return result
+
+    async def run(self, function: Callable[..., T], /, **kwargs) -> T:
+        """:meth:`call` on a worker thread, so the event loop keeps serving Telegram meanwhile."""
+        return await asyncio.to_thread(self.call, function, **kwargs)
+
+    def dispose(self) -> None:
+        """Close pooled connections."""
+        self.engine.dispose()

@@ -1,0 +1,193 @@
+"""The catalog: every protocol and every text of every locale, loaded and validated at start.
+
+Texts live in ``texts/<locale>.toml`` with two tables: ``[steps]`` (what protocol steps send)
+and ``[bot]`` (the bot's own replies). English (``en``) is the reference: every other locale
+must have the same keys and may use only the placeholders the English text uses. A clinic's
+own folder is checked against the texts shipped with the package, so that an upgrade that
+needs a new text says so at start instead of failing in front of a patient.
+
+Rendering escapes every value for Telegram's HTML parse mode; the texts themselves may use
+``<b>`` and ``<i>``.
+"""
+
+from __future__ import annotations
+
+import html
+import string
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from messages.errors import MessageFileError
+from messages.protocol import Protocol, load_protocol
+
+DEFAULTS_DIR = Path(__file__).resolve().parent / "defaults"
+REFERENCE_LOCALE = "en"
+SECTIONS = ("steps", "bot")
+
+# What a step text may use; the dispatcher supplies every one of them.
+STEP_PLACEHOLDERS = frozenset(
+    {
+        "name",
+        "clinic_name",
+        "clinic_phone",
+        "booking_url",
+        "booking_line",
+        "session_number",
+        "series_length",
+        "sessions_left",
+        "next_window_start",
+        "next_window_end",
+    }
+)
+
+
+class Raw(str):
+    """A value that is already safe HTML (a link we built), so rendering does not escape it."""
+
+
+@dataclass(frozen=True)
+class Catalog:
+    """Protocols by name and texts by locale, section and key."""
+
+    directory: Path
+    protocols: dict[str, Protocol]
+    texts: dict[str, dict[str, dict[str, str]]]
+    default_protocol: str = "microneedling"
+    placeholders: dict[tuple[str, str], frozenset[str]] = field(default_factory=dict)
+
+    @property
+    def locales(self) -> tuple[str, ...]:
+        """Locale codes with texts, the reference first."""
+        return tuple(sorted(self.texts, key=lambda code: (code != REFERENCE_LOCALE, code)))
+
+    def resolve_locale(self, code: str | None) -> str:
+        """The locale to use for a Telegram language code such as "es-ES"; English if none fits."""
+        if code:
+            code = code.replace("_", "-").lower()
+            for candidate in (code, code.split("-")[0]):
+                if candidate in self.texts:
+                    return candidate
+        return REFERENCE_LOCALE
+
+    def protocol(self, name: str | None = None) -> Protocol:
+        """The protocol called ``name`` (the default one when None); KeyError if unknown."""
+        return self.protocols[name or self.default_protocol]
+
+    def render(self, locale: str, section: str, key: str, /, **values: object) -> str:
+        """The text ``section.key`` in ``locale`` with values filled in and escaped for HTML."""
+        table = self.texts.get(locale) or self.texts[REFERENCE_LOCALE]
+        template = table[section].get(key)
+        if template is None:
+            template = self.texts[REFERENCE_LOCALE][section][key]
+        safe = {name: value if isinstance(value, Raw) else html.escape(str(value), quote=False)
+                for name, value in values.items()}
+        return template.format_map(safe)
+
+    def bot(self, locale: str, key: str, /, **values: object) -> str:
+        """Shorthand for a ``[bot]`` text."""
+        return self.render(locale, "bot", key, **values)
+
+
+def placeholders_of(template: str) -> set[str]:
+    """The placeholder names a text uses; ValueError for braces str.format cannot read."""
+    names: set[str] = set()
+    for _literal, name, spec, conversion in string.Formatter().parse(template):
+        if name is None:
+            continue
+        if not name.isidentifier() or spec or conversion:
+            raise ValueError(f"placeholder {{{name}}} must be a plain name such as {{name}}")
+        names.add(name)
+    return names
+
+
+def load_catalog(directory: Path | str | None = None, *, default_protocol: str = "microneedling") -> Catalog:
+    """Load and validate protocols and texts from ``directory`` (the shipped defaults when None)."""
+    directory = Path(directory) if directory else DEFAULTS_DIR
+    if not directory.is_dir():
+        raise MessageFileError(directory, "", "folder not found")
+    protocols = _load_protocols(directory / "protocols")
+    texts = _load_texts(directory / "texts")
+    if default_protocol not in protocols:
+        raise MessageFileError(
+            directory / "protocols", "", f"default protocol {default_protocol!r} not found "
+            f"(have: {', '.join(sorted(protocols))})"
+        )
+    reference_bot = _reference_bot_placeholders(directory)
+    placeholders = _validate(directory, protocols, texts, reference_bot)
+    return Catalog(directory, protocols, texts, default_protocol, placeholders)
+
+
+def _load_protocols(folder: Path) -> dict[str, Protocol]:
+    files = sorted(folder.glob("*.toml")) if folder.is_dir() else []
+    if not files:
+        raise MessageFileError(folder, "", "no protocol files (*.toml) found")
+    return {protocol.name: protocol for protocol in map(load_protocol, files)}
+
+
+def _load_texts(folder: Path) -> dict[str, dict[str, dict[str, str]]]:
+    texts: dict[str, dict[str, dict[str, str]]] = {}
+    for path in sorted(folder.glob("*.toml")) if folder.is_dir() else []:
+        try:
+            data = tomllib.loads(path.read_text(encoding="utf-8"))
+        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+            raise MessageFileError(path, "", f"not valid TOML: {exc}") from None
+        tables: dict[str, dict[str, str]] = {}
+        for section in SECTIONS:
+            table = data.get(section, {})
+            if not isinstance(table, dict):
+                raise MessageFileError(path, f"[{section}]", "must be a table of texts")
+            for key, value in table.items():
+                if not isinstance(value, str) or not value.strip():
+                    raise MessageFileError(path, f"[{section}] {key}", "must be a non-empty string")
+            tables[section] = dict(table)
+        texts[path.stem] = tables
+    if REFERENCE_LOCALE not in texts:
+        raise MessageFileError(folder / f"{REFERENCE_LOCALE}.toml", "", "missing: English texts are the reference")
+    return texts
+
+
+def _reference_bot_placeholders(directory: Path) -> dict[str, set[str]]:
+    """The bot texts the code needs, with the placeholders it supplies: those of the shipped English file."""
+    if directory.resolve() == DEFAULTS_DIR:
+        path = directory / "texts" / f"{REFERENCE_LOCALE}.toml"
+    else:
+        path = DEFAULTS_DIR / "texts" / f"{REFERENCE_LOCALE}.toml"
+    shipped = tomllib.loads(path.read_text(encoding="utf-8")).get("bot", {})
+    return {key: placeholders_of(value) for key, value in shipped.items()}
+
+
+def _validate(directory, protocols, texts, reference_bot) -> dict[tuple[str, str], frozenset[str]]:
+    folder = directory / "texts"
+    english = texts[REFERENCE_LOCALE]
+    found: dict[tuple[str, str], frozenset[str]] = {}
+
+    def check(locale: str, section: str, key: str, allowed: set[str] | frozenset[str], why: str) -> None:
+        path = folder / f"{locale}.toml"
+        template = texts[locale][section].get(key)
+        if template is None:
+            raise MessageFileError(path, f"[{section}] {key}", f"missing text ({why})")
+        try:
+            used = placeholders_of(template)
+        except ValueError as exc:
+            raise MessageFileError(path, f"[{section}] {key}", str(exc)) from None
+        extra = sorted(used - set(allowed))
+        if extra:
+            raise MessageFileError(
+                path, f"[{section}] {key}",
+                f"unknown placeholder {{{extra[0]}}} (allowed: {', '.join('{%s}' % n for n in sorted(allowed)) or 'none'})",
+            )
+        if locale == REFERENCE_LOCALE:
+            found[(section, key)] = frozenset(used)
+
+    for protocol in protocols.values():
+        for step in protocol.steps:
+            why = f"used by step {step.key!r} of protocol {protocol.name!r}"
+            check(REFERENCE_LOCALE, "steps", step.text_key, STEP_PLACEHOLDERS, why)
+            for locale in texts:
+                check(locale, "steps", step.text_key, found[("steps", step.text_key)], why)
+    for key, allowed in reference_bot.items():
+        check(REFERENCE_LOCALE, "bot", key, allowed, "a reply the bot needs")
+        for locale in texts:
+            check(locale, "bot", key, found[("bot", key)], "a reply the bot needs")
+    return found

@@ -1,0 +1,194 @@
+"""Aftercare protocols: the timed steps a patient receives after a session, read from TOML files.
+
+A protocol file holds a name, a title for staff and an ordered list of steps. Each step says
+when it is due (an offset after the session, or a local time of day N), how long it stays worth
+sending, for which patients (always / when sessions remain in the series / after the final one)
+and which text it sends. The version of a protocol is a hash of its file, recorded with every
+enrollment so that editing a file later never changes plans already made.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import tomllib
+from dataclasses import dataclass
+from datetime import time, timedelta
+from pathlib import Path
+
+from messages.durations import DAY_AT_HELP, parse_day_at, parse_offset
+from messages.errors import MessageFileError
+
+WHEN_ALWAYS = "always"
+WHEN_SESSIONS_REMAIN = "sessions_remain"
+WHEN_FINAL_SESSION = "final_session"
+WHEN_CHOICES = (WHEN_ALWAYS, WHEN_SESSIONS_REMAIN, WHEN_FINAL_SESSION)
+
+KIND_INFO = "info"
+KIND_CHECKIN = "checkin"
+KIND_REBOOK = "rebook"
+KIND_CHOICES = (KIND_INFO, KIND_CHECKIN, KIND_REBOOK)
+
+_STEP_KEYS = {"key", "at", "not_before", "expires", "when", "kind", "text"}
+
+
+@dataclass(frozen=True)
+class Timing:
+    """When a step is due: ``offset`` after the session, or ``day``/``local_time`` in the patient's zone."""
+
+    offset: timedelta | None = None
+    day: int | None = None
+    local_time: time | None = None
+    not_before: timedelta | None = None
+
+    @property
+    def is_local(self) -> bool:
+        """True for the "day N at HH:MM" form."""
+        return self.day is not None
+
+
+@dataclass(frozen=True)
+class Step:
+    """One message of a protocol."""
+
+    key: str
+    timing: Timing
+    expires: timedelta
+    when: str = WHEN_ALWAYS
+    kind: str = KIND_INFO
+    text_key: str = ""
+
+    def applies(self, *, session_number: int, series_length: int) -> bool:
+        """Whether this step belongs in the plan of session ``session_number`` of ``series_length``."""
+        final = session_number >= series_length
+        if self.when == WHEN_SESSIONS_REMAIN:
+            return not final
+        if self.when == WHEN_FINAL_SESSION:
+            return final
+        return True
+
+
+@dataclass(frozen=True)
+class Protocol:
+    """A named, versioned list of steps."""
+
+    name: str
+    title: str
+    description: str
+    steps: tuple[Step, ...]
+    version: str
+    path: Path | None = None
+    # The window in which the next session of a series is due, counted from this session.
+    next_session_after: timedelta = timedelta(weeks=4)
+    next_session_before: timedelta = timedelta(weeks=6)
+
+    def step(self, key: str) -> Step | None:
+        """The step called ``key``, or None."""
+        return next((step for step in self.steps if step.key == key), None)
+
+
+def load_protocol(path: Path) -> Protocol:
+    """Read and check one protocol file; raise MessageFileError naming the file, step and key."""
+    raw = path.read_bytes()
+    try:
+        data = tomllib.loads(raw.decode("utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise MessageFileError(path, "", f"not valid TOML: {exc}") from None
+    return parse_protocol(data, path=path, version=hashlib.sha256(raw).hexdigest()[:12])
+
+
+def parse_protocol(data: dict, *, path: Path, version: str) -> Protocol:
+    """Build a Protocol from parsed TOML, checking every field."""
+    name = data.get("name")
+    if not isinstance(name, str) or not name:
+        raise MessageFileError(path, "name", "missing: give the protocol a name")
+    if name != path.stem:
+        raise MessageFileError(path, "name", f"{name!r} must equal the file name {path.stem!r}")
+    raw_steps = data.get("steps")
+    if not isinstance(raw_steps, list) or not raw_steps:
+        raise MessageFileError(path, "steps", "missing: add at least one [[steps]] table")
+    steps: list[Step] = []
+    for index, raw_step in enumerate(raw_steps, start=1):
+        steps.append(_parse_step(raw_step, path=path, index=index))
+    keys = [step.key for step in steps]
+    duplicates = sorted({key for key in keys if keys.count(key) > 1})
+    if duplicates:
+        raise MessageFileError(path, f"step {duplicates[0]!r}", "key used twice: step keys must be unique")
+    window = {}
+    for key in ("next_session_after", "next_session_before"):
+        if key in data:
+            try:
+                window[key] = parse_offset(data[key])
+            except ValueError as exc:
+                raise MessageFileError(path, key, str(exc)) from None
+    protocol = Protocol(
+        name=name,
+        title=str(data.get("title") or name),
+        description=str(data.get("description") or ""),
+        steps=tuple(steps),
+        version=version,
+        path=path,
+        **window,
+    )
+    if protocol.next_session_before < protocol.next_session_after:
+        raise MessageFileError(path, "next_session_before", "must not be earlier than next_session_after")
+    return protocol
+
+
+def _parse_step(raw: object, *, path: Path, index: int) -> Step:
+    if not isinstance(raw, dict):
+        raise MessageFileError(path, f"step #{index}", "must be a [[steps]] table")
+    key = raw.get("key")
+    if not isinstance(key, str) or not key.isidentifier():
+        raise MessageFileError(path, f"step #{index}: 'key'", "missing or not a snake_case name")
+    where = f"step {key!r}"
+    unknown = sorted(set(raw) - _STEP_KEYS)
+    if unknown:
+        raise MessageFileError(path, f"{where}: {unknown[0]!r}", f"unknown key (allowed: {', '.join(sorted(_STEP_KEYS))})")
+
+    def field(name: str, parse, *, required: bool = True, default=None):
+        if name not in raw:
+            if required:
+                raise MessageFileError(path, f"{where}: {name!r}", "missing")
+            return default
+        try:
+            return parse(raw[name])
+        except (ValueError, TypeError) as exc:
+            raise MessageFileError(path, f"{where}: {name!r}", str(exc)) from None
+
+    timing = field("at", _parse_at)
+    not_before = field("not_before", parse_offset, required=False)
+    if not_before is not None:
+        if not timing.is_local:
+            raise MessageFileError(path, f"{where}: 'not_before'", 'only goes with "day N at HH:MM"')
+        timing = Timing(day=timing.day, local_time=timing.local_time, not_before=not_before)
+    expires = field("expires", parse_offset)
+    if expires <= timedelta(0):
+        raise MessageFileError(path, f"{where}: 'expires'", "must be longer than zero")
+    when = field("when", lambda v: _choice(v, WHEN_CHOICES), required=False, default=WHEN_ALWAYS)
+    kind = field("kind", lambda v: _choice(v, KIND_CHOICES), required=False, default=KIND_INFO)
+    text_key = field("text", _identifier, required=False, default=key)
+    return Step(key=key, timing=timing, expires=expires, when=when, kind=kind, text_key=text_key)
+
+
+def _parse_at(value: object) -> Timing:
+    if not isinstance(value, str):
+        raise ValueError("must be a string such as \"3h\" or \"day 1 at 09:00\"")
+    day_at = parse_day_at(value)
+    if day_at is not None:
+        return Timing(day=day_at[0], local_time=day_at[1])
+    try:
+        return Timing(offset=parse_offset(value))
+    except ValueError as exc:
+        raise ValueError(f"{exc}, {DAY_AT_HELP}") from None
+
+
+def _choice(value: object, choices: tuple[str, ...]) -> str:
+    if value not in choices:
+        raise ValueError(f"{value!r} is not one of {', '.join(choices)}")
+    return str(value)
+
+
+def _identifier(value: object) -> str:
+    if not isinstance(value, str) or not value.isidentifier():
+        raise ValueError(f"{value!r} is not a text key (letters, digits, underscores)")
+    return value
