@@ -22,6 +22,7 @@ from telegram.ext import (
 
 from bot.delivery import DISPATCH_JOB_NAME, dispatch_job
 from bot.handlers import common, enroll, start
+from bot.logs import quiet_libraries
 from bot.keyboards import ENROLL_ANY, ENROLL_NUMBER, ENROLL_PROTOCOL, ENROLL_WHEN_NOW, ENROLL_WHEN_OTHER
 from bot.services import SERVICES_KEY, Services, utc_now
 from bot.settings import Settings
@@ -43,6 +44,7 @@ def build_services(settings: Settings, *, clock: Callable[[], datetime] = utc_no
 def build_application(settings: Settings, services: Services | None = None) -> Application:
     """The configured Application: client, handlers, the dispatcher job."""
     services = services or build_services(settings)
+    quiet_libraries()
     builder = (
         ApplicationBuilder()
         .token(settings.bot_token)

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import logging
 
-# httpx logs each request URL at INFO, and Bot API URLs contain the token.
-QUIET_LOGGERS = ("httpx", "httpcore", "apscheduler")
+# httpx logs each request URL at INFO, and Bot API URLs contain the token; python-telegram-bot's
+# Bot logs every request's parameters at DEBUG, and those carry patient names and texts.
+QUIET_LOGGERS = ("httpx", "httpcore", "apscheduler", "telegram.Bot", "telegram.ext.ExtBot")
 
 
 class RedactFilter(logging.Filter):
@@ -24,11 +25,16 @@ class RedactFilter(logging.Filter):
         return True
 
 
+def quiet_libraries() -> None:
+    """Turn the libraries that log request URLs (and so the token) down to WARNING."""
+    for name in QUIET_LOGGERS:
+        logging.getLogger(name).setLevel(logging.WARNING)
+
+
 def configure_logging(level: str, *secrets: str) -> None:
     """Log to stderr at ``level``; never let ``secrets`` through."""
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s", force=True)
     redact = RedactFilter(*secrets)
     for handler in logging.getLogger().handlers:
         handler.addFilter(redact)
-    for name in QUIET_LOGGERS:
-        logging.getLogger(name).setLevel(logging.WARNING)
+    quiet_libraries()

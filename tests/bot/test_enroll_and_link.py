@@ -1,0 +1,203 @@
+"""End to end: staff enroll, the patient links with the invite, refusals change nothing."""
+
+from __future__ import annotations
+
+import logging
+import re
+from datetime import timedelta
+
+from jobs.invites import hash_token
+from jobs.storage.models import ACTIVE, AWAITING_LINK, SKIPPED, Enrollment, Invite, Patient, Reminder
+from bot.invite_card import qr_png
+from tests.conftest import OTHER_ID, PATIENT_ID, STAFF_ID
+
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
+
+async def test_staff_enroll_gets_invite_link_and_qr_code(harness, fake_api):
+    token = await harness.enroll("/enroll Anna K")
+    [photo] = fake_api.calls_to("sendPhoto")
+    caption = photo.params["caption"]
+    link = f"https://t.me/{fake_api.username}?start={token}"
+    assert link in caption
+    assert "Anna K" in caption and "Session 1 of 3" in caption
+    assert photo.files["photo"].startswith(PNG_SIGNATURE)
+    assert photo.files["photo"] == qr_png(link)  # the picture encodes exactly this link
+    assert len(token) >= 22  # at least 128 random bits in URL-safe base64
+
+    [patient] = harness.rows(Patient)
+    assert patient.name == "Anna K" and patient.status == AWAITING_LINK and patient.enrolled_by == STAFF_ID
+    [invite] = harness.rows(Invite)
+    assert invite.token_hash == hash_token(token) and token not in invite.token_hash  # stored hashed
+    assert invite.expires_at - invite.created_at == timedelta(days=7)
+    [enrollment] = harness.rows(Enrollment)
+    assert enrollment.protocol_name == "microneedling"
+    assert enrollment.protocol_version == harness.services.catalog.protocol().version
+    assert len(harness.rows(Reminder)) == 7
+
+
+async def test_enroll_with_options_on_one_line(harness, fake_api, clock):
+    await harness.enroll("/enroll Ben Ortega at=yesterday 17:00 session=3/3 protocol=microneedling_peel_laser tz=Europe/London lang=en")
+    [patient] = harness.rows(Patient)
+    [enrollment] = harness.rows(Enrollment)
+    assert patient.name == "Ben Ortega" and patient.timezone == "Europe/London" and patient.locale == "en"
+    assert (enrollment.session_number, enrollment.series_length) == (3, 3)
+    assert enrollment.protocol_name == "microneedling_peel_laser"
+    assert enrollment.session_at == (clock.now - timedelta(days=1)).replace(hour=17, minute=0)
+    steps = [r.step_key for r in harness.rows(Reminder)]
+    assert "final_thanks" in steps and "rebook_open" not in steps
+    # Yesterday's first-evening steps are already past: recorded as skipped, said in the reply.
+    assert any(r.status == SKIPPED for r in harness.rows(Reminder))
+    assert "already past and skipped" in fake_api.sent_messages(STAFF_ID)[-1].params["caption"]
+
+
+async def test_guided_enroll_form_with_buttons(harness, fake_api, clock):
+    await harness.send(STAFF_ID, "/enroll")
+    assert "What is their name" in fake_api.texts(STAFF_ID)[-1]
+    await harness.send(STAFF_ID, "Carla Núñez")
+    ask_protocol = fake_api.sent_messages(STAFF_ID)[-1]
+    buttons = [b["callback_data"] for row in ask_protocol.params["reply_markup"]["inline_keyboard"] for b in row]
+    assert buttons == ["enroll:protocol:microneedling", "enroll:protocol:microneedling_peel_laser"]
+    message_id = ask_protocol.params and fake_api.calls_to("sendMessage")[-1].params  # sent message id below
+    form_message = len(fake_api.sent_messages(STAFF_ID))  # the bot numbers its messages per chat from 1
+    await harness.press(STAFF_ID, "enroll:protocol:microneedling_peel_laser", form_message)
+    await harness.press(STAFF_ID, "enroll:number:2", form_message)
+    await harness.press(STAFF_ID, "enroll:when:other", form_message)
+    assert message_id is not None
+    await harness.send(STAFF_ID, "14:00")
+    [patient] = harness.rows(Patient)
+    [enrollment] = harness.rows(Enrollment)
+    assert patient.name == "Carla Núñez"
+    assert enrollment.protocol_name == "microneedling_peel_laser" and enrollment.session_number == 2
+    assert enrollment.session_at == clock.now.replace(hour=14, minute=0)
+    assert fake_api.calls_to("sendPhoto"), "the form ends with the invite and QR code"
+
+
+async def test_guided_form_rejects_a_bad_time_and_can_be_cancelled(harness, fake_api):
+    await harness.send(STAFF_ID, "/enroll")
+    await harness.send(STAFF_ID, "Dana")
+    form_message = len(fake_api.sent_messages(STAFF_ID))
+    await harness.press(STAFF_ID, "enroll:protocol:microneedling", form_message)
+    await harness.press(STAFF_ID, "enroll:number:1", form_message)
+    await harness.press(STAFF_ID, "enroll:when:other", form_message)
+    await harness.send(STAFF_ID, "teatime")
+    assert "can't read the session time" in fake_api.texts(STAFF_ID)[-1]
+    await harness.send(STAFF_ID, "/cancel")
+    assert "nothing was saved" in fake_api.texts(STAFF_ID)[-1]
+    assert harness.rows(Patient) == []
+    # A button of the closed form now gets a notice, and still nothing is written.
+    await harness.press(STAFF_ID, "enroll:number:1", form_message)
+    assert "no longer open" in fake_api.calls_to("answerCallbackQuery")[-1].params["text"]
+    assert harness.rows(Patient) == []
+
+
+async def test_non_staff_enroll_is_refused_and_writes_nothing(harness, fake_api):
+    await harness.send(OTHER_ID, "/enroll Mallory")
+    assert fake_api.texts(OTHER_ID) == ["Sorry, this command is for the clinic team only."]
+    assert harness.rows(Patient) == [] and harness.rows(Invite) == []
+
+
+async def test_enroll_in_a_group_is_refused(harness, fake_api):
+    await harness.send(STAFF_ID, "/enroll Anna K", chat_id=-100555, chat_type="supergroup")
+    assert "private chat" in fake_api.texts(-100555)[-1]
+    assert harness.rows(Patient) == []
+
+
+async def test_malformed_enroll_lines_get_a_reason_and_write_nothing(harness, fake_api):
+    cases = {
+        "/enroll Anna at=teatime": "can't read the session time",
+        "/enroll Anna session=5/3": "doesn't fit a series of 3",
+        "/enroll Anna session=two": "can't read <code>session=two</code>",
+        "/enroll Anna protocol=botox": "no protocol <code>botox</code>",
+        "/enroll Anna tz=Mars/Base": "not a time zone",
+        "/enroll Anna lang=klingon": "no texts in <code>klingon</code>",
+        "/enroll Anna colour=red": "don't know the option <code>colour=</code>",
+        "/enroll at=14:00": "give the patient's name",
+        "/enroll Anna at=2030-01-01 10:00": "in the future",
+        "/enroll Anna at=2026-01-01 10:00": "more than 60 days ago",
+    }
+    for line, reason in cases.items():
+        await harness.send(STAFF_ID, line)
+        reply = fake_api.texts(STAFF_ID)[-1]
+        assert reason in reply, (line, reply)
+        assert "/enroll Anna K" in reply  # the usage follows the reason
+    assert harness.rows(Patient) == []
+
+
+async def test_patient_links_is_greeted_by_name_and_gets_the_first_message_at_once(harness, fake_api, clock):
+    token = await harness.enroll()
+    clock.advance(minutes=10)
+    await harness.send(PATIENT_ID, f"/start {token}")
+    texts = fake_api.texts(PATIENT_ID)
+    assert texts[0].startswith("Hi Anna K, welcome to the aftercare of Clínica Sol")
+    assert "redness and mild swelling" in texts[1]  # the "what to expect" step, sent at once
+    assert len(texts) == 2
+    [patient] = harness.rows(Patient)
+    assert patient.status == ACTIVE and patient.chat_id == PATIENT_ID and patient.locale == "en"
+
+
+async def test_reused_token_is_refused_and_changes_nothing(harness, fake_api):
+    token = await harness.enroll()
+    await harness.send(PATIENT_ID, f"/start {token}")
+    before = [(r.id, r.status, r.due_at) for r in harness.rows(Reminder)]
+    await harness.send(OTHER_ID, f"/start {token}")
+    assert "already been used" in fake_api.texts(OTHER_ID)[-1]
+    [patient] = harness.rows(Patient)
+    assert patient.chat_id == PATIENT_ID
+    assert [(r.id, r.status, r.due_at) for r in harness.rows(Reminder)] == before
+    # The patient opening their own link again is told they are connected already.
+    await harness.send(PATIENT_ID, f"/start {token}")
+    assert "already connected" in fake_api.texts(PATIENT_ID)[-1]
+
+
+async def test_expired_and_unknown_tokens_are_refused_and_change_nothing(harness, fake_api, clock):
+    token = await harness.enroll()
+    clock.advance(days=7, seconds=1)
+    await harness.send(PATIENT_ID, f"/start {token}")
+    assert "expired" in fake_api.texts(PATIENT_ID)[-1]
+    await harness.send(PATIENT_ID, "/start AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA")
+    assert "doesn't match any invite" in fake_api.texts(PATIENT_ID)[-1]
+    await harness.send(PATIENT_ID, "/start <script>")
+    assert "doesn't match any invite" in fake_api.texts(PATIENT_ID)[-1]
+    [patient] = harness.rows(Patient)
+    assert patient.status == AWAITING_LINK and patient.chat_id is None
+    [invite] = harness.rows(Invite)
+    assert invite.used_at is None
+
+
+async def test_start_without_token_explains_how_to_join(harness, fake_api):
+    await harness.send(OTHER_ID, "/start")
+    assert "personal link or QR code" in fake_api.texts(OTHER_ID)[-1]
+    assert harness.rows(Patient) == []
+
+
+async def test_no_staff_configured_tells_the_admin_their_id(fake_api, database_url, clock):
+    from tests.conftest import BotHarness, bot_env
+
+    bot = await BotHarness(fake_api, bot_env(fake_api, database_url, STAFF_IDS=""), clock).start()
+    try:
+        await bot.send(STAFF_ID, "/enroll Anna")
+        assert f"<code>{STAFF_ID}</code>" in fake_api.texts(STAFF_ID)[-1]
+        assert bot.rows(Patient) == []
+    finally:
+        await bot.stop()
+
+
+async def test_every_call_goes_to_the_configured_bot_api_server(harness, fake_api):
+    await harness.enroll()
+    bot = harness.app.bot
+    assert bot.base_url == f"{fake_api.root_url}/bot{fake_api.token}"
+    assert bot.base_file_url == f"{fake_api.root_url}/file/bot{fake_api.token}"
+    assert {call.method for call in fake_api.calls} >= {"getMe", "sendPhoto"}
+
+
+async def test_logs_carry_ids_never_the_token_or_the_patient_name(harness, fake_api, clock, caplog):
+    caplog.set_level(logging.DEBUG)
+    token = await harness.enroll("/enroll Zebedee Quargle")
+    await harness.send(PATIENT_ID, f"/start {token}")
+    clock.advance(days=1)
+    await harness.dispatch()
+    log_text = "\n".join(record.getMessage() for record in caplog.records)
+    assert re.search(r"enrolled patient \d+", log_text)
+    for secret in (fake_api.token, "Zebedee", "Quargle", token):
+        assert secret not in log_text

@@ -1,0 +1,893 @@
+"""A fake Telegram Bot API server for Aftercare's tests.
+
+Aftercare talks to Telegram only through python-telegram-bot (PTB). Mocking PTB's objects would
+test our assumptions about PTB rather than the bot, so the tests instead point the *real* PTB
+stack (``Bot``, ``Application``, ``HTTPXRequest``) at this server over real HTTP on 127.0.0.1.
+The server answers the way Telegram does -- ``{"ok": true, "result": ...}`` on success and
+``{"ok": false, "error_code": N, "description": "...", "parameters": {...}}`` on failure, with
+the matching HTTP status -- so PTB's own error mapping (``Forbidden``, ``RetryAfter``,
+``BadRequest``, ``InvalidToken``, ``TimedOut``, ``NetworkError``) is exercised for real.
+
+What it offers a test:
+
+* a recording of every request (:attr:`FakeBotAPI.calls`), with parameters decoded back into
+  Python values whichever encoding PTB chose (urlencoded form, multipart, or JSON);
+* an update queue for ``getUpdates`` (:meth:`FakeBotAPI.push_update`) plus builders for realistic
+  message and callback-query updates, so ``Application.run_polling``/``Updater`` work unchanged;
+* fault injection (:meth:`FakeBotAPI.fail`, :meth:`FakeBotAPI.hang`, :meth:`FakeBotAPI.drop`)
+  for the failure modes a production bot meets: blocked users, flood limits, Telegram 5xx,
+  slow answers and dropped connections.
+
+Typical use::
+
+    async with FakeBotAPI() as api:
+        bot = telegram.Bot(api.token, base_url=api.base_url, base_file_url=api.base_file_url)
+        async with bot:
+            await bot.send_message(42, "hi")
+        assert api.texts(42) == ["hi"]
+
+The server runs in the caller's event loop (the tests are async), listens on an ephemeral port,
+and keeps every wait short (long polling is capped at one second) so tests stay fast.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+import html
+import json
+import re
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from aiohttp import web
+
+__all__ = ["DEFAULT_TOKEN", "Call", "FakeBotAPI"]
+
+#: Shaped like a real token (``<bot id>:<secret>``) because PTB checks nothing but the server
+#: does; obviously not a real credential.
+DEFAULT_TOKEN = "123456789:TEST_token_for_fake_api_only_abcdef"
+
+# Long polling is capped so a test waiting on an empty queue costs at most this long, whatever
+# `timeout` PTB's Updater asks for (it asks for 10 s by default).
+MAX_LONG_POLL_SECONDS = 1.0
+
+# Telegram's own limits; exceeding them is a classic production-only failure, so the fake
+# enforces them instead of happily accepting what Telegram would reject.
+MAX_TEXT_LENGTH = 4096
+MAX_CAPTION_LENGTH = 1024
+
+# Parameters whose values are free text or opaque string identifiers. PTB sends every value as
+# a string in form/multipart bodies, so the decoder turns "42" into 42 and '{"a": 1}' into a
+# dict -- but a message whose text is "42" must stay the string "42".
+_STRING_PARAMS = frozenset(
+    {
+        "text",
+        "caption",
+        "title",
+        "description",
+        "short_description",
+        "name",
+        "question",
+        "explanation",
+        "address",
+        "first_name",
+        "last_name",
+        "phone_number",
+        "vcard",
+        "emoji",
+        "custom_title",
+        "url",
+        "payload",
+        "provider_token",
+        "start_parameter",
+        "secret_token",
+        "game_short_name",
+        "next_offset",
+        "switch_pm_text",
+        "switch_pm_parameter",
+        "error_message",
+        "callback_query_id",
+        "inline_query_id",
+        "shipping_query_id",
+        "pre_checkout_query_id",
+        "web_app_query_id",
+        "inline_message_id",
+        "business_connection_id",
+        "message_effect_id",
+        "file_id",
+        "language_code",
+        "parse_mode",
+    }
+)
+
+_INT_RE = re.compile(r"-?\d+")
+_FLOAT_RE = re.compile(r"-?\d+\.\d*(?:[eE][-+]?\d+)?")
+_HTML_TAG_RE = re.compile(r"<[^>]*>")
+
+# Default descriptions mirror the wording Telegram uses, so code that inspects
+# `str(error)` sees something realistic when a test does not care about the exact text.
+_DEFAULT_DESCRIPTIONS = {
+    400: "Bad Request",
+    401: "Unauthorized",
+    403: "Forbidden: bot was blocked by the user",
+    404: "Not Found",
+    409: "Conflict: terminated by other getUpdates request",
+    500: "Internal Server Error",
+    502: "Bad Gateway",
+}
+
+
+@dataclass
+class Call:
+    """One request the fake received, in the order it arrived.
+
+    ``params`` holds every parameter decoded to Python values: JSON-encoded strings such as
+    ``reply_markup`` become dicts/lists, integer-looking strings such as ``chat_id`` become
+    ``int`` (free-text fields such as ``text`` and ``caption`` are left alone). ``files`` maps
+    multipart part names (e.g. ``"photo"``) to the uploaded bytes. ``status`` is the HTTP status
+    the fake answered with: ``None`` while the call is still pending (see :meth:`FakeBotAPI.hang`)
+    or when the connection was dropped (see :meth:`FakeBotAPI.drop`).
+    """
+
+    method: str
+    params: dict[str, Any]
+    files: dict[str, bytes] = field(default_factory=dict)
+    status: int | None = None
+
+
+@dataclass
+class _Fault:
+    """A pending fault-injection rule; consumed one call at a time."""
+
+    kind: str  # "fail", "hang" or "drop"
+    method: str  # lower-cased, because Telegram method names are case-insensitive
+    remaining: int
+    chat_id: int | str | None = None
+    status: int = 0
+    description: str = ""
+    retry_after: int | None = None
+    seconds: float = 0.0
+
+    def matches(self, method: str, params: dict[str, Any]) -> bool:
+        if self.remaining <= 0 or self.method != method:
+            return False
+        return self.chat_id is None or params.get("chat_id") == self.chat_id
+
+
+class _ApiError(Exception):
+    """Raised by method implementations to answer with a Telegram-style error."""
+
+    def __init__(self, status: int, description: str) -> None:
+        super().__init__(description)
+        self.status = status
+        self.description = description
+
+
+def _utf16_len(text: str) -> int:
+    # Telegram measures lengths and entity offsets in UTF-16 code units, so an emoji counts 2.
+    return len(text.encode("utf-16-le")) // 2
+
+
+def _visible_length(text: str, parse_mode: Any) -> int | None:
+    """Length of `text` as Telegram counts it against its limits, or None if unknown."""
+    if not parse_mode:
+        return _utf16_len(text)
+    if str(parse_mode).upper() == "HTML":
+        # Tags do not count towards the limit, entities count as the character they stand for.
+        return _utf16_len(html.unescape(_HTML_TAG_RE.sub("", text)))
+    # Markdown escaping rules are intricate; rather skip the check than reject valid text.
+    return None
+
+
+def _decode_value(name: str, value: Any) -> Any:
+    """Turn one parameter value as sent over the wire back into the Python value PTB encoded."""
+    if not isinstance(value, str) or name in _STRING_PARAMS:
+        return value
+    # PTB's RequestParameter.json_value sends str values raw and json.dumps() everything else,
+    # so anything that parses as a JSON number/bool/object/array was not a str to begin with
+    # (outside _STRING_PARAMS).
+    if _INT_RE.fullmatch(value):
+        return int(value)
+    if _FLOAT_RE.fullmatch(value):
+        return float(value)
+    if value in ("true", "false"):
+        return value == "true"
+    if value[:1] in ("{", "["):
+        try:
+            return json.loads(value)
+        except ValueError:
+            return value
+    return value
+
+
+class FakeBotAPI:
+    """A Telegram Bot API look-alike HTTP server for tests; see the module docstring.
+
+    Bot API methods are served at ``f"{root_url}/bot{token}/{method}"`` and file downloads at
+    ``f"{root_url}/file/bot{token}/{path}"``. Only the methods Aftercare uses are implemented;
+    any other method answers 404 ``Not Found`` like Telegram does for unknown methods.
+    """
+
+    def __init__(
+        self,
+        token: str = DEFAULT_TOKEN,
+        *,
+        bot_id: int = 123456789,
+        username: str = "aftercare_test_bot",
+        first_name: str = "Aftercare",
+    ) -> None:
+        """Configure the fake bot's identity; nothing listens until :meth:`start`."""
+        self.token = token
+        self.bot_id = bot_id
+        self.username = username
+        self.first_name = first_name
+        #: Every request received, in arrival order, including failed and dropped ones.
+        self.calls: list[Call] = []
+
+        self._runner: web.AppRunner | None = None
+        self._port: int | None = None
+        self._faults: list[_Fault] = []
+        self._updates: list[dict[str, Any]] = []
+        self._next_update_id = 1
+        # Incoming (user) message ids live in their own range so they can never be mistaken
+        # for the bot's own messages, whose ids start at 1 per chat (see sendMessage).
+        self._next_user_message_id = 1_000_001
+        self._next_callback_id = 1
+        self._bot_message_ids: dict[int, int] = {}
+        self._messages: dict[tuple[int, int], dict[str, Any]] = {}
+        self._next_photo = 1
+        self._photo_sizes: dict[str, int] = {}
+        self._file_contents: dict[str, bytes] = {}
+        self._commands: dict[tuple[str, str], list[Any]] = {}
+        # Re-created after every push so that each long-polling getUpdates waits on the event
+        # current when it started, and every waiter wakes up on the next push.
+        self._update_pushed = asyncio.Event()
+        self._closing = asyncio.Event()
+
+        self._methods = {
+            "getme": self._get_me,
+            "getupdates": self._get_updates,
+            "deletewebhook": self._delete_webhook,
+            "setwebhook": self._set_webhook,
+            "setmycommands": self._set_my_commands,
+            "deletemycommands": self._delete_my_commands,
+            "getmycommands": self._get_my_commands,
+            "answercallbackquery": self._true,
+            "setchatmenubutton": self._true,
+            "close": self._true,
+            "logout": self._true,
+            "sendchataction": self._true,
+            "sendmessage": self._send_message,
+            "sendphoto": self._send_photo,
+            "editmessagetext": self._edit_message_text,
+            "editmessagereplymarkup": self._edit_message_reply_markup,
+        }
+
+    # ------------------------------------------------------------------ lifecycle
+
+    async def start(self) -> None:
+        """Start listening on 127.0.0.1 on an ephemeral port, in the running event loop."""
+        if self._runner is not None:
+            return
+        # Fresh events: asyncio primitives bind to the loop that first waits on them, and a
+        # fixture may start the same fake again under another test's loop.
+        self._closing = asyncio.Event()
+        self._update_pushed = asyncio.Event()
+        # Telegram accepts photo uploads up to 10 MB and other files up to 50 MB; aiohttp's
+        # default 1 MB body limit would turn a realistic upload into a confusing 413.
+        app = web.Application(client_max_size=50 * 1024 * 1024)
+        app.router.add_route("*", "/{tail:.*}", self._handle)
+        # A short shutdown timeout: stop() must not wait for a hung handler (see hang()).
+        runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.5)
+        await runner.setup()
+        site = web.TCPSite(runner, "127.0.0.1", 0)
+        await site.start()
+        self._runner = runner
+        self._port = runner.addresses[0][1]
+
+    async def stop(self) -> None:
+        """Stop the server, cutting short any pending long poll or injected hang."""
+        if self._runner is None:
+            return
+        self._closing.set()
+        self._update_pushed.set()
+        runner, self._runner = self._runner, None
+        await runner.cleanup()
+        self._port = None
+
+    async def __aenter__(self) -> FakeBotAPI:
+        """Start the server; ``async with FakeBotAPI() as api:`` is the usual form."""
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        """Stop the server."""
+        await self.stop()
+
+    @property
+    def root_url(self) -> str:
+        """``http://127.0.0.1:PORT`` -- what ``TELEGRAM_API_BASE_URL`` would be set to."""
+        if self._port is None:
+            raise RuntimeError("FakeBotAPI is not running; call start() first")
+        return f"http://127.0.0.1:{self._port}"
+
+    @property
+    def base_url(self) -> str:
+        """The value for PTB's ``base_url`` (``Bot(..., base_url=...)``): root + ``/bot``."""
+        return f"{self.root_url}/bot"
+
+    @property
+    def base_file_url(self) -> str:
+        """The value for PTB's ``base_file_url``: root + ``/file/bot``."""
+        return f"{self.root_url}/file/bot"
+
+    # ------------------------------------------------------------------ inspection
+
+    def calls_to(self, method: str) -> list[Call]:
+        """All recorded calls of `method` (case-insensitive, as in Telegram), in order."""
+        wanted = method.lower()
+        return [call for call in self.calls if call.method.lower() == wanted]
+
+    def sent_messages(
+        self, chat_id: int | None = None, *, include_failed: bool = False
+    ) -> list[Call]:
+        """The ``sendMessage`` and ``sendPhoto`` calls, in order, optionally for one chat only.
+
+        Only calls the fake answered successfully count as sent; pass ``include_failed=True``
+        to also get the attempts that were failed, dropped or are still hanging (``calls_to``
+        gives the same for a single method).
+        """
+        return [
+            call
+            for call in self.calls
+            if call.method.lower() in ("sendmessage", "sendphoto")
+            and (include_failed or call.status == 200)
+            and (chat_id is None or call.params.get("chat_id") == chat_id)
+        ]
+
+    def texts(self, chat_id: int | None = None, *, include_failed: bool = False) -> list[str]:
+        """The ``text`` (sendMessage) or ``caption`` (sendPhoto) of :meth:`sent_messages`."""
+        result = []
+        for call in self.sent_messages(chat_id, include_failed=include_failed):
+            key = "text" if call.method.lower() == "sendmessage" else "caption"
+            value = call.params.get(key)
+            result.append("" if value is None else str(value))
+        return result
+
+    # ------------------------------------------------------------------ updates
+
+    def push_update(self, update: dict[str, Any]) -> None:
+        """Queue a raw update for ``getUpdates``, waking any long poll in progress.
+
+        An ``update_id`` is assigned (in place) if missing; explicit ids move the counter past
+        them so later generated ids stay increasing, which PTB's offset handling relies on.
+        """
+        if "update_id" not in update:
+            update["update_id"] = self._take_update_id()
+        else:
+            self._next_update_id = max(self._next_update_id, update["update_id"] + 1)
+        self._updates.append(update)
+        # Telegram hands updates out in update_id order, even if a test pushes them otherwise.
+        self._updates.sort(key=lambda u: u["update_id"])
+        self._update_pushed.set()
+        self._update_pushed = asyncio.Event()
+
+    def message_update(
+        self,
+        *,
+        user_id: int,
+        text: str,
+        chat_id: int | None = None,
+        first_name: str = "Test",
+        last_name: str | None = None,
+        username: str | None = None,
+        language_code: str | None = "en",
+        chat_type: str = "private",
+    ) -> dict[str, Any]:
+        """Build (but do not push) an Update dict carrying a text message from a user.
+
+        `chat_id` defaults to `user_id` (a private chat). Text starting with ``/`` gets a
+        ``bot_command`` entity, which PTB's ``CommandHandler`` requires to recognise commands.
+        Each call consumes a fresh update_id and message_id; user message ids count up from
+        1_000_001 so they never collide with the bot's own per-chat ids (1, 2, ...).
+        """
+        chat_id = user_id if chat_id is None else chat_id
+        user = self._user(user_id, first_name, last_name, username, language_code)
+        if chat_type == "private":
+            chat: dict[str, Any] = {"id": chat_id, "type": "private", "first_name": first_name}
+            if last_name is not None:
+                chat["last_name"] = last_name
+            if username is not None:
+                chat["username"] = username
+        else:
+            chat = {"id": chat_id, "type": chat_type, "title": "Test chat"}
+        message: dict[str, Any] = {
+            "message_id": self._next_user_message_id,
+            "date": int(time.time()),
+            "chat": chat,
+            "from": user,
+            "text": text,
+        }
+        self._next_user_message_id += 1
+        if text.startswith("/"):
+            command = text.split(maxsplit=1)[0]
+            message["entities"] = [
+                {"type": "bot_command", "offset": 0, "length": _utf16_len(command)}
+            ]
+        return {"update_id": self._take_update_id(), "message": message}
+
+    def callback_update(
+        self,
+        *,
+        user_id: int,
+        data: str,
+        message_id: int,
+        chat_id: int | None = None,
+        first_name: str = "Test",
+        language_code: str | None = "en",
+    ) -> dict[str, Any]:
+        """Build (but do not push) an Update dict with a callback query (an inline button press).
+
+        The query's ``message`` is the bot message `message_id` in `chat_id` (default: the
+        user's private chat): the message as this fake sent/edited it if it knows it, otherwise
+        a minimal bot message with that id.
+        """
+        chat_id = user_id if chat_id is None else chat_id
+        message = self._messages.get((chat_id, message_id))
+        if message is None:
+            message = {
+                "message_id": message_id,
+                # A zero date would make PTB treat it as an InaccessibleMessage.
+                "date": int(time.time()),
+                "chat": self._chat(chat_id),
+                "from": self._bot_from(),
+            }
+        query_id = self._next_callback_id
+        self._next_callback_id += 1
+        return {
+            "update_id": self._take_update_id(),
+            "callback_query": {
+                "id": f"cbq-{query_id}",
+                "from": self._user(user_id, first_name, None, None, language_code),
+                "message": copy.deepcopy(message),
+                "chat_instance": f"instance-{chat_id}",
+                "data": data,
+            },
+        }
+
+    # ------------------------------------------------------------------ fault injection
+
+    def fail(
+        self,
+        method: str,
+        *,
+        status: int,
+        description: str | None = None,
+        retry_after: int | None = None,
+        chat_id: int | None = None,
+        times: int = 1,
+    ) -> None:
+        """Make the next `times` calls of `method` (only for `chat_id`, if given) fail.
+
+        The answer is a Telegram-style JSON error with that HTTP status and ``error_code``.
+        Status 429 always carries ``parameters.retry_after`` (default 1 s), which PTB turns into
+        ``RetryAfter``; for other statuses it is included only when given. Typical statuses:
+        400 -> ``BadRequest``, 403 -> ``Forbidden``, 500/502 -> ``NetworkError``.
+        `description` defaults to Telegram's wording for the status.
+        """
+        if status == 429 and retry_after is None:
+            retry_after = 1
+        if description is None:
+            if status == 429:
+                description = f"Too Many Requests: retry after {retry_after}"
+            else:
+                description = _DEFAULT_DESCRIPTIONS.get(status, "Error")
+        self._faults.append(
+            _Fault(
+                "fail",
+                method.lower(),
+                times,
+                chat_id=chat_id,
+                status=status,
+                description=description,
+                retry_after=retry_after,
+            )
+        )
+
+    def hang(
+        self, method: str, *, seconds: float, times: int = 1, chat_id: int | None = None
+    ) -> None:
+        """Make the next `times` calls of `method` wait `seconds` before answering normally.
+
+        Used to exceed the client's read timeout (PTB raises ``TimedOut``). Like a slow
+        Telegram, the call still takes effect once the delay is over, even if the client has
+        given up by then; :meth:`stop` cuts the delay short.
+        """
+        self._faults.append(_Fault("hang", method.lower(), times, chat_id=chat_id, seconds=seconds))
+
+    def drop(self, method: str, *, times: int = 1, chat_id: int | None = None) -> None:
+        """Make the next `times` calls of `method` close the connection without any response.
+
+        PTB sees ``httpx.RemoteProtocolError`` and raises ``NetworkError``. The call has no
+        effect (no message is created) and is recorded with ``status=None``.
+        """
+        self._faults.append(_Fault("drop", method.lower(), times, chat_id=chat_id))
+
+    # ------------------------------------------------------------------ HTTP plumbing
+
+    async def _handle(self, request: web.Request) -> web.StreamResponse:
+        path = request.path
+        if path.startswith("/file/bot"):
+            return self._handle_file(request, path[len("/file/bot") :])
+        match = re.fullmatch(r"/bot([^/]*)/([^/]+)", path)
+        if match is None:
+            return self._error(404, "Not Found")
+        token, method = match.groups()
+
+        params, files = await self._read_params(request)
+        call = Call(method=method, params=params, files=files)
+        self.calls.append(call)
+
+        # Telegram answers 401 for a well-formed but wrong token before looking at the method.
+        if token != self.token:
+            return self._error(401, "Unauthorized", call=call)
+
+        fault = self._take_fault(method.lower(), params)
+        if fault is not None:
+            if fault.kind == "drop":
+                # Closing the transport before writing anything is what a dead proxy or a
+                # reset connection looks like to the client: no status line at all.
+                request.protocol.force_close()
+                return web.Response()
+            if fault.kind == "fail":
+                parameters = None
+                if fault.retry_after is not None:
+                    parameters = {"retry_after": fault.retry_after}
+                return self._error(fault.status, fault.description, parameters, call=call)
+            if fault.kind == "hang":
+                await self._wait(self._closing, fault.seconds)
+
+        implementation = self._methods.get(method.lower())
+        if implementation is None:
+            return self._error(404, "Not Found", call=call)
+        try:
+            result = await implementation(call)
+        except _ApiError as error:
+            return self._error(error.status, error.description, call=call)
+        call.status = 200
+        return web.json_response({"ok": True, "result": result})
+
+    def _handle_file(self, request: web.Request, rest: str) -> web.StreamResponse:
+        # Downloads are rare in Aftercare; serve what was uploaded, keyed by file_path
+        # ("photos/<file_id>"), so a round trip is possible if a test ever needs one.
+        token, _, file_path = rest.partition("/")
+        if token != self.token:
+            return self._error(401, "Unauthorized")
+        content = self._file_contents.get(file_path)
+        if content is None:
+            return self._error(404, "Not Found")
+        return web.Response(body=content, content_type="application/octet-stream")
+
+    async def _read_params(self, request: web.Request) -> tuple[dict[str, Any], dict[str, bytes]]:
+        """Decode query string and body, whichever of the encodings PTB (or a test) used."""
+        raw: dict[str, Any] = dict(request.query)
+        files: dict[str, bytes] = {}
+        content_type = request.content_type
+        if content_type == "multipart/form-data":
+            # PTB's HTTPXRequest switches to multipart whenever a request carries an upload;
+            # parts with a filename are files, the rest are ordinary parameters.
+            reader = await request.multipart()
+            async for part in reader:
+                if part.name is None:
+                    continue
+                if part.filename is not None:
+                    files[part.name] = bytes(await part.read())
+                else:
+                    raw[part.name] = await part.text()
+        elif content_type == "application/x-www-form-urlencoded":
+            # What HTTPXRequest sends without uploads: RequestData.json_parameters, i.e. str
+            # values raw and everything else json.dumps()-ed.
+            raw.update(await request.post())
+        elif content_type == "application/json":
+            body = await request.read()
+            if body:
+                decoded = json.loads(body)
+                if isinstance(decoded, dict):
+                    raw.update(decoded)
+        params = {name: _decode_value(name, value) for name, value in raw.items()}
+        return params, files
+
+    def _take_fault(self, method: str, params: dict[str, Any]) -> _Fault | None:
+        # Rules apply in the order they were registered, so fail() then drop() on the same
+        # method gives the failures first.
+        for fault in self._faults:
+            if fault.matches(method, params):
+                fault.remaining -= 1
+                if fault.remaining <= 0:
+                    self._faults.remove(fault)
+                return fault
+        return None
+
+    @staticmethod
+    def _error(
+        status: int,
+        description: str,
+        parameters: dict[str, Any] | None = None,
+        *,
+        call: Call | None = None,
+    ) -> web.Response:
+        if call is not None:
+            call.status = status
+        body: dict[str, Any] = {"ok": False, "error_code": status, "description": description}
+        if parameters:
+            body["parameters"] = parameters
+        return web.json_response(body, status=status)
+
+    @staticmethod
+    async def _wait(event: asyncio.Event, timeout: float) -> None:
+        """Wait for `event` at most `timeout` seconds, without raising on timeout."""
+        try:
+            await asyncio.wait_for(event.wait(), timeout)
+        except TimeoutError:
+            pass
+
+    # ------------------------------------------------------------------ object builders
+
+    def _take_update_id(self) -> int:
+        update_id = self._next_update_id
+        self._next_update_id += 1
+        return update_id
+
+    def _bot_user(self) -> dict[str, Any]:
+        # getMe's answer: the full bot User, with the bot-only capability flags.
+        return {
+            "id": self.bot_id,
+            "is_bot": True,
+            "first_name": self.first_name,
+            "username": self.username,
+            "can_join_groups": True,
+            "can_read_all_group_messages": False,
+            "supports_inline_queries": False,
+            "can_connect_to_business": False,
+            "has_main_web_app": False,
+        }
+
+    def _bot_from(self) -> dict[str, Any]:
+        # In messages Telegram only includes the basic User fields for the sender.
+        return {
+            "id": self.bot_id,
+            "is_bot": True,
+            "first_name": self.first_name,
+            "username": self.username,
+        }
+
+    @staticmethod
+    def _user(
+        user_id: int,
+        first_name: str,
+        last_name: str | None,
+        username: str | None,
+        language_code: str | None,
+    ) -> dict[str, Any]:
+        user: dict[str, Any] = {"id": user_id, "is_bot": False, "first_name": first_name}
+        if last_name is not None:
+            user["last_name"] = last_name
+        if username is not None:
+            user["username"] = username
+        if language_code is not None:
+            user["language_code"] = language_code
+        return user
+
+    @staticmethod
+    def _chat(chat_id: int) -> dict[str, Any]:
+        # User ids (and so private chat ids) are positive, group ids negative.
+        return {"id": chat_id, "type": "private" if chat_id > 0 else "group"}
+
+    @staticmethod
+    def _require_chat_id(params: dict[str, Any]) -> int:
+        chat_id = params.get("chat_id")
+        if chat_id is None or chat_id == "":
+            raise _ApiError(400, "Bad Request: chat_id is empty")
+        if not isinstance(chat_id, int) or isinstance(chat_id, bool):
+            # "@channelusername" targets are not something Aftercare uses or the fake models.
+            raise _ApiError(400, "Bad Request: chat not found")
+        return chat_id
+
+    def _new_bot_message(self, chat_id: int) -> dict[str, Any]:
+        message_id = self._bot_message_ids.get(chat_id, 0) + 1
+        self._bot_message_ids[chat_id] = message_id
+        return {
+            "message_id": message_id,
+            "date": int(time.time()),
+            "chat": self._chat(chat_id),
+            "from": self._bot_from(),
+        }
+
+    @staticmethod
+    def _apply_markup(message: dict[str, Any], markup: Any) -> None:
+        # Telegram echoes only inline keyboards back in the Message; reply keyboards and
+        # ForceReply/ReplyKeyboardRemove are not part of Message.reply_markup (and PTB could
+        # not even parse them there).
+        if isinstance(markup, dict) and "inline_keyboard" in markup:
+            message["reply_markup"] = markup
+        else:
+            message.pop("reply_markup", None)
+
+    def _store(self, message: dict[str, Any]) -> dict[str, Any]:
+        self._messages[(message["chat"]["id"], message["message_id"])] = message
+        return copy.deepcopy(message)
+
+    def _existing_or_placeholder(self, chat_id: int, message_id: int) -> dict[str, Any]:
+        # Tests often edit messages the fake never sent (e.g. from a hand-built callback
+        # update), so an unknown message is synthesised rather than rejected.
+        message = self._messages.get((chat_id, message_id))
+        if message is None:
+            message = {
+                "message_id": message_id,
+                "date": int(time.time()),
+                "chat": self._chat(chat_id),
+                "from": self._bot_from(),
+            }
+        return message
+
+    @staticmethod
+    def _check_length(text: str, parse_mode: Any, limit: int, description: str) -> None:
+        length = _visible_length(text, parse_mode)
+        if length is not None and length > limit:
+            raise _ApiError(400, description)
+
+    # ------------------------------------------------------------------ Bot API methods
+
+    async def _true(self, call: Call) -> bool:
+        return True
+
+    async def _get_me(self, call: Call) -> dict[str, Any]:
+        return self._bot_user()
+
+    async def _get_updates(self, call: Call) -> list[dict[str, Any]]:
+        offset = call.params.get("offset")
+        limit = call.params.get("limit") or 100
+        timeout = call.params.get("timeout") or 0
+        if isinstance(offset, int) and offset != 0:
+            if offset < 0:
+                # Negative offsets select the last -offset updates; older ones are forgotten.
+                del self._updates[: max(0, len(self._updates) + offset)]
+            else:
+                # Telegram forgets everything below the offset: it has been confirmed.
+                self._updates = [u for u in self._updates if u["update_id"] >= offset]
+        if not self._updates and isinstance(timeout, int | float) and timeout > 0:
+            deadline = asyncio.get_running_loop().time() + min(timeout, MAX_LONG_POLL_SECONDS)
+            while not self._updates and not self._closing.is_set():
+                remaining = deadline - asyncio.get_running_loop().time()
+                if remaining <= 0:
+                    break
+                await self._wait(self._update_pushed, remaining)
+        return copy.deepcopy(self._updates[: max(1, min(int(limit), 100))])
+
+    async def _delete_webhook(self, call: Call) -> bool:
+        if call.params.get("drop_pending_updates") is True:
+            # PTB's run_polling(drop_pending_updates=True) relies on this.
+            self._updates.clear()
+        return True
+
+    async def _set_webhook(self, call: Call) -> bool:
+        if call.params.get("drop_pending_updates") is True:
+            self._updates.clear()
+        return True
+
+    @staticmethod
+    def _commands_key(params: dict[str, Any]) -> tuple[str, str]:
+        scope = params.get("scope") or {"type": "default"}
+        return json.dumps(scope, sort_keys=True), str(params.get("language_code") or "")
+
+    async def _set_my_commands(self, call: Call) -> bool:
+        self._commands[self._commands_key(call.params)] = call.params.get("commands") or []
+        return True
+
+    async def _delete_my_commands(self, call: Call) -> bool:
+        self._commands.pop(self._commands_key(call.params), None)
+        return True
+
+    async def _get_my_commands(self, call: Call) -> list[Any]:
+        # Like Telegram, answer what was set for this scope/language (nothing by default).
+        return copy.deepcopy(self._commands.get(self._commands_key(call.params), []))
+
+    async def _send_message(self, call: Call) -> dict[str, Any]:
+        params = call.params
+        chat_id = self._require_chat_id(params)
+        text = params.get("text")
+        if text is None or str(text).strip() == "":
+            raise _ApiError(400, "Bad Request: message text is empty")
+        text = str(text)
+        self._check_length(
+            text, params.get("parse_mode"), MAX_TEXT_LENGTH, "Bad Request: message is too long"
+        )
+        message = self._new_bot_message(chat_id)
+        message["text"] = text
+        self._apply_markup(message, params.get("reply_markup"))
+        return self._store(message)
+
+    async def _send_photo(self, call: Call) -> dict[str, Any]:
+        params = call.params
+        chat_id = self._require_chat_id(params)
+        photo = params.get("photo")
+        content: bytes | None = call.files.get("photo")
+        if content is None and isinstance(photo, str) and photo.startswith("attach://"):
+            content = call.files.get(photo[len("attach://") :])
+        if content is not None:
+            file_id = f"photo-{self._next_photo}"
+            self._next_photo += 1
+            file_size: int | None = len(content)
+            self._photo_sizes[file_id] = len(content)
+            self._file_contents[f"photos/{file_id}"] = content
+        elif isinstance(photo, str) and photo:
+            # Re-sending by file_id (or by URL): reuse what is known about that file.
+            file_id = photo if photo in self._photo_sizes else f"photo-{self._next_photo}"
+            if file_id != photo:
+                self._next_photo += 1
+            file_size = self._photo_sizes.get(file_id)
+        else:
+            raise _ApiError(400, "Bad Request: there is no photo in the request")
+        caption = params.get("caption")
+        if caption is not None:
+            caption = str(caption)
+            self._check_length(
+                caption,
+                params.get("parse_mode"),
+                MAX_CAPTION_LENGTH,
+                "Bad Request: message caption is too long",
+            )
+        size: dict[str, Any] = {
+            "file_id": file_id,
+            "file_unique_id": f"unique-{file_id}",
+            "width": 300,
+            "height": 300,
+        }
+        if file_size is not None:
+            size["file_size"] = file_size
+        message = self._new_bot_message(chat_id)
+        message["photo"] = [size]
+        if caption:
+            message["caption"] = caption
+        self._apply_markup(message, params.get("reply_markup"))
+        return self._store(message)
+
+    def _target_message(self, params: dict[str, Any]) -> dict[str, Any] | None:
+        """The stored message an edit refers to, or None for inline messages."""
+        if params.get("inline_message_id"):
+            return None
+        chat_id = self._require_chat_id(params)
+        message_id = params.get("message_id")
+        if not isinstance(message_id, int):
+            raise _ApiError(400, "Bad Request: message identifier is not specified")
+        return self._existing_or_placeholder(chat_id, message_id)
+
+    async def _edit_message_text(self, call: Call) -> dict[str, Any] | bool:
+        params = call.params
+        text = params.get("text")
+        if text is None or str(text).strip() == "":
+            raise _ApiError(400, "Bad Request: message text is empty")
+        text = str(text)
+        self._check_length(
+            text, params.get("parse_mode"), MAX_TEXT_LENGTH, "Bad Request: message is too long"
+        )
+        message = self._target_message(params)
+        if message is None:
+            return True
+        if "photo" in message:
+            raise _ApiError(400, "Bad Request: there is no text in the message to edit")
+        message["text"] = text
+        message["edit_date"] = int(time.time())
+        # Like Telegram: an edit without reply_markup removes the inline keyboard.
+        self._apply_markup(message, params.get("reply_markup"))
+        return self._store(message)
+
+    async def _edit_message_reply_markup(self, call: Call) -> dict[str, Any] | bool:
+        message = self._target_message(call.params)
+        if message is None:
+            return True
+        message["edit_date"] = int(time.time())
+        self._apply_markup(message, call.params.get("reply_markup"))
+        return self._store(message)

@@ -1,0 +1,289 @@
+"""Tests of the fake Bot API server itself, driven by a real python-telegram-bot ``Bot``.
+
+If these fail, every test built on the fake is suspect, so they pin down the behaviours the
+rest of the suite relies on: the wire format, the recorded calls and PTB's error mapping for
+each injected fault.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import warnings
+
+import pytest
+import pytest_asyncio
+import telegram
+from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
+from telegram.error import (
+    BadRequest,
+    Forbidden,
+    InvalidToken,
+    NetworkError,
+    RetryAfter,
+    TimedOut,
+)
+from telegram.ext import Application, CallbackQueryHandler, CommandHandler
+from telegram.warnings import PTBDeprecationWarning
+
+from .bot_api import FakeBotAPI
+
+# The smallest valid PNG (1x1, transparent); the fake only cares about the bytes.
+PNG_BYTES = bytes.fromhex(
+    "89504e470d0a1a0a0000000d4948445200000001000000010806000000"
+    "1f15c4890000000d49444154789c6360000002000154a24f5d0000000049454e44ae426082"
+)
+
+PATIENT = 555_000_111
+
+
+@pytest_asyncio.fixture
+async def api():
+    async with FakeBotAPI() as fake:
+        yield fake
+
+
+def make_bot(api: FakeBotAPI, token: str | None = None) -> telegram.Bot:
+    return telegram.Bot(
+        token or api.token,
+        base_url=f"{api.root_url}/bot",
+        base_file_url=f"{api.root_url}/file/bot",
+    )
+
+
+@pytest_asyncio.fixture
+async def bot(api):
+    async with make_bot(api) as real_bot:
+        yield real_bot
+
+
+@pytest.mark.asyncio
+async def test_get_me_returns_the_bot_user(api, bot):
+    me = await bot.get_me()
+    assert me.username == "aftercare_test_bot"
+    assert me.is_bot and me.id == 123456789 and me.can_join_groups is True
+    # Bot.initialize() (the `async with`) already called getMe once.
+    assert [call.method for call in api.calls] == ["getMe", "getMe"]
+
+
+@pytest.mark.asyncio
+async def test_send_message_is_recorded_with_decoded_params(api, bot):
+    markup = InlineKeyboardMarkup([[InlineKeyboardButton("Done", callback_data="done:1")]])
+    first = await bot.send_message(PATIENT, "Day 1: keep it clean", reply_markup=markup)
+    second = await bot.send_message(PATIENT, "42")
+
+    assert first.chat.id == PATIENT and first.chat.type == "private"
+    assert (first.message_id, second.message_id) == (1, 2)
+    assert first.from_user.username == "aftercare_test_bot"
+    assert first.reply_markup == markup
+
+    call = api.sent_messages(PATIENT)[0]
+    assert call.params["chat_id"] == PATIENT  # an int again, not the string sent on the wire
+    assert call.params["reply_markup"] == {
+        "inline_keyboard": [[{"text": "Done", "callback_data": "done:1"}]]
+    }
+    # Free text stays text even when it looks like a number.
+    assert api.texts(PATIENT) == ["Day 1: keep it clean", "42"]
+    assert api.texts(999) == []
+    # Message ids are per chat.
+    assert (await bot.send_message(-100, "group")).message_id == 1
+
+
+@pytest.mark.asyncio
+async def test_send_photo_records_the_upload(api, bot):
+    message = await bot.send_photo(PATIENT, photo=PNG_BYTES, caption="Your booking QR")
+
+    call = api.calls_to("sendPhoto")[0]
+    assert call.files["photo"] == PNG_BYTES
+    assert call.params["caption"] == "Your booking QR"
+    assert message.photo[0].file_size == len(PNG_BYTES)
+    assert message.caption == "Your booking QR"
+    assert api.texts(PATIENT) == ["Your booking QR"]
+    # The upload can be downloaded again through the file URL.
+    data = await bot.request.retrieve(
+        f"{api.root_url}/file/bot{api.token}/photos/{message.photo[0].file_id}"
+    )
+    assert data == PNG_BYTES
+
+
+@pytest.mark.asyncio
+async def test_edit_message_text_and_callback_update(api, bot):
+    markup = InlineKeyboardMarkup([[InlineKeyboardButton("Yes", callback_data="yes")]])
+    sent = await bot.send_message(PATIENT, "Any redness?", reply_markup=markup)
+
+    update = Update.de_json(
+        api.callback_update(user_id=PATIENT, data="yes", message_id=sent.message_id), bot
+    )
+    assert update.callback_query.data == "yes"
+    assert update.callback_query.message.text == "Any redness?"
+    assert update.effective_chat.id == PATIENT
+
+    edited = await bot.edit_message_text("Thanks!", chat_id=PATIENT, message_id=sent.message_id)
+    assert edited.text == "Thanks!" and edited.reply_markup is None
+    assert await bot.answer_callback_query(update.callback_query.id) is True
+    assert api.calls_to("answerCallbackQuery")[0].params["callback_query_id"] == "cbq-1"
+
+
+@pytest.mark.asyncio
+async def test_forbidden(api, bot):
+    api.fail("sendMessage", status=403, description="Forbidden: bot was blocked by the user")
+    with pytest.raises(Forbidden, match="blocked by the user"):
+        await bot.send_message(PATIENT, "hello")
+    # The failure is recorded but does not count as sent; the next call succeeds again.
+    assert api.calls_to("sendMessage")[0].status == 403
+    assert api.texts(PATIENT) == []
+    assert api.texts(PATIENT, include_failed=True) == ["hello"]
+    await bot.send_message(PATIENT, "hello")
+    assert api.texts(PATIENT) == ["hello"]
+
+
+@pytest.mark.asyncio
+async def test_fail_can_target_one_chat(api, bot):
+    api.fail("sendMessage", status=403, description="Forbidden: user is deactivated", chat_id=2)
+    await bot.send_message(1, "fine")
+    with pytest.raises(Forbidden):
+        await bot.send_message(2, "blocked")
+
+
+@pytest.mark.asyncio
+async def test_retry_after(api, bot):
+    api.fail(
+        "sendMessage", status=429, description="Too Many Requests: retry after 7", retry_after=7
+    )
+    # PTB 22.2+ deprecates the int form of retry_after and warns even while building the
+    # exception (it becomes a timedelta when PTB_TIMEDELTA is set), so accept either form.
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", PTBDeprecationWarning)
+        with pytest.raises(RetryAfter) as excinfo:
+            await bot.send_message(PATIENT, "hello")
+        retry_after = excinfo.value.retry_after
+    assert (retry_after if isinstance(retry_after, int) else retry_after.total_seconds()) == 7
+
+
+@pytest.mark.asyncio
+async def test_bad_request_and_server_errors(api, bot):
+    api.fail("sendMessage", status=400, description="Bad Request: chat not found")
+    api.fail("sendMessage", status=502, description="Bad Gateway")
+    # PTB strips Telegram's "Bad Request: " prefix and capitalises the rest.
+    with pytest.raises(BadRequest, match="Chat not found"):
+        await bot.send_message(PATIENT, "hello")
+    with pytest.raises(NetworkError, match="Bad Gateway"):
+        await bot.send_message(PATIENT, "hello")
+    # Telegram's own validation, without any injected fault.
+    with pytest.raises(BadRequest, match="Message is too long"):
+        await bot.send_message(PATIENT, "x" * 4097)
+
+
+@pytest.mark.asyncio
+async def test_wrong_token_is_invalid(api):
+    bad_bot = make_bot(api, token="123456789:WRONG_token_wrong_token_wrong_tok")
+    # Bot.initialize() calls getMe; on failure `async with` shuts the bot's HTTP clients down.
+    with pytest.raises(InvalidToken):
+        async with bad_bot:
+            pass
+    assert api.calls[-1].status == 401
+
+
+@pytest.mark.asyncio
+async def test_unknown_method_is_not_found(api, bot):
+    with pytest.raises(telegram.error.EndPointNotFound):
+        await bot.do_api_request("noSuchMethod")
+
+
+@pytest.mark.asyncio
+async def test_hang_beyond_read_timeout_times_out(api, bot):
+    api.hang("sendMessage", seconds=1.5)
+    started = time.monotonic()
+    with pytest.raises(TimedOut):
+        await bot.send_message(PATIENT, "slow", read_timeout=0.2)
+    assert time.monotonic() - started < 1.0
+    # Only the next call hangs.
+    assert (await bot.send_message(PATIENT, "fast", read_timeout=0.5)).text == "fast"
+
+
+@pytest.mark.asyncio
+async def test_drop_raises_network_error(api, bot):
+    api.drop("sendMessage")
+    with pytest.raises(NetworkError) as excinfo:
+        await bot.send_message(PATIENT, "lost")
+    assert not isinstance(excinfo.value, TimedOut)
+    assert api.calls_to("sendMessage")[0].status is None
+    assert api.texts(PATIENT) == []
+    assert (await bot.send_message(PATIENT, "again")).message_id == 1
+
+
+@pytest.mark.asyncio
+async def test_get_updates_returns_pushed_updates_and_honours_offset(api, bot):
+    api.push_update(api.message_update(user_id=PATIENT, text="/start", first_name="Ana"))
+
+    updates = await bot.get_updates()
+    assert len(updates) == 1
+    update = updates[0]
+    assert isinstance(update, Update)
+    assert update.message.text == "/start"
+    assert update.effective_user.first_name == "Ana"
+    assert update.message.entities[0].type == "bot_command"
+
+    # Confirming with offset = last id + 1 drops it for good.
+    assert await bot.get_updates(offset=update.update_id + 1) == ()
+    assert await bot.get_updates() == ()
+
+
+@pytest.mark.asyncio
+async def test_long_poll_wakes_up_on_push_and_is_capped(api, bot):
+    async def push_later():
+        await asyncio.sleep(0.1)
+        api.push_update(api.message_update(user_id=PATIENT, text="hello"))
+
+    started = time.monotonic()
+    pusher = asyncio.create_task(push_later())
+    updates = await bot.get_updates(timeout=30)
+    await pusher
+    assert [u.message.text for u in updates] == ["hello"]
+    assert time.monotonic() - started < 0.8
+
+    started = time.monotonic()
+    assert await bot.get_updates(offset=updates[0].update_id + 1, timeout=30) == ()
+    assert time.monotonic() - started < 1.6
+
+
+@pytest.mark.asyncio
+async def test_application_polling_round_trip(api):
+    """The whole PTB stack: Application + Updater polling, a command handler replying."""
+
+    async def start(update, context):
+        await update.message.reply_text(f"Welcome, {update.effective_user.first_name}")
+
+    async def button(update, context):
+        await update.callback_query.answer()
+        await update.callback_query.edit_message_text("Noted")
+
+    app = (
+        Application.builder()
+        .token(api.token)
+        .base_url(f"{api.root_url}/bot")
+        .base_file_url(f"{api.root_url}/file/bot")
+        .build()
+    )
+    app.add_handler(CommandHandler("start", start))
+    app.add_handler(CallbackQueryHandler(button))
+    api.push_update(api.message_update(user_id=PATIENT, text="/start", first_name="Ana"))
+
+    async with app:
+        await app.start()
+        await app.updater.start_polling(poll_interval=0)
+        for _ in range(100):
+            if api.texts(PATIENT):
+                break
+            await asyncio.sleep(0.02)
+        api.push_update(api.callback_update(user_id=PATIENT, data="ok", message_id=1))
+        for _ in range(100):
+            if api.calls_to("editMessageText"):
+                break
+            await asyncio.sleep(0.02)
+        await app.updater.stop()
+        await app.stop()
+
+    assert api.texts(PATIENT) == ["Welcome, Ana"]
+    assert api.calls_to("editMessageText")[0].params["text"] == "Noted"
+    assert api.calls_to("answerCallbackQuery")

@@ -1,0 +1,163 @@
+"""End to end: timed messages arrive in order by the injected clock, survive restarts, never repeat."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from jobs.dispatch import claim_due
+from jobs.storage.models import CLAIMED, PENDING, SENT, SKIPPED, Reminder
+from tests.conftest import PATIENT_ID, BotHarness, bot_env
+
+ORDER = ["expect", "evening_checkin", "sun_care", "settling_check", "week_sunscreen", "rebook_open", "rebook_closing"]
+MARKERS = {  # a phrase from each step's text, to recognise it at the fake server
+    "expect": "redness and mild swelling",
+    "evening_checkin": "How is your skin this evening",
+    "sun_care": "direct sunlight",
+    "settling_check": "swelling should be going down",
+    "week_sunscreen": "One week on",
+    "rebook_open": "window for your next session is now open",
+    "rebook_closing": "window for your next session closes",
+}
+
+
+def received_steps(api) -> list[str]:
+    steps = []
+    for text in api.texts(PATIENT_ID):
+        found = [step for step, marker in MARKERS.items() if marker in text]
+        assert len(found) <= 1, text
+        steps.extend(found)
+    return steps
+
+
+async def test_patient_receives_every_message_in_order_as_time_moves(harness, fake_api, clock):
+    token = await harness.enroll()
+    await harness.send(PATIENT_ID, f"/start {token}")
+    assert received_steps(fake_api) == ["expect"]
+
+    clock.set_local(0, 18, 59)
+    await harness.dispatch()
+    assert received_steps(fake_api) == ["expect"]  # not yet
+    for day, hour, expected in [(0, 19, 2), (1, 9, 3), (2, 10, 4), (7, 10, 5), (28, 10, 6), (40, 10, 7)]:
+        clock.set_local(day, hour, 1)
+        report = await harness.dispatch()
+        assert report.sent == 1
+        assert received_steps(fake_api) == ORDER[:expected]
+    clock.advance(days=30)
+    assert (await harness.dispatch()).sent == 0
+    rows = harness.rows(Reminder)
+    assert all(r.status == SENT and r.telegram_message_id for r in rows)
+    assert received_steps(fake_api) == ORDER
+
+
+async def test_message_text_names_the_patient_clinic_phone_and_next_window(harness, fake_api, clock):
+    token = await harness.enroll("/enroll Anna K session=1/3")
+    await harness.send(PATIENT_ID, f"/start {token}")
+    clock.set_local(28, 10, 5)
+    await harness.dispatch()
+    text = fake_api.texts(PATIENT_ID)[-1]
+    assert "Anna K" in text and "+34 600 000 000" in text
+    assert "Tue 22 Dec" in text and "Tue 05 Jan" in text  # 4 and 6 weeks after 24 Nov
+    assert fake_api.sent_messages(PATIENT_ID)[-1].params["parse_mode"] == "HTML"
+
+
+async def test_a_restart_in_the_middle_loses_nothing_and_repeats_nothing(harness, fake_api, clock):
+    token = await harness.enroll()
+    await harness.send(PATIENT_ID, f"/start {token}")
+    clock.set_local(0, 19, 5)
+    await harness.dispatch()
+    clock.set_local(1, 9, 30)
+    await harness.dispatch()
+    assert received_steps(fake_api) == ORDER[:3]
+
+    await harness.restart()  # a new Application, the same database file
+    clock.set_local(1, 10, 0)
+    assert (await harness.dispatch()).sent == 0  # nothing sent twice
+    clock.set_local(2, 10, 30)
+    await harness.dispatch()
+    await harness.restart()
+    clock.set_local(7, 11, 0)
+    await harness.dispatch()
+    assert received_steps(fake_api) == ORDER[:5]
+
+
+async def test_after_a_day_of_downtime_what_is_due_goes_once_and_stale_steps_are_skipped(harness, fake_api, clock):
+    token = await harness.enroll()
+    await harness.send(PATIENT_ID, f"/start {token}")
+    await harness.stop()  # the bot is down from the session evening...
+    clock.set_local(2, 10, 30)  # ...until day 2: the evening check and the morning sun note went stale
+    await harness.start()
+    report = await harness.dispatch()
+    assert (report.sent, report.skipped) == (1, 2)
+    assert received_steps(fake_api) == ["expect", "settling_check"]
+    statuses = {r.step_key: (r.status, r.outcome) for r in harness.rows(Reminder)}
+    assert statuses["evening_checkin"][0] == SKIPPED and "stale" in statuses["evening_checkin"][1]
+    assert statuses["sun_care"][0] == SKIPPED
+    assert (await harness.dispatch()).handled == 0
+
+
+async def test_patient_linking_late_skips_stale_steps_and_gets_what_is_still_valid(harness, fake_api, clock):
+    token = await harness.enroll()
+    clock.set_local(1, 10, 0)  # links the next morning
+    await harness.send(PATIENT_ID, f"/start {token}")
+    assert received_steps(fake_api) == ["expect", "sun_care"]  # both still valid, sent at once, in order
+    assert {r.step_key for r in harness.rows(Reminder, Reminder.status == SKIPPED)} == {"evening_checkin"}
+
+
+async def test_linking_during_quiet_hours_sends_what_is_due_at_once(harness, fake_api, clock):
+    token = await harness.enroll()
+    clock.set_local(0, 22, 30)  # the evening check was due at 19:00; the patient is here now
+    await harness.send(PATIENT_ID, f"/start {token}")
+    assert received_steps(fake_api) == ["expect", "evening_checkin"]
+
+
+async def test_reminders_of_unlinked_patients_wait(harness, fake_api, clock):
+    await harness.enroll()
+    clock.set_local(0, 19, 30)
+    assert (await harness.dispatch()).handled == 0
+    assert {r.status for r in harness.rows(Reminder)} == {PENDING}
+
+
+async def test_two_dispatchers_never_claim_the_same_reminder(harness, clock):
+    for name in ("A", "B", "C"):
+        token = await harness.enroll(f"/enroll Patient {name}")
+        await harness.send(PATIENT_ID + ord(name), f"/start {token}")
+    clock.set_local(2, 10, 30)
+    store = harness.services.store
+    first = store.call(claim_due, now=clock.now, limit=100, lease=timedelta(minutes=5))
+    second = store.call(claim_due, now=clock.now, limit=100, lease=timedelta(minutes=5))
+    assert first and second == []
+    # A lease that ran out (its dispatcher died) is claimed again.
+    third = store.call(claim_due, now=clock.now + timedelta(minutes=6), limit=100, lease=timedelta(minutes=5))
+    assert sorted(r.id for r in third) == sorted(r.id for r in first)
+    assert {r.status for r in harness.rows(Reminder, Reminder.id.in_([r.id for r in third]))} == {CLAIMED}
+
+
+async def test_the_dispatcher_job_is_one_recurring_job_with_the_configured_interval(fake_api, database_url, clock):
+    bot = await BotHarness(fake_api, bot_env(fake_api, database_url, DISPATCH_INTERVAL_SECONDS="45"), clock).start()
+    try:
+        jobs = bot.app.job_queue.jobs()
+        assert [job.name for job in jobs] == ["dispatch-due-reminders"]
+        assert jobs[0].job.trigger.interval == timedelta(seconds=45)
+    finally:
+        await bot.stop()
+
+
+async def test_the_bot_runs_by_polling_against_the_server(fake_api, database_url, clock):
+    """The whole loop as in production: Updater polls getUpdates, handlers reply, the job queue runs."""
+    import asyncio
+
+    bot = await BotHarness(fake_api, bot_env(fake_api, database_url), clock).start()
+    app = bot.app
+    await app.start()
+    await app.updater.start_polling(poll_interval=0.0, timeout=1)
+    try:
+        fake_api.push_update(fake_api.message_update(user_id=PATIENT_ID, text="/start"))
+        for _ in range(100):  # waits for the reply over HTTP, not for a reminder's time
+            if fake_api.texts(PATIENT_ID):
+                break
+            await asyncio.sleep(0.05)
+        assert "personal link or QR code" in fake_api.texts(PATIENT_ID)[0]
+    finally:
+        await app.updater.stop()
+        await app.stop()
+        await bot.stop()

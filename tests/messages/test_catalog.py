@@ -1,0 +1,127 @@
+"""Message and protocol files: every shipped text renders, and broken files fail with a named error."""
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from messages.catalog import DEFAULTS_DIR, STEP_PLACEHOLDERS, Raw, load_catalog
+from messages.errors import MessageFileError
+
+
+@pytest.fixture
+def clinic_dir(tmp_path: Path) -> Path:
+    """A clinic's own copy of the shipped files, to break in each test."""
+    target = tmp_path / "messages"
+    shutil.copytree(DEFAULTS_DIR, target)
+    return target
+
+
+def test_every_step_text_of_every_protocol_renders_in_every_locale():
+    catalog = load_catalog()
+    values = {name: f"<{name}>" for name in STEP_PLACEHOLDERS}
+    for protocol in catalog.protocols.values():
+        for step in protocol.steps:
+            for locale in catalog.locales:
+                text = catalog.render(locale, "steps", step.text_key, **values)
+                assert "{" not in text and "}" not in text, (protocol.name, step.key)
+                assert "<name>" not in text  # values are escaped for HTML
+                assert len(text) < 4096  # Telegram's limit for one message
+
+
+def test_values_are_escaped_but_raw_values_are_not():
+    catalog = load_catalog()
+    text = catalog.bot("en", "start_already", name="<b>Eve & co</b>")
+    assert "&lt;b&gt;Eve &amp; co&lt;/b&gt;" in text
+    assert "<a href='x'>" in catalog.bot("en", "booking_line", url=Raw("<a href='x'>"))
+
+
+def test_the_shipped_protocols_record_a_content_hash_version(clinic_dir):
+    before = load_catalog(clinic_dir).protocol("microneedling").version
+    path = clinic_dir / "protocols" / "microneedling.toml"
+    path.write_text(path.read_text().replace('expires = "2d"', 'expires = "3d"', 1))
+    after = load_catalog(clinic_dir).protocol("microneedling").version
+    assert before != after and len(after) == 12
+
+
+@pytest.mark.parametrize(
+    ("edit", "expected"),
+    [
+        (('at = "day 1 at 09:00"', 'at = "1x"'), r"microneedling.toml: step 'sun_care': 'at': bad offset '1x'"),
+        (('at = "day 1 at 09:00"', 'at = "day 1 at 25:00"'), r"step 'sun_care': 'at': bad time of day"),
+        (('expires = "12h"', 'expires = "soon"'), r"step 'sun_care': 'expires': bad offset"),
+        (('when = "sessions_remain"', 'when = "sometimes"'), r"step 'rebook_open': 'when': 'sometimes' is not one of"),
+        (('kind = "checkin"', 'kind = "poll"'), r"'kind': 'poll' is not one of"),
+        (('name = "microneedling"', 'name = "other"'), r"microneedling.toml: name: 'other' must equal the file name"),
+        (('key = "sun_care"', 'key = "expect"'), r"step 'expect': key used twice"),
+        (('key = "sun_care"', 'key = "sun_care"\ncolour = "red"'), r"step 'sun_care': 'colour': unknown key"),
+        (('at = "0m"', 'at = "0m"\nnot_before = "2h"'), r"step 'expect': 'not_before': only goes with"),
+        (('[[steps]]', '[[steps'), r"microneedling.toml: not valid TOML"),
+    ],
+)
+def test_a_broken_protocol_file_names_the_file_step_and_key(clinic_dir, edit, expected):
+    path = clinic_dir / "protocols" / "microneedling.toml"
+    old, new = edit
+    assert old in path.read_text()
+    path.write_text(path.read_text().replace(old, new, 1))
+    with pytest.raises(MessageFileError, match=expected):
+        load_catalog(clinic_dir)
+
+
+def test_an_unknown_placeholder_in_a_step_text_is_named(clinic_dir):
+    path = clinic_dir / "texts" / "en.toml"
+    path.write_text(path.read_text().replace("evening, {name}", "evening, {first_name}", 1))
+    with pytest.raises(MessageFileError, match=r"en.toml: \[steps\] evening_checkin: unknown placeholder \{first_name\}"):
+        load_catalog(clinic_dir)
+
+
+def test_a_missing_step_text_is_named_with_the_step_that_needs_it(clinic_dir):
+    path = clinic_dir / "texts" / "en.toml"
+    text = path.read_text()
+    start = text.index("sun_care = ")
+    end = text.index('"""', text.index('"""', start) + 3) + 3
+    path.write_text(text[:start] + text[end:])
+    with pytest.raises(MessageFileError, match=r"\[steps\] sun_care: missing text \(used by step 'sun_care'"):
+        load_catalog(clinic_dir)
+
+
+def test_a_missing_bot_text_in_a_clinic_folder_is_named(clinic_dir):
+    path = clinic_dir / "texts" / "en.toml"
+    path.write_text(path.read_text().replace('start_used = """', 'start_unused = """'))
+    with pytest.raises(MessageFileError, match=r"\[bot\] start_used: missing text"):
+        load_catalog(clinic_dir)
+
+
+def test_a_bot_text_may_not_invent_placeholders(clinic_dir):
+    path = clinic_dir / "texts" / "en.toml"
+    path.write_text(path.read_text().replace('start_expired = """\n', 'start_expired = """\n{name}, ', 1))
+    with pytest.raises(MessageFileError, match=r"\[bot\] start_expired: unknown placeholder \{name\}"):
+        load_catalog(clinic_dir)
+
+
+def test_a_locale_uses_only_the_placeholders_of_english(clinic_dir):
+    english = (clinic_dir / "texts" / "en.toml").read_text()
+    (clinic_dir / "texts" / "xx.toml").write_text(english.replace("{clinic_name}", "{clinic_phone}"))
+    with pytest.raises(MessageFileError, match=r"xx.toml: \[\w+\] \w+: unknown placeholder \{clinic_phone\}"):
+        load_catalog(clinic_dir)
+
+
+def test_stray_braces_are_reported(clinic_dir):
+    path = clinic_dir / "texts" / "en.toml"
+    path.write_text(path.read_text().replace("evening, {name}", "evening, {name", 1))
+    with pytest.raises(MessageFileError, match=r"en.toml: \[steps\] evening_checkin: "):
+        load_catalog(clinic_dir)
+
+
+def test_missing_folder_and_missing_default_protocol(tmp_path, clinic_dir):
+    with pytest.raises(MessageFileError, match="folder not found"):
+        load_catalog(tmp_path / "nope")
+    with pytest.raises(MessageFileError, match="default protocol 'laser' not found"):
+        load_catalog(clinic_dir, default_protocol="laser")
+
+
+def test_locale_resolution_falls_back_to_english():
+    catalog = load_catalog()
+    assert catalog.resolve_locale("en-GB") == "en"
+    assert catalog.resolve_locale("zz") == "en"
+    assert catalog.resolve_locale(None) == "en"
