@@ -1,0 +1,103 @@
+"""The ``aftercare`` command: preview a timeline without Telegram, and fail early with one clear line."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+from bot.cli import main
+from messages.catalog import DEFAULTS_DIR
+
+TOKEN = "123456789:TEST_token_for_cli_tests_abcdefghij"
+
+
+def run(argv, monkeypatch, tmp_path, env=None):
+    monkeypatch.chdir(tmp_path)
+    for key in list(os.environ):
+        if key.startswith(("BOT_", "CLINIC_", "MESSAGES_", "QUIET_", "SERIES_", "DATABASE_")):
+            monkeypatch.delenv(key)
+    for key, value in (env or {}).items():
+        monkeypatch.setenv(key, value)
+    return main(argv)
+
+
+def test_preview_prints_the_timeline_in_local_time(monkeypatch, tmp_path, capsys):
+    code = run(["preview", "--session", "2026-11-24 15:30"], monkeypatch, tmp_path,
+               {"CLINIC_TIMEZONE": "Europe/Madrid"})
+    out = capsys.readouterr().out
+    assert code == 0
+    assert "session 1 of 3" in out and "Europe/Madrid" in out
+    lines = [line.split() for line in out.splitlines() if line.startswith("  ") and "step" not in line]
+    steps = [line[4] for line in lines]
+    assert steps == ["expect", "evening_checkin", "sun_care", "settling_check", "week_sunscreen",
+                     "rebook_open", "rebook_closing"]
+    assert lines[1][:4] == ["Tue", "24", "Nov", "19:00"]
+    assert lines[2][:4] == ["Wed", "25", "Nov", "09:00"]
+
+
+def test_preview_with_texts_and_the_final_session(monkeypatch, tmp_path, capsys):
+    code = run(["preview", "--session", "2026-11-24 15:30", "--number", "3", "--texts", "--name", "Lucía"],
+               monkeypatch, tmp_path, {"CLINIC_NAME": "Clínica Sol"})
+    out = capsys.readouterr().out
+    assert code == 0 and "final_thanks" in out and "rebook_open" not in out
+    assert "Lucía" in out and "Clínica Sol" in out and "<b>" not in out
+
+
+def test_preview_bad_input_is_one_clear_line(monkeypatch, tmp_path, capsys):
+    assert run(["preview", "--session", "teatime"], monkeypatch, tmp_path) == 2
+    assert "cannot read 'teatime'" in capsys.readouterr().err
+    assert run(["preview", "--session", "2026-11-24 15:30", "--protocol", "botox"], monkeypatch, tmp_path) == 2
+    assert "no protocol 'botox'" in capsys.readouterr().err
+    assert run(["preview", "--session", "2026-11-24 15:30", "--number", "4"], monkeypatch, tmp_path) == 2
+    assert "does not fit a series of 3" in capsys.readouterr().err
+
+
+def test_run_without_a_token_names_the_key(monkeypatch, tmp_path, capsys):
+    assert run(["run"], monkeypatch, tmp_path) == 2
+    err = capsys.readouterr().err
+    assert err.strip() == "aftercare: BOT_TOKEN: missing: put BOT_TOKEN=<the token from @BotFather> in .env"
+
+
+def test_settings_come_from_the_env_file(monkeypatch, tmp_path, capsys):
+    (tmp_path / ".env").write_text(f"BOT_TOKEN={TOKEN}\nSERIES_LENGTH=zero\n")
+    assert run(["run"], monkeypatch, tmp_path) == 2
+    err = capsys.readouterr().err
+    assert "SERIES_LENGTH: 'zero' is not a whole number" in err and TOKEN not in err
+
+
+def test_a_broken_message_file_stops_start_up_naming_file_and_step(monkeypatch, tmp_path, capsys):
+    folder = tmp_path / "mine"
+    shutil.copytree(DEFAULTS_DIR, folder)
+    protocol = folder / "protocols" / "microneedling.toml"
+    protocol.write_text(protocol.read_text().replace('at = "day 1 at 09:00"', 'at = "tomorrow"'))
+    code = run(["check"], monkeypatch, tmp_path, {"BOT_TOKEN": TOKEN, "MESSAGES_DIR": str(folder)})
+    err = capsys.readouterr().err
+    assert code == 2
+    assert "microneedling.toml: step 'sun_care': 'at': bad offset 'tomorrow'" in err
+    assert not (tmp_path / "aftercare.db").exists()
+
+
+def test_check_and_db_commands(monkeypatch, tmp_path, capsys):
+    assert run(["db", "upgrade"], monkeypatch, tmp_path) == 0
+    assert "current: 0001" in capsys.readouterr().out
+    assert run(["check"], monkeypatch, tmp_path, {"BOT_TOKEN": TOKEN}) == 0
+    out = capsys.readouterr().out
+    assert "messages: ok (2 protocols" in out and "schema 0001" in out
+
+
+def test_installed_package_runs_from_any_directory(tmp_path):
+    """``python -m bot`` from a folder without the sources: message files ship inside the package."""
+    env = {key: value for key, value in os.environ.items() if not key.startswith(("BOT_", "PYTHONPATH"))}
+    result = subprocess.run(
+        [sys.executable, "-m", "bot", "preview", "--session", "2026-11-24 15:30"],
+        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "rebook_closing" in result.stdout
+    missing = subprocess.run([sys.executable, "-m", "bot"], cwd=tmp_path, env=env, capture_output=True,
+                             text=True, timeout=60)
+    assert missing.returncode == 2 and "BOT_TOKEN: missing" in missing.stderr
+    assert Path(tmp_path).joinpath("aftercare.db").exists() is False

@@ -1,0 +1,84 @@
+"""Settings: defaults with only a token, and a clear one-line error naming the key for bad values."""
+
+from datetime import timedelta
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from bot.settings import Settings, SettingsError
+
+TOKEN = "123456789:TEST_token_for_settings_abcdefghij"
+
+
+def test_only_a_token_is_needed():
+    settings = Settings.from_env({"BOT_TOKEN": TOKEN})
+    assert settings.database_url == "sqlite:///aftercare.db"
+    assert settings.clinic_timezone == ZoneInfo("UTC")
+    assert str(settings.quiet_hours) == "21:00-08:00"
+    assert settings.series_length == 3 and settings.invite_ttl == timedelta(days=7)
+    assert settings.dispatch_interval == 30 and settings.staff_ids == frozenset()
+    assert TOKEN not in repr(settings)
+
+
+def test_every_key_is_read():
+    settings = Settings.from_env({
+        "BOT_TOKEN": TOKEN, "STAFF_IDS": "11, 22 33", "DATABASE_URL": "postgresql+psycopg://u@127.0.0.1/db",
+        "CLINIC_NAME": "Clínica Sol", "CLINIC_PHONE": "+34 600", "CLINIC_TIMEZONE": "Europe/Madrid",
+        "QUIET_HOURS": "22:30-07:15", "SERIES_LENGTH": "6", "INVITE_TTL_DAYS": "3",
+        "DISPATCH_INTERVAL_SECONDS": "10", "MESSAGES_DIR": ".", "TELEGRAM_API_BASE_URL": "http://127.0.0.1:8081/",
+        "LOG_LEVEL": "debug", "BOOKING_URL": "https://example.org/book", "DEFAULT_PROTOCOL": "microneedling_peel_laser",
+    })
+    assert settings.staff_ids == {11, 22, 33}
+    assert settings.telegram_api_base_url == "http://127.0.0.1:8081"
+    assert settings.log_level == "DEBUG" and settings.series_length == 6
+    assert str(settings.quiet_hours) == "22:30-07:15" and settings.invite_ttl == timedelta(days=3)
+    assert settings.default_protocol == "microneedling_peel_laser"
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "message"),
+    [
+        ("BOT_TOKEN", "", "BOT_TOKEN: missing"),
+        ("BOT_TOKEN", "not-a-token", "BOT_TOKEN: does not look like a bot token"),
+        ("STAFF_IDS", "12,abc", "STAFF_IDS: 'abc' is not a Telegram user id"),
+        ("DATABASE_URL", "mysql://x", "DATABASE_URL: 'mysql' is not supported"),
+        ("DATABASE_URL", "postgresql+asyncpg://u@h/db", "DATABASE_URL: use the psycopg 3 driver"),
+        ("DATABASE_URL", "::nonsense::", "DATABASE_URL: is not a database URL"),
+        ("CLINIC_TIMEZONE", "Mars/Olympus", "CLINIC_TIMEZONE: 'Mars/Olympus' is not an IANA time zone"),
+        ("QUIET_HOURS", "late", "QUIET_HOURS: 'late' is not a window"),
+        ("SERIES_LENGTH", "0", "SERIES_LENGTH: 0 is outside 1..20"),
+        ("SERIES_LENGTH", "three", "SERIES_LENGTH: 'three' is not a whole number"),
+        ("INVITE_TTL_DAYS", "365", "INVITE_TTL_DAYS: 365 is outside 1..90"),
+        ("DISPATCH_INTERVAL_SECONDS", "0", "DISPATCH_INTERVAL_SECONDS: 0 is outside"),
+        ("MESSAGES_DIR", "/no/such/folder", "MESSAGES_DIR: folder '/no/such/folder' not found"),
+        ("TELEGRAM_API_BASE_URL", "127.0.0.1:8081", "TELEGRAM_API_BASE_URL: '127.0.0.1:8081' is not an http(s) URL"),
+        ("LOG_LEVEL", "LOUD", "LOG_LEVEL: 'LOUD' is not one of"),
+        ("BOOKING_URL", "book.example", "BOOKING_URL: 'book.example' is not an http(s) URL"),
+    ],
+)
+def test_a_bad_value_names_the_key(key, value, message):
+    env = {"BOT_TOKEN": TOKEN, key: value}
+    with pytest.raises(SettingsError) as raised:
+        Settings.from_env(env)
+    assert str(raised.value).startswith(message)
+    assert raised.value.key == key
+    assert TOKEN not in str(raised.value)
+
+
+def test_a_malformed_token_is_not_echoed():
+    with pytest.raises(SettingsError) as raised:
+        Settings.from_env({"BOT_TOKEN": "secret-looking-but-wrong"})
+    assert "secret-looking-but-wrong" not in str(raised.value)
+
+
+def test_env_example_lists_every_setting():
+    import inspect
+    import re
+    from pathlib import Path
+
+    source = inspect.getsource(Settings.from_env)
+    keys = set(re.findall(r'reader\.\w+\("([A-Z][A-Z_]+)"', source))
+    assert len(keys) >= 15
+    example = (Path(__file__).parents[2] / ".env.example").read_text()
+    listed = set(re.findall(r"^#?\s*([A-Z][A-Z_]+)=", example, re.MULTILINE))
+    assert keys <= listed, keys - listed
