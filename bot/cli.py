@@ -46,6 +46,8 @@ def main(argv: list[str] | None = None) -> int:
             return _check(env)
         if command == "db":
             return _db(env, args)
+        if command == "export-messages":
+            return _export_messages(Path(args.folder))
     except (SettingsError, MessageFileError) as exc:
         print(f"aftercare: {exc}", file=sys.stderr)
         return 2
@@ -73,6 +75,8 @@ def _parser() -> argparse.ArgumentParser:
     preview.add_argument("--name", default="Anna", help="patient name used in the texts")
     preview.add_argument("--texts", action="store_true", help="print each message's text too")
     commands.add_parser("check", help="check settings, message files and the database, then exit")
+    export = commands.add_parser("export-messages", help="copy the default protocols and texts to a folder to edit")
+    export.add_argument("folder", help="a new folder; then set MESSAGES_DIR to it")
     db = commands.add_parser("db", help="database migrations")
     db.add_argument("action", choices=["upgrade", "current"])
     return parser
@@ -171,4 +175,17 @@ def _db(env: dict[str, str], args: argparse.Namespace) -> int:
     if args.action == "upgrade":
         upgrade(engine)
     print(f"current: {current_revision(engine) or 'empty'} (head: {head_revision(engine)})")
+    return 0
+
+
+def _export_messages(folder: Path) -> int:
+    import shutil
+
+    from messages.catalog import DEFAULTS_DIR
+
+    if folder.exists():
+        print(f"aftercare: {folder} already exists; choose a new folder", file=sys.stderr)
+        return 2
+    shutil.copytree(DEFAULTS_DIR, folder, ignore=shutil.ignore_patterns("__pycache__"))
+    print(f"copied to {folder}: edit the files, then set MESSAGES_DIR={folder.resolve()} in .env")
     return 0

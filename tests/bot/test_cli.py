@@ -101,3 +101,13 @@ def test_installed_package_runs_from_any_directory(tmp_path):
                              text=True, timeout=60)
     assert missing.returncode == 2 and "BOT_TOKEN: missing" in missing.stderr
     assert Path(tmp_path).joinpath("aftercare.db").exists() is False
+
+
+def test_export_messages_gives_a_folder_that_loads_as_messages_dir(monkeypatch, tmp_path, capsys):
+    assert run(["export-messages", "mine"], monkeypatch, tmp_path) == 0
+    assert "MESSAGES_DIR=" in capsys.readouterr().out
+    assert (tmp_path / "mine" / "protocols" / "microneedling.toml").is_file()
+    assert run(["preview", "--session", "2026-11-24 15:30"], monkeypatch, tmp_path,
+               {"MESSAGES_DIR": str(tmp_path / "mine")}) == 0
+    assert run(["export-messages", "mine"], monkeypatch, tmp_path) == 2
+    assert "already exists" in capsys.readouterr().err
