@@ -6,9 +6,11 @@ Every handler and job is registered here, in the order that matters (noted where
 from __future__ import annotations
 
 import logging
+import warnings
 from collections.abc import Callable
 from datetime import datetime
 
+from telegram.warnings import PTBUserWarning
 from telegram.ext import (
     AIORateLimiter,
     Application,
@@ -38,6 +40,7 @@ def build_services(settings: Settings, *, clock: Callable[[], datetime] = utc_no
     engine = make_engine(settings.database_url)
     if migrate:
         upgrade(engine)
+        log.info("database schema is up to date (%s)", engine.url.get_backend_name())
     return Services(settings=settings, store=Store(engine), catalog=catalog, clock=clock)
 
 
@@ -59,6 +62,8 @@ def build_application(settings: Settings, services: Services | None = None) -> A
     application = builder.build()
     application.bot_data[SERVICES_KEY] = services
 
+    # per_message=False is what we want (one form per staff chat); PTB warns about it regardless.
+    warnings.filterwarnings("ignore", message="If 'per_message=False'", category=PTBUserWarning)
     enroll_form = ConversationHandler(
         entry_points=[CommandHandler("enroll", enroll.enroll_command)],
         states={

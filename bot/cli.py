@@ -84,6 +84,7 @@ def _parser() -> argparse.ArgumentParser:
 
 def _run(env: dict[str, str]) -> int:
     from telegram import Update
+    from telegram.error import InvalidToken, NetworkError
 
     from bot.app import build_application, build_services
     from bot.logs import configure_logging
@@ -99,7 +100,16 @@ def _run(env: dict[str, str]) -> int:
     log.info("starting: %d protocols, %d languages, database %s, clinic zone %s, quiet hours %s",
              len(services.catalog.protocols), len(services.catalog.locales),
              services.store.engine.url.get_backend_name(), settings.clinic_timezone.key, settings.quiet_hours)
-    application.run_polling(allowed_updates=Update.ALL_TYPES)
+    try:
+        application.run_polling(allowed_updates=Update.ALL_TYPES)
+    except InvalidToken:
+        print("aftercare: BOT_TOKEN: Telegram rejected this token (mistyped, or revoked in @BotFather?)",
+              file=sys.stderr)
+        return 2
+    except NetworkError as exc:
+        where = settings.telegram_api_base_url or "api.telegram.org"
+        print(f"aftercare: cannot reach the Bot API at {where}: {exc.message}", file=sys.stderr)
+        return 3
     return 0
 
 

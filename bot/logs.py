@@ -6,7 +6,7 @@ import logging
 
 # httpx logs each request URL at INFO, and Bot API URLs contain the token; python-telegram-bot's
 # Bot logs every request's parameters at DEBUG, and those carry patient names and texts.
-QUIET_LOGGERS = ("httpx", "httpcore", "apscheduler", "telegram.Bot", "telegram.ext.ExtBot")
+QUIET_LOGGERS = ("httpx", "httpcore", "apscheduler", "alembic", "telegram.Bot", "telegram.ext.ExtBot")
 
 
 class RedactFilter(logging.Filter):
@@ -25,6 +25,13 @@ class RedactFilter(logging.Filter):
         return True
 
 
+class StartupTracebackFilter(logging.Filter):
+    """Drop python-telegram-bot's traceback when start-up cannot reach Telegram: the CLI says it in one line."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not (record.name.startswith("telegram.ext") and "Bootstrap" in record.getMessage())
+
+
 def quiet_libraries() -> None:
     """Turn the libraries that log request URLs (and so the token) down to WARNING."""
     for name in QUIET_LOGGERS:
@@ -37,4 +44,5 @@ def configure_logging(level: str, *secrets: str) -> None:
     redact = RedactFilter(*secrets)
     for handler in logging.getLogger().handlers:
         handler.addFilter(redact)
+        handler.addFilter(StartupTracebackFilter())
     quiet_libraries()

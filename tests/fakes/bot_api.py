@@ -267,8 +267,8 @@ class FakeBotAPI:
 
     # ------------------------------------------------------------------ lifecycle
 
-    async def start(self) -> None:
-        """Start listening on 127.0.0.1 on an ephemeral port, in the running event loop."""
+    async def start(self, port: int = 0) -> None:
+        """Start listening on 127.0.0.1 (an ephemeral port unless given), in the running event loop."""
         if self._runner is not None:
             return
         # Fresh events: asyncio primitives bind to the loop that first waits on them, and a
@@ -282,7 +282,7 @@ class FakeBotAPI:
         # A short shutdown timeout: stop() must not wait for a hung handler (see hang()).
         runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.5)
         await runner.setup()
-        site = web.TCPSite(runner, "127.0.0.1", 0)
+        site = web.TCPSite(runner, "127.0.0.1", port)
         await site.start()
         self._runner = runner
         self._port = runner.addresses[0][1]
@@ -519,6 +519,8 @@ class FakeBotAPI:
 
     async def _handle(self, request: web.Request) -> web.StreamResponse:
         path = request.path
+        if path.startswith("/_control/"):
+            return await self._control(request, path.removeprefix("/_control/"))
         if path.startswith("/file/bot"):
             return self._handle_file(request, path[len("/file/bot") :])
         match = re.fullmatch(r"/bot([^/]*)/([^/]+)", path)
@@ -558,6 +560,29 @@ class FakeBotAPI:
             return self._error(error.status, error.description, call=call)
         call.status = 200
         return web.json_response({"ok": True, "result": result})
+
+    async def _control(self, request: web.Request, action: str) -> web.StreamResponse:
+        """Drive a standalone server from another process (a manual trial, a subprocess test).
+
+        ``POST /_control/message`` with JSON ``{"user_id": 1, "text": "/start x"}`` queues an
+        update; ``GET /_control/sent`` lists what the bot sent; ``POST /_control/fail`` takes
+        :meth:`fail`'s arguments as JSON.
+        """
+        if action == "message" and request.method == "POST":
+            body = await request.json()
+            self.push_update(self.message_update(**body))
+            return web.json_response({"ok": True})
+        if action == "sent":
+            return web.json_response([
+                {"method": call.method, "chat_id": call.params.get("chat_id"),
+                 "text": call.params.get("text") or call.params.get("caption") or ""}
+                for call in self.sent_messages()
+            ])
+        if action == "fail" and request.method == "POST":
+            body = await request.json()
+            self.fail(body.pop("method"), **body)
+            return web.json_response({"ok": True})
+        return self._error(404, "Not Found")
 
     def _handle_file(self, request: web.Request, rest: str) -> web.StreamResponse:
         # Downloads are rare in Aftercare; serve what was uploaded, keyed by file_path
@@ -891,3 +916,23 @@ class FakeBotAPI:
         message["edit_date"] = int(time.time())
         self._apply_markup(message, call.params.get("reply_markup"))
         return self._store(message)
+
+
+async def _serve(port: int) -> None:
+    api = FakeBotAPI()
+    await api.start(port)
+    print(f"fake Bot API on {api.root_url}  token {api.token}", flush=True)
+    try:
+        await asyncio.Event().wait()
+    finally:
+        await api.stop()
+
+
+if __name__ == "__main__":
+    # Standalone, for trying the bot by hand:  python -m tests.fakes.bot_api 8081
+    import sys
+
+    try:
+        asyncio.run(_serve(int(sys.argv[1]) if len(sys.argv) > 1 else 8081))
+    except KeyboardInterrupt:
+        pass
