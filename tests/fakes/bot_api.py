@@ -435,15 +435,7 @@ class FakeBotAPI:
         a minimal bot message with that id.
         """
         chat_id = user_id if chat_id is None else chat_id
-        message = self._messages.get((chat_id, message_id))
-        if message is None:
-            message = {
-                "message_id": message_id,
-                # A zero date would make PTB treat it as an InaccessibleMessage.
-                "date": int(time.time()),
-                "chat": self._chat(chat_id),
-                "from": self._bot_from(),
-            }
+        message = self._existing_or_placeholder(chat_id, message_id)
         query_id = self._next_callback_id
         self._next_callback_id += 1
         return {
@@ -751,6 +743,7 @@ class FakeBotAPI:
         if message is None:
             message = {
                 "message_id": message_id,
+                # A zero date would make PTB treat it as an InaccessibleMessage.
                 "date": int(time.time()),
                 "chat": self._chat(chat_id),
                 "from": self._bot_from(),
