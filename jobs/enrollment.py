@@ -100,6 +100,9 @@ def enroll_patient(
             planned_at=item.planned_at,
             due_at=item.due_at,
             expires_at=item.expires_at,
+            at_spec=item.at_spec,
+            not_before_spec=item.not_before_spec,
+            expires_spec=item.expires_spec,
             status=SKIPPED if item.stale else PENDING,
             outcome="stale: its time had passed at enrollment" if item.stale else None,
         )

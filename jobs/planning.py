@@ -12,7 +12,8 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
-from messages.protocol import Protocol, Step
+from messages.durations import parse_offset
+from messages.protocol import Protocol, Timing, parse_timing
 
 _QUIET = re.compile(r"^\s*(\d{1,2}):(\d{2})\s*-\s*(\d{1,2}):(\d{2})\s*$")
 
@@ -76,6 +77,9 @@ class PlannedReminder:
     due_at: datetime
     expires_at: datetime
     stale: bool = False
+    at_spec: str = ""
+    not_before_spec: str | None = None
+    expires_spec: str = ""
 
 
 def plan_reminders(
@@ -95,9 +99,8 @@ def plan_reminders(
     for step in protocol.steps:
         if not step.applies(session_number=session_number, series_length=series_length):
             continue
-        planned_at = step_time(step, session_at=session_at, zone=zone)
-        due_at = quiet_hours.move_out(planned_at, zone)
-        expires_at = due_at + step.expires
+        planned_at, due_at, expires_at = step_times(step.timing, step.expires, session_at=session_at,
+                                                    zone=zone, quiet_hours=quiet_hours)
         plan.append(
             PlannedReminder(
                 step_key=step.key,
@@ -107,15 +110,32 @@ def plan_reminders(
                 due_at=due_at,
                 expires_at=expires_at,
                 stale=expires_at <= now,
+                at_spec=step.at_spec,
+                not_before_spec=step.not_before_spec,
+                expires_spec=step.expires_spec,
             )
         )
     # sorted() is stable: steps due at the same moment keep the protocol's order.
     return sorted(plan, key=lambda reminder: reminder.due_at)
 
 
-def step_time(step: Step, *, session_at: datetime, zone: ZoneInfo) -> datetime:
-    """The protocol's time for ``step`` (UTC), never before the session."""
-    timing = step.timing
+def step_times(timing: Timing, expires: timedelta, *, session_at: datetime, zone: ZoneInfo,
+               quiet_hours: QuietHours) -> tuple[datetime, datetime, datetime]:
+    """(planned, due, expires) for one step: its own time, moved out of quiet hours, plus its validity."""
+    planned_at = step_time(timing, session_at=session_at.astimezone(UTC), zone=zone)
+    due_at = quiet_hours.move_out(planned_at, zone)
+    return planned_at, due_at, due_at + expires
+
+
+def replan_spec(*, at_spec: str, not_before_spec: str | None, expires_spec: str, session_at: datetime,
+                zone: ZoneInfo, quiet_hours: QuietHours) -> tuple[datetime, datetime, datetime]:
+    """:func:`step_times` from the timing texts a reminder row keeps (for a new zone, say)."""
+    timing = parse_timing(at_spec, not_before_spec)
+    return step_times(timing, parse_offset(expires_spec), session_at=session_at, zone=zone, quiet_hours=quiet_hours)
+
+
+def step_time(timing: Timing, *, session_at: datetime, zone: ZoneInfo) -> datetime:
+    """The protocol's time for a step (UTC), never before the session."""
     if timing.is_local:
         day = session_at.astimezone(zone).date() + timedelta(days=timing.day)
         moment = _local(day, timing.local_time, zone)

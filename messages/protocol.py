@@ -56,6 +56,10 @@ class Step:
     when: str = WHEN_ALWAYS
     kind: str = KIND_INFO
     text_key: str = ""
+    # The timing as written, recorded on each planned reminder so it can be re-planned alone.
+    at_spec: str = ""
+    not_before_spec: str | None = None
+    expires_spec: str = ""
 
     def applies(self, *, session_number: int, series_length: int) -> bool:
         """Whether this step belongs in the plan of session ``session_number`` of ``series_length``."""
@@ -80,6 +84,11 @@ class Protocol:
     # The window in which the next session of a series is due, counted from this session.
     next_session_after: timedelta = timedelta(weeks=4)
     next_session_before: timedelta = timedelta(weeks=6)
+    # Escalation: "still red or swollen" is expected up to this many days after the session;
+    # from then on it goes to staff. "Worried" always goes to staff.
+    red_expected_days: int = 3
+    # "Remind me in a few days" on a rebooking message moves it by this much.
+    rebook_snooze: timedelta = timedelta(days=3)
 
     def step(self, key: str) -> Step | None:
         """The step called ``key``, or None."""
@@ -114,12 +123,20 @@ def parse_protocol(data: dict, *, path: Path, version: str) -> Protocol:
     if duplicates:
         raise MessageFileError(path, f"step {duplicates[0]!r}", "key used twice: step keys must be unique")
     window = {}
-    for key in ("next_session_after", "next_session_before"):
+    for key in ("next_session_after", "next_session_before", "rebook_snooze"):
         if key in data:
             try:
                 window[key] = parse_offset(data[key])
-            except ValueError as exc:
+            except (ValueError, TypeError) as exc:
                 raise MessageFileError(path, key, str(exc)) from None
+    escalation = data.get("escalation", {})
+    if not isinstance(escalation, dict) or set(escalation) - {"red_expected_days"}:
+        raise MessageFileError(path, "escalation", "must be a table with red_expected_days only")
+    if "red_expected_days" in escalation:
+        days = escalation["red_expected_days"]
+        if not isinstance(days, int) or isinstance(days, bool) or not 0 <= days <= 60:
+            raise MessageFileError(path, "escalation: 'red_expected_days'", "must be a whole number of days, 0 to 60")
+        window["red_expected_days"] = days
     protocol = Protocol(
         name=name,
         title=str(data.get("title") or name),
@@ -155,19 +172,43 @@ def _parse_step(raw: object, *, path: Path, index: int) -> Step:
         except (ValueError, TypeError) as exc:
             raise MessageFileError(path, f"{where}: {name!r}", str(exc)) from None
 
-    timing = field("at", _parse_at)
-    not_before = field("not_before", parse_offset, required=False)
-    if not_before is not None:
-        if not timing.is_local:
-            raise MessageFileError(path, f"{where}: 'not_before'", 'only goes with "day N at HH:MM"')
-        timing = Timing(day=timing.day, local_time=timing.local_time, not_before=not_before)
+    try:
+        timing = parse_timing(raw.get("at"), raw.get("not_before"))
+    except _TimingError as exc:
+        raise MessageFileError(path, f"{where}: {exc.key!r}", exc.problem) from None
     expires = field("expires", parse_offset)
     if expires <= timedelta(0):
         raise MessageFileError(path, f"{where}: 'expires'", "must be longer than zero")
     when = field("when", lambda v: _choice(v, WHEN_CHOICES), required=False, default=WHEN_ALWAYS)
     kind = field("kind", lambda v: _choice(v, KIND_CHOICES), required=False, default=KIND_INFO)
     text_key = field("text", _identifier, required=False, default=key)
-    return Step(key=key, timing=timing, expires=expires, when=when, kind=kind, text_key=text_key)
+    return Step(key=key, timing=timing, expires=expires, when=when, kind=kind, text_key=text_key,
+                at_spec=raw["at"], not_before_spec=raw.get("not_before"), expires_spec=raw["expires"])
+
+
+class _TimingError(ValueError):
+    def __init__(self, key: str, problem: str) -> None:
+        super().__init__(problem)
+        self.key, self.problem = key, problem
+
+
+def parse_timing(at: object, not_before: object = None) -> Timing:
+    """A step's timing from its ``at`` and optional ``not_before`` texts; _TimingError names the bad one."""
+    if at is None:
+        raise _TimingError("at", "missing")
+    try:
+        timing = _parse_at(at)
+    except (ValueError, TypeError) as exc:
+        raise _TimingError("at", str(exc)) from None
+    if not_before is None:
+        return timing
+    try:
+        offset = parse_offset(not_before)
+    except (ValueError, TypeError) as exc:
+        raise _TimingError("not_before", str(exc)) from None
+    if not timing.is_local:
+        raise _TimingError("not_before", 'only goes with "day N at HH:MM"')
+    return Timing(day=timing.day, local_time=timing.local_time, not_before=offset)
 
 
 def _parse_at(value: object) -> Timing:

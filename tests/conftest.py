@@ -8,7 +8,12 @@ call the dispatcher themselves.
 
 from __future__ import annotations
 
+import os
 import re
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -60,9 +65,152 @@ def clock() -> Clock:
     return Clock(SESSION_START)
 
 
+# --------------------------------------------------------------------------- the test database
+#
+# SQLite by default: a file in the test's temporary folder. With AFTERCARE_TEST_DB=postgres every
+# test that asks for ``database_url`` gets a database of its own on the PostgreSQL server below,
+# created empty from template0 and dropped (WITH (FORCE), so a leaked pooled connection cannot keep
+# it alive) when the test ends: nothing one test writes -- rows, the alembic_version table, the
+# schema itself -- can be seen by another, and runs on the same server never collide (the names
+# are unique). Tests that are about PostgreSQL itself ask for ``postgres_url`` instead and get
+# such a database whatever AFTERCARE_TEST_DB says. When the server is unreachable those tests are
+# skipped with the reason, except under CI=true, where they fail: CI must not go green on SQLite
+# alone.
+
+TEST_DB_ENV = "AFTERCARE_TEST_DB"
+POSTGRES_HOST, POSTGRES_PORT, POSTGRES_USER = "127.0.0.1", 5432, "postgres"
+POSTGRES_TEST_DB_PREFIX = "aftercare_test_"
+# A database left behind by a run that was killed is dropped by a later run once it is this old
+# and the process that made it is gone (the name carries both).
+POSTGRES_STALE_AFTER = timedelta(hours=2)
+_postgres_problem: list[str | None] = []  # one entry once checked: None, or why it is unusable
+
+
+def selected_backend() -> str:
+    """``"sqlite"`` or ``"postgres"``: the database behind the ``database_url`` fixture."""
+    value = os.environ.get(TEST_DB_ENV, "").strip().lower()
+    if value in ("", "sqlite"):
+        return "sqlite"
+    if value in ("postgres", "postgresql"):
+        return "postgres"
+    raise pytest.UsageError(f"{TEST_DB_ENV}={value!r}: use 'sqlite' (the default) or 'postgres'")
+
+
+def in_ci() -> bool:
+    return os.environ.get("CI", "").strip().lower() in ("true", "1", "yes")
+
+
+def postgres_url_for(database: str) -> str:
+    """The application's DATABASE_URL for ``database`` on the test server."""
+    return f"postgresql+psycopg://{POSTGRES_USER}@{POSTGRES_HOST}:{POSTGRES_PORT}/{database}"
+
+
+def _postgres_admin():
+    """An autocommit connection to the ``postgres`` maintenance database (CREATE/DROP DATABASE)."""
+    import psycopg
+
+    return psycopg.connect(host=POSTGRES_HOST, port=POSTGRES_PORT, user=POSTGRES_USER,
+                           dbname="postgres", autocommit=True, connect_timeout=3)
+
+
+def _check_postgres() -> str | None:
+    """None if the test server is usable, else why not (checked once per session)."""
+    if not _postgres_problem:
+        try:
+            with _postgres_admin() as admin:
+                _drop_stale_test_databases(admin)
+            problem = None
+        except ImportError as exc:
+            problem = f"psycopg is not installed ({exc})"
+        except Exception as exc:  # noqa: BLE001 - any reason at all is reported, not raised
+            first_line = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+            problem = f"{type(exc).__name__}: {first_line}"
+        _postgres_problem.append(problem)
+    return _postgres_problem[0]
+
+
+def require_postgres() -> None:
+    """Skip this test when the PostgreSQL test server is unreachable -- or fail it under CI=true."""
+    problem = _check_postgres()
+    if problem is None:
+        return
+    reason = f"PostgreSQL not reachable at {POSTGRES_HOST}:{POSTGRES_PORT}: {problem}"
+    if in_ci():
+        pytest.fail(f"{reason} (CI=true: PostgreSQL is required)", pytrace=False)
+    pytest.skip(reason)
+
+
+def _drop_stale_test_databases(admin) -> None:
+    """Drop test databases of runs that died without cleaning up (never one of a live run)."""
+    from psycopg import sql
+
+    names = admin.execute("SELECT datname FROM pg_database WHERE datname LIKE %s",
+                          (POSTGRES_TEST_DB_PREFIX + "%",)).fetchall()
+    cutoff = time.time() - POSTGRES_STALE_AFTER.total_seconds()
+    for (name,) in names:
+        match = re.fullmatch(re.escape(POSTGRES_TEST_DB_PREFIX) + r"(\d+)_(\d+)_[0-9a-f]+", name)
+        if not match or int(match.group(1)) > cutoff or _process_alive(int(match.group(2))):
+            continue
+        try:
+            admin.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+        except Exception:  # noqa: BLE001 - someone else's leftovers are not worth failing a run for
+            pass
+
+
+def _process_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # e.g. PermissionError: it exists, under another user
+        return True
+    return True
+
+
+@contextmanager
+def fresh_postgres_database() -> Iterator[str]:
+    """Create an empty database of our own on the test server; yield its URL; drop it after."""
+    from psycopg import sql
+
+    name = f"{POSTGRES_TEST_DB_PREFIX}{int(time.time())}_{os.getpid()}_{uuid.uuid4().hex[:8]}"
+    with _postgres_admin() as admin:
+        admin.execute(sql.SQL("CREATE DATABASE {} TEMPLATE template0 ENCODING 'UTF8'")
+                      .format(sql.Identifier(name)))
+    try:
+        yield postgres_url_for(name)
+    finally:
+        with _postgres_admin() as admin:
+            admin.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+
+
 @pytest.fixture
-def database_url(tmp_path: Path) -> str:
-    return f"sqlite:///{tmp_path / 'aftercare.db'}"
+def postgres_url() -> Iterator[str]:
+    """A fresh, empty PostgreSQL database for this test, whatever AFTERCARE_TEST_DB says."""
+    require_postgres()
+    with fresh_postgres_database() as url:
+        yield url
+
+
+@pytest.fixture
+def database_url(tmp_path: Path) -> Iterator[str]:
+    """The test's own empty database: SQLite by default, PostgreSQL with AFTERCARE_TEST_DB=postgres."""
+    if selected_backend() == "sqlite":
+        yield f"sqlite:///{tmp_path / 'aftercare.db'}"
+        return
+    require_postgres()
+    with fresh_postgres_database() as url:
+        yield url
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    selected_backend()  # a misspelt AFTERCARE_TEST_DB stops the run instead of quietly testing SQLite
+
+
+def pytest_report_header(config: pytest.Config) -> str:
+    if selected_backend() == "sqlite":
+        return f"database: SQLite, a file per test ({TEST_DB_ENV}=postgres for PostgreSQL)"
+    return (f"database: PostgreSQL at {POSTGRES_HOST}:{POSTGRES_PORT}, a fresh database per test "
+            f"({TEST_DB_ENV}=postgres{', CI: required' if in_ci() else ''})")
 
 
 def bot_env(api: FakeBotAPI, database_url: str, **overrides: str) -> dict[str, str]:

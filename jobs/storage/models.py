@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import BigInteger, Column, Index
+from sqlalchemy import BigInteger, Column, ForeignKey, Index, Integer, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 from jobs.storage.types import UTCDateTime
@@ -19,6 +19,8 @@ ACTIVE = "active"
 PAUSED = "paused"
 STOPPED = "stopped"
 UNREACHABLE = "unreachable"
+DELETED = "deleted"
+PATIENT_STATES = (AWAITING_LINK, ACTIVE, PAUSED, STOPPED, UNREACHABLE, DELETED)
 
 # Reminder states.
 PENDING = "pending"
@@ -87,6 +89,11 @@ class Reminder(SQLModel, table=True):
     step_key: str = Field(max_length=64)
     text_key: str = Field(max_length=64)
     kind: str = Field(default="info", max_length=16)
+    # The step's timing as written in the protocol, so the row can be re-planned on its own
+    # (a new time zone, a patient who unblocks us) even after the protocol file has changed.
+    at_spec: str = Field(default="", max_length=32)
+    not_before_spec: str | None = Field(default=None, max_length=16)
+    expires_spec: str = Field(default="", max_length=16)
     planned_at: datetime = _utc()
     due_at: datetime = _utc()
     expires_at: datetime = _utc()
@@ -96,3 +103,55 @@ class Reminder(SQLModel, table=True):
     sent_at: datetime | None = _utc(default=None, nullable=True)
     telegram_message_id: int | None = Field(default=None, sa_column=Column(BigInteger))
     outcome: str | None = Field(default=None, max_length=200)
+    # The patient's button answer to a check-in or rebooking message.
+    answer: str | None = Field(default=None, max_length=16)
+    answered_at: datetime | None = _utc(default=None, nullable=True)
+
+
+class StaffMember(SQLModel, table=True):
+    """Staff added through a staff invite (admins are the STAFF_IDS setting, not rows here)."""
+
+    __tablename__ = "staff_member"
+
+    user_id: int = Field(sa_column=Column(BigInteger, primary_key=True, autoincrement=False))
+    added_by: int | None = Field(default=None, sa_column=Column(BigInteger))
+    added_at: datetime = _utc()
+
+
+class StaffInvite(SQLModel, table=True):
+    """A single-use, expiring link that makes whoever opens it staff. Only its hash is stored."""
+
+    __tablename__ = "staff_invite"
+
+    id: int | None = Field(default=None, primary_key=True)
+    token_hash: str = Field(max_length=64, unique=True)
+    created_by: int = Field(sa_column=Column(BigInteger, nullable=False))
+    created_at: datetime = _utc()
+    expires_at: datetime = _utc()
+    used_at: datetime | None = _utc(default=None, nullable=True)
+    used_by: int | None = Field(default=None, sa_column=Column(BigInteger))
+
+
+class RelayLink(SQLModel, table=True):
+    """A patient's message as forwarded to staff, so a staff reply to it finds its way back."""
+
+    __tablename__ = "relay_link"
+    __table_args__ = (UniqueConstraint("staff_chat_id", "staff_message_id"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    staff_chat_id: int = Field(sa_column=Column(BigInteger, nullable=False))
+    staff_message_id: int = Field(sa_column=Column(BigInteger, nullable=False))
+    patient_id: int = Field(foreign_key="patient.id", index=True, ondelete="CASCADE")
+    created_at: datetime = _utc()
+
+
+class Event(SQLModel, table=True):
+    """Something that happened, for staff statistics. Survives a patient's erasure without naming them."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    patient_id: int | None = Field(
+        default=None, sa_column=Column(Integer, ForeignKey("patient.id", ondelete="SET NULL"), index=True)
+    )
+    kind: str = Field(max_length=32, index=True)
+    detail: str | None = Field(default=None, max_length=64)
+    at: datetime = _utc(index=True)

@@ -82,10 +82,10 @@ def test_a_broken_message_file_stops_start_up_naming_file_and_step(monkeypatch, 
 
 def test_check_and_db_commands(monkeypatch, tmp_path, capsys):
     assert run(["db", "upgrade"], monkeypatch, tmp_path) == 0
-    assert "current: 0001" in capsys.readouterr().out
+    assert "current: 0002 (head: 0002)" in capsys.readouterr().out
     assert run(["check"], monkeypatch, tmp_path, {"BOT_TOKEN": TOKEN}) == 0
     out = capsys.readouterr().out
-    assert "messages: ok (2 protocols" in out and "schema 0001" in out
+    assert "messages: ok (2 protocols" in out and "schema 0002" in out
 
 
 def test_installed_package_runs_from_any_directory(tmp_path):
