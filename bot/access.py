@@ -18,19 +18,23 @@ from bot.services import services_of
 log = logging.getLogger(__name__)
 
 
-def staff_only(callback=None, *, private: bool = False):
-    """Let only staff through (and, with ``private``, only in a private chat with the bot)."""
+def staff_only(callback=None, *, private: bool = False, admin: bool = False):
+    """Let only staff through (only admins with ``admin``; only in a private chat with ``private``)."""
 
     def decorate(func):
         @functools.wraps(func)
         async def wrapper(update: Update, context: ContextTypes.DEFAULT_TYPE):
             services = services_of(context)
             user = update.effective_user
-            locale = services.catalog.resolve_locale(user.language_code if user else None)
-            if not services.settings.is_staff(user.id if user else None):
+            locale = services.locale_of(update)
+            if not await services.is_staff(user.id if user else None):
                 log.warning("refused %s to non-staff user %s", func.__name__, user.id if user else None)
                 key = "not_staff_setup" if not services.settings.staff_ids else "not_staff"
                 await _refuse(update, services.text(locale, key, user_id=user.id if user else "?"))
+                return ConversationHandler.END
+            if admin and not services.settings.is_admin(user.id):
+                log.warning("refused %s to non-admin staff %s", func.__name__, user.id)
+                await _refuse(update, services.text(locale, "not_admin"))
                 return ConversationHandler.END
             if private and update.effective_chat and update.effective_chat.type != ChatType.PRIVATE:
                 await _refuse(update, services.text(locale, "private_only"))

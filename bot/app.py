@@ -23,11 +23,22 @@ from telegram.ext import (
 )
 
 from bot.delivery import DISPATCH_JOB_NAME, dispatch_job
-from bot.handlers import common, enroll, start
+from bot.handlers import answers, common, console, enroll, patient, relay, staff, start
 from bot.logs import quiet_libraries
-from bot.keyboards import ENROLL_ANY, ENROLL_NUMBER, ENROLL_PROTOCOL, ENROLL_WHEN_NOW, ENROLL_WHEN_OTHER
+from bot.keyboards import (
+    CONFIRM_PREFIX,
+    ENROLL_ANY,
+    ENROLL_NUMBER,
+    ENROLL_PROTOCOL,
+    ENROLL_WHEN_NOW,
+    ENROLL_WHEN_OTHER,
+    LANGUAGE_PREFIX,
+    PATIENTS_PREFIX,
+)
+from bot.menus import set_menus
 from bot.services import SERVICES_KEY, Services, utc_now
 from bot.settings import Settings
+from jobs.buttons import CHECKIN_PREFIX, REBOOK_PREFIX
 from jobs.storage.db import Store, make_engine, upgrade
 from messages.catalog import load_catalog
 
@@ -54,6 +65,7 @@ def build_application(settings: Settings, services: Services | None = None) -> A
         # 30 messages/s overall, 20/min per group; RetryAfter comes back to the dispatcher,
         # which re-queues the reminder instead of holding a send open.
         .rate_limiter(AIORateLimiter(max_retries=0))
+        .post_init(_post_init)
         .post_shutdown(_post_shutdown)
     )
     if settings.telegram_api_base_url:
@@ -77,11 +89,33 @@ def build_application(settings: Settings, services: Services | None = None) -> A
         fallbacks=[CommandHandler("cancel", enroll.form_cancel)],
         name="enroll_form",
     )
+    # The form comes first: while it is open, its text answers must not reach the relay below,
+    # and its /cancel leaves the form (outside the form, /cancel <patient> is the console's).
     application.add_handler(enroll_form)
     application.add_handler(CommandHandler("start", start.start_command))
     application.add_handler(CommandHandler("help", common.help_command))
-    # After the form: its buttons pressed when no form is open get a notice instead of silence.
-    application.add_handler(CallbackQueryHandler(enroll.form_stale_button, pattern=ENROLL_ANY))
+    for name, callback in (
+        ("status", patient.status_command), ("pause", patient.pause_command), ("resume", patient.resume_command),
+        ("stop", patient.stop_command), ("delete", patient.delete_command), ("timezone", patient.timezone_command),
+        ("language", patient.language_command),
+        ("patients", console.patients_command), ("patient", console.patient_command),
+        ("session", console.session_command), ("cancel", console.cancel_command),
+        ("invite", console.invite_command), ("stats", console.stats_command),
+        ("staffinvite", staff.staffinvite_command), ("staff", staff.staff_command),
+        ("removestaff", staff.removestaff_command),
+    ):
+        application.add_handler(CommandHandler(name, callback))
+    for prefix, callback in (
+        (ENROLL_ANY, enroll.form_stale_button),  # a form button when no form is open: a notice
+        (f"^{CHECKIN_PREFIX}", answers.checkin_button), (f"^{REBOOK_PREFIX}", answers.rebook_button),
+        (f"^{CONFIRM_PREFIX}", patient.confirm_button), (f"^{LANGUAGE_PREFIX}", patient.language_button),
+        (f"^{PATIENTS_PREFIX}", console.patients_button),
+    ):
+        application.add_handler(CallbackQueryHandler(callback, pattern=prefix))
+    application.add_handler(MessageHandler(filters.LOCATION & filters.ChatType.PRIVATE, patient.location_message))
+    # Last: any other text or photo is a message for the clinic (or a staff reply to one).
+    application.add_handler(MessageHandler((filters.TEXT & ~filters.COMMAND) | filters.PHOTO, relay.incoming_message))
+    application.add_handler(MessageHandler(filters.COMMAND, common.unknown_command))
     application.add_error_handler(common.error_handler)
 
     application.job_queue.run_repeating(
@@ -90,6 +124,10 @@ def build_application(settings: Settings, services: Services | None = None) -> A
         job_kwargs={"max_instances": 1, "coalesce": True, "misfire_grace_time": None},
     )
     return application
+
+
+async def _post_init(application: Application) -> None:
+    await set_menus(application.bot, application.bot_data[SERVICES_KEY])
 
 
 async def _post_shutdown(application: Application) -> None:

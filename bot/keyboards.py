@@ -27,3 +27,36 @@ def when_keyboard(now_label: str, other_label: str) -> InlineKeyboardMarkup:
     """"Just now" or "another time"."""
     return InlineKeyboardMarkup([[InlineKeyboardButton(now_label, callback_data=ENROLL_WHEN_NOW),
                                   InlineKeyboardButton(other_label, callback_data=ENROLL_WHEN_OTHER)]])
+
+CONFIRM_PREFIX = "cf:"
+LANGUAGE_PREFIX = "lang:"
+PATIENTS_PREFIX = "pl:"
+
+
+def confirm_keyboard(action: str, *, yes: str, no: str) -> InlineKeyboardMarkup:
+    """Yes / no for a patient's /stop or /delete."""
+    return InlineKeyboardMarkup([[InlineKeyboardButton(yes, callback_data=f"{CONFIRM_PREFIX}{action}:yes")],
+                                 [InlineKeyboardButton(no, callback_data=f"{CONFIRM_PREFIX}{action}:no")]])
+
+
+def language_keyboard(choices: list[tuple[str, str]]) -> InlineKeyboardMarkup:
+    """One button per language: (code, name in that language)."""
+    return InlineKeyboardMarkup([[InlineKeyboardButton(name, callback_data=LANGUAGE_PREFIX + code)]
+                                 for code, name in choices])
+
+
+def patients_keyboard(filters: list[tuple[str, str]], *, current: str, page: int, pages: int,
+                      previous: str, following: str) -> InlineKeyboardMarkup:
+    """The /patients filter buttons (the current one marked) and previous / next page."""
+    rows = []
+    buttons = [InlineKeyboardButton(("• " if key == current else "") + label, callback_data=f"{PATIENTS_PREFIX}{key}:0")
+               for key, label in filters]
+    rows.extend(buttons[i:i + 3] for i in range(0, len(buttons), 3))
+    paging = []
+    if page > 0:
+        paging.append(InlineKeyboardButton(previous, callback_data=f"{PATIENTS_PREFIX}{current}:{page - 1}"))
+    if page + 1 < pages:
+        paging.append(InlineKeyboardButton(following, callback_data=f"{PATIENTS_PREFIX}{current}:{page + 1}"))
+    if paging:
+        rows.append(paging)
+    return InlineKeyboardMarkup(rows)

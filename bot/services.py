@@ -6,10 +6,12 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
+from telegram import Update
 from telegram.ext import ContextTypes
 
 from bot.settings import Settings
 from jobs.dispatch import ClinicInfo, DeliveryPolicy
+from jobs.staff import is_staff_member, staff_members
 from jobs.storage.db import Store
 from messages.catalog import Catalog
 
@@ -37,9 +39,38 @@ class Services:
         return ClinicInfo(name=self.settings.clinic_name, phone=self.settings.clinic_phone,
                           booking_url=self.settings.booking_url)
 
+    @property
+    def staff_locale(self) -> str:
+        """The language of alerts to the staff chat."""
+        return self.catalog.resolve_locale(self.settings.staff_locale)
+
     def text(self, locale: str, key: str, /, **values: object) -> str:
-        """A bot text with the clinic's details available to it."""
+        """A ``[bot]`` text in ``locale``."""
         return self.catalog.bot(locale, key, **values)
+
+    def phone(self, locale: str) -> str:
+        """The clinic's phone, or a stand-in phrase while CLINIC_PHONE is unset."""
+        return self.settings.clinic_phone or self.text(locale, "clinic_phone_missing")
+
+    def locale_of(self, update: Update) -> str:
+        """The language to answer this update's sender in (their Telegram language, if we have it)."""
+        user = update.effective_user
+        return self.catalog.resolve_locale(user.language_code if user else None)
+
+    async def is_staff(self, user_id: int | None) -> bool:
+        """Admins (STAFF_IDS) and staff who joined through a staff invite."""
+        if user_id is None:
+            return False
+        if self.settings.is_admin(user_id):
+            return True
+        return await self.store.run(is_staff_member, user_id=user_id)
+
+    async def staff_chats(self) -> list[int]:
+        """Where alerts go: the staff chat if set, otherwise every staff member privately."""
+        if self.settings.staff_chat_id is not None:
+            return [self.settings.staff_chat_id]
+        members = await self.store.run(staff_members)
+        return sorted(set(self.settings.staff_ids) | {member.user_id for member in members})
 
 
 def services_of(context: ContextTypes.DEFAULT_TYPE) -> Services:

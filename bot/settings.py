@@ -51,6 +51,8 @@ class Settings:
     log_level: str = "INFO"
     booking_url: str = ""
     default_protocol: str = "microneedling"
+    staff_chat_id: int | None = None
+    staff_locale: str = "en"
 
     @classmethod
     def from_env(cls, env: Mapping[str, str], *, require_token: bool = True) -> Settings:
@@ -78,10 +80,12 @@ class Settings:
             log_level=reader.choice("LOG_LEVEL", LOG_LEVELS, "INFO"),
             booking_url=reader.url("BOOKING_URL") or "",
             default_protocol=reader.text("DEFAULT_PROTOCOL") or cls.default_protocol,
+            staff_chat_id=reader.chat_id("STAFF_CHAT_ID"),
+            staff_locale=(reader.text("STAFF_LANGUAGE") or "en").lower(),
         )
 
-    def is_staff(self, user_id: int | None) -> bool:
-        """Whether a Telegram user id belongs to staff."""
+    def is_admin(self, user_id: int | None) -> bool:
+        """Whether a Telegram user id is an admin (listed in STAFF_IDS)."""
         return user_id is not None and user_id in self.staff_ids
 
 
@@ -119,6 +123,14 @@ class _Reader:
         if bad:
             raise SettingsError(key, f"{bad[0]!r} is not a Telegram user id (numbers, separated by commas)")
         return frozenset(int(part) for part in parts)
+
+    def chat_id(self, key: str) -> int | None:
+        raw = self.text(key)
+        if not raw:
+            return None
+        if not re.fullmatch(r"-?\d{1,20}", raw):
+            raise SettingsError(key, f"{raw!r} is not a Telegram chat id (a group's id starts with -100)")
+        return int(raw)
 
     def zone(self, key: str) -> ZoneInfo:
         raw = self.text(key) or "UTC"

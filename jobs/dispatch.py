@@ -26,6 +26,8 @@ from telegram import Bot
 from telegram.constants import ParseMode
 from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TimedOut
 
+from jobs import events
+from jobs.buttons import reminder_keyboard
 from jobs.planning import next_session_window
 from jobs.storage.models import (
     ACTIVE,
@@ -97,6 +99,8 @@ class DispatchReport:
     failed: int = 0
     retried: int = 0
     outcomes: dict[int, str] = field(default_factory=dict)
+    # Patients found to have blocked the bot in this run: (patient id, name), for one staff alert each.
+    blocked: list[tuple[int, str]] = field(default_factory=list)
 
     @property
     def handled(self) -> int:
@@ -175,19 +179,24 @@ def record_retry(session: Session, *, reminder_id: int, due_at: datetime, attemp
     _finish(session, reminder_id, status=PENDING, due_at=due_at, attempts=attempts, outcome=reason[:200])
 
 
-def record_unreachable(session: Session, *, reminder_id: int, patient_id: int, reason: str) -> int:
-    """The patient blocked the bot: fail this reminder, cancel their others, mark them unreachable."""
+def record_unreachable(session: Session, *, reminder_id: int, patient_id: int, reason: str, now: datetime) -> bool:
+    """The patient blocked the bot: fail this reminder, cancel their others, mark them unreachable.
+
+    Returns True only the first time, so staff are told once.
+    """
     _finish(session, reminder_id, status=FAILED, outcome=reason[:200])
     patient = session.get(Patient, patient_id)
-    if patient is not None:
-        patient.status = UNREACHABLE
-        session.add(patient)
-    result = session.exec(
+    if patient is None or patient.status == UNREACHABLE:
+        return False
+    patient.status = UNREACHABLE
+    session.add(patient)
+    session.exec(
         update(Reminder)
         .where(Reminder.patient_id == patient_id, Reminder.status.in_([PENDING, CLAIMED]), Reminder.id != reminder_id)
         .values(status=CANCELLED, outcome="patient unreachable", claimed_until=None)
     )
-    return result.rowcount
+    events.record_event(session, kind=events.BLOCKED, patient_id=patient_id, now=now)
+    return True
 
 
 def _finish(session: Session, reminder_id: int, **values: object) -> None:
@@ -215,8 +224,8 @@ def render_reminder(item: ClaimedReminder, *, catalog: Catalog, clinic: ClinicIn
         session_number=item.session_number,
         series_length=item.series_length,
         sessions_left=max(item.series_length - item.session_number, 0),
-        next_window_start=f"{window_start.astimezone(zone):%a %d %b}",
-        next_window_end=f"{window_end.astimezone(zone):%a %d %b}",
+        next_window_start=catalog.format_date(item.locale, window_start.astimezone(zone)),
+        next_window_end=catalog.format_date(item.locale, window_end.astimezone(zone)),
     ).strip()
 
 
@@ -279,7 +288,8 @@ async def _deliver_one(item: ClaimedReminder, *, store, bot, catalog, clinic, no
         report.failed += 1
         return "failed"
     try:
-        message = await bot.send_message(item.chat_id, text, parse_mode=ParseMode.HTML)
+        keyboard = reminder_keyboard(item.kind, item.id, catalog=catalog, locale=item.locale)
+        message = await bot.send_message(item.chat_id, text, parse_mode=ParseMode.HTML, reply_markup=keyboard)
     except RetryAfter as exc:
         # Telegram's flood control: wait as told; this is not the reminder's fault, no attempt counted.
         delay = _seconds(exc.retry_after)
@@ -289,8 +299,10 @@ async def _deliver_one(item: ClaimedReminder, *, store, bot, catalog, clinic, no
         return "retry"
     except Forbidden as exc:
         log.warning("reminder %d: patient %d blocked the bot (%s)", item.id, item.patient_id, exc.message)
-        await store.run(record_unreachable, reminder_id=item.id, patient_id=item.patient_id,
-                        reason=f"blocked: {exc.message}")
+        newly = await store.run(record_unreachable, reminder_id=item.id, patient_id=item.patient_id,
+                                reason=f"blocked: {exc.message}", now=now)
+        if newly:
+            report.blocked.append((item.patient_id, item.patient_name))
         report.failed += 1
         return "blocked"
     except BadRequest as exc:

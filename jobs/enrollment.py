@@ -8,6 +8,7 @@ from zoneinfo import ZoneInfo
 
 from sqlmodel import Session
 
+from jobs import events
 from jobs.invites import create_invite
 from jobs.planning import QuietHours, plan_reminders
 from jobs.storage.models import PENDING, SKIPPED, Enrollment, Patient, Reminder
@@ -83,13 +84,28 @@ def enroll_patient(
                       enrolled_by=enrolled_by, created_at=now)
     session.add(patient)
     session.flush()
+    enrollment, planned, stale = plan_cycle(session, patient=patient, protocol=protocol, session_at=session_at,
+                                            session_number=session_number, series_length=series_length,
+                                            quiet_hours=quiet_hours, now=now)
+    token = create_invite(session, patient_id=patient.id, now=now, ttl=invite_ttl)
+    events.record_event(session, kind=events.ENROLLED, patient_id=patient.id, now=now)
+    session.flush()
+    return Enrolled(patient=patient, enrollment=enrollment, token=token, invite_expires_at=now + invite_ttl,
+                    planned=planned, stale=stale)
+
+
+def plan_cycle(session: Session, *, patient: Patient, protocol: Protocol, session_at: datetime,
+               session_number: int, series_length: int, quiet_hours: QuietHours,
+               now: datetime) -> tuple[Enrollment, int, int]:
+    """Write one cycle and all its reminders; return it with the number planned and already stale."""
     enrollment = Enrollment(patient_id=patient.id, session_number=session_number, series_length=series_length,
                             session_at=session_at, protocol_name=protocol.name,
                             protocol_version=protocol.version, created_at=now)
     session.add(enrollment)
     session.flush()
-    plan = plan_reminders(protocol=protocol, session_at=session_at, zone=zone, quiet_hours=quiet_hours,
-                          session_number=session_number, series_length=series_length, now=now)
+    plan = plan_reminders(protocol=protocol, session_at=session_at, zone=ZoneInfo(patient.timezone),
+                          quiet_hours=quiet_hours, session_number=session_number, series_length=series_length,
+                          now=now)
     session.add_all(
         Reminder(
             enrollment_id=enrollment.id,
@@ -108,7 +124,4 @@ def enroll_patient(
         )
         for item in plan
     )
-    token = create_invite(session, patient_id=patient.id, now=now, ttl=invite_ttl)
-    session.flush()
-    return Enrolled(patient=patient, enrollment=enrollment, token=token, invite_expires_at=now + invite_ttl,
-                    planned=len(plan), stale=sum(item.stale for item in plan))
+    return enrollment, len(plan), sum(item.stale for item in plan)

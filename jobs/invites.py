@@ -16,8 +16,9 @@ from enum import Enum
 
 from sqlmodel import Session, select
 
+from jobs import events
 from jobs.planning import due_on_link
-from jobs.storage.models import ACTIVE, AWAITING_LINK, PENDING, SKIPPED, Invite, Patient, Reminder
+from jobs.storage.models import ACTIVE, AWAITING_LINK, DELETED, PENDING, SKIPPED, UNREACHABLE, Invite, Patient, Reminder
 
 TOKEN_BYTES = 24
 _TOKEN_SHAPE = re.compile(r"^[A-Za-z0-9_-]{16,64}$")
@@ -76,15 +77,21 @@ def redeem_invite(session: Session, *, token: str, chat_id: int, now: datetime, 
     if invite is None:
         return LinkResult(problem=LinkProblem.UNKNOWN)
     patient = session.get(Patient, invite.patient_id)
-    if invite.used_at is not None or patient.status != AWAITING_LINK:
-        mine = invite.used_by_chat == chat_id or patient.chat_id == chat_id
+    if invite.used_at is not None:
+        mine = invite.used_by_chat == chat_id and patient.chat_id == chat_id
         return LinkResult(patient=patient if mine else None,
                           problem=LinkProblem.ALREADY_YOURS if mine else LinkProblem.USED)
-    if invite.expires_at <= now:
+    if invite.expires_at <= now or patient.status == DELETED:
         return LinkResult(problem=LinkProblem.EXPIRED)
     invite.used_at = now
     invite.used_by_chat = chat_id
     patient.chat_id = chat_id
+    if patient.status != AWAITING_LINK:
+        # A fresh invite for a patient who was linked before (a new phone): move them to this chat.
+        if patient.status == UNREACHABLE:
+            patient.status = ACTIVE
+        session.add_all([invite, patient])
+        return LinkResult(patient=patient)
     patient.status = ACTIVE
     patient.linked_at = now
     patient.locale = patient.locale or locale
@@ -101,4 +108,5 @@ def redeem_invite(session: Session, *, token: str, chat_id: int, now: datetime, 
         else:
             reminder.due_at = due
     session.add_all([invite, patient])
+    events.record_event(session, kind=events.LINKED, patient_id=patient.id, now=now)
     return LinkResult(patient=patient, skipped=skipped)

@@ -16,6 +16,7 @@ import html
 import string
 import tomllib
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 
 from messages.errors import MessageFileError
@@ -87,6 +88,13 @@ class Catalog:
     def bot(self, locale: str, key: str, /, **values: object) -> str:
         """Shorthand for a ``[bot]`` text."""
         return self.render(locale, "bot", key, **values)
+
+    def format_date(self, locale: str, moment: datetime, *, with_time: bool = False) -> str:
+        """"Tue 22 Dec" (and ", 10:00"), with day and month names from the locale's texts."""
+        weekdays = self.bot(locale, "weekdays").split()
+        months = self.bot(locale, "months").split()
+        text = f"{weekdays[moment.weekday()]} {moment.day:02d} {months[moment.month - 1]}"
+        return f"{text}, {moment:%H:%M}" if with_time else text
 
 
 def placeholders_of(template: str) -> set[str]:
@@ -190,4 +198,10 @@ def _validate(directory, protocols, texts, reference_bot) -> dict[tuple[str, str
         check(REFERENCE_LOCALE, "bot", key, allowed, "a reply the bot needs")
         for locale in texts:
             check(locale, "bot", key, found[("bot", key)], "a reply the bot needs")
+    for locale in texts:
+        for key, count in (("weekdays", 7), ("months", 12)):
+            names = texts[locale]["bot"].get(key, "").split()
+            if len(names) != count:
+                raise MessageFileError(folder / f"{locale}.toml", f"[bot] {key}",
+                                       f"needs {count} names separated by spaces, found {len(names)}")
     return found

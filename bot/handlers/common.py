@@ -5,9 +5,11 @@ from __future__ import annotations
 import logging
 
 from telegram import Update
+from telegram.constants import ChatType
 from telegram.ext import ContextTypes
 
 from bot.services import services_of
+from messages.catalog import Raw
 
 log = logging.getLogger(__name__)
 
@@ -18,11 +20,22 @@ async def help_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> No
     settings = services.settings
     user = update.effective_user
     locale = services.catalog.resolve_locale(user.language_code if user else None)
+    booking = Raw(services.text(locale, "booking_line", url=settings.booking_url) if settings.booking_url else "")
     text = services.text(locale, "help_patient", clinic_name=settings.clinic_name,
-                         clinic_phone=settings.clinic_phone or services.text(locale, "clinic_phone_missing"))
-    if settings.is_staff(user.id if user else None):
+                         clinic_phone=services.phone(locale), booking_line=booking)
+    if await services.is_staff(user.id if user else None):
         text += "\n\n" + services.text(locale, "help_staff")
+        if settings.is_admin(user.id):
+            text += "\n" + services.text(locale, "help_admin")
+        if update.effective_chat.type != ChatType.PRIVATE:
+            text += "\n\n" + services.text(locale, "help_chat_id", chat_id=update.effective_chat.id)
     await update.effective_message.reply_html(text)
+
+
+async def unknown_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """A command we don't have: point to /help."""
+    services = services_of(context)
+    await update.effective_message.reply_html(services.text(services.locale_of(update), "unknown_command"))
 
 
 async def error_handler(update: object, context: ContextTypes.DEFAULT_TYPE) -> None:

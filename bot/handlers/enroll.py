@@ -26,6 +26,7 @@ from bot.keyboards import (
 )
 from bot.services import Services, services_of
 from jobs.enrollment import EnrollmentError, enroll_patient
+from messages.catalog import Raw
 
 log = logging.getLogger(__name__)
 
@@ -178,7 +179,7 @@ async def finish_enrollment(update: Update, context: ContextTypes.DEFAULT_TYPE, 
         protocol_title=protocol.title,
         session_time=f"{enrollment.session_at.astimezone(clinic_zone):%a %d %b %Y, %H:%M} ({clinic_zone.key})",
         planned=enrolled.planned,
-        stale_note=services.text(locale, "enroll_stale_note", stale=enrolled.stale) if enrolled.stale else "",
+        stale_note=Raw(services.text(locale, "enroll_stale_note", stale=enrolled.stale) if enrolled.stale else ""),
         expires=f"{enrolled.invite_expires_at.astimezone(clinic_zone):%a %d %b %Y, %H:%M}",
         link=link,
     )

@@ -9,7 +9,9 @@ from telegram.ext import ContextTypes
 
 from bot.delivery import run_dispatch
 from bot.services import services_of
+from bot.handlers.staff import join_as_staff
 from jobs.invites import LinkProblem, redeem_invite
+from jobs.staff import STAFF_TOKEN_PREFIX
 
 log = logging.getLogger(__name__)
 
@@ -28,6 +30,9 @@ async def start_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> N
     clinic = services.settings.clinic_name
     if not context.args:
         await message.reply_html(services.text(locale, "start_no_token", clinic_name=clinic))
+        return
+    if context.args[0].startswith(STAFF_TOKEN_PREFIX):
+        await join_as_staff(update, context, context.args[0])
         return
     result = await services.store.run(redeem_invite, token=context.args[0], chat_id=chat.id,
                                       now=services.clock(), locale=locale)

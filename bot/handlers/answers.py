@@ -1,0 +1,117 @@
+"""Buttons under reminders: check-in answers (with escalation to staff) and rebooking answers."""
+
+from __future__ import annotations
+
+import logging
+from zoneinfo import ZoneInfo
+
+from telegram import Update
+from telegram.constants import ParseMode
+from telegram.ext import ContextTypes
+
+from bot.alerts import alert_staff
+from bot.services import Services, services_of
+from jobs.answers import ALREADY, BOOKED, LATER, answer_checkin, answer_rebook
+from jobs.buttons import CHECKIN_PREFIX, REBOOK_PREFIX, parse_answer
+
+log = logging.getLogger(__name__)
+
+_CHECKIN_LABELS = {"fine": "button_fine", "red": "button_still_red", "worried": "button_worried"}
+_REBOOK_LABELS = {"booked": "button_booked", "later": "button_later", "stop": "button_not_continuing"}
+
+
+async def checkin_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """Record "how is your skin?", answer in the clinic's voice, alert staff when the rule says so."""
+    services = services_of(context)
+    query = update.callback_query
+    parsed = parse_answer(query.data, CHECKIN_PREFIX)
+    if parsed is None:
+        await _refuse(update, services, None)
+        return
+    reminder_id, answer = parsed
+    result = await services.store.run(
+        answer_checkin, reminder_id=reminder_id, chat_id=_chat_of(update), answer=answer,
+        protocols=services.catalog.protocols, default=services.catalog.protocol(), now=services.clock(),
+    )
+    if result.problem:
+        await _refuse(update, services, result)
+        return
+    patient, enrollment = result.patient, result.enrollment
+    locale = patient.locale
+    await query.answer()
+    key = {"fine": "checkin_fine", "worried": "checkin_worried"}.get(
+        answer, "checkin_red_escalated" if result.escalate else "checkin_red_expected")
+    await _show_answer(query, services, locale, _CHECKIN_LABELS[answer])
+    await query.message.reply_html(services.text(locale, key, name=patient.name, day=result.day,
+                                                 clinic_name=services.settings.clinic_name,
+                                                 clinic_phone=services.phone(locale)))
+    log.info("patient %d answered check-in %d: %s (escalate=%s)", patient.id, reminder_id, answer, result.escalate)
+    if result.escalate:
+        staff = services.staff_locale
+        await alert_staff(services, context.bot, services.text(
+            staff, "alert_escalation", name=patient.name, patient_id=patient.id,
+            answer=services.text(staff, _CHECKIN_LABELS[answer]), day=result.day,
+            session_number=enrollment.session_number, series_length=enrollment.series_length,
+            session_date=_date(services, staff, enrollment.session_at, patient.timezone),
+        ), patient_id=patient.id)
+
+
+async def rebook_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """Booked / remind me later / not continuing."""
+    services = services_of(context)
+    query = update.callback_query
+    parsed = parse_answer(query.data, REBOOK_PREFIX)
+    if parsed is None:
+        await _refuse(update, services, None)
+        return
+    reminder_id, answer = parsed
+    result = await services.store.run(
+        answer_rebook, reminder_id=reminder_id, chat_id=_chat_of(update), answer=answer,
+        quiet_hours=services.settings.quiet_hours, protocols=services.catalog.protocols,
+        default=services.catalog.protocol(), now=services.clock(),
+    )
+    if result.problem:
+        await _refuse(update, services, result)
+        return
+    patient, enrollment = result.patient, result.enrollment
+    locale, clinic = patient.locale, services.settings.clinic_name
+    await query.answer()
+    await _show_answer(query, services, locale, _REBOOK_LABELS[answer])
+    if answer == LATER:
+        when = services.catalog.format_date(locale, result.snoozed_until.astimezone(ZoneInfo(patient.timezone)),
+                                            with_time=True)
+        await query.message.reply_html(services.text(locale, "rebook_later", when=when))
+        return
+    key = "rebook_booked" if answer == BOOKED else "rebook_not_continuing"
+    await query.message.reply_html(services.text(locale, key, name=patient.name, clinic_name=clinic,
+                                                 clinic_phone=services.phone(locale)))
+    staff = services.staff_locale
+    alert = "alert_booked" if answer == BOOKED else "alert_not_continuing"
+    await alert_staff(services, context.bot, services.text(
+        staff, alert, name=patient.name, patient_id=patient.id, session_number=enrollment.session_number,
+        next_number=enrollment.session_number + 1, series_length=enrollment.series_length,
+    ), patient_id=patient.id)
+
+
+async def _show_answer(query, services: Services, locale: str, label_key: str) -> None:
+    """Replace the buttons with the chosen answer, so the message reads as answered."""
+    text = (query.message.text_html if query.message and query.message.text else "")
+    answered = services.text(locale, "answered", answer=services.text(locale, label_key))
+    await query.edit_message_text(f"{text}\n\n{answered}".strip(), parse_mode=ParseMode.HTML)
+
+
+async def _refuse(update: Update, services: Services, result) -> None:
+    locale = result.patient.locale if result is not None and result.patient else services.locale_of(update)
+    key = "already_answered" if result is not None and result.problem == ALREADY else "not_your_button"
+    log.info("button %r refused for user %s", update.callback_query.data[:20], update.effective_user.id)
+    await update.callback_query.answer(services.text(locale, key), show_alert=False)
+
+
+def _chat_of(update: Update) -> int:
+    """The chat the pressed message is in (a button under an inaccessible message: the user's chat)."""
+    query = update.callback_query
+    return query.message.chat.id if query.message else update.effective_user.id
+
+
+def _date(services: Services, locale: str, moment, zone: str) -> str:
+    return services.catalog.format_date(locale, moment.astimezone(ZoneInfo(zone)))

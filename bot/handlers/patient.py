@@ -1,0 +1,232 @@
+"""Patient commands: /status, /pause, /resume, /stop, /delete, /timezone, /language.
+
+Each acts only on the patient linked to the sending chat. /stop and /delete ask for a
+confirmation with buttons first.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+from telegram import KeyboardButton, ReplyKeyboardMarkup, ReplyKeyboardRemove, Update
+from telegram.constants import ParseMode
+from telegram.ext import ContextTypes
+
+from bot.keyboards import CONFIRM_PREFIX, LANGUAGE_PREFIX, confirm_keyboard, language_keyboard
+from bot.services import Services, services_of
+from bot.timezones import zone_for_city, zone_for_location
+from jobs.patients import (
+    erase_patient,
+    patient_for_chat,
+    patient_status,
+    set_locale,
+    set_paused,
+    set_timezone,
+    stop_patient,
+)
+from jobs.planning import next_session_window
+from jobs.storage.models import ACTIVE, PAUSED, STOPPED
+
+log = logging.getLogger(__name__)
+
+
+def _local_text(services: Services, locale: str, moment: datetime, zone: str) -> str:
+    return services.catalog.format_date(locale, moment.astimezone(ZoneInfo(zone)), with_time=True)
+
+
+async def _not_a_patient(update: Update, services: Services) -> None:
+    await update.effective_message.reply_html(services.text(services.locale_of(update), "not_a_patient"))
+
+
+async def status_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """Session k of n, the next message and when, and when the next session is due."""
+    services = services_of(context)
+    status = await services.store.run(patient_status, chat_id=update.effective_chat.id)
+    if status is None:
+        await _not_a_patient(update, services)
+        return
+    patient, enrollment, upcoming = status.patient, status.enrollment, status.next_reminder
+    locale, catalog = patient.locale, services.catalog
+    lines = [services.text(locale, "status_title", clinic_name=services.settings.clinic_name)]
+    if enrollment is not None:
+        lines.append(services.text(
+            locale, "status_session", session_number=enrollment.session_number,
+            series_length=enrollment.series_length,
+            session_date=catalog.format_date(locale, enrollment.session_at.astimezone(ZoneInfo(patient.timezone))),
+        ))
+    if patient.status == PAUSED:
+        lines.append(services.text(locale, "status_paused"))
+    elif patient.status == STOPPED:
+        lines.append(services.text(locale, "status_stopped"))
+    elif upcoming is not None:
+        lines.append(services.text(locale, "status_next", when=_local_text(services, locale, upcoming.due_at,
+                                                                            patient.timezone)))
+    else:
+        lines.append(services.text(locale, "status_nothing_planned"))
+    if enrollment is not None:
+        if enrollment.session_number < enrollment.series_length:
+            protocol = catalog.protocols.get(enrollment.protocol_name) or catalog.protocol()
+            start, end = next_session_window(protocol, session_at=enrollment.session_at)
+            zone = ZoneInfo(patient.timezone)
+            lines.append(services.text(locale, "status_next_session",
+                                       start=catalog.format_date(locale, start.astimezone(zone)),
+                                       end=catalog.format_date(locale, end.astimezone(zone))))
+        else:
+            lines.append(services.text(locale, "status_series_done"))
+    lines.append(services.text(locale, "status_zone", zone=patient.timezone))
+    await update.effective_message.reply_html("\n".join(lines))
+
+
+async def pause_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """Hold all messages until /resume."""
+    await _set_paused(update, context, paused=True)
+
+
+async def resume_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """Continue after /pause."""
+    await _set_paused(update, context, paused=False)
+
+
+async def _set_paused(update: Update, context: ContextTypes.DEFAULT_TYPE, *, paused: bool) -> None:
+    services = services_of(context)
+    patient = await services.store.run(set_paused, chat_id=update.effective_chat.id, paused=paused,
+                                       now=services.clock())
+    if patient is None:
+        await _not_a_patient(update, services)
+        return
+    if patient.status not in (ACTIVE, PAUSED):
+        await update.effective_message.reply_html(services.text(patient.locale, "status_stopped"))
+        return
+    log.info("patient %d %s", patient.id, "paused" if paused else "resumed")
+    await update.effective_message.reply_html(services.text(patient.locale, "paused" if paused else "resumed"))
+
+
+async def stop_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """Ask to confirm stopping all messages."""
+    await _ask_confirmation(update, context, "stop")
+
+
+async def delete_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """Ask to confirm erasing the patient's data."""
+    await _ask_confirmation(update, context, "delete")
+
+
+async def _ask_confirmation(update: Update, context: ContextTypes.DEFAULT_TYPE, action: str) -> None:
+    services = services_of(context)
+    patient = await services.store.run(patient_for_chat, chat_id=update.effective_chat.id)
+    if patient is None:
+        await _not_a_patient(update, services)
+        return
+    locale = patient.locale
+    await update.effective_message.reply_html(
+        services.text(locale, f"{action}_confirm", clinic_name=services.settings.clinic_name,
+                      clinic_phone=services.phone(locale)),
+        reply_markup=confirm_keyboard(action, yes=services.text(locale, f"button_yes_{action}"),
+                                      no=services.text(locale, "button_keep")),
+    )
+
+
+async def confirm_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """The answer to a /stop or /delete confirmation."""
+    services = services_of(context)
+    query = update.callback_query
+    action, _, choice = query.data.removeprefix(CONFIRM_PREFIX).partition(":")
+    chat_id = query.message.chat.id if query.message else update.effective_user.id
+    patient = await services.store.run(patient_for_chat, chat_id=chat_id)
+    if patient is None or action not in ("stop", "delete") or choice not in ("yes", "no"):
+        await query.answer(services.text(services.locale_of(update), "not_your_button"))
+        return
+    locale = patient.locale
+    await query.answer()
+    if choice == "no":
+        await query.edit_message_text(services.text(locale, "kept"), parse_mode=ParseMode.HTML)
+        return
+    if action == "stop":
+        await services.store.run(stop_patient, chat_id=chat_id, now=services.clock())
+        log.info("patient %d stopped their messages", patient.id)
+        await query.edit_message_text(services.text(locale, "stop_done"), parse_mode=ParseMode.HTML)
+    else:
+        await services.store.run(erase_patient, chat_id=chat_id, now=services.clock())
+        log.info("patient %d erased their data", patient.id)
+        await query.edit_message_text(services.text(locale, "delete_done"), parse_mode=ParseMode.HTML)
+
+
+async def timezone_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """``/timezone Madrid`` sets the zone by city; ``/timezone`` alone offers to share a location."""
+    services = services_of(context)
+    patient = await services.store.run(patient_for_chat, chat_id=update.effective_chat.id)
+    if patient is None:
+        await _not_a_patient(update, services)
+        return
+    locale = patient.locale
+    query = " ".join(context.args or [])
+    if not query:
+        keyboard = ReplyKeyboardMarkup([[KeyboardButton(services.text(locale, "button_share_location"),
+                                                        request_location=True)]],
+                                       resize_keyboard=True, one_time_keyboard=True)
+        await update.effective_message.reply_html(services.text(locale, "timezone_prompt", zone=patient.timezone),
+                                                  reply_markup=keyboard)
+        return
+    zone = zone_for_city(query)
+    if zone is None:
+        await update.effective_message.reply_html(services.text(locale, "timezone_unknown", query=query))
+        return
+    await _apply_zone(update, services, zone)
+
+
+async def location_message(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """A shared location sets the patient's time zone."""
+    services = services_of(context)
+    location = update.effective_message.location
+    zone = zone_for_location(latitude=location.latitude, longitude=location.longitude)
+    patient = await services.store.run(patient_for_chat, chat_id=update.effective_chat.id)
+    if patient is None:
+        await _not_a_patient(update, services)
+        return
+    if zone is None:
+        await update.effective_message.reply_html(services.text(patient.locale, "timezone_unknown", query="📍"))
+        return
+    await _apply_zone(update, services, zone)
+
+
+async def _apply_zone(update: Update, services: Services, zone: ZoneInfo) -> None:
+    now = services.clock()
+    patient = await services.store.run(set_timezone, chat_id=update.effective_chat.id, zone=zone,
+                                       quiet_hours=services.settings.quiet_hours, now=now)
+    log.info("patient %d moved to zone %s", patient.id, zone.key)
+    await update.effective_message.reply_html(
+        services.text(patient.locale, "timezone_set", zone=zone.key, local_time=f"{now.astimezone(zone):%H:%M}"),
+        reply_markup=ReplyKeyboardRemove(),
+    )
+
+
+async def language_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """Offer a button per language the clinic has texts for."""
+    services = services_of(context)
+    patient = await services.store.run(patient_for_chat, chat_id=update.effective_chat.id)
+    if patient is None:
+        await _not_a_patient(update, services)
+        return
+    catalog = services.catalog
+    choices = [(code, catalog.bot(code, "language_name")) for code in catalog.locales]
+    await update.effective_message.reply_html(services.text(patient.locale, "language_prompt"),
+                                              reply_markup=language_keyboard(choices))
+
+
+async def language_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """Set the language chosen with a /language button."""
+    services = services_of(context)
+    query = update.callback_query
+    code = query.data.removeprefix(LANGUAGE_PREFIX)
+    chat_id = query.message.chat.id if query.message else update.effective_user.id
+    if code not in services.catalog.locales:
+        await query.answer(services.text(services.locale_of(update), "not_your_button"))
+        return
+    patient = await services.store.run(set_locale, chat_id=chat_id, locale=code)
+    if patient is None:
+        await query.answer(services.text(services.locale_of(update), "not_your_button"))
+        return
+    await query.answer()
+    await query.edit_message_text(services.text(code, "language_set"), parse_mode=ParseMode.HTML)

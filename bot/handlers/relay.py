@@ -1,0 +1,88 @@
+"""Talking to the clinic: a patient's texts and photos go to staff; a staff reply goes back.
+
+One handler for every plain message, because the same text means different things by who
+sends it: a staff member replying to a relayed message, a linked patient, or a stranger.
+"""
+
+from __future__ import annotations
+
+import logging
+from zoneinfo import ZoneInfo
+
+from telegram import Update
+from telegram.constants import ChatType, ParseMode
+from telegram.error import Forbidden, TelegramError
+from telegram.ext import ContextTypes
+
+from bot.alerts import alert_staff
+from bot.services import Services, services_of
+from jobs.escalation import days_since_session
+from jobs.patients import current_enrollment, patient_for_chat
+from jobs.relay import patient_for_relay
+
+log = logging.getLogger(__name__)
+
+
+async def incoming_message(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """Route a text or photo: staff reply -> patient; patient -> staff; stranger -> explanation."""
+    services = services_of(context)
+    message, chat, user = update.effective_message, update.effective_chat, update.effective_user
+    if message.reply_to_message and await services.is_staff(user.id if user else None):
+        patient = await services.store.run(patient_for_relay, staff_chat_id=chat.id,
+                                           staff_message_id=message.reply_to_message.message_id)
+        if patient is not None:
+            await _reply_to_patient(update, context, services, patient)
+            return
+    if chat.type != ChatType.PRIVATE:
+        return  # the staff group's own conversation is not for us
+    patient = await services.store.run(patient_for_chat, chat_id=chat.id)
+    if patient is None:
+        key = "staff_hint" if await services.is_staff(user.id if user else None) else "stranger"
+        await message.reply_html(services.text(services.locale_of(update), key,
+                                               clinic_name=services.settings.clinic_name))
+        return
+    await _relay_to_staff(update, context, services, patient)
+
+
+async def _relay_to_staff(update: Update, context, services: Services, patient) -> None:
+    message = update.effective_message
+    enrollment = await services.store.run(current_enrollment, patient_id=patient.id)
+    day = days_since_session(enrollment.session_at, services.clock(), ZoneInfo(patient.timezone)) if enrollment else 0
+    staff = services.staff_locale
+    values = {"name": patient.name, "patient_id": patient.id, "day": day,
+              "session_number": enrollment.session_number if enrollment else "?"}
+    if message.photo:
+        caption = services.text(staff, "relay_photo_caption", text=message.caption) if message.caption else ""
+        text = services.text(staff, "alert_relay_photo", **values) + caption
+        delivered = await alert_staff(services, context.bot, text, patient_id=patient.id,
+                                      photo=message.photo[-1].file_id)
+    else:
+        text = services.text(staff, "alert_relay", text=message.text or "", **values)
+        delivered = await alert_staff(services, context.bot, text, patient_id=patient.id)
+    log.info("relayed a message of patient %d to %d staff chat(s)", patient.id, delivered)
+    key = "relay_sent" if delivered else "relay_failed"
+    await message.reply_html(services.text(patient.locale, key, clinic_name=services.settings.clinic_name,
+                                           clinic_phone=services.phone(patient.locale)))
+
+
+async def _reply_to_patient(update: Update, context, services: Services, patient) -> None:
+    message = update.effective_message
+    staff = services.locale_of(update)
+    if patient.chat_id is None:
+        await message.reply_html(services.text(staff, "relay_reply_failed", name=patient.name))
+        return
+    header = services.text(patient.locale, "relay_reply_header", clinic_name=services.settings.clinic_name)
+    try:
+        if message.photo:
+            caption = f"{header}\n{message.caption_html}" if message.caption else header
+            await context.bot.send_photo(patient.chat_id, photo=message.photo[-1].file_id, caption=caption,
+                                         parse_mode=ParseMode.HTML)
+        else:
+            await context.bot.send_message(patient.chat_id, f"{header}\n{message.text_html}",
+                                           parse_mode=ParseMode.HTML)
+    except (Forbidden, TelegramError) as exc:
+        log.warning("staff reply to patient %d not delivered: %s", patient.id, exc)
+        await message.reply_html(services.text(staff, "relay_reply_failed", name=patient.name))
+        return
+    log.info("staff %s replied to patient %d", update.effective_user.id, patient.id)
+    await message.reply_html(services.text(staff, "relay_reply_done", name=patient.name))

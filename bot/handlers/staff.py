@@ -1,0 +1,76 @@
+"""Staff management: admins (STAFF_IDS) invite staff with a one-time link, list and remove them."""
+
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+
+from telegram import Update
+from telegram.ext import ContextTypes
+
+from bot.access import staff_only
+from bot.alerts import alert_staff
+from bot.invite_card import invite_link
+from bot.menus import show_staff_menu
+from bot.services import services_of
+from jobs.staff import create_staff_invite, redeem_staff_invite, remove_staff, staff_members
+
+log = logging.getLogger(__name__)
+
+STAFF_INVITE_TTL = timedelta(days=2)
+
+
+@staff_only(admin=True, private=True)
+async def staffinvite_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """A one-time link that makes whoever opens it staff."""
+    services = services_of(context)
+    payload = await services.store.run(create_staff_invite, created_by=update.effective_user.id,
+                                       now=services.clock(), ttl=STAFF_INVITE_TTL)
+    log.info("admin %s created a staff invite", update.effective_user.id)
+    await update.effective_message.reply_html(services.text(
+        services.locale_of(update), "staffinvite_done", days=STAFF_INVITE_TTL.days,
+        link=invite_link(context.bot.username, payload)))
+
+
+async def join_as_staff(update: Update, context: ContextTypes.DEFAULT_TYPE, payload: str) -> None:
+    """``/start staff-<token>``: redeem a staff invite."""
+    services = services_of(context)
+    user = update.effective_user
+    locale = services.locale_of(update)
+    problem = await services.store.run(redeem_staff_invite, payload=payload, user_id=user.id, now=services.clock())
+    if problem:
+        log.info("staff invite refused for user %s: %s", user.id, problem)
+        await update.effective_message.reply_html(services.text(locale, "staff_invite_bad"))
+        return
+    log.info("user %s joined the staff", user.id)
+    await update.effective_message.reply_html(services.text(locale, "staff_joined"))
+    await show_staff_menu(context.bot, services, update.effective_chat.id)
+    await alert_staff(services, context.bot, services.text(services.staff_locale, "staff_joined_alert",
+                                                           user_id=user.id))
+
+
+@staff_only(admin=True)
+async def staff_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """List admins and invited staff."""
+    services = services_of(context)
+    locale = services.locale_of(update)
+    members = await services.store.run(staff_members)
+    none = services.text(locale, "staff_none")
+    await update.effective_message.reply_html(services.text(
+        locale, "staff_list", admins=", ".join(map(str, sorted(services.settings.staff_ids))) or none,
+        members=", ".join(str(member.user_id) for member in members) or none))
+
+
+@staff_only(admin=True)
+async def removestaff_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """``/removestaff <user id>``: an invited staff member loses access."""
+    services = services_of(context)
+    locale = services.locale_of(update)
+    raw = context.args[0] if context.args else ""
+    if not raw.isdigit():
+        await update.effective_message.reply_html(services.text(locale, "removestaff_usage"))
+        return
+    removed = await services.store.run(remove_staff, user_id=int(raw))
+    log.info("admin %s removed staff %s: %s", update.effective_user.id, raw, removed)
+    await update.effective_message.reply_html(services.text(
+        locale, "removestaff_done" if removed else "removestaff_unknown", user_id=raw))

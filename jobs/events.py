@@ -1,0 +1,29 @@
+"""Events: what happened, counted for staff statistics; a patient's erasure keeps them anonymous."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlmodel import Session
+
+from jobs.storage.models import Event
+
+ENROLLED = "enrolled"
+LINKED = "linked"
+CHECKIN = "checkin"
+ESCALATED = "escalated"
+BOOKED = "booked"
+REBOOK_LATER = "rebook_later"
+NOT_CONTINUING = "not_continuing"
+PAUSED = "paused"
+RESUMED = "resumed"
+STOPPED = "stopped"
+ERASED = "erased"
+BLOCKED = "blocked"
+NEXT_SESSION = "next_session"
+CANCELLED = "cancelled"
+
+
+def record_event(session: Session, *, kind: str, patient_id: int | None, now: datetime, detail: str | None = None) -> None:
+    """Add one event row (in the caller's transaction)."""
+    session.add(Event(kind=kind, patient_id=patient_id, detail=detail, at=now))

@@ -1,0 +1,60 @@
+"""Staff membership: admins come from STAFF_IDS; admins can invite more staff and remove them."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from sqlmodel import Session, select
+
+from jobs.invites import hash_token, looks_like_token, new_token
+from jobs.storage.models import StaffInvite, StaffMember
+
+# Deep-link payloads starting with this are staff invites, not patient invites.
+STAFF_TOKEN_PREFIX = "staff-"
+
+
+def is_staff_member(session: Session, *, user_id: int) -> bool:
+    """Whether ``user_id`` joined through a staff invite (and was not removed)."""
+    return session.get(StaffMember, user_id) is not None
+
+
+def staff_members(session: Session) -> list[StaffMember]:
+    """Everyone added through staff invites, oldest first."""
+    return list(session.exec(select(StaffMember).order_by(StaffMember.added_at)))
+
+
+def create_staff_invite(session: Session, *, created_by: int, now: datetime, ttl: timedelta) -> str:
+    """A one-time staff invite payload (``staff-<token>``); only its hash is stored."""
+    token = new_token()
+    session.add(StaffInvite(token_hash=hash_token(token), created_by=created_by, created_at=now,
+                            expires_at=now + ttl))
+    return STAFF_TOKEN_PREFIX + token
+
+
+def redeem_staff_invite(session: Session, *, payload: str, user_id: int, now: datetime) -> str | None:
+    """Make ``user_id`` staff; return None, or "unknown" / "used" / "expired"."""
+    token = payload.removeprefix(STAFF_TOKEN_PREFIX)
+    if not looks_like_token(token):
+        return "unknown"
+    invite = session.exec(select(StaffInvite).where(StaffInvite.token_hash == hash_token(token))
+                          .with_for_update()).first()
+    if invite is None:
+        return "unknown"
+    if invite.used_at is not None:
+        return "used"
+    if invite.expires_at <= now:
+        return "expired"
+    invite.used_at, invite.used_by = now, user_id
+    session.add(invite)
+    if session.get(StaffMember, user_id) is None:
+        session.add(StaffMember(user_id=user_id, added_by=invite.created_by, added_at=now))
+    return None
+
+
+def remove_staff(session: Session, *, user_id: int) -> bool:
+    """Remove an invited staff member; False if there was none."""
+    member = session.get(StaffMember, user_id)
+    if member is None:
+        return False
+    session.delete(member)
+    return True
