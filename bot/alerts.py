@@ -19,10 +19,12 @@ log = logging.getLogger(__name__)
 
 
 async def alert_staff(services: Services, bot: Bot, text: str, *, patient_id: int | None = None,
-                      photo: str | None = None) -> int:
-    """Send ``text`` (or ``photo`` with it as caption) to staff; return how many chats got it."""
+                      photo: str | None = None, exclude: int | None = None) -> int:
+    """Send ``text`` (or ``photo`` with it as caption) to staff (but ``exclude``); return how many got it."""
     delivered = 0
     for chat_id in await services.staff_chats():
+        if chat_id == exclude:
+            continue
         try:
             if photo is not None:
                 message = await bot.send_photo(chat_id, photo=photo, caption=text, parse_mode=ParseMode.HTML)

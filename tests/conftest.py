@@ -274,6 +274,20 @@ class BotHarness:
         assert match, f"no invite link in the reply: {caption!r}"
         return match.group(1)
 
+    async def link(self, enroll_text: str = "/enroll Anna K", *, user_id: int = PATIENT_ID,
+                   language_code: str = "en") -> str:
+        """Enroll a patient and link them from ``user_id``'s chat; return the token."""
+        token = await self.enroll(enroll_text)
+        await self.send(user_id, f"/start {token}", language_code=language_code)
+        return token
+
+    def buttons(self, chat_id: int, index: int = -1) -> tuple[int, list[str]]:
+        """(message id, callback data of each button) of a message the bot sent to ``chat_id``."""
+        call = self.api.sent_messages(chat_id)[index]
+        markup = call.params.get("reply_markup") or {}
+        data = [button["callback_data"] for row in markup.get("inline_keyboard", []) for button in row]
+        return self.api.sent_messages(chat_id).index(call) + 1, data
+
     def session(self) -> Session:
         return Session(self.services.store.engine)
 

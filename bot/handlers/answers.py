@@ -108,9 +108,8 @@ async def _refuse(update: Update, services: Services, result) -> None:
 
 
 def _chat_of(update: Update) -> int:
-    """The chat the pressed message is in (a button under an inaccessible message: the user's chat)."""
-    query = update.callback_query
-    return query.message.chat.id if query.message else update.effective_user.id
+    """The presser's own private chat: only the patient themself may answer their reminders."""
+    return update.effective_user.id
 
 
 def _date(services: Services, locale: str, moment, zone: str) -> str:

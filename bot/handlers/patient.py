@@ -133,7 +133,7 @@ async def confirm_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> 
     services = services_of(context)
     query = update.callback_query
     action, _, choice = query.data.removeprefix(CONFIRM_PREFIX).partition(":")
-    chat_id = query.message.chat.id if query.message else update.effective_user.id
+    chat_id = update.effective_user.id  # the presser's own private chat: nobody acts for a patient
     patient = await services.store.run(patient_for_chat, chat_id=chat_id)
     if patient is None or action not in ("stop", "delete") or choice not in ("yes", "no"):
         await query.answer(services.text(services.locale_of(update), "not_your_button"))
@@ -220,7 +220,7 @@ async def language_button(update: Update, context: ContextTypes.DEFAULT_TYPE) ->
     services = services_of(context)
     query = update.callback_query
     code = query.data.removeprefix(LANGUAGE_PREFIX)
-    chat_id = query.message.chat.id if query.message else update.effective_user.id
+    chat_id = update.effective_user.id
     if code not in services.catalog.locales:
         await query.answer(services.text(services.locale_of(update), "not_your_button"))
         return

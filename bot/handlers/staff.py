@@ -46,7 +46,7 @@ async def join_as_staff(update: Update, context: ContextTypes.DEFAULT_TYPE, payl
     await update.effective_message.reply_html(services.text(locale, "staff_joined"))
     await show_staff_menu(context.bot, services, update.effective_chat.id)
     await alert_staff(services, context.bot, services.text(services.staff_locale, "staff_joined_alert",
-                                                           user_id=user.id))
+                                                           user_id=user.id), exclude=user.id)
 
 
 @staff_only(admin=True)

@@ -385,8 +385,14 @@ class FakeBotAPI:
         username: str | None = None,
         language_code: str | None = "en",
         chat_type: str = "private",
+        reply_to_message_id: int | None = None,
+        photo_file_id: str | None = None,
+        location: tuple[float, float] | None = None,
     ) -> dict[str, Any]:
         """Build (but do not push) an Update dict carrying a text message from a user.
+
+        ``reply_to_message_id`` makes it a reply to that bot message; ``photo_file_id`` makes it
+        a photo with ``text`` as caption; ``location`` (latitude, longitude) a shared location.
 
         `chat_id` defaults to `user_id` (a private chat). Text starting with ``/`` gets a
         ``bot_command`` entity, which PTB's ``CommandHandler`` requires to recognise commands.
@@ -411,6 +417,19 @@ class FakeBotAPI:
             "text": text,
         }
         self._next_user_message_id += 1
+        if reply_to_message_id is not None:
+            message["reply_to_message"] = self._existing_or_placeholder(chat_id, reply_to_message_id)
+        if photo_file_id is not None:
+            del message["text"]
+            if text:
+                message["caption"] = text
+            message["photo"] = [{"file_id": photo_file_id, "file_unique_id": f"u-{photo_file_id}",
+                                 "width": 640, "height": 480}]
+            return {"update_id": self._take_update_id(), "message": message}
+        if location is not None:
+            del message["text"]
+            message["location"] = {"latitude": location[0], "longitude": location[1]}
+            return {"update_id": self._take_update_id(), "message": message}
         if text.startswith("/"):
             command = text.split(maxsplit=1)[0]
             message["entities"] = [

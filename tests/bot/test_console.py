@@ -1,0 +1,132 @@
+"""End to end: the staff console commands and their refusals."""
+
+from __future__ import annotations
+
+from jobs.storage.models import ACTIVE, AWAITING_LINK, CANCELLED, Enrollment, Invite, Patient, Reminder
+from tests.conftest import OTHER_ID, PATIENT_ID, STAFF_ID
+
+STAFF_COMMANDS = ["/patients", "/patient 1", "/session 1", "/cancel 1", "/invite 1", "/stats",
+                  "/staffinvite", "/staff", "/removestaff 5"]
+
+
+async def test_every_staff_command_refuses_non_staff_and_changes_nothing(harness, fake_api, caplog):
+    await harness.link()
+    before = [(p.id, p.status) for p in harness.rows(Patient)], len(harness.rows(Reminder))
+    for command in STAFF_COMMANDS:
+        await harness.send(OTHER_ID, command)
+        assert fake_api.texts(OTHER_ID)[-1] == "Sorry, this command is for the clinic team only.", command
+    assert ([(p.id, p.status) for p in harness.rows(Patient)], len(harness.rows(Reminder))) == before
+    assert "refused patients_command to non-staff user 3003" in caplog.text
+
+
+async def test_patients_lists_by_state_with_paging(harness, fake_api):
+    for index in range(12):
+        await harness.enroll(f"/enroll Waiting {index}")
+    await harness.link("/enroll Linked One")
+    await harness.send(STAFF_ID, "/patients")
+    text = fake_api.texts(STAFF_ID)[-1]
+    assert "Active" in text and "1 in all" in text and "Linked One" in text
+    await harness.send(STAFF_ID, "/patients awaiting")
+    text = fake_api.texts(STAFF_ID)[-1]
+    assert "12 in all, page 1 of 2" in text and text.count("\n#") == 10
+    message_id, data = harness.buttons(STAFF_ID)
+    assert "pl:awaiting_link:1" in data
+    await harness.press(STAFF_ID, "pl:awaiting_link:1", message_id)
+    edited = fake_api.calls_to("editMessageText")[-1].params["text"]
+    assert "page 2 of 2" in edited and edited.count("\n#") == 2
+    await harness.send(STAFF_ID, "/patients nonsense")
+    assert "Write <code>/patients</code> or one of" in fake_api.texts(STAFF_ID)[-1]
+
+
+async def test_patients_due_this_week(harness, fake_api, clock):
+    await harness.link("/enroll Due Soon at=2026-10-30 10:00")
+    await harness.link("/enroll Not Yet", user_id=PATIENT_ID + 1)
+    clock.set_local(0, 16, 0)
+    await harness.send(STAFF_ID, "/patients due")
+    text = fake_api.texts(STAFF_ID)[-1]
+    assert "Due Soon" in text and "Not Yet" not in text
+
+
+async def test_patient_shows_profile_and_timeline(harness, fake_api, clock):
+    await harness.link()
+    clock.set_local(0, 19, 5)
+    await harness.dispatch()
+    await harness.send(STAFF_ID, "/patient anna")
+    text = fake_api.texts(STAFF_ID)[-1]
+    assert "<b>Anna K</b> (#1) — active" in text
+    assert "Session 1 of 3" in text and "✅" in text and "expect" in text and "⏳" in text
+
+
+async def test_unknown_and_ambiguous_patients_say_what_to_type(harness, fake_api):
+    await harness.enroll("/enroll Anna K")
+    await harness.enroll("/enroll Anna L")
+    await harness.send(STAFF_ID, "/patient Zoe")
+    assert "No patient matches “Zoe”" in fake_api.texts(STAFF_ID)[-1]
+    await harness.send(STAFF_ID, "/patient anna")
+    assert "Several patients match" in fake_api.texts(STAFF_ID)[-1] and "#1 Anna K" in fake_api.texts(STAFF_ID)[-1]
+    await harness.send(STAFF_ID, "/patient")
+    assert "Write <code>/patient 12</code>" in fake_api.texts(STAFF_ID)[-1]
+
+
+async def test_session_records_the_next_cycle_and_cancels_old_rebooking(harness, fake_api, clock):
+    await harness.link()
+    clock.set_local(29, 11, 0)
+    await harness.dispatch()  # the "book now" message went out
+    await harness.send(STAFF_ID, "/session 1")
+    assert "Recorded session 2 of 3 for <b>Anna K</b>" in fake_api.texts(STAFF_ID)[-1]
+    enrollments = harness.rows(Enrollment)
+    assert [e.session_number for e in enrollments] == [1, 2]
+    [closing] = harness.rows(Reminder, Reminder.step_key == "rebook_closing", Reminder.enrollment_id == enrollments[0].id)
+    assert closing.status == CANCELLED
+    new = harness.rows(Reminder, Reminder.enrollment_id == enrollments[1].id)
+    assert [r.step_key for r in new][:2] == ["expect", "evening_checkin"]
+    await harness.dispatch()
+    assert "redness and mild swelling" in fake_api.texts(PATIENT_ID)[-1]
+
+
+async def test_session_refusals(harness, fake_api, clock):
+    await harness.link("/enroll Anna K session=3/3")
+    await harness.send(STAFF_ID, "/session 1")
+    assert "had all 3 sessions" in fake_api.texts(STAFF_ID)[-1]
+    await harness.send(STAFF_ID, "/session 1 at=teatime")
+    assert "can't read the session time" in fake_api.texts(STAFF_ID)[-1]
+    await harness.send(STAFF_ID, "/session 99")
+    assert "No patient matches" in fake_api.texts(STAFF_ID)[-1]
+    assert len(harness.rows(Enrollment)) == 1
+
+
+async def test_cancel_stops_all_reminders(harness, fake_api, clock):
+    await harness.link()
+    await harness.send(STAFF_ID, "/cancel 1")
+    assert "Stopped 6 pending message(s) for <b>Anna K</b>" in fake_api.texts(STAFF_ID)[-1]
+    clock.set_local(2, 10, 30)
+    assert (await harness.dispatch()).handled == 0
+
+
+async def test_invite_replaces_a_lost_link(harness, fake_api):
+    old = await harness.enroll()
+    await harness.send(STAFF_ID, "/invite 1")
+    caption = fake_api.calls_to("sendPhoto")[-1].params["caption"]
+    new = caption.split("?start=")[1].split()[0]
+    assert new != old and "Older links no longer work" in caption
+    await harness.send(PATIENT_ID, f"/start {old}")
+    assert "expired" in fake_api.texts(PATIENT_ID)[-1]
+    assert harness.rows(Patient)[0].status == AWAITING_LINK
+    await harness.send(PATIENT_ID, f"/start {new}")
+    assert harness.rows(Patient)[0].status == ACTIVE
+    assert len(harness.rows(Invite)) == 2
+
+
+async def test_stats_count_the_period(harness, fake_api, clock):
+    await harness.link()
+    await harness.enroll("/enroll Never Linked")
+    clock.set_local(0, 19, 5)
+    await harness.dispatch()
+    message_id, data = harness.buttons(PATIENT_ID)
+    await harness.press(PATIENT_ID, data[2], message_id)
+    await harness.send(STAFF_ID, "/stats 7")
+    text = fake_api.texts(STAFF_ID)[-1]
+    assert "Last 7 days" in text and "Enrolled: 2 · linked: 1" in text
+    assert "Messages sent: 2" in text and "worried 1" in text and "Sent to staff: 1" in text
+    await harness.send(STAFF_ID, "/stats lots")
+    assert "Write <code>/stats</code>" in fake_api.texts(STAFF_ID)[-1]
