@@ -15,7 +15,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
+import time
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
@@ -99,8 +101,12 @@ class DispatchReport:
     failed: int = 0
     retried: int = 0
     outcomes: dict[int, str] = field(default_factory=dict)
+    released: int = 0
+    rate_limited: int = 0
     # Patients found to have blocked the bot in this run: (patient id, name), for one staff alert each.
     blocked: list[tuple[int, str]] = field(default_factory=list)
+    # Reminders that failed for good: (patient id, name, reason), for staff.
+    failures: list[tuple[int, str, str]] = field(default_factory=list)
 
     @property
     def handled(self) -> int:
@@ -199,6 +205,13 @@ def record_unreachable(session: Session, *, reminder_id: int, patient_id: int, r
     return True
 
 
+def release_claims(session: Session, *, reminder_ids: list[int]) -> None:
+    """Give claimed rows back unsent (shutting down): the next run takes them at once."""
+    if reminder_ids:
+        session.exec(update(Reminder).where(Reminder.id.in_(reminder_ids), Reminder.status == CLAIMED)
+                     .values(status=PENDING, claimed_until=None))
+
+
 def _finish(session: Session, reminder_id: int, **values: object) -> None:
     # Only a row we still hold: if our lease ran out and another dispatcher took it, leave it alone.
     session.exec(
@@ -229,6 +242,51 @@ def render_reminder(item: ClaimedReminder, *, catalog: Catalog, clinic: ClinicIn
     ).strip()
 
 
+class ChatPacer:
+    """At most one message per chat per ``interval``: Telegram's limit for a single private chat.
+
+    Remembers when each chat last got a message; entries older than the interval are dropped,
+    so it stays small. ``clock`` and ``sleep`` are injectable for tests.
+    """
+
+    def __init__(self, interval: float = 1.0, *, clock=time.monotonic, sleep=asyncio.sleep) -> None:
+        self.interval, self.clock, self.sleep = interval, clock, sleep
+        self._last: dict[int, float] = {}
+
+    async def wait(self, chat_id: int) -> None:
+        """Sleep until ``chat_id`` may get its next message, then note that it gets one now."""
+        if self.interval <= 0:
+            return
+        now = self.clock()
+        last = self._last.get(chat_id)
+        if last is not None and now - last < self.interval:
+            await self.sleep(self.interval - (now - last))
+            now = self.clock()
+        self._last[chat_id] = now
+        if len(self._last) > 1024:
+            self._last = {chat: at for chat, at in self._last.items() if now - at < self.interval}
+
+
+@dataclass
+class _Run:
+    """One dispatcher run's shared state."""
+
+    store: object
+    bot: Bot
+    catalog: Catalog
+    clinic: ClinicInfo
+    now: datetime
+    policy: DeliveryPolicy
+    pacer: ChatPacer
+    should_stop: Callable[[], bool]
+    report: DispatchReport = field(default_factory=DispatchReport)
+    # Set by a flood-control answer (429): finish what is in flight, send nothing more this run.
+    halted: bool = False
+
+    def stopping(self) -> bool:
+        return self.halted or self.should_stop()
+
+
 async def dispatch_due(
     *,
     store,
@@ -237,65 +295,72 @@ async def dispatch_due(
     clinic: ClinicInfo,
     now: datetime,
     policy: DeliveryPolicy = DeliveryPolicy(),
-    stop: asyncio.Event | None = None,
+    pacer: ChatPacer | None = None,
+    should_stop: Callable[[], bool] = lambda: False,
 ) -> DispatchReport:
-    """Send every reminder due at ``now``, batch by batch, until none is left (or ``stop`` is set)."""
-    report = DispatchReport()
+    """Send every reminder due at ``now``, batch by batch, until none is left.
+
+    ``should_stop`` is asked before every send: when it says yes (the bot is shutting down),
+    sends in flight finish and are recorded, and the rest of the claimed rows are released.
+    """
+    run = _Run(store, bot, catalog, clinic, now, policy, pacer or ChatPacer(), should_stop)
     limiter = asyncio.Semaphore(policy.concurrency)
-    while not (stop and stop.is_set()):
+    while not run.stopping():
         batch = await store.run(claim_due, now=now, limit=policy.batch_size, lease=policy.lease)
         if not batch:
             break
         by_chat: dict[int, list[ClaimedReminder]] = defaultdict(list)
         for item in batch:
             by_chat[item.chat_id].append(item)
-        await asyncio.gather(*(
-            _deliver_chat(items, store=store, bot=bot, catalog=catalog, clinic=clinic, now=now,
-                          policy=policy, limiter=limiter, report=report)
-            for items in by_chat.values()
-        ))
+        await asyncio.gather(*(_deliver_chat(run, items, limiter) for items in by_chat.values()))
         if len(batch) < policy.batch_size:
             break
-    if report.handled:
-        log.info("dispatch: %d sent, %d skipped as stale, %d failed, %d to retry",
-                 report.sent, report.skipped, report.failed, report.retried)
+    report = run.report
+    if report.handled or report.released:
+        log.info("dispatch: %d sent, %d skipped as stale, %d failed, %d to retry, %d released",
+                 report.sent, report.skipped, report.failed, report.retried, report.released)
     return report
 
 
-async def _deliver_chat(items, *, store, bot, catalog, clinic, now, policy, limiter, report) -> None:
+async def _deliver_chat(run: _Run, items: list[ClaimedReminder], limiter: asyncio.Semaphore) -> None:
     """One patient's claimed reminders, in order; a blocked patient stops the rest."""
     for position, item in enumerate(items):
+        if run.stopping():
+            await run.store.run(release_claims, reminder_ids=[rest.id for rest in items[position:]])
+            run.report.released += len(items) - position
+            return
         async with limiter:
-            outcome = await _deliver_one(item, store=store, bot=bot, catalog=catalog, clinic=clinic,
-                                         now=now, policy=policy, report=report)
-        report.outcomes[item.id] = outcome
+            await run.pacer.wait(item.chat_id)
+            outcome = await _deliver_one(run, item)
+        run.report.outcomes[item.id] = outcome
         if outcome == "blocked":
             for rest in items[position + 1:]:
-                report.outcomes[rest.id] = "cancelled"
+                run.report.outcomes[rest.id] = "cancelled"
             return
 
 
-async def _deliver_one(item: ClaimedReminder, *, store, bot, catalog, clinic, now, policy, report) -> str:
+async def _deliver_one(run: _Run, item: ClaimedReminder) -> str:
+    store, now, report = run.store, run.now, run.report
     if item.expires_at <= now:
         await store.run(record_skipped, reminder_id=item.id, reason="stale: expired before it could be sent")
         report.skipped += 1
         return "skipped"
     try:
-        text = render_reminder(item, catalog=catalog, clinic=clinic)
+        text = render_reminder(item, catalog=run.catalog, clinic=run.clinic)
+        keyboard = reminder_keyboard(item.kind, item.id, catalog=run.catalog, locale=item.locale)
     except (KeyError, ValueError) as exc:
         log.error("reminder %d: cannot render text %r: %s", item.id, item.text_key, exc)
-        await store.run(record_failed, reminder_id=item.id, reason=f"render: {exc}", attempts=item.attempts)
-        report.failed += 1
-        return "failed"
+        return await _fail(run, item, f"render: {exc}", attempts=item.attempts)
     try:
-        keyboard = reminder_keyboard(item.kind, item.id, catalog=catalog, locale=item.locale)
-        message = await bot.send_message(item.chat_id, text, parse_mode=ParseMode.HTML, reply_markup=keyboard)
+        message = await run.bot.send_message(item.chat_id, text, parse_mode=ParseMode.HTML, reply_markup=keyboard)
     except RetryAfter as exc:
-        # Telegram's flood control: wait as told; this is not the reminder's fault, no attempt counted.
+        # Telegram's flood control: wait as told; not the reminder's fault, so no attempt is counted.
         delay = _seconds(exc.retry_after)
+        run.halted = True
         await store.run(record_retry, reminder_id=item.id, due_at=now + timedelta(seconds=delay),
                         attempts=item.attempts, reason=f"rate limited for {delay:.0f}s")
         report.retried += 1
+        report.rate_limited += 1
         return "retry"
     except Forbidden as exc:
         log.warning("reminder %d: patient %d blocked the bot (%s)", item.id, item.patient_id, exc.message)
@@ -307,37 +372,49 @@ async def _deliver_one(item: ClaimedReminder, *, store, bot, catalog, clinic, no
         return "blocked"
     except BadRequest as exc:
         log.warning("reminder %d: Telegram refused it: %s", item.id, exc.message)
-        await store.run(record_failed, reminder_id=item.id, reason=f"bad request: {exc.message}",
-                        attempts=item.attempts + 1)
-        report.failed += 1
-        return "failed"
+        return await _fail(run, item, f"bad request: {exc.message}", attempts=item.attempts + 1)
     except (TimedOut, NetworkError) as exc:
-        return await _retry_or_fail(item, store=store, now=now, policy=policy, report=report,
-                                    reason=f"{type(exc).__name__}: {exc.message}")
+        # TimedOut is a NetworkError; both may or may not have reached Telegram: retry (at-least-once).
+        return await _retry_or_fail(run, item, f"{type(exc).__name__}: {exc.message}")
     except Exception as exc:  # noqa: BLE001 - one reminder's surprise must not abort the batch
         log.exception("reminder %d: unexpected error while sending", item.id)
-        await store.run(record_failed, reminder_id=item.id, reason=f"error: {type(exc).__name__}",
-                        attempts=item.attempts + 1)
-        report.failed += 1
-        return "failed"
+        return await _fail(run, item, f"error: {type(exc).__name__}", attempts=item.attempts + 1)
     await store.run(record_sent, reminder_id=item.id, message_id=message.message_id, now=now)
     report.sent += 1
     return "sent"
 
 
-async def _retry_or_fail(item, *, store, now, policy, report, reason) -> str:
+async def _fail(run: _Run, item: ClaimedReminder, reason: str, *, attempts: int) -> str:
+    await run.store.run(record_failed, reminder_id=item.id, reason=reason, attempts=attempts)
+    run.report.failed += 1
+    run.report.failures.append((item.patient_id, item.patient_name, reason))
+    return "failed"
+
+
+async def _retry_or_fail(run: _Run, item: ClaimedReminder, reason: str) -> str:
     attempts = item.attempts + 1
+    policy = run.policy
     if attempts >= policy.max_attempts:
         log.warning("reminder %d: giving up after %d attempts (%s)", item.id, attempts, reason)
-        await store.run(record_failed, reminder_id=item.id, reason=reason, attempts=attempts)
-        report.failed += 1
-        return "failed"
-    # Exponential backoff with full jitter, so a Telegram outage isn't met by a synchronized stampede.
-    ceiling = min(policy.retry_cap, policy.retry_base * (2 ** (attempts - 1)))
-    delay = timedelta(seconds=random.uniform(ceiling.total_seconds() / 2, ceiling.total_seconds()))
-    await store.run(record_retry, reminder_id=item.id, due_at=now + delay, attempts=attempts, reason=reason)
-    report.retried += 1
+        return await _fail(run, item, reason, attempts=attempts)
+    delay = retry_delay(attempts, policy)
+    if run.now + delay >= item.expires_at:
+        # It would go stale before the next try: skip it now rather than send it late.
+        await run.store.run(record_skipped, reminder_id=item.id, reason=f"stale while retrying ({reason})")
+        run.report.skipped += 1
+        return "skipped"
+    await run.store.run(record_retry, reminder_id=item.id, due_at=run.now + delay, attempts=attempts, reason=reason)
+    run.report.retried += 1
     return "retry"
+
+
+def retry_delay(attempts: int, policy: DeliveryPolicy, *, rng: random.Random | None = None) -> timedelta:
+    """Exponential backoff with jitter: half to all of base * 2^(attempts-1), capped.
+
+    The jitter keeps many reminders that failed together (a Telegram outage) from retrying in lockstep.
+    """
+    ceiling = min(policy.retry_cap, policy.retry_base * (2 ** (attempts - 1))).total_seconds()
+    return timedelta(seconds=(rng or random).uniform(ceiling / 2, ceiling))
 
 
 def _seconds(value: int | timedelta) -> float:

@@ -36,7 +36,7 @@ async def test_still_red_on_day_0_is_expected_and_not_escalated(harness, fake_ap
     await harness.link()
     message_id, data = await _checkin_message(harness, clock, 0, 19)
     await harness.press(PATIENT_ID, data[1], message_id)
-    assert "is expected in the first days (today is day 0" in fake_api.texts(PATIENT_ID)[-1]
+    assert "are expected in the first days (today is day 0" in fake_api.texts(PATIENT_ID)[-1]
     assert not harness.rows(Event, Event.kind == "escalated")
 
 

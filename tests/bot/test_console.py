@@ -98,7 +98,7 @@ async def test_session_refusals(harness, fake_api, clock):
 async def test_cancel_stops_all_reminders(harness, fake_api, clock):
     await harness.link()
     await harness.send(STAFF_ID, "/cancel 1")
-    assert "Stopped 6 pending message(s) for <b>Anna K</b>" in fake_api.texts(STAFF_ID)[-1]
+    assert "Stopped all pending messages for <b>Anna K</b> (6 in all)" in fake_api.texts(STAFF_ID)[-1]
     clock.set_local(2, 10, 30)
     assert (await harness.dispatch()).handled == 0
 
@@ -127,6 +127,6 @@ async def test_stats_count_the_period(harness, fake_api, clock):
     await harness.send(STAFF_ID, "/stats 7")
     text = fake_api.texts(STAFF_ID)[-1]
     assert "Last 7 days" in text and "Enrolled: 2 · linked: 1" in text
-    assert "Messages sent: 2" in text and "worried 1" in text and "Sent to staff: 1" in text
+    assert "Messages sent: 2" in text and "worried 1" in text and "Check-ins escalated to staff: 1" in text
     await harness.send(STAFF_ID, "/stats lots")
     assert "Write <code>/stats</code>" in fake_api.texts(STAFF_ID)[-1]
