@@ -16,14 +16,22 @@ from telegram.ext import (
     Application,
     ApplicationBuilder,
     CallbackQueryHandler,
+    ChatMemberHandler,
     CommandHandler,
     ConversationHandler,
     MessageHandler,
     filters,
 )
 
-from bot.delivery import DISPATCH_JOB_NAME, dispatch_job
-from bot.handlers import answers, common, console, enroll, patient, relay, staff, start
+from bot.delivery import (
+    DISPATCH_JOB_NAME,
+    HEARTBEAT_INTERVAL,
+    HEARTBEAT_JOB_NAME,
+    dispatch_job,
+    heartbeat_job,
+    note_downtime,
+)
+from bot.handlers import answers, common, console, enroll, membership, patient, relay, staff, start
 from bot.logs import quiet_libraries
 from bot.keyboards import (
     CONFIRM_PREFIX,
@@ -112,6 +120,7 @@ def build_application(settings: Settings, services: Services | None = None) -> A
         (f"^{PATIENTS_PREFIX}", console.patients_button),
     ):
         application.add_handler(CallbackQueryHandler(callback, pattern=prefix))
+    application.add_handler(ChatMemberHandler(membership.my_chat_member, ChatMemberHandler.MY_CHAT_MEMBER))
     application.add_handler(MessageHandler(filters.LOCATION & filters.ChatType.PRIVATE, patient.location_message))
     # Last: any other text or photo is a message for the clinic (or a staff reply to one).
     application.add_handler(MessageHandler((filters.TEXT & ~filters.COMMAND) | filters.PHOTO, relay.incoming_message))
@@ -123,11 +132,16 @@ def build_application(settings: Settings, services: Services | None = None) -> A
         # One pass at a time; a pass missed while the machine slept simply runs at the next tick.
         job_kwargs={"max_instances": 1, "coalesce": True, "misfire_grace_time": None},
     )
+    application.job_queue.run_repeating(heartbeat_job, interval=HEARTBEAT_INTERVAL, first=HEARTBEAT_INTERVAL,
+                                        name=HEARTBEAT_JOB_NAME,
+                                        job_kwargs={"max_instances": 1, "coalesce": True, "misfire_grace_time": None})
     return application
 
 
 async def _post_init(application: Application) -> None:
-    await set_menus(application.bot, application.bot_data[SERVICES_KEY])
+    services = application.bot_data[SERVICES_KEY]
+    await note_downtime(services)
+    await set_menus(application.bot, services)
 
 
 async def _post_shutdown(application: Application) -> None:

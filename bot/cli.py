@@ -43,7 +43,7 @@ def main(argv: list[str] | None = None) -> int:
         if command == "preview":
             return _preview(env, args)
         if command == "check":
-            return _check(env)
+            return _check(env, telegram=args.telegram)
         if command == "db":
             return _db(env, args)
         if command == "export-messages":
@@ -74,7 +74,8 @@ def _parser() -> argparse.ArgumentParser:
     preview.add_argument("--locale", default="en", help="language of the texts (default en)")
     preview.add_argument("--name", default="Anna", help="patient name used in the texts")
     preview.add_argument("--texts", action="store_true", help="print each message's text too")
-    commands.add_parser("check", help="check settings, message files and the database, then exit")
+    check = commands.add_parser("check", help="check settings, message files and the database, then exit")
+    check.add_argument("--telegram", action="store_true", help="also ask Telegram whether the token works (getMe)")
     export = commands.add_parser("export-messages", help="copy the default protocols and texts to a folder to edit")
     export.add_argument("folder", help="a new folder; then set MESSAGES_DIR to it")
     db = commands.add_parser("db", help="database migrations")
@@ -162,18 +163,43 @@ def _preview(env: dict[str, str], args: argparse.Namespace) -> int:
     return 0
 
 
-def _check(env: dict[str, str]) -> int:
+def _check(env: dict[str, str], *, telegram: bool = False) -> int:
+    import asyncio
+
     from bot.app import build_services
+    from jobs.storage.db import current_revision, head_revision
 
     settings = Settings.from_env(env)
     services = build_services(settings, migrate=False)
-    from jobs.storage.db import current_revision, head_revision
-
     engine = services.store.engine
     current, head = current_revision(engine), head_revision(engine)
-    print(f"settings: ok (clinic zone {settings.clinic_timezone.key}, {len(settings.staff_ids)} staff)")
+    print(f"settings: ok (clinic zone {settings.clinic_timezone.key}, {len(settings.staff_ids)} admins)")
     print(f"messages: ok ({len(services.catalog.protocols)} protocols, locales {', '.join(services.catalog.locales)})")
     print(f"database: reachable ({engine.url.get_backend_name()}), schema {current or 'empty'}, code expects {head}")
+    if current != head:
+        print("aftercare: database: the schema is behind; `aftercare run` or `aftercare db upgrade` migrates it",
+              file=sys.stderr)
+        return 1
+    if telegram:
+        return asyncio.run(_check_telegram(settings))
+    return 0
+
+
+async def _check_telegram(settings: Settings) -> int:
+    from telegram import Bot
+    from telegram.error import InvalidToken, NetworkError
+
+    root = settings.telegram_api_base_url
+    kwargs = {"base_url": f"{root}/bot", "base_file_url": f"{root}/file/bot"} if root else {}
+    try:
+        async with Bot(settings.bot_token, **kwargs) as bot:
+            print(f"telegram: ok, the bot is @{bot.username}")
+    except InvalidToken:
+        print("aftercare: BOT_TOKEN: Telegram rejected this token", file=sys.stderr)
+        return 2
+    except NetworkError as exc:
+        print(f"aftercare: cannot reach the Bot API at {root or 'api.telegram.org'}: {exc.message}", file=sys.stderr)
+        return 3
     return 0
 
 

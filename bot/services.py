@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from telegram import Update
 from telegram.ext import ContextTypes
 
 from bot.settings import Settings
-from jobs.dispatch import ClinicInfo, DeliveryPolicy
+from bot.throttle import WrongTokenThrottle
+from jobs.dispatch import ChatPacer, ClinicInfo, DeliveryPolicy
 from jobs.staff import is_staff_member, staff_members
 from jobs.storage.db import Store
 from messages.catalog import Catalog
@@ -32,6 +33,11 @@ class Services:
     catalog: Catalog
     clock: Callable[[], datetime] = utc_now
     policy: DeliveryPolicy = field(default_factory=DeliveryPolicy)
+    # One message per patient chat per second, remembered across dispatcher runs.
+    pacer: ChatPacer = field(default_factory=ChatPacer)
+    wrong_tokens: WrongTokenThrottle = field(default_factory=WrongTokenThrottle)
+    # How long the bot was down before this start (None: new, or already reported).
+    downtime: timedelta | None = None
 
     @property
     def clinic(self) -> ClinicInfo:

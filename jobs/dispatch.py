@@ -30,6 +30,7 @@ from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, Time
 
 from jobs import events
 from jobs.buttons import reminder_keyboard
+from jobs.patients import UNREACHABLE_REASON
 from jobs.planning import next_session_window
 from jobs.storage.models import (
     ACTIVE,
@@ -199,7 +200,7 @@ def record_unreachable(session: Session, *, reminder_id: int, patient_id: int, r
     session.exec(
         update(Reminder)
         .where(Reminder.patient_id == patient_id, Reminder.status.in_([PENDING, CLAIMED]), Reminder.id != reminder_id)
-        .values(status=CANCELLED, outcome="patient unreachable", claimed_until=None)
+        .values(status=CANCELLED, outcome=UNREACHABLE_REASON, claimed_until=None)
     )
     events.record_event(session, kind=events.BLOCKED, patient_id=patient_id, now=now)
     return True

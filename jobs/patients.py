@@ -174,3 +174,42 @@ def set_locale(session: Session, *, chat_id: int, locale: str) -> Patient | None
         patient.locale = locale
         session.add(patient)
     return patient
+
+
+UNREACHABLE_REASON = "patient unreachable"
+
+
+def mark_unreachable(session: Session, *, chat_id: int, now: datetime) -> Patient | None:
+    """The patient blocked the bot (we heard it from Telegram): cancel what is pending.
+
+    Returns the patient only if this changed their state, so staff are told once.
+    """
+    patient = patient_for_chat(session, chat_id=chat_id)
+    if patient is None or patient.status in (UNREACHABLE, STOPPED):
+        return None
+    patient.status = UNREACHABLE
+    session.add(patient)
+    cancel_pending(session, patient_id=patient.id, reason=UNREACHABLE_REASON)
+    events.record_event(session, kind=events.BLOCKED, patient_id=patient.id, now=now)
+    return patient
+
+
+def mark_reachable(session: Session, *, chat_id: int, quiet_hours: QuietHours, now: datetime) -> Patient | None:
+    """The patient unblocked the bot or wrote again: re-plan what is still worth sending.
+
+    Reminders cancelled because the patient was unreachable come back if they have not gone
+    stale meanwhile; returns the patient only if they were unreachable.
+    """
+    patient = patient_for_chat(session, chat_id=chat_id)
+    if patient is None or patient.status != UNREACHABLE:
+        return None
+    patient.status = ACTIVE
+    session.add(patient)
+    session.exec(
+        update(Reminder)
+        .where(Reminder.patient_id == patient.id, Reminder.status == CANCELLED,
+               Reminder.outcome == UNREACHABLE_REASON, Reminder.expires_at > now)
+        .values(status=PENDING, outcome=None)
+    )
+    replan_pending(session, patient=patient, quiet_hours=quiet_hours, now=now)
+    return patient

@@ -25,6 +25,7 @@ from telegram import Update
 from bot.app import build_application, build_services
 from bot.delivery import run_dispatch
 from bot.settings import Settings
+from jobs.dispatch import ChatPacer
 from tests.fakes.bot_api import FakeBotAPI
 
 CLINIC_ZONE = ZoneInfo("Europe/Madrid")
@@ -239,6 +240,8 @@ class BotHarness:
     async def start(self) -> BotHarness:
         settings = Settings.from_env(self.env)
         self.services = build_services(settings, clock=self.clock)
+        # Pacing between two messages to one chat would sleep a real second; its own tests cover it.
+        self.services.pacer = ChatPacer(0)
         self.app = build_application(settings, self.services)
         await self.app.initialize()
         return self

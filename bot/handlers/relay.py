@@ -17,7 +17,7 @@ from telegram.ext import ContextTypes
 from bot.alerts import alert_staff
 from bot.services import Services, services_of
 from jobs.escalation import days_since_session
-from jobs.patients import current_enrollment, patient_for_chat
+from jobs.patients import current_enrollment, mark_reachable, patient_for_chat
 from jobs.relay import patient_for_relay
 
 log = logging.getLogger(__name__)
@@ -35,6 +35,9 @@ async def incoming_message(update: Update, context: ContextTypes.DEFAULT_TYPE) -
             return
     if chat.type != ChatType.PRIVATE:
         return  # the staff group's own conversation is not for us
+    # A patient who blocked us and writes again is reachable again: re-plan what is still valid.
+    await services.store.run(mark_reachable, chat_id=chat.id, quiet_hours=services.settings.quiet_hours,
+                             now=services.clock())
     patient = await services.store.run(patient_for_chat, chat_id=chat.id)
     if patient is None:
         key = "staff_hint" if await services.is_staff(user.id if user else None) else "stranger"

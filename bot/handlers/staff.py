@@ -40,6 +40,7 @@ async def join_as_staff(update: Update, context: ContextTypes.DEFAULT_TYPE, payl
     problem = await services.store.run(redeem_staff_invite, payload=payload, user_id=user.id, now=services.clock())
     if problem:
         log.info("staff invite refused for user %s: %s", user.id, problem)
+        await services.wrong_tokens.wrong_token(user.id)
         await update.effective_message.reply_html(services.text(locale, "staff_invite_bad"))
         return
     log.info("user %s joined the staff", user.id)

@@ -31,11 +31,17 @@ async def start_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> N
     if not context.args:
         await message.reply_html(services.text(locale, "start_no_token", clinic_name=clinic))
         return
+    if services.wrong_tokens.is_throttled(user.id):
+        log.warning("invite attempts from user %s throttled", user.id)
+        await message.reply_html(services.text(locale, "start_throttled"))
+        return
     if context.args[0].startswith(STAFF_TOKEN_PREFIX):
         await join_as_staff(update, context, context.args[0])
         return
     result = await services.store.run(redeem_invite, token=context.args[0], chat_id=chat.id,
                                       now=services.clock(), locale=locale)
+    if result.problem in (LinkProblem.UNKNOWN, LinkProblem.USED, LinkProblem.EXPIRED):
+        await services.wrong_tokens.wrong_token(user.id)
     if result.problem is LinkProblem.ALREADY_YOURS:
         await message.reply_html(services.text(result.patient.locale, "start_already", name=result.patient.name))
         return

@@ -155,3 +155,10 @@ class Event(SQLModel, table=True):
     kind: str = Field(max_length=32, index=True)
     detail: str | None = Field(default=None, max_length=64)
     at: datetime = _utc(index=True)
+
+
+class Heartbeat(SQLModel, table=True):
+    """When a bot process last said it was alive, to notice (and report) downtime after a restart."""
+
+    name: str = Field(primary_key=True, max_length=64)
+    at: datetime = _utc()

@@ -81,11 +81,30 @@ def test_a_broken_message_file_stops_start_up_naming_file_and_step(monkeypatch, 
 
 
 def test_check_and_db_commands(monkeypatch, tmp_path, capsys):
+    from jobs.storage.db import head_revision, make_engine
+
+    head = head_revision(make_engine(f"sqlite:///{tmp_path / 'probe.db'}"))
+    assert run(["check"], monkeypatch, tmp_path, {"BOT_TOKEN": TOKEN}) == 1  # empty database: behind
+    assert "the schema is behind" in capsys.readouterr().err
+    assert run(["db", "current"], monkeypatch, tmp_path) == 0
+    assert f"current: empty (head: {head})" in capsys.readouterr().out
     assert run(["db", "upgrade"], monkeypatch, tmp_path) == 0
-    assert "current: 0002 (head: 0002)" in capsys.readouterr().out
+    assert f"current: {head} (head: {head})" in capsys.readouterr().out
     assert run(["check"], monkeypatch, tmp_path, {"BOT_TOKEN": TOKEN}) == 0
     out = capsys.readouterr().out
-    assert "messages: ok (2 protocols" in out and "schema 0002" in out
+    assert "messages: ok (2 protocols, locales en, es)" in out and f"schema {head}" in out
+
+
+async def test_check_telegram_asks_getme(monkeypatch, tmp_path, capsys, fake_api):
+    import asyncio
+
+    env = {"BOT_TOKEN": fake_api.token, "TELEGRAM_API_BASE_URL": fake_api.root_url}
+    assert await asyncio.to_thread(run, ["db", "upgrade"], monkeypatch, tmp_path) == 0
+    assert await asyncio.to_thread(run, ["check", "--telegram"], monkeypatch, tmp_path, env) == 0
+    assert "telegram: ok, the bot is @aftercare_test_bot" in capsys.readouterr().out
+    env["BOT_TOKEN"] = "123456789:WRONG_token_for_the_fake_server_xyz"
+    assert await asyncio.to_thread(run, ["check", "--telegram"], monkeypatch, tmp_path, env) == 2
+    assert "Telegram rejected this token" in capsys.readouterr().err
 
 
 def test_installed_package_runs_from_any_directory(tmp_path):

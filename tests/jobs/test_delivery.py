@@ -135,9 +135,11 @@ async def test_two_dispatchers_never_claim_the_same_reminder(harness, clock):
 async def test_the_dispatcher_job_is_one_recurring_job_with_the_configured_interval(fake_api, database_url, clock):
     bot = await BotHarness(fake_api, bot_env(fake_api, database_url, DISPATCH_INTERVAL_SECONDS="45"), clock).start()
     try:
-        jobs = bot.app.job_queue.jobs()
-        assert [job.name for job in jobs] == ["dispatch-due-reminders"]
-        assert jobs[0].job.trigger.interval == timedelta(seconds=45)
+        jobs = {job.name: job for job in bot.app.job_queue.jobs()}
+        # One dispatcher job for all reminders (not one job per reminder), plus the heartbeat.
+        assert sorted(jobs) == ["dispatch-due-reminders", "heartbeat"]
+        assert jobs["dispatch-due-reminders"].job.trigger.interval == timedelta(seconds=45)
+        assert jobs["dispatch-due-reminders"].job.misfire_grace_time is None
     finally:
         await bot.stop()
 
