@@ -1,0 +1,215 @@
+"""Fault injection at the fake Bot API server: every failure class is handled on its own row."""
+
+from __future__ import annotations
+
+import random
+from datetime import timedelta
+
+import httpx
+from telegram import Update
+
+from bot.delivery import note_downtime, report_to_staff
+from jobs.dispatch import ChatPacer, DeliveryPolicy, retry_delay
+from jobs.storage.models import ACTIVE, CANCELLED, FAILED, PENDING, SENT, SKIPPED, UNREACHABLE, Patient, Reminder
+from tests.conftest import PATIENT_ID, STAFF_ID
+
+SECOND = PATIENT_ID + 1
+
+
+async def _two_patients_due(harness, clock):
+    """Two linked patients whose evening check-in is due now."""
+    await harness.link("/enroll Anna K")
+    await harness.link("/enroll Ben O", user_id=SECOND)
+    clock.set_local(0, 19, 5)
+
+
+def _row(harness, chat_step):
+    patient_id, step = chat_step
+    [row] = harness.rows(Reminder, Reminder.patient_id == patient_id, Reminder.step_key == step)
+    return row
+
+
+async def test_rate_limited_reminder_is_requeued_after_retry_after_without_counting_an_attempt(harness, fake_api, clock):
+    await _two_patients_due(harness, clock)
+    fake_api.fail("sendMessage", status=429, description="Too Many Requests: retry after 7", retry_after=7,
+                  chat_id=PATIENT_ID)
+    report = await harness.dispatch()
+    assert report.rate_limited == 1
+    row = _row(harness, (1, "evening_checkin"))
+    assert (row.status, row.attempts) == (PENDING, 0)
+    assert row.due_at == clock.now + timedelta(seconds=7)
+    clock.advance(seconds=7)
+    report = await harness.dispatch()
+    assert _row(harness, (1, "evening_checkin")).status == SENT
+    assert _row(harness, (2, "evening_checkin")).status == SENT
+
+
+async def test_blocked_patient_becomes_unreachable_staff_told_once_others_unaffected(harness, fake_api, clock):
+    await _two_patients_due(harness, clock)
+    fake_api.fail("sendMessage", status=403, description="Forbidden: bot was blocked by the user",
+                  chat_id=PATIENT_ID, times=5)
+    report = await harness.dispatch()
+    await report_to_staff(harness.services, harness.app.bot, report)
+    patients = {p.id: p for p in harness.rows(Patient)}
+    assert patients[1].status == UNREACHABLE and patients[2].status == ACTIVE
+    assert _row(harness, (1, "evening_checkin")).status == FAILED
+    assert {r.status for r in harness.rows(Reminder, Reminder.patient_id == 1, Reminder.step_key != "expect",
+                                           Reminder.step_key != "evening_checkin")} == {CANCELLED}
+    assert _row(harness, (2, "evening_checkin")).status == SENT
+    alerts = [t for t in fake_api.texts(STAFF_ID) if "blocked the bot" in t]
+    assert len(alerts) == 1 and "Anna K" in alerts[0]
+    clock.advance(days=1)
+    report = await harness.dispatch()
+    await report_to_staff(harness.services, harness.app.bot, report)
+    assert len([t for t in fake_api.texts(STAFF_ID) if "blocked the bot" in t]) == 1
+
+
+async def test_unblocking_makes_the_patient_reachable_and_replans_what_is_still_valid(harness, fake_api, clock):
+    await _two_patients_due(harness, clock)
+    fake_api.fail("sendMessage", status=403, description="Forbidden: bot was blocked by the user", chat_id=PATIENT_ID)
+    await harness.dispatch()
+    assert harness.rows(Patient, Patient.id == 1)[0].status == UNREACHABLE
+    clock.set_local(1, 8, 30)
+    update = {"update_id": 9_000, "my_chat_member": {
+        "chat": {"id": PATIENT_ID, "type": "private", "first_name": "Anna"},
+        "from": {"id": PATIENT_ID, "is_bot": False, "first_name": "Anna"}, "date": 1_800_000_000,
+        "old_chat_member": {"status": "kicked", "user": {"id": 123456789, "is_bot": True, "first_name": "Aftercare"},
+                            "until_date": 0},
+        "new_chat_member": {"status": "member", "user": {"id": 123456789, "is_bot": True, "first_name": "Aftercare"}},
+    }}
+    await harness.app.process_update(Update.de_json(update, harness.app.bot))
+    assert harness.rows(Patient, Patient.id == 1)[0].status == ACTIVE
+    sun = _row(harness, (1, "sun_care"))
+    assert sun.status == PENDING  # came back: still valid
+    clock.set_local(1, 9, 5)
+    await harness.dispatch()
+    assert "direct sunlight" in fake_api.texts(PATIENT_ID)[-1]
+
+
+async def test_a_blocked_patient_writing_again_is_reachable(harness, fake_api, clock):
+    await _two_patients_due(harness, clock)
+    fake_api.fail("sendMessage", status=403, description="Forbidden: bot was blocked by the user", chat_id=PATIENT_ID)
+    await harness.dispatch()
+    await harness.send(PATIENT_ID, "sorry, I blocked you by mistake")
+    assert harness.rows(Patient, Patient.id == 1)[0].status == ACTIVE
+
+
+async def test_bad_request_fails_that_reminder_with_the_reason_and_staff_are_told(harness, fake_api, clock):
+    await _two_patients_due(harness, clock)
+    fake_api.fail("sendMessage", status=400, description="Bad Request: chat not found", chat_id=PATIENT_ID)
+    report = await harness.dispatch()
+    await report_to_staff(harness.services, harness.app.bot, report)
+    row = _row(harness, (1, "evening_checkin"))
+    assert row.status == FAILED and "Chat not found" in row.outcome
+    assert _row(harness, (2, "evening_checkin")).status == SENT
+    assert any("could not be delivered" in t and "Chat not found" in t for t in fake_api.texts(STAFF_ID))
+
+
+async def test_server_errors_are_retried_with_backoff_then_fail(harness, fake_api, clock):
+    await _two_patients_due(harness, clock)
+    harness.services.policy = DeliveryPolicy(max_attempts=3, retry_base=timedelta(seconds=30))
+    fake_api.fail("sendMessage", status=502, description="Bad Gateway", chat_id=PATIENT_ID, times=10)
+    await harness.dispatch()
+    row = _row(harness, (1, "evening_checkin"))
+    assert (row.status, row.attempts) == (PENDING, 1)
+    assert timedelta(seconds=15) <= row.due_at - clock.now <= timedelta(seconds=30)
+    clock.now = row.due_at
+    await harness.dispatch()
+    row = _row(harness, (1, "evening_checkin"))
+    assert (row.status, row.attempts) == (PENDING, 2)
+    clock.now = row.due_at
+    await harness.dispatch()
+    row = _row(harness, (1, "evening_checkin"))
+    assert (row.status, row.attempts) == (FAILED, 3) and "Bad Gateway" in row.outcome
+
+
+async def test_a_step_that_would_go_stale_while_retrying_is_skipped(harness, fake_api, clock):
+    await _two_patients_due(harness, clock)
+    clock.set_local(1, 8, 59)  # the evening check-in is valid until 09:00
+    harness.services.policy = DeliveryPolicy(retry_base=timedelta(minutes=5))
+    fake_api.fail("sendMessage", status=500, description="Internal Server Error", chat_id=PATIENT_ID, times=3)
+    await harness.dispatch()
+    row = _row(harness, (1, "evening_checkin"))
+    assert row.status == SKIPPED and "stale while retrying" in row.outcome
+
+
+async def test_timeouts_and_dropped_connections_are_retried(harness, fake_api, clock):
+    await _two_patients_due(harness, clock)
+    # A short client timeout so the injected hang counts as a timeout (PTB's request keeps its client there).
+    harness.app.bot._request[1]._client.timeout = httpx.Timeout(0.3)
+    fake_api.hang("sendMessage", seconds=2, chat_id=PATIENT_ID)
+    fake_api.drop("sendMessage", chat_id=SECOND)
+    report = await harness.dispatch()
+    assert report.retried == 2
+    for patient_id in (1, 2):
+        row = _row(harness, (patient_id, "evening_checkin"))
+        assert (row.status, row.attempts) == (PENDING, 1)
+    clock.advance(minutes=1)
+    await harness.dispatch()
+    assert {_row(harness, (p, "evening_checkin")).status for p in (1, 2)} == {SENT}
+
+
+def test_retry_delays_grow_exponentially_with_jitter_and_a_cap():
+    policy = DeliveryPolicy(retry_base=timedelta(seconds=30), retry_cap=timedelta(minutes=30))
+    rng = random.Random(7)
+    delays = [retry_delay(n, policy, rng=rng).total_seconds() for n in range(1, 9)]
+    for n, delay in enumerate(delays, start=1):
+        ceiling = min(1800, 30 * 2 ** (n - 1))
+        assert ceiling / 2 <= delay <= ceiling
+    assert delays[-1] <= 1800
+
+
+async def test_chat_pacer_spaces_messages_to_one_chat_by_a_second():
+    now = [100.0]
+    slept = []
+
+    async def fake_sleep(seconds):
+        slept.append(seconds)
+        now[0] += seconds
+
+    pacer = ChatPacer(1.0, clock=lambda: now[0], sleep=fake_sleep)
+    await pacer.wait(1)
+    await pacer.wait(2)  # another chat: no wait
+    now[0] += 0.25
+    await pacer.wait(1)
+    assert slept == [0.75]
+
+
+async def test_wrong_tokens_are_throttled(harness, fake_api):
+    token = await harness.enroll()
+    for attempt in range(5):
+        await harness.send(PATIENT_ID, f"/start WRONGWRONGWRONGWRONGWRONG{attempt}")
+    await harness.send(PATIENT_ID, f"/start {token}")
+    assert "Too many attempts" in fake_api.texts(PATIENT_ID)[-1]
+    assert harness.rows(Patient)[0].status != ACTIVE
+
+
+async def test_staff_get_one_summary_after_downtime(harness, fake_api, clock):
+    await harness.link()
+    await note_downtime(harness.services)  # the bot's first start: nothing to report
+    assert harness.services.downtime is None or harness.services.downtime < timedelta(minutes=1)
+    clock.set_local(2, 10, 30)  # down from the session evening until day 2
+    await harness.restart()
+    await note_downtime(harness.services)
+    report = await harness.dispatch()
+    await report_to_staff(harness.services, harness.app.bot, report)
+    summary = fake_api.texts(STAFF_ID)[-1]
+    assert summary.startswith("🔄 Back after 43 h offline: 1 sent, 2 skipped as out of date")
+    report = await harness.dispatch()
+    await report_to_staff(harness.services, harness.app.bot, report)
+    assert fake_api.texts(STAFF_ID)[-1] == summary and len([t for t in fake_api.texts(STAFF_ID) if "Back after" in t]) == 1
+
+
+async def test_heartbeat_logs_queue_counts(harness, clock, caplog):
+    import logging
+
+    from bot.delivery import heartbeat_job
+
+    caplog.set_level(logging.INFO)
+    await harness.link()
+
+    class Context:
+        bot_data = harness.app.bot_data
+
+    await heartbeat_job(Context())
+    assert "heartbeat: 6 pending, 0 due now, 0 failed" in caplog.text
