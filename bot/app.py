@@ -47,6 +47,7 @@ from bot.menus import set_menus
 from bot.services import SERVICES_KEY, Services, utc_now
 from bot.settings import Settings
 from jobs.buttons import CHECKIN_PREFIX, REBOOK_PREFIX
+from jobs.dispatch import DeliveryPolicy
 from jobs.storage.db import Store, make_engine, upgrade
 from messages.catalog import load_catalog
 
@@ -60,7 +61,8 @@ def build_services(settings: Settings, *, clock: Callable[[], datetime] = utc_no
     if migrate:
         upgrade(engine)
         log.info("database schema is up to date (%s)", engine.url.get_backend_name())
-    return Services(settings=settings, store=Store(engine), catalog=catalog, clock=clock)
+    return Services(settings=settings, store=Store(engine), catalog=catalog, clock=clock,
+                    policy=DeliveryPolicy(lease=settings.claim_lease))
 
 
 def build_application(settings: Settings, services: Services | None = None) -> Application:

@@ -53,6 +53,7 @@ class Settings:
     default_protocol: str = "microneedling"
     staff_chat_id: int | None = None
     staff_locale: str = "en"
+    claim_lease: timedelta = timedelta(minutes=5)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str], *, require_token: bool = True) -> Settings:
@@ -82,6 +83,7 @@ class Settings:
             default_protocol=reader.text("DEFAULT_PROTOCOL") or cls.default_protocol,
             staff_chat_id=reader.chat_id("STAFF_CHAT_ID"),
             staff_locale=(reader.text("STAFF_LANGUAGE") or "en").lower(),
+            claim_lease=timedelta(seconds=reader.integer("CLAIM_LEASE_SECONDS", 300, low=2, high=86400)),
         )
 
     def is_admin(self, user_id: int | None) -> bool:
