@@ -11,7 +11,7 @@ import logging
 
 from telegram import Update
 from telegram.constants import ChatType
-from telegram.ext import ContextTypes, ConversationHandler
+from telegram.ext import ContextTypes
 
 from bot.services import services_of
 
@@ -31,14 +31,14 @@ def staff_only(callback=None, *, private: bool = False, admin: bool = False):
                 log.warning("refused %s to non-staff user %s", func.__name__, user.id if user else None)
                 key = "not_staff_setup" if not services.settings.staff_ids else "not_staff"
                 await _refuse(update, services.text(locale, key, user_id=user.id if user else "?"))
-                return ConversationHandler.END
+                return None
             if admin and not services.settings.is_admin(user.id):
                 log.warning("refused %s to non-admin staff %s", func.__name__, user.id)
                 await _refuse(update, services.text(locale, "not_admin"))
-                return ConversationHandler.END
+                return None
             if private and update.effective_chat and update.effective_chat.type != ChatType.PRIVATE:
                 await _refuse(update, services.text(locale, "private_only"))
-                return ConversationHandler.END
+                return None
             return await func(update, context)
 
         return wrapper

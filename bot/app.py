@@ -6,11 +6,9 @@ Every handler and job is registered here, in the order that matters (noted where
 from __future__ import annotations
 
 import logging
-import warnings
 from collections.abc import Callable
 from datetime import datetime
 
-from telegram.warnings import PTBUserWarning
 from telegram.ext import (
     AIORateLimiter,
     Application,
@@ -18,7 +16,6 @@ from telegram.ext import (
     CallbackQueryHandler,
     ChatMemberHandler,
     CommandHandler,
-    ConversationHandler,
     MessageHandler,
     filters,
 )
@@ -33,16 +30,7 @@ from bot.delivery import (
 )
 from bot.handlers import answers, common, console, enroll, membership, patient, relay, staff, start
 from bot.logs import quiet_libraries
-from bot.keyboards import (
-    CONFIRM_PREFIX,
-    ENROLL_ANY,
-    ENROLL_NUMBER,
-    ENROLL_PROTOCOL,
-    ENROLL_WHEN_NOW,
-    ENROLL_WHEN_OTHER,
-    LANGUAGE_PREFIX,
-    PATIENTS_PREFIX,
-)
+from bot.keyboards import CONFIRM_PREFIX, ENROLL_ANY, LANGUAGE_PREFIX, PATIENTS_PREFIX
 from bot.menus import set_menus
 from bot.services import SERVICES_KEY, Services, utc_now
 from bot.settings import Settings
@@ -84,24 +72,7 @@ def build_application(settings: Settings, services: Services | None = None) -> A
     application = builder.build()
     application.bot_data[SERVICES_KEY] = services
 
-    # per_message=False is what we want (one form per staff chat); PTB warns about it regardless.
-    warnings.filterwarnings("ignore", message="If 'per_message=False'", category=PTBUserWarning)
-    enroll_form = ConversationHandler(
-        entry_points=[CommandHandler("enroll", enroll.enroll_command)],
-        states={
-            enroll.ASK_NAME: [MessageHandler(filters.TEXT & ~filters.COMMAND, enroll.form_name)],
-            enroll.ASK_PROTOCOL: [CallbackQueryHandler(enroll.form_protocol, pattern=f"^{ENROLL_PROTOCOL}")],
-            enroll.ASK_NUMBER: [CallbackQueryHandler(enroll.form_number, pattern=f"^{ENROLL_NUMBER}")],
-            enroll.ASK_WHEN: [CallbackQueryHandler(enroll.form_when,
-                                                   pattern=f"^({ENROLL_WHEN_NOW}|{ENROLL_WHEN_OTHER})$")],
-            enroll.ASK_TIME: [MessageHandler(filters.TEXT & ~filters.COMMAND, enroll.form_time)],
-        },
-        fallbacks=[CommandHandler("cancel", enroll.form_cancel)],
-        name="enroll_form",
-    )
-    # The form comes first: while it is open, its text answers must not reach the relay below,
-    # and its /cancel leaves the form (outside the form, /cancel <patient> is the console's).
-    application.add_handler(enroll_form)
+    application.add_handler(CommandHandler("enroll", enroll.enroll_command))
     application.add_handler(CommandHandler("start", start.start_command))
     application.add_handler(CommandHandler("help", common.help_command))
     for name, callback in (
@@ -116,7 +87,7 @@ def build_application(settings: Settings, services: Services | None = None) -> A
     ):
         application.add_handler(CommandHandler(name, callback))
     for prefix, callback in (
-        (ENROLL_ANY, enroll.form_stale_button),  # a form button when no form is open: a notice
+        (ENROLL_ANY, enroll.form_button),
         (f"^{CHECKIN_PREFIX}", answers.checkin_button), (f"^{REBOOK_PREFIX}", answers.rebook_button),
         (f"^{CONFIRM_PREFIX}", patient.confirm_button), (f"^{LANGUAGE_PREFIX}", patient.language_button),
         (f"^{PATIENTS_PREFIX}", console.patients_button),

@@ -18,6 +18,7 @@ from telegram.ext import ContextTypes
 
 from bot.access import staff_only
 from bot.enroll_args import parse_session_time
+from bot.handlers.enroll import cancel_form
 from bot.invite_card import invite_link, qr_png
 from bot.keyboards import PATIENTS_PREFIX, patients_keyboard
 from bot.services import Services, services_of
@@ -191,8 +192,10 @@ async def session_command(update: Update, context: ContextTypes.DEFAULT_TYPE) ->
 
 @staff_only
 async def cancel_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    """``/cancel <patient>``: stop all of a patient's reminders."""
+    """``/cancel <patient>``: stop all of a patient's reminders (``/cancel`` alone leaves an open form)."""
     services = services_of(context)
+    if not context.args and await cancel_form(update, context):
+        return
     patient = await _resolve(update, services, " ".join(context.args or []), "cancel_usage")
     if patient is None:
         return

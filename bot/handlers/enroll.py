@@ -1,8 +1,9 @@
 """``/enroll``: staff enroll a patient in one line, or step by step with buttons.
 
 ``/enroll Anna K at=yesterday 17:00 session=2/4`` enrolls at once; ``/enroll`` alone opens a
-form (name, treatment, session number, time). Both end in :func:`finish_enrollment`, which
-writes the plan and replies with the invite link and its QR code.
+form (name, treatment, session number, time) whose state lives in the database (jobs.forms), so
+it survives a restart and works across several bot instances. Both end in
+:func:`finish_enrollment`, which writes the plan and replies with the invite link and QR code.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ import logging
 
 from telegram import Update
 from telegram.constants import ParseMode
-from telegram.ext import ContextTypes, ConversationHandler
+from telegram.ext import ContextTypes
 
 from bot.access import staff_only
 from bot.enroll_args import EnrollArgs, parse_enroll_args, parse_session_time
@@ -20,19 +21,18 @@ from bot.keyboards import (
     ENROLL_NUMBER,
     ENROLL_PROTOCOL,
     ENROLL_WHEN_NOW,
+    ENROLL_WHEN_OTHER,
     protocol_keyboard,
     session_number_keyboard,
     when_keyboard,
 )
 from bot.services import Services, services_of
+from jobs import forms
 from jobs.enrollment import EnrollmentError, enroll_patient
+from jobs.forms import advance_form, close_form, current_form, open_form
 from messages.catalog import Raw
 
 log = logging.getLogger(__name__)
-
-# Conversation states of the guided form.
-ASK_NAME, ASK_PROTOCOL, ASK_NUMBER, ASK_WHEN, ASK_TIME = range(5)
-FORM_KEY = "enroll_form"
 
 
 def _staff_locale(services: Services, update: Update) -> str:
@@ -41,111 +41,112 @@ def _staff_locale(services: Services, update: Update) -> str:
 
 
 @staff_only(private=True)
-async def enroll_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> int:
-    """``/enroll …`` with a name enrolls now; ``/enroll`` alone starts the form."""
+async def enroll_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """``/enroll …`` with a name enrolls now; ``/enroll`` alone opens the form."""
     services = services_of(context)
     locale = _staff_locale(services, update)
     text = update.effective_message.text.partition(" ")[2]
     if not text.strip():
-        context.user_data[FORM_KEY] = {}
+        await services.store.run(open_form, user_id=update.effective_user.id, now=services.clock())
         await update.effective_message.reply_html(services.text(locale, "enroll_ask_name"))
-        return ASK_NAME
+        return
     catalog = services.catalog
     try:
         args = parse_enroll_args(text, now=services.clock(), clinic_zone=services.settings.clinic_timezone,
                                  protocols=sorted(catalog.protocols), locales=catalog.locales)
     except EnrollmentError as exc:
         await _reply_error(update, services, locale, exc)
-        return ConversationHandler.END
+        return
     await finish_enrollment(update, context, args)
-    return ConversationHandler.END
 
 
-async def form_name(update: Update, context: ContextTypes.DEFAULT_TYPE) -> int:
-    """Form step 1: the name."""
+async def form_text(update: Update, context: ContextTypes.DEFAULT_TYPE) -> bool:
+    """A staff member's text answering their open form (the name, or a typed time); False if none is open."""
     services = services_of(context)
-    context.user_data.setdefault(FORM_KEY, {})["name"] = update.effective_message.text
-    protocols = [(p.name, p.title) for p in services.catalog.protocols.values()]
-    await update.effective_message.reply_html(services.text(_staff_locale(services, update), "enroll_ask_protocol"),
-                                              reply_markup=protocol_keyboard(protocols))
-    return ASK_PROTOCOL
-
-
-async def form_protocol(update: Update, context: ContextTypes.DEFAULT_TYPE) -> int:
-    """Form step 2: the protocol (a button)."""
-    services = services_of(context)
-    query = update.callback_query
-    await query.answer()
-    name = query.data.removeprefix(ENROLL_PROTOCOL)
-    if name not in services.catalog.protocols:
-        return ASK_PROTOCOL
-    context.user_data.setdefault(FORM_KEY, {})["protocol"] = name
-    length = services.settings.series_length
+    user_id, now = update.effective_user.id, services.clock()
+    form = await services.store.run(current_form, user_id=user_id, now=now)
+    if form is None or form.step not in (forms.ASK_NAME, forms.ASK_TIME):
+        return False
     locale = _staff_locale(services, update)
-    await query.edit_message_text(services.text(locale, "enroll_ask_number", series_length=length),
-                                  parse_mode=ParseMode.HTML, reply_markup=session_number_keyboard(length))
-    return ASK_NUMBER
-
-
-async def form_number(update: Update, context: ContextTypes.DEFAULT_TYPE) -> int:
-    """Form step 3: which session of the series (a button)."""
-    services = services_of(context)
-    query = update.callback_query
-    await query.answer()
-    context.user_data.setdefault(FORM_KEY, {})["number"] = int(query.data.removeprefix(ENROLL_NUMBER))
-    locale = _staff_locale(services, update)
-    await query.edit_message_text(
-        services.text(locale, "enroll_ask_when"), parse_mode=ParseMode.HTML,
-        reply_markup=when_keyboard(services.text(locale, "enroll_when_now"), services.text(locale, "enroll_when_other")),
-    )
-    return ASK_WHEN
-
-
-async def form_when(update: Update, context: ContextTypes.DEFAULT_TYPE) -> int:
-    """Form step 4: "just now" finishes; "another time" asks for it."""
-    services = services_of(context)
-    query = update.callback_query
-    await query.answer()
-    if query.data == ENROLL_WHEN_NOW:
-        await query.edit_message_reply_markup(reply_markup=None)
-        return await _finish_form(update, context, services.clock())
-    await query.edit_message_text(services.text(_staff_locale(services, update), "enroll_ask_time"),
-                                  parse_mode=ParseMode.HTML)
-    return ASK_TIME
-
-
-async def form_time(update: Update, context: ContextTypes.DEFAULT_TYPE) -> int:
-    """Form step 5: a typed session time; a bad one is asked again."""
-    services = services_of(context)
+    text = update.effective_message.text or ""
+    if form.step == forms.ASK_NAME:
+        await services.store.run(advance_form, user_id=user_id, expect=forms.ASK_NAME, now=now, name=text.strip())
+        protocols = [(p.name, p.title) for p in services.catalog.protocols.values()]
+        await update.effective_message.reply_html(services.text(locale, "enroll_ask_protocol"),
+                                                  reply_markup=protocol_keyboard(protocols))
+        return True
     try:
-        session_at = parse_session_time(update.effective_message.text, now=services.clock(),
-                                        zone=services.settings.clinic_timezone)
+        session_at = parse_session_time(text, now=now, zone=services.settings.clinic_timezone)
     except EnrollmentError as exc:
-        await _reply_error(update, services, _staff_locale(services, update), exc)
-        return ASK_TIME
-    return await _finish_form(update, context, session_at)
+        await _reply_error(update, services, locale, exc, usage=False)
+        return True
+    await _finish_form(update, context, session_at)
+    return True
 
 
-async def _finish_form(update: Update, context: ContextTypes.DEFAULT_TYPE, session_at) -> int:
-    form = context.user_data.pop(FORM_KEY, {})
-    args = EnrollArgs(name=form.get("name", ""), session_at=session_at, session_number=form.get("number", 1),
-                      protocol=form.get("protocol"))
+@staff_only(private=True)
+async def form_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """The form's buttons: treatment, session number, "just now" / "another time"."""
+    services = services_of(context)
+    query = update.callback_query
+    user_id, now, locale = update.effective_user.id, services.clock(), _staff_locale(services, update)
+    data = query.data
+    if data.startswith(ENROLL_PROTOCOL) and data.removeprefix(ENROLL_PROTOCOL) in services.catalog.protocols:
+        step = await services.store.run(advance_form, user_id=user_id, expect=forms.ASK_PROTOCOL, now=now,
+                                        protocol=data.removeprefix(ENROLL_PROTOCOL))
+        if step is not None:
+            await query.answer()
+            length = services.settings.series_length
+            await query.edit_message_text(services.text(locale, "enroll_ask_number", series_length=length),
+                                          parse_mode=ParseMode.HTML, reply_markup=session_number_keyboard(length))
+            return
+    elif data.startswith(ENROLL_NUMBER) and data.removeprefix(ENROLL_NUMBER).isdigit():
+        number = int(data.removeprefix(ENROLL_NUMBER))
+        step = None
+        if 1 <= number <= services.settings.series_length:
+            step = await services.store.run(advance_form, user_id=user_id, expect=forms.ASK_NUMBER, now=now,
+                                            session_number=number)
+        if step is not None:
+            await query.answer()
+            await query.edit_message_text(
+                services.text(locale, "enroll_ask_when"), parse_mode=ParseMode.HTML,
+                reply_markup=when_keyboard(services.text(locale, "enroll_when_now"),
+                                           services.text(locale, "enroll_when_other")))
+            return
+    elif data in (ENROLL_WHEN_NOW, ENROLL_WHEN_OTHER):
+        form = await services.store.run(current_form, user_id=user_id, now=now)
+        if form is not None and form.step == forms.ASK_WHEN:
+            await query.answer()
+            if data == ENROLL_WHEN_NOW:
+                await query.edit_message_reply_markup(reply_markup=None)
+                await _finish_form(update, context, now)
+            else:
+                await services.store.run(advance_form, user_id=user_id, expect=forms.ASK_WHEN, now=now,
+                                         step=forms.ASK_TIME)
+                await query.edit_message_text(services.text(locale, "enroll_ask_time"), parse_mode=ParseMode.HTML)
+            return
+    # No open form at that step (finished, cancelled, expired, or forged data): say so, change nothing.
+    await query.answer(services.text(locale, "enroll_form_stale"))
+
+
+async def _finish_form(update: Update, context: ContextTypes.DEFAULT_TYPE, session_at) -> None:
+    services = services_of(context)
+    form = await services.store.run(close_form, user_id=update.effective_user.id)
+    if form is None:
+        return
+    args = EnrollArgs(name=form.name or "", session_at=session_at, session_number=form.session_number or 1,
+                      protocol=form.protocol)
     await finish_enrollment(update, context, args)
-    return ConversationHandler.END
 
 
-async def form_cancel(update: Update, context: ContextTypes.DEFAULT_TYPE) -> int:
-    """``/cancel`` inside the form: drop it."""
+async def cancel_form(update: Update, context: ContextTypes.DEFAULT_TYPE) -> bool:
+    """``/cancel`` with an open form drops it; False if there was none."""
     services = services_of(context)
-    context.user_data.pop(FORM_KEY, None)
+    form = await services.store.run(close_form, user_id=update.effective_user.id)
+    if form is None:
+        return False
     await update.effective_message.reply_html(services.text(_staff_locale(services, update), "enroll_cancelled"))
-    return ConversationHandler.END
-
-
-async def form_stale_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    """A form button pressed after the form ended (or by someone else): say so, change nothing."""
-    services = services_of(context)
-    await update.callback_query.answer(services.text(_staff_locale(services, update), "enroll_form_stale"))
+    return True
 
 
 async def finish_enrollment(update: Update, context: ContextTypes.DEFAULT_TYPE, args: EnrollArgs) -> None:
@@ -186,9 +187,12 @@ async def finish_enrollment(update: Update, context: ContextTypes.DEFAULT_TYPE, 
     await update.effective_message.reply_photo(photo=qr_png(link), caption=caption, parse_mode=ParseMode.HTML)
 
 
-async def _reply_error(update: Update, services: Services, locale: str, exc: EnrollmentError) -> None:
+async def _reply_error(update: Update, services: Services, locale: str, exc: EnrollmentError, *,
+                       usage: bool = True) -> None:
     settings = services.settings
-    values = {"series_length": settings.series_length, "protocols": ", ".join(sorted(services.catalog.protocols)),
-              "clinic_zone": settings.clinic_timezone.key}
-    usage = services.text(locale, "enroll_usage", **values)
-    await update.effective_message.reply_html(services.text(locale, exc.key, **exc.values) + "\n\n" + usage)
+    text = services.text(locale, exc.key, **exc.values)
+    if usage:
+        values = {"series_length": settings.series_length, "protocols": ", ".join(sorted(services.catalog.protocols)),
+                  "clinic_zone": settings.clinic_timezone.key}
+        text += "\n\n" + services.text(locale, "enroll_usage", **values)
+    await update.effective_message.reply_html(text)

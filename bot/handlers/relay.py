@@ -15,6 +15,7 @@ from telegram.error import Forbidden, TelegramError
 from telegram.ext import ContextTypes
 
 from bot.alerts import alert_staff
+from bot.handlers.enroll import form_text
 from bot.services import Services, services_of
 from jobs.escalation import days_since_session
 from jobs.patients import current_enrollment, mark_reachable, patient_for_chat
@@ -35,6 +36,8 @@ async def incoming_message(update: Update, context: ContextTypes.DEFAULT_TYPE) -
             return
     if chat.type != ChatType.PRIVATE:
         return  # the staff group's own conversation is not for us
+    if message.text and await services.is_staff(user.id) and await form_text(update, context):
+        return  # an answer to the staff member's open /enroll form
     # A patient who blocked us and writes again is reachable again: re-plan what is still valid.
     await services.store.run(mark_reachable, chat_id=chat.id, quiet_hours=services.settings.quiet_hours,
                              now=services.clock())

@@ -162,3 +162,17 @@ class Heartbeat(SQLModel, table=True):
 
     name: str = Field(primary_key=True, max_length=64)
     at: datetime = _utc()
+
+
+class EnrollForm(SQLModel, table=True):
+    """A staff member's open step-by-step /enroll form, kept here so it survives a restart and
+    works whichever bot instance the next update reaches."""
+
+    __tablename__ = "enroll_form"
+
+    staff_user_id: int = Field(sa_column=Column(BigInteger, primary_key=True, autoincrement=False))
+    step: str = Field(max_length=16)
+    name: str | None = Field(default=None, max_length=120)
+    protocol: str | None = Field(default=None, max_length=64)
+    session_number: int | None = None
+    updated_at: datetime = _utc()

@@ -91,6 +91,30 @@ async def test_guided_form_rejects_a_bad_time_and_can_be_cancelled(harness, fake
     assert harness.rows(Patient) == []
 
 
+async def test_the_guided_form_survives_a_restart(harness, fake_api, clock):
+    await harness.send(STAFF_ID, "/enroll")
+    await harness.send(STAFF_ID, "Elena Ruiz")
+    form_message = len(fake_api.sent_messages(STAFF_ID))
+    await harness.press(STAFF_ID, "enroll:protocol:microneedling", form_message)
+    await harness.restart()  # or the next update reaches another instance
+    await harness.press(STAFF_ID, "enroll:number:2", form_message)
+    await harness.press(STAFF_ID, "enroll:when:now", form_message)
+    [enrollment] = harness.rows(Enrollment)
+    assert (enrollment.session_number, enrollment.session_at) == (2, clock.now)
+    assert harness.rows(Patient)[0].name == "Elena Ruiz"
+
+
+async def test_form_buttons_out_of_order_or_forged_change_nothing(harness, fake_api):
+    await harness.send(STAFF_ID, "/enroll")
+    await harness.send(STAFF_ID, "Fiona")
+    form_message = len(fake_api.sent_messages(STAFF_ID))
+    for data in ("enroll:number:2", "enroll:when:now", "enroll:protocol:botox", "enroll:nonsense"):
+        await harness.press(STAFF_ID, data, form_message)
+        assert "no longer open" in fake_api.calls_to("answerCallbackQuery")[-1].params["text"]
+    await harness.press(OTHER_ID, "enroll:protocol:microneedling", form_message)
+    assert harness.rows(Patient) == []
+
+
 async def test_non_staff_enroll_is_refused_and_writes_nothing(harness, fake_api):
     await harness.send(OTHER_ID, "/enroll Mallory")
     assert fake_api.texts(OTHER_ID) == ["Sorry, this command is for the clinic team only."]

@@ -1,0 +1,159 @@
+"""Databases for the benchmark: create them, bring them to the schema, fill them with rows fast.
+
+Rows are written with SQLModel/SQLAlchemy bulk inserts (``session.execute(insert(Model), rows)``)
+with explicit ids, in chunks, one transaction per table: linked ACTIVE patients, one enrollment
+each, and their reminders. On PostgreSQL the id sequences are moved past the seeded ids so that
+a later ``enroll_patient`` gets fresh ones.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from sqlalchemy import create_engine, insert, text
+from sqlalchemy.engine import make_url
+from sqlmodel import Session
+
+from jobs.storage.db import make_engine, upgrade
+from jobs.storage.models import ACTIVE, PENDING, SENT, Enrollment, Patient, Reminder
+
+CHUNK = 20_000
+# A chat id far from any real one; chat_id = CHAT_BASE + patient id.
+CHAT_BASE = 10_000_000
+# The default protocol's steps (key, kind), cycled through for patients with many reminders.
+STEPS = (("expect", "info"), ("evening_checkin", "checkin"), ("sun_care", "info"), ("settling_check", "checkin"),
+         ("week_sunscreen", "info"), ("rebook_open", "rebook"), ("rebook_closing", "rebook"), ("expect", "info"))
+
+PG_ADMIN_URL = os.environ.get("BENCH_PG_ADMIN_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
+
+
+def pg_url(database: str) -> str:
+    return make_url(PG_ADMIN_URL).set(database=database).render_as_string(hide_password=False)
+
+
+def pg_available() -> bool:
+    try:
+        engine = create_engine(PG_ADMIN_URL)
+        with engine.connect() as connection:
+            connection.execute(text("select 1"))
+        engine.dispose()
+        return True
+    except Exception:  # noqa: BLE001 - no server, no PostgreSQL figures
+        return False
+
+
+def fresh_database(kind: str, name: str, workdir: Path) -> str:
+    """An empty database of ``kind`` ("sqlite" or "postgres") called ``name``; returns its URL."""
+    if kind == "sqlite":
+        path = workdir / f"{name}.db"
+        for suffix in ("", "-wal", "-shm"):
+            Path(f"{path}{suffix}").unlink(missing_ok=True)
+        return f"sqlite:///{path}"
+    drop_database(kind, name)
+    engine = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    with engine.connect() as connection:
+        connection.execute(text(f'CREATE DATABASE "{name}"'))
+    engine.dispose()
+    return pg_url(name)
+
+
+def drop_database(kind: str, name: str, workdir: Path | None = None) -> None:
+    if kind == "sqlite":
+        if workdir is not None:
+            for suffix in ("", "-wal", "-shm"):
+                Path(f"{workdir / name}.db{suffix}").unlink(missing_ok=True)
+        return
+    engine = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    with engine.connect() as connection:
+        connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    engine.dispose()
+
+
+def migrate(url: str) -> None:
+    engine = make_engine(url)
+    upgrade(engine)
+    engine.dispose()
+
+
+def _bulk(engine, model, rows_iter, total: int) -> None:
+    with Session(engine) as session:
+        chunk: list[dict] = []
+        for row in rows_iter:
+            chunk.append(row)
+            if len(chunk) >= CHUNK:
+                session.execute(insert(model), chunk)
+                chunk = []
+        if chunk:
+            session.execute(insert(model), chunk)
+        session.commit()
+
+
+def seed(url: str, *, patients: int, reminders_per_patient: int, due_every: int, now: datetime,
+         all_due: bool = False, seed_value: int = 7) -> dict:
+    """Fill a migrated database; return counts.
+
+    ``all_due``: every reminder is the "expect" step, pending and due now (the throughput workload).
+    Otherwise each patient's reminders are spread over ±60 days (past ones sent, future ones
+    pending) and one reminder of every ``due_every``-th patient is pending and due now.
+    """
+    rng = random.Random(seed_value)
+    engine = make_engine(url)
+    session_at = now - timedelta(hours=1)
+
+    def patient_rows():
+        for pid in range(1, patients + 1):
+            yield {"id": pid, "name": f"Patient {pid}", "status": ACTIVE, "chat_id": CHAT_BASE + pid,
+                   "timezone": "UTC", "locale": "en", "series_length": 3, "created_at": session_at,
+                   "linked_at": session_at}
+
+    def enrollment_rows():
+        for pid in range(1, patients + 1):
+            yield {"id": pid, "patient_id": pid, "session_number": 1, "series_length": 3, "session_at": session_at,
+                   "protocol_name": "microneedling", "protocol_version": "bench", "created_at": session_at}
+
+    due_count = 0
+
+    def reminder_rows():
+        nonlocal due_count
+        rid = 0
+        for pid in range(1, patients + 1):
+            for k in range(reminders_per_patient):
+                rid += 1
+                if all_due:
+                    key, kind = "expect", "info"
+                    due, status = now - timedelta(seconds=rng.randint(1, 600)), PENDING
+                else:
+                    key, kind = STEPS[k % len(STEPS)]
+                    # Half the plan in the past (sent), half ahead (pending).
+                    offset = timedelta(minutes=rng.randint(1, 60 * 24 * 60))
+                    past = k < reminders_per_patient // 2
+                    due, status = (now - offset, SENT) if past else (now + offset, PENDING)
+                    if k == reminders_per_patient // 2 - 1 and pid % due_every == 0:
+                        due, status = now - timedelta(seconds=rng.randint(1, 3600)), PENDING
+                if status == PENDING and due <= now:
+                    due_count += 1
+                yield {"id": rid, "enrollment_id": pid, "patient_id": pid, "step_key": key, "text_key": key,
+                       "kind": kind, "at_spec": "0m", "expires_spec": "2d", "planned_at": due, "due_at": due,
+                       "expires_at": due + timedelta(days=2), "status": status,
+                       "sent_at": due if status == SENT else None, "attempts": 0}
+
+    _bulk(engine, Patient, patient_rows(), patients)
+    _bulk(engine, Enrollment, enrollment_rows(), patients)
+    _bulk(engine, Reminder, reminder_rows(), patients * reminders_per_patient)
+    with engine.begin() as connection:
+        if engine.dialect.name == "postgresql":
+            for table in ("patient", "enrollment", "reminder"):
+                connection.execute(text(
+                    f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), (SELECT max(id) FROM {table}))"))
+            connection.execute(text("ANALYZE"))
+        else:
+            connection.execute(text("ANALYZE"))
+    engine.dispose()
+    return {"patients": patients, "reminders": patients * reminders_per_patient, "due": due_count}
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
