@@ -13,6 +13,7 @@ import re
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
+from urllib.parse import urlparse
 
 from dotenv import dotenv_values
 from sqlalchemy.exc import SQLAlchemyError
@@ -102,7 +103,17 @@ def _run(env: dict[str, str]) -> int:
              len(services.catalog.protocols), len(services.catalog.locales),
              services.store.engine.url.get_backend_name(), settings.clinic_timezone.key, settings.quiet_hours)
     try:
-        application.run_polling(allowed_updates=Update.ALL_TYPES)
+        if settings.webhook_url:
+            # Several instances can run behind one load balancer: each serves updates, and their
+            # dispatchers share the work through the database's atomic claims.
+            log.info("serving updates by webhook on %s:%d", settings.webhook_listen, settings.webhook_port)
+            application.run_webhook(
+                listen=settings.webhook_listen, port=settings.webhook_port,
+                url_path=urlparse(settings.webhook_url).path.lstrip("/"), webhook_url=settings.webhook_url,
+                secret_token=settings.webhook_secret_token, allowed_updates=Update.ALL_TYPES,
+            )
+        else:
+            application.run_polling(allowed_updates=Update.ALL_TYPES)
     except InvalidToken:
         print("aftercare: BOT_TOKEN: Telegram rejected this token (mistyped, or revoked in @BotFather?)",
               file=sys.stderr)

@@ -6,6 +6,7 @@ the bot token's value is never part of any message.
 
 from __future__ import annotations
 
+import hashlib
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -54,6 +55,18 @@ class Settings:
     staff_chat_id: int | None = None
     staff_locale: str = "en"
     claim_lease: timedelta = timedelta(minutes=5)
+    webhook_url: str | None = None
+    webhook_listen: str = "0.0.0.0"
+    webhook_port: int = 8443
+    webhook_secret: str = field(default="", repr=False)
+
+    @property
+    def webhook_secret_token(self) -> str:
+        """The secret Telegram sends with every webhook call: WEBHOOK_SECRET, or one derived from the token.
+
+        Derived, every instance behind a load balancer agrees on it without configuration.
+        """
+        return self.webhook_secret or hashlib.sha256(f"aftercare-webhook:{self.bot_token}".encode()).hexdigest()[:48]
 
     @classmethod
     def from_env(cls, env: Mapping[str, str], *, require_token: bool = True) -> Settings:
@@ -84,6 +97,10 @@ class Settings:
             staff_chat_id=reader.chat_id("STAFF_CHAT_ID"),
             staff_locale=(reader.text("STAFF_LANGUAGE") or "en").lower(),
             claim_lease=timedelta(seconds=reader.integer("CLAIM_LEASE_SECONDS", 300, low=2, high=86400)),
+            webhook_url=reader.url("WEBHOOK_URL"),
+            webhook_listen=reader.text("WEBHOOK_LISTEN") or "0.0.0.0",
+            webhook_port=reader.integer("WEBHOOK_PORT", 8443, low=1, high=65535),
+            webhook_secret=reader.secret("WEBHOOK_SECRET"),
         )
 
     def is_admin(self, user_id: int | None) -> bool:
@@ -125,6 +142,12 @@ class _Reader:
         if bad:
             raise SettingsError(key, f"{bad[0]!r} is not a Telegram user id (numbers, separated by commas)")
         return frozenset(int(part) for part in parts)
+
+    def secret(self, key: str) -> str:
+        raw = self.text(key)
+        if raw and not re.fullmatch(r"[A-Za-z0-9_-]{16,256}", raw):
+            raise SettingsError(key, "use 16 to 256 letters, digits, _ or - (Telegram's rule for secret tokens)")
+        return raw
 
     def chat_id(self, key: str) -> int | None:
         raw = self.text(key)
