@@ -1,0 +1,391 @@
+"""What the benchmark runs in child processes, one measurement per process.
+
+``python -m bench.workers NAME '<json args>'`` (from the project root) runs one worker and prints
+its result as one JSON line prefixed ``RESULT ``. Each worker is its own process so that its CPU
+time and memory are its own: the fake Bot API runs in yet another process.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+import importlib.machinery
+import json
+import os
+import resource
+import statistics
+import sys
+import time
+from datetime import UTC, datetime, timedelta
+
+T_PROCESS_START = time.time()
+
+
+# ---------------------------------------------------------------------------------------------- helpers
+
+def rss_mb() -> float:
+    """Current resident set size of this process, from /proc (MB)."""
+    with open("/proc/self/status") as status:
+        for line in status:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def emit(result: dict) -> None:
+    print("RESULT " + json.dumps(result, default=str), flush=True)
+
+
+TOKEN = "123456789:BENCH_token_for_fake_api_only_abcdef"
+
+
+class _HideSniffio:
+    """Make ``import sniffio`` fail as if it were not installed (the search runs, then fails)."""
+
+    def find_spec(self, name, path=None, target=None):
+        if name != "sniffio":
+            return None
+        # Do the work a real failed import does: search every path entry except site-packages.
+        importlib.machinery.PathFinder.find_spec(name, [p for p in sys.path if "site-packages" not in p])
+        raise ModuleNotFoundError("No module named 'sniffio' (hidden by the benchmark)", name=name)
+
+
+def hide_sniffio() -> None:
+    sys.modules.pop("sniffio", None)
+    sys.meta_path.insert(0, _HideSniffio())
+
+
+class ThreadProfiles:
+    """cProfile in every thread (the dispatcher's DB work runs on worker threads), merged at the end."""
+
+    def __init__(self) -> None:
+        import cProfile
+        import threading
+
+        self._profiles: list = []
+        self._cprofile = cProfile
+        self._threading = threading
+
+    def _start_in_thread(self, *args) -> None:
+        profile = self._cprofile.Profile()
+        self._profiles.append(profile)
+        sys.setprofile(None)
+        profile.enable()
+
+    def start(self) -> None:
+        self._threading.setprofile(self._start_in_thread)
+        main = self._cprofile.Profile()
+        self._profiles.append(main)
+        main.enable()
+
+    def stop(self):
+        import pstats
+
+        self._threading.setprofile(None)
+        self._profiles[0].disable()
+        stats = None
+        for profile in self._profiles:
+            profile.create_stats()
+            if stats is None:
+                stats = pstats.Stats(profile)
+            else:
+                stats.add(profile)
+        return stats
+
+
+def _group(filename: str, function: str) -> str:
+    if filename == "~":
+        name = function
+        if "sqlite3" in name:
+            return "sqlite3 (C)"
+        if "psycopg" in name or "pgconn" in name.lower():
+            return "psycopg (C)"
+        if "select" in name or "epoll" in name or "poll" in name:
+            return "event loop: select/epoll (C)"
+        if "socket" in name or "recv" in name or "send" in name:
+            return "sockets (C)"
+        if "lock" in name.lower() or "acquire" in name:
+            return "thread locks (C)"
+        return "other builtins (C)"
+    for marker, group in (("/httpcore/", "httpcore"), ("/httpx/", "httpx"), ("/h11/", "h11 (HTTP/1.1 parser)"),
+                          ("/anyio/", "anyio"), ("/telegram/", "python-telegram-bot"),
+                          ("/sqlalchemy/", "SQLAlchemy"), ("/sqlmodel/", "SQLModel"), ("/psycopg/", "psycopg"),
+                          ("/asyncio/", "asyncio"), ("/concurrent/", "concurrent.futures (to_thread)"),
+                          ("threading.py", "threading"), ("/json/", "json"), ("/jobs/", "aftercare jobs/"),
+                          ("/messages/", "aftercare messages/"), ("/zoneinfo/", "zoneinfo"),
+                          ("/aiolimiter/", "aiolimiter")):
+        if marker in filename:
+            return group
+    return "other Python"
+
+
+def summarize_profile(stats, total_cpu: float) -> dict:
+    """Own time by package, and the cumulative time of the dispatcher's functions."""
+    by_group: dict[str, float] = {}
+    top: list[tuple[float, str]] = []
+    cumulative: dict[str, float] = {}
+    total = 0.0
+    for (filename, line, function), (cc, nc, tt, ct, callers) in stats.stats.items():
+        group = _group(filename, function)
+        by_group[group] = by_group.get(group, 0.0) + tt
+        total += tt
+        short = filename.split("site-packages/")[-1].replace("/work/main/", "")
+        top.append((tt, f"{short}:{line}({function})"))
+        if "/jobs/dispatch.py" in filename or "/jobs/storage/db.py" in filename or (
+                "/telegram/_bot.py" in filename and function in ("send_message", "_post", "_do_post")) or (
+                "/telegram/request/_httpxrequest.py" in filename and function == "do_request") or (
+                "/httpx/_client.py" in filename and function == "send"):
+            cumulative[f"{short.split('/')[-1]}:{function}"] = cumulative.get(
+                f"{short.split('/')[-1]}:{function}", 0.0) + ct
+    top.sort(reverse=True)
+    return {
+        "profiled_own_time_s": round(total, 3),
+        "share_by_package": {k: round(v / total, 3) for k, v in sorted(by_group.items(), key=lambda kv: -kv[1])},
+        "top_functions_own_time": [(name, round(t / total, 3)) for t, name in top[:25]],
+        "cumulative_s": {k: round(v, 3) for k, v in sorted(cumulative.items(), key=lambda kv: -kv[1])},
+    }
+
+
+def _catalog_and_clinic():
+    from jobs.dispatch import ClinicInfo
+    from messages import load_catalog
+
+    return load_catalog(), ClinicInfo("Clinic", "+1 555")
+
+
+async def _plain_bot(root: str):
+    from telegram import Bot
+
+    bot = Bot(TOKEN, base_url=f"{root}/bot")
+    await bot.initialize()
+    return bot, bot.shutdown
+
+
+async def _limited_bot(root: str):
+    # As bot/app.py builds it: ApplicationBuilder + AIORateLimiter(max_retries=0).
+    from telegram.ext import AIORateLimiter, ApplicationBuilder
+
+    app = (ApplicationBuilder().token(TOKEN).base_url(f"{root}/bot").base_file_url(f"{root}/file/bot")
+           .rate_limiter(AIORateLimiter(max_retries=0)).build())
+    await app.initialize()
+    return app.bot, app.shutdown
+
+
+# ---------------------------------------------------------------------------------------------- ours
+
+async def drain(args: dict) -> dict:
+    """Drain every due reminder with dispatch_due; wall time and CPU of this process."""
+    if args.get("hide_sniffio"):
+        hide_sniffio()
+    from jobs.dispatch import ChatPacer, DeliveryPolicy, dispatch_due
+    from jobs.storage.db import Store, make_engine
+
+    catalog, clinic = _catalog_and_clinic()
+    store = Store(make_engine(args["url"]))
+    limited = args.get("rate_limited", False)
+    bot, close = await (_limited_bot(args["root"]) if limited else _plain_bot(args["root"]))
+    policy = DeliveryPolicy(batch_size=args.get("batch_size", 1000), concurrency=args.get("concurrency", 8))
+    pacer = ChatPacer(0) if not limited else ChatPacer()
+    import httpcore._synchronization as sync  # noqa: F401 - so its import is not counted below
+
+    now = datetime.now(UTC)
+    profiler = ThreadProfiles() if args.get("profile") else None
+    gc.collect()
+    if profiler:
+        profiler.start()
+    cpu0, wall0 = time.process_time(), time.perf_counter()
+    total = {"sent": 0, "skipped": 0, "failed": 0, "retried": 0, "rate_limited": 0, "runs": 0}
+    # One dispatch_due pass drains everything unless a 429 halts it; the bot's job would run again
+    # at its next tick, so do the same (at once) until nothing is left or a deadline passes.
+    deadline = wall0 + args.get("deadline_s", 600)
+    while True:
+        report = await dispatch_due(store=store, bot=bot, catalog=catalog, clinic=clinic, now=now, policy=policy,
+                                    pacer=pacer)
+        total["runs"] += 1
+        for key in ("sent", "skipped", "failed", "retried", "rate_limited"):
+            total[key] += getattr(report, key)
+        if not report.rate_limited or time.perf_counter() > deadline:
+            break
+        now = datetime.now(UTC) + timedelta(seconds=2)  # re-queued rows are due again after retry_after
+    wall = time.perf_counter() - wall0
+    cpu = time.process_time() - cpu0
+    result = {**total, "wall_s": round(wall, 3), "cpu_s": round(cpu, 3),
+              "msgs_per_s": round(total["sent"] / wall, 1) if wall else None,
+              "cpu_ms_per_msg": round(cpu * 1000 / total["sent"], 3) if total["sent"] else None,
+              "rss_mb": round(rss_mb(), 1), "peak_rss_mb": round(peak_rss_mb(), 1)}
+    if profiler:
+        result["profile"] = summarize_profile(profiler.stop(), cpu)
+    await close()
+    store.dispose()
+    return result
+
+
+async def dispatcher_start(args: dict) -> dict:
+    """A dispatcher process as the bot starts one: migrate, build the client, dispatch.
+
+    Sends until ``stop_after`` messages went out (then releases the rest), and reports RSS.
+    The start-up time is measured by the driver (process start to the fake's first sendMessage).
+    """
+    from jobs.dispatch import DeliveryPolicy, dispatch_due
+    from jobs.storage.db import Store, make_engine, upgrade
+
+    catalog, clinic = _catalog_and_clinic()
+    engine = make_engine(args["url"])
+    upgrade(engine)
+    store = Store(engine)
+    bot, close = await (_limited_bot(args["root"]) if args.get("rate_limited", True) else _plain_bot(args["root"]))
+    ready = time.time()
+    sent = 0
+    stop_after = args.get("stop_after", 400)
+
+    def should_stop() -> bool:
+        return sent >= stop_after
+
+    class CountingBot:
+        """The bot, counting sends as they happen (the report only comes at the end of the pass)."""
+
+        def __getattr__(self, name):
+            return getattr(bot, name)
+
+        async def send_message(self, *a, **kw):
+            nonlocal sent
+            message = await bot.send_message(*a, **kw)
+            sent += 1
+            return message
+
+    report = await dispatch_due(store=store, bot=CountingBot(), catalog=catalog, clinic=clinic,
+                                now=datetime.now(UTC), policy=DeliveryPolicy(), should_stop=should_stop)
+    result = {"process_start_wall": T_PROCESS_START, "ready_wall": ready, "sent": report.sent,
+              "released": report.released, "rss_mb": round(rss_mb(), 1), "peak_rss_mb": round(peak_rss_mb(), 1)}
+    await close()
+    store.dispose()
+    return result
+
+
+def scale_queries(args: dict) -> dict:
+    """On a big database: time one enrollment, and claims rolled back between tries."""
+    from sqlmodel import Session
+    from zoneinfo import ZoneInfo
+
+    from jobs.dispatch import claim_due
+    from jobs.enrollment import enroll_patient
+    from jobs.planning import QuietHours
+    from jobs.storage.db import Store, make_engine
+
+    catalog, _ = _catalog_and_clinic()
+    engine = make_engine(args["url"])
+    store = Store(engine)
+    protocol = catalog.protocol()
+    now = datetime.now(UTC)
+    lease = timedelta(minutes=5)
+    # Warm up the connection pool and the statement caches, as a running bot has them.
+    with Session(engine) as session:
+        claim_due(session, now=now, limit=args["claim_limit"], lease=lease)
+        session.rollback()
+
+    enroll_times = []
+    for i in range(args["enrollments"]):
+        t0 = time.perf_counter()
+        store.call(enroll_patient, name=f"Bench Patient {i}", protocol=protocol, session_at=now - timedelta(minutes=5),
+                   session_number=1, series_length=3, zone=ZoneInfo("Europe/Madrid"), locale="en",
+                   quiet_hours=QuietHours.parse("21:00-08:00"), invite_ttl=timedelta(days=7), enrolled_by=1, now=now)
+        enroll_times.append((time.perf_counter() - t0) * 1000)
+
+    claim_times, claimed = [], []
+    for _ in range(args["claims"]):
+        t0 = time.perf_counter()
+        with Session(engine) as session:
+            rows = claim_due(session, now=now, limit=args["claim_limit"], lease=lease)
+            session.rollback()
+        claim_times.append((time.perf_counter() - t0) * 1000)
+        claimed.append(len(rows))
+    plan = _explain_claim(engine, now, args["claim_limit"], lease)
+    engine.dispose()
+    return {"enroll_ms_median": round(statistics.median(enroll_times), 2),
+            "enroll_ms_max": round(max(enroll_times), 2), "enrollments": len(enroll_times),
+            "claim_ms_median": round(statistics.median(claim_times), 2),
+            "claim_ms_p99": round(_percentile(claim_times, 99), 2), "claim_ms_max": round(max(claim_times), 2),
+            "claims": len(claim_times), "rows_per_claim": statistics.median(claimed), "claim_plan": plan}
+
+
+def _explain_claim(engine, now, limit, lease) -> list[str]:
+    """The query plan of the claim's inner SELECT, for the report."""
+    from sqlalchemy import and_, or_, select, text
+
+    from jobs.storage.models import ACTIVE, CLAIMED, PENDING, Patient, Reminder
+
+    due = (select(Reminder.id).join(Patient, Patient.id == Reminder.patient_id)
+           .where(Patient.status == ACTIVE, Patient.chat_id.is_not(None),
+                  or_(and_(Reminder.status == PENDING, Reminder.due_at <= now),
+                      and_(Reminder.status == CLAIMED, Reminder.claimed_until <= now)))
+           .order_by(Reminder.due_at, Reminder.id).limit(limit))
+    compiled = due.compile(engine, compile_kwargs={"literal_binds": False})
+    with engine.connect() as connection:
+        prefix = "EXPLAIN QUERY PLAN " if engine.dialect.name == "sqlite" else "EXPLAIN "
+        rows = connection.exec_driver_sql(prefix + str(compiled), _params(compiled, engine)).all()
+        connection.rollback()
+    del text
+    return [" | ".join(str(v) for v in row) for row in rows]
+
+
+def _params(compiled, engine):
+    params = compiled.params
+    processors = compiled._bind_processors
+    values = {k: (processors[k](v) if k in processors else v) for k, v in params.items()}
+    if engine.dialect.name == "sqlite":
+        return tuple(values[name] for name in compiled.positiontup)
+    return values
+
+
+def _percentile(values: list[float], pct: float) -> float:
+    ordered = sorted(values)
+    index = min(len(ordered) - 1, max(0, round(pct / 100 * len(ordered) + 0.5) - 1))
+    return ordered[index]
+
+
+async def outage_ours(args: dict) -> dict:
+    """After an outage: one dispatcher pass sends what is due and not stale once, skips the stale."""
+    from jobs.dispatch import ChatPacer, DeliveryPolicy, dispatch_due
+    from jobs.storage.db import Store, make_engine
+
+    catalog, clinic = _catalog_and_clinic()
+    store = Store(make_engine(args["url"]))
+    bot, close = await _plain_bot(args["root"])
+    now = datetime.now(UTC)
+    policy = DeliveryPolicy(batch_size=500, concurrency=8)
+    first = await dispatch_due(store=store, bot=bot, catalog=catalog, clinic=clinic, now=now, policy=policy,
+                               pacer=ChatPacer(0))
+    second = await dispatch_due(store=store, bot=bot, catalog=catalog, clinic=clinic, now=now, policy=policy,
+                                pacer=ChatPacer(0))
+    await close()
+    store.dispose()
+    return {"first_pass": {"sent": first.sent, "skipped": first.skipped, "failed": first.failed},
+            "second_pass": {"sent": second.sent, "skipped": second.skipped}}
+
+
+# ---------------------------------------------------------------------------------------------- main
+
+WORKERS = {"drain": drain, "dispatcher_start": dispatcher_start, "scale_queries": scale_queries,
+           "outage_ours": outage_ours}
+
+
+def main() -> None:
+    name, raw = sys.argv[1], sys.argv[2] if len(sys.argv) > 2 else "{}"
+    args = json.loads(raw)
+    if name in WORKERS:
+        worker = WORKERS[name]
+    else:
+        from bench import usual
+
+        worker = usual.WORKERS[name]
+    result = asyncio.run(worker(args)) if asyncio.iscoroutinefunction(worker) else worker(args)
+    result.setdefault("pid", os.getpid())
+    emit(result)
+
+
+if __name__ == "__main__":
+    main()
