@@ -29,8 +29,8 @@ from bot.delivery import (
     note_downtime,
 )
 from bot.handlers import answers, common, console, enroll, membership, patient, relay, staff, start
-from bot.logs import quiet_libraries
 from bot.keyboards import CONFIRM_PREFIX, ENROLL_ANY, LANGUAGE_PREFIX, PATIENTS_PREFIX
+from bot.logs import quiet_libraries
 from bot.menus import set_menus
 from bot.services import SERVICES_KEY, Services, utc_now
 from bot.settings import Settings

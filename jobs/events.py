@@ -24,6 +24,7 @@ NEXT_SESSION = "next_session"
 CANCELLED = "cancelled"
 
 
-def record_event(session: Session, *, kind: str, patient_id: int | None, now: datetime, detail: str | None = None) -> None:
+def record_event(session: Session, *, kind: str, patient_id: int | None, now: datetime,
+                 detail: str | None = None) -> None:
     """Add one event row (in the caller's transaction)."""
     session.add(Event(kind=kind, patient_id=patient_id, detail=detail, at=now))

@@ -167,7 +167,6 @@ def _reference_bot_placeholders(directory: Path) -> dict[str, set[str]]:
 
 def _validate(directory, protocols, texts, reference_bot) -> dict[tuple[str, str], frozenset[str]]:
     folder = directory / "texts"
-    english = texts[REFERENCE_LOCALE]
     found: dict[tuple[str, str], frozenset[str]] = {}
 
     def check(locale: str, section: str, key: str, allowed: set[str] | frozenset[str], why: str) -> None:
@@ -183,7 +182,8 @@ def _validate(directory, protocols, texts, reference_bot) -> dict[tuple[str, str
         if extra:
             raise MessageFileError(
                 path, f"[{section}] {key}",
-                f"unknown placeholder {{{extra[0]}}} (allowed: {', '.join('{%s}' % n for n in sorted(allowed)) or 'none'})",
+                f"unknown placeholder {{{extra[0]}}} "
+                f"(allowed: {', '.join(f'{{{name}}}' for name in sorted(allowed)) or 'none'})",
             )
         if locale == REFERENCE_LOCALE:
             found[(section, key)] = frozenset(used)

@@ -160,7 +160,8 @@ def _parse_step(raw: object, *, path: Path, index: int) -> Step:
     where = f"step {key!r}"
     unknown = sorted(set(raw) - _STEP_KEYS)
     if unknown:
-        raise MessageFileError(path, f"{where}: {unknown[0]!r}", f"unknown key (allowed: {', '.join(sorted(_STEP_KEYS))})")
+        raise MessageFileError(path, f"{where}: {unknown[0]!r}",
+                               f"unknown key (allowed: {', '.join(sorted(_STEP_KEYS))})")
 
     def field(name: str, parse, *, required: bool = True, default=None):
         if name not in raw:

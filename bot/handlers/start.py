@@ -8,8 +8,8 @@ from telegram import Update
 from telegram.ext import ContextTypes
 
 from bot.delivery import run_dispatch
-from bot.services import services_of
 from bot.handlers.staff import join_as_staff
+from bot.services import services_of
 from jobs.invites import LinkProblem, redeem_invite
 from jobs.staff import STAFF_TOKEN_PREFIX
 

@@ -6,9 +6,9 @@ import logging
 import re
 from datetime import timedelta
 
+from bot.invite_card import qr_png
 from jobs.invites import hash_token
 from jobs.storage.models import ACTIVE, AWAITING_LINK, SKIPPED, Enrollment, Invite, Patient, Reminder
-from bot.invite_card import qr_png
 from tests.conftest import OTHER_ID, PATIENT_ID, STAFF_ID
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"

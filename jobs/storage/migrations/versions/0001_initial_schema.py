@@ -5,11 +5,11 @@ Revises:
 Create Date: 2026-11-25 02:24:41.623955
 """
 
-from alembic import op
 import sqlalchemy as sa
 import sqlmodel
-import jobs.storage.types
+from alembic import op
 
+import jobs.storage.types
 
 revision = '0001'
 down_revision = None

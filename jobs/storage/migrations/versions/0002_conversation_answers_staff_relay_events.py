@@ -5,11 +5,11 @@ Revises: 0001
 Create Date: 2026-11-25 02:36:33.849024
 """
 
-from alembic import op
 import sqlalchemy as sa
 import sqlmodel
-import jobs.storage.types
+from alembic import op
 
+import jobs.storage.types
 
 revision = '0002'
 down_revision = '0001'

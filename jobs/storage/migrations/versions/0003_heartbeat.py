@@ -5,11 +5,11 @@ Revises: 0002
 Create Date: 2026-11-25 02:50:08.175365
 """
 
-from alembic import op
 import sqlalchemy as sa
 import sqlmodel
-import jobs.storage.types
+from alembic import op
 
+import jobs.storage.types
 
 revision = '0003'
 down_revision = '0002'

@@ -5,11 +5,11 @@ Revises: 0003
 Create Date: 2026-11-25 02:54:49.192507
 """
 
-from alembic import op
 import sqlalchemy as sa
 import sqlmodel
-import jobs.storage.types
+from alembic import op
 
+import jobs.storage.types
 
 revision = '0004'
 down_revision = '0003'
