@@ -154,6 +154,18 @@ def summarize_profile(stats, total_cpu: float) -> dict:
     }
 
 
+def _count_due(store, now) -> int:
+    from sqlalchemy import func, select
+
+    from jobs.storage.models import CLAIMED, PENDING, Reminder
+
+    def count(session):
+        return session.exec(select(func.count()).select_from(Reminder).where(
+            Reminder.status.in_([PENDING, CLAIMED]), Reminder.due_at <= now + timedelta(minutes=1))).one()[0]
+
+    return store.call(count)
+
+
 def _catalog_and_clinic():
     from jobs.dispatch import ClinicInfo
     from messages import load_catalog
@@ -169,12 +181,21 @@ async def _plain_bot(root: str):
     return bot, bot.shutdown
 
 
-async def _limited_bot(root: str):
+async def _limited_bot(root: str, limiter: str = "default"):
     # As bot/app.py builds it: ApplicationBuilder + AIORateLimiter(max_retries=0).
+    # "smooth": the same limiter with a bucket of one message refilled every 1/30 s (no burst).
+    import logging
+
     from telegram.ext import AIORateLimiter, ApplicationBuilder
 
+    # AIORateLimiter logs every 429 with a traceback; the counts are in the report.
+    logging.getLogger("telegram.ext.AIORateLimiter").setLevel(logging.CRITICAL)
+    if limiter == "smooth":
+        rate_limiter = AIORateLimiter(overall_max_rate=1, overall_time_period=1 / 30, max_retries=0)
+    else:
+        rate_limiter = AIORateLimiter(max_retries=0)
     app = (ApplicationBuilder().token(TOKEN).base_url(f"{root}/bot").base_file_url(f"{root}/file/bot")
-           .rate_limiter(AIORateLimiter(max_retries=0)).build())
+           .rate_limiter(rate_limiter).build())
     await app.initialize()
     return app.bot, app.shutdown
 
@@ -191,7 +212,8 @@ async def drain(args: dict) -> dict:
     catalog, clinic = _catalog_and_clinic()
     store = Store(make_engine(args["url"]))
     limited = args.get("rate_limited", False)
-    bot, close = await (_limited_bot(args["root"]) if limited else _plain_bot(args["root"]))
+    bot, close = await (_limited_bot(args["root"], args.get("limiter", "default")) if limited
+                        else _plain_bot(args["root"]))
     policy = DeliveryPolicy(batch_size=args.get("batch_size", 1000), concurrency=args.get("concurrency", 8))
     pacer = ChatPacer(0) if not limited else ChatPacer()
     import httpcore._synchronization as sync  # noqa: F401 - so its import is not counted below
@@ -203,29 +225,138 @@ async def drain(args: dict) -> dict:
         profiler.start()
     cpu0, wall0 = time.process_time(), time.perf_counter()
     total = {"sent": 0, "skipped": 0, "failed": 0, "retried": 0, "rate_limited": 0, "runs": 0}
-    # One dispatch_due pass drains everything unless a 429 halts it; the bot's job would run again
-    # at its next tick, so do the same (at once) until nothing is left or a deadline passes.
-    deadline = wall0 + args.get("deadline_s", 600)
+    # One dispatch_due pass drains everything unless a 429 halts it. Then the bot's job runs again
+    # at its next tick (``tick_s``, DISPATCH_INTERVAL_SECONDS; 0: at once, a best case), until
+    # nothing is left or ``max_wall_s`` has passed.
+    tick = args.get("tick_s", 0)
+    deadline = wall0 + args.get("max_wall_s", 600)
     while True:
         report = await dispatch_due(store=store, bot=bot, catalog=catalog, clinic=clinic, now=now, policy=policy,
-                                    pacer=pacer)
+                                    pacer=pacer, should_stop=lambda: time.perf_counter() > deadline)
         total["runs"] += 1
         for key in ("sent", "skipped", "failed", "retried", "rate_limited"):
             total[key] += getattr(report, key)
         if not report.rate_limited or time.perf_counter() > deadline:
             break
-        now = datetime.now(UTC) + timedelta(seconds=2)  # re-queued rows are due again after retry_after
+        if tick:
+            elapsed = time.perf_counter() - wall0
+            await asyncio.sleep(min(tick - elapsed % tick, max(0.0, deadline - time.perf_counter())))
+            if time.perf_counter() >= deadline:
+                break
+        # Re-queued rows are due again after retry_after (1 s).
+        now = max(datetime.now(UTC), now + timedelta(seconds=1.5))
     wall = time.perf_counter() - wall0
     cpu = time.process_time() - cpu0
     result = {**total, "wall_s": round(wall, 3), "cpu_s": round(cpu, 3),
               "msgs_per_s": round(total["sent"] / wall, 1) if wall else None,
+              "left_due": _count_due(store, now),
               "cpu_ms_per_msg": round(cpu * 1000 / total["sent"], 3) if total["sent"] else None,
               "rss_mb": round(rss_mb(), 1), "peak_rss_mb": round(peak_rss_mb(), 1)}
     if profiler:
+        # Let the worker threads exit first: a profile stopped from another thread while its own
+        # thread is blocked would charge the wait to the blocked call.
+        await asyncio.get_running_loop().shutdown_default_executor()
         result["profile"] = summarize_profile(profiler.stop(), cpu)
     await close()
     store.dispose()
     return result
+
+
+async def components(args: dict) -> dict:
+    """What one message costs, piece by piece, each piece alone (CPU ms of this process per message).
+
+    On a freshly seeded database of due reminders: claim them all (claim_due in batches), render
+    each (render_reminder + reminder_keyboard), send each through PTB's Bot (``concurrency`` in
+    flight, no database), post the same request through a bare httpx.AsyncClient, and record each
+    as sent (record_sent through Store.call on this thread, then through Store.run, i.e. a worker
+    thread per call as the dispatcher does).
+    """
+    if args.get("hide_sniffio"):
+        hide_sniffio()
+    import httpx
+    from sqlmodel import Session
+    from telegram.constants import ParseMode
+
+    from jobs.buttons import reminder_keyboard
+    from jobs.dispatch import claim_due, record_sent, render_reminder
+    from jobs.storage.db import Store, make_engine
+
+    catalog, clinic = _catalog_and_clinic()
+    engine = make_engine(args["url"])
+    store = Store(engine)
+    bot, close = await _plain_bot(args["root"])
+    now = datetime.now(UTC)
+    concurrency = args.get("concurrency", 4)
+    out: dict = {}
+
+    def measure(name: str, count: int, cpu: float, wall: float) -> None:
+        out[name] = {"cpu_ms_per_msg": round(cpu * 1000 / count, 3), "msgs_per_s": round(count / wall, 1),
+                     "count": count}
+
+    gc.collect()
+    claimed = []
+    c0, w0 = time.process_time(), time.perf_counter()
+    while True:
+        with Session(engine) as session:
+            batch = claim_due(session, now=now, limit=1000, lease=timedelta(minutes=5))
+            session.commit()
+        claimed += batch
+        if len(batch) < 1000:
+            break
+    measure("claim_due (batches of 1000)", len(claimed), time.process_time() - c0, time.perf_counter() - w0)
+    n = len(claimed)
+
+    c0, w0 = time.process_time(), time.perf_counter()
+    texts = [(render_reminder(item, catalog=catalog, clinic=clinic),
+              reminder_keyboard(item.kind, item.id, catalog=catalog, locale=item.locale)) for item in claimed]
+    measure("render_reminder + keyboard", n, time.process_time() - c0, time.perf_counter() - w0)
+
+    limiter = asyncio.Semaphore(concurrency)
+
+    async def send(item, text):
+        async with limiter:
+            return await bot.send_message(item.chat_id, text[0], parse_mode=ParseMode.HTML, reply_markup=text[1])
+
+    sends = args.get("sends", n)
+    c0, w0 = time.process_time(), time.perf_counter()
+    messages = await asyncio.gather(*(send(item, text) for item, text in list(zip(claimed, texts))[:sends]))
+    measure(f"PTB Bot.send_message ({concurrency} in flight)", sends, time.process_time() - c0,
+            time.perf_counter() - w0)
+
+    async with httpx.AsyncClient(limits=httpx.Limits(max_connections=256)) as client:
+        url = f"{args['root']}/bot{TOKEN}/sendMessage"
+
+        async def post(item, text):
+            async with limiter:
+                response = await client.post(url, data={"chat_id": str(item.chat_id), "text": text[0],
+                                                        "parse_mode": "HTML"})
+                return response.json()
+
+        c0, w0 = time.process_time(), time.perf_counter()
+        await asyncio.gather(*(post(item, text) for item, text in list(zip(claimed, texts))[:sends]))
+        measure(f"bare httpx.AsyncClient.post ({concurrency} in flight)", sends, time.process_time() - c0,
+                time.perf_counter() - w0)
+
+    if not args.get("send_only"):
+        half = n // 2
+        c0, w0 = time.process_time(), time.perf_counter()
+        for item, message in zip(claimed[:half], messages[:half]):
+            store.call(record_sent, reminder_id=item.id, message_id=message.message_id, now=now)
+        measure("record_sent via Store.call (same thread)", half, time.process_time() - c0, time.perf_counter() - w0)
+
+        c0, w0 = time.process_time(), time.perf_counter()
+        rest = list(zip(claimed[half:], messages[half:]))
+
+        async def record(item, message):
+            async with limiter:
+                await store.run(record_sent, reminder_id=item.id, message_id=message.message_id, now=now)
+
+        await asyncio.gather(*(record(item, message) for item, message in rest))
+        measure(f"record_sent via Store.run (worker threads, {concurrency} in flight)", len(rest),
+                time.process_time() - c0, time.perf_counter() - w0)
+    await close()
+    store.dispose()
+    return {"components": out}
 
 
 async def dispatcher_start(args: dict) -> dict:
@@ -373,7 +504,7 @@ async def outage_ours(args: dict) -> dict:
 
 # ---------------------------------------------------------------------------------------------- main
 
-WORKERS = {"drain": drain, "dispatcher_start": dispatcher_start, "scale_queries": scale_queries,
+WORKERS = {"drain": drain, "components": components, "dispatcher_start": dispatcher_start, "scale_queries": scale_queries,
            "outage_ours": outage_ours}
 
 
