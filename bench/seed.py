@@ -198,5 +198,34 @@ def seed(url: str, *, patients: int, reminders_per_patient: int, due_every: int,
     return {"patients": patients, "reminders": patients * reminders_per_patient, "due": due_count}
 
 
+def seed_outage(url: str, *, due: int, stale: int, now: datetime) -> dict:
+    """The state after an outage: ``due`` reminders fell due during it (minutes ago, still valid),
+    ``stale`` fell due long ago and expired meanwhile (an evening check-in a day late)."""
+    engine = make_engine(url)
+    patients = due + stale
+    since = now - timedelta(days=1)
+    _bulk(engine, Patient, ({"id": pid, "name": f"Patient {pid}", "status": ACTIVE, "chat_id": CHAT_BASE + pid,
+                             "timezone": "UTC", "locale": "en", "series_length": 3, "created_at": since,
+                             "linked_at": since} for pid in range(1, patients + 1)))
+    _bulk(engine, Enrollment, ({"id": pid, "patient_id": pid, "session_number": 1, "series_length": 3,
+                                "session_at": since, "protocol_name": "microneedling", "protocol_version": "bench",
+                                "created_at": since} for pid in range(1, patients + 1)))
+
+    def rows():
+        for pid in range(1, patients + 1):
+            if pid <= due:
+                key, kind, at, expires = "expect", "info", now - timedelta(minutes=5), now + timedelta(days=2)
+            else:
+                key, kind = "evening_checkin", "checkin"
+                at, expires = now - timedelta(hours=20), now - timedelta(hours=6)
+            yield {"id": pid, "enrollment_id": pid, "patient_id": pid, "step_key": key, "text_key": key, "kind": kind,
+                   "at_spec": "0m", "expires_spec": "14h", "planned_at": at, "due_at": at, "expires_at": expires,
+                   "status": PENDING, "sent_at": None, "attempts": 0}
+
+    _bulk(engine, Reminder, rows())
+    engine.dispose()
+    return {"due": due, "stale": stale}
+
+
 def utc_now() -> datetime:
     return datetime.now(UTC)

@@ -12,35 +12,15 @@ import gc
 import importlib.machinery
 import json
 import os
-import resource
 import statistics
 import sys
 import time
 from datetime import UTC, datetime, timedelta
 
-T_PROCESS_START = time.time()
 
+from bench.common import TOKEN, emit, peak_rss_mb, rss_mb
 
 # ---------------------------------------------------------------------------------------------- helpers
-
-def rss_mb() -> float:
-    """Current resident set size of this process, from /proc (MB)."""
-    with open("/proc/self/status") as status:
-        for line in status:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024
-    return float("nan")
-
-
-def peak_rss_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-
-
-def emit(result: dict) -> None:
-    print("RESULT " + json.dumps(result, default=str), flush=True)
-
-
-TOKEN = "123456789:BENCH_token_for_fake_api_only_abcdef"
 
 
 class _HideSniffio:
@@ -394,7 +374,7 @@ async def dispatcher_start(args: dict) -> dict:
 
     report = await dispatch_due(store=store, bot=CountingBot(), catalog=catalog, clinic=clinic,
                                 now=datetime.now(UTC), policy=DeliveryPolicy(), should_stop=should_stop)
-    result = {"process_start_wall": T_PROCESS_START, "ready_wall": ready, "sent": report.sent,
+    result = {"ready_wall": ready, "sent": report.sent,
               "released": report.released, "rss_mb": round(rss_mb(), 1), "peak_rss_mb": round(peak_rss_mb(), 1)}
     await close()
     store.dispose()
@@ -423,12 +403,14 @@ def scale_queries(args: dict) -> dict:
         session.rollback()
 
     enroll_times = []
+    t_all = time.perf_counter()
     for i in range(args["enrollments"]):
         t0 = time.perf_counter()
         store.call(enroll_patient, name=f"Bench Patient {i}", protocol=protocol, session_at=now - timedelta(minutes=5),
                    session_number=1, series_length=3, zone=ZoneInfo("Europe/Madrid"), locale="en",
                    quiet_hours=QuietHours.parse("21:00-08:00"), invite_ttl=timedelta(days=7), enrolled_by=1, now=now)
         enroll_times.append((time.perf_counter() - t0) * 1000)
+    enroll_total_s = time.perf_counter() - t_all
 
     claim_times, claimed = [], []
     for _ in range(args["claims"]):
@@ -441,39 +423,45 @@ def scale_queries(args: dict) -> dict:
     plan = _explain_claim(engine, now, args["claim_limit"], lease)
     engine.dispose()
     return {"enroll_ms_median": round(statistics.median(enroll_times), 2),
-            "enroll_ms_max": round(max(enroll_times), 2), "enrollments": len(enroll_times),
+            "enroll_ms_p99": round(_percentile(enroll_times, 99), 2),
+            "enroll_ms_mean": round(enroll_total_s * 1000 / len(enroll_times), 2), "enrollments": len(enroll_times),
             "claim_ms_median": round(statistics.median(claim_times), 2),
             "claim_ms_p99": round(_percentile(claim_times, 99), 2), "claim_ms_max": round(max(claim_times), 2),
             "claims": len(claim_times), "rows_per_claim": statistics.median(claimed), "claim_plan": plan}
 
 
 def _explain_claim(engine, now, limit, lease) -> list[str]:
-    """The query plan of the claim's inner SELECT, for the report."""
-    from sqlalchemy import and_, or_, select, text
+    """The database's plan for each statement claim_due sends, captured from one real claim
+    (rolled back) and explained with the same parameters, not executed again."""
+    from sqlalchemy import event
+    from sqlmodel import Session
 
-    from jobs.storage.models import ACTIVE, CLAIMED, PENDING, Patient, Reminder
+    from jobs.dispatch import claim_due
 
-    due = (select(Reminder.id).join(Patient, Patient.id == Reminder.patient_id)
-           .where(Patient.status == ACTIVE, Patient.chat_id.is_not(None),
-                  or_(and_(Reminder.status == PENDING, Reminder.due_at <= now),
-                      and_(Reminder.status == CLAIMED, Reminder.claimed_until <= now)))
-           .order_by(Reminder.due_at, Reminder.id).limit(limit))
-    compiled = due.compile(engine, compile_kwargs={"literal_binds": False})
+    captured = []
+
+    def capture(conn, cursor, statement, parameters, context, executemany):
+        if statement.lstrip().upper().startswith(("SELECT", "UPDATE", "WITH")):
+            captured.append((statement, parameters))
+
+    event.listen(engine, "before_cursor_execute", capture)
+    try:
+        with Session(engine) as session:
+            claim_due(session, now=now, limit=limit, lease=lease)
+            session.rollback()
+    finally:
+        event.remove(engine, "before_cursor_execute", capture)
+    prefix = "EXPLAIN QUERY PLAN " if engine.dialect.name == "sqlite" else "EXPLAIN "
+    lines = []
     with engine.connect() as connection:
-        prefix = "EXPLAIN QUERY PLAN " if engine.dialect.name == "sqlite" else "EXPLAIN "
-        rows = connection.exec_driver_sql(prefix + str(compiled), _params(compiled, engine)).all()
+        for number, (statement, parameters) in enumerate(captured, 1):
+            first = " ".join(statement.split())[:90]
+            lines.append(f"statement {number}: {first}…")
+            for row in connection.exec_driver_sql(prefix + statement, parameters).all():
+                text = " | ".join(str(v) for v in row)
+                lines.append("    " + (text if len(text) < 200 else text[:200] + "…"))
         connection.rollback()
-    del text
-    return [" | ".join(str(v) for v in row) for row in rows]
-
-
-def _params(compiled, engine):
-    params = compiled.params
-    processors = compiled._bind_processors
-    values = {k: (processors[k](v) if k in processors else v) for k, v in params.items()}
-    if engine.dialect.name == "sqlite":
-        return tuple(values[name] for name in compiled.positiontup)
-    return values
+    return lines
 
 
 def _percentile(values: list[float], pct: float) -> float:

@@ -22,7 +22,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import and_, or_, update
+from sqlalchemy import update
+from sqlalchemy.orm import aliased
 from sqlmodel import Session, select
 from telegram import Bot
 from telegram.constants import ParseMode
@@ -30,13 +31,14 @@ from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, Time
 
 from jobs import events
 from jobs.buttons import reminder_keyboard
-from jobs.patients import UNREACHABLE_REASON
+from jobs.enrollment import UNREACHABLE_REASON
 from jobs.planning import next_session_window
 from jobs.storage.models import (
     ACTIVE,
     CANCELLED,
     CLAIMED,
     FAILED,
+    OPEN_STATES,
     PENDING,
     SENT,
     SKIPPED,
@@ -118,34 +120,41 @@ class DispatchReport:
 def claim_due(session: Session, *, now: datetime, limit: int, lease: timedelta) -> list[ClaimedReminder]:
     """Claim up to ``limit`` due reminders of linked, active patients, oldest first.
 
-    One statement, ``UPDATE … WHERE id IN (SELECT … FOR UPDATE SKIP LOCKED) RETURNING``: on
-    PostgreSQL concurrent dispatchers skip each other's rows; on SQLite the transaction began
-    IMMEDIATE, so a second dispatcher waits for the lock and then sees the rows as claimed.
+    Two selects (pending and due, by the partial index on pending rows; then claims whose lease
+    ran out) and one ``UPDATE … RETURNING``. On PostgreSQL the selects lock the reminder *and its
+    patient* rows with ``FOR UPDATE … SKIP LOCKED``, and skip patients who have a claim in
+    flight elsewhere: concurrent dispatchers never take the same row, nor two rows of one patient,
+    so each patient's messages keep their order. On SQLite the transaction began IMMEDIATE, so a
+    second dispatcher waits for the lock and then sees the rows as claimed.
     """
-    due = (
-        select(Reminder.id)
-        .join(Patient, Patient.id == Reminder.patient_id)
-        .where(
-            Patient.status == ACTIVE,
-            Patient.chat_id.is_not(None),
-            or_(
-                and_(Reminder.status == PENDING, Reminder.due_at <= now),
-                and_(Reminder.status == CLAIMED, Reminder.claimed_until <= now),
-            ),
-        )
-        .order_by(Reminder.due_at, Reminder.id)
-        .limit(limit)
-        .with_for_update(skip_locked=True, of=Reminder)
+    other = aliased(Reminder)
+    in_flight = (
+        select(other.id)
+        .where(other.patient_id == Patient.id, other.status == CLAIMED, other.claimed_until > now)
+        .exists()
     )
-    ids = session.exec(
-        update(Reminder)
-        .where(Reminder.id.in_(due.scalar_subquery()))
-        .values(status=CLAIMED, claimed_until=now + lease)
-        .returning(Reminder.id)
-        .execution_options(synchronize_session=False)
-    ).scalars().all()
+
+    def candidates(*condition):
+        return session.exec(
+            select(Reminder.id)
+            .join(Patient, Patient.id == Reminder.patient_id)
+            .where(Patient.status == ACTIVE, Patient.chat_id.is_not(None), ~in_flight, *condition)
+            .order_by(Reminder.due_at, Reminder.id)
+            .limit(limit)
+            .with_for_update(skip_locked=True, of=[Reminder, Patient])
+        ).all()
+
+    ids = list(candidates(Reminder.status == PENDING, Reminder.due_at <= now))
+    if len(ids) < limit:
+        ids += candidates(Reminder.status == CLAIMED, Reminder.claimed_until <= now)[: limit - len(ids)]
     if not ids:
         return []
+    session.exec(
+        update(Reminder)
+        .where(Reminder.id.in_(ids))
+        .values(status=CLAIMED, claimed_until=now + lease)
+        .execution_options(synchronize_session=False)
+    )
     rows = session.exec(
         select(Reminder, Patient, Enrollment)
         .join(Patient, Patient.id == Reminder.patient_id)
@@ -199,7 +208,7 @@ def record_unreachable(session: Session, *, reminder_id: int, patient_id: int, r
     session.add(patient)
     session.exec(
         update(Reminder)
-        .where(Reminder.patient_id == patient_id, Reminder.status.in_([PENDING, CLAIMED]), Reminder.id != reminder_id)
+        .where(Reminder.patient_id == patient_id, Reminder.status.in_(OPEN_STATES), Reminder.id != reminder_id)
         .values(status=CANCELLED, outcome=UNREACHABLE_REASON, claimed_until=None)
     )
     events.record_event(session, kind=events.BLOCKED, patient_id=patient_id, now=now)
@@ -330,8 +339,8 @@ async def _deliver_chat(run: _Run, items: list[ClaimedReminder], limiter: asynci
             await run.store.run(release_claims, reminder_ids=[rest.id for rest in items[position:]])
             run.report.released += len(items) - position
             return
+        await run.pacer.wait(item.chat_id)  # before taking a slot: a paced chat must not idle one
         async with limiter:
-            await run.pacer.wait(item.chat_id)
             outcome = await _deliver_one(run, item)
         run.report.outcomes[item.id] = outcome
         if outcome == "blocked":

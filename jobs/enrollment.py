@@ -11,7 +11,23 @@ from sqlmodel import Session
 from jobs import events
 from jobs.invites import create_invite
 from jobs.planning import QuietHours, plan_reminders
-from jobs.storage.models import PENDING, SKIPPED, Enrollment, Patient, Reminder
+from jobs.storage.models import (
+    ACTIVE,
+    AWAITING_LINK,
+    CANCELLED,
+    HELD,
+    PAUSED,
+    PENDING,
+    SKIPPED,
+    UNREACHABLE,
+    WAITING,
+    Enrollment,
+    Patient,
+    Reminder,
+)
+
+# Why a blocked patient's reminders are cancelled; they are restored when the patient unblocks us.
+UNREACHABLE_REASON = "patient unreachable"
 from messages.protocol import Protocol
 
 MAX_NAME_LENGTH = 120
@@ -94,6 +110,19 @@ def enroll_patient(
                     planned=planned, stale=stale)
 
 
+def initial_state(patient_status: str) -> tuple[str, str | None]:
+    """A new reminder's state, by its patient's: only an active patient's rows are sendable."""
+    if patient_status == ACTIVE:
+        return PENDING, None
+    if patient_status == PAUSED:
+        return HELD, None
+    if patient_status == AWAITING_LINK:
+        return WAITING, None
+    if patient_status == UNREACHABLE:
+        return CANCELLED, UNREACHABLE_REASON  # comes back if they unblock the bot
+    return CANCELLED, f"patient is {patient_status}"
+
+
 def plan_cycle(session: Session, *, patient: Patient, protocol: Protocol, session_at: datetime,
                session_number: int, series_length: int, quiet_hours: QuietHours,
                now: datetime) -> tuple[Enrollment, int, int]:
@@ -106,6 +135,7 @@ def plan_cycle(session: Session, *, patient: Patient, protocol: Protocol, sessio
     plan = plan_reminders(protocol=protocol, session_at=session_at, zone=ZoneInfo(patient.timezone),
                           quiet_hours=quiet_hours, session_number=session_number, series_length=series_length,
                           now=now)
+    initial, initial_outcome = initial_state(patient.status)
     session.add_all(
         Reminder(
             enrollment_id=enrollment.id,
@@ -119,8 +149,8 @@ def plan_cycle(session: Session, *, patient: Patient, protocol: Protocol, sessio
             at_spec=item.at_spec,
             not_before_spec=item.not_before_spec,
             expires_spec=item.expires_spec,
-            status=SKIPPED if item.stale else PENDING,
-            outcome="stale: its time had passed at enrollment" if item.stale else None,
+            status=SKIPPED if item.stale else initial,
+            outcome="stale: its time had passed at enrollment" if item.stale else initial_outcome,
         )
         for item in plan
     )

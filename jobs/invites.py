@@ -18,7 +18,18 @@ from sqlmodel import Session, select
 
 from jobs import events
 from jobs.planning import due_on_link
-from jobs.storage.models import ACTIVE, AWAITING_LINK, DELETED, PENDING, SKIPPED, UNREACHABLE, Invite, Patient, Reminder
+from jobs.storage.models import (
+    ACTIVE,
+    AWAITING_LINK,
+    DELETED,
+    PENDING,
+    SKIPPED,
+    UNREACHABLE,
+    WAITING,
+    Invite,
+    Patient,
+    Reminder,
+)
 
 TOKEN_BYTES = 24
 _TOKEN_SHAPE = re.compile(r"^[A-Za-z0-9_-]{16,64}$")
@@ -97,7 +108,7 @@ def redeem_invite(session: Session, *, token: str, chat_id: int, now: datetime, 
     patient.locale = patient.locale or locale
     skipped = 0
     for reminder in session.exec(
-        select(Reminder).where(Reminder.patient_id == patient.id, Reminder.status == PENDING)
+        select(Reminder).where(Reminder.patient_id == patient.id, Reminder.status == WAITING)
     ):
         due = due_on_link(planned_at=reminder.planned_at, due_at=reminder.due_at,
                           expires_at=reminder.expires_at, now=now)
@@ -107,6 +118,7 @@ def redeem_invite(session: Session, *, token: str, chat_id: int, now: datetime, 
             skipped += 1
         else:
             reminder.due_at = due
+            reminder.status = PENDING
     session.add_all([invite, patient])
     events.record_event(session, kind=events.LINKED, patient_id=patient.id, now=now)
     return LinkResult(patient=patient, skipped=skipped)

@@ -13,14 +13,17 @@ from sqlalchemy import update
 from sqlmodel import Session, delete, select
 
 from jobs import events
+from jobs.enrollment import UNREACHABLE_REASON
 from jobs.planning import QuietHours, replan_spec
 from jobs.storage.models import (
     ACTIVE,
     CANCELLED,
-    CLAIMED,
     DELETED,
+    HELD,
+    OPEN_STATES,
     PAUSED,
     PENDING,
+    WAITING,
     STOPPED,
     UNREACHABLE,
     Enrollment,
@@ -52,7 +55,7 @@ def current_enrollment(session: Session, *, patient_id: int) -> Enrollment | Non
 def next_pending(session: Session, *, patient_id: int) -> Reminder | None:
     """The next message the patient will get, if any."""
     return session.exec(
-        select(Reminder).where(Reminder.patient_id == patient_id, Reminder.status.in_([PENDING, CLAIMED]))
+        select(Reminder).where(Reminder.patient_id == patient_id, Reminder.status.in_(OPEN_STATES))
         .order_by(Reminder.due_at, Reminder.id)
     ).first()
 
@@ -84,6 +87,10 @@ def set_paused(session: Session, *, chat_id: int, paused: bool, now: datetime) -
     if patient.status != wanted:
         patient.status = wanted
         session.add(patient)
+        # Held rows are out of the dispatcher's way until the patient resumes.
+        before, after = (PENDING, HELD) if paused else (HELD, PENDING)
+        session.exec(update(Reminder).where(Reminder.patient_id == patient.id, Reminder.status == before)
+                     .values(status=after))
         events.record_event(session, kind=events.PAUSED if paused else events.RESUMED,
                             patient_id=patient.id, now=now)
     return patient
@@ -92,7 +99,7 @@ def set_paused(session: Session, *, chat_id: int, paused: bool, now: datetime) -
 def cancel_pending(session: Session, *, patient_id: int, reason: str, kinds: tuple[str, ...] | None = None,
                    enrollment_id: int | None = None) -> int:
     """Cancel a patient's pending reminders (optionally only some kinds, or of one cycle)."""
-    statement = update(Reminder).where(Reminder.patient_id == patient_id, Reminder.status.in_([PENDING, CLAIMED]))
+    statement = update(Reminder).where(Reminder.patient_id == patient_id, Reminder.status.in_(OPEN_STATES))
     if kinds is not None:
         statement = statement.where(Reminder.kind.in_(kinds))
     if enrollment_id is not None:
@@ -154,7 +161,8 @@ def replan_pending(session: Session, *, patient: Patient, quiet_hours: QuietHour
     rows = session.exec(
         select(Reminder, Enrollment).join(Enrollment, Enrollment.id == Reminder.enrollment_id)
         # A snoozed rebooking reminder has no timing text: it keeps the time the patient asked for.
-        .where(Reminder.patient_id == patient.id, Reminder.status == PENDING, Reminder.at_spec != "")
+        .where(Reminder.patient_id == patient.id, Reminder.status.in_([PENDING, WAITING, HELD]),
+               Reminder.at_spec != "")
     ).all()
     for reminder, enrollment in rows:
         planned, due, expires = replan_spec(
@@ -174,9 +182,6 @@ def set_locale(session: Session, *, chat_id: int, locale: str) -> Patient | None
         patient.locale = locale
         session.add(patient)
     return patient
-
-
-UNREACHABLE_REASON = "patient unreachable"
 
 
 def mark_unreachable(session: Session, *, chat_id: int, now: datetime) -> Patient | None:

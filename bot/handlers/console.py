@@ -33,7 +33,7 @@ from jobs.console import (
     reinvite,
 )
 from jobs.enrollment import EnrollmentError
-from jobs.storage.models import ACTIVE, AWAITING_LINK, Patient
+from jobs.storage.models import ACTIVE, AWAITING_LINK, OPEN_STATES, Patient
 
 log = logging.getLogger(__name__)
 
@@ -241,6 +241,6 @@ async def stats_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> N
     await update.effective_message.reply_html(services.text(
         locale, "stats_text", days=days, enrolled=stats.enrolled, linked=stats.linked,
         sent=stats.messages["sent"], skipped=stats.messages["skipped"], failed=stats.messages["failed"],
-        pending=stats.messages["pending"] + stats.messages["claimed"], fine=stats.answers["fine"],
+        pending=sum(stats.messages[state] for state in OPEN_STATES), fine=stats.answers["fine"],
         red=stats.answers["red"], worried=stats.answers["worried"], escalations=stats.escalations,
         booked=stats.booked, offered=stats.rebook_offered, rate=rate))

@@ -35,7 +35,10 @@ def make_engine(url: str) -> Engine:
     """An engine for ``url``; SQLite files get their folder created and the pragmas above."""
     parsed = make_url(url)
     if parsed.get_backend_name() != "sqlite":
-        return create_engine(url, pool_pre_ping=True)
+        # Enough pooled connections for the dispatcher's sends in flight plus the handlers, so
+        # connections are reused rather than opened and closed all the time; pre-ping survives a
+        # database restart or a standby taking over.
+        return create_engine(url, pool_pre_ping=True, pool_size=12, max_overflow=8)
     if parsed.database and parsed.database != ":memory:":
         Path(parsed.database).expanduser().parent.mkdir(parents=True, exist_ok=True)
     engine = create_engine(

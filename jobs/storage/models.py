@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import BigInteger, Column, ForeignKey, Index, Integer, UniqueConstraint
+from sqlalchemy import BigInteger, Column, ForeignKey, Index, Integer, UniqueConstraint, text
 from sqlmodel import Field, SQLModel
 
 from jobs.storage.types import UTCDateTime
@@ -22,13 +22,19 @@ UNREACHABLE = "unreachable"
 DELETED = "deleted"
 PATIENT_STATES = (AWAITING_LINK, ACTIVE, PAUSED, STOPPED, UNREACHABLE, DELETED)
 
-# Reminder states.
+# Reminder states. Only "pending" rows are ever claimed, so the dispatcher's index holds just
+# the sendable ones: rows of patients who have not linked yet wait as "waiting", rows of paused
+# patients as "held", and they become "pending" when the patient links or resumes.
 PENDING = "pending"
+WAITING = "waiting"
+HELD = "held"
 CLAIMED = "claimed"
 SENT = "sent"
 SKIPPED = "skipped"
 FAILED = "failed"
 CANCELLED = "cancelled"
+# Still to come, in any of the forms above.
+OPEN_STATES = (PENDING, WAITING, HELD, CLAIMED)
 
 
 def _utc(**kwargs) -> object:
@@ -79,8 +85,10 @@ class Reminder(SQLModel, table=True):
     """One planned message and what became of it."""
 
     __table_args__ = (
-        # The dispatcher's claim: pending rows in due order.
         Index("ix_reminder_status_due", "status", "due_at"),
+        # The dispatcher's claim: sendable rows in due order, and nothing else in the index.
+        Index("ix_reminder_pending_due", "due_at", "id",
+              postgresql_where=text("status = 'pending'"), sqlite_where=text("status = 'pending'")),
     )
 
     id: int | None = Field(default=None, primary_key=True)

@@ -113,7 +113,8 @@ async def test_sigterm_finishes_in_flight_sends_records_them_and_exits_quickly(f
     took = time.monotonic() - started
     stderr = (await bot.stderr.read()).decode()
     assert code == 0, stderr
-    assert took < 5, f"took {took:.1f}s to stop"
+    print(f"\nSIGTERM test: stopped {took:.1f} s after the signal")
+    assert took < 10, f"took {took:.1f}s to stop"  # typically 1-2 s; the bound allows a loaded CI machine
     after_stop = rows(database_url)
     assert not [r for r in after_stop if r.status == CLAIMED], "claims must be released or recorded"
     counts = per_chat(fake_api)

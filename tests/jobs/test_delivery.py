@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 from jobs.dispatch import claim_due
-from jobs.storage.models import CLAIMED, PENDING, SENT, SKIPPED, Reminder
+from jobs.storage.models import CLAIMED, SENT, SKIPPED, WAITING, Reminder
 from tests.conftest import PATIENT_ID, BotHarness, bot_env
 
 ORDER = ["expect", "evening_checkin", "sun_care", "settling_check", "week_sunscreen", "rebook_open", "rebook_closing"]
@@ -114,7 +114,7 @@ async def test_reminders_of_unlinked_patients_wait(harness, fake_api, clock):
     await harness.enroll()
     clock.set_local(0, 19, 30)
     assert (await harness.dispatch()).handled == 0
-    assert {r.status for r in harness.rows(Reminder)} == {PENDING}
+    assert {r.status for r in harness.rows(Reminder)} == {WAITING}
 
 
 async def test_two_dispatchers_never_claim_the_same_reminder(harness, clock):
@@ -130,6 +130,20 @@ async def test_two_dispatchers_never_claim_the_same_reminder(harness, clock):
     third = store.call(claim_due, now=clock.now + timedelta(minutes=6), limit=100, lease=timedelta(minutes=5))
     assert sorted(r.id for r in third) == sorted(r.id for r in first)
     assert {r.status for r in harness.rows(Reminder, Reminder.id.in_([r.id for r in third]))} == {CLAIMED}
+
+
+async def test_one_patient_is_never_claimed_by_two_dispatchers_at_once(harness, clock):
+    await harness.link()
+    clock.set_local(1, 9, 30)  # the evening check-in and the morning sun note are both due
+    store = harness.services.store
+    first = store.call(claim_due, now=clock.now, limit=1, lease=timedelta(minutes=5))
+    assert [r.step_key for r in first] == ["evening_checkin"]
+    # Another dispatcher must not take this patient's next message while the first is in flight:
+    # it would race it to the chat and could arrive first.
+    assert store.call(claim_due, now=clock.now, limit=10, lease=timedelta(minutes=5)) == []
+    # Once the lease runs out (the first dispatcher died), everything of the patient is claimable again.
+    later = store.call(claim_due, now=clock.now + timedelta(minutes=6), limit=10, lease=timedelta(minutes=5))
+    assert first[0].id in {r.id for r in later}
 
 
 async def test_the_dispatcher_job_is_one_recurring_job_with_the_configured_interval(fake_api, database_url, clock):
