@@ -5,11 +5,8 @@ Revises: 0004
 Create Date: 2026-11-25 03:10:53.271347
 """
 
-from alembic import op
 import sqlalchemy as sa
-import sqlmodel
-import jobs.storage.types
-
+from alembic import op
 
 revision = '0005'
 down_revision = '0004'
