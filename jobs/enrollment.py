@@ -25,11 +25,10 @@ from jobs.storage.models import (
     Patient,
     Reminder,
 )
+from messages.protocol import Protocol
 
 # Why a blocked patient's reminders are cancelled; they are restored when the patient unblocks us.
 UNREACHABLE_REASON = "patient unreachable"
-from messages.protocol import Protocol
-
 MAX_NAME_LENGTH = 120
 MAX_SERIES_LENGTH = 20
 # A session may be entered a little ahead of the clock (a slow front desk PC), not days ahead.
