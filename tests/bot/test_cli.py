@@ -130,3 +130,22 @@ def test_export_messages_gives_a_folder_that_loads_as_messages_dir(monkeypatch, 
                {"MESSAGES_DIR": str(tmp_path / "mine")}) == 0
     assert run(["export-messages", "mine"], monkeypatch, tmp_path) == 2
     assert "already exists" in capsys.readouterr().err
+
+
+def test_db_and_check_commands_on_postgresql(monkeypatch, tmp_path, capsys, postgres_url):
+    env = {"DATABASE_URL": postgres_url}
+    assert run(["db", "upgrade"], monkeypatch, tmp_path, env) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("current: ") and "(head: " in out
+    head = out.split("(head: ")[1].rstrip(")\n")
+    assert out.startswith(f"current: {head}")
+    assert run(["check"], monkeypatch, tmp_path, {**env, "BOT_TOKEN": TOKEN}) == 0
+    assert "database: reachable (postgresql)" in capsys.readouterr().out
+
+
+def test_an_unreachable_database_is_one_line_without_the_password(monkeypatch, tmp_path, capsys):
+    url = "postgresql+psycopg://aftercare:s3cret-pw@127.0.0.1:1/aftercare?connect_timeout=2"
+    assert run(["db", "upgrade"], monkeypatch, tmp_path, {"DATABASE_URL": url}) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("aftercare: DATABASE_URL: cannot use the database") and "s3cret-pw" not in err
+    assert len(err.strip().splitlines()) == 1
