@@ -36,7 +36,10 @@ def staff_only(callback=None, *, private: bool = False, admin: bool = False):
                 log.warning("refused %s to non-admin staff %s", func.__name__, user.id)
                 await _refuse(update, services.text(locale, "not_admin"))
                 return None
-            if private and update.effective_chat and update.effective_chat.type != ChatType.PRIVATE:
+            chat = update.effective_chat
+            in_group = chat is not None and chat.type != ChatType.PRIVATE
+            # Patient data is shown only in private chats and the staff group, never in any other group.
+            if in_group and (private or chat.id != services.settings.staff_chat_id):
                 await _refuse(update, services.text(locale, "private_only"))
                 return None
             return await func(update, context)

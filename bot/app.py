@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import datetime
 
 from telegram.ext import (
@@ -33,7 +34,7 @@ from bot.keyboards import CONFIRM_PREFIX, ENROLL_ANY, LANGUAGE_PREFIX, PATIENTS_
 from bot.logs import quiet_libraries
 from bot.menus import set_menus
 from bot.services import SERVICES_KEY, Services, utc_now
-from bot.settings import Settings
+from bot.settings import Settings, SettingsError
 from jobs.buttons import CHECKIN_PREFIX, REBOOK_PREFIX
 from jobs.dispatch import DeliveryPolicy
 from jobs.storage.db import Store, make_engine, upgrade
@@ -44,7 +45,14 @@ log = logging.getLogger(__name__)
 
 def build_services(settings: Settings, *, clock: Callable[[], datetime] = utc_now, migrate: bool = True) -> Services:
     """Load and check the message files, open the database and bring its schema up to date."""
-    catalog = load_catalog(settings.messages_dir, default_protocol=settings.default_protocol)
+    catalog = load_catalog(settings.messages_dir, default_protocol=None)
+    if settings.default_protocol not in catalog.protocols:
+        raise SettingsError("DEFAULT_PROTOCOL", f"{settings.default_protocol!r} is not a protocol file "
+                            f"(have: {', '.join(sorted(catalog.protocols))})")
+    if settings.staff_locale not in catalog.locales:
+        raise SettingsError("STAFF_LANGUAGE", f"{settings.staff_locale!r} has no texts "
+                            f"(have: {', '.join(catalog.locales)})")
+    catalog = replace(catalog, default_protocol=settings.default_protocol)
     engine = make_engine(settings.database_url)
     if migrate:
         upgrade(engine)

@@ -36,6 +36,15 @@ def main(argv: list[str] | None = None) -> int:
     """Parse the command line and run the chosen command; return the exit status."""
     parser = _parser()
     args = parser.parse_args(argv)
+    try:
+        return _main(args, parser)
+    except BrokenPipeError:
+        # `aftercare preview | head`: the reader has gone, and that is fine.
+        sys.stderr.close()
+        return 0
+
+
+def _main(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     command = args.command or "run"
     env = load_env(Path(args.env_file))
     try:
@@ -133,11 +142,13 @@ def _preview(env: dict[str, str], args: argparse.Namespace) -> int:
     from messages.catalog import load_catalog
 
     settings = Settings.from_env(env, require_token=False)
-    catalog = load_catalog(settings.messages_dir, default_protocol=settings.default_protocol)
+    catalog = load_catalog(settings.messages_dir, default_protocol=None)
     try:
-        protocol = catalog.protocol(args.protocol)
+        protocol = catalog.protocol(args.protocol or settings.default_protocol)
     except KeyError:
-        print(f"aftercare: no protocol {args.protocol!r} (have: {', '.join(sorted(catalog.protocols))})",
+        name = args.protocol or settings.default_protocol
+        key = "--protocol" if args.protocol else "DEFAULT_PROTOCOL"
+        print(f"aftercare: {key}: no protocol {name!r} (have: {', '.join(sorted(catalog.protocols))})",
               file=sys.stderr)
         return 2
     try:

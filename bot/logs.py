@@ -32,10 +32,16 @@ class StartupTracebackFilter(logging.Filter):
         return not (record.name.startswith("telegram.ext") and "Bootstrap" in record.getMessage())
 
 
+# python-telegram-bot logs whole updates (names, message texts) at DEBUG: never below INFO.
+AT_MOST_INFO = ("telegram",)
+
+
 def quiet_libraries() -> None:
-    """Turn the libraries that log request URLs (and so the token) down to WARNING."""
+    """Turn the libraries that log request URLs (and so the token) or updates (names) down."""
     for name in QUIET_LOGGERS:
         logging.getLogger(name).setLevel(logging.WARNING)
+    for name in AT_MOST_INFO:
+        logging.getLogger(name).setLevel(logging.INFO)
 
 
 def configure_logging(level: str, *secrets: str) -> None:

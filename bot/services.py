@@ -51,12 +51,17 @@ class Services:
         return self.catalog.resolve_locale(self.settings.staff_locale)
 
     def text(self, locale: str, key: str, /, **values: object) -> str:
-        """A ``[bot]`` text in ``locale``."""
+        """A ``[bot]`` text in ``locale``; the clinic's name and phone are always available to it."""
+        values = {"clinic_name": self.clinic_name(locale), "clinic_phone": self.phone(locale), **values}
         return self.catalog.bot(locale, key, **values)
 
     def phone(self, locale: str) -> str:
         """The clinic's phone, or a stand-in phrase while CLINIC_PHONE is unset."""
-        return self.settings.clinic_phone or self.text(locale, "clinic_phone_missing")
+        return self.settings.clinic_phone or self.catalog.bot(locale, "clinic_phone_missing")
+
+    def clinic_name(self, locale: str) -> str:
+        """The clinic's name, or a stand-in ("our clinic") in the reader's language while CLINIC_NAME is unset."""
+        return self.settings.clinic_name or self.catalog.bot(locale, "clinic_name_missing")
 
     def locale_of(self, update: Update) -> str:
         """The language to answer this update's sender in (their Telegram language, if we have it)."""

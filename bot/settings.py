@@ -40,7 +40,7 @@ class Settings:
     bot_token: str = field(repr=False)
     staff_ids: frozenset[int] = frozenset()
     database_url: str = DEFAULT_DATABASE_URL
-    clinic_name: str = "our clinic"
+    clinic_name: str = ""
     clinic_phone: str = ""
     clinic_timezone: ZoneInfo = ZoneInfo("UTC")
     quiet_hours: QuietHours = QuietHours.parse("21:00-08:00")
@@ -82,7 +82,7 @@ class Settings:
             bot_token=token,
             staff_ids=reader.ids("STAFF_IDS"),
             database_url=reader.database_url("DATABASE_URL"),
-            clinic_name=reader.text("CLINIC_NAME") or cls.clinic_name,
+            clinic_name=reader.text("CLINIC_NAME"),
             clinic_phone=reader.text("CLINIC_PHONE"),
             clinic_timezone=reader.zone("CLINIC_TIMEZONE"),
             quiet_hours=reader.parse("QUIET_HOURS", QuietHours.parse, "21:00-08:00"),
@@ -97,7 +97,7 @@ class Settings:
             staff_chat_id=reader.chat_id("STAFF_CHAT_ID"),
             staff_locale=(reader.text("STAFF_LANGUAGE") or "en").lower(),
             claim_lease=timedelta(seconds=reader.integer("CLAIM_LEASE_SECONDS", 300, low=2, high=86400)),
-            webhook_url=reader.url("WEBHOOK_URL"),
+            webhook_url=reader.webhook_url("WEBHOOK_URL"),
             webhook_listen=reader.text("WEBHOOK_LISTEN") or "0.0.0.0",
             webhook_port=reader.integer("WEBHOOK_PORT", 8443, low=1, high=65535),
             webhook_secret=reader.secret("WEBHOOK_SECRET"),
@@ -187,6 +187,12 @@ class _Reader:
         if parsed.scheme not in {"http", "https"} or not parsed.netloc:
             raise SettingsError(key, f"{raw!r} is not an http(s) URL")
         return raw
+
+    def webhook_url(self, key: str) -> str | None:
+        url = self.url(key)
+        if url and urlparse(url).scheme != "https" and urlparse(url).hostname not in ("127.0.0.1", "localhost", "::1"):
+            raise SettingsError(key, "Telegram only posts to https:// URLs")
+        return url
 
     def database_url(self, key: str) -> str:
         raw = self.text(key) or DEFAULT_DATABASE_URL

@@ -240,7 +240,7 @@ def render_reminder(item: ClaimedReminder, *, catalog: Catalog, clinic: ClinicIn
     return catalog.render(
         item.locale, "steps", item.text_key,
         name=item.patient_name,
-        clinic_name=clinic.name,
+        clinic_name=clinic.name or catalog.bot(item.locale, "clinic_name_missing"),
         clinic_phone=clinic.phone or catalog.bot(item.locale, "clinic_phone_missing"),
         booking_url=clinic.booking_url,
         booking_line=Raw(booking_line),

@@ -6,7 +6,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from sqlmodel import Session
+from sqlalchemy import func
+from sqlmodel import Session, select
 
 from jobs import events
 from jobs.invites import create_invite
@@ -107,6 +108,15 @@ def enroll_patient(
     session.flush()
     return Enrolled(patient=patient, enrollment=enrollment, token=token, invite_expires_at=now + invite_ttl,
                     planned=planned, stale=stale)
+
+
+def recent_namesake(session: Session, *, name: str, patient_id: int, now: datetime,
+                    within: timedelta = timedelta(hours=2)) -> Patient | None:
+    """Another patient with the same name enrolled shortly before: probably the same /enroll sent twice."""
+    return session.exec(
+        select(Patient).where(func.lower(Patient.name) == name.lower(), Patient.id != patient_id,
+                              Patient.created_at >= now - within).order_by(Patient.id.desc())
+    ).first()
 
 
 def initial_state(patient_status: str) -> tuple[str, str | None]:

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import Enum
 
+from sqlalchemy import update
 from sqlmodel import Session, select
 
 from jobs import events
@@ -21,9 +22,13 @@ from jobs.planning import due_on_link
 from jobs.storage.models import (
     ACTIVE,
     AWAITING_LINK,
+    CANCELLED,
     DELETED,
+    OPEN_STATES,
+    PAUSED,
     PENDING,
     SKIPPED,
+    STOPPED,
     UNREACHABLE,
     WAITING,
     Invite,
@@ -73,6 +78,9 @@ class LinkResult:
     patient: Patient | None = None
     problem: LinkProblem | None = None
     skipped: int = 0
+    relinked: bool = False
+    # Other patient records that were linked to this chat before: their messages are stopped.
+    superseded: tuple[int, ...] = ()
 
 
 def redeem_invite(session: Session, *, token: str, chat_id: int, now: datetime, locale: str) -> LinkResult:
@@ -96,13 +104,14 @@ def redeem_invite(session: Session, *, token: str, chat_id: int, now: datetime, 
         return LinkResult(problem=LinkProblem.EXPIRED)
     invite.used_at = now
     invite.used_by_chat = chat_id
+    superseded = _supersede_others(session, patient_id=patient.id, chat_id=chat_id, now=now)
     patient.chat_id = chat_id
     if patient.status != AWAITING_LINK:
         # A fresh invite for a patient who was linked before (a new phone): move them to this chat.
         if patient.status == UNREACHABLE:
             patient.status = ACTIVE
         session.add_all([invite, patient])
-        return LinkResult(patient=patient)
+        return LinkResult(patient=patient, relinked=True, superseded=superseded)
     patient.status = ACTIVE
     patient.linked_at = now
     patient.locale = patient.locale or locale
@@ -121,4 +130,17 @@ def redeem_invite(session: Session, *, token: str, chat_id: int, now: datetime, 
             reminder.status = PENDING
     session.add_all([invite, patient])
     events.record_event(session, kind=events.LINKED, patient_id=patient.id, now=now)
-    return LinkResult(patient=patient, skipped=skipped)
+    return LinkResult(patient=patient, skipped=skipped, superseded=superseded)
+
+
+def _supersede_others(session: Session, *, patient_id: int, chat_id: int, now: datetime) -> tuple[int, ...]:
+    """Stop other patient records on this chat, so one person never gets two parallel plans."""
+    others = session.exec(select(Patient).where(Patient.chat_id == chat_id, Patient.id != patient_id,
+                                                Patient.status.in_([ACTIVE, PAUSED, UNREACHABLE]))).all()
+    for other in others:
+        session.exec(update(Reminder).where(Reminder.patient_id == other.id, Reminder.status.in_(OPEN_STATES))
+                     .values(status=CANCELLED, outcome=f"superseded by patient #{patient_id}", claimed_until=None))
+        other.status = STOPPED
+        session.add(other)
+        events.record_event(session, kind=events.STOPPED, patient_id=other.id, detail="superseded", now=now)
+    return tuple(other.id for other in others)

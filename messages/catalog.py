@@ -17,6 +17,7 @@ import string
 import tomllib
 from dataclasses import dataclass, field
 from datetime import datetime
+from html.parser import HTMLParser
 from pathlib import Path
 
 from messages.errors import MessageFileError
@@ -109,14 +110,56 @@ def placeholders_of(template: str) -> set[str]:
     return names
 
 
-def load_catalog(directory: Path | str | None = None, *, default_protocol: str = "microneedling") -> Catalog:
-    """Load and validate protocols and texts from ``directory`` (the shipped defaults when None)."""
+# The tags Telegram's HTML parse mode accepts; anything else makes Telegram refuse the message.
+TELEGRAM_TAGS = frozenset({"b", "strong", "i", "em", "u", "ins", "s", "strike", "del", "span", "tg-spoiler",
+                           "a", "tg-emoji", "code", "pre", "blockquote"})
+
+
+class _TagChecker(HTMLParser):
+    """Finds what Telegram would reject: unknown tags, and tags left open or closed twice."""
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.open: list[str] = []
+        self.problem: str | None = None
+
+    def handle_starttag(self, tag: str, attrs) -> None:
+        if tag not in TELEGRAM_TAGS:
+            self.problem = self.problem or f"<{tag}> is not a tag Telegram accepts (use <b>, <i>, <u>, <code>, <a>…)"
+        self.open.append(tag)
+
+    def handle_endtag(self, tag: str) -> None:
+        if not self.open or self.open[-1] != tag:
+            self.problem = self.problem or f"</{tag}> does not close the tag opened before it"
+        else:
+            self.open.pop()
+
+
+def html_problem(template: str) -> str | None:
+    """Why Telegram would refuse ``template`` as HTML, or None."""
+    checker = _TagChecker()
+    checker.feed(template)
+    checker.close()
+    if checker.problem:
+        return checker.problem
+    if checker.open:
+        return f"<{checker.open[-1]}> is never closed"
+    return None
+
+
+def load_catalog(directory: Path | str | None = None, *, default_protocol: str | None = "microneedling") -> Catalog:
+    """Load and validate protocols and texts from ``directory`` (the shipped defaults when None).
+
+    ``default_protocol`` must exist when given; None checks nothing (the caller chooses later).
+    """
     directory = Path(directory) if directory else DEFAULTS_DIR
     if not directory.is_dir():
         raise MessageFileError(directory, "", "folder not found")
     protocols = _load_protocols(directory / "protocols")
     texts = _load_texts(directory / "texts")
-    if default_protocol not in protocols:
+    if default_protocol is None:
+        default_protocol = "microneedling" if "microneedling" in protocols else sorted(protocols)[0]
+    elif default_protocol not in protocols:
         raise MessageFileError(
             directory / "protocols", "", f"default protocol {default_protocol!r} not found "
             f"(have: {', '.join(sorted(protocols))})"
@@ -180,11 +223,15 @@ def _validate(directory, protocols, texts, reference_bot) -> dict[tuple[str, str
             raise MessageFileError(path, f"[{section}] {key}", str(exc)) from None
         extra = sorted(used - set(allowed))
         if extra:
-            raise MessageFileError(
-                path, f"[{section}] {key}",
-                f"unknown placeholder {{{extra[0]}}} "
-                f"(allowed: {', '.join(f'{{{name}}}' for name in sorted(allowed)) or 'none'})",
-            )
+            listed = ", ".join(f"{{{name}}}" for name in sorted(allowed)) or "none"
+            if locale == REFERENCE_LOCALE:
+                problem = f"unknown placeholder {{{extra[0]}}} (allowed: {listed})"
+            else:
+                problem = f"uses {{{extra[0]}}}, which the English text does not (English uses: {listed})"
+            raise MessageFileError(path, f"[{section}] {key}", problem)
+        problem = html_problem(template)
+        if problem:
+            raise MessageFileError(path, f"[{section}] {key}", problem)
         if locale == REFERENCE_LOCALE:
             found[(section, key)] = frozenset(used)
 

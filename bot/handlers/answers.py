@@ -43,8 +43,7 @@ async def checkin_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> 
         answer, "checkin_red_escalated" if result.escalate else "checkin_red_expected")
     await _show_answer(query, services, locale, _CHECKIN_LABELS[answer])
     await query.message.reply_html(services.text(locale, key, name=patient.name, day=result.day,
-                                                 clinic_name=services.settings.clinic_name,
-                                                 clinic_phone=services.phone(locale)))
+                                                                                                  clinic_phone=services.phone(locale)))
     log.info("patient %d answered check-in %d: %s (escalate=%s)", patient.id, reminder_id, answer, result.escalate)
     if result.escalate:
         staff = services.staff_locale
@@ -74,7 +73,7 @@ async def rebook_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> N
         await _refuse(update, services, result)
         return
     patient, enrollment = result.patient, result.enrollment
-    locale, clinic = patient.locale, services.settings.clinic_name
+    locale = patient.locale
     await query.answer()
     await _show_answer(query, services, locale, _REBOOK_LABELS[answer])
     if answer == LATER:
@@ -83,7 +82,7 @@ async def rebook_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> N
         await query.message.reply_html(services.text(locale, "rebook_later", when=when))
         return
     key = "rebook_booked" if answer == BOOKED else "rebook_not_continuing"
-    await query.message.reply_html(services.text(locale, key, name=patient.name, clinic_name=clinic,
+    await query.message.reply_html(services.text(locale, key, name=patient.name,
                                                  clinic_phone=services.phone(locale)))
     staff = services.staff_locale
     alert = "alert_booked" if answer == BOOKED else "alert_not_continuing"

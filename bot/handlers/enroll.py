@@ -28,7 +28,7 @@ from bot.keyboards import (
 )
 from bot.services import Services, services_of
 from jobs import forms
-from jobs.enrollment import EnrollmentError, enroll_patient
+from jobs.enrollment import EnrollmentError, enroll_patient, recent_namesake
 from jobs.forms import advance_form, close_form, current_form, open_form
 from messages.catalog import Raw
 
@@ -65,9 +65,12 @@ async def form_text(update: Update, context: ContextTypes.DEFAULT_TYPE) -> bool:
     services = services_of(context)
     user_id, now = update.effective_user.id, services.clock()
     form = await services.store.run(current_form, user_id=user_id, now=now)
-    if form is None or form.step not in (forms.ASK_NAME, forms.ASK_TIME):
+    if form is None:
         return False
     locale = _staff_locale(services, update)
+    if form.step not in (forms.ASK_NAME, forms.ASK_TIME):
+        await update.effective_message.reply_html(services.text(locale, "enroll_use_buttons"))
+        return True
     text = update.effective_message.text or ""
     if form.step == forms.ASK_NAME:
         await services.store.run(advance_form, user_id=user_id, expect=forms.ASK_NAME, now=now, name=text.strip())
@@ -170,6 +173,7 @@ async def finish_enrollment(update: Update, context: ContextTypes.DEFAULT_TYPE, 
         await _reply_error(update, services, locale, exc)
         return
     patient, enrollment = enrolled.patient, enrolled.enrollment
+    twin = await services.store.run(recent_namesake, name=patient.name, patient_id=patient.id, now=services.clock())
     log.info("staff %s enrolled patient %d (%d steps planned)", update.effective_user.id, patient.id, enrolled.planned)
     link = invite_link(context.bot.username, enrolled.token)
     clinic_zone = settings.clinic_timezone
@@ -184,6 +188,11 @@ async def finish_enrollment(update: Update, context: ContextTypes.DEFAULT_TYPE, 
         expires=f"{enrolled.invite_expires_at.astimezone(clinic_zone):%a %d %b %Y, %H:%M}",
         link=link,
     )
+    if zone != settings.clinic_timezone:
+        caption += services.text(locale, "enroll_patient_zone", zone=zone.key)
+    if twin is not None:
+        minutes = int((services.clock() - twin.created_at).total_seconds() // 60)
+        caption += services.text(locale, "enroll_duplicate_note", minutes=minutes, patient_id=twin.id)
     await update.effective_message.reply_photo(photo=qr_png(link), caption=caption, parse_mode=ParseMode.HTML)
 
 

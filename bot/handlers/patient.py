@@ -49,7 +49,7 @@ async def status_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> 
         return
     patient, enrollment, upcoming = status.patient, status.enrollment, status.next_reminder
     locale, catalog = patient.locale, services.catalog
-    lines = [services.text(locale, "status_title", clinic_name=services.settings.clinic_name)]
+    lines = [services.text(locale, "status_title", )]
     if enrollment is not None:
         lines.append(services.text(
             locale, "status_session", session_number=enrollment.session_number,
@@ -121,8 +121,7 @@ async def _ask_confirmation(update: Update, context: ContextTypes.DEFAULT_TYPE, 
         return
     locale = patient.locale
     await update.effective_message.reply_html(
-        services.text(locale, f"{action}_confirm", clinic_name=services.settings.clinic_name,
-                      clinic_phone=services.phone(locale)),
+        services.text(locale, f"{action}_confirm",                       clinic_phone=services.phone(locale)),
         reply_markup=confirm_keyboard(action, yes=services.text(locale, f"button_yes_{action}"),
                                       no=services.text(locale, "button_keep")),
     )

@@ -45,7 +45,7 @@ async def incoming_message(update: Update, context: ContextTypes.DEFAULT_TYPE) -
     if patient is None:
         key = "staff_hint" if await services.is_staff(user.id if user else None) else "stranger"
         await message.reply_html(services.text(services.locale_of(update), key,
-                                               clinic_name=services.settings.clinic_name))
+                                               ))
         return
     await _relay_to_staff(update, context, services, patient)
 
@@ -67,8 +67,7 @@ async def _relay_to_staff(update: Update, context, services: Services, patient) 
         delivered = await alert_staff(services, context.bot, text, patient_id=patient.id)
     log.info("relayed a message of patient %d to %d staff chat(s)", patient.id, delivered)
     key = "relay_sent" if delivered else "relay_failed"
-    await message.reply_html(services.text(patient.locale, key, clinic_name=services.settings.clinic_name,
-                                           clinic_phone=services.phone(patient.locale)))
+    await message.reply_html(services.text(patient.locale, key))
 
 
 async def _reply_to_patient(update: Update, context, services: Services, patient) -> None:
@@ -77,7 +76,7 @@ async def _reply_to_patient(update: Update, context, services: Services, patient
     if patient.chat_id is None:
         await message.reply_html(services.text(staff, "relay_reply_failed", name=patient.name))
         return
-    header = services.text(patient.locale, "relay_reply_header", clinic_name=services.settings.clinic_name)
+    header = services.text(patient.locale, "relay_reply_header", )
     try:
         if message.photo:
             caption = f"{header}\n{message.caption_html}" if message.caption else header

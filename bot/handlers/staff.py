@@ -46,8 +46,10 @@ async def join_as_staff(update: Update, context: ContextTypes.DEFAULT_TYPE, payl
     log.info("user %s joined the staff", user.id)
     await update.effective_message.reply_html(services.text(locale, "staff_joined"))
     await show_staff_menu(context.bot, services, update.effective_chat.id)
+    # Staff are not patients: their Telegram name in an alert helps admins see who joined.
+    staff_name = user.full_name + (f" (@{user.username})" if user.username else "")
     await alert_staff(services, context.bot, services.text(services.staff_locale, "staff_joined_alert",
-                                                           user_id=user.id), exclude=user.id)
+                                                           staff_name=staff_name, user_id=user.id), exclude=user.id)
 
 
 @staff_only(admin=True)

@@ -7,10 +7,12 @@ import logging
 from telegram import Update
 from telegram.ext import ContextTypes
 
+from bot.alerts import alert_staff
 from bot.delivery import run_dispatch
 from bot.handlers.staff import join_as_staff
 from bot.services import services_of
 from jobs.invites import LinkProblem, redeem_invite
+from jobs.patients import patient_for_chat
 from jobs.staff import STAFF_TOKEN_PREFIX
 
 log = logging.getLogger(__name__)
@@ -26,10 +28,13 @@ async def start_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> N
     """Link the chat to the invite's patient, greet them by name and send what is due at once."""
     services = services_of(context)
     user, chat, message = update.effective_user, update.effective_chat, update.effective_message
-    locale = services.catalog.resolve_locale(user.language_code if user else None)
-    clinic = services.settings.clinic_name
+    locale = services.locale_of(update)
     if not context.args:
-        await message.reply_html(services.text(locale, "start_no_token", clinic_name=clinic))
+        patient = await services.store.run(patient_for_chat, chat_id=chat.id)
+        if patient is not None:
+            await message.reply_html(services.text(patient.locale, "start_already", name=patient.name))
+        else:
+            await message.reply_html(services.text(locale, "start_no_token"))
         return
     if services.wrong_tokens.is_throttled(user.id):
         log.warning("invite attempts from user %s throttled", user.id)
@@ -40,21 +45,27 @@ async def start_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> N
         return
     result = await services.store.run(redeem_invite, token=context.args[0], chat_id=chat.id,
                                       now=services.clock(), locale=locale)
-    if result.problem in (LinkProblem.UNKNOWN, LinkProblem.USED, LinkProblem.EXPIRED):
-        await services.wrong_tokens.wrong_token(user.id)
     if result.problem is LinkProblem.ALREADY_YOURS:
         await message.reply_html(services.text(result.patient.locale, "start_already", name=result.patient.name))
         return
     if result.problem is not None:
+        await services.wrong_tokens.wrong_token(user.id)
         log.info("invite refused for chat %s: %s", chat.id, result.problem.value)
-        await message.reply_html(services.text(locale, _PROBLEM_TEXTS[result.problem], clinic_name=clinic))
+        await message.reply_html(services.text(locale, _PROBLEM_TEXTS[result.problem]))
         return
     patient = result.patient
     log.info("patient %d linked (%d stale steps skipped)", patient.id, result.skipped)
-    quiet = services.settings.quiet_hours
-    await message.reply_html(services.text(
-        patient.locale, "start_linked", name=patient.name, clinic_name=clinic,
-        quiet_start=f"{quiet.start:%H:%M}", quiet_end=f"{quiet.end:%H:%M}",
-    ))
+    if result.relinked:
+        await message.reply_html(services.text(patient.locale, "start_linked_again", name=patient.name))
+    else:
+        quiet = services.settings.quiet_hours
+        note = services.text(patient.locale, "start_quiet_note", quiet_start=f"{quiet.start:%H:%M}",
+                             quiet_end=f"{quiet.end:%H:%M}") if quiet.enabled else ""
+        await message.reply_html(services.text(patient.locale, "start_linked", name=patient.name) + note)
+    for old_id in result.superseded:
+        # The same Telegram account was another patient record: that record's messages stopped.
+        await alert_staff(services, context.bot, services.text(
+            services.staff_locale, "alert_superseded", name=patient.name, patient_id=patient.id, old_id=old_id),
+            patient_id=patient.id)
     # What is due right now (the "what to expect" note) goes out at once, not at the next tick.
     await run_dispatch(services, context.bot)

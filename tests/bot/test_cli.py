@@ -149,3 +149,10 @@ def test_an_unreachable_database_is_one_line_without_the_password(monkeypatch, t
     err = capsys.readouterr().err
     assert err.startswith("aftercare: DATABASE_URL: cannot use the database") and "s3cret-pw" not in err
     assert len(err.strip().splitlines()) == 1
+
+
+def test_default_protocol_and_staff_language_are_checked_against_the_files(monkeypatch, tmp_path, capsys):
+    assert run(["check"], monkeypatch, tmp_path, {"BOT_TOKEN": TOKEN, "DEFAULT_PROTOCOL": "nope"}) == 2
+    assert capsys.readouterr().err.startswith("aftercare: DEFAULT_PROTOCOL: 'nope' is not a protocol file")
+    assert run(["check"], monkeypatch, tmp_path, {"BOT_TOKEN": TOKEN, "DEFAULT_PROTOCOL": "", "STAFF_LANGUAGE": "fr"}) == 2
+    assert capsys.readouterr().err.startswith("aftercare: STAFF_LANGUAGE: 'fr' has no texts (have: en, es)")

@@ -130,3 +130,23 @@ async def test_stats_count_the_period(harness, fake_api, clock):
     assert "Messages sent: 2" in text and "worried 1" in text and "Check-ins escalated to staff: 1" in text
     await harness.send(STAFF_ID, "/stats lots")
     assert "Write <code>/stats</code>" in fake_api.texts(STAFF_ID)[-1]
+
+
+async def test_staff_commands_show_patient_data_only_in_private_or_the_staff_group(harness, fake_api):
+    await harness.link()
+    await harness.send(STAFF_ID, "/patient 1", chat_id=-100777, chat_type="supergroup")
+    assert "private chat" in fake_api.texts(-100777)[-1] and "Anna K" not in fake_api.texts(-100777)[-1]
+
+
+async def test_staff_commands_work_in_the_staff_group(fake_api, database_url, clock):
+    from tests.conftest import BotHarness, bot_env
+
+    bot = await BotHarness(fake_api, bot_env(fake_api, database_url, STAFF_CHAT_ID="-100555"), clock).start()
+    try:
+        await bot.link()
+        await bot.send(STAFF_ID, "/patient 1", chat_id=-100555, chat_type="supergroup")
+        assert "<b>Anna K</b> (#1)" in fake_api.texts(-100555)[-1]
+        await bot.send(STAFF_ID, "/enroll Ivo", chat_id=-100555, chat_type="supergroup")
+        assert "private chat" in fake_api.texts(-100555)[-1]  # invite links stay out of groups
+    finally:
+        await bot.stop()

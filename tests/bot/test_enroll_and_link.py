@@ -154,6 +154,7 @@ async def test_patient_links_is_greeted_by_name_and_gets_the_first_message_at_on
     await harness.send(PATIENT_ID, f"/start {token}")
     texts = fake_api.texts(PATIENT_ID)
     assert texts[0].startswith("Hi Anna K, welcome to the aftercare of Clínica Sol")
+    assert texts[0].endswith("I stay quiet between 21:00 and 08:00.")
     assert "redness and mild swelling" in texts[1]  # the "what to expect" step, sent at once
     assert len(texts) == 2
     [patient] = harness.rows(Patient)
@@ -219,9 +220,54 @@ async def test_logs_carry_ids_never_the_token_or_the_patient_name(harness, fake_
     caplog.set_level(logging.DEBUG)
     token = await harness.enroll("/enroll Zebedee Quargle")
     await harness.send(PATIENT_ID, f"/start {token}")
+    await harness.send(PATIENT_ID, "my private worry about Xanthippe")
     clock.advance(days=1)
     await harness.dispatch()
+    await harness.send(STAFF_ID, "/patient Zebedee")
     log_text = "\n".join(record.getMessage() for record in caplog.records)
-    assert re.search(r"enrolled patient \d+", log_text)
-    for secret in (fake_api.token, "Zebedee", "Quargle", token):
+    assert re.search(r"enrolled patient \d+", log_text) and "relayed a message of patient 1" in log_text
+    for secret in (fake_api.token, "Zebedee", "Quargle", token, "Xanthippe", "redness"):
         assert secret not in log_text
+
+
+async def test_bare_start_from_a_linked_patient_says_they_are_connected(harness, fake_api):
+    await harness.link()
+    await harness.send(PATIENT_ID, "/start")
+    assert "already connected, Anna K" in fake_api.texts(PATIENT_ID)[-1]
+
+
+async def test_one_telegram_account_never_gets_two_parallel_plans(harness, fake_api):
+    await harness.link("/enroll Anna K")
+    second = await harness.enroll("/enroll Anna Kowalski")
+    await harness.send(PATIENT_ID, f"/start {second}")
+    first, newer = harness.rows(Patient)
+    assert (first.status, newer.status) == ("stopped", ACTIVE)
+    assert not harness.rows(Reminder, Reminder.patient_id == first.id, Reminder.status.in_(["pending", "waiting"]))
+    assert "linked from a chat that belonged to patient #1" in fake_api.texts(STAFF_ID)[-1]
+
+
+async def test_enroll_twice_by_mistake_is_pointed_out(harness, fake_api, clock):
+    await harness.enroll("/enroll Anna K")
+    clock.advance(minutes=3)
+    await harness.enroll("/enroll anna k tz=Europe/London")
+    caption = fake_api.calls_to("sendPhoto")[-1].params["caption"]
+    assert "enrolled 3 min ago (#1)" in caption and "/cancel 1" in caption
+    assert "The patient's messages follow Europe/London" in caption
+
+
+async def test_typing_while_the_form_waits_for_a_button_says_so(harness, fake_api):
+    await harness.send(STAFF_ID, "/enroll")
+    await harness.send(STAFF_ID, "Gina")
+    await harness.send(STAFF_ID, "microneedling")
+    assert "choose with the buttons above" in fake_api.texts(STAFF_ID)[-1]
+
+
+async def test_greeting_without_quiet_hours_does_not_mention_them(fake_api, database_url, clock):
+    from tests.conftest import BotHarness, bot_env
+
+    bot = await BotHarness(fake_api, bot_env(fake_api, database_url, QUIET_HOURS="off"), clock).start()
+    try:
+        await bot.link()
+        assert "quiet" not in fake_api.texts(PATIENT_ID)[0] and "00:00" not in fake_api.texts(PATIENT_ID)[0]
+    finally:
+        await bot.stop()

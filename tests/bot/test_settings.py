@@ -54,6 +54,10 @@ def test_every_key_is_read():
         ("TELEGRAM_API_BASE_URL", "127.0.0.1:8081", "TELEGRAM_API_BASE_URL: '127.0.0.1:8081' is not an http(s) URL"),
         ("LOG_LEVEL", "LOUD", "LOG_LEVEL: 'LOUD' is not one of"),
         ("BOOKING_URL", "book.example", "BOOKING_URL: 'book.example' is not an http(s) URL"),
+        ("WEBHOOK_URL", "http://bot.clinic.example/telegram", "WEBHOOK_URL: Telegram only posts to https:// URLs"),
+        ("WEBHOOK_SECRET", "short", "WEBHOOK_SECRET: use 16 to 256 letters"),
+        ("STAFF_CHAT_ID", "staff-group", "STAFF_CHAT_ID: 'staff-group' is not a Telegram chat id"),
+        ("CLAIM_LEASE_SECONDS", "1", "CLAIM_LEASE_SECONDS: 1 is outside 2..86400"),
     ],
 )
 def test_a_bad_value_names_the_key(key, value, message):

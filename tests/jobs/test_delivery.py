@@ -11,7 +11,7 @@ from tests.conftest import PATIENT_ID, BotHarness, bot_env
 ORDER = ["expect", "evening_checkin", "sun_care", "settling_check", "week_sunscreen", "rebook_open", "rebook_closing"]
 MARKERS = {  # a phrase from each step's text, to recognise it at the fake server
     "expect": "redness and mild swelling",
-    "evening_checkin": "How is your skin this evening",
+    "evening_checkin": "How is your skin doing",
     "sun_care": "direct sunlight",
     "settling_check": "swelling should be going down",
     "week_sunscreen": "One week on",

@@ -125,7 +125,7 @@ async def test_server_errors_are_retried_with_backoff_then_fail(harness, fake_ap
 
 async def test_a_step_that_would_go_stale_while_retrying_is_skipped(harness, fake_api, clock):
     await _two_patients_due(harness, clock)
-    clock.set_local(1, 8, 59)  # the evening check-in is valid until 09:00
+    clock.set_local(1, 0, 59)  # the evening check-in is valid until 01:00
     harness.services.policy = DeliveryPolicy(retry_base=timedelta(minutes=5))
     fake_api.fail("sendMessage", status=500, description="Internal Server Error", chat_id=PATIENT_ID, times=3)
     await harness.dispatch()

@@ -76,7 +76,7 @@ def test_a_late_evening_session_moves_the_evening_checkin_to_the_morning(catalog
     checkin = reminders["evening_checkin"]
     assert checkin.planned_at.astimezone(MADRID).replace(tzinfo=None) == datetime(2026, 11, 24, 22, 0)
     assert local(checkin).replace(tzinfo=None) == datetime(2026, 11, 25, 8, 0)
-    assert checkin.expires_at - checkin.due_at == timedelta(hours=14)
+    assert checkin.expires_at - checkin.due_at == timedelta(hours=6)
 
 
 def test_quiet_hours_within_one_day_and_off():

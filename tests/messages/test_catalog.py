@@ -70,7 +70,7 @@ def test_a_broken_protocol_file_names_the_file_step_and_key(clinic_dir, edit, ex
 
 def test_an_unknown_placeholder_in_a_step_text_is_named(clinic_dir):
     path = clinic_dir / "texts" / "en.toml"
-    path.write_text(path.read_text().replace("evening, {name}", "evening, {first_name}", 1))
+    path.write_text(path.read_text().replace("doing, {name}", "doing, {first_name}", 1))
     with pytest.raises(MessageFileError, match=r"en.toml: \[steps\] evening_checkin: unknown placeholder \{first_name\}"):
         load_catalog(clinic_dir)
 
@@ -102,13 +102,13 @@ def test_a_bot_text_may_not_invent_placeholders(clinic_dir):
 def test_a_locale_uses_only_the_placeholders_of_english(clinic_dir):
     english = (clinic_dir / "texts" / "en.toml").read_text()
     (clinic_dir / "texts" / "xx.toml").write_text(english.replace("{clinic_name}", "{clinic_phone}"))
-    with pytest.raises(MessageFileError, match=r"xx.toml: \[\w+\] \w+: unknown placeholder \{clinic_phone\}"):
+    with pytest.raises(MessageFileError, match=r"xx.toml: \[\w+\] \w+: uses \{clinic_phone\}, which the English text does not"):
         load_catalog(clinic_dir)
 
 
 def test_stray_braces_are_reported(clinic_dir):
     path = clinic_dir / "texts" / "en.toml"
-    path.write_text(path.read_text().replace("evening, {name}", "evening, {name", 1))
+    path.write_text(path.read_text().replace("doing, {name}", "doing, {name", 1))
     with pytest.raises(MessageFileError, match=r"en.toml: \[steps\] evening_checkin: "):
         load_catalog(clinic_dir)
 
@@ -125,3 +125,21 @@ def test_locale_resolution_falls_back_to_english():
     assert catalog.resolve_locale("en-GB") == "en"
     assert catalog.resolve_locale("zz") == "en"
     assert catalog.resolve_locale(None) == "en"
+
+
+@pytest.mark.parametrize(
+    ("broken", "expected"),
+    [
+        ("<b>Good morning!", r"<b> is never closed"),
+        ("Good<br>morning!", r"<br> is not a tag Telegram accepts"),
+        ("<script>x</script>Good morning!", r"<script> is not a tag Telegram accepts"),
+        ("<b><i>Good</b></i> morning!", r"</b> does not close the tag opened before it"),
+    ],
+)
+def test_html_that_telegram_would_refuse_is_caught_at_start(clinic_dir, broken, expected):
+    path = clinic_dir / "texts" / "en.toml"
+    text = path.read_text()
+    assert "Good morning!" in text
+    path.write_text(text.replace("Good morning!", broken, 1))
+    with pytest.raises(MessageFileError, match=r"en.toml: \[steps\] sun_care: " + expected):
+        load_catalog(clinic_dir)
