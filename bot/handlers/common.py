@@ -21,8 +21,7 @@ async def help_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> No
     user = update.effective_user
     locale = services.catalog.resolve_locale(user.language_code if user else None)
     booking = Raw(services.text(locale, "booking_line", url=settings.booking_url) if settings.booking_url else "")
-    text = services.text(locale, "help_patient",
-                         clinic_phone=services.phone(locale), booking_line=booking)
+    text = services.text(locale, "help_patient", booking_line=booking)
     if await services.is_staff(user.id if user else None):
         text += "\n\n" + services.text(locale, "help_staff")
         if settings.is_admin(user.id):

@@ -121,7 +121,7 @@ async def _ask_confirmation(update: Update, context: ContextTypes.DEFAULT_TYPE, 
         return
     locale = patient.locale
     await update.effective_message.reply_html(
-        services.text(locale, f"{action}_confirm",                       clinic_phone=services.phone(locale)),
+        services.text(locale, f"{action}_confirm"),
         reply_markup=confirm_keyboard(action, yes=services.text(locale, f"button_yes_{action}"),
                                       no=services.text(locale, "button_keep")),
     )
