@@ -42,8 +42,7 @@ async def checkin_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> 
     key = {"fine": "checkin_fine", "worried": "checkin_worried"}.get(
         answer, "checkin_red_escalated" if result.escalate else "checkin_red_expected")
     await _show_answer(query, services, locale, _CHECKIN_LABELS[answer])
-    await query.message.reply_html(services.text(locale, key, name=patient.name, day=result.day,
-                                                                                                  clinic_phone=services.phone(locale)))
+    await query.message.reply_html(services.text(locale, key, name=patient.name, day=result.day))
     log.info("patient %d answered check-in %d: %s (escalate=%s)", patient.id, reminder_id, answer, result.escalate)
     if result.escalate:
         staff = services.staff_locale
@@ -82,8 +81,7 @@ async def rebook_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> N
         await query.message.reply_html(services.text(locale, "rebook_later", when=when))
         return
     key = "rebook_booked" if answer == BOOKED else "rebook_not_continuing"
-    await query.message.reply_html(services.text(locale, key, name=patient.name,
-                                                 clinic_phone=services.phone(locale)))
+    await query.message.reply_html(services.text(locale, key, name=patient.name))
     staff = services.staff_locale
     alert = "alert_booked" if answer == BOOKED else "alert_not_continuing"
     await alert_staff(services, context.bot, services.text(
