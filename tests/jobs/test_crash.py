@@ -18,13 +18,14 @@ from pathlib import Path
 
 from sqlmodel import Session, select
 
+from jobs.dispatch import DeliveryPolicy
 from jobs.storage.db import make_engine, upgrade
 from jobs.storage.models import ACTIVE, CLAIMED, SENT, Enrollment, Patient, Reminder
 
 ROOT = Path(__file__).resolve().parents[2]
 DUE = 300
 FIRST_CHAT = 800_000_001
-CONCURRENCY = 8  # DeliveryPolicy's bound on sends in flight: the most that can repeat after a crash
+CONCURRENCY = DeliveryPolicy().concurrency  # sends in flight: the most that can repeat after a crash
 
 
 def seed(database_url: str) -> None:

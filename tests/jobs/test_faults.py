@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import random
 from datetime import timedelta
 
@@ -213,3 +214,23 @@ async def test_heartbeat_logs_queue_counts(harness, clock, caplog):
 
     await heartbeat_job(Context())
     assert "heartbeat: 6 pending, 0 due now, 0 failed" in caplog.text
+
+
+async def test_outcomes_finishing_together_are_committed_in_one_transaction():
+    from jobs.dispatch import OutcomeRecorder
+
+    class CountingStore:
+        def __init__(self):
+            self.transactions = []
+
+        async def run(self, function, /, **kwargs):
+            self.transactions.append(len(kwargs["operations"]))
+            return function(None, **kwargs)
+
+    store = CountingStore()
+    recorder = OutcomeRecorder(store)
+    results = await asyncio.gather(*(recorder.record(lambda session, n: n * 2, n=n) for n in range(5)))
+    assert results == [0, 2, 4, 6, 8]
+    assert store.transactions == [5]  # one commit for the five, each caller got its own result
+    assert await recorder.record(lambda session: "alone") == "alone"
+    assert store.transactions == [5, 1]
