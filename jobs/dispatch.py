@@ -397,7 +397,7 @@ async def _deliver_chat(run: _Run, items: list[ClaimedReminder], limiter: asynci
 
 
 async def _deliver_one(run: _Run, item: ClaimedReminder) -> str:
-    store, now, report = run.store, run.now, run.report
+    now, report = run.now, run.report
     if item.expires_at <= now:
         await run.recorder.record(record_skipped, reminder_id=item.id, reason="stale: expired before it could be sent")
         report.skipped += 1
@@ -460,7 +460,8 @@ async def _retry_or_fail(run: _Run, item: ClaimedReminder, reason: str) -> str:
         await run.recorder.record(record_skipped, reminder_id=item.id, reason=f"stale while retrying ({reason})")
         run.report.skipped += 1
         return "skipped"
-    await run.recorder.record(record_retry, reminder_id=item.id, due_at=run.now + delay, attempts=attempts, reason=reason)
+    await run.recorder.record(record_retry, reminder_id=item.id, due_at=run.now + delay, attempts=attempts,
+                              reason=reason)
     run.report.retried += 1
     return "retry"
 
