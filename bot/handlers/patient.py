@@ -40,6 +40,14 @@ async def _not_a_patient(update: Update, services: Services) -> None:
     await update.effective_message.reply_html(services.text(services.locale_of(update), "not_a_patient"))
 
 
+async def _patient_or_explain(update: Update, services: Services):
+    """The patient linked to this chat, or None after telling the sender they are not one."""
+    patient = await services.store.run(patient_for_chat, chat_id=update.effective_chat.id)
+    if patient is None:
+        await _not_a_patient(update, services)
+    return patient
+
+
 async def status_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     """Session k of n, the next message and when, and when the next session is due."""
     services = services_of(context)
@@ -115,9 +123,8 @@ async def delete_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> 
 
 async def _ask_confirmation(update: Update, context: ContextTypes.DEFAULT_TYPE, action: str) -> None:
     services = services_of(context)
-    patient = await services.store.run(patient_for_chat, chat_id=update.effective_chat.id)
+    patient = await _patient_or_explain(update, services)
     if patient is None:
-        await _not_a_patient(update, services)
         return
     locale = patient.locale
     await update.effective_message.reply_html(
@@ -155,9 +162,8 @@ async def confirm_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> 
 async def timezone_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     """``/timezone Madrid`` sets the zone by city; ``/timezone`` alone offers to share a location."""
     services = services_of(context)
-    patient = await services.store.run(patient_for_chat, chat_id=update.effective_chat.id)
+    patient = await _patient_or_explain(update, services)
     if patient is None:
-        await _not_a_patient(update, services)
         return
     locale = patient.locale
     query = " ".join(context.args or [])
@@ -180,9 +186,8 @@ async def location_message(update: Update, context: ContextTypes.DEFAULT_TYPE) -
     services = services_of(context)
     location = update.effective_message.location
     zone = zone_for_location(latitude=location.latitude, longitude=location.longitude)
-    patient = await services.store.run(patient_for_chat, chat_id=update.effective_chat.id)
+    patient = await _patient_or_explain(update, services)
     if patient is None:
-        await _not_a_patient(update, services)
         return
     if zone is None:
         await update.effective_message.reply_html(services.text(patient.locale, "timezone_unknown", query="📍"))
@@ -204,9 +209,8 @@ async def _apply_zone(update: Update, services: Services, zone: ZoneInfo) -> Non
 async def language_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     """Offer a button per language the clinic has texts for."""
     services = services_of(context)
-    patient = await services.store.run(patient_for_chat, chat_id=update.effective_chat.id)
+    patient = await _patient_or_explain(update, services)
     if patient is None:
-        await _not_a_patient(update, services)
         return
     catalog = services.catalog
     choices = [(code, catalog.bot(code, "language_name")) for code in catalog.locales]
