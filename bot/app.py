@@ -5,6 +5,7 @@ Every handler and job is registered here, in the order that matters (noted where
 
 from __future__ import annotations
 
+import gc
 import logging
 from collections.abc import Callable
 from dataclasses import replace
@@ -121,6 +122,9 @@ def build_application(settings: Settings, services: Services | None = None) -> A
 
 
 async def _post_init(application: Application) -> None:
+    # Start-up objects (modules, mappers, PTB classes) live for the whole run: keep them out of
+    # the garbage collector's full passes, which otherwise stall a claim now and then (bench/).
+    gc.freeze()
     services = application.bot_data[SERVICES_KEY]
     await note_downtime(services)
     await set_menus(application.bot, services)

@@ -379,12 +379,15 @@ async def dispatch_due(
 async def _deliver_chat(run: _Run, items: list[ClaimedReminder], limiter: asyncio.Semaphore) -> None:
     """One patient's claimed reminders, in order; a blocked patient stops the rest."""
     for position, item in enumerate(items):
-        if run.stopping():
-            await run.recorder.record(release_claims, reminder_ids=[rest.id for rest in items[position:]])
-            run.report.released += len(items) - position
-            return
-        await run.pacer.wait(item.chat_id)  # before taking a slot: a paced chat must not idle one
+        if not run.stopping():
+            await run.pacer.wait(item.chat_id)  # before taking a slot: a paced chat must not idle one
         async with limiter:
+            # Asked again once a slot is free: every chat of a batch passes the first check at
+            # once, and a shutdown or a 429 that came meanwhile must stop the sends not yet begun.
+            if run.stopping():
+                await run.recorder.record(release_claims, reminder_ids=[rest.id for rest in items[position:]])
+                run.report.released += len(items) - position
+                return
             outcome = await _deliver_one(run, item)
         run.report.outcomes[item.id] = outcome
         if outcome == "blocked":

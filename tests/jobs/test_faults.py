@@ -234,3 +234,21 @@ async def test_outcomes_finishing_together_are_committed_in_one_transaction():
     assert store.transactions == [5]  # one commit for the five, each caller got its own result
     assert await recorder.record(lambda session: "alone") == "alone"
     assert store.transactions == [5, 1]
+
+
+async def test_a_stop_request_halts_the_sends_of_a_claimed_batch_that_have_not_begun(harness, fake_api, clock):
+    for index in range(6):
+        await harness.link(f"/enroll Batch {index}", user_id=PATIENT_ID + 10 + index)
+    clock.set_local(0, 19, 5)  # six evening check-ins due, claimed in one batch
+    sent_before = len(fake_api.calls_to("sendMessage"))
+    harness.services.policy = DeliveryPolicy(concurrency=1)
+    from bot.delivery import run_dispatch
+
+    def should_stop():
+        return len(fake_api.calls_to("sendMessage")) > sent_before  # stop after the first send
+
+    report = await run_dispatch(harness.services, harness.app.bot, should_stop=should_stop)
+    assert report.sent == 1 and report.released == 5
+    assert len(fake_api.calls_to("sendMessage")) == sent_before + 1
+    assert not harness.rows(Reminder, Reminder.status == "claimed")
+    assert len(harness.rows(Reminder, Reminder.step_key == "evening_checkin", Reminder.status == PENDING)) == 5
