@@ -3,23 +3,30 @@
 from __future__ import annotations
 
 import json
-import resource
 
 TOKEN = "123456789:BENCH_token_for_fake_api_only_abcdef"
 
 
-def rss_mb() -> float:
-    """Current resident set size of this process, from /proc (MB)."""
+def _status_mb(field: str) -> float:
     with open("/proc/self/status") as status:
         for line in status:
-            if line.startswith("VmRSS:"):
+            if line.startswith(field + ":"):
                 return int(line.split()[1]) / 1024
     return float("nan")
 
 
+def rss_mb() -> float:
+    """Current resident set size of this process, from /proc (MB)."""
+    return _status_mb("VmRSS")
+
+
 def peak_rss_mb() -> float:
-    """The most this process has been resident so far (MB)."""
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    """The most this process has been resident so far (VmHWM, MB).
+
+    Not getrusage's ru_maxrss: Linux carries that over from the parent across fork and exec, so a
+    small child of a big parent would report the parent's peak.
+    """
+    return _status_mb("VmHWM")
 
 
 def emit(result: dict) -> None:

@@ -3,9 +3,10 @@
 Rows are written with SQLAlchemy bulk inserts through a SQLModel session
 (``session.execute(insert(Model.__table__), rows)``: one executemany per chunk; the ORM form
 ``insert(Model)`` splits a chunk into one statement per run of rows with the same NULL columns,
-which made seeding 5x slower on SQLite and 20x on PostgreSQL) with explicit ids, in chunks, one transaction per table: linked ACTIVE patients, one enrollment
-each, and their reminders. On PostgreSQL the id sequences are moved past the seeded ids so that
-a later ``enroll_patient`` gets fresh ones.
+which made seeding 5x slower on SQLite and 20x on PostgreSQL) with explicit ids, in chunks, one
+transaction per table: linked ACTIVE patients, one enrollment each, and their reminders. On
+PostgreSQL the id sequences are moved past the seeded ids so that a later ``enroll_patient`` gets
+fresh ones.
 """
 
 from __future__ import annotations
@@ -225,6 +226,20 @@ def seed_outage(url: str, *, due: int, stale: int, now: datetime) -> dict:
     _bulk(engine, Reminder, rows())
     engine.dispose()
     return {"due": due, "stale": stale}
+
+
+def restore_due(url: str) -> None:
+    """Put back what a start-up measurement sent or claimed, so the next one finds the same due rows.
+
+    Seeded "sent" rows carry no Telegram message id; rows the dispatcher sent do.
+    """
+    engine = make_engine(url)
+    with engine.begin() as connection:
+        connection.execute(text(
+            "UPDATE reminder SET status = 'pending', claimed_until = NULL, sent_at = NULL, "
+            "telegram_message_id = NULL, outcome = NULL, attempts = 0 "
+            "WHERE telegram_message_id IS NOT NULL OR status = 'claimed' OR outcome LIKE 'rate limited%'"))
+    engine.dispose()
 
 
 def utc_now() -> datetime:

@@ -158,9 +158,8 @@ def jobstore_synthesize(args: dict) -> dict:
     Far faster than add_job (no per-job transaction), so the start-up of a scheduler on a full-size
     jobstore can be measured; the scheduling time itself comes from ``jobstore_schedule``.
     """
-    from apscheduler.triggers.date import DateTrigger
-
     from apscheduler.schedulers.base import BaseScheduler  # noqa: F401 - import cost outside the timing
+    from apscheduler.triggers.date import DateTrigger
 
     async def one_real_job():
         scheduler = _scheduler(f"sqlite:///{args['path']}")

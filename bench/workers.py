@@ -17,7 +17,6 @@ import sys
 import time
 from datetime import UTC, datetime, timedelta
 
-
 from bench.common import TOKEN, emit, peak_rss_mb, rss_mb
 
 # ---------------------------------------------------------------------------------------------- helpers
@@ -113,7 +112,7 @@ def summarize_profile(stats, total_cpu: float) -> dict:
     top: list[tuple[float, str]] = []
     cumulative: dict[str, float] = {}
     total = 0.0
-    for (filename, line, function), (cc, nc, tt, ct, callers) in stats.stats.items():
+    for (filename, line, function), (_cc, _nc, tt, ct, _callers) in stats.stats.items():
         group = _group(filename, function)
         by_group[group] = by_group.get(group, 0.0) + tt
         total += tt
@@ -161,23 +160,41 @@ async def _plain_bot(root: str):
     return bot, bot.shutdown
 
 
-async def _limited_bot(root: str, limiter: str = "default"):
-    # As bot/app.py builds it: ApplicationBuilder + AIORateLimiter(max_retries=0).
-    # "smooth": the same limiter with a bucket of one message refilled every 1/30 s (no burst).
+async def _limited_bot(root: str, limiter: str = "app", url: str = "sqlite://"):
+    """A rate-limited bot. ``limiter``:
+
+    * ``"app"``: the Application exactly as ``bot.app.build_application`` builds it (its
+      AIORateLimiter configuration included), settings pointing at the fake;
+    * ``"ptb_default"``: ``ApplicationBuilder().rate_limiter(AIORateLimiter(max_retries=0))``,
+      PTB's default limiter (a bucket of 30 per second), for reference.
+    """
     import logging
 
     from telegram.ext import AIORateLimiter, ApplicationBuilder
 
     # AIORateLimiter logs every 429 with a traceback; the counts are in the report.
     logging.getLogger("telegram.ext.AIORateLimiter").setLevel(logging.CRITICAL)
-    if limiter == "smooth":
-        rate_limiter = AIORateLimiter(overall_max_rate=1, overall_time_period=1 / 30, max_retries=0)
+    if limiter == "app":
+        from bot.app import build_application, build_services
+        from bot.settings import Settings
+
+        settings = Settings.from_env({"BOT_TOKEN": TOKEN, "TELEGRAM_API_BASE_URL": root, "DATABASE_URL": url})
+        app = build_application(settings, build_services(settings, migrate=False))
+        logging.getLogger("telegram.ext.AIORateLimiter").setLevel(logging.CRITICAL)
     else:
-        rate_limiter = AIORateLimiter(max_retries=0)
-    app = (ApplicationBuilder().token(TOKEN).base_url(f"{root}/bot").base_file_url(f"{root}/file/bot")
-           .rate_limiter(rate_limiter).build())
+        app = (ApplicationBuilder().token(TOKEN).base_url(f"{root}/bot").base_file_url(f"{root}/file/bot")
+               .rate_limiter(AIORateLimiter(max_retries=0)).build())
     await app.initialize()
     return app.bot, app.shutdown
+
+
+def _describe_limiter(bot) -> str:
+    limiter = getattr(bot, "rate_limiter", None)
+    base = getattr(limiter, "_base_limiter", None)
+    if base is None:
+        return type(limiter).__name__ if limiter else "none"
+    return (f"{type(limiter).__name__}(overall_max_rate={base.max_rate:g}, "
+            f"overall_time_period={base.time_period:.4g}, max_retries={getattr(limiter, '_max_retries', '?')})")
 
 
 # ---------------------------------------------------------------------------------------------- ours
@@ -192,9 +209,10 @@ async def drain(args: dict) -> dict:
     catalog, clinic = _catalog_and_clinic()
     store = Store(make_engine(args["url"]))
     limited = args.get("rate_limited", False)
-    bot, close = await (_limited_bot(args["root"], args.get("limiter", "default")) if limited
+    bot, close = await (_limited_bot(args["root"], args.get("limiter", "app"), args["url"]) if limited
                         else _plain_bot(args["root"]))
-    policy = DeliveryPolicy(batch_size=args.get("batch_size", 1000), concurrency=args.get("concurrency", 8))
+    # Unless told otherwise, the project's own DeliveryPolicy defaults.
+    policy = DeliveryPolicy(**{key: args[key] for key in ("batch_size", "concurrency") if key in args})
     pacer = ChatPacer(0) if not limited else ChatPacer()
     import httpcore._synchronization as sync  # noqa: F401 - so its import is not counted below
 
@@ -232,6 +250,8 @@ async def drain(args: dict) -> dict:
               "left_due": _count_due(store, now),
               "cpu_ms_per_msg": round(cpu * 1000 / total["sent"], 3) if total["sent"] else None,
               "rss_mb": round(rss_mb(), 1), "peak_rss_mb": round(peak_rss_mb(), 1)}
+    if limited:
+        result["limiter_config"] = _describe_limiter(bot)
     if profiler:
         # Let the worker threads exit first: a profile stopped from another thread while its own
         # thread is blocked would charge the wait to the blocked call.
@@ -279,6 +299,11 @@ async def components(args: dict) -> dict:
     while True:
         with Session(engine) as session:
             batch = claim_due(session, now=now, limit=1000, lease=timedelta(minutes=5))
+            if args.get("send_only"):
+                # Leave the database as it was, for the next send-only run; one claim is enough.
+                session.rollback()
+                claimed += batch
+                break
             session.commit()
         claimed += batch
         if len(batch) < 1000:
@@ -298,8 +323,9 @@ async def components(args: dict) -> dict:
             return await bot.send_message(item.chat_id, text[0], parse_mode=ParseMode.HTML, reply_markup=text[1])
 
     sends = args.get("sends", n)
+    pairs = list(zip(claimed, texts, strict=True))[:sends]
     c0, w0 = time.process_time(), time.perf_counter()
-    messages = await asyncio.gather(*(send(item, text) for item, text in list(zip(claimed, texts))[:sends]))
+    messages = await asyncio.gather(*(send(item, text) for item, text in pairs))
     measure(f"PTB Bot.send_message ({concurrency} in flight)", sends, time.process_time() - c0,
             time.perf_counter() - w0)
 
@@ -313,27 +339,63 @@ async def components(args: dict) -> dict:
                 return response.json()
 
         c0, w0 = time.process_time(), time.perf_counter()
-        await asyncio.gather(*(post(item, text) for item, text in list(zip(claimed, texts))[:sends]))
+        await asyncio.gather(*(post(item, text) for item, text in pairs))
         measure(f"bare httpx.AsyncClient.post ({concurrency} in flight)", sends, time.process_time() - c0,
                 time.perf_counter() - w0)
+
+    try:
+        import aiohttp
+    except ImportError:  # a test dependency; without it, this piece is left out
+        aiohttp = None
+    if aiohttp is not None:
+        # For comparison only: the same request through aiohttp's client, which PTB could use
+        # through a custom telegram.request.BaseRequest.
+        async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=256)) as client:
+            url = f"{args['root']}/bot{TOKEN}/sendMessage"
+
+            async def post_aiohttp(item, text):
+                async with limiter:
+                    async with client.post(url, data={"chat_id": str(item.chat_id), "text": text[0],
+                                                      "parse_mode": "HTML"}) as response:
+                        return await response.json()
+
+            c0, w0 = time.process_time(), time.perf_counter()
+            await asyncio.gather(*(post_aiohttp(item, text) for item, text in pairs))
+            measure(f"bare aiohttp.ClientSession.post ({concurrency} in flight)", sends, time.process_time() - c0,
+                    time.perf_counter() - w0)
 
     if not args.get("send_only"):
         half = n // 2
         c0, w0 = time.process_time(), time.perf_counter()
-        for item, message in zip(claimed[:half], messages[:half]):
+        for item, message in zip(claimed[:half], messages[:half], strict=False):
             store.call(record_sent, reminder_id=item.id, message_id=message.message_id, now=now)
         measure("record_sent via Store.call (same thread)", half, time.process_time() - c0, time.perf_counter() - w0)
 
         c0, w0 = time.process_time(), time.perf_counter()
-        rest = list(zip(claimed[half:], messages[half:]))
+        rest = list(zip(claimed[half:], messages[half:], strict=False))
 
         async def record(item, message):
             async with limiter:
                 await store.run(record_sent, reminder_id=item.id, message_id=message.message_id, now=now)
 
-        await asyncio.gather(*(record(item, message) for item, message in rest))
-        measure(f"record_sent via Store.run (worker threads, {concurrency} in flight)", len(rest),
+        quarter = len(rest) // 2
+        await asyncio.gather(*(record(item, message) for item, message in rest[:quarter]))
+        measure(f"record_sent via Store.run (worker threads, {concurrency} in flight)", quarter,
                 time.process_time() - c0, time.perf_counter() - w0)
+        from jobs import dispatch
+
+        if hasattr(dispatch, "OutcomeRecorder"):
+            # The dispatcher's group commit: outcomes that finish together share one transaction.
+            recorder = dispatch.OutcomeRecorder(store)
+
+            async def grouped(item, message):
+                async with limiter:
+                    await recorder.record(record_sent, reminder_id=item.id, message_id=message.message_id, now=now)
+
+            c0, w0 = time.process_time(), time.perf_counter()
+            await asyncio.gather(*(grouped(item, message) for item, message in rest[quarter:]))
+            measure(f"record_sent via OutcomeRecorder (group commit, {concurrency} in flight)", len(rest) - quarter,
+                    time.process_time() - c0, time.perf_counter() - w0)
     await close()
     store.dispose()
     return {"components": out}
@@ -352,7 +414,8 @@ async def dispatcher_start(args: dict) -> dict:
     engine = make_engine(args["url"])
     upgrade(engine)
     store = Store(engine)
-    bot, close = await (_limited_bot(args["root"]) if args.get("rate_limited", True) else _plain_bot(args["root"]))
+    bot, close = await (_limited_bot(args["root"], "app", args["url"]) if args.get("rate_limited", True)
+                        else _plain_bot(args["root"]))
     ready = time.time()
     sent = 0
     stop_after = args.get("stop_after", 400)
@@ -383,8 +446,9 @@ async def dispatcher_start(args: dict) -> dict:
 
 def scale_queries(args: dict) -> dict:
     """On a big database: time one enrollment, and claims rolled back between tries."""
-    from sqlmodel import Session
     from zoneinfo import ZoneInfo
+
+    from sqlmodel import Session
 
     from jobs.dispatch import claim_due
     from jobs.enrollment import enroll_patient
@@ -412,14 +476,60 @@ def scale_queries(args: dict) -> dict:
         enroll_times.append((time.perf_counter() - t0) * 1000)
     enroll_total_s = time.perf_counter() - t_all
 
-    claim_times, claimed = [], []
+    # Time spent inside the driver's cursor.execute, per statement, to tell the database's share
+    # of a claim from SQLAlchemy's (building statements, loading the rows into objects).
+    from sqlalchemy import event
+
+    in_driver: dict[str, float] = {}
+    started: list[float] = []
+
+    def before(conn, cursor, statement, parameters, context, executemany):
+        started.append(time.perf_counter())
+
+    def after(conn, cursor, statement, parameters, context, executemany):
+        key = " ".join(statement.split()[:4])[:60]
+        in_driver[key] = in_driver.get(key, 0.0) + time.perf_counter() - started.pop()
+
+    claim_times, claimed, driver_times = [], [], []
+    event.listen(engine, "before_cursor_execute", before)
+    event.listen(engine, "after_cursor_execute", after)
+    per_statement: dict[str, list[float]] = {}
     for _ in range(args["claims"]):
+        in_driver.clear()
         t0 = time.perf_counter()
         with Session(engine) as session:
             rows = claim_due(session, now=now, limit=args["claim_limit"], lease=lease)
             session.rollback()
         claim_times.append((time.perf_counter() - t0) * 1000)
         claimed.append(len(rows))
+        driver_times.append(sum(in_driver.values()) * 1000)
+        for key, seconds in in_driver.items():
+            per_statement.setdefault(key, []).append(seconds * 1000)
+    event.remove(engine, "before_cursor_execute", before)
+    event.remove(engine, "after_cursor_execute", after)
+    # The same claims with the garbage collector off: tells its pauses from the machine's noise.
+    gc.collect()
+    gc.disable()
+    claim_times_gc_off = []
+    for _ in range(args["claims"]):
+        t0 = time.perf_counter()
+        with Session(engine) as session:
+            claim_due(session, now=now, limit=args["claim_limit"], lease=lease)
+            session.rollback()
+        claim_times_gc_off.append((time.perf_counter() - t0) * 1000)
+    gc.enable()
+    # And with gc.freeze() after warm-up (what a long-running process can do once started):
+    # full collections then skip the objects of start-up (modules, mappers, PTB classes).
+    gc.collect()
+    gc.freeze()
+    claim_times_frozen = []
+    for _ in range(args["claims"]):
+        t0 = time.perf_counter()
+        with Session(engine) as session:
+            claim_due(session, now=now, limit=args["claim_limit"], lease=lease)
+            session.rollback()
+        claim_times_frozen.append((time.perf_counter() - t0) * 1000)
+    gc.unfreeze()
     plan = _explain_claim(engine, now, args["claim_limit"], lease)
     engine.dispose()
     return {"enroll_ms_median": round(statistics.median(enroll_times), 2),
@@ -427,7 +537,15 @@ def scale_queries(args: dict) -> dict:
             "enroll_ms_mean": round(enroll_total_s * 1000 / len(enroll_times), 2), "enrollments": len(enroll_times),
             "claim_ms_median": round(statistics.median(claim_times), 2),
             "claim_ms_p99": round(_percentile(claim_times, 99), 2), "claim_ms_max": round(max(claim_times), 2),
-            "claims": len(claim_times), "rows_per_claim": statistics.median(claimed), "claim_plan": plan}
+            "claims": len(claim_times), "rows_per_claim": statistics.median(claimed),
+            "claim_ms_in_driver_median": round(statistics.median(driver_times), 2),
+            "claim_ms_gc_off_median": round(statistics.median(claim_times_gc_off), 2),
+            "claim_ms_gc_off_p99": round(_percentile(claim_times_gc_off, 99), 2),
+            "claim_ms_gc_frozen_median": round(statistics.median(claim_times_frozen), 2),
+            "claim_ms_gc_frozen_p99": round(_percentile(claim_times_frozen, 99), 2),
+            "claim_ms_in_driver_by_statement_median": {k: round(statistics.median(v), 2)
+                                                       for k, v in per_statement.items()},
+            "claim_plan": plan}
 
 
 def _explain_claim(engine, now, limit, lease) -> list[str]:
@@ -492,8 +610,8 @@ async def outage_ours(args: dict) -> dict:
 
 # ---------------------------------------------------------------------------------------------- main
 
-WORKERS = {"drain": drain, "components": components, "dispatcher_start": dispatcher_start, "scale_queries": scale_queries,
-           "outage_ours": outage_ours}
+WORKERS = {"drain": drain, "components": components, "dispatcher_start": dispatcher_start,
+           "scale_queries": scale_queries, "outage_ours": outage_ours}
 
 
 def main() -> None:
