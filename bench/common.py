@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-TOKEN = "123456789:BENCH_token_for_fake_api_only_abcdef"
+TOKEN = "1234567:BENCH_token_for_fake_api_only_abcdef"
 
 
 def _status_mb(field: str) -> float:

@@ -11,7 +11,7 @@ from pathlib import Path
 from bot.cli import main
 from messages.catalog import DEFAULTS_DIR
 
-TOKEN = "123456789:TEST_token_for_cli_tests_abcdefghij"
+TOKEN = "1234567:TEST_token_for_cli_tests_abcdefghij"
 
 
 def run(argv, monkeypatch, tmp_path, env=None):
@@ -102,7 +102,7 @@ async def test_check_telegram_asks_getme(monkeypatch, tmp_path, capsys, fake_api
     assert await asyncio.to_thread(run, ["db", "upgrade"], monkeypatch, tmp_path) == 0
     assert await asyncio.to_thread(run, ["check", "--telegram"], monkeypatch, tmp_path, env) == 0
     assert "telegram: ok, the bot is @aftercare_test_bot" in capsys.readouterr().out
-    env["BOT_TOKEN"] = "123456789:WRONG_token_for_the_fake_server_xyz"
+    env["BOT_TOKEN"] = "1234567:WRONG_token_for_the_fake_server_xyz"
     assert await asyncio.to_thread(run, ["check", "--telegram"], monkeypatch, tmp_path, env) == 2
     assert "Telegram rejected this token" in capsys.readouterr().err
 

@@ -47,7 +47,7 @@ __all__ = ["DEFAULT_TOKEN", "Call", "FakeBotAPI"]
 
 #: Shaped like a real token (``<bot id>:<secret>``) because PTB checks nothing but the server
 #: does; obviously not a real credential.
-DEFAULT_TOKEN = "123456789:TEST_token_for_fake_api_only_abcdef"
+DEFAULT_TOKEN = "1234567:TEST_token_for_fake_api_only_abcdef"
 
 # Long polling is capped so a test waiting on an empty queue costs at most this long, whatever
 # `timeout` PTB's Updater asks for (it asks for 10 s by default).
