@@ -6,6 +6,7 @@ import logging
 
 from telegram import Update
 from telegram.constants import ChatType
+from telegram.error import NetworkError
 from telegram.ext import ContextTypes
 
 from bot.services import services_of
@@ -40,6 +41,11 @@ async def unknown_command(update: Update, context: ContextTypes.DEFAULT_TYPE) ->
 async def error_handler(update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
     """Log the error (ids only: updates carry names and texts) and tell the user we failed."""
     update_id = update.update_id if isinstance(update, Update) else None
+    if update is None and isinstance(context.error, NetworkError):
+        # Polling could not reach Telegram (an outage, a restart of a self-hosted server): PTB
+        # retries by itself, so one line is enough, not a traceback per attempt.
+        log.warning("cannot reach the Bot API while fetching updates: %s", context.error)
+        return
     log.error("error while handling update %s", update_id, exc_info=context.error)
     if isinstance(update, Update) and update.effective_message:
         services = services_of(context)

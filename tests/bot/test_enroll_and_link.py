@@ -271,3 +271,18 @@ async def test_greeting_without_quiet_hours_does_not_mention_them(fake_api, data
         assert "quiet" not in fake_api.texts(PATIENT_ID)[0] and "00:00" not in fake_api.texts(PATIENT_ID)[0]
     finally:
         await bot.stop()
+
+
+async def test_network_errors_while_polling_are_one_line_not_a_traceback(harness, caplog):
+    from telegram.error import NetworkError
+
+    from bot.handlers.common import error_handler
+
+    class Context:
+        error = NetworkError("httpx.ConnectError: All connection attempts failed")
+        bot_data = harness.app.bot_data
+
+    await error_handler(None, Context())
+    [record] = [r for r in caplog.records if r.name == "bot.handlers.common"]
+    assert record.levelname == "WARNING" and record.exc_info is None
+    assert "cannot reach the Bot API while fetching updates" in record.getMessage()
