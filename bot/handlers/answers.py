@@ -24,9 +24,8 @@ async def checkin_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> 
     """Record "how is your skin?", answer in the clinic's voice, alert staff when the rule says so."""
     services = services_of(context)
     query = update.callback_query
-    parsed = parse_answer(query.data, CHECKIN_PREFIX)
+    parsed = await _parse_or_refuse(update, services, CHECKIN_PREFIX)
     if parsed is None:
-        await _refuse(update, services, None)
         return
     reminder_id, answer = parsed
     result = await services.store.run(
@@ -58,9 +57,8 @@ async def rebook_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> N
     """Booked / remind me later / not continuing."""
     services = services_of(context)
     query = update.callback_query
-    parsed = parse_answer(query.data, REBOOK_PREFIX)
+    parsed = await _parse_or_refuse(update, services, REBOOK_PREFIX)
     if parsed is None:
-        await _refuse(update, services, None)
         return
     reminder_id, answer = parsed
     result = await services.store.run(
@@ -88,6 +86,14 @@ async def rebook_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> N
         staff, alert, name=patient.name, patient_id=patient.id, session_number=enrollment.session_number,
         next_number=enrollment.session_number + 1, series_length=enrollment.series_length,
     ), patient_id=patient.id)
+
+
+async def _parse_or_refuse(update: Update, services: Services, prefix: str) -> tuple[int, str] | None:
+    """(reminder id, answer) from the button's data; malformed data gets the notice and None."""
+    parsed = parse_answer(update.callback_query.data, prefix)
+    if parsed is None:
+        await _refuse(update, services, None)
+    return parsed
 
 
 async def _show_answer(query, services: Services, locale: str, label_key: str) -> None:

@@ -59,6 +59,11 @@ async def _resolve(update: Update, services: Services, query: str, usage_key: st
     return matches[0]
 
 
+async def _patient_from_args(update: Update, context: ContextTypes.DEFAULT_TYPE, usage_key: str) -> Patient | None:
+    """The patient the command's arguments name, or None after replying why not."""
+    return await _resolve(update, services_of(context), " ".join(context.args or []), usage_key)
+
+
 def _split_at(text: str) -> tuple[str, str | None]:
     """"Anna K at=yesterday 17:00" -> ("Anna K", "yesterday 17:00")."""
     head, sep, tail = text.partition("at=")
@@ -124,7 +129,7 @@ async def _patients_page(services: Services, locale: str, which: str, page: int)
 async def patient_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     """``/patient <number or name>``: profile and full timeline."""
     services = services_of(context)
-    patient = await _resolve(update, services, " ".join(context.args or []), "patient_usage")
+    patient = await _patient_from_args(update, context, "patient_usage")
     if patient is None:
         return
     timeline = await services.store.run(patient_timeline, patient_id=patient.id)
@@ -196,7 +201,7 @@ async def cancel_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> 
     services = services_of(context)
     if not context.args and await cancel_form(update, context):
         return
-    patient = await _resolve(update, services, " ".join(context.args or []), "cancel_usage")
+    patient = await _patient_from_args(update, context, "cancel_usage")
     if patient is None:
         return
     count = await services.store.run(cancel_patient, patient_id=patient.id, now=services.clock())
@@ -209,7 +214,7 @@ async def cancel_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> 
 async def invite_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     """``/invite <patient>``: a fresh invite link and QR code; older links stop working."""
     services = services_of(context)
-    patient = await _resolve(update, services, " ".join(context.args or []), "invite_usage")
+    patient = await _patient_from_args(update, context, "invite_usage")
     if patient is None:
         return
     now = services.clock()

@@ -831,16 +831,19 @@ class FakeBotAPI:
         # Like Telegram, answer what was set for this scope/language (nothing by default).
         return copy.deepcopy(self._commands.get(self._commands_key(call.params), []))
 
-    async def _send_message(self, call: Call) -> dict[str, Any]:
-        params = call.params
-        chat_id = self._require_chat_id(params)
+    def _message_text(self, params: dict[str, Any]) -> str:
+        """The ``text`` parameter, refused as Telegram would when empty or too long."""
         text = params.get("text")
         if text is None or str(text).strip() == "":
             raise _ApiError(400, "Bad Request: message text is empty")
         text = str(text)
-        self._check_length(
-            text, params.get("parse_mode"), MAX_TEXT_LENGTH, "Bad Request: message is too long"
-        )
+        self._check_length(text, params.get("parse_mode"), MAX_TEXT_LENGTH, "Bad Request: message is too long")
+        return text
+
+    async def _send_message(self, call: Call) -> dict[str, Any]:
+        params = call.params
+        chat_id = self._require_chat_id(params)
+        text = self._message_text(params)
         message = self._new_bot_message(chat_id)
         message["text"] = text
         self._apply_markup(message, params.get("reply_markup"))
@@ -903,13 +906,7 @@ class FakeBotAPI:
 
     async def _edit_message_text(self, call: Call) -> dict[str, Any] | bool:
         params = call.params
-        text = params.get("text")
-        if text is None or str(text).strip() == "":
-            raise _ApiError(400, "Bad Request: message text is empty")
-        text = str(text)
-        self._check_length(
-            text, params.get("parse_mode"), MAX_TEXT_LENGTH, "Bad Request: message is too long"
-        )
+        text = self._message_text(params)
         message = self._target_message(params)
         if message is None:
             return True
