@@ -20,6 +20,7 @@ from bot.services import Services, services_of
 from jobs.escalation import days_since_session
 from jobs.patients import current_enrollment, mark_reachable, patient_for_chat
 from jobs.relay import patient_for_relay
+from jobs.storage.models import UNREACHABLE
 
 log = logging.getLogger(__name__)
 
@@ -38,10 +39,11 @@ async def incoming_message(update: Update, context: ContextTypes.DEFAULT_TYPE) -
         return  # the staff group's own conversation is not for us
     if message.text and await services.is_staff(user.id) and await form_text(update, context):
         return  # an answer to the staff member's open /enroll form
-    # A patient who blocked us and writes again is reachable again: re-plan what is still valid.
-    await services.store.run(mark_reachable, chat_id=chat.id, quiet_hours=services.settings.quiet_hours,
-                             now=services.clock())
     patient = await services.store.run(patient_for_chat, chat_id=chat.id)
+    if patient is not None and patient.status == UNREACHABLE:
+        # A patient who blocked us and writes again is reachable again: re-plan what is still valid.
+        patient = await services.store.run(mark_reachable, chat_id=chat.id,
+                                           quiet_hours=services.settings.quiet_hours, now=services.clock())
     if patient is None:
         key = "staff_hint" if await services.is_staff(user.id if user else None) else "stranger"
         await message.reply_html(services.text(services.locale_of(update), key,
