@@ -155,7 +155,9 @@ def _catalog_and_clinic():
 async def _plain_bot(root: str):
     from telegram import Bot
 
-    bot = Bot(TOKEN, base_url=f"{root}/bot")
+    from bot.http_client import AiohttpRequest
+
+    bot = Bot(TOKEN, base_url=f"{root}/bot", request=AiohttpRequest(), get_updates_request=AiohttpRequest())
     await bot.initialize()
     return bot, bot.shutdown
 

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import update
+from sqlalchemy import bindparam, union_all, update
 from sqlalchemy.orm import aliased
 from sqlmodel import Session, select
 from telegram import Bot
@@ -118,15 +118,27 @@ class DispatchReport:
         return self.sent + self.skipped + self.failed + self.retried
 
 
+# What the dispatcher needs of a claimed row, in ClaimedReminder's order. Plain columns, not ORM
+# objects: building a hundred entities costs more than the query.
+_CLAIMED_COLUMNS = (
+    Reminder.id, Patient.id, Patient.chat_id, Patient.name, Patient.locale, Patient.timezone,
+    Reminder.step_key, Reminder.text_key, Reminder.kind, Reminder.due_at, Reminder.expires_at,
+    Reminder.attempts, Enrollment.session_number, Enrollment.series_length, Enrollment.session_at,
+    Enrollment.protocol_name,
+)
+
+
 def claim_due(session: Session, *, now: datetime, limit: int, lease: timedelta) -> list[ClaimedReminder]:
     """Claim up to ``limit`` due reminders of linked, active patients, oldest first.
 
-    Two selects (pending and due, by the partial index on pending rows; then claims whose lease
-    ran out) and one ``UPDATE … RETURNING``. On PostgreSQL the selects lock the reminder *and its
-    patient* rows with ``FOR UPDATE … SKIP LOCKED``, and skip patients who have a claim in
-    flight elsewhere: concurrent dispatchers never take the same row, nor two rows of one patient,
-    so each patient's messages keep their order. On SQLite the transaction began IMMEDIATE, so a
-    second dispatcher waits for the lock and then sees the rows as claimed.
+    Candidates are pending rows that are due (read through the partial index on pending rows)
+    and claims whose lease ran out, of patients with no other claim in flight, so each patient's
+    messages keep their order. On PostgreSQL the candidates lock the reminder *and its patient*
+    rows with ``FOR NO KEY UPDATE … SKIP LOCKED``: concurrent dispatchers never take the same
+    row, nor two rows of one patient. There the whole claim is one ``UPDATE … FROM … RETURNING``
+    statement, one round trip. On SQLite the transaction began IMMEDIATE, so a second dispatcher
+    waits for the lock and then sees the rows as claimed; the claim there is a select, an update
+    and a select, all in-process.
     """
     other = aliased(Reminder)
     in_flight = (
@@ -136,35 +148,39 @@ def claim_due(session: Session, *, now: datetime, limit: int, lease: timedelta) 
     )
 
     def candidates(*condition):
-        return session.exec(
-            select(Reminder.id)
+        # key_share: FOR NO KEY UPDATE, which still lets enrollments insert rows referring to the patient.
+        return (
+            select(Reminder.id, Reminder.due_at)
             .join(Patient, Patient.id == Reminder.patient_id)
             .where(Patient.status == ACTIVE, Patient.chat_id.is_not(None), ~in_flight, *condition)
             .order_by(Reminder.due_at, Reminder.id)
             .limit(limit)
-            .with_for_update(skip_locked=True, of=[Reminder, Patient])
-        ).all()
+            .with_for_update(skip_locked=True, of=[Reminder, Patient], key_share=True)
+        )
 
-    ids = list(candidates(Reminder.status == PENDING, Reminder.due_at <= now))
+    pending = candidates(Reminder.status == PENDING, Reminder.due_at <= now)
+    expired = candidates(Reminder.status == CLAIMED, Reminder.claimed_until <= now)
+    connection = session.connection()
+    if connection.dialect.name == "postgresql":
+        both = union_all(select(pending.cte("pending")), select(expired.cte("expired"))).subquery("both")
+        picked = select(both.c.id).order_by(both.c.due_at, both.c.id).limit(limit).cte("picked")
+        rows = connection.execute(
+            update(Reminder)
+            .where(Reminder.id == picked.c.id, Patient.id == Reminder.patient_id,
+                   Enrollment.id == Reminder.enrollment_id)
+            .values(status=CLAIMED, claimed_until=now + lease)
+            .returning(*_CLAIMED_COLUMNS)
+        ).all()
+        return sorted((ClaimedReminder(*row) for row in rows), key=lambda item: (item.due_at, item.id))
+
+    ids = [row.id for row in connection.execute(pending)]
     if len(ids) < limit:
-        ids += candidates(Reminder.status == CLAIMED, Reminder.claimed_until <= now)[: limit - len(ids)]
+        ids += [row.id for row in connection.execute(expired)][: limit - len(ids)]
     if not ids:
         return []
-    session.exec(
-        update(Reminder)
-        .where(Reminder.id.in_(ids))
-        .values(status=CLAIMED, claimed_until=now + lease)
-        .execution_options(synchronize_session=False)
-    )
-    # Plain columns, not ORM objects: building a hundred entities costs more than the query.
-    columns = (
-        Reminder.id, Patient.id, Patient.chat_id, Patient.name, Patient.locale, Patient.timezone,
-        Reminder.step_key, Reminder.text_key, Reminder.kind, Reminder.due_at, Reminder.expires_at,
-        Reminder.attempts, Enrollment.session_number, Enrollment.series_length, Enrollment.session_at,
-        Enrollment.protocol_name,
-    )
-    rows = session.exec(
-        select(*columns)
+    connection.execute(update(Reminder).where(Reminder.id.in_(ids)).values(status=CLAIMED, claimed_until=now + lease))
+    rows = connection.execute(
+        select(*_CLAIMED_COLUMNS)
         .join(Patient, Patient.id == Reminder.patient_id)
         .join(Enrollment, Enrollment.id == Reminder.enrollment_id)
         .where(Reminder.id.in_(ids))
@@ -175,7 +191,23 @@ def claim_due(session: Session, *, now: datetime, limit: int, lease: timedelta) 
 
 def record_sent(session: Session, *, reminder_id: int, message_id: int, now: datetime) -> None:
     """Mark a reminder sent, with Telegram's message id."""
-    _finish(session, reminder_id, status=SENT, sent_at=now, telegram_message_id=message_id, outcome=None)
+    record_sent_many(session, [{"reminder_id": reminder_id, "message_id": message_id, "now": now}])
+
+
+# One statement for any number of sends, run as executemany (psycopg pipelines it: one round trip).
+# Bound names differ from the column names, which SQLAlchemy reserves for the SET clause.
+_MARK_SENT = (
+    update(Reminder.__table__)
+    .where(Reminder.__table__.c.id == bindparam("reminder_id"), Reminder.__table__.c.status == CLAIMED)
+    .values(status=SENT, sent_at=bindparam("now"), telegram_message_id=bindparam("message_id"), outcome=None,
+            claimed_until=None)
+)
+
+
+def record_sent_many(session: Session, sends: list[dict]) -> None:
+    """:func:`record_sent` for many reminders at once; each dict holds its keyword arguments."""
+    if sends:
+        session.connection().execute(_MARK_SENT, sends)
 
 
 def record_skipped(session: Session, *, reminder_id: int, reason: str) -> None:
@@ -314,7 +346,10 @@ class OutcomeRecorder:
 
 
 def _apply_all(session: Session, *, operations: list[tuple[Callable, dict]]) -> list:
-    return [function(session, **kwargs) for function, kwargs in operations]
+    # Sends are nearly all of a batch: one executemany for them (each touches its own row, so the
+    # order between them and the rest does not matter); everything else one by one.
+    record_sent_many(session, [kwargs for function, kwargs in operations if function is record_sent])
+    return [None if function is record_sent else function(session, **kwargs) for function, kwargs in operations]
 
 
 @dataclass

@@ -177,3 +177,66 @@ async def test_the_bot_runs_by_polling_against_the_server(fake_api, database_url
         await app.updater.stop()
         await app.stop()
         await bot.stop()
+
+
+def _statements(engine):
+    """A list that fills with each statement the engine sends (with executemany's flag), and a stop."""
+    from sqlalchemy import event
+
+    seen: list[tuple[str, bool]] = []
+
+    def record(conn, cursor, statement, parameters, context, executemany):
+        seen.append((statement.split()[0].upper(), executemany))
+
+    event.listen(engine, "before_cursor_execute", record)
+    return seen, lambda: event.remove(engine, "before_cursor_execute", record)
+
+
+async def test_a_claim_is_one_statement_on_postgresql_and_comes_back_in_due_order(harness, clock):
+    for name in ("A", "B", "C"):
+        await harness.link(f"/enroll Patient {name}", user_id=PATIENT_ID + ord(name))
+    clock.set_local(2, 10, 30)
+    store = harness.services.store
+    seen, stop = _statements(store.engine)
+    try:
+        claimed = store.call(claim_due, now=clock.now, limit=100, lease=timedelta(minutes=5))
+    finally:
+        stop()
+    assert len(claimed) == 9 and {r.patient_id for r in claimed} == {1, 2, 3}  # three steps due for each
+    assert [(r.due_at, r.id) for r in claimed] == sorted((r.due_at, r.id) for r in claimed)
+    assert all(r.patient_name.startswith("Patient ") and r.chat_id for r in claimed)
+    queries = [verb for verb, _ in seen if verb not in ("BEGIN", "COMMIT")]
+    # PostgreSQL: one round trip (UPDATE … FROM locking CTEs … RETURNING). SQLite, in-process: pending
+    # rows, then (fewer than the limit) expired claims, the update, the columns.
+    expected = ["WITH"] if store.engine.dialect.name == "postgresql" else ["SELECT", "SELECT", "UPDATE", "SELECT"]
+    assert queries == expected
+
+
+async def test_sends_that_finish_together_are_marked_sent_by_one_executemany(harness, clock):
+    import asyncio
+
+    from jobs.dispatch import OutcomeRecorder, record_sent
+
+    for name in ("A", "B", "C"):
+        await harness.link(f"/enroll Patient {name}", user_id=PATIENT_ID + ord(name))
+    clock.set_local(2, 10, 30)
+    store = harness.services.store
+    claimed = store.call(claim_due, now=clock.now, limit=100, lease=timedelta(minutes=5))
+    # One of them was taken over meanwhile (its lease ran out and it was re-queued): leave it alone.
+    taken = claimed[0].id
+    with store.engine.begin() as connection:
+        connection.execute(Reminder.__table__.update().where(Reminder.__table__.c.id == taken).values(status="pending"))
+    recorder = OutcomeRecorder(store)
+    seen, stop = _statements(store.engine)
+    try:
+        await asyncio.gather(*(recorder.record(record_sent, reminder_id=r.id, message_id=900 + n, now=clock.now)
+                               for n, r in enumerate(claimed)))
+    finally:
+        stop()
+    assert [entry for entry in seen if entry[0] == "UPDATE"] == [("UPDATE", True)]
+    rows = {r.id: r for r in harness.rows(Reminder, Reminder.id.in_([r.id for r in claimed]))}
+    assert rows[taken].status == "pending" and rows[taken].telegram_message_id is None
+    for n, item in enumerate(claimed[1:], start=1):
+        row = rows[item.id]
+        assert (row.status, row.telegram_message_id, row.claimed_until) == (SENT, 900 + n, None)
+        assert row.sent_at == clock.now

@@ -6,7 +6,6 @@ import asyncio
 import random
 from datetime import timedelta
 
-import httpx
 from telegram import Update
 
 from bot.delivery import note_downtime, report_to_staff
@@ -136,8 +135,8 @@ async def test_a_step_that_would_go_stale_while_retrying_is_skipped(harness, fak
 
 async def test_timeouts_and_dropped_connections_are_retried(harness, fake_api, clock):
     await _two_patients_due(harness, clock)
-    # A short client timeout so the injected hang counts as a timeout (PTB's request keeps its client there).
-    harness.app.bot._request[1]._client.timeout = httpx.Timeout(0.3)
+    # A short read timeout so the injected hang counts as a timeout.
+    harness.app.bot.request.timeouts["read"] = 0.3
     fake_api.hang("sendMessage", seconds=2, chat_id=PATIENT_ID)
     fake_api.drop("sendMessage", chat_id=SECOND)
     report = await harness.dispatch()
