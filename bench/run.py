@@ -14,10 +14,10 @@ What it measures (every measurement in its own process; the fake Bot API in anot
 CPU counted is the dispatcher's alone):
 
 * **throughput**: drain 20,000 due reminders (one per chat) with ``jobs.dispatch.dispatch_due``,
-  a plain ``telegram.Bot`` (no rate limiter) and ``ChatPacer(0)``, on SQLite and on PostgreSQL:
-  messages per second and CPU milliseconds per message of the dispatcher process. Then the
-  same drain at several concurrencies, the cost of each piece alone (claim, render, send, record),
-  the effect of hiding ``sniffio`` (which httpcore imports on every request), and a profile.
+  a plain ``telegram.Bot`` on the bot's own ``AiohttpRequest`` (no rate limiter) and
+  ``ChatPacer(0)``, on SQLite and on PostgreSQL: messages per second and CPU milliseconds per
+  message of the dispatcher process. Then the same drain at several concurrencies, the cost of
+  each piece alone (claim, render, send, record), and a profile.
 * **limit**: drain reminders with python-telegram-bot's ``AIORateLimiter`` as ``bot/app.py``
   builds it, against a fake that allows 30 messages in any 1-second window and answers 429
   beyond: achieved rate as a fraction of 30/s and the number of 429s. Three ways: re-running
@@ -46,7 +46,6 @@ import platform
 import signal
 import socket
 import sqlite3
-import statistics
 import subprocess
 import sys
 import time
@@ -61,13 +60,13 @@ sys.path.insert(0, str(ROOT))
 from bench import seed as seeding  # noqa: E402
 from bench.common import TOKEN  # noqa: E402
 
-SECTIONS = ("throughput", "sweep", "components", "sniffio", "profile", "limit", "scale", "usual", "outage")
+SECTIONS = ("throughput", "sweep", "components", "profile", "limit", "scale", "usual", "outage")
 TARGET_PATIENTS = 100_000
 TARGET_JOBS = TARGET_PATIENTS * 8
 
 FULL = {
     "tp_n": 20_000, "tp_concurrency": 4, "tp_batch": 1000, "sweep_n": 3000, "sweep": [1, 4, 8, 16],
-    "components_n": 3000, "sniffio_n": 2000, "sniffio_rounds": 2, "profile_n": 2000,
+    "components_n": 3000, "profile_n": 2000,
     "limit_n": 3000, "limit_variant_n": 1200, "limit_cadence_wall_s": 62, "tick_s": 30,
     "scale_patients": 100_000, "scale_per_patient": 10, "small_patients": 1000, "enrollments": 200,
     "claims": 200, "claim_limit": 100,
@@ -75,7 +74,7 @@ FULL = {
     "outage_jobs": 1000, "outage_s": 5, "ours_outage_due": 1000, "ours_outage_stale": 200,
 }
 QUICK = {
-    **FULL, "tp_n": 3000, "sweep": [], "components_n": 1000, "sniffio_n": 1000, "sniffio_rounds": 1,
+    **FULL, "tp_n": 3000, "sweep": [], "components_n": 1000,
     "profile_n": 1000, "limit_n": 600, "limit_variant_n": 300, "limit_cadence_wall_s": 35,
     "scale_patients": 10_000, "small_patients": 1000, "enrollments": 50, "claims": 100,
     "usual_a_patients": 3000, "usual_b_patients": 150, "usual_b_synth_jobs": 80_000,
@@ -263,32 +262,6 @@ def section_components(run: Runner, cfg: dict, kinds: list[str], out: dict) -> N
         out.setdefault("components", {})[kind] = result["components"]
         log(f"components {kind}: " + ", ".join(f"{k}: {v['cpu_ms_per_msg']}" for k, v in result["components"].items()))
         seeding.drop_database(kind, "bench_parts", run.workdir)
-
-
-def section_sniffio(run: Runner, cfg: dict, out: dict) -> None:
-    """Send-only cost with sniffio importable (as installed) and hidden, alternating."""
-    url = fresh_db("sqlite", "bench_sniffio", run.workdir)
-    seeding.seed(url, patients=cfg["sniffio_n"], reminders_per_patient=1, due_every=1, now=seeding.utc_now(),
-                 all_due=True)
-    results: dict[str, list] = {"installed": [], "hidden": []}
-    for _ in range(cfg["sniffio_rounds"]):
-        for variant in ("installed", "hidden"):
-            run.fake.reset()
-            result = run.worker("components", {"url": url, "root": run.fake.root, "send_only": True,
-                                               "concurrency": cfg["tp_concurrency"],
-                                               "hide_sniffio": variant == "hidden"})
-            parts = result["components"]
-            send = next(v for k, v in parts.items() if k.startswith("PTB"))
-            bare = next(v for k, v in parts.items() if k.startswith("bare"))
-            results[variant].append({"ptb_send_cpu_ms": send["cpu_ms_per_msg"],
-                                     "bare_httpx_cpu_ms": bare["cpu_ms_per_msg"]})
-    seeding.drop_database("sqlite", "bench_sniffio", run.workdir)
-    summary = {variant: {"ptb_send_cpu_ms_median": statistics.median(r["ptb_send_cpu_ms"] for r in rows),
-                         "bare_httpx_cpu_ms_median": statistics.median(r["bare_httpx_cpu_ms"] for r in rows),
-                         "runs": rows} for variant, rows in results.items()}
-    out["sniffio"] = summary
-    log(f"sniffio: installed {summary['installed']['ptb_send_cpu_ms_median']} ms/send, "
-        f"hidden {summary['hidden']['ptb_send_cpu_ms_median']} ms/send")
 
 
 def section_profile(run: Runner, cfg: dict, out: dict) -> None:
@@ -665,13 +638,6 @@ def render(results: dict, cfg: dict, quick: bool) -> str:
         for r in sweep["rows"]:
             lines.append(f"| {r['concurrency']} | {r['msgs_per_s']:.0f} | {r['cpu_ms_per_msg']:.2f} "
                          f"| {r['load_before']} |")
-    sn = results.get("sniffio")
-    if sn:
-        lines += ["", "sniffio (PTB send alone, median CPU ms per send): installed "
-                  f"{sn['installed']['ptb_send_cpu_ms_median']:.3f}, "
-                  f"hidden (import fails on every request) {sn['hidden']['ptb_send_cpu_ms_median']:.3f}; bare httpx: "
-                  f"{sn['installed']['bare_httpx_cpu_ms_median']:.3f} vs "
-                  f"{sn['hidden']['bare_httpx_cpu_ms_median']:.3f}."]
     prof = _get(results, "profile", "profile")
     if prof:
         shares = prof["share_by_package"]
@@ -734,8 +700,6 @@ def main() -> int:
                         section_sweep(run, cfg, results)
                 elif name == "components":
                     section_components(run, cfg, kinds, results)
-                elif name == "sniffio":
-                    section_sniffio(run, cfg, results)
                 elif name == "profile":
                     section_profile(run, cfg, results)
                 elif name == "limit":

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import gc
-import importlib.machinery
 import json
 import os
 import statistics
@@ -20,22 +19,6 @@ from datetime import UTC, datetime, timedelta
 from bench.common import TOKEN, emit, peak_rss_mb, rss_mb
 
 # ---------------------------------------------------------------------------------------------- helpers
-
-
-class _HideSniffio:
-    """Make ``import sniffio`` fail as if it were not installed (the search runs, then fails)."""
-
-    def find_spec(self, name, path=None, target=None):
-        if name != "sniffio":
-            return None
-        # Do the work a real failed import does: search every path entry except site-packages.
-        importlib.machinery.PathFinder.find_spec(name, [p for p in sys.path if "site-packages" not in p])
-        raise ModuleNotFoundError("No module named 'sniffio' (hidden by the benchmark)", name=name)
-
-
-def hide_sniffio() -> None:
-    sys.modules.pop("sniffio", None)
-    sys.meta_path.insert(0, _HideSniffio())
 
 
 class ThreadProfiles:
@@ -203,8 +186,6 @@ def _describe_limiter(bot) -> str:
 
 async def drain(args: dict) -> dict:
     """Drain every due reminder with dispatch_due; wall time and CPU of this process."""
-    if args.get("hide_sniffio"):
-        hide_sniffio()
     from jobs.dispatch import ChatPacer, DeliveryPolicy, dispatch_due
     from jobs.storage.db import Store, make_engine
 
@@ -269,18 +250,17 @@ async def components(args: dict) -> dict:
 
     On a freshly seeded database of due reminders: claim them all (claim_due in batches), render
     each (render_reminder + reminder_keyboard), send each through PTB's Bot (``concurrency`` in
-    flight, no database), post the same request through a bare httpx.AsyncClient, and record each
+    flight, no database) on our AiohttpRequest and on PTB's default HTTPXRequest, post the same
+    request through a bare httpx.AsyncClient and a bare aiohttp.ClientSession, and record each
     as sent (record_sent through Store.call on this thread, then through Store.run, i.e. a worker
     thread per call as the dispatcher does).
     """
-    if args.get("hide_sniffio"):
-        hide_sniffio()
     import httpx
     from sqlmodel import Session
     from telegram.constants import ParseMode
 
     from jobs.buttons import reminder_keyboard
-    from jobs.dispatch import claim_due, record_sent, render_reminder
+    from jobs.dispatch import OutcomeRecorder, claim_due, record_sent, render_reminder
     from jobs.storage.db import Store, make_engine
 
     catalog, clinic = _catalog_and_clinic()
@@ -301,11 +281,6 @@ async def components(args: dict) -> dict:
     while True:
         with Session(engine) as session:
             batch = claim_due(session, now=now, limit=1000, lease=timedelta(minutes=5))
-            if args.get("send_only"):
-                # Leave the database as it was, for the next send-only run; one claim is enough.
-                session.rollback()
-                claimed += batch
-                break
             session.commit()
         claimed += batch
         if len(batch) < 1000:
@@ -328,8 +303,25 @@ async def components(args: dict) -> dict:
     pairs = list(zip(claimed, texts, strict=True))[:sends]
     c0, w0 = time.process_time(), time.perf_counter()
     messages = await asyncio.gather(*(send(item, text) for item, text in pairs))
-    measure(f"PTB Bot.send_message ({concurrency} in flight)", sends, time.process_time() - c0,
-            time.perf_counter() - w0)
+    measure(f"PTB Bot.send_message on AiohttpRequest, as the bot sends ({concurrency} in flight)", sends,
+            time.process_time() - c0, time.perf_counter() - w0)
+
+    # For comparison: the same through PTB's default HTTPXRequest (what the bot used before).
+    from telegram import Bot
+
+    httpx_bot = Bot(TOKEN, base_url=f"{args['root']}/bot")
+    await httpx_bot.initialize()
+
+    async def send_httpx(item, text):
+        async with limiter:
+            return await httpx_bot.send_message(item.chat_id, text[0], parse_mode=ParseMode.HTML,
+                                                reply_markup=text[1])
+
+    c0, w0 = time.process_time(), time.perf_counter()
+    await asyncio.gather(*(send_httpx(item, text) for item, text in pairs))
+    measure(f"PTB Bot.send_message on PTB's default HTTPXRequest ({concurrency} in flight)", sends,
+            time.process_time() - c0, time.perf_counter() - w0)
+    await httpx_bot.shutdown()
 
     async with httpx.AsyncClient(limits=httpx.Limits(max_connections=256)) as client:
         url = f"{args['root']}/bot{TOKEN}/sendMessage"
@@ -345,59 +337,52 @@ async def components(args: dict) -> dict:
         measure(f"bare httpx.AsyncClient.post ({concurrency} in flight)", sends, time.process_time() - c0,
                 time.perf_counter() - w0)
 
-    try:
-        import aiohttp
-    except ImportError:  # a test dependency; without it, this piece is left out
-        aiohttp = None
-    if aiohttp is not None:
-        # For comparison only: the same request through aiohttp's client, which PTB could use
-        # through a custom telegram.request.BaseRequest.
-        async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=256)) as client:
-            url = f"{args['root']}/bot{TOKEN}/sendMessage"
+    import aiohttp
 
-            async def post_aiohttp(item, text):
-                async with limiter:
-                    async with client.post(url, data={"chat_id": str(item.chat_id), "text": text[0],
-                                                      "parse_mode": "HTML"}) as response:
-                        return await response.json()
+    # The same request through aiohttp's client alone, without PTB around it.
+    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=256)) as client:
+        url = f"{args['root']}/bot{TOKEN}/sendMessage"
 
-            c0, w0 = time.process_time(), time.perf_counter()
-            await asyncio.gather(*(post_aiohttp(item, text) for item, text in pairs))
-            measure(f"bare aiohttp.ClientSession.post ({concurrency} in flight)", sends, time.process_time() - c0,
-                    time.perf_counter() - w0)
-
-    if not args.get("send_only"):
-        half = n // 2
-        c0, w0 = time.process_time(), time.perf_counter()
-        for item, message in zip(claimed[:half], messages[:half], strict=False):
-            store.call(record_sent, reminder_id=item.id, message_id=message.message_id, now=now)
-        measure("record_sent via Store.call (same thread)", half, time.process_time() - c0, time.perf_counter() - w0)
-
-        c0, w0 = time.process_time(), time.perf_counter()
-        rest = list(zip(claimed[half:], messages[half:], strict=False))
-
-        async def record(item, message):
+        async def post_aiohttp(item, text):
             async with limiter:
-                await store.run(record_sent, reminder_id=item.id, message_id=message.message_id, now=now)
+                async with client.post(url, data={"chat_id": str(item.chat_id), "text": text[0],
+                                                  "parse_mode": "HTML"}) as response:
+                    return await response.json()
 
-        quarter = len(rest) // 2
-        await asyncio.gather(*(record(item, message) for item, message in rest[:quarter]))
-        measure(f"record_sent via Store.run (worker threads, {concurrency} in flight)", quarter,
-                time.process_time() - c0, time.perf_counter() - w0)
-        from jobs import dispatch
+        c0, w0 = time.process_time(), time.perf_counter()
+        await asyncio.gather(*(post_aiohttp(item, text) for item, text in pairs))
+        measure(f"bare aiohttp.ClientSession.post ({concurrency} in flight)", sends, time.process_time() - c0,
+                time.perf_counter() - w0)
 
-        if hasattr(dispatch, "OutcomeRecorder"):
-            # The dispatcher's group commit: outcomes that finish together share one transaction.
-            recorder = dispatch.OutcomeRecorder(store)
+    half = n // 2
+    c0, w0 = time.process_time(), time.perf_counter()
+    for item, message in zip(claimed[:half], messages[:half], strict=False):
+        store.call(record_sent, reminder_id=item.id, message_id=message.message_id, now=now)
+    measure("record_sent via Store.call (same thread)", half, time.process_time() - c0, time.perf_counter() - w0)
 
-            async def grouped(item, message):
-                async with limiter:
-                    await recorder.record(record_sent, reminder_id=item.id, message_id=message.message_id, now=now)
+    c0, w0 = time.process_time(), time.perf_counter()
+    rest = list(zip(claimed[half:], messages[half:], strict=False))
 
-            c0, w0 = time.process_time(), time.perf_counter()
-            await asyncio.gather(*(grouped(item, message) for item, message in rest[quarter:]))
-            measure(f"record_sent via OutcomeRecorder (group commit, {concurrency} in flight)", len(rest) - quarter,
-                    time.process_time() - c0, time.perf_counter() - w0)
+    async def record(item, message):
+        async with limiter:
+            await store.run(record_sent, reminder_id=item.id, message_id=message.message_id, now=now)
+
+    quarter = len(rest) // 2
+    await asyncio.gather(*(record(item, message) for item, message in rest[:quarter]))
+    measure(f"record_sent via Store.run (worker threads, {concurrency} in flight)", quarter,
+            time.process_time() - c0, time.perf_counter() - w0)
+    # The dispatcher's group commit: outcomes that finish together share one transaction (and
+    # one executemany).
+    recorder = OutcomeRecorder(store)
+
+    async def grouped(item, message):
+        async with limiter:
+            await recorder.record(record_sent, reminder_id=item.id, message_id=message.message_id, now=now)
+
+    c0, w0 = time.process_time(), time.perf_counter()
+    await asyncio.gather(*(grouped(item, message) for item, message in rest[quarter:]))
+    measure(f"record_sent via OutcomeRecorder (group commit, {concurrency} in flight)", len(rest) - quarter,
+            time.process_time() - c0, time.perf_counter() - w0)
     await close()
     store.dispose()
     return {"components": out}
