@@ -5,8 +5,9 @@ from __future__ import annotations
 import logging
 
 # httpx logs each request URL at INFO, and Bot API URLs contain the token; python-telegram-bot's
-# Bot logs every request's parameters at DEBUG, and those carry patient names and texts.
-QUIET_LOGGERS = ("httpx", "httpcore", "apscheduler", "alembic", "telegram.Bot", "telegram.ext.ExtBot")
+# Bot logs every request's parameters at DEBUG, and those carry patient names and texts. The bot
+# sends through aiohttp (bot/http_client.py), whose client logs little; it is capped all the same.
+QUIET_LOGGERS = ("httpx", "httpcore", "aiohttp", "apscheduler", "alembic", "telegram.Bot", "telegram.ext.ExtBot")
 
 
 class RedactFilter(logging.Filter):

@@ -130,18 +130,10 @@ _CLAIMED_COLUMNS = (
 )
 
 
-def claim_due(session: Session, *, now: datetime, limit: int, lease: timedelta) -> list[ClaimedReminder]:
-    """Claim up to ``limit`` due reminders of linked, active patients, oldest first.
-
-    Candidates are pending rows that are due (read through the partial index on pending rows)
-    and claims whose lease ran out, of patients with no other claim in flight, so each patient's
-    messages keep their order. On PostgreSQL the candidates lock the reminder *and its patient*
-    rows with ``FOR NO KEY UPDATE … SKIP LOCKED``: concurrent dispatchers never take the same
-    row, nor two rows of one patient. There the whole claim is one ``UPDATE … FROM … RETURNING``
-    statement, one round trip. On SQLite the transaction began IMMEDIATE, so a second dispatcher
-    waits for the lock and then sees the rows as claimed; the claim there is a select, an update
-    and a select, all in-process.
-    """
+def _claim_statements():
+    """The claim's statements, built once with bound parameters (``now``, ``until``, ``limit``):
+    building them per call cost about as much as PostgreSQL took to run them."""
+    now, limit = bindparam("now"), bindparam("limit")
     other = aliased(Reminder)
     in_flight = (
         select(other.id)
@@ -162,33 +154,54 @@ def claim_due(session: Session, *, now: datetime, limit: int, lease: timedelta) 
 
     pending = candidates(Reminder.status == PENDING, Reminder.due_at <= now)
     expired = candidates(Reminder.status == CLAIMED, Reminder.claimed_until <= now)
-    connection = session.connection()
-    if connection.dialect.name == "postgresql":
-        both = union_all(select(pending.cte("pending")), select(expired.cte("expired"))).subquery("both")
-        picked = select(both.c.id).order_by(both.c.due_at, both.c.id).limit(limit).cte("picked")
-        rows = connection.execute(
-            update(Reminder)
-            .where(Reminder.id == picked.c.id, Patient.id == Reminder.patient_id,
-                   Enrollment.id == Reminder.enrollment_id)
-            .values(status=CLAIMED, claimed_until=now + lease)
-            .returning(*_CLAIMED_COLUMNS)
-        ).all()
-        return sorted((ClaimedReminder(*row) for row in rows), key=lambda item: (item.due_at, item.id))
-
-    ids = [row.id for row in connection.execute(pending)]
-    if len(ids) < limit:
-        ids += [row.id for row in connection.execute(expired)][: limit - len(ids)]
-    if not ids:
-        return []
-    connection.execute(update(Reminder).where(Reminder.id.in_(ids)).values(status=CLAIMED, claimed_until=now + lease))
-    rows = connection.execute(
+    both = union_all(select(pending.cte("pending")), select(expired.cte("expired"))).subquery("both")
+    picked = select(both.c.id).order_by(both.c.due_at, both.c.id).limit(limit).cte("picked")
+    in_one = (
+        update(Reminder)
+        .where(Reminder.id == picked.c.id, Patient.id == Reminder.patient_id, Enrollment.id == Reminder.enrollment_id)
+        .values(status=CLAIMED, claimed_until=bindparam("until"))
+        .returning(*_CLAIMED_COLUMNS)
+    )
+    ids = bindparam("ids", expanding=True)
+    mark = update(Reminder).where(Reminder.id.in_(ids)).values(status=CLAIMED, claimed_until=bindparam("until"))
+    columns = (
         select(*_CLAIMED_COLUMNS)
         .join(Patient, Patient.id == Reminder.patient_id)
         .join(Enrollment, Enrollment.id == Reminder.enrollment_id)
         .where(Reminder.id.in_(ids))
         .order_by(Reminder.due_at, Reminder.id)
-    ).all()
-    return [ClaimedReminder(*row) for row in rows]
+    )
+    return in_one, pending, expired, mark, columns
+
+
+_CLAIM_IN_ONE, _PENDING, _EXPIRED, _MARK_CLAIMED, _CLAIMED_ROWS = _claim_statements()
+
+
+def claim_due(session: Session, *, now: datetime, limit: int, lease: timedelta) -> list[ClaimedReminder]:
+    """Claim up to ``limit`` due reminders of linked, active patients, oldest first.
+
+    Candidates are pending rows that are due (read through the partial index on pending rows)
+    and claims whose lease ran out, of patients with no other claim in flight, so each patient's
+    messages keep their order. On PostgreSQL the candidates lock the reminder *and its patient*
+    rows with ``FOR NO KEY UPDATE … SKIP LOCKED``: concurrent dispatchers never take the same
+    row, nor two rows of one patient. There the whole claim is one ``UPDATE … FROM … RETURNING``
+    statement, one round trip. On SQLite the transaction began IMMEDIATE, so a second dispatcher
+    waits for the lock and then sees the rows as claimed; the claim there is a select, an update
+    and a select, all in-process.
+    """
+    values = {"now": now, "until": now + lease, "limit": limit}
+    connection = session.connection()
+    if connection.dialect.name == "postgresql":
+        rows = connection.execute(_CLAIM_IN_ONE, values).all()
+        return sorted((ClaimedReminder(*row) for row in rows), key=lambda item: (item.due_at, item.id))
+
+    ids = [row.id for row in connection.execute(_PENDING, values)]
+    if len(ids) < limit:
+        ids += [row.id for row in connection.execute(_EXPIRED, values)][: limit - len(ids)]
+    if not ids:
+        return []
+    connection.execute(_MARK_CLAIMED, {**values, "ids": ids})
+    return [ClaimedReminder(*row) for row in connection.execute(_CLAIMED_ROWS, {"ids": ids})]
 
 
 def record_sent(session: Session, *, reminder_id: int, message_id: int, now: datetime) -> None:
