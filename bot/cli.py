@@ -88,8 +88,13 @@ def _parser() -> argparse.ArgumentParser:
     check.add_argument("--telegram", action="store_true", help="also ask Telegram whether the token works (getMe)")
     export = commands.add_parser("export-messages", help="copy the default protocols and texts to a folder to edit")
     export.add_argument("folder", help="a new folder; then set MESSAGES_DIR to it")
-    db = commands.add_parser("db", help="database migrations")
-    db.add_argument("action", choices=["upgrade", "current"])
+    db = commands.add_parser("db", help="database migrations, and copying to another database")
+    db.add_argument("action", choices=["upgrade", "current", "copy-to"],
+                    help="upgrade: apply migrations; current: show the schema version; "
+                         "copy-to URL: copy everything into a new, empty database (the bot stopped)")
+    db.add_argument("url", nargs="?", help="copy-to: the target database URL, e.g. postgresql+psycopg://…")
+    db.add_argument("--even-if-running", action="store_true",
+                    help="copy-to: copy although a bot wrote a heartbeat in the last minutes")
     return parser
 
 
@@ -230,9 +235,46 @@ def _db(env: dict[str, str], args: argparse.Namespace) -> int:
 
     settings = Settings.from_env(env, require_token=False)
     engine = make_engine(settings.database_url)
+    if args.action == "copy-to":
+        return _copy_to(engine, args)
     if args.action == "upgrade":
         upgrade(engine)
     print(f"current: {current_revision(engine) or 'empty'} (head: {head_revision(engine)})")
+    return 0
+
+
+def _copy_to(source, args: argparse.Namespace) -> int:
+    from sqlalchemy.exc import ArgumentError
+
+    from bot.services import utc_now
+    from jobs.storage.db import make_engine
+    from jobs.transfer import TransferError, copy_database
+
+    if not args.url:
+        print("aftercare: db copy-to: give the target database URL, e.g. "
+              "postgresql+psycopg://user:password@host:5432/aftercare", file=sys.stderr)
+        return 2
+    try:
+        target = make_engine(args.url)
+    except ArgumentError:
+        print("aftercare: db copy-to: the target is not a database URL", file=sys.stderr)
+        return 2
+    if target.url == source.url:
+        print("aftercare: db copy-to: the target is the database DATABASE_URL already names", file=sys.stderr)
+        return 2
+    try:
+        report = copy_database(source, target, now=utc_now(), even_if_running=args.even_if_running)
+    except TransferError as exc:
+        print(f"aftercare: db copy-to: {exc}", file=sys.stderr)
+        return 2
+    except SQLAlchemyError as exc:  # either database; the URLs may hold passwords, so not them
+        reason = str(getattr(exc, "orig", None) or type(exc).__name__).splitlines()[0]
+        print(f"aftercare: db copy-to: nothing copied: {reason}", file=sys.stderr)
+        return 2
+    for table, count in report.rows.items():
+        print(f"  {table:<14} {count:>9,} rows")
+    print(f"copied {report.total:,} rows to {target.url.render_as_string(hide_password=True)}; "
+          "set DATABASE_URL to it and start the bot")
     return 0
 
 

@@ -20,16 +20,27 @@ log = logging.getLogger(__name__)
 
 DISPATCH_JOB_NAME = "dispatch-due-reminders"
 HEARTBEAT_JOB_NAME = "heartbeat"
+DISPATCH_LOCK = "aftercare-dispatch"
 HEARTBEAT_INTERVAL = timedelta(seconds=60)
 # A gap between heartbeats longer than this is downtime worth telling staff about.
 DOWNTIME_WORTH_REPORTING = timedelta(minutes=10)
 
 
 async def run_dispatch(services: Services, bot, *, should_stop=lambda: False) -> DispatchReport:
-    """Send what is due now, by the services' clock."""
-    return await dispatch_due(store=services.store, bot=bot, catalog=services.catalog, clinic=services.clinic,
-                              now=services.clock(), policy=services.policy, pacer=services.pacer,
-                              should_stop=should_stop)
+    """Send what is due now, by the services' clock, unless another instance is sending.
+
+    Instances that share a database share one bot token, and Telegram's 30 messages/s is the
+    token's: one of them sends at a time (it holds the database's "dispatch" lock), so their
+    pacing adds up to 30/s, not 30/s each. The others skip the tick; if the sender dies, its
+    lock goes with its connection and the next tick of another instance takes over.
+    """
+    async with services.store.exclusive(DISPATCH_LOCK) as mine:
+        if not mine:
+            log.debug("dispatch: another instance is sending; skipping this tick")
+            return DispatchReport()
+        return await dispatch_due(store=services.store, bot=bot, catalog=services.catalog, clinic=services.clinic,
+                                  now=services.clock(), policy=services.policy, pacer=services.pacer,
+                                  should_stop=should_stop)
 
 
 async def dispatch_job(context: ContextTypes.DEFAULT_TYPE) -> None:

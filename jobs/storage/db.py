@@ -9,8 +9,10 @@ runs them through :meth:`Store.run`, which moves them off the event loop onto a 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import hashlib
 import logging
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import ParamSpec, TypeVar
 
@@ -18,7 +20,7 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
 from sqlmodel import Session
 
@@ -64,6 +66,12 @@ def make_engine(url: str) -> Engine:
         connection.exec_driver_sql("BEGIN IMMEDIATE")
 
     return engine
+
+
+def _advisory(connection, function: str, key: int) -> bool:
+    result = connection.execute(text(f"SELECT {function}(:key)"), {"key": key}).scalar()
+    connection.commit()  # the lock is the session's: it outlives this transaction, which must not idle
+    return bool(result)
 
 
 def alembic_config(engine: Engine) -> Config:
@@ -112,6 +120,34 @@ class Store:
     async def run(self, function: Callable[..., T], /, **kwargs) -> T:
         """:meth:`call` on a worker thread, so the event loop keeps serving Telegram meanwhile."""
         return await asyncio.to_thread(self.call, function, **kwargs)
+
+    @contextlib.asynccontextmanager
+    async def exclusive(self, name: str) -> AsyncIterator[bool]:
+        """Whether this process may do ``name`` now, alone among every instance on this database.
+
+        On PostgreSQL: a session advisory lock, tried (never waited for) on a connection of its
+        own and held until the block ends; if the process dies, its connection closes and the lock
+        goes with it. Yields False while another instance holds it. On SQLite always True: one
+        file means one host, and ``BEGIN IMMEDIATE`` already queues its writers.
+        """
+        if self.engine.dialect.name != "postgresql":
+            yield True
+            return
+        key = int.from_bytes(hashlib.sha256(name.encode()).digest()[:8], "big", signed=True)
+        connection = await asyncio.to_thread(self.engine.connect)
+        try:
+            held = await asyncio.to_thread(_advisory, connection, "pg_try_advisory_lock", key)
+            try:
+                yield held
+            finally:
+                if held:
+                    await asyncio.to_thread(_advisory, connection, "pg_advisory_unlock", key)
+        except BaseException:
+            # Never hand a connection that may still hold the lock back to the pool.
+            connection.invalidate()
+            raise
+        finally:
+            await asyncio.to_thread(connection.close)
 
     def dispose(self) -> None:
         """Close pooled connections."""
