@@ -2,7 +2,7 @@
 
 Run from the project root with the project's Python (the dev venv)::
 
-    python bench/run.py                  # everything, about 10-12 minutes on 2 cores
+    python bench/run.py                  # everything, about 7 minutes on 2 cores
     python bench/run.py --quick          # smaller workloads, about 4 minutes
     python bench/run.py --only throughput --only limit
     python bench/run.py --no-postgres    # SQLite only
