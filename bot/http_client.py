@@ -8,9 +8,10 @@ the bottleneck, so the bot talks to Telegram through this class. Everything abov
 
 The request is the one httpx would send: the parameters form-encoded (each value already
 JSON-encoded by python-telegram-bot), or multipart when a file is uploaded (the invite QR code).
-PTB's four timeouts map onto aiohttp's: ``pool`` → ``connect`` (waiting for a free connection
-included), ``connect`` → ``sock_connect``, ``read`` → ``sock_read``; ``write`` has no counterpart
-in aiohttp, so it bounds the whole call together with the others.
+PTB's timeouts map onto aiohttp's: ``pool`` + ``connect`` → ``connect`` (waiting for a free
+connection included), ``connect`` → ``sock_connect``, ``read`` → ``sock_read``. ``write`` has no
+counterpart in aiohttp and is not applied: the Bot API calls the bot makes are small enough to fit
+in the socket's send buffer, so it is the read that waits, and that is bounded.
 """
 
 from __future__ import annotations
@@ -36,22 +37,18 @@ class AiohttpRequest(BaseRequest):
     request as aiohttp's ``trust_env`` does (that alone cost a fifth of the CPU of a send).
     """
 
-    __slots__ = ("_connection_pool_size", "_media_write_timeout", "_proxies", "_session", "timeouts")
+    __slots__ = ("_connection_pool_size", "_proxies", "_session", "timeouts")
 
     def __init__(
         self,
         connection_pool_size: int = 256,
         read_timeout: float | None = 5.0,
-        write_timeout: float | None = 5.0,
         connect_timeout: float | None = 5.0,
         pool_timeout: float | None = 1.0,
-        media_write_timeout: float | None = 20.0,
     ) -> None:
         self._connection_pool_size = connection_pool_size
         # The defaults in seconds, by python-telegram-bot's names; a call may override each.
-        self.timeouts = {"read": read_timeout, "write": write_timeout, "connect": connect_timeout,
-                          "pool": pool_timeout}
-        self._media_write_timeout = media_write_timeout
+        self.timeouts = {"read": read_timeout, "connect": connect_timeout, "pool": pool_timeout}
         self._session: aiohttp.ClientSession | None = None
         self._proxies: dict[tuple[str, str], str | None] = {}
 
@@ -85,27 +82,28 @@ class AiohttpRequest(BaseRequest):
         """One HTTP call to the Bot API: (status code, body). Transport failures become PTB's errors."""
         if self._session is None or self._session.closed:
             raise RuntimeError("AiohttpRequest is not initialized")
-        has_files = bool(request_data and request_data.contains_files)
         read = self._chosen(read_timeout, "read")
-        write = self._media_write_timeout if has_files and isinstance(write_timeout, DefaultValue) \
-            else self._chosen(write_timeout, "write")
         connect = self._chosen(connect_timeout, "connect")
         pool = self._chosen(pool_timeout, "pool")
-        parts = (read, write, connect, pool)
+        # Each step bounded on its own, as httpx does; no total, so a slow transfer that keeps
+        # moving is not cut off. (aiohttp has no write timeout; see the module's docstring.)
         timeout = aiohttp.ClientTimeout(
-            total=None if None in parts else sum(parts),
+            total=None,
             connect=None if pool is None or connect is None else pool + connect,
             sock_connect=connect,
             sock_read=read,
         )
         try:
             async with self._session.request(method, url, data=_body(request_data), timeout=timeout,
-                                             proxy=self._proxy_for(url)) as response:
+                                             proxy=self._proxy_for(url), allow_redirects=False) as response:
                 return response.status, await response.read()
+        # Only the error's class in the message: aiohttp's own texts can carry the URL, which holds
+        # the bot token (and a proxy URL its password), and the message reaches logs, the reminder's
+        # recorded outcome and staff alerts.
         except TimeoutError as exc:  # aiohttp's timeouts are TimeoutError subclasses
-            raise TimedOut(f"aiohttp: {type(exc).__name__}") from exc
+            raise TimedOut(f"aiohttp: {type(exc).__name__}") from None
         except aiohttp.ClientError as exc:
-            raise NetworkError(f"aiohttp.{type(exc).__name__}: {exc}") from exc
+            raise NetworkError(f"aiohttp.{type(exc).__name__}") from None
 
     def _proxy_for(self, url: str) -> str | None:
         parts = urlsplit(url)
@@ -113,7 +111,7 @@ class AiohttpRequest(BaseRequest):
         if key not in self._proxies:
             proxies = getproxies_environment()
             bypass = proxy_bypass_environment(key[1], proxies) if key[1] else True
-            self._proxies[key] = None if bypass else proxies.get(key[0])
+            self._proxies[key] = None if bypass else proxies.get(key[0]) or proxies.get("all")
         return self._proxies[key]
 
     def _chosen(self, value, name: str) -> float | None:

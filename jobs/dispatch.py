@@ -352,10 +352,12 @@ class OutcomeRecorder:
                     results = await self.store.run(_apply_all, operations=[(f, kw) for f, kw, _ in batch])
                 except Exception as exc:  # noqa: BLE001 - each waiting send gets the error, none is lost
                     for _, _, future in batch:
-                        future.set_exception(exc)
+                        if not future.done():  # a send cancelled meanwhile no longer listens
+                            future.set_exception(exc)
                     continue
                 for (_, _, future), result in zip(batch, results, strict=True):
-                    future.set_result(result)
+                    if not future.done():
+                        future.set_result(result)
         finally:
             self._flusher = None
 
@@ -416,7 +418,13 @@ async def dispatch_due(
         by_chat: dict[int, list[ClaimedReminder]] = defaultdict(list)
         for item in batch:
             by_chat[item.chat_id].append(item)
-        await asyncio.gather(*(_deliver_chat(run, items, limiter) for items in by_chat.values()))
+        # Every chat's sends finish before an error goes up: none may outlive this run (and the
+        # dispatch lock the caller holds for it).
+        outcomes = await asyncio.gather(*(_deliver_chat(run, items, limiter) for items in by_chat.values()),
+                                        return_exceptions=True)
+        errors = [outcome for outcome in outcomes if isinstance(outcome, BaseException)]
+        if errors:
+            raise errors[0]
         if len(batch) < policy.batch_size:
             break
     report = run.report

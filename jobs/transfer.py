@@ -14,7 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import Engine, Integer, func, select, text
+from sqlalchemy import Engine, Integer, func, inspect, select, text
 from sqlmodel import Session, SQLModel
 
 from jobs.health import last_beat
@@ -53,16 +53,20 @@ def copy_database(source: Engine, target: Engine, *, now: datetime, even_if_runn
         if beat is not None and now - beat < RUNNING_IF_BEAT_WITHIN:
             raise TransferError(f"a bot beat on the source database {int((now - beat).total_seconds())} s ago: stop "
                                 "it first (rows written during the copy would be missed), or pass --even-if-running")
-    upgrade(target)
     tables = SQLModel.metadata.sorted_tables
+    # Checked before the migrations run, so that a wrong target is refused untouched.
+    existing = set(inspect(target).get_table_names())
     with target.connect() as connection:
-        occupied = [table.name for table in tables
-                    if connection.execute(select(func.count()).select_from(table)).scalar()]
+        occupied = [table.name for table in tables if table.name in existing
+                    and connection.execute(select(func.count()).select_from(table)).scalar()]
     if occupied:
         raise TransferError(f"the target database is not empty (rows in: {', '.join(occupied)}); "
                             "give a new, empty database")
+    upgrade(target)
     copied: dict[str, int] = {}
-    with source.connect() as reading, target.begin() as writing:
+    # One snapshot of the source on PostgreSQL; SQLite's transaction (BEGIN IMMEDIATE) is one anyway.
+    reading_options = {"isolation_level": "REPEATABLE READ"} if source.dialect.name == "postgresql" else {}
+    with source.connect().execution_options(**reading_options) as reading, target.begin() as writing:
         for table in tables:
             count = 0
             result = reading.execution_options(yield_per=BATCH_ROWS).execute(select(table))

@@ -106,5 +106,63 @@ async def test_proxies_come_from_the_environment_and_no_proxy_is_honoured(api, m
     request = AiohttpRequest()
     assert request._proxy_for("https://api.telegram.org/bot1234567:x/getMe") == "http://proxy.example:3128"
     assert request._proxy_for(f"{api.root_url}/bot1234567:x/getMe") is None
+    monkeypatch.delenv("HTTPS_PROXY")
+    monkeypatch.setenv("ALL_PROXY", "http://all.example:3128")
+    other = AiohttpRequest()
+    assert other._proxy_for("https://api.telegram.org/bot1234567:x/getMe") == "http://all.example:3128"
     async with make_bot(api, request) as client:  # loopback is bypassed, so the fake is reached
         assert (await client.send_message(CHAT, "direct")).text == "direct"
+
+
+async def _raw_server(handler):
+    """A bare TCP server on loopback that answers with whatever ``handler`` writes."""
+    import asyncio
+
+    async def serve(reader, writer):
+        await reader.readuntil(b"\r\n\r\n")
+        await handler(writer)
+        writer.close()
+
+    server = await asyncio.start_server(serve, "127.0.0.1", 0)
+    return server, f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}"
+
+
+async def test_an_error_message_never_carries_the_url_with_the_token():
+    async def garbled(writer):
+        writer.write(b"NOT HTTP AT ALL\r\n\r\n")
+        await writer.drain()
+
+    server, root = await _raw_server(garbled)
+    request = AiohttpRequest()
+    await request.initialize()
+    try:
+        with pytest.raises(NetworkError) as caught:
+            await request.post(f"{root}/bot1234567:SECRET-token/getMe")
+        assert "SECRET" not in str(caught.value) and "1234567" not in str(caught.value)
+        assert caught.value.__cause__ is None and caught.value.__suppress_context__
+    finally:
+        await request.shutdown()
+        server.close()
+
+
+async def test_a_slow_transfer_that_keeps_moving_is_not_cut_off():
+    import asyncio
+
+    async def trickle(writer):
+        body = b'{"ok":true,"result":"' + b"x" * 12 + b'"}'
+        writer.write(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: "
+                     + str(len(body)).encode() + b"\r\n\r\n")
+        for byte in body:  # 35 bytes, 0.05 s apart: 1.75 s in all, no pause longer than the read timeout
+            writer.write(bytes([byte]))
+            await writer.drain()
+            await asyncio.sleep(0.05)
+
+    server, root = await _raw_server(trickle)
+    request = AiohttpRequest(read_timeout=0.3, connect_timeout=0.3, pool_timeout=0.3)
+    await request.initialize()
+    try:
+        # Every timeout 0.3 s, the whole call 1.75 s: each step is bounded, not their sum.
+        assert await request.post(f"{root}/bot1234567:x/getFile", write_timeout=0.3) == "x" * 12
+    finally:
+        await request.shutdown()
+        server.close()

@@ -6,11 +6,23 @@ import asyncio
 import random
 from datetime import timedelta
 
+import pytest
 from telegram import Update
 
 from bot.delivery import note_downtime, report_to_staff
 from jobs.dispatch import ChatPacer, DeliveryPolicy, retry_delay
-from jobs.storage.models import ACTIVE, CANCELLED, FAILED, PENDING, SENT, SKIPPED, UNREACHABLE, Patient, Reminder
+from jobs.storage.models import (
+    ACTIVE,
+    CANCELLED,
+    CLAIMED,
+    FAILED,
+    PENDING,
+    SENT,
+    SKIPPED,
+    UNREACHABLE,
+    Patient,
+    Reminder,
+)
 from tests.conftest import PATIENT_ID, STAFF_ID
 
 SECOND = PATIENT_ID + 1
@@ -251,3 +263,33 @@ async def test_a_stop_request_halts_the_sends_of_a_claimed_batch_that_have_not_b
     assert len(fake_api.calls_to("sendMessage")) == sent_before + 1
     assert not harness.rows(Reminder, Reminder.status == "claimed")
     assert len(harness.rows(Reminder, Reminder.step_key == "evening_checkin", Reminder.status == PENDING)) == 5
+
+
+async def test_a_failed_outcome_write_stops_the_run_only_after_every_send_in_flight_is_recorded(
+        harness, fake_api, clock):
+    from jobs import dispatch
+
+    await _two_patients_due(harness, clock)
+    first = _row(harness, (1, "evening_checkin")).id
+    real = harness.services.store
+
+    class FailingForOne:
+        """The database refuses the outcome of patient 1's send (a connection lost, say)."""
+
+        def __init__(self):
+            self.engine = real.engine
+
+        async def run(self, function, /, **kwargs):
+            operations = kwargs.get("operations", [])
+            if function is dispatch._apply_all and any(kw.get("reminder_id") == first for _, kw in operations):
+                raise RuntimeError("database went away")
+            return await real.run(function, **kwargs)
+
+    fake_api.hang("sendMessage", seconds=0.5, chat_id=SECOND)  # patient 2's send is still in flight
+    with pytest.raises(RuntimeError, match="went away"):
+        await dispatch.dispatch_due(store=FailingForOne(), bot=harness.app.bot, catalog=harness.services.catalog,
+                                    clinic=harness.services.clinic, now=clock.now,
+                                    policy=harness.services.policy, pacer=dispatch.ChatPacer(0))
+    # The error came up only once patient 2's send had finished and been recorded.
+    assert _row(harness, (2, "evening_checkin")).status == SENT
+    assert _row(harness, (1, "evening_checkin")).status == CLAIMED  # its lease will bring it back

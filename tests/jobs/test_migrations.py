@@ -120,3 +120,12 @@ def test_the_drift_check_notices_a_missing_index_and_a_changed_column_type(engin
     if engine.dialect.name == "postgresql":
         expected.add(("modify_type", "due_at"))
     assert found == expected
+
+
+def test_a_url_with_percent_escapes_migrates(tmp_path):
+    # A password such as "p@ss" is written "p%40ss" in a URL; ConfigParser once choked on the "%"
+    # and printed the whole URL, password included. A file name stands in for the password here.
+    engine = make_engine(f"sqlite:///{tmp_path / 'clinic%40main.db'}")
+    upgrade(engine)
+    assert current_revision(engine) == head_revision(engine)
+    engine.dispose()

@@ -18,7 +18,7 @@ from bot.cli import main
 from jobs.enrollment import enroll_patient
 from jobs.health import beat
 from jobs.planning import QuietHours
-from jobs.storage.db import Store, make_engine
+from jobs.storage.db import Store, current_revision, make_engine
 from jobs.storage.models import Patient, Reminder
 from jobs.transfer import TransferError, copy_database
 from tests.conftest import PATIENT_ID, selected_backend
@@ -89,6 +89,12 @@ async def test_a_target_that_is_not_empty_is_refused_and_left_alone(harness, clo
     with pytest.raises(TransferError, match="not empty"):
         copy_database(source, target, now=later)
     assert counts(target) == before
+    # A database with rows but an older schema (a mistaken target) is refused before any migration.
+    with target.begin() as connection:
+        connection.exec_driver_sql("UPDATE alembic_version SET version_num = '0004'")
+    with pytest.raises(TransferError, match="not empty"):
+        copy_database(source, target, now=later)
+    assert current_revision(target) == "0004"
     target.dispose()
 
 
