@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 
-from telegram import Bot
+from telegram import Bot, Message
 from telegram.constants import ParseMode
 from telegram.error import TelegramError
 
@@ -19,14 +19,21 @@ log = logging.getLogger(__name__)
 
 
 async def alert_staff(services: Services, bot: Bot, text: str, *, patient_id: int | None = None,
-                      photo: str | None = None, exclude: int | None = None) -> int:
-    """Send ``text`` (or ``photo`` with it as caption) to staff (but ``exclude``); return how many got it."""
+                      photo: str | None = None, copy_of: Message | None = None, exclude: int | None = None) -> int:
+    """Send ``text`` to staff (but ``exclude``); return how many got it.
+
+    With ``photo``, the photo with ``text`` as its caption; with ``copy_of``, a copy of that
+    message (a patient's voice message, video or file) with ``text`` as its caption.
+    """
     delivered = 0
     for chat_id in await services.staff_chats():
         if chat_id == exclude:
             continue
         try:
-            if photo is not None:
+            if copy_of is not None:
+                message = await bot.copy_message(chat_id, from_chat_id=copy_of.chat_id, message_id=copy_of.message_id,
+                                                 caption=text, parse_mode=ParseMode.HTML)
+            elif photo is not None:
                 message = await bot.send_photo(chat_id, photo=photo, caption=text, parse_mode=ParseMode.HTML)
             else:
                 message = await bot.send_message(chat_id, text, parse_mode=ParseMode.HTML)

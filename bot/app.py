@@ -109,8 +109,11 @@ def build_application(settings: Settings, services: Services | None = None) -> A
         application.add_handler(CallbackQueryHandler(callback, pattern=prefix))
     application.add_handler(ChatMemberHandler(membership.my_chat_member, ChatMemberHandler.MY_CHAT_MEMBER))
     application.add_handler(MessageHandler(filters.LOCATION & filters.ChatType.PRIVATE, patient.location_message))
-    # Last: any other text or photo is a message for the clinic (or a staff reply to one).
-    application.add_handler(MessageHandler((filters.TEXT & ~filters.COMMAND) | filters.PHOTO, relay.incoming_message))
+    # Last: any other text, photo or attachment is a message for the clinic (or a staff reply to one).
+    attachments = (filters.VOICE | filters.AUDIO | filters.VIDEO | filters.Document.ALL | filters.VIDEO_NOTE
+                   | filters.Sticker.ALL)
+    application.add_handler(MessageHandler((filters.TEXT & ~filters.COMMAND) | filters.PHOTO | attachments,
+                                           relay.incoming_message))
     application.add_handler(MessageHandler(filters.COMMAND, common.unknown_command))
     application.add_error_handler(common.error_handler)
 

@@ -90,11 +90,13 @@ class Catalog:
         """Shorthand for a ``[bot]`` text."""
         return self.render(locale, "bot", key, **values)
 
-    def format_date(self, locale: str, moment: datetime, *, with_time: bool = False) -> str:
-        """"Tue 22 Dec" (and ", 10:00"), with day and month names from the locale's texts."""
+    def format_date(self, locale: str, moment: datetime, *, with_time: bool = False, with_year: bool = False) -> str:
+        """"Tue 22 Dec" (" 2026", ", 10:00"), with day and month names from the locale's texts."""
         weekdays = self.bot(locale, "weekdays").split()
         months = self.bot(locale, "months").split()
         text = f"{weekdays[moment.weekday()]} {moment.day:02d} {months[moment.month - 1]}"
+        if with_year:
+            text += f" {moment.year}"
         return f"{text}, {moment:%H:%M}" if with_time else text
 
 

@@ -177,15 +177,19 @@ async def finish_enrollment(update: Update, context: ContextTypes.DEFAULT_TYPE, 
     log.info("staff %s enrolled patient %d (%d steps planned)", update.effective_user.id, patient.id, enrolled.planned)
     link = invite_link(context.bot.username, enrolled.token)
     clinic_zone = settings.clinic_timezone
+
+    def when(moment):  # in the clinic's zone, with day and month names in the staff member's language
+        return services.catalog.format_date(locale, moment.astimezone(clinic_zone), with_time=True, with_year=True)
+
     caption = services.text(
         locale, "enroll_done",
         name=patient.name, patient_id=patient.id,
         session_number=enrollment.session_number, series_length=enrollment.series_length,
         protocol_title=protocol.title,
-        session_time=f"{enrollment.session_at.astimezone(clinic_zone):%a %d %b %Y, %H:%M} ({clinic_zone.key})",
+        session_time=f"{when(enrollment.session_at)} ({clinic_zone.key})",
         planned=enrolled.planned,
         stale_note=Raw(services.text(locale, "enroll_stale_note", stale=enrolled.stale) if enrolled.stale else ""),
-        expires=f"{enrolled.invite_expires_at.astimezone(clinic_zone):%a %d %b %Y, %H:%M}",
+        expires=when(enrolled.invite_expires_at),
         link=link,
     )
     if zone != settings.clinic_timezone:

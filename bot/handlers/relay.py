@@ -1,4 +1,8 @@
-"""Talking to the clinic: a patient's texts and photos go to staff; a staff reply goes back.
+"""Talking to the clinic: a patient's messages go to staff; a staff reply goes back.
+
+Texts and photos are sent on; voice messages, audio, videos and files are copied (with a caption
+naming the patient). Stickers and video notes from a patient get an answer instead: they cannot
+carry that caption.
 
 One handler for every plain message, because the same text means different things by who
 sends it: a staff member replying to a relayed message, a linked patient, or a stranger.
@@ -26,7 +30,7 @@ log = logging.getLogger(__name__)
 
 
 async def incoming_message(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    """Route a text or photo: staff reply -> patient; patient -> staff; stranger -> explanation."""
+    """Route a message: staff reply -> patient; patient -> staff; stranger -> explanation."""
     services = services_of(context)
     message, chat, user = update.effective_message, update.effective_chat, update.effective_user
     if message.reply_to_message and await services.is_staff(user.id if user else None):
@@ -59,11 +63,18 @@ async def _relay_to_staff(update: Update, context, services: Services, patient) 
     staff = services.staff_locale
     values = {"name": patient.name, "patient_id": patient.id, "day": day,
               "session_number": enrollment.session_number if enrollment else "?"}
+    caption = services.text(staff, "relay_photo_caption", text=message.caption) if message.caption else ""
     if message.photo:
-        caption = services.text(staff, "relay_photo_caption", text=message.caption) if message.caption else ""
         text = services.text(staff, "alert_relay_photo", **values) + caption
         delivered = await alert_staff(services, context.bot, text, patient_id=patient.id,
                                       photo=message.photo[-1].file_id)
+    elif message.sticker or message.video_note:
+        # Neither can carry the caption that says who sent it, and a sticker says nothing clinical.
+        await message.reply_html(services.text(patient.locale, "relay_unsupported"))
+        return
+    elif message.text is None:  # a voice message, an audio, a video or a file: copied as it is
+        text = services.text(staff, "alert_relay_media", **values) + caption
+        delivered = await alert_staff(services, context.bot, text, patient_id=patient.id, copy_of=message)
     else:
         text = services.text(staff, "alert_relay", text=message.text or "", **values)
         delivered = await alert_staff(services, context.bot, text, patient_id=patient.id)
@@ -80,10 +91,16 @@ async def _reply_to_patient(update: Update, context, services: Services, patient
         return
     header = services.text(patient.locale, "relay_reply_header", )
     try:
+        caption = f"{header}\n{message.caption_html}" if message.caption else header
         if message.photo:
-            caption = f"{header}\n{message.caption_html}" if message.caption else header
             await context.bot.send_photo(patient.chat_id, photo=message.photo[-1].file_id, caption=caption,
                                          parse_mode=ParseMode.HTML)
+        elif message.sticker or message.video_note:  # no caption possible: the header goes first
+            await context.bot.send_message(patient.chat_id, header, parse_mode=ParseMode.HTML)
+            await context.bot.copy_message(patient.chat_id, from_chat_id=message.chat_id, message_id=message.message_id)
+        elif message.text is None:
+            await context.bot.copy_message(patient.chat_id, from_chat_id=message.chat_id, message_id=message.message_id,
+                                           caption=caption, parse_mode=ParseMode.HTML)
         else:
             await context.bot.send_message(patient.chat_id, f"{header}\n{message.text_html}",
                                            parse_mode=ParseMode.HTML)

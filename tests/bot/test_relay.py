@@ -62,3 +62,30 @@ async def test_with_a_staff_chat_alerts_and_relays_go_to_the_group(fake_api, dat
         assert fake_api.texts(STAFF_GROUP)[-1] == "Sent to Anna K."  # the bot stays out of the team's talk
     finally:
         await bot.stop()
+
+
+async def test_a_voice_message_or_file_is_copied_to_staff_and_a_voice_reply_goes_back(harness, fake_api, clock):
+    await harness.link()
+    clock.set_local(1, 10, 0)
+    await harness.send(PATIENT_ID, "", media="voice")
+    await harness.send(PATIENT_ID, "the lab report", media="document")
+    copies = fake_api.calls_to("copyMessage")
+    assert [(c.params["chat_id"], c.params["from_chat_id"]) for c in copies] == [(STAFF_ID, PATIENT_ID)] * 2
+    assert "Anna K" in copies[0].params["caption"] and "day 1 after session 1" in copies[0].params["caption"]
+    assert copies[1].params["caption"].endswith(": the lab report")
+    assert "gone to the team" in fake_api.texts(PATIENT_ID)[-1]
+    # Staff answer the copied voice message with a voice message of their own: copied to the patient.
+    voice_copy_id = len(fake_api.sent_messages(STAFF_ID)) - 1
+    await harness.send(STAFF_ID, "", media="voice", reply_to_message_id=voice_copy_id)
+    back = fake_api.calls_to("copyMessage")[-1]
+    assert (back.params["chat_id"], back.params["from_chat_id"]) == (PATIENT_ID, STAFF_ID)
+    assert "Clínica Sol" in back.params["caption"]
+    assert fake_api.texts(STAFF_ID)[-1] == "Sent to Anna K."
+
+
+async def test_a_sticker_gets_an_answer_and_is_not_relayed(harness, fake_api):
+    await harness.link()
+    staff_before = len(fake_api.texts(STAFF_ID))
+    await harness.send(PATIENT_ID, "", media="sticker")
+    assert fake_api.calls_to("copyMessage") == [] and len(fake_api.texts(STAFF_ID)) == staff_before
+    assert "not stickers or video notes" in fake_api.texts(PATIENT_ID)[-1]

@@ -165,6 +165,20 @@ class _ApiError(Exception):
         self.description = description
 
 
+def _media_object(kind: str, file_id: str) -> dict[str, Any]:
+    """The smallest object of each attachment kind that python-telegram-bot accepts."""
+    base: dict[str, Any] = {"file_id": file_id, "file_unique_id": f"u-{file_id}"}
+    extra = {
+        "voice": {"duration": 4},
+        "audio": {"duration": 30},
+        "video": {"width": 640, "height": 480, "duration": 5},
+        "document": {"file_name": "report.pdf"},
+        "video_note": {"length": 240, "duration": 5},
+        "sticker": {"type": "regular", "width": 512, "height": 512, "is_animated": False, "is_video": False},
+    }
+    return {**base, **extra[kind]}
+
+
 def _utf16_len(text: str) -> int:
     # Telegram measures lengths and entity offsets in UTF-16 code units, so an emoji counts 2.
     return len(text.encode("utf-16-le")) // 2
@@ -261,6 +275,7 @@ class FakeBotAPI:
             "sendchataction": self._true,
             "sendmessage": self._send_message,
             "sendphoto": self._send_photo,
+            "copymessage": self._copy_message,
             "editmessagetext": self._edit_message_text,
             "editmessagereplymarkup": self._edit_message_reply_markup,
         }
@@ -342,7 +357,7 @@ class FakeBotAPI:
         return [
             call
             for call in self.calls
-            if call.method.lower() in ("sendmessage", "sendphoto")
+            if call.method.lower() in ("sendmessage", "sendphoto", "copymessage")
             and (include_failed or call.status == 200)
             and (chat_id is None or call.params.get("chat_id") == chat_id)
         ]
@@ -388,11 +403,14 @@ class FakeBotAPI:
         reply_to_message_id: int | None = None,
         photo_file_id: str | None = None,
         location: tuple[float, float] | None = None,
+        media: str | None = None,
     ) -> dict[str, Any]:
         """Build (but do not push) an Update dict carrying a text message from a user.
 
         ``reply_to_message_id`` makes it a reply to that bot message; ``photo_file_id`` makes it
-        a photo with ``text`` as caption; ``location`` (latitude, longitude) a shared location.
+        a photo with ``text`` as caption; ``location`` (latitude, longitude) a shared location;
+        ``media`` (``"voice"``, ``"audio"``, ``"video"``, ``"document"``, ``"video_note"`` or
+        ``"sticker"``) that kind of attachment, with ``text`` as caption where it can have one.
 
         `chat_id` defaults to `user_id` (a private chat). Text starting with ``/`` gets a
         ``bot_command`` entity, which PTB's ``CommandHandler`` requires to recognise commands.
@@ -425,6 +443,12 @@ class FakeBotAPI:
                 message["caption"] = text
             message["photo"] = [{"file_id": photo_file_id, "file_unique_id": f"u-{photo_file_id}",
                                  "width": 640, "height": 480}]
+            return {"update_id": self._take_update_id(), "message": message}
+        if media is not None:
+            del message["text"]
+            if text and media not in ("video_note", "sticker"):
+                message["caption"] = text
+            message[media] = _media_object(media, f"{media}-{message['message_id']}")
             return {"update_id": self._take_update_id(), "message": message}
         if location is not None:
             del message["text"]
@@ -848,6 +872,24 @@ class FakeBotAPI:
         message["text"] = text
         self._apply_markup(message, params.get("reply_markup"))
         return self._store(message)
+
+    async def _copy_message(self, call: Call) -> dict[str, Any]:
+        # Telegram answers copyMessage with a MessageId only; the copy is kept (with the caption
+        # given, which is what staff see above the media) so that replies to it resolve.
+        params = call.params
+        chat_id = self._require_chat_id(params)
+        if params.get("from_chat_id") is None or params.get("message_id") is None:
+            raise _ApiError(400, "Bad Request: message to copy not found")
+        message = self._new_bot_message(chat_id)
+        caption = params.get("caption")
+        if caption is not None:
+            caption = str(caption)
+            self._check_length(caption, params.get("parse_mode"), MAX_CAPTION_LENGTH,
+                               "Bad Request: message caption is too long")
+            message["caption"] = caption
+        self._apply_markup(message, params.get("reply_markup"))
+        self._store(message)
+        return {"message_id": message["message_id"]}
 
     async def _send_photo(self, call: Call) -> dict[str, Any]:
         params = call.params
