@@ -494,28 +494,27 @@ def scale_queries(args: dict) -> dict:
             per_statement.setdefault(key, []).append(seconds * 1000)
     event.remove(engine, "before_cursor_execute", before)
     event.remove(engine, "after_cursor_execute", after)
+    def timed_claims() -> list[float]:
+        """``claims`` claims, each rolled back; milliseconds each."""
+        times = []
+        for _ in range(args["claims"]):
+            t0 = time.perf_counter()
+            with Session(engine) as session:
+                claim_due(session, now=now, limit=args["claim_limit"], lease=lease)
+                session.rollback()
+            times.append((time.perf_counter() - t0) * 1000)
+        return times
+
     # The same claims with the garbage collector off: tells its pauses from the machine's noise.
     gc.collect()
     gc.disable()
-    claim_times_gc_off = []
-    for _ in range(args["claims"]):
-        t0 = time.perf_counter()
-        with Session(engine) as session:
-            claim_due(session, now=now, limit=args["claim_limit"], lease=lease)
-            session.rollback()
-        claim_times_gc_off.append((time.perf_counter() - t0) * 1000)
+    claim_times_gc_off = timed_claims()
     gc.enable()
     # And with gc.freeze() after warm-up (what a long-running process can do once started):
     # full collections then skip the objects of start-up (modules, mappers, PTB classes).
     gc.collect()
     gc.freeze()
-    claim_times_frozen = []
-    for _ in range(args["claims"]):
-        t0 = time.perf_counter()
-        with Session(engine) as session:
-            claim_due(session, now=now, limit=args["claim_limit"], lease=lease)
-            session.rollback()
-        claim_times_frozen.append((time.perf_counter() - t0) * 1000)
+    claim_times_frozen = timed_claims()
     gc.unfreeze()
     plan = _explain_claim(engine, now, args["claim_limit"], lease)
     engine.dispose()
