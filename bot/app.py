@@ -32,7 +32,14 @@ from bot.delivery import (
 )
 from bot.handlers import answers, common, console, enroll, membership, patient, relay, staff, start
 from bot.http_client import AiohttpRequest
-from bot.keyboards import CONFIRM_PREFIX, ENROLL_ANY, LANGUAGE_PREFIX, PATIENTS_PREFIX
+from bot.keyboards import (
+    CONFIRM_PREFIX,
+    ENROLL_ANY,
+    LANGUAGE_PREFIX,
+    PATIENTS_PREFIX,
+    SESSION_CONFIRM_PREFIX,
+    SWITCH_PREFIX,
+)
 from bot.logs import quiet_libraries
 from bot.menus import set_menus
 from bot.services import SERVICES_KEY, Services, utc_now
@@ -95,7 +102,7 @@ def build_application(settings: Settings, services: Services | None = None) -> A
         ("language", patient.language_command),
         ("patients", console.patients_command), ("patient", console.patient_command),
         ("session", console.session_command), ("cancel", console.cancel_command),
-        ("invite", console.invite_command), ("stats", console.stats_command),
+        ("invite", console.invite_command), ("reopen", console.reopen_command), ("stats", console.stats_command),
         ("staffinvite", staff.staffinvite_command), ("staff", staff.staff_command),
         ("removestaff", staff.removestaff_command),
     ):
@@ -105,6 +112,7 @@ def build_application(settings: Settings, services: Services | None = None) -> A
         (f"^{CHECKIN_PREFIX}", answers.checkin_button), (f"^{REBOOK_PREFIX}", answers.rebook_button),
         (f"^{CONFIRM_PREFIX}", patient.confirm_button), (f"^{LANGUAGE_PREFIX}", patient.language_button),
         (f"^{PATIENTS_PREFIX}", console.patients_button),
+        (f"^{SWITCH_PREFIX}", start.switch_button), (f"^{SESSION_CONFIRM_PREFIX}", console.session_confirm_button),
     ):
         application.add_handler(CallbackQueryHandler(callback, pattern=prefix))
     application.add_handler(ChatMemberHandler(membership.my_chat_member, ChatMemberHandler.MY_CHAT_MEMBER))

@@ -142,8 +142,8 @@ def _run(env: dict[str, str]) -> int:
 def _preview(env: dict[str, str], args: argparse.Namespace) -> int:
     from bot.enroll_args import parse_session_time, parse_zone
     from jobs.dispatch import ClaimedReminder, ClinicInfo, render_reminder
-    from jobs.enrollment import EnrollmentError
     from jobs.planning import plan_reminders
+    from jobs.refusal import Refusal
     from messages.catalog import load_catalog
 
     settings = Settings.from_env(env, require_token=False)
@@ -159,7 +159,7 @@ def _preview(env: dict[str, str], args: argparse.Namespace) -> int:
     try:
         zone = parse_zone(args.tz) if args.tz else settings.clinic_timezone
         session_at = parse_session_time(args.session, now=datetime.now(UTC), zone=settings.clinic_timezone)
-    except EnrollmentError as exc:
+    except Refusal as exc:
         print(f"aftercare: cannot read {exc.values.get('value')!r}: use e.g. \"2026-11-24 15:30\" or an IANA zone",
               file=sys.stderr)
         return 2

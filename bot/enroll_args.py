@@ -1,7 +1,7 @@
 """Reading what staff type after ``/enroll``: a name, then options such as ``at=`` and ``session=``.
 
 Pure functions: no Telegram, no database, no clock (``now`` is a parameter). Every problem
-raises EnrollmentError with the key of the bot text that explains it, so the reply says what
+raises Refusal with the key of the bot text that explains it, so the reply says what
 was wrong and what to type.
 """
 
@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from jobs.enrollment import EnrollmentError
+from jobs.refusal import Refusal
 
 OPTIONS = ("at", "session", "protocol", "tz", "lang")
 # An option starts at a word followed by "=", at the start or after white space.
@@ -38,7 +38,7 @@ class EnrollArgs:
 
 def parse_enroll_args(text: str, *, now: datetime, clinic_zone: ZoneInfo, protocols: list[str] | tuple[str, ...],
                       locales: tuple[str, ...]) -> EnrollArgs:
-    """Parse the text after ``/enroll``; raise EnrollmentError(key, …) on anything unreadable."""
+    """Parse the text after ``/enroll``; raise Refusal(key, …) on anything unreadable."""
     text = " ".join(text.split())
     matches = list(_OPTION.finditer(text))
     name = text[: matches[0].start()].strip() if matches else text.strip()
@@ -47,19 +47,19 @@ def parse_enroll_args(text: str, *, now: datetime, clinic_zone: ZoneInfo, protoc
         option = match.group(1).lower()
         end = matches[index + 1].start() if index + 1 < len(matches) else len(text)
         if option not in OPTIONS:
-            raise EnrollmentError("enroll_error_unknown_option", option=option,
+            raise Refusal("enroll_error_unknown_option", option=option,
                                   options=", ".join(f"{name}=" for name in OPTIONS))
         if option in options:
-            raise EnrollmentError("enroll_error_repeated", option=option)
+            raise Refusal("enroll_error_repeated", option=option)
         options[option] = text[match.end():end].strip()
     if not name:
-        raise EnrollmentError("enroll_error_name_missing")
+        raise Refusal("enroll_error_name_missing")
 
     session_at = parse_session_time(options["at"], now=now, zone=clinic_zone) if "at" in options else now
     number, length = parse_session_number(options["session"]) if "session" in options else (1, None)
     protocol = options.get("protocol")
     if protocol is not None and protocol not in protocols:
-        raise EnrollmentError("enroll_error_unknown_protocol", value=protocol, protocols=", ".join(protocols))
+        raise Refusal("enroll_error_unknown_protocol", value=protocol, protocols=", ".join(protocols))
     zone = None
     if "tz" in options:
         zone = parse_zone(options["tz"])
@@ -67,7 +67,7 @@ def parse_enroll_args(text: str, *, now: datetime, clinic_zone: ZoneInfo, protoc
     if locale is not None:
         locale = locale.lower()
         if locale not in locales:
-            raise EnrollmentError("enroll_error_bad_lang", value=locale, locales=", ".join(locales))
+            raise Refusal("enroll_error_bad_lang", value=locale, locales=", ".join(locales))
     return EnrollArgs(name=name, session_at=session_at, session_number=number, series_length=length,
                       protocol=protocol, zone=zone, locale=locale)
 
@@ -88,7 +88,7 @@ def parse_session_time(value: str, *, now: datetime, zone: ZoneInfo) -> datetime
     if clock:
         hour, minute = int(clock.group(1)), int(clock.group(2))
         if hour > 23 or minute > 59:
-            raise EnrollmentError("enroll_error_bad_time", value=value)
+            raise Refusal("enroll_error_bad_time", value=value)
         return datetime(day.year, day.month, day.day, hour, minute, tzinfo=zone)
     ago = _AGO.match(raw)
     if ago:
@@ -101,22 +101,22 @@ def parse_session_time(value: str, *, now: datetime, zone: ZoneInfo) -> datetime
         except ValueError:
             continue
         return parsed.replace(tzinfo=zone)
-    raise EnrollmentError("enroll_error_bad_time", value=value)
+    raise Refusal("enroll_error_bad_time", value=value)
 
 
 def parse_session_number(value: str) -> tuple[int, int | None]:
     """"2" -> (2, None); "2/4" or "2 of 4" -> (2, 4)."""
     match = _SESSION.match(value.strip().lower())
     if not match:
-        raise EnrollmentError("enroll_error_bad_session", value=value)
+        raise Refusal("enroll_error_bad_session", value=value)
     number = int(match.group(1))
     length = int(match.group(2)) if match.group(2) else None
     return number, length
 
 
 def parse_zone(value: str) -> ZoneInfo:
-    """An IANA zone by name; EnrollmentError otherwise."""
+    """An IANA zone by name; Refusal otherwise."""
     try:
         return ZoneInfo(value.strip())
     except (ZoneInfoNotFoundError, ValueError, OSError):
-        raise EnrollmentError("enroll_error_bad_zone", value=value) from None
+        raise Refusal("enroll_error_bad_zone", value=value) from None

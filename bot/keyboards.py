@@ -31,6 +31,8 @@ def when_keyboard(now_label: str, other_label: str) -> InlineKeyboardMarkup:
 CONFIRM_PREFIX = "cf:"
 LANGUAGE_PREFIX = "lang:"
 PATIENTS_PREFIX = "pl:"
+SWITCH_PREFIX = "sw:"          # sw:<invite id>:yes|no  -- follow another patient's invite from this chat
+SESSION_CONFIRM_PREFIX = "ss:"  # ss:<patient id>:<latest cycle id>:<session unix time>:yes|no
 
 
 def confirm_keyboard(action: str, *, yes: str, no: str) -> InlineKeyboardMarkup:

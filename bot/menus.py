@@ -12,7 +12,7 @@ from bot.services import Services
 log = logging.getLogger(__name__)
 
 PATIENT_COMMANDS = ("status", "help", "pause", "resume", "timezone", "language", "stop", "delete")
-STAFF_COMMANDS = ("enroll", "patients", "patient", "session", "invite", "cancel", "stats", "help")
+STAFF_COMMANDS = ("enroll", "patients", "patient", "session", "invite", "cancel", "reopen", "stats", "help")
 ADMIN_COMMANDS = ("staffinvite", "staff", "removestaff")
 
 

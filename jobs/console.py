@@ -3,35 +3,32 @@
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import func, update
+from sqlalchemy import and_, false, func, or_, update
 from sqlmodel import Session, select
 
 from jobs import events
-from jobs.enrollment import EnrollmentError, plan_cycle
+from jobs.enrollment import plan_cycle
 from jobs.invites import create_invite
-from jobs.patients import cancel_pending, current_enrollment
+from jobs.lifecycle import Applied, CancelReason, LifecycleEvent, apply_event, cancel_reminders, staff
+from jobs.patients import current_enrollment
 from jobs.planning import QuietHours, next_session_window
-from jobs.storage.models import (
-    ACTIVE,
-    AWAITING_LINK,
-    DELETED,
-    PAUSED,
-    STOPPED,
-    UNREACHABLE,
-    Enrollment,
-    Event,
-    Invite,
-    Patient,
-    Reminder,
-)
+from jobs.refusal import Refusal
+from jobs.storage.models import Enrollment, Event, Invite, Patient, Reminder
+from jobs.storage.states import PatientStatus
 from messages.protocol import KIND_REBOOK, Protocol
 
 DUE_THIS_WEEK = "due"
-PATIENT_FILTERS = (ACTIVE, AWAITING_LINK, PAUSED, STOPPED, UNREACHABLE, DUE_THIS_WEEK)
+PATIENT_FILTERS = (PatientStatus.ACTIVE.value, PatientStatus.AWAITING_LINK.value, PatientStatus.PAUSED.value,
+                   PatientStatus.STOPPED.value, PatientStatus.CANCELLED.value, PatientStatus.NOT_CONTINUING.value,
+                   PatientStatus.UNREACHABLE.value, DUE_THIS_WEEK)
+DELETED = PatientStatus.DELETED.value
+# A second /session this soon after the previous one is more likely a repeat than a visit: ask first.
+REPEAT_SESSION_WINDOW = timedelta(hours=12)
 
 
 @dataclass(frozen=True)
@@ -43,8 +40,11 @@ class PatientRow:
 
 
 def list_patients(session: Session, *, which: str, page: int, page_size: int, now: datetime,
-                  window_after: timedelta, window_before: timedelta) -> tuple[list[PatientRow], int]:
-    """One page of patients in a state (or due for their next session within 7 days) and the total."""
+                  protocols: Mapping[str, Protocol], default: Protocol) -> tuple[list[PatientRow], int]:
+    """One page of patients in a state (or due for their next session within 7 days) and the total.
+
+    "Due" follows each cycle's own protocol's window (the default protocol's for a file now gone).
+    """
     latest = (select(Enrollment.patient_id, func.max(Enrollment.id).label("enrollment_id"))
               .group_by(Enrollment.patient_id).subquery())
     query = (select(Patient, Enrollment)
@@ -52,11 +52,17 @@ def list_patients(session: Session, *, which: str, page: int, page_size: int, no
              .join(Enrollment, Enrollment.id == latest.c.enrollment_id, isouter=True))
     if which == DUE_THIS_WEEK:
         # The next session's window opens within a week (or is open) and has not closed.
+        def window(protocol: Protocol):
+            return and_(Enrollment.session_at <= now + timedelta(days=7) - protocol.next_session_after,
+                        Enrollment.session_at >= now - protocol.next_session_before)
+
+        names = [name for name in protocols if name != default.name]
+        in_window = or_(false(), *[and_(Enrollment.protocol_name == name, window(protocols[name])) for name in names],
+                        and_(Enrollment.protocol_name.not_in(names), window(default)))
         query = query.where(
-            Patient.status.in_([ACTIVE, PAUSED]),
+            Patient.status.in_([PatientStatus.ACTIVE, PatientStatus.PAUSED]),
             Enrollment.session_number < Enrollment.series_length,
-            Enrollment.session_at <= now + timedelta(days=7) - window_after,
-            Enrollment.session_at >= now - window_before,
+            in_window,
             ~select(Event.id).where(Event.patient_id == Patient.id, Event.at >= Enrollment.created_at,
                                     Event.kind.in_([events.BOOKED, events.NOT_CONTINUING])).exists(),
         )
@@ -103,37 +109,84 @@ def patient_timeline(session: Session, *, patient_id: int) -> Timeline | None:
     return Timeline(patient, enrollments, reminders)
 
 
-def record_next_session(session: Session, *, patient_id: int, session_at: datetime, protocol: Protocol,
-                        quiet_hours: QuietHours, now: datetime) -> tuple[Patient, Enrollment, int]:
-    """Plan the next session's aftercare; cancel the old cycle's pending rebooking reminders."""
+def _check_next_session(session: Session, *, patient_id: int, session_at: datetime) -> tuple[Patient, Enrollment]:
+    """The patient and their latest cycle, if a next session can be recorded at ``session_at``; else Refusal."""
     patient = session.get(Patient, patient_id)
     previous = current_enrollment(session, patient_id=patient_id)
     if patient is None or previous is None or patient.status == DELETED:
-        raise EnrollmentError("console_unknown_patient", query=str(patient_id))
-    number = previous.session_number + 1
-    if number > previous.series_length:
-        raise EnrollmentError("session_error_series_done", length=previous.series_length)
+        raise Refusal("console_unknown_patient", query=str(patient_id))
+    if patient.status == PatientStatus.SUPERSEDED:
+        raise Refusal("session_error_superseded", patient_id=patient_id)
+    if previous.session_number + 1 > previous.series_length:
+        raise Refusal("session_error_series_done", length=previous.series_length)
     if session_at <= previous.session_at:
-        raise EnrollmentError("session_error_before_previous")
-    cancel_pending(session, patient_id=patient_id, kinds=(KIND_REBOOK,), enrollment_id=previous.id,
-                   reason="next session recorded")
-    enrollment, planned, _stale = plan_cycle(
+        raise Refusal("session_error_before_previous")
+    return patient, previous
+
+
+def recent_session(session: Session, *, patient_id: int, session_at: datetime, now: datetime) -> Enrollment | None:
+    """The patient's latest cycle if it was recorded, or took place, too recently for another one.
+
+    Raises Refusal when no next session can be recorded at all (so staff are not asked first).
+    """
+    _, previous = _check_next_session(session, patient_id=patient_id, session_at=session_at)
+    if now - previous.created_at < REPEAT_SESSION_WINDOW or session_at - previous.session_at < REPEAT_SESSION_WINDOW:
+        return previous
+    return None
+
+
+@dataclass(frozen=True)
+class NextSession:
+    """What /session did: the new cycle, how many messages it planned and how many are to come."""
+
+    patient: Patient
+    enrollment: Enrollment
+    planned: int
+    upcoming: int
+    applied: Applied
+
+
+def record_next_session(session: Session, *, patient_id: int, session_at: datetime, protocol: Protocol,
+                        quiet_hours: QuietHours, now: datetime, staff_id: int | None = None,
+                        after_enrollment: int | None = None) -> NextSession:
+    """Plan the next session's aftercare; the old cycle's booking reminders stop.
+
+    A stopped, cancelled or not-continuing patient is active again (they came in for a session).
+    ``after_enrollment``, when given, is the cycle staff saw when they confirmed: if another was
+    recorded since, the confirmation is stale and nothing is recorded.
+    """
+    previous = current_enrollment(session, patient_id=patient_id)
+    if after_enrollment is not None and (previous is None or previous.id != after_enrollment):
+        raise Refusal("session_confirm_stale")
+    patient, previous = _check_next_session(session, patient_id=patient_id, session_at=session_at)
+    number = previous.session_number + 1
+    applied = apply_event(session, patient=patient, event=LifecycleEvent.NEXT_SESSION,
+                          cause=staff(staff_id, f"session {number}"), now=now)
+    cancel_reminders(session, patient_id=patient_id, reason=CancelReason.NEXT_SESSION, kinds=(KIND_REBOOK,),
+                     enrollment_id=previous.id)
+    enrollment, planned, stale = plan_cycle(
         session, patient=patient, protocol=protocol, session_at=session_at, session_number=number,
         series_length=previous.series_length, quiet_hours=quiet_hours, now=now,
     )
-    events.record_event(session, kind=events.NEXT_SESSION, patient_id=patient_id, now=now)
-    return patient, enrollment, planned
+    return NextSession(patient, enrollment, planned, planned - stale, applied)
 
 
-def cancel_patient(session: Session, *, patient_id: int, now: datetime) -> int:
-    """Staff stop all of a patient's reminders."""
-    count = cancel_pending(session, patient_id=patient_id, reason="cancelled by staff")
+def cancel_patient(session: Session, *, patient_id: int, now: datetime, staff_id: int | None = None) -> int:
+    """Staff stop all of a patient's messages for good; return how many were cancelled."""
     patient = session.get(Patient, patient_id)
-    if patient is not None and patient.status in (ACTIVE, PAUSED, AWAITING_LINK):
-        patient.status = STOPPED
-        session.add(patient)
-    events.record_event(session, kind=events.CANCELLED, patient_id=patient_id, now=now)
-    return count
+    if patient is None or patient.status == DELETED:
+        raise Refusal("console_unknown_patient", query=str(patient_id))
+    return apply_event(session, patient=patient, event=LifecycleEvent.CANCEL, cause=staff(staff_id), now=now).cancelled
+
+
+def reopen_patient(session: Session, *, patient_id: int, quiet_hours: QuietHours, now: datetime,
+                   staff_id: int | None = None) -> Applied:
+    """Undo a patient's "I'm not continuing": the booking reminders still valid come back."""
+    patient = session.get(Patient, patient_id)
+    if patient is None or patient.status == DELETED:
+        raise Refusal("console_unknown_patient", query=str(patient_id))
+    return apply_event(session, patient=patient, event=LifecycleEvent.REOPEN, cause=staff(staff_id), now=now,
+                       quiet_hours=quiet_hours)
 
 
 def reinvite(session: Session, *, patient_id: int, now: datetime, ttl: timedelta) -> str:

@@ -29,20 +29,17 @@ from telegram import Bot
 from telegram.constants import ParseMode
 from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TimedOut
 
-from jobs import events
+from jobs import lifecycle
 from jobs.buttons import reminder_keyboard
-from jobs.enrollment import UNREACHABLE_REASON
+from jobs.lifecycle import LifecycleEvent
 from jobs.planning import next_session_window
 from jobs.storage.models import (
     ACTIVE,
-    CANCELLED,
     CLAIMED,
     FAILED,
-    OPEN_STATES,
     PENDING,
     SENT,
     SKIPPED,
-    UNREACHABLE,
     Enrollment,
     Patient,
     Reminder,
@@ -241,22 +238,15 @@ def record_retry(session: Session, *, reminder_id: int, due_at: datetime, attemp
 
 
 def record_unreachable(session: Session, *, reminder_id: int, patient_id: int, reason: str, now: datetime) -> bool:
-    """The patient blocked the bot: fail this reminder, cancel their others, mark them unreachable.
+    """The patient blocked the bot: fail this reminder, and the lifecycle makes them unreachable.
 
     Returns True only the first time, so staff are told once.
     """
     _finish(session, reminder_id, status=FAILED, outcome=reason[:200])
     patient = session.get(Patient, patient_id)
-    if patient is None or patient.status == UNREACHABLE:
+    if patient is None or not lifecycle.allowed(LifecycleEvent.BLOCK, patient.status):
         return False
-    patient.status = UNREACHABLE
-    session.add(patient)
-    session.exec(
-        update(Reminder)
-        .where(Reminder.patient_id == patient_id, Reminder.status.in_(OPEN_STATES), Reminder.id != reminder_id)
-        .values(status=CANCELLED, outcome=UNREACHABLE_REASON, claimed_until=None)
-    )
-    events.record_event(session, kind=events.BLOCKED, patient_id=patient_id, now=now)
+    lifecycle.apply_event(session, patient=patient, event=LifecycleEvent.BLOCK, cause=lifecycle.SYSTEM, now=now)
     return True
 
 
@@ -279,7 +269,7 @@ def _finish(session: Session, reminder_id: int, **values: object) -> None:
 def render_reminder(item: ClaimedReminder, *, catalog: Catalog, clinic: ClinicInfo) -> str:
     """The text of a reminder in the patient's language, with the clinic's details filled in."""
     zone = ZoneInfo(item.timezone)
-    protocol = catalog.protocols.get(item.protocol_name) or catalog.protocol()
+    protocol = catalog.protocol_for(item.protocol_name)
     window_start, window_end = next_session_window(protocol, session_at=item.session_at)
     booking_line = catalog.bot(item.locale, "booking_line", url=clinic.booking_url) if clinic.booking_url else ""
     return catalog.render(

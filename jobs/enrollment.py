@@ -9,42 +9,19 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import func
 from sqlmodel import Session, select
 
-from jobs import events
 from jobs.invites import create_invite
+from jobs.lifecycle import LifecycleEvent, apply_event, staff, state_for_new_reminder
 from jobs.planning import QuietHours, plan_reminders
-from jobs.storage.models import (
-    ACTIVE,
-    AWAITING_LINK,
-    CANCELLED,
-    HELD,
-    PAUSED,
-    PENDING,
-    SKIPPED,
-    UNREACHABLE,
-    WAITING,
-    Enrollment,
-    Patient,
-    Reminder,
-)
+from jobs.refusal import Refusal
+from jobs.storage.models import SKIPPED, Enrollment, Patient, Reminder
 from messages.protocol import Protocol
 
-# Why a blocked patient's reminders are cancelled; they are restored when the patient unblocks us.
-UNREACHABLE_REASON = "patient unreachable"
 MAX_NAME_LENGTH = 120
 MAX_SERIES_LENGTH = 20
 # A session may be entered a little ahead of the clock (a slow front desk PC), not days ahead.
 FUTURE_TOLERANCE = timedelta(minutes=10)
 # Older sessions have no aftercare left worth sending.
 MAX_SESSION_AGE = timedelta(days=60)
-
-
-class EnrollmentError(ValueError):
-    """Input that cannot be enrolled; ``key`` names the bot text that explains it."""
-
-    def __init__(self, key: str, **values: object) -> None:
-        super().__init__(key)
-        self.key = key
-        self.values = values
 
 
 @dataclass(frozen=True)
@@ -61,20 +38,20 @@ class Enrolled:
 
 def check_enrollment(*, name: str, session_at: datetime, session_number: int, series_length: int,
                      now: datetime) -> str:
-    """Validate the input; return the cleaned name or raise EnrollmentError."""
+    """Validate the input; return the cleaned name or raise Refusal."""
     name = " ".join(name.split())
     if not name:
-        raise EnrollmentError("enroll_error_name_missing")
+        raise Refusal("enroll_error_name_missing")
     if len(name) > MAX_NAME_LENGTH:
-        raise EnrollmentError("enroll_error_name_long", limit=MAX_NAME_LENGTH)
+        raise Refusal("enroll_error_name_long", limit=MAX_NAME_LENGTH)
     if not 1 <= series_length <= MAX_SERIES_LENGTH:
-        raise EnrollmentError("enroll_error_series", limit=MAX_SERIES_LENGTH)
+        raise Refusal("enroll_error_series", limit=MAX_SERIES_LENGTH)
     if not 1 <= session_number <= series_length:
-        raise EnrollmentError("enroll_error_session_number", number=session_number, length=series_length)
+        raise Refusal("enroll_error_session_number", number=session_number, length=series_length)
     if session_at > now + FUTURE_TOLERANCE:
-        raise EnrollmentError("enroll_error_future")
+        raise Refusal("enroll_error_future")
     if session_at < now - MAX_SESSION_AGE:
-        raise EnrollmentError("enroll_error_too_old", days=MAX_SESSION_AGE.days)
+        raise Refusal("enroll_error_too_old", days=MAX_SESSION_AGE.days)
     return name
 
 
@@ -104,7 +81,7 @@ def enroll_patient(
                                             session_number=session_number, series_length=series_length,
                                             quiet_hours=quiet_hours, now=now)
     token = create_invite(session, patient_id=patient.id, now=now, ttl=invite_ttl)
-    events.record_event(session, kind=events.ENROLLED, patient_id=patient.id, now=now)
+    apply_event(session, patient=patient, event=LifecycleEvent.ENROLL, cause=staff(enrolled_by), now=now)
     session.flush()
     return Enrolled(patient=patient, enrollment=enrollment, token=token, invite_expires_at=now + invite_ttl,
                     planned=planned, stale=stale)
@@ -119,19 +96,6 @@ def recent_namesake(session: Session, *, name: str, patient_id: int, now: dateti
     ).first()
 
 
-def initial_state(patient_status: str) -> tuple[str, str | None]:
-    """A new reminder's state, by its patient's: only an active patient's rows are sendable."""
-    if patient_status == ACTIVE:
-        return PENDING, None
-    if patient_status == PAUSED:
-        return HELD, None
-    if patient_status == AWAITING_LINK:
-        return WAITING, None
-    if patient_status == UNREACHABLE:
-        return CANCELLED, UNREACHABLE_REASON  # comes back if they unblock the bot
-    return CANCELLED, f"patient is {patient_status}"
-
-
 def plan_cycle(session: Session, *, patient: Patient, protocol: Protocol, session_at: datetime,
                session_number: int, series_length: int, quiet_hours: QuietHours,
                now: datetime) -> tuple[Enrollment, int, int]:
@@ -144,7 +108,7 @@ def plan_cycle(session: Session, *, patient: Patient, protocol: Protocol, sessio
     plan = plan_reminders(protocol=protocol, session_at=session_at, zone=ZoneInfo(patient.timezone),
                           quiet_hours=quiet_hours, session_number=session_number, series_length=series_length,
                           now=now)
-    initial, initial_outcome = initial_state(patient.status)
+    initial, initial_outcome = state_for_new_reminder(patient.status)
     session.add_all(
         Reminder(
             enrollment_id=enrollment.id,

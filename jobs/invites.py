@@ -10,31 +10,17 @@ from __future__ import annotations
 import hashlib
 import re
 import secrets
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
-from enum import Enum
 
-from sqlalchemy import update
+from sqlalchemy import func
 from sqlmodel import Session, select
 
-from jobs import events
-from jobs.planning import due_on_link
-from jobs.storage.models import (
-    ACTIVE,
-    AWAITING_LINK,
-    CANCELLED,
-    DELETED,
-    OPEN_STATES,
-    PAUSED,
-    PENDING,
-    SKIPPED,
-    STOPPED,
-    UNREACHABLE,
-    WAITING,
-    Invite,
-    Patient,
-    Reminder,
-)
+from jobs.lifecycle import PATIENT, Actor, Applied, Cause, LifecycleEvent, apply_event, current_patient_of_chat
+from jobs.planning import QuietHours
+from jobs.refusal import Refusal
+from jobs.storage.models import OPEN_STATES, Invite, Patient, Reminder
+from jobs.storage.states import PatientStatus
 
 TOKEN_BYTES = 24
 _TOKEN_SHAPE = re.compile(r"^[A-Za-z0-9_-]{16,64}$")
@@ -62,85 +48,101 @@ def create_invite(session: Session, *, patient_id: int, now: datetime, ttl: time
     return token
 
 
-class LinkProblem(Enum):
-    """Why an invite could not link a chat."""
-
-    UNKNOWN = "unknown"
-    USED = "used"
-    EXPIRED = "expired"
-    ALREADY_YOURS = "already_yours"
-
-
 @dataclass(frozen=True)
 class LinkResult:
-    """The linked patient, or the problem that stopped the link (then nothing was changed)."""
+    """What opening an invite did.
 
-    patient: Patient | None = None
-    problem: LinkProblem | None = None
-    skipped: int = 0
-    relinked: bool = False
-    # Other patient records that were linked to this chat before: their messages are stopped.
-    superseded: tuple[int, ...] = ()
+    ``already``: the chat had opened this very invite before (nothing changed). ``switch_from``: the
+    chat follows another patient, and nothing changes until the chat confirms the switch. Otherwise
+    ``applied`` is the link (or relink) and ``planned`` how many messages are now to come.
+    """
+
+    patient: Patient
+    applied: Applied | None = None
+    already: bool = False
+    switch_from: Patient | None = None
+    invite_id: int | None = None
+    planned: int = 0
+    superseded_id: int | None = None  # the record this chat followed before the switch
+
+    @property
+    def relinked(self) -> bool:
+        return self.applied is not None and self.applied.event is not LifecycleEvent.LINK
 
 
-def redeem_invite(session: Session, *, token: str, chat_id: int, now: datetime, locale: str) -> LinkResult:
-    """Link ``chat_id`` to the invite's patient and start their plan, or say why not.
+def redeem_invite(session: Session, *, token: str, chat_id: int, now: datetime, locale: str,
+                  quiet_hours: QuietHours | None = None) -> LinkResult:
+    """Link ``chat_id`` to the invite's patient and start (or restart) their plan; raise Refusal if not.
 
     ``locale`` (from the patient's Telegram language) is used unless staff chose one at enrollment.
+    A chat that follows another patient is asked first (see :func:`confirm_switch`).
     """
     if not looks_like_token(token):
-        return LinkResult(problem=LinkProblem.UNKNOWN)
+        raise Refusal("start_unknown")
     invite = session.exec(
         select(Invite).where(Invite.token_hash == hash_token(token)).with_for_update()
     ).first()
     if invite is None:
-        return LinkResult(problem=LinkProblem.UNKNOWN)
+        raise Refusal("start_unknown")
     patient = session.get(Patient, invite.patient_id)
     if invite.used_at is not None:
-        mine = invite.used_by_chat == chat_id and patient.chat_id == chat_id
-        return LinkResult(patient=patient if mine else None,
-                          problem=LinkProblem.ALREADY_YOURS if mine else LinkProblem.USED)
-    if invite.expires_at <= now or patient.status == DELETED:
-        return LinkResult(problem=LinkProblem.EXPIRED)
-    invite.used_at = now
-    invite.used_by_chat = chat_id
-    superseded = _supersede_others(session, patient_id=patient.id, chat_id=chat_id, now=now)
+        if invite.used_by_chat == chat_id and patient.chat_id == chat_id:
+            return LinkResult(patient=patient, already=True)
+        raise Refusal("start_used")
+    if invite.expires_at <= now or patient.status == PatientStatus.DELETED:
+        raise Refusal("start_expired")
+    current = current_patient_of_chat(session, chat_id=chat_id)
+    if current is not None and current.id != patient.id:
+        invite.offered_to_chat = chat_id
+        session.add(invite)
+        return LinkResult(patient=patient, switch_from=current, invite_id=invite.id)
+    return _link(session, invite=invite, patient=patient, chat_id=chat_id, now=now, locale=locale,
+                 quiet_hours=quiet_hours)
+
+
+def confirm_switch(session: Session, *, invite_id: int, chat_id: int, now: datetime, locale: str,
+                   quiet_hours: QuietHours | None = None) -> LinkResult:
+    """The chat confirmed it follows the invite's patient from now on: the chat's current record is
+    superseded (its messages stop) and the invite links. Only the chat the question was put to can
+    confirm, and only while the invite is still unused and valid."""
+    invite = session.get(Invite, invite_id)
+    if invite is None or invite.offered_to_chat != chat_id or invite.used_at is not None or invite.expires_at <= now:
+        raise Refusal("switch_stale")
+    patient = session.get(Patient, invite.patient_id)
+    if patient is None or patient.status == PatientStatus.DELETED:
+        raise Refusal("switch_stale")
+    current = current_patient_of_chat(session, chat_id=chat_id)
+    superseded_id = None
+    if current is not None and current.id != patient.id:
+        apply_event(session, patient=current, event=LifecycleEvent.SUPERSEDE,
+                    cause=Cause(Actor.PATIENT, detail=f"chat switched to #{patient.id}"), now=now)
+        session.flush()  # the chat's current record must be gone before another takes the chat
+        superseded_id = current.id
+    result = _link(session, invite=invite, patient=patient, chat_id=chat_id, now=now, locale=locale,
+                   quiet_hours=quiet_hours)
+    return replace(result, superseded_id=superseded_id)
+
+
+def decline_switch(session: Session, *, invite_id: int, chat_id: int) -> None:
+    """The chat keeps its patient: the invite stays as it was for whoever it was meant for."""
+    invite = session.get(Invite, invite_id)
+    if invite is None or invite.offered_to_chat != chat_id:
+        raise Refusal("switch_stale")
+    invite.offered_to_chat = None
+    session.add(invite)
+
+
+def _link(session: Session, *, invite: Invite, patient: Patient, chat_id: int, now: datetime, locale: str,
+          quiet_hours: QuietHours | None) -> LinkResult:
+    invite.used_at, invite.used_by_chat, invite.offered_to_chat = now, chat_id, None
+    session.add(invite)
+    first_time = patient.status == PatientStatus.AWAITING_LINK
     patient.chat_id = chat_id
-    if patient.status != AWAITING_LINK:
-        # A fresh invite for a patient who was linked before (a new phone): move them to this chat.
-        if patient.status == UNREACHABLE:
-            patient.status = ACTIVE
-        session.add_all([invite, patient])
-        return LinkResult(patient=patient, relinked=True, superseded=superseded)
-    patient.status = ACTIVE
-    patient.linked_at = now
-    patient.locale = patient.locale or locale
-    skipped = 0
-    for reminder in session.exec(
-        select(Reminder).where(Reminder.patient_id == patient.id, Reminder.status == WAITING)
-    ):
-        due = due_on_link(planned_at=reminder.planned_at, due_at=reminder.due_at,
-                          expires_at=reminder.expires_at, now=now)
-        if due is None:
-            reminder.status = SKIPPED
-            reminder.outcome = "stale: its time had passed when the patient linked"
-            skipped += 1
-        else:
-            reminder.due_at = due
-            reminder.status = PENDING
-    session.add_all([invite, patient])
-    events.record_event(session, kind=events.LINKED, patient_id=patient.id, now=now)
-    return LinkResult(patient=patient, skipped=skipped, superseded=superseded)
-
-
-def _supersede_others(session: Session, *, patient_id: int, chat_id: int, now: datetime) -> tuple[int, ...]:
-    """Stop other patient records on this chat, so one person never gets two parallel plans."""
-    others = session.exec(select(Patient).where(Patient.chat_id == chat_id, Patient.id != patient_id,
-                                                Patient.status.in_([ACTIVE, PAUSED, UNREACHABLE]))).all()
-    for other in others:
-        session.exec(update(Reminder).where(Reminder.patient_id == other.id, Reminder.status.in_(OPEN_STATES))
-                     .values(status=CANCELLED, outcome=f"superseded by patient #{patient_id}", claimed_until=None))
-        other.status = STOPPED
-        session.add(other)
-        events.record_event(session, kind=events.STOPPED, patient_id=other.id, detail="superseded", now=now)
-    return tuple(other.id for other in others)
+    patient.linked_at = patient.linked_at or now
+    if first_time:
+        patient.locale = patient.locale or locale
+    applied = apply_event(session, patient=patient, event=LifecycleEvent.LINK if first_time else LifecycleEvent.RELINK,
+                          cause=PATIENT, now=now, quiet_hours=quiet_hours)
+    planned = session.exec(select(func.count()).select_from(Reminder).where(
+        Reminder.patient_id == patient.id, Reminder.status.in_(OPEN_STATES))).one()
+    return LinkResult(patient=patient, applied=applied, planned=planned)

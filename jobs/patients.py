@@ -1,6 +1,8 @@
 """What a linked patient can do to their own data: look, pause, resume, stop, erase, move zone, language.
 
 Every function finds the patient by their chat, so a patient can only ever act on their own rows.
+Status changes go through ``jobs.lifecycle``; a request the patient's status does not allow raises
+``jobs.refusal.Refusal`` and changes nothing.
 """
 
 from __future__ import annotations
@@ -9,39 +11,25 @@ from dataclasses import dataclass
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import update
-from sqlmodel import Session, delete, select
+from sqlmodel import Session, select
 
-from jobs import events
-from jobs.enrollment import UNREACHABLE_REASON
-from jobs.planning import QuietHours, replan_spec
-from jobs.storage.models import (
-    ACTIVE,
-    CANCELLED,
-    DELETED,
-    HELD,
-    OPEN_STATES,
-    PAUSED,
-    PENDING,
-    STOPPED,
-    UNREACHABLE,
-    WAITING,
-    Enrollment,
-    Invite,
-    Patient,
-    RelayLink,
-    Reminder,
-)
-
-LINKED_STATES = (ACTIVE, PAUSED, STOPPED, UNREACHABLE)
+from jobs import lifecycle
+from jobs.lifecycle import PATIENT, SYSTEM, LifecycleEvent, apply_event
+from jobs.planning import QuietHours
+from jobs.refusal import Refusal
+from jobs.storage.models import OPEN_STATES, Enrollment, Patient, Reminder
 
 
 def patient_for_chat(session: Session, *, chat_id: int) -> Patient | None:
-    """The patient linked to this chat (the newest, if the clinic enrolled the same person twice)."""
-    return session.exec(
-        select(Patient).where(Patient.chat_id == chat_id, Patient.status.in_(LINKED_STATES))
-        .order_by(Patient.id.desc())
-    ).first()
+    """The one patient record this chat follows now (None for a stranger)."""
+    return lifecycle.current_patient_of_chat(session, chat_id=chat_id)
+
+
+def _patient_of(session: Session, chat_id: int) -> Patient:
+    patient = patient_for_chat(session, chat_id=chat_id)
+    if patient is None:
+        raise Refusal("not_a_patient")
+    return patient
 
 
 def current_enrollment(session: Session, *, patient_id: int) -> Enrollment | None:
@@ -69,152 +57,76 @@ class PatientStatus:
     next_reminder: Reminder | None
 
 
-def patient_status(session: Session, *, chat_id: int) -> PatientStatus | None:
-    """The patient's cycle and next message, or None for a chat that is not a patient."""
-    patient = patient_for_chat(session, chat_id=chat_id)
-    if patient is None:
-        return None
+def patient_status(session: Session, *, chat_id: int) -> PatientStatus:
+    """The patient's cycle and next message (a stranger is refused)."""
+    patient = _patient_of(session, chat_id)
     return PatientStatus(patient, current_enrollment(session, patient_id=patient.id),
                          next_pending(session, patient_id=patient.id))
 
 
-def set_paused(session: Session, *, chat_id: int, paused: bool, now: datetime) -> Patient | None:
-    """Pause or resume. Steps that go stale while paused are skipped when the patient resumes."""
-    patient = patient_for_chat(session, chat_id=chat_id)
-    if patient is None or patient.status not in (ACTIVE, PAUSED):
-        return patient
-    wanted = PAUSED if paused else ACTIVE
-    if patient.status != wanted:
-        patient.status = wanted
-        session.add(patient)
-        # Held rows are out of the dispatcher's way until the patient resumes.
-        before, after = (PENDING, HELD) if paused else (HELD, PENDING)
-        session.exec(update(Reminder).where(Reminder.patient_id == patient.id, Reminder.status == before)
-                     .values(status=after))
-        events.record_event(session, kind=events.PAUSED if paused else events.RESUMED,
-                            patient_id=patient.id, now=now)
-    return patient
+def set_paused(session: Session, *, chat_id: int, paused: bool, quiet_hours: QuietHours | None = None,
+               now: datetime) -> lifecycle.Applied:
+    """Pause, or resume (after a pause or the patient's own /stop). What went stale meanwhile is skipped."""
+    patient = _patient_of(session, chat_id)
+    return apply_event(session, patient=patient, event=LifecycleEvent.PAUSE if paused else LifecycleEvent.RESUME,
+                       cause=PATIENT, now=now, quiet_hours=quiet_hours)
 
 
-def cancel_pending(session: Session, *, patient_id: int, reason: str, kinds: tuple[str, ...] | None = None,
-                   enrollment_id: int | None = None) -> int:
-    """Cancel a patient's pending reminders (optionally only some kinds, or of one cycle)."""
-    statement = update(Reminder).where(Reminder.patient_id == patient_id, Reminder.status.in_(OPEN_STATES))
-    if kinds is not None:
-        statement = statement.where(Reminder.kind.in_(kinds))
-    if enrollment_id is not None:
-        statement = statement.where(Reminder.enrollment_id == enrollment_id)
-    return session.exec(statement.values(status=CANCELLED, outcome=reason, claimed_until=None)).rowcount
+def stop_patient(session: Session, *, chat_id: int, now: datetime) -> Patient:
+    """No more messages: everything open is cancelled and the patient is stopped."""
+    patient = _patient_of(session, chat_id)
+    return apply_event(session, patient=patient, event=LifecycleEvent.STOP, cause=PATIENT, now=now).patient
 
 
-def stop_patient(session: Session, *, chat_id: int, now: datetime) -> Patient | None:
-    """No more messages: cancel everything pending and mark the patient stopped."""
-    patient = patient_for_chat(session, chat_id=chat_id)
-    if patient is None:
-        return None
-    cancel_pending(session, patient_id=patient.id, reason="patient stopped the messages")
-    patient.status = STOPPED
-    session.add(patient)
-    events.record_event(session, kind=events.STOPPED, patient_id=patient.id, now=now)
-    return patient
+def erase_patient(session: Session, *, chat_id: int, now: datetime) -> int:
+    """Erase the chat's current patient and every older record on the chat; return how many.
 
-
-def erase_patient(session: Session, *, chat_id: int, now: datetime) -> bool:
-    """Erase what identifies the patient: name, chat, invites, relayed messages; pending messages go.
-
-    The rows that remain (cycles, message outcomes, events) carry no name and no chat, so the
-    clinic's counts stay right without knowing who they were.
+    Name, chat, invites and relayed messages go, open messages are cancelled. The rows that remain
+    (cycles, message outcomes, events) carry no name and no chat, so the clinic's counts stay right.
     """
-    patient = patient_for_chat(session, chat_id=chat_id)
-    if patient is None:
-        return False
-    cancel_pending(session, patient_id=patient.id, reason="patient erased their data")
-    session.exec(delete(Invite).where(Invite.patient_id == patient.id))
-    session.exec(delete(RelayLink).where(RelayLink.patient_id == patient.id))
-    patient.name = ""
-    patient.chat_id = None
-    patient.status = DELETED
-    session.add(patient)
-    events.record_event(session, kind=events.ERASED, patient_id=patient.id, now=now)
-    return True
+    records = lifecycle.records_of_chat(session, chat_id=chat_id)
+    if not records or records[0].status not in lifecycle.CURRENT_STATUSES:
+        raise Refusal("not_a_patient")
+    for record in records:
+        apply_event(session, patient=record, event=LifecycleEvent.ERASE, cause=PATIENT, now=now)
+    return len(records)
 
 
 def set_timezone(session: Session, *, chat_id: int, zone: ZoneInfo, quiet_hours: QuietHours,
-                 now: datetime) -> Patient | None:
-    """Move the patient to ``zone`` and re-plan their pending messages' local times for it."""
-    patient = patient_for_chat(session, chat_id=chat_id)
-    if patient is None:
-        return None
+                 now: datetime) -> Patient:
+    """Move the patient to ``zone`` and re-plan their open messages' local times for it."""
+    patient = _patient_of(session, chat_id)
     patient.timezone = zone.key
     session.add(patient)
-    replan_pending(session, patient=patient, quiet_hours=quiet_hours, now=now)
+    lifecycle.replan_open_reminders(session, patient=patient, quiet_hours=quiet_hours, now=now)
     return patient
 
 
-def replan_pending(session: Session, *, patient: Patient, quiet_hours: QuietHours, now: datetime) -> int:
-    """Recompute pending reminders from their own timing texts in the patient's current zone.
-
-    A step whose new time has already passed keeps its place in the queue (it goes now, or is
-    skipped by the dispatcher if stale); nothing is moved into the past on purpose.
-    """
-    zone = ZoneInfo(patient.timezone)
-    rows = session.exec(
-        select(Reminder, Enrollment).join(Enrollment, Enrollment.id == Reminder.enrollment_id)
-        # A snoozed rebooking reminder has no timing text: it keeps the time the patient asked for.
-        .where(Reminder.patient_id == patient.id, Reminder.status.in_([PENDING, WAITING, HELD]),
-               Reminder.at_spec != "")
-    ).all()
-    for reminder, enrollment in rows:
-        planned, due, expires = replan_spec(
-            at_spec=reminder.at_spec, not_before_spec=reminder.not_before_spec,
-            expires_spec=reminder.expires_spec, session_at=enrollment.session_at, zone=zone,
-            quiet_hours=quiet_hours,
-        )
-        reminder.planned_at, reminder.due_at, reminder.expires_at = planned, max(due, now), max(expires, now)
-        session.add(reminder)
-    return len(rows)
-
-
-def set_locale(session: Session, *, chat_id: int, locale: str) -> Patient | None:
+def set_locale(session: Session, *, chat_id: int, locale: str) -> Patient:
     """Change the language of the patient's messages."""
-    patient = patient_for_chat(session, chat_id=chat_id)
-    if patient is not None:
-        patient.locale = locale
-        session.add(patient)
+    patient = _patient_of(session, chat_id)
+    patient.locale = locale
+    session.add(patient)
     return patient
 
 
 def mark_unreachable(session: Session, *, chat_id: int, now: datetime) -> Patient | None:
-    """The patient blocked the bot (we heard it from Telegram): cancel what is pending.
+    """The patient blocked the bot (we heard it from Telegram): cancel what is open.
 
     Returns the patient only if this changed their state, so staff are told once.
     """
     patient = patient_for_chat(session, chat_id=chat_id)
-    if patient is None or patient.status in (UNREACHABLE, STOPPED):
+    if patient is None or not lifecycle.allowed(LifecycleEvent.BLOCK, patient.status):
         return None
-    patient.status = UNREACHABLE
-    session.add(patient)
-    cancel_pending(session, patient_id=patient.id, reason=UNREACHABLE_REASON)
-    events.record_event(session, kind=events.BLOCKED, patient_id=patient.id, now=now)
-    return patient
+    return apply_event(session, patient=patient, event=LifecycleEvent.BLOCK, cause=SYSTEM, now=now).patient
 
 
 def mark_reachable(session: Session, *, chat_id: int, quiet_hours: QuietHours, now: datetime) -> Patient | None:
-    """The patient unblocked the bot or wrote again: re-plan what is still worth sending.
-
-    Reminders cancelled because the patient was unreachable come back if they have not gone
-    stale meanwhile; returns the patient only if they were unreachable.
-    """
+    """The patient unblocked the bot or wrote again: what was cancelled *because they were unreachable*
+    comes back if still valid (never what staff or the patient cancelled); returns the patient only if
+    they were unreachable."""
     patient = patient_for_chat(session, chat_id=chat_id)
-    if patient is None or patient.status != UNREACHABLE:
+    if patient is None or not lifecycle.allowed(LifecycleEvent.UNBLOCK, patient.status):
         return None
-    patient.status = ACTIVE
-    session.add(patient)
-    session.exec(
-        update(Reminder)
-        .where(Reminder.patient_id == patient.id, Reminder.status == CANCELLED,
-               Reminder.outcome == UNREACHABLE_REASON, Reminder.expires_at > now)
-        .values(status=PENDING, outcome=None)
-    )
-    replan_pending(session, patient=patient, quiet_hours=quiet_hours, now=now)
-    return patient
+    return apply_event(session, patient=patient, event=LifecycleEvent.UNBLOCK, cause=SYSTEM, now=now,
+                       quiet_hours=quiet_hours).patient

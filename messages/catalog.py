@@ -13,6 +13,7 @@ Rendering escapes every value for Telegram's HTML parse mode; the texts themselv
 from __future__ import annotations
 
 import html
+import re
 import string
 import tomllib
 from dataclasses import dataclass, field
@@ -76,6 +77,10 @@ class Catalog:
         """The protocol called ``name`` (the default one when None); KeyError if unknown."""
         return self.protocols[name or self.default_protocol]
 
+    def protocol_for(self, name: str | None) -> Protocol:
+        """The protocol a cycle was planned from, by its recorded name; the default if that file is gone."""
+        return self.protocols.get(name or "") or self.protocol()
+
     def render(self, locale: str, section: str, key: str, /, **values: object) -> str:
         """The text ``section.key`` in ``locale`` with values filled in and escaped for HTML."""
         table = self.texts.get(locale) or self.texts[REFERENCE_LOCALE]
@@ -135,6 +140,11 @@ class _TagChecker(HTMLParser):
             self.problem = self.problem or f"</{tag}> does not close the tag opened before it"
         else:
             self.open.pop()
+
+
+def html_to_plain(text: str) -> str:
+    """A rendered text without its HTML tags and entities (for places Telegram shows plain text)."""
+    return html.unescape(re.sub(r"<[^>]+>", "", text))
 
 
 def html_problem(template: str) -> str | None:

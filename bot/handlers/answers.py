@@ -11,8 +11,9 @@ from telegram.ext import ContextTypes
 
 from bot.alerts import alert_staff
 from bot.services import Services, services_of
-from jobs.answers import ALREADY, BOOKED, LATER, answer_checkin, answer_rebook
+from jobs.answers import BOOKED, LATER, answer_checkin, answer_rebook
 from jobs.buttons import CHECKIN_PREFIX, REBOOK_PREFIX, parse_answer
+from jobs.refusal import Refusal
 
 log = logging.getLogger(__name__)
 
@@ -24,17 +25,11 @@ async def checkin_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> 
     """Record "how is your skin?", answer in the clinic's voice, alert staff when the rule says so."""
     services = services_of(context)
     query = update.callback_query
-    parsed = await _parse_or_refuse(update, services, CHECKIN_PREFIX)
-    if parsed is None:
-        return
-    reminder_id, answer = parsed
+    reminder_id, answer = await _parse_or_refuse(update, services, CHECKIN_PREFIX)
     result = await services.store.run(
         answer_checkin, reminder_id=reminder_id, chat_id=_chat_of(update), answer=answer,
-        protocols=services.catalog.protocols, default=services.catalog.protocol(), now=services.clock(),
+        catalog=services.catalog, now=services.clock(),
     )
-    if result.problem:
-        await _refuse(update, services, result)
-        return
     patient, enrollment = result.patient, result.enrollment
     locale = patient.locale
     await query.answer()
@@ -57,18 +52,11 @@ async def rebook_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> N
     """Booked / remind me later / not continuing."""
     services = services_of(context)
     query = update.callback_query
-    parsed = await _parse_or_refuse(update, services, REBOOK_PREFIX)
-    if parsed is None:
-        return
-    reminder_id, answer = parsed
+    reminder_id, answer = await _parse_or_refuse(update, services, REBOOK_PREFIX)
     result = await services.store.run(
         answer_rebook, reminder_id=reminder_id, chat_id=_chat_of(update), answer=answer,
-        quiet_hours=services.settings.quiet_hours, protocols=services.catalog.protocols,
-        default=services.catalog.protocol(), now=services.clock(),
+        quiet_hours=services.settings.quiet_hours, catalog=services.catalog, now=services.clock(),
     )
-    if result.problem:
-        await _refuse(update, services, result)
-        return
     patient, enrollment = result.patient, result.enrollment
     locale = patient.locale
     await query.answer()
@@ -88,11 +76,12 @@ async def rebook_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> N
     ), patient_id=patient.id)
 
 
-async def _parse_or_refuse(update: Update, services: Services, prefix: str) -> tuple[int, str] | None:
-    """(reminder id, answer) from the button's data; malformed data gets the notice and None."""
+async def _parse_or_refuse(update: Update, services: Services, prefix: str) -> tuple[int, str]:
+    """(reminder id, answer) from the button's data; malformed data is refused."""
     parsed = parse_answer(update.callback_query.data, prefix)
     if parsed is None:
-        await _refuse(update, services, None)
+        log.info("button %r refused for user %s", update.callback_query.data[:20], update.effective_user.id)
+        raise Refusal("not_your_button")
     return parsed
 
 
@@ -101,13 +90,6 @@ async def _show_answer(query, services: Services, locale: str, label_key: str) -
     text = (query.message.text_html if query.message and query.message.text else "")
     answered = services.text(locale, "answered", answer=services.text(locale, label_key))
     await query.edit_message_text(f"{text}\n\n{answered}".strip(), parse_mode=ParseMode.HTML)
-
-
-async def _refuse(update: Update, services: Services, result) -> None:
-    locale = result.patient.locale if result is not None and result.patient else services.locale_of(update)
-    key = "already_answered" if result is not None and result.problem == ALREADY else "not_your_button"
-    log.info("button %r refused for user %s", update.callback_query.data[:20], update.effective_user.id)
-    await update.callback_query.answer(services.text(locale, key), show_alert=False)
 
 
 def _chat_of(update: Update) -> int:

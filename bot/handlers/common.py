@@ -10,7 +10,8 @@ from telegram.error import NetworkError
 from telegram.ext import ContextTypes
 
 from bot.services import services_of
-from messages.catalog import Raw
+from jobs.refusal import Refusal
+from messages.catalog import Raw, html_to_plain
 
 log = logging.getLogger(__name__)
 
@@ -38,9 +39,30 @@ async def unknown_command(update: Update, context: ContextTypes.DEFAULT_TYPE) ->
     await update.effective_message.reply_html(services.text(services.locale_of(update), "unknown_command"))
 
 
+async def answer_refusal(update: Update, context: ContextTypes.DEFAULT_TYPE, refusal: Refusal) -> None:
+    """Say no the one way: the refusal's text (and usage hint) as a reply, or as a button's notice."""
+    services = services_of(context)
+    locale = refusal.locale or services.locale_of(update)
+    text = services.text(locale, refusal.key, **refusal.values)
+    if refusal.hint:
+        text += "\n" + services.text(locale, refusal.hint, **refusal.values)
+    if update.callback_query is not None:
+        # A button's notice is plain text of at most 200 characters.
+        await update.callback_query.answer(html_to_plain(text)[:200])
+    elif update.effective_message is not None:
+        await update.effective_message.reply_html(text)
+
+
 async def error_handler(update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
-    """Log the error (ids only: updates carry names and texts) and tell the user we failed."""
+    """Answer a refusal with its text; log any other error (ids only) and tell the user we failed."""
     update_id = update.update_id if isinstance(update, Update) else None
+    if isinstance(context.error, Refusal) and isinstance(update, Update):
+        log.info("update %s refused: %s", update_id, context.error.key)
+        try:
+            await answer_refusal(update, context, context.error)
+        except Exception:  # noqa: BLE001 - the answer is a courtesy; nothing was changed
+            log.warning("could not send the refusal for update %s", update_id)
+        return
     if update is None and isinstance(context.error, NetworkError):
         # Polling could not reach Telegram (an outage, a restart of a self-hosted server): PTB
         # retries by itself, so one line is enough, not a traceback per attempt.

@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import logging
 import math
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from telegram import Update
+from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
 from telegram.constants import ParseMode
 from telegram.ext import ContextTypes
 
@@ -20,7 +20,7 @@ from bot.access import staff_only
 from bot.enroll_args import parse_session_time
 from bot.handlers.enroll import cancel_form
 from bot.invite_card import invite_link, qr_png
-from bot.keyboards import PATIENTS_PREFIX, patients_keyboard
+from bot.keyboards import PATIENTS_PREFIX, SESSION_CONFIRM_PREFIX, patients_keyboard
 from bot.services import Services, services_of
 from jobs.console import (
     PATIENT_FILTERS,
@@ -29,11 +29,14 @@ from jobs.console import (
     find_patients,
     list_patients,
     patient_timeline,
+    recent_session,
     record_next_session,
     reinvite,
+    reopen_patient,
 )
-from jobs.enrollment import EnrollmentError
-from jobs.storage.models import ACTIVE, AWAITING_LINK, OPEN_STATES, Patient
+from jobs.enrollment import FUTURE_TOLERANCE
+from jobs.refusal import Refusal
+from jobs.storage.models import ACTIVE, AWAITING_LINK, OPEN_STATES, PAUSED, Patient
 
 log = logging.getLogger(__name__)
 
@@ -100,10 +103,9 @@ async def patients_button(update: Update, context: ContextTypes.DEFAULT_TYPE) ->
 
 
 async def _patients_page(services: Services, locale: str, which: str, page: int):
-    protocol = services.catalog.protocol()
     rows, total = await services.store.run(
         list_patients, which=which, page=page, page_size=PAGE_SIZE, now=services.clock(),
-        window_after=protocol.next_session_after, window_before=protocol.next_session_before)
+        protocols=services.catalog.protocols, default=services.catalog.protocol())
     pages = max(1, math.ceil(total / PAGE_SIZE))
     lines = [services.text(locale, "patients_title", title=services.text(locale, f"filter_{which}"),
                            total=total, page=page + 1, pages=pages)]
@@ -163,9 +165,11 @@ async def patient_command(update: Update, context: ContextTypes.DEFAULT_TYPE) ->
 
 @staff_only
 async def session_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    """``/session <patient> [at=<time>]``: record the next session of the series and plan its aftercare."""
+    """``/session <patient> [at=<time>]``: record the next session of the series and plan its aftercare.
+
+    A session recorded within hours of the previous one is more likely a repeat: staff confirm it first.
+    """
     services = services_of(context)
-    locale = services.locale_of(update)
     query, at = _split_at(update.effective_message.text.partition(" ")[2])
     patient = await _resolve(update, services, query, "session_usage")
     if patient is None:
@@ -173,26 +177,80 @@ async def session_command(update: Update, context: ContextTypes.DEFAULT_TYPE) ->
     now = services.clock()
     try:
         session_at = parse_session_time(at, now=now, zone=services.settings.clinic_timezone) if at else now
-        if session_at > now + timedelta(minutes=10):
-            raise EnrollmentError("enroll_error_future")
-        timeline = await services.store.run(patient_timeline, patient_id=patient.id)
-        last = timeline.enrollments[-1].protocol_name if timeline and timeline.enrollments else None
-        protocol = services.catalog.protocols.get(last) or services.catalog.protocol()
-        patient, enrollment, planned = await services.store.run(
-            record_next_session, patient_id=patient.id, session_at=session_at, protocol=protocol,
-            quiet_hours=services.settings.quiet_hours, now=now)
-    except EnrollmentError as exc:
-        values = {"query": query, **exc.values}
-        await update.effective_message.reply_html(services.text(locale, exc.key, **values) + "\n"
-                                                  + services.text(locale, "session_usage"))
+    except Refusal as refusal:
+        raise refusal.with_hint("session_usage", query=query) from refusal
+    if session_at > now + FUTURE_TOLERANCE:
+        raise Refusal("enroll_error_future", hint="session_usage")
+    previous = await services.store.run(recent_session, patient_id=patient.id, session_at=session_at, now=now)
+    if previous is not None:
+        await _ask_to_confirm_session(update, services, patient, previous, session_at)
         return
-    log.info("staff %s recorded session %d for patient %d", update.effective_user.id,
-             enrollment.session_number, patient.id)
+    await _record_session(update, services, patient_id=patient.id, session_at=session_at)
+
+
+async def _ask_to_confirm_session(update: Update, services: Services, patient: Patient, previous, session_at) -> None:
+    locale = services.locale_of(update)
+    zone = services.settings.clinic_timezone
+    data = f"{SESSION_CONFIRM_PREFIX}{patient.id}:{previous.id}:{int(session_at.timestamp())}"
+    keyboard = InlineKeyboardMarkup([[
+        InlineKeyboardButton(services.text(locale, "button_session_record"), callback_data=f"{data}:yes"),
+        InlineKeyboardButton(services.text(locale, "button_session_skip"), callback_data=f"{data}:no"),
+    ]])
     await update.effective_message.reply_html(services.text(
+        locale, "session_confirm_repeat", name=patient.name, patient_id=patient.id,
+        session_number=previous.session_number,
+        previous=services.catalog.format_date(locale, previous.session_at.astimezone(zone), with_time=True),
+        recorded=services.catalog.format_date(locale, previous.created_at.astimezone(zone), with_time=True),
+        next_number=previous.session_number + 1), reply_markup=keyboard)
+
+
+@staff_only
+async def session_confirm_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """Staff confirm (or drop) a session recorded soon after the previous one."""
+    services = services_of(context)
+    query = update.callback_query
+    parts = query.data.removeprefix(SESSION_CONFIRM_PREFIX).split(":")
+    if len(parts) != 4 or parts[3] not in ("yes", "no") or not all(
+            p.isascii() and p.isdigit() and len(p) <= 12 for p in parts[:3]):
+        raise Refusal("not_your_button")
+    patient_id, enrollment_id, stamp = (int(p) for p in parts[:3])
+    await query.answer()
+    if parts[3] == "no":
+        await query.edit_message_text(services.text(services.locale_of(update), "session_not_recorded"),
+                                      parse_mode=ParseMode.HTML)
+        return
+    await query.edit_message_reply_markup(None)
+    await _record_session(update, services, patient_id=patient_id, after_enrollment=enrollment_id,
+                          session_at=datetime.fromtimestamp(stamp, tz=UTC))
+
+
+async def _record_session(update: Update, services: Services, *, patient_id: int, session_at,
+                          after_enrollment: int | None = None) -> None:
+    locale = services.locale_of(update)
+    timeline = await services.store.run(patient_timeline, patient_id=patient_id)
+    last = timeline.enrollments[-1].protocol_name if timeline and timeline.enrollments else None
+    try:
+        done = await services.store.run(
+            record_next_session, patient_id=patient_id, session_at=session_at,
+            protocol=services.catalog.protocol_for(last), quiet_hours=services.settings.quiet_hours,
+            now=services.clock(), staff_id=update.effective_user.id, after_enrollment=after_enrollment)
+    except Refusal as refusal:
+        raise refusal.with_hint("session_usage", query=str(patient_id)) from refusal
+    enrollment, patient = done.enrollment, done.patient
+    log.info("staff %s recorded session %d for patient %d (%s -> %s)", update.effective_user.id,
+             enrollment.session_number, patient.id, done.applied.before.value, done.applied.after.value)
+    text = services.text(
         locale, "session_done", session_number=enrollment.session_number, series_length=enrollment.series_length,
         name=patient.name, session_date=services.catalog.format_date(
             locale, enrollment.session_at.astimezone(services.settings.clinic_timezone), with_time=True),
-        planned=planned))
+        planned=done.upcoming)
+    if done.applied.before != done.applied.after:
+        text += "\n" + services.text(locale, "session_restarted", name=patient.name,
+                                      before=services.text(locale, f"state_{done.applied.before.value}"))
+    elif done.applied.after != ACTIVE:
+        text += "\n" + services.text(locale, "session_waits", status=services.text(
+            locale, f"state_{done.applied.after.value}"))
+    await update.effective_message.reply_html(text)
 
 
 @staff_only
@@ -204,10 +262,26 @@ async def cancel_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> 
     patient = await _patient_from_args(update, context, "cancel_usage")
     if patient is None:
         return
-    count = await services.store.run(cancel_patient, patient_id=patient.id, now=services.clock())
+    count = await services.store.run(cancel_patient, patient_id=patient.id, now=services.clock(),
+                                     staff_id=update.effective_user.id)
     log.info("staff %s cancelled patient %d (%d reminders)", update.effective_user.id, patient.id, count)
     await update.effective_message.reply_html(services.text(services.locale_of(update), "cancel_done",
                                                             count=count, name=patient.name))
+
+
+@staff_only
+async def reopen_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """``/reopen <patient>``: undo a patient's "I'm not continuing"; the booking reminders still valid return."""
+    services = services_of(context)
+    patient = await _patient_from_args(update, context, "reopen_usage")
+    if patient is None:
+        return
+    applied = await services.store.run(reopen_patient, patient_id=patient.id, staff_id=update.effective_user.id,
+                                       quiet_hours=services.settings.quiet_hours, now=services.clock())
+    log.info("staff %s reopened patient %d (%d reminders back)", update.effective_user.id, patient.id,
+             applied.revived)
+    await update.effective_message.reply_html(services.text(services.locale_of(update), "reopen_done",
+                                                            name=patient.name, count=applied.revived))
 
 
 @staff_only
@@ -224,10 +298,13 @@ async def invite_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> 
     expires = services.catalog.format_date(locale, (now + services.settings.invite_ttl)
                                            .astimezone(services.settings.clinic_timezone), with_time=True)
     log.info("staff %s made a new invite for patient %d", update.effective_user.id, patient.id)
-    await update.effective_message.reply_photo(
-        photo=qr_png(link), parse_mode=ParseMode.HTML,
-        caption=services.text(locale, "invite_done", name=patient.name, patient_id=patient.id, expires=expires,
-                              link=link))
+    caption = services.text(locale, "invite_done", name=patient.name, patient_id=patient.id, expires=expires,
+                            link=link)
+    if patient.status not in (ACTIVE, AWAITING_LINK, PAUSED):
+        # Opening the link restarts the plan: say so, so staff know what the patient will get.
+        caption += "\n" + services.text(locale, "invite_restarts", status=services.text(
+            locale, f"state_{patient.status}"))
+    await update.effective_message.reply_photo(photo=qr_png(link), parse_mode=ParseMode.HTML, caption=caption)
 
 
 @staff_only

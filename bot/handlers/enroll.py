@@ -28,8 +28,9 @@ from bot.keyboards import (
 )
 from bot.services import Services, services_of
 from jobs import forms
-from jobs.enrollment import EnrollmentError, enroll_patient, recent_namesake
+from jobs.enrollment import enroll_patient, recent_namesake
 from jobs.forms import advance_form, close_form, current_form, open_form
+from jobs.refusal import Refusal
 from messages.catalog import Raw
 
 log = logging.getLogger(__name__)
@@ -54,7 +55,7 @@ async def enroll_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> 
     try:
         args = parse_enroll_args(text, now=services.clock(), clinic_zone=services.settings.clinic_timezone,
                                  protocols=sorted(catalog.protocols), locales=catalog.locales)
-    except EnrollmentError as exc:
+    except Refusal as exc:
         await _reply_error(update, services, locale, exc)
         return
     await finish_enrollment(update, context, args)
@@ -80,7 +81,7 @@ async def form_text(update: Update, context: ContextTypes.DEFAULT_TYPE) -> bool:
         return True
     try:
         session_at = parse_session_time(text, now=now, zone=services.settings.clinic_timezone)
-    except EnrollmentError as exc:
+    except Refusal as exc:
         await _reply_error(update, services, locale, exc, usage=False)
         return True
     await _finish_form(update, context, session_at)
@@ -169,7 +170,7 @@ async def finish_enrollment(update: Update, context: ContextTypes.DEFAULT_TYPE, 
             quiet_hours=settings.quiet_hours, invite_ttl=settings.invite_ttl,
             enrolled_by=update.effective_user.id, now=services.clock(),
         )
-    except EnrollmentError as exc:
+    except Refusal as exc:
         await _reply_error(update, services, locale, exc)
         return
     patient, enrollment = enrolled.patient, enrolled.enrollment
@@ -200,7 +201,7 @@ async def finish_enrollment(update: Update, context: ContextTypes.DEFAULT_TYPE, 
     await update.effective_message.reply_photo(photo=qr_png(link), caption=caption, parse_mode=ParseMode.HTML)
 
 
-async def _reply_error(update: Update, services: Services, locale: str, exc: EnrollmentError, *,
+async def _reply_error(update: Update, services: Services, locale: str, exc: Refusal, *,
                        usage: bool = True) -> None:
     settings = services.settings
     text = services.text(locale, exc.key, **exc.values)

@@ -27,7 +27,8 @@ from jobs.patients import (
     stop_patient,
 )
 from jobs.planning import next_session_window
-from jobs.storage.models import ACTIVE, PAUSED, STOPPED
+from jobs.refusal import Refusal
+from jobs.storage.models import ACTIVE
 
 log = logging.getLogger(__name__)
 
@@ -36,15 +37,11 @@ def _local_text(services: Services, locale: str, moment: datetime, zone: str) ->
     return services.catalog.format_date(locale, moment.astimezone(ZoneInfo(zone)), with_time=True)
 
 
-async def _not_a_patient(update: Update, services: Services) -> None:
-    await update.effective_message.reply_html(services.text(services.locale_of(update), "not_a_patient"))
-
-
 async def _patient_or_explain(update: Update, services: Services):
-    """The patient linked to this chat, or None after telling the sender they are not one."""
+    """The patient linked to this chat (a stranger is refused with an explanation)."""
     patient = await services.store.run(patient_for_chat, chat_id=update.effective_chat.id)
     if patient is None:
-        await _not_a_patient(update, services)
+        raise Refusal("not_a_patient")
     return patient
 
 
@@ -52,9 +49,6 @@ async def status_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> 
     """Session k of n, the next message and when, and when the next session is due."""
     services = services_of(context)
     status = await services.store.run(patient_status, chat_id=update.effective_chat.id)
-    if status is None:
-        await _not_a_patient(update, services)
-        return
     patient, enrollment, upcoming = status.patient, status.enrollment, status.next_reminder
     locale, catalog = patient.locale, services.catalog
     lines = [services.text(locale, "status_title", )]
@@ -64,10 +58,8 @@ async def status_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> 
             series_length=enrollment.series_length,
             session_date=catalog.format_date(locale, enrollment.session_at.astimezone(ZoneInfo(patient.timezone))),
         ))
-    if patient.status == PAUSED:
-        lines.append(services.text(locale, "status_paused"))
-    elif patient.status == STOPPED:
-        lines.append(services.text(locale, "status_stopped"))
+    if patient.status != ACTIVE:
+        lines.append(services.text(locale, f"patient_state_{patient.status}"))
     elif upcoming is not None:
         lines.append(services.text(locale, "status_next", when=_local_text(services, locale, upcoming.due_at,
                                                                             patient.timezone)))
@@ -75,7 +67,7 @@ async def status_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> 
         lines.append(services.text(locale, "status_nothing_planned"))
     if enrollment is not None:
         if enrollment.session_number < enrollment.series_length:
-            protocol = catalog.protocols.get(enrollment.protocol_name) or catalog.protocol()
+            protocol = catalog.protocol_for(enrollment.protocol_name)
             start, end = next_session_window(protocol, session_at=enrollment.session_at)
             zone = ZoneInfo(patient.timezone)
             lines.append(services.text(locale, "status_next_session",
@@ -99,15 +91,10 @@ async def resume_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> 
 
 async def _set_paused(update: Update, context: ContextTypes.DEFAULT_TYPE, *, paused: bool) -> None:
     services = services_of(context)
-    patient = await services.store.run(set_paused, chat_id=update.effective_chat.id, paused=paused,
-                                       now=services.clock())
-    if patient is None:
-        await _not_a_patient(update, services)
-        return
-    if patient.status not in (ACTIVE, PAUSED):
-        await update.effective_message.reply_html(services.text(patient.locale, "status_stopped"))
-        return
-    log.info("patient %d %s", patient.id, "paused" if paused else "resumed")
+    applied = await services.store.run(set_paused, chat_id=update.effective_chat.id, paused=paused,
+                                       quiet_hours=services.settings.quiet_hours, now=services.clock())
+    patient = applied.patient
+    log.info("patient %d %s (was %s)", patient.id, "paused" if paused else "resumed", applied.before.value)
     await update.effective_message.reply_html(services.text(patient.locale, "paused" if paused else "resumed"))
 
 
@@ -124,8 +111,6 @@ async def delete_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> 
 async def _ask_confirmation(update: Update, context: ContextTypes.DEFAULT_TYPE, action: str) -> None:
     services = services_of(context)
     patient = await _patient_or_explain(update, services)
-    if patient is None:
-        return
     locale = patient.locale
     await update.effective_message.reply_html(
         services.text(locale, f"{action}_confirm"),
@@ -142,8 +127,7 @@ async def confirm_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> 
     chat_id = update.effective_user.id  # the presser's own private chat: nobody acts for a patient
     patient = await services.store.run(patient_for_chat, chat_id=chat_id)
     if patient is None or action not in ("stop", "delete") or choice not in ("yes", "no"):
-        await query.answer(services.text(services.locale_of(update), "not_your_button"))
-        return
+        raise Refusal("not_your_button")
     locale = patient.locale
     await query.answer()
     if choice == "no":
@@ -163,8 +147,6 @@ async def timezone_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -
     """``/timezone Madrid`` sets the zone by city; ``/timezone`` alone offers to share a location."""
     services = services_of(context)
     patient = await _patient_or_explain(update, services)
-    if patient is None:
-        return
     locale = patient.locale
     query = " ".join(context.args or [])
     if not query:
@@ -187,8 +169,6 @@ async def location_message(update: Update, context: ContextTypes.DEFAULT_TYPE) -
     location = update.effective_message.location
     zone = zone_for_location(latitude=location.latitude, longitude=location.longitude)
     patient = await _patient_or_explain(update, services)
-    if patient is None:
-        return
     if zone is None:
         await update.effective_message.reply_html(services.text(patient.locale, "timezone_unknown", query="📍"))
         return
@@ -210,8 +190,6 @@ async def language_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -
     """Offer a button per language the clinic has texts for."""
     services = services_of(context)
     patient = await _patient_or_explain(update, services)
-    if patient is None:
-        return
     catalog = services.catalog
     choices = [(code, catalog.bot(code, "language_name")) for code in catalog.locales]
     await update.effective_message.reply_html(services.text(patient.locale, "language_prompt"),
@@ -227,9 +205,9 @@ async def language_button(update: Update, context: ContextTypes.DEFAULT_TYPE) ->
     if code not in services.catalog.locales:
         await query.answer(services.text(services.locale_of(update), "not_your_button"))
         return
-    patient = await services.store.run(set_locale, chat_id=chat_id, locale=code)
+    patient = await services.store.run(patient_for_chat, chat_id=chat_id)
     if patient is None:
-        await query.answer(services.text(services.locale_of(update), "not_your_button"))
-        return
+        raise Refusal("not_your_button")
+    await services.store.run(set_locale, chat_id=chat_id, locale=code)
     await query.answer()
     await query.edit_message_text(services.text(code, "language_set"), parse_mode=ParseMode.HTML)

@@ -1,27 +1,30 @@
-"""``/start``: a patient opens their invite link (``/start <token>``) and is linked to the clinic."""
+"""``/start``: a patient opens their invite link (``/start <token>``) and is linked to the clinic.
+
+A chat follows one patient record at a time: opening another patient's invite from a chat that
+already follows someone asks, with buttons, whether to switch, and changes nothing until then.
+"""
 
 from __future__ import annotations
 
 import logging
 
-from telegram import Update
+from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
+from telegram.constants import ParseMode
 from telegram.ext import ContextTypes
 
 from bot.alerts import alert_staff
 from bot.delivery import run_dispatch
 from bot.handlers.staff import join_as_staff
-from bot.services import services_of
-from jobs.invites import LinkProblem, redeem_invite
+from bot.keyboards import SWITCH_PREFIX
+from bot.services import Services, services_of
+from jobs.invites import LinkResult, confirm_switch, decline_switch, redeem_invite
+from jobs.lifecycle import LifecycleEvent
 from jobs.patients import patient_for_chat
+from jobs.refusal import Refusal
 from jobs.staff import STAFF_TOKEN_PREFIX
+from jobs.storage.states import PatientStatus
 
 log = logging.getLogger(__name__)
-
-_PROBLEM_TEXTS = {
-    LinkProblem.UNKNOWN: "start_unknown",
-    LinkProblem.USED: "start_used",
-    LinkProblem.EXPIRED: "start_expired",
-}
 
 
 async def start_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -32,7 +35,7 @@ async def start_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> N
     if not context.args:
         patient = await services.store.run(patient_for_chat, chat_id=chat.id)
         if patient is not None:
-            await message.reply_html(services.text(patient.locale, "start_already", name=patient.name))
+            await message.reply_html(_where_you_stand(services, patient))
         else:
             await message.reply_html(services.text(locale, "start_no_token"))
         return
@@ -43,29 +46,87 @@ async def start_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> N
     if context.args[0].startswith(STAFF_TOKEN_PREFIX):
         await join_as_staff(update, context, context.args[0])
         return
-    result = await services.store.run(redeem_invite, token=context.args[0], chat_id=chat.id,
-                                      now=services.clock(), locale=locale)
-    if result.problem is LinkProblem.ALREADY_YOURS:
-        await message.reply_html(services.text(result.patient.locale, "start_already", name=result.patient.name))
-        return
-    if result.problem is not None:
+    try:
+        result = await services.store.run(redeem_invite, token=context.args[0], chat_id=chat.id,
+                                          now=services.clock(), locale=locale,
+                                          quiet_hours=services.settings.quiet_hours)
+    except Refusal as refusal:
         await services.wrong_tokens.wrong_token(user.id)
-        log.info("invite refused for chat %s: %s", chat.id, result.problem.value)
-        await message.reply_html(services.text(locale, _PROBLEM_TEXTS[result.problem]))
+        log.info("invite refused for chat %s: %s", chat.id, refusal.key)
+        raise
+    if result.already:
+        await message.reply_html(_where_you_stand(services, result.patient))
         return
-    patient = result.patient
-    log.info("patient %d linked (%d stale steps skipped)", patient.id, result.skipped)
-    if result.relinked:
-        await message.reply_html(services.text(patient.locale, "start_linked_again", name=patient.name))
+    if result.switch_from is not None:
+        await _ask_to_switch(update, services, result)
+        return
+    await _linked(update, context, services, result)
+
+
+def _where_you_stand(services: Services, patient) -> str:
+    """The reply to an invite the chat has already opened: true to the patient's status."""
+    if patient.status in (PatientStatus.ACTIVE, PatientStatus.PAUSED):
+        return services.text(patient.locale, "start_already", name=patient.name)
+    return services.text(patient.locale, f"patient_state_{patient.status}")
+
+
+async def _ask_to_switch(update: Update, services: Services, result: LinkResult) -> None:
+    locale = result.switch_from.locale
+    keyboard = InlineKeyboardMarkup([
+        [InlineKeyboardButton(services.text(locale, "button_switch_yes", name=result.patient.name),
+                              callback_data=f"{SWITCH_PREFIX}{result.invite_id}:yes")],
+        [InlineKeyboardButton(services.text(locale, "button_switch_no", name=result.switch_from.name),
+                              callback_data=f"{SWITCH_PREFIX}{result.invite_id}:no")],
+    ])
+    log.info("chat %s asked whether to follow patient %d instead of %d", update.effective_chat.id,
+             result.patient.id, result.switch_from.id)
+    await update.effective_message.reply_html(
+        services.text(locale, "switch_question", name=result.patient.name, current=result.switch_from.name),
+        reply_markup=keyboard)
+
+
+async def switch_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """The answer to "this chat follows X: switch to Y?"."""
+    services = services_of(context)
+    query = update.callback_query
+    invite_id, _, choice = query.data.removeprefix(SWITCH_PREFIX).partition(":")
+    if not (invite_id.isascii() and invite_id.isdigit() and len(invite_id) <= 12) or choice not in ("yes", "no"):
+        raise Refusal("not_your_button")
+    chat_id = update.effective_user.id  # the presser's own private chat
+    if choice == "no":
+        await services.store.run(decline_switch, invite_id=int(invite_id), chat_id=chat_id)
+        await query.answer()
+        await query.edit_message_text(services.text(services.locale_of(update), "kept"), parse_mode=ParseMode.HTML)
+        return
+    result = await services.store.run(confirm_switch, invite_id=int(invite_id), chat_id=chat_id,
+                                      now=services.clock(), locale=services.locale_of(update),
+                                      quiet_hours=services.settings.quiet_hours)
+    await query.answer()
+    await query.edit_message_reply_markup(None)
+    if result.superseded_id is not None:
+        patient = result.patient
+        await alert_staff(services, context.bot, services.text(
+            services.staff_locale, "alert_superseded", name=patient.name, patient_id=patient.id,
+            old_id=result.superseded_id), patient_id=patient.id)
+    await _linked(update, context, services, result)
+
+
+async def _linked(update: Update, context: ContextTypes.DEFAULT_TYPE, services: Services, result: LinkResult) -> None:
+    patient, applied = result.patient, result.applied
+    log.info("patient %d linked (%s, %d stale steps skipped)", patient.id, applied.event.value, applied.skipped)
+    message = update.effective_message
+    if applied.event is not LifecycleEvent.LINK:
+        if applied.after == PatientStatus.PAUSED:
+            text = services.text(patient.locale, "start_linked_again_paused", name=patient.name)
+        elif result.planned:
+            text = services.text(patient.locale, "start_linked_again", name=patient.name, planned=result.planned)
+        else:
+            text = services.text(patient.locale, "start_linked_again_nothing", name=patient.name)
+        await message.reply_html(text)
     else:
         quiet = services.settings.quiet_hours
         note = services.text(patient.locale, "start_quiet_note", quiet_start=f"{quiet.start:%H:%M}",
                              quiet_end=f"{quiet.end:%H:%M}") if quiet.enabled else ""
         await message.reply_html(services.text(patient.locale, "start_linked", name=patient.name) + note)
-    for old_id in result.superseded:
-        # The same Telegram account was another patient record: that record's messages stopped.
-        await alert_staff(services, context.bot, services.text(
-            services.staff_locale, "alert_superseded", name=patient.name, patient_id=patient.id, old_id=old_id),
-            patient_id=patient.id)
     # What is due right now (the "what to expect" note) goes out at once, not at the next tick.
     await run_dispatch(services, context.bot)

@@ -11,30 +11,36 @@ from datetime import datetime
 from sqlalchemy import BigInteger, Column, ForeignKey, Index, Integer, UniqueConstraint, text
 from sqlmodel import Field, SQLModel
 
+from jobs.storage.states import PatientStatus, ReminderStatus
 from jobs.storage.types import UTCDateTime
 
-# Patient states.
-AWAITING_LINK = "awaiting_link"
-ACTIVE = "active"
-PAUSED = "paused"
-STOPPED = "stopped"
-UNREACHABLE = "unreachable"
-DELETED = "deleted"
-PATIENT_STATES = (AWAITING_LINK, ACTIVE, PAUSED, STOPPED, UNREACHABLE, DELETED)
+# The statuses as plain names, for the code and migrations that spell them this way.
+AWAITING_LINK = PatientStatus.AWAITING_LINK.value
+ACTIVE = PatientStatus.ACTIVE.value
+PAUSED = PatientStatus.PAUSED.value
+STOPPED = PatientStatus.STOPPED.value
+UNREACHABLE = PatientStatus.UNREACHABLE.value
+NOT_CONTINUING = PatientStatus.NOT_CONTINUING.value
+SUPERSEDED = PatientStatus.SUPERSEDED.value
+DELETED = PatientStatus.DELETED.value
+PATIENT_STATES = tuple(status.value for status in PatientStatus)
 
 # Reminder states. Only "pending" rows are ever claimed, so the dispatcher's index holds just
 # the sendable ones: rows of patients who have not linked yet wait as "waiting", rows of paused
 # patients as "held", and they become "pending" when the patient links or resumes.
-PENDING = "pending"
-WAITING = "waiting"
-HELD = "held"
-CLAIMED = "claimed"
-SENT = "sent"
-SKIPPED = "skipped"
-FAILED = "failed"
-CANCELLED = "cancelled"
+PENDING = ReminderStatus.PENDING.value
+WAITING = ReminderStatus.WAITING.value
+HELD = ReminderStatus.HELD.value
+CLAIMED = ReminderStatus.CLAIMED.value
+SENT = ReminderStatus.SENT.value
+SKIPPED = ReminderStatus.SKIPPED.value
+FAILED = ReminderStatus.FAILED.value
+CANCELLED = ReminderStatus.CANCELLED.value
 # Still to come, in any of the forms above.
 OPEN_STATES = (PENDING, WAITING, HELD, CLAIMED)
+# A Telegram chat follows at most one patient record in these statuses (the index below says so).
+CURRENT_PATIENT_STATES = ("active", "paused", "stopped", "cancelled", "not_continuing", "unreachable")
+_CURRENT_SQL = "status IN (" + ", ".join(f"'{state}'" for state in CURRENT_PATIENT_STATES) + ")"
 
 
 def _utc(**kwargs) -> object:
@@ -43,6 +49,12 @@ def _utc(**kwargs) -> object:
 
 class Patient(SQLModel, table=True):
     """A person the clinic follows up; linked to a Telegram chat once they open their invite."""
+
+    __table_args__ = (
+        # One current patient per chat: the database refuses a second, whatever the code does.
+        Index("ux_patient_current_chat", "chat_id", unique=True,
+              postgresql_where=text(_CURRENT_SQL), sqlite_where=text(_CURRENT_SQL)),
+    )
 
     id: int | None = Field(default=None, primary_key=True)
     name: str = Field(max_length=120)
@@ -66,6 +78,8 @@ class Invite(SQLModel, table=True):
     expires_at: datetime = _utc()
     used_at: datetime | None = _utc(default=None, nullable=True)
     used_by_chat: int | None = Field(default=None, sa_column=Column(BigInteger))
+    # A chat that already follows another patient was asked whether to switch to this one.
+    offered_to_chat: int | None = Field(default=None, sa_column=Column(BigInteger))
 
 
 class Enrollment(SQLModel, table=True):
@@ -163,6 +177,11 @@ class Event(SQLModel, table=True):
     kind: str = Field(max_length=32, index=True)
     detail: str | None = Field(default=None, max_length=64)
     at: datetime = _utc(index=True)
+    # Lifecycle events say who caused them (jobs.lifecycle.Actor) and the statuses around them.
+    actor: str | None = Field(default=None, max_length=16)
+    actor_id: int | None = Field(default=None, sa_column=Column(BigInteger))
+    from_status: str | None = Field(default=None, max_length=20)
+    to_status: str | None = Field(default=None, max_length=20)
 
 
 class Heartbeat(SQLModel, table=True):

@@ -240,8 +240,10 @@ async def test_one_telegram_account_never_gets_two_parallel_plans(harness, fake_
     await harness.link("/enroll Anna K")
     second = await harness.enroll("/enroll Anna Kowalski")
     await harness.send(PATIENT_ID, f"/start {second}")
+    message_id, data = harness.buttons(PATIENT_ID)  # the chat is asked first
+    await harness.press(PATIENT_ID, data[0], message_id)
     first, newer = harness.rows(Patient)
-    assert (first.status, newer.status) == ("stopped", ACTIVE)
+    assert (first.status, newer.status) == ("superseded", ACTIVE)
     assert not harness.rows(Reminder, Reminder.patient_id == first.id, Reminder.status.in_(["pending", "waiting"]))
     assert "linked from a chat that belonged to patient #1" in fake_api.texts(STAFF_ID)[-1]
 

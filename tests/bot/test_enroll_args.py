@@ -10,8 +10,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from bot.enroll_args import parse_enroll_args, parse_session_time
-from jobs.enrollment import EnrollmentError
 from jobs.planning import QuietHours, plan_reminders
+from jobs.refusal import Refusal
 from messages.catalog import load_catalog
 
 MADRID = ZoneInfo("Europe/Madrid")
@@ -59,7 +59,7 @@ def test_session_time_forms(text, expected):
 def test_random_enroll_lines_never_raise_anything_but_a_clear_error(text):
     try:
         args = parse(text)
-    except EnrollmentError as exc:
+    except Refusal as exc:
         assert CATALOG.bot("en", exc.key, **exc.values)  # the reason renders into a reply
     else:
         assert args.name and args.session_at.tzinfo is not None
