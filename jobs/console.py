@@ -95,6 +95,7 @@ class Timeline:
     patient: Patient
     enrollments: list[Enrollment] = field(default_factory=list)
     reminders: list[Reminder] = field(default_factory=list)
+    history: list[Event] = field(default_factory=list)  # the lifecycle events, oldest first
 
 
 def patient_timeline(session: Session, *, patient_id: int) -> Timeline | None:
@@ -106,7 +107,10 @@ def patient_timeline(session: Session, *, patient_id: int) -> Timeline | None:
                                     .order_by(Enrollment.session_at)))
     reminders = list(session.exec(select(Reminder).where(Reminder.patient_id == patient_id)
                                   .order_by(Reminder.due_at, Reminder.id)))
-    return Timeline(patient, enrollments, reminders)
+    history = list(session.exec(select(Event).where(Event.patient_id == patient_id,
+                                                    Event.kind.in_([e.value for e in LifecycleEvent]))
+                                .order_by(Event.at, Event.id)))
+    return Timeline(patient, enrollments, reminders, history)
 
 
 def _check_next_session(session: Session, *, patient_id: int, session_at: datetime) -> tuple[Patient, Enrollment]:

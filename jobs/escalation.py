@@ -7,12 +7,20 @@ after a session; from ``red_expected_days`` on it goes to staff too. "Fine" neve
 from __future__ import annotations
 
 from datetime import datetime
+from enum import StrEnum
 from zoneinfo import ZoneInfo
 
-FINE = "fine"
-STILL_RED = "red"
-WORRIED = "worried"
-CHECKIN_ANSWERS = (FINE, STILL_RED, WORRIED)
+
+class CheckinAnswer(StrEnum):
+    """The buttons under a check-in (the values go into callback data and ``reminder.answer``)."""
+
+    FINE = "fine"        # never goes to staff
+    STILL_RED = "red"    # expected early on; goes to staff from the protocol's red_expected_days
+    WORRIED = "worried"  # always goes to staff at once
+
+
+FINE, STILL_RED, WORRIED = CheckinAnswer.FINE, CheckinAnswer.STILL_RED, CheckinAnswer.WORRIED
+CHECKIN_ANSWERS = tuple(answer.value for answer in CheckinAnswer)
 
 
 def days_since_session(session_at: datetime, now: datetime, zone: ZoneInfo) -> int:

@@ -7,6 +7,7 @@ from datetime import datetime, timedelta
 from sqlmodel import Session, select
 
 from jobs.invites import hash_token, looks_like_token, new_token
+from jobs.refusal import Refusal
 from jobs.storage.models import StaffInvite, StaffMember
 
 # Deep-link payloads starting with this are staff invites, not patient invites.
@@ -31,24 +32,23 @@ def create_staff_invite(session: Session, *, created_by: int, now: datetime, ttl
     return STAFF_TOKEN_PREFIX + token
 
 
-def redeem_staff_invite(session: Session, *, payload: str, user_id: int, now: datetime) -> str | None:
-    """Make ``user_id`` staff; return None, or "unknown" / "used" / "expired"."""
+def redeem_staff_invite(session: Session, *, payload: str, user_id: int, now: datetime) -> None:
+    """Make ``user_id`` staff, or raise Refusal (``why``: unknown, used or expired) changing nothing."""
     token = payload.removeprefix(STAFF_TOKEN_PREFIX)
     if not looks_like_token(token):
-        return "unknown"
+        raise Refusal("staff_invite_bad", why="unknown")
     invite = session.exec(select(StaffInvite).where(StaffInvite.token_hash == hash_token(token))
                           .with_for_update()).first()
     if invite is None:
-        return "unknown"
+        raise Refusal("staff_invite_bad", why="unknown")
     if invite.used_at is not None:
-        return "used"
+        raise Refusal("staff_invite_bad", why="used")
     if invite.expires_at <= now:
-        return "expired"
+        raise Refusal("staff_invite_bad", why="expired")
     invite.used_at, invite.used_by = now, user_id
     session.add(invite)
     if session.get(StaffMember, user_id) is None:
         session.add(StaffMember(user_id=user_id, added_by=invite.created_by, added_at=now))
-    return None
 
 
 def remove_staff(session: Session, *, user_id: int) -> bool:

@@ -158,9 +158,24 @@ async def patient_command(update: Update, context: ContextTypes.DEFAULT_TYPE) ->
             lines.append(services.text(locale, "patient_step", mark=_MARKS.get(reminder.status, "•"),
                                        when=when(reminder.sent_at or reminder.due_at), step=reminder.step_key,
                                        extra=extra))
+    lines.extend(_history_lines(services, locale, timeline, zone))
     text = "\n".join(lines)
     # Telegram's limit is 4096 characters; a long history is cut at the oldest end.
     await update.effective_message.reply_html(text if len(text) < 4000 else "…\n" + text[-3900:].split("\n", 1)[1])
+
+
+def _history_lines(services: Services, locale: str, timeline, zone: ZoneInfo) -> list[str]:
+    """The patient's status history from the lifecycle's event rows, times labelled with their zone."""
+    if not timeline.history:
+        return []
+    lines = [services.text(locale, "patient_history_title", zone=zone.key)]
+    for event in timeline.history:
+        who = services.text(locale, f"actor_{event.actor or 'system'}", user_id=event.actor_id or "?")
+        status = services.text(locale, f"state_{event.to_status}") if event.to_status else "-"
+        lines.append(services.text(
+            locale, "patient_history_line", event=services.text(locale, f"event_{event.kind}"), who=who,
+            status=status, when=services.catalog.format_date(locale, event.at.astimezone(zone), with_time=True)))
+    return lines
 
 
 @staff_only

@@ -13,6 +13,7 @@ from bot.alerts import alert_staff
 from bot.invite_card import invite_link
 from bot.menus import show_staff_menu
 from bot.services import services_of
+from jobs.refusal import Refusal
 from jobs.staff import create_staff_invite, redeem_staff_invite, remove_staff, staff_members
 
 log = logging.getLogger(__name__)
@@ -37,12 +38,12 @@ async def join_as_staff(update: Update, context: ContextTypes.DEFAULT_TYPE, payl
     services = services_of(context)
     user = update.effective_user
     locale = services.locale_of(update)
-    problem = await services.store.run(redeem_staff_invite, payload=payload, user_id=user.id, now=services.clock())
-    if problem:
-        log.info("staff invite refused for user %s: %s", user.id, problem)
+    try:
+        await services.store.run(redeem_staff_invite, payload=payload, user_id=user.id, now=services.clock())
+    except Refusal as refusal:
+        log.info("staff invite refused for user %s: %s", user.id, refusal.values.get("why"))
         await services.wrong_tokens.wrong_token(user.id)
-        await update.effective_message.reply_html(services.text(locale, "staff_invite_bad"))
-        return
+        raise
     log.info("user %s joined the staff", user.id)
     await update.effective_message.reply_html(services.text(locale, "staff_joined"))
     await show_staff_menu(context.bot, services, update.effective_chat.id)

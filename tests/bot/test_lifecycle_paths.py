@@ -238,3 +238,20 @@ async def test_9b_patients_due_uses_each_protocols_window(harness, fake_api, clo
     await harness.send(STAFF_ID, "/patients due")
     text = fake_api.texts(STAFF_ID)[-1]
     assert "Bea L" in text and "Anna K" not in text
+
+
+async def test_patient_shows_the_status_history_with_who_and_when_in_the_patients_zone(harness, fake_api):
+    await harness.link("/enroll Anna K tz=America/New_York")
+    await _stop(harness)
+    await harness.send(STAFF_ID, "/cancel 1")
+    await harness.send(STAFF_ID, "/patient 1")
+    text = fake_api.texts(STAFF_ID)[-1]
+    assert "Status history</b> (times in America/New_York)" in text
+    history = text.split("Status history")[1].splitlines()[1:]
+    assert [line.split(" · ", 2)[-1] for line in history] == [
+        f"enrolled (by staff {STAFF_ID}) → awaiting link",
+        "opened the invite (by the patient) → active",
+        "stopped the messages (by the patient) → stopped",
+        f"messages cancelled (by staff {STAFF_ID}) → cancelled by staff",
+    ]
+    assert history[0].startswith("Tue 24 Nov, 09:30")  # 15:30 in Madrid is 09:30 in New York
