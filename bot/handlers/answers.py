@@ -41,7 +41,8 @@ async def checkin_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> 
     key = {"fine": "checkin_fine", "worried": "checkin_worried"}.get(
         answer, "checkin_red_escalated" if result.escalate else "checkin_red_expected")
     await _show_answer(query, services, locale, _CHECKIN_LABELS[answer])
-    await query.message.reply_html(services.text(locale, key, name=patient.name, day=result.day))
+    await query.message.reply_html(services.text(locale, key, name=patient.name, day=result.day,
+                                                 when=day_phrase(services, locale, result.day)))
     log.info("patient %d answered check-in %d: %s (escalate=%s)", patient.id, reminder_id, answer, result.escalate)
     if result.escalate:
         staff = services.staff_locale
@@ -108,6 +109,11 @@ async def _refuse(update: Update, services: Services, result) -> None:
     key = "already_answered" if result is not None and result.problem == ALREADY else "not_your_button"
     log.info("button %r refused for user %s", update.callback_query.data[:20], update.effective_user.id)
     await update.callback_query.answer(services.text(locale, key), show_alert=False)
+
+
+def day_phrase(services: Services, locale: str, day: int) -> str:
+    """"on the day of your session", "on the day after your session", "on day 4 after your session"."""
+    return services.text(locale, f"day_phrase_{day if day in (0, 1) else 'n'}", day=day)
 
 
 def _chat_of(update: Update) -> int:

@@ -153,7 +153,7 @@ async def test_patient_links_is_greeted_by_name_and_gets_the_first_message_at_on
     clock.advance(minutes=10)
     await harness.send(PATIENT_ID, f"/start {token}")
     texts = fake_api.texts(PATIENT_ID)
-    assert texts[0].startswith("Hi Anna K, welcome to the aftercare of Clínica Sol")
+    assert texts[0].startswith("Hi Anna K, you're all set: Clínica Sol will look after your skin")
     assert texts[0].endswith("I stay quiet between 21:00 and 08:00.")
     assert "redness and mild swelling" in texts[1]  # the "what to expect" step, sent at once
     assert len(texts) == 2
