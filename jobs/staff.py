@@ -31,8 +31,9 @@ def create_staff_invite(session: Session, *, created_by: int, now: datetime, ttl
     return STAFF_TOKEN_PREFIX + token
 
 
-def redeem_staff_invite(session: Session, *, payload: str, user_id: int, now: datetime) -> str | None:
-    """Make ``user_id`` staff; return None, or "unknown" / "used" / "expired"."""
+def redeem_staff_invite(session: Session, *, payload: str, user_id: int, now: datetime,
+                        name: str | None = None) -> str | None:
+    """Make ``user_id`` staff, remembering the ``name`` Telegram gives; None, or "unknown" / "used" / "expired"."""
     token = payload.removeprefix(STAFF_TOKEN_PREFIX)
     if not looks_like_token(token):
         return "unknown"
@@ -46,8 +47,12 @@ def redeem_staff_invite(session: Session, *, payload: str, user_id: int, now: da
         return "expired"
     invite.used_at, invite.used_by = now, user_id
     session.add(invite)
-    if session.get(StaffMember, user_id) is None:
-        session.add(StaffMember(user_id=user_id, added_by=invite.created_by, added_at=now))
+    member = session.get(StaffMember, user_id)
+    if member is None:
+        session.add(StaffMember(user_id=user_id, added_by=invite.created_by, added_at=now, name=name))
+    elif name:
+        member.name = name
+        session.add(member)
     return None
 
 

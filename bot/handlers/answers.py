@@ -18,6 +18,8 @@ log = logging.getLogger(__name__)
 
 _CHECKIN_LABELS = {"fine": "button_fine", "red": "button_still_red", "worried": "button_worried"}
 _REBOOK_LABELS = {"booked": "button_booked", "later": "button_later", "stop": "button_not_continuing"}
+# Every answer a reminder can record, with the text key of its label (staff screens show it too).
+ANSWER_LABELS = {**_CHECKIN_LABELS, **_REBOOK_LABELS}
 
 
 async def checkin_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:

@@ -10,7 +10,6 @@ from __future__ import annotations
 import logging
 import math
 from datetime import timedelta
-from zoneinfo import ZoneInfo
 
 from telegram import Update
 from telegram.constants import ParseMode
@@ -21,6 +20,7 @@ from bot.enroll_args import parse_session_time
 from bot.handlers.enroll import cancel_form
 from bot.invite_card import invite_link, qr_png
 from bot.keyboards import PATIENTS_PREFIX, patients_keyboard
+from bot.patient_card import profile_lines, timeline_lines
 from bot.services import Services, services_of
 from jobs.console import (
     PATIENT_FILTERS,
@@ -38,7 +38,6 @@ from jobs.storage.models import ACTIVE, AWAITING_LINK, OPEN_STATES, Patient
 log = logging.getLogger(__name__)
 
 PAGE_SIZE = 10
-_MARKS = {"sent": "✅", "pending": "⏳", "claimed": "⏳", "skipped": "⏭", "failed": "❌", "cancelled": "✖"}
 
 
 async def _resolve(update: Update, services: Services, query: str, usage_key: str) -> Patient | None:
@@ -53,8 +52,10 @@ async def _resolve(update: Update, services: Services, query: str, usage_key: st
         return None
     if len(matches) > 1:
         listing = ", ".join(f"#{p.id} {p.name}" for p in matches[:8])
+        # The example repeats the command that was typed: "/session 12", not always "/patient 12".
         await update.effective_message.reply_html(services.text(
-            locale, "console_ambiguous", query=query, matches=listing, example=matches[0].id))
+            locale, "console_ambiguous", query=query, matches=listing, example=matches[0].id,
+            command=usage_key.removesuffix("_usage")))
         return None
     return matches[0]
 
@@ -133,29 +134,8 @@ async def patient_command(update: Update, context: ContextTypes.DEFAULT_TYPE) ->
     if patient is None:
         return
     timeline = await services.store.run(patient_timeline, patient_id=patient.id)
-    locale, catalog = services.locale_of(update), services.catalog
-    zone = ZoneInfo(patient.timezone)
-
-    def when(moment):
-        return catalog.format_date(locale, moment.astimezone(zone), with_time=True) if moment else "-"
-
-    lines = [services.text(locale, "patient_profile", name=patient.name, patient_id=patient.id,
-                           status=services.text(locale, f"state_{patient.status}"), zone=patient.timezone,
-                           locale=patient.locale or "-", enrolled=when(patient.created_at),
-                           linked=when(patient.linked_at))]
-    for enrollment in timeline.enrollments:
-        lines.append(services.text(locale, "patient_cycle", session_number=enrollment.session_number,
-                                   series_length=enrollment.series_length, session_date=when(enrollment.session_at),
-                                   protocol=enrollment.protocol_name))
-        for reminder in (r for r in timeline.reminders if r.enrollment_id == enrollment.id):
-            extra = ""
-            if reminder.answer:
-                extra = services.text(locale, "patient_step_answer", answer=reminder.answer)
-            elif reminder.status in ("skipped", "failed", "cancelled") and reminder.outcome:
-                extra = f" — {reminder.outcome}"
-            lines.append(services.text(locale, "patient_step", mark=_MARKS.get(reminder.status, "•"),
-                                       when=when(reminder.sent_at or reminder.due_at), step=reminder.step_key,
-                                       extra=extra))
+    locale = services.locale_of(update)
+    lines = profile_lines(services, locale, patient) + timeline_lines(services, locale, timeline)
     text = "\n".join(lines)
     # Telegram's limit is 4096 characters; a long history is cut at the oldest end.
     await update.effective_message.reply_html(text if len(text) < 4000 else "…\n" + text[-3900:].split("\n", 1)[1])

@@ -194,6 +194,9 @@ async def finish_enrollment(update: Update, context: ContextTypes.DEFAULT_TYPE, 
     )
     if zone != settings.clinic_timezone:
         caption += services.text(locale, "enroll_patient_zone", zone=zone.key)
+    if enrolled.planned and enrolled.stale >= enrolled.planned:
+        # The invite still works (staff may mean it), but an empty plan must not look like a normal one.
+        caption += services.text(locale, "enroll_nothing_left", patient_id=patient.id)
     if twin is not None:
         minutes = int((services.clock() - twin.created_at).total_seconds() // 60)
         caption += services.text(locale, "enroll_duplicate_note", minutes=minutes, patient_id=twin.id)
@@ -202,10 +205,8 @@ async def finish_enrollment(update: Update, context: ContextTypes.DEFAULT_TYPE, 
 
 async def _reply_error(update: Update, services: Services, locale: str, exc: EnrollmentError, *,
                        usage: bool = True) -> None:
-    settings = services.settings
+    """What was wrong, in one line, and one example of a whole line (not the full usage block)."""
     text = services.text(locale, exc.key, **exc.values)
     if usage:
-        values = {"series_length": settings.series_length, "protocols": ", ".join(sorted(services.catalog.protocols)),
-                  "clinic_zone": settings.clinic_timezone.key}
-        text += "\n\n" + services.text(locale, "enroll_usage", **values)
+        text += "\n" + services.text(locale, "enroll_example")
     await update.effective_message.reply_html(text)

@@ -144,8 +144,19 @@ async def test_malformed_enroll_lines_get_a_reason_and_write_nothing(harness, fa
         await harness.send(STAFF_ID, line)
         reply = fake_api.texts(STAFF_ID)[-1]
         assert reason in reply, (line, reply)
-        assert "/enroll Anna K" in reply  # the usage follows the reason
+        # The reason, then one example: not the whole usage block again.
+        assert len(reply.splitlines()) == 2 and reply.splitlines()[1].startswith("For example: <code>/enroll Anna K"), reply
+        assert "Options after the name" not in reply
     assert harness.rows(Patient) == []
+
+
+async def test_an_enrollment_whose_messages_are_all_past_warns_that_nothing_will_be_sent(harness, fake_api):
+    await harness.send(STAFF_ID, "/enroll Anna K at=2026-10-10 10:00 session=3/3")
+    caption = fake_api.calls_to("sendPhoto")[-1].params["caption"]
+    assert "already past and skipped: 6" in caption and "Messages planned: 6" in caption
+    assert "⚠️ <b>Nothing will be sent</b>" in caption and "/cancel 1" in caption and "at=yesterday 17:00" in caption
+    await harness.send(STAFF_ID, "/enroll Bea at=yesterday 17:00")
+    assert "Nothing will be sent" not in fake_api.calls_to("sendPhoto")[-1].params["caption"]
 
 
 async def test_patient_links_is_greeted_by_name_and_gets_the_first_message_at_once(harness, fake_api, clock):
