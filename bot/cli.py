@@ -192,9 +192,13 @@ def _preview(env: dict[str, str], args: argparse.Namespace) -> int:
         return 2
     try:
         zone = parse_zone(args.tz) if args.tz else settings.clinic_timezone
+    except EnrollmentError:
+        print(f"aftercare: --tz: {args.tz!r} is not an IANA time zone such as Europe/Madrid", file=sys.stderr)
+        return 2
+    try:
         session_at = parse_session_time(args.session, now=datetime.now(UTC), zone=settings.clinic_timezone)
-    except EnrollmentError as exc:
-        print(f"aftercare: cannot read {exc.values.get('value')!r}: use e.g. \"2026-11-24 15:30\" or an IANA zone",
+    except EnrollmentError:
+        print(f"aftercare: --session: cannot read {args.session!r}: use e.g. \"2026-11-24 15:30\" (clinic time)",
               file=sys.stderr)
         return 2
     length = args.series_length or settings.series_length
@@ -202,17 +206,23 @@ def _preview(env: dict[str, str], args: argparse.Namespace) -> int:
         print(f"aftercare: --number {args.number} does not fit a series of {length}", file=sys.stderr)
         return 2
     locale = catalog.resolve_locale(args.locale)
+    if locale != args.locale.replace("_", "-").lower().split("-")[0]:
+        print(f"aftercare: --locale: no texts in {args.locale!r} (have: {', '.join(catalog.locales)})", file=sys.stderr)
+        return 2
     plan = plan_reminders(protocol=protocol, session_at=session_at, zone=zone, quiet_hours=settings.quiet_hours,
                           session_number=args.number, series_length=length, now=session_at)
     clinic = ClinicInfo(settings.clinic_name, settings.clinic_phone, settings.booking_url)
     print(f"{protocol.title} ({protocol.name}, version {protocol.version}) · session {args.number} of {length}")
     print(f"session {session_at.astimezone(zone):%a %d %b %Y %H:%M} {zone.key} · quiet hours {settings.quiet_hours}")
     print()
+    # A protocol timed in seconds (to try it out in minutes) shows seconds; the usual one does not.
+    seconds = any(moment.second for item in plan for moment in (item.due_at, item.expires_at))
+    stamp = "%a %d %b %H:%M:%S" if seconds else "%a %d %b %H:%M"
     print(f"  {'due (' + zone.key + ')':<24} {'step':<26} {'kind':<8} valid until")
     for item in plan:
         moved = "  (moved out of quiet hours)" if item.due_at != item.planned_at else ""
-        print(f"  {item.due_at.astimezone(zone):%a %d %b %H:%M}{'':<8} {item.step_key:<26} {item.kind:<8} "
-              f"{item.expires_at.astimezone(zone):%a %d %b %H:%M}{moved}")
+        print(f"  {item.due_at.astimezone(zone).strftime(stamp):<24} {item.step_key:<26} {item.kind:<8} "
+              f"{item.expires_at.astimezone(zone).strftime(stamp)}{moved}")
         if args.texts:
             claimed = ClaimedReminder(
                 id=0, patient_id=0, chat_id=0, patient_name=args.name, locale=locale, timezone=zone.key,

@@ -239,3 +239,71 @@ def test_a_failed_start_without_network_is_one_clean_line(tmp_path):
     assert result.returncode == 3
     assert result.stderr.strip().splitlines() == ["aftercare: cannot reach the Bot API at http://127.0.0.1:9: "
                                                   "aiohttp.ClientConnectorError"]
+    # Without a clinic phone, start-up says so in one line before anything else.
+    del env["CLINIC_PHONE"]
+    result = subprocess.run([sys.executable, "-m", "bot", "run"], cwd=tmp_path, env=env, capture_output=True,
+                            text=True, timeout=60)
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 2 and "WARNING aftercare: CLINIC_PHONE is not set: the red-flag texts" in lines[0]
+
+
+def test_preview_shows_seconds_when_a_protocol_has_them(monkeypatch, tmp_path, capsys):
+    folder = tmp_path / "mine"
+    shutil.copytree(DEFAULTS_DIR, folder)
+    (folder / "protocols" / "quick.toml").write_text(
+        'name = "quick"\n[[steps]]\nkey = "expect"\nat = "30s"\nexpires = "90s"\n'
+        '[[steps]]\nkey = "sun_care"\nat = "2m"\nexpires = "1h"\n')
+    env = {"MESSAGES_DIR": str(folder), "QUIET_HOURS": "off"}
+    assert run(["preview", "--session", "2026-11-24 12:00", "--protocol", "quick"], monkeypatch, tmp_path, env) == 0
+    lines = [line.split() for line in capsys.readouterr().out.splitlines() if line.startswith("  ") and "step" not in line]
+    assert [(line[3], line[4], line[-1]) for line in lines] == [("12:00:30", "expect", "12:02:00"),
+                                                                ("12:02:00", "sun_care", "13:02:00")]
+    assert run(["preview", "--session", "2026-11-24 12:00"], monkeypatch, tmp_path, env) == 0
+    out = capsys.readouterr().out
+    assert "19:00 " in out and "19:00:00" not in out  # the usual protocol: to the minute
+
+
+def test_preview_refuses_a_locale_without_texts_and_names_a_bad_zone_plainly(monkeypatch, tmp_path, capsys):
+    assert run(["preview", "--session", "2026-11-24 15:30", "--locale", "fr"], monkeypatch, tmp_path) == 2
+    assert capsys.readouterr().err == "aftercare: --locale: no texts in 'fr' (have: en, es)\n"
+    assert run(["preview", "--session", "2026-11-24 15:30", "--locale", "es-ES", "--texts"], monkeypatch, tmp_path) == 0
+    assert "Gracias por venir" in capsys.readouterr().out
+    assert run(["preview", "--session", "2026-11-24 15:30", "--tz", "Mars/Base"], monkeypatch, tmp_path) == 2
+    err = capsys.readouterr().err
+    assert err == "aftercare: --tz: 'Mars/Base' is not an IANA time zone such as Europe/Madrid\n"
+
+
+def test_exported_protocols_show_every_tunable_key_with_its_default(monkeypatch, tmp_path, capsys):
+    import tomllib
+    from dataclasses import fields
+
+    from messages.durations import parse_offset
+    from messages.protocol import Protocol
+
+    assert run(["export-messages", "mine"], monkeypatch, tmp_path) == 0
+    defaults = {item.name: item.default for item in fields(Protocol) if item.name in
+                ("next_session_after", "next_session_before", "rebook_snooze", "red_expected_days")}
+    for path in sorted((tmp_path / "mine" / "protocols").glob("*.toml")):
+        text = path.read_text()
+        data = tomllib.loads(text)
+        assert {key: parse_offset(data[key]) for key in ("next_session_after", "next_session_before", "rebook_snooze")} \
+            == {key: defaults[key] for key in ("next_session_after", "next_session_before", "rebook_snooze")}, path.name
+        assert data["escalation"] == {"red_expected_days": defaults["red_expected_days"]}
+        for key in ("next_session_after", "rebook_snooze", "[escalation]"):
+            line = text.index(key)
+            assert text[:line].rstrip().splitlines()[-1].lstrip().startswith("#"), (path.name, key)  # a comment each
+
+
+def test_a_locale_lacking_a_text_starts_with_a_warning_and_check_lists_it(monkeypatch, tmp_path, capsys):
+    folder = tmp_path / "mine"
+    shutil.copytree(DEFAULTS_DIR, folder)
+    spanish = (folder / "texts" / "es.toml").read_text()
+    start = spanish.index("\nsun_care = ") + 1
+    end = spanish.index('"""', spanish.index('"""', start) + 3) + 3
+    (folder / "texts" / "de.toml").write_text(spanish[:start] + spanish[end:])
+    env = {"BOT_TOKEN": TOKEN, "MESSAGES_DIR": str(folder), "CLINIC_PHONE": "1", "STAFF_IDS": "1001"}
+    assert run(["check"], monkeypatch, tmp_path, env) == 0
+    captured = capsys.readouterr()
+    assert "locales en, de, es" in captured.out
+    assert captured.err == ("aftercare: warning: texts/de.toml lacks 1 text(s), English is used for them: "
+                            "[steps] sun_care\n")
