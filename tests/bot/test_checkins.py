@@ -56,7 +56,7 @@ async def test_still_red_on_day_3_goes_to_staff(harness, fake_api, clock):
     message_id, data = await _checkin_message(harness, clock, 2, 10)  # the day-2 settling check
     clock.set_local(3, 9, 0)  # answered the next morning: day 3
     await harness.press(PATIENT_ID, data[1], message_id)
-    assert "It should be settling by now (on day 3 after your session)" in fake_api.texts(PATIENT_ID)[-1]
+    assert "By now, on day 3 after your session, it should be settling" in fake_api.texts(PATIENT_ID)[-1]
     alert = fake_api.texts(STAFF_ID)[-1]
     assert "Anna K" in alert and "Still red or swollen" in alert and "day 3" in alert
     assert len(harness.rows(Event, Event.kind == "escalated")) == 1
