@@ -47,13 +47,13 @@ from bot.settings import Settings, SettingsError
 from jobs.buttons import CHECKIN_PREFIX, REBOOK_PREFIX
 from jobs.dispatch import DeliveryPolicy
 from jobs.storage.db import Store, make_engine, upgrade
-from messages.catalog import load_catalog
+from messages.catalog import Catalog, load_catalog
 
 log = logging.getLogger(__name__)
 
 
-def build_services(settings: Settings, *, clock: Callable[[], datetime] = utc_now, migrate: bool = True) -> Services:
-    """Load and check the message files, open the database and bring its schema up to date."""
+def load_messages(settings: Settings) -> Catalog:
+    """Load and check the message files, and the settings that name a protocol or a language in them."""
     catalog = load_catalog(settings.messages_dir, default_protocol=None)
     if settings.default_protocol not in catalog.protocols:
         raise SettingsError("DEFAULT_PROTOCOL", f"{settings.default_protocol!r} is not a protocol file "
@@ -61,7 +61,12 @@ def build_services(settings: Settings, *, clock: Callable[[], datetime] = utc_no
     if settings.staff_locale not in catalog.locales:
         raise SettingsError("STAFF_LANGUAGE", f"{settings.staff_locale!r} has no texts "
                             f"(have: {', '.join(catalog.locales)})")
-    catalog = replace(catalog, default_protocol=settings.default_protocol)
+    return replace(catalog, default_protocol=settings.default_protocol)
+
+
+def build_services(settings: Settings, *, clock: Callable[[], datetime] = utc_now, migrate: bool = True) -> Services:
+    """Load and check the message files, open the database and bring its schema up to date."""
+    catalog = load_messages(settings)
     engine = make_engine(settings.database_url)
     if migrate:
         upgrade(engine)

@@ -18,18 +18,27 @@ from urllib.parse import urlparse
 from dotenv import dotenv_values
 from sqlalchemy.exc import SQLAlchemyError
 
-from bot.settings import Settings, SettingsError
+from bot.settings import Settings, SettingsError, unknown_keys
+from jobs.storage.db import StorageError
 from messages.errors import MessageFileError
 
 log = logging.getLogger("aftercare")
 
 
-def load_env(env_file: Path) -> dict[str, str]:
-    """Settings from ``env_file`` (if it exists), overridden by the process environment."""
-    values = {key: value for key, value in dotenv_values(env_file).items() if value is not None} \
-        if env_file.is_file() else {}
-    values.update(os.environ)
-    return values
+class EnvFileError(ValueError):
+    """An ``--env-file`` that was named but cannot be read."""
+
+
+def read_env_file(env_file: Path | None) -> dict[str, str]:
+    """The settings in ``env_file`` (``.env`` here when None, if any); EnvFileError if a named one is missing."""
+    if env_file is None:
+        env_file = Path(".env")
+        if not env_file.is_file():
+            return {}
+    elif not env_file.is_file():
+        raise EnvFileError(f"--env-file: no such file {str(env_file)!r}" if not env_file.exists()
+                           else f"--env-file: {str(env_file)!r} is a folder, not a file")
+    return {key: value for key, value in dotenv_values(env_file).items() if value is not None}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -46,7 +55,16 @@ def main(argv: list[str] | None = None) -> int:
 
 def _main(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     command = args.command or "run"
-    env = load_env(Path(args.env_file))
+    try:
+        file_values = read_env_file(Path(args.env_file) if args.env_file else None)
+    except EnvFileError as exc:
+        print(f"aftercare: {exc}", file=sys.stderr)
+        return 2
+    if command in ("run", "check"):
+        # A misspelt key in .env is otherwise silently ignored (the environment holds other programs' keys).
+        for line in unknown_keys(file_values):
+            print(f"aftercare: warning: .env: {line}", file=sys.stderr)
+    env = {**file_values, **os.environ}
     try:
         if command == "run":
             return _run(env)
@@ -61,6 +79,9 @@ def _main(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     except (SettingsError, MessageFileError) as exc:
         print(f"aftercare: {exc}", file=sys.stderr)
         return 2
+    except StorageError as exc:
+        print(f"aftercare: DATABASE_URL: {exc}", file=sys.stderr)
+        return 2
     except SQLAlchemyError as exc:
         # The URL may hold a password: name the key and the driver's complaint only.
         reason = str(getattr(exc, "orig", None) or type(exc).__name__).splitlines()[0]
@@ -72,7 +93,7 @@ def _main(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="aftercare", description="Aftercare bot for a clinic's patients.")
-    parser.add_argument("--env-file", default=".env", help="settings file (default: .env in this folder)")
+    parser.add_argument("--env-file", help="settings file (default: .env in this folder, if there is one)")
     commands = parser.add_subparsers(dest="command")
     commands.add_parser("run", help="run the bot (the default)")
     preview = commands.add_parser("preview", help="print the timeline a patient would get, without Telegram")
@@ -109,13 +130,13 @@ def _run(env: dict[str, str]) -> int:
     configure_logging(settings.log_level, settings.bot_token)
     services = build_services(settings)
     application = build_application(settings, services)
-    if not settings.staff_ids:
-        log.warning("STAFF_IDS is empty: nobody can enroll patients yet (send /enroll to learn your id)")
-    if not settings.clinic_phone:
-        log.warning("CLINIC_PHONE is not set: texts will say %r instead", "the clinic's usual number")
+    for warning in setup_warnings(settings, services.catalog):
+        log.warning("%s", warning)
     log.info("starting: %d protocols, %d languages, database %s, clinic zone %s, quiet hours %s",
              len(services.catalog.protocols), len(services.catalog.locales),
              services.store.engine.url.get_backend_name(), settings.clinic_timezone.key, settings.quiet_hours)
+    # close_loop=False: when start-up fails (no network, a rejected token) PTB leaves the HTTP
+    # sessions open; they are closed on that loop below, instead of aiohttp complaining at exit.
     try:
         if settings.webhook_url:
             # Several instances can run behind one load balancer: each serves updates, and their
@@ -124,10 +145,10 @@ def _run(env: dict[str, str]) -> int:
             application.run_webhook(
                 listen=settings.webhook_listen, port=settings.webhook_port,
                 url_path=urlparse(settings.webhook_url).path.lstrip("/"), webhook_url=settings.webhook_url,
-                secret_token=settings.webhook_secret_token, allowed_updates=Update.ALL_TYPES,
+                secret_token=settings.webhook_secret_token, allowed_updates=Update.ALL_TYPES, close_loop=False,
             )
         else:
-            application.run_polling(allowed_updates=Update.ALL_TYPES)
+            application.run_polling(allowed_updates=Update.ALL_TYPES, close_loop=False)
     except InvalidToken:
         print("aftercare: BOT_TOKEN: Telegram rejected this token (mistyped, or revoked in @BotFather?)",
               file=sys.stderr)
@@ -136,7 +157,20 @@ def _run(env: dict[str, str]) -> int:
         where = settings.telegram_api_base_url or "api.telegram.org"
         print(f"aftercare: cannot reach the Bot API at {where}: {exc.message}", file=sys.stderr)
         return 3
+    finally:
+        _release(application)
     return 0
+
+
+def _release(application) -> None:
+    """Close what a run left open (HTTP sessions after a failed start), then the event loop."""
+    import asyncio
+
+    loop = asyncio.get_event_loop()
+    try:
+        loop.run_until_complete(application.bot.shutdown())
+    finally:
+        loop.close()
 
 
 def _preview(env: dict[str, str], args: argparse.Namespace) -> int:
@@ -158,9 +192,13 @@ def _preview(env: dict[str, str], args: argparse.Namespace) -> int:
         return 2
     try:
         zone = parse_zone(args.tz) if args.tz else settings.clinic_timezone
+    except Refusal:
+        print(f"aftercare: --tz: {args.tz!r} is not an IANA time zone such as Europe/Madrid", file=sys.stderr)
+        return 2
+    try:
         session_at = parse_session_time(args.session, now=datetime.now(UTC), zone=settings.clinic_timezone)
-    except Refusal as exc:
-        print(f"aftercare: cannot read {exc.values.get('value')!r}: use e.g. \"2026-11-24 15:30\" or an IANA zone",
+    except Refusal:
+        print(f"aftercare: --session: cannot read {args.session!r}: use e.g. \"2026-11-24 15:30\" (clinic time)",
               file=sys.stderr)
         return 2
     length = args.series_length or settings.series_length
@@ -168,17 +206,23 @@ def _preview(env: dict[str, str], args: argparse.Namespace) -> int:
         print(f"aftercare: --number {args.number} does not fit a series of {length}", file=sys.stderr)
         return 2
     locale = catalog.resolve_locale(args.locale)
+    if locale != args.locale.replace("_", "-").lower().split("-")[0]:
+        print(f"aftercare: --locale: no texts in {args.locale!r} (have: {', '.join(catalog.locales)})", file=sys.stderr)
+        return 2
     plan = plan_reminders(protocol=protocol, session_at=session_at, zone=zone, quiet_hours=settings.quiet_hours,
                           session_number=args.number, series_length=length, now=session_at)
     clinic = ClinicInfo(settings.clinic_name, settings.clinic_phone, settings.booking_url)
     print(f"{protocol.title} ({protocol.name}, version {protocol.version}) · session {args.number} of {length}")
     print(f"session {session_at.astimezone(zone):%a %d %b %Y %H:%M} {zone.key} · quiet hours {settings.quiet_hours}")
     print()
+    # A protocol timed in seconds (to try it out in minutes) shows seconds; the usual one does not.
+    seconds = any(moment.second for item in plan for moment in (item.due_at, item.expires_at))
+    stamp = "%a %d %b %H:%M:%S" if seconds else "%a %d %b %H:%M"
     print(f"  {'due (' + zone.key + ')':<24} {'step':<26} {'kind':<8} valid until")
     for item in plan:
         moved = "  (moved out of quiet hours)" if item.due_at != item.planned_at else ""
-        print(f"  {item.due_at.astimezone(zone):%a %d %b %H:%M}{'':<8} {item.step_key:<26} {item.kind:<8} "
-              f"{item.expires_at.astimezone(zone):%a %d %b %H:%M}{moved}")
+        print(f"  {item.due_at.astimezone(zone).strftime(stamp):<24} {item.step_key:<26} {item.kind:<8} "
+              f"{item.expires_at.astimezone(zone).strftime(stamp)}{moved}")
         if args.texts:
             claimed = ClaimedReminder(
                 id=0, patient_id=0, chat_id=0, patient_name=args.name, locale=locale, timezone=zone.key,
@@ -190,23 +234,50 @@ def _preview(env: dict[str, str], args: argparse.Namespace) -> int:
     return 0
 
 
+def setup_warnings(settings: Settings, catalog) -> list[str]:
+    """What works but a clinic should fix: said by ``check`` and logged by ``run`` at start, one line each."""
+    warnings = []
+    if not settings.staff_ids:
+        warnings.append("STAFF_IDS is empty: nobody can enroll patients yet (send /enroll to the bot to learn your id)")
+    if not settings.clinic_phone:
+        warnings.append("CLINIC_PHONE is not set: the red-flag texts tell patients to call "
+                        f"{catalog.bot('en', 'clinic_phone_missing')!r}; put the clinic's number in .env")
+    for locale, keys in sorted(catalog.missing_by_locale().items()):
+        instead = "staff see the step key instead" if locale == "en" else "English is used for them"
+        warnings.append(f"texts/{locale}.toml lacks {len(keys)} text(s), {instead}: {', '.join(keys)}")
+    return warnings
+
+
 def _check(env: dict[str, str], *, telegram: bool = False) -> int:
     import asyncio
 
-    from bot.app import build_services
-    from jobs.storage.db import current_revision, head_revision
+    from bot.app import load_messages
+    from jobs.storage.db import current_revision, head_revision, make_engine, sqlite_file
 
     settings = Settings.from_env(env)
-    services = build_services(settings, migrate=False)
-    engine = services.store.engine
-    current, head = current_revision(engine), head_revision(engine)
+    catalog = load_messages(settings)
     print(f"settings: ok (clinic zone {settings.clinic_timezone.key}, {len(settings.staff_ids)} admins)")
-    print(f"messages: ok ({len(services.catalog.protocols)} protocols, locales {', '.join(services.catalog.locales)})")
-    print(f"database: reachable ({engine.url.get_backend_name()}), schema {current or 'empty'}, code expects {head}")
-    if current != head:
-        print("aftercare: database: the schema is behind; `aftercare run` or `aftercare db upgrade` migrates it",
-              file=sys.stderr)
-        return 1
+    print(f"messages: ok ({len(catalog.protocols)} protocols, locales {', '.join(catalog.locales)})")
+    database_file = sqlite_file(settings.database_url)
+    if database_file is not None and not database_file.exists():
+        # Checking must not leave an empty file behind: the first `run` creates and migrates it.
+        print(f"database: none yet ({database_file}); `aftercare run` creates it")
+    else:
+        engine = make_engine(settings.database_url)
+        try:
+            current, head = current_revision(engine), head_revision(engine)
+        finally:
+            engine.dispose()
+        print(f"database: reachable ({engine.url.get_backend_name()}), schema {current or 'empty'}, "
+              f"code expects {head}")
+        if current is None:
+            print("database: empty; `aftercare run` (or `aftercare db upgrade`) creates the schema")
+        elif current != head:
+            print("aftercare: database: the schema is behind; `aftercare run` or `aftercare db upgrade` migrates it",
+                  file=sys.stderr)
+            return 1
+    for warning in setup_warnings(settings, catalog):
+        print(f"aftercare: warning: {warning}", file=sys.stderr)
     if telegram:
         return asyncio.run(_check_telegram(settings))
     return 0
@@ -258,6 +329,10 @@ def _copy_to(source, args: argparse.Namespace) -> int:
         target = make_engine(args.url)
     except ArgumentError:
         print("aftercare: db copy-to: the target is not a database URL", file=sys.stderr)
+        return 2
+    except ModuleNotFoundError as exc:
+        print(f"aftercare: db copy-to: the target's driver ({exc.name}) is not installed; for PostgreSQL "
+              'install the postgres extra: pip install ".[postgres]"', file=sys.stderr)
         return 2
     if target.url == source.url:
         print("aftercare: db copy-to: the target is the database DATABASE_URL already names", file=sys.stderr)

@@ -8,6 +8,14 @@ ENROLL_PROTOCOL = "enroll:protocol:"
 ENROLL_NUMBER = "enroll:number:"
 ENROLL_WHEN_NOW = "enroll:when:now"
 ENROLL_WHEN_OTHER = "enroll:when:other"
+# The options the "when" screen offers beside the time: series length, language, time zone.
+ENROLL_OPTION = "enroll:option:"
+ENROLL_LENGTH = "enroll:length:"
+ENROLL_LANGUAGE = "enroll:lang:"
+ENROLL_ZONE_CLINIC = "enroll:zone:clinic"
+ENROLL_ZONE_OTHER = "enroll:zone:other"
+# "Their own Telegram language" as a form answer.
+ENROLL_LANGUAGE_AUTO = "-"
 ENROLL_ANY = r"^enroll:"
 
 
@@ -17,16 +25,29 @@ def protocol_keyboard(protocols: list[tuple[str, str]]) -> InlineKeyboardMarkup:
                                  for name, title in protocols])
 
 
-def session_number_keyboard(series_length: int) -> InlineKeyboardMarkup:
-    """Buttons 1..series_length, five to a row."""
-    buttons = [InlineKeyboardButton(str(n), callback_data=f"{ENROLL_NUMBER}{n}") for n in range(1, series_length + 1)]
+def number_keyboard(prefix: str, numbers: range) -> InlineKeyboardMarkup:
+    """One button per number (callback ``prefix`` + the number), five to a row."""
+    buttons = [InlineKeyboardButton(str(n), callback_data=f"{prefix}{n}") for n in numbers]
     return InlineKeyboardMarkup([buttons[i:i + 5] for i in range(0, len(buttons), 5)])
 
 
-def when_keyboard(now_label: str, other_label: str) -> InlineKeyboardMarkup:
-    """"Just now" or "another time"."""
-    return InlineKeyboardMarkup([[InlineKeyboardButton(now_label, callback_data=ENROLL_WHEN_NOW),
-                                  InlineKeyboardButton(other_label, callback_data=ENROLL_WHEN_OTHER)]])
+def session_number_keyboard(series_length: int) -> InlineKeyboardMarkup:
+    """Buttons 1..series_length, five to a row."""
+    return number_keyboard(ENROLL_NUMBER, range(1, series_length + 1))
+
+
+def when_keyboard(now_label: str, other_label: str, options: list[tuple[str, str]] = ()) -> InlineKeyboardMarkup:
+    """"Just now" or "another time", and under them a row of options to change: (option, label)."""
+    rows = [[InlineKeyboardButton(now_label, callback_data=ENROLL_WHEN_NOW),
+             InlineKeyboardButton(other_label, callback_data=ENROLL_WHEN_OTHER)]]
+    if options:
+        rows.append([InlineKeyboardButton(label, callback_data=ENROLL_OPTION + option) for option, label in options])
+    return InlineKeyboardMarkup(rows)
+
+
+def choice_keyboard(choices: list[tuple[str, str]]) -> InlineKeyboardMarkup:
+    """One button per row: (callback data, label)."""
+    return InlineKeyboardMarkup([[InlineKeyboardButton(label, callback_data=data)] for data, label in choices])
 
 CONFIRM_PREFIX = "cf:"
 LANGUAGE_PREFIX = "lang:"

@@ -1,15 +1,21 @@
 """Settings: one frozen object built from a mapping (``os.environ`` plus ``.env``), checked at start.
 
-Every key is listed in ``.env.example``. A bad value stops start-up with one line naming the key;
-the bot token's value is never part of any message.
+Each setting is declared once, as a field of :class:`Settings` made by :func:`setting`: its key in
+``.env``, its type (the annotation), its default and the parser that reads it. That one declaration
+drives parsing, the list of known keys (``KNOWN_KEYS``, for the misspelt-key warning) and the test
+that ``.env.example`` lists every key. A bad value stops start-up with one line naming the key; the
+bot token's value is never part of any message.
 """
 
 from __future__ import annotations
 
+import difflib
 import hashlib
+import importlib.util
+import ipaddress
 import re
-from collections.abc import Mapping
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field, fields
 from datetime import timedelta
 from pathlib import Path
 from urllib.parse import urlparse
@@ -23,6 +29,8 @@ from jobs.planning import QuietHours
 _TOKEN_SHAPE = re.compile(r"^\d{3,15}:[A-Za-z0-9_-]{20,}$")
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 DEFAULT_DATABASE_URL = "sqlite:///aftercare.db"
+# Telegram: user and chat ids "have at most 52 significant bits" (Bot API, User.id / Chat.id).
+TELEGRAM_ID_LIMIT = 2**52
 
 
 class SettingsError(ValueError):
@@ -33,32 +41,148 @@ class SettingsError(ValueError):
         super().__init__(f"{key}: {problem}")
 
 
+def setting(key: str, parse: Callable[[str], object], default: object = None, *, secret: bool = False):
+    """Declare a setting: ``key`` in .env, read by ``parse`` (a non-empty, stripped text), else ``default``.
+
+    ``parse`` raises ValueError with a message that does not repeat the key; :meth:`Settings.from_env`
+    adds it.
+    """
+    return field(default=default, repr=not secret, metadata={"key": key, "parse": parse})
+
+
+# --------------------------------------------------------------------------- parsers
+
+
+def _text(raw: str) -> str:
+    return raw
+
+
+def _integer(low: int, high: int, unit: Callable[[int], object] = int) -> Callable[[str], object]:
+    def parse(raw: str) -> object:
+        try:
+            value = int(raw)
+        except ValueError:
+            raise ValueError(f"{raw!r} is not a whole number") from None
+        if not low <= value <= high:
+            raise ValueError(f"{value} is outside {low}..{high}")
+        return unit(value)
+    return parse
+
+
+def _user_ids(raw: str) -> frozenset[int]:
+    parts = [part for part in re.split(r"[,\s]+", raw) if part]
+    for part in parts:
+        if not re.fullmatch(r"\d{1,16}", part) or not 0 < int(part) < TELEGRAM_ID_LIMIT:
+            raise ValueError(f"{part!r} is not a Telegram user id (positive numbers, separated by commas; "
+                             "send /enroll to the bot to see yours)")
+    return frozenset(int(part) for part in parts)
+
+
+def _chat_id(raw: str) -> int:
+    value = int(raw) if re.fullmatch(r"-?\d{1,20}", raw) else None
+    # A group's id is negative (a supergroup's starts with -100); a positive id is one person's chat.
+    if value is None or value == 0 or abs(value) >= TELEGRAM_ID_LIMIT:
+        raise ValueError(f"{raw!r} is not a Telegram chat id (a group's id is negative and starts with -100: "
+                         "send /help in the group as staff and the bot tells you)")
+    return value
+
+
+def _secret(raw: str) -> str:
+    if not re.fullmatch(r"[A-Za-z0-9_-]{16,256}", raw):
+        raise ValueError("use 16 to 256 letters, digits, _ or - (Telegram's rule for secret tokens)")
+    return raw
+
+
+def _zone(raw: str) -> ZoneInfo:
+    try:
+        return ZoneInfo(raw)
+    except (ZoneInfoNotFoundError, ValueError, OSError):
+        raise ValueError(f"{raw!r} is not an IANA time zone such as Europe/Madrid") from None
+
+
+def _log_level(raw: str) -> str:
+    if raw.upper() not in LOG_LEVELS:
+        raise ValueError(f"{raw.upper()!r} is not one of {', '.join(LOG_LEVELS)}")
+    return raw.upper()
+
+
+def _folder(raw: str) -> Path:
+    path = Path(raw).expanduser()
+    if not path.is_dir():
+        raise ValueError(f"folder {raw!r} not found")
+    return path
+
+
+def _url(raw: str) -> str:
+    raw = raw.rstrip("/")
+    parsed = urlparse(raw)
+    if parsed.scheme not in {"http", "https"} or not parsed.netloc:
+        raise ValueError(f"{raw!r} is not an http(s) URL")
+    return raw
+
+
+def _webhook_url(raw: str) -> str:
+    url = _url(raw)
+    if urlparse(url).scheme != "https" and urlparse(url).hostname not in ("127.0.0.1", "localhost", "::1"):
+        raise ValueError("Telegram only posts to https:// URLs")
+    return url
+
+
+def _ip_address(raw: str) -> str:
+    try:
+        ipaddress.ip_address(raw)
+    except ValueError:
+        raise ValueError(f"{raw!r} is not an IP address to listen on, such as 0.0.0.0 (all) or 127.0.0.1") from None
+    return raw
+
+
+def _database_url(raw: str) -> str:
+    try:
+        url = make_url(raw)
+    except ArgumentError:
+        raise ValueError("is not a database URL such as sqlite:///aftercare.db") from None
+    backend = url.get_backend_name()
+    if backend not in {"sqlite", "postgresql"}:
+        raise ValueError(f"{backend!r} is not supported: use sqlite:///… or postgresql+psycopg://…")
+    if backend == "postgresql":
+        if url.get_driver_name() != "psycopg":
+            raise ValueError("use the psycopg 3 driver: postgresql+psycopg://…")
+        if importlib.util.find_spec("psycopg") is None:
+            raise ValueError('PostgreSQL needs its driver: install the postgres extra, pip install ".[postgres]"')
+    return raw
+
+
+# --------------------------------------------------------------------------- the settings
+
+
 @dataclass(frozen=True)
 class Settings:
-    """Everything the bot is configured with."""
+    """Everything the bot is configured with; each field is one key of ``.env``."""
 
-    bot_token: str = field(repr=False)
-    staff_ids: frozenset[int] = frozenset()
-    database_url: str = DEFAULT_DATABASE_URL
-    clinic_name: str = ""
-    clinic_phone: str = ""
-    clinic_timezone: ZoneInfo = ZoneInfo("UTC")
-    quiet_hours: QuietHours = QuietHours.parse("21:00-08:00")
-    series_length: int = 3
-    invite_ttl: timedelta = timedelta(days=7)
-    dispatch_interval: float = 30.0
-    messages_dir: Path | None = None
-    telegram_api_base_url: str | None = None
-    log_level: str = "INFO"
-    booking_url: str = ""
-    default_protocol: str = "microneedling"
-    staff_chat_id: int | None = None
-    staff_locale: str = "en"
-    claim_lease: timedelta = timedelta(minutes=5)
-    webhook_url: str | None = None
-    webhook_listen: str = "0.0.0.0"
-    webhook_port: int = 8443
-    webhook_secret: str = field(default="", repr=False)
+    bot_token: str = setting("BOT_TOKEN", _text, "", secret=True)
+    staff_ids: frozenset[int] = setting("STAFF_IDS", _user_ids, frozenset())
+    staff_chat_id: int | None = setting("STAFF_CHAT_ID", _chat_id)
+    staff_locale: str = setting("STAFF_LANGUAGE", str.lower, "en")
+    database_url: str = setting("DATABASE_URL", _database_url, DEFAULT_DATABASE_URL)
+    clinic_name: str = setting("CLINIC_NAME", _text, "")
+    clinic_phone: str = setting("CLINIC_PHONE", _text, "")
+    booking_url: str = setting("BOOKING_URL", _url, "")
+    clinic_timezone: ZoneInfo = setting("CLINIC_TIMEZONE", _zone, ZoneInfo("UTC"))
+    quiet_hours: QuietHours = setting("QUIET_HOURS", QuietHours.parse, QuietHours.parse("21:00-08:00"))
+    series_length: int = setting("SERIES_LENGTH", _integer(1, 20), 3)
+    invite_ttl: timedelta = setting("INVITE_TTL_DAYS", _integer(1, 90, lambda n: timedelta(days=n)),
+                                    timedelta(days=7))
+    dispatch_interval: float = setting("DISPATCH_INTERVAL_SECONDS", _integer(1, 3600, float), 30.0)
+    claim_lease: timedelta = setting("CLAIM_LEASE_SECONDS", _integer(2, 86400, lambda n: timedelta(seconds=n)),
+                                     timedelta(minutes=5))
+    messages_dir: Path | None = setting("MESSAGES_DIR", _folder)
+    default_protocol: str = setting("DEFAULT_PROTOCOL", _text, "microneedling")
+    telegram_api_base_url: str | None = setting("TELEGRAM_API_BASE_URL", _url)
+    webhook_url: str | None = setting("WEBHOOK_URL", _webhook_url)
+    webhook_listen: str = setting("WEBHOOK_LISTEN", _ip_address, "0.0.0.0")
+    webhook_port: int = setting("WEBHOOK_PORT", _integer(1, 65535), 8443)
+    webhook_secret: str = setting("WEBHOOK_SECRET", _secret, "", secret=True)
+    log_level: str = setting("LOG_LEVEL", _log_level, "INFO")
 
     @property
     def webhook_secret_token(self) -> str:
@@ -71,138 +195,39 @@ class Settings:
     @classmethod
     def from_env(cls, env: Mapping[str, str], *, require_token: bool = True) -> Settings:
         """Build settings from ``env``; raise SettingsError naming the first bad key."""
-        reader = _Reader(env)
-        token = reader.text("BOT_TOKEN")
+        values: dict[str, object] = {}
+        for item in fields(cls):
+            key = item.metadata["key"]
+            raw = (env.get(key) or "").strip()
+            if not raw:
+                continue  # the declared default
+            try:
+                values[item.name] = item.metadata["parse"](raw)
+            except ValueError as exc:
+                raise SettingsError(key, str(exc)) from None
+        token = str(values.get("bot_token", ""))
         if require_token:
             if not token:
                 raise SettingsError("BOT_TOKEN", "missing: put BOT_TOKEN=<the token from @BotFather> in .env")
             if not _TOKEN_SHAPE.match(token):
                 raise SettingsError("BOT_TOKEN", "does not look like a bot token (digits, a colon, then letters)")
-        return cls(
-            bot_token=token,
-            staff_ids=reader.ids("STAFF_IDS"),
-            database_url=reader.database_url("DATABASE_URL"),
-            clinic_name=reader.text("CLINIC_NAME"),
-            clinic_phone=reader.text("CLINIC_PHONE"),
-            clinic_timezone=reader.zone("CLINIC_TIMEZONE"),
-            quiet_hours=reader.parse("QUIET_HOURS", QuietHours.parse, "21:00-08:00"),
-            series_length=reader.integer("SERIES_LENGTH", 3, low=1, high=20),
-            invite_ttl=timedelta(days=reader.integer("INVITE_TTL_DAYS", 7, low=1, high=90)),
-            dispatch_interval=float(reader.integer("DISPATCH_INTERVAL_SECONDS", 30, low=1, high=3600)),
-            messages_dir=reader.folder("MESSAGES_DIR"),
-            telegram_api_base_url=reader.url("TELEGRAM_API_BASE_URL"),
-            log_level=reader.choice("LOG_LEVEL", LOG_LEVELS, "INFO"),
-            booking_url=reader.url("BOOKING_URL") or "",
-            default_protocol=reader.text("DEFAULT_PROTOCOL") or cls.default_protocol,
-            staff_chat_id=reader.chat_id("STAFF_CHAT_ID"),
-            staff_locale=(reader.text("STAFF_LANGUAGE") or "en").lower(),
-            claim_lease=timedelta(seconds=reader.integer("CLAIM_LEASE_SECONDS", 300, low=2, high=86400)),
-            webhook_url=reader.webhook_url("WEBHOOK_URL"),
-            webhook_listen=reader.text("WEBHOOK_LISTEN") or "0.0.0.0",
-            webhook_port=reader.integer("WEBHOOK_PORT", 8443, low=1, high=65535),
-            webhook_secret=reader.secret("WEBHOOK_SECRET"),
-        )
+        return cls(**values)
 
     def is_admin(self, user_id: int | None) -> bool:
         """Whether a Telegram user id is an admin (listed in STAFF_IDS)."""
         return user_id is not None and user_id in self.staff_ids
 
 
-class _Reader:
-    """Reads one key at a time, turning a bad value into a SettingsError that names the key."""
+KNOWN_KEYS: tuple[str, ...] = tuple(item.metadata["key"] for item in fields(Settings))
 
-    def __init__(self, env: Mapping[str, str]) -> None:
-        self.env = env
 
-    def text(self, key: str) -> str:
-        return (self.env.get(key) or "").strip()
-
-    def parse(self, key: str, parser, default: str):
-        try:
-            return parser(self.text(key) or default)
-        except ValueError as exc:
-            raise SettingsError(key, str(exc)) from None
-
-    def integer(self, key: str, default: int, *, low: int, high: int) -> int:
-        raw = self.text(key)
-        if not raw:
-            return default
-        try:
-            value = int(raw)
-        except ValueError:
-            raise SettingsError(key, f"{raw!r} is not a whole number") from None
-        if not low <= value <= high:
-            raise SettingsError(key, f"{value} is outside {low}..{high}")
-        return value
-
-    def ids(self, key: str) -> frozenset[int]:
-        raw = self.text(key)
-        parts = [part for part in re.split(r"[,\s]+", raw) if part]
-        bad = [part for part in parts if not re.fullmatch(r"-?\d{1,20}", part)]
-        if bad:
-            raise SettingsError(key, f"{bad[0]!r} is not a Telegram user id (numbers, separated by commas)")
-        return frozenset(int(part) for part in parts)
-
-    def secret(self, key: str) -> str:
-        raw = self.text(key)
-        if raw and not re.fullmatch(r"[A-Za-z0-9_-]{16,256}", raw):
-            raise SettingsError(key, "use 16 to 256 letters, digits, _ or - (Telegram's rule for secret tokens)")
-        return raw
-
-    def chat_id(self, key: str) -> int | None:
-        raw = self.text(key)
-        if not raw:
-            return None
-        if not re.fullmatch(r"-?\d{1,20}", raw):
-            raise SettingsError(key, f"{raw!r} is not a Telegram chat id (a group's id starts with -100)")
-        return int(raw)
-
-    def zone(self, key: str) -> ZoneInfo:
-        raw = self.text(key) or "UTC"
-        try:
-            return ZoneInfo(raw)
-        except (ZoneInfoNotFoundError, ValueError, OSError):
-            raise SettingsError(key, f"{raw!r} is not an IANA time zone such as Europe/Madrid") from None
-
-    def choice(self, key: str, choices: tuple[str, ...], default: str) -> str:
-        raw = (self.text(key) or default).upper()
-        if raw not in choices:
-            raise SettingsError(key, f"{raw!r} is not one of {', '.join(choices)}")
-        return raw
-
-    def folder(self, key: str) -> Path | None:
-        raw = self.text(key)
-        if not raw:
-            return None
-        path = Path(raw).expanduser()
-        if not path.is_dir():
-            raise SettingsError(key, f"folder {raw!r} not found")
-        return path
-
-    def url(self, key: str) -> str | None:
-        raw = self.text(key).rstrip("/")
-        if not raw:
-            return None
-        parsed = urlparse(raw)
-        if parsed.scheme not in {"http", "https"} or not parsed.netloc:
-            raise SettingsError(key, f"{raw!r} is not an http(s) URL")
-        return raw
-
-    def webhook_url(self, key: str) -> str | None:
-        url = self.url(key)
-        if url and urlparse(url).scheme != "https" and urlparse(url).hostname not in ("127.0.0.1", "localhost", "::1"):
-            raise SettingsError(key, "Telegram only posts to https:// URLs")
-        return url
-
-    def database_url(self, key: str) -> str:
-        raw = self.text(key) or DEFAULT_DATABASE_URL
-        try:
-            url = make_url(raw)
-        except ArgumentError:
-            raise SettingsError(key, "is not a database URL such as sqlite:///aftercare.db") from None
-        backend = url.get_backend_name()
-        if backend not in {"sqlite", "postgresql"}:
-            raise SettingsError(key, f"{backend!r} is not supported: use sqlite:///… or postgresql+psycopg://…")
-        if backend == "postgresql" and url.get_driver_name() != "psycopg":
-            raise SettingsError(key, "use the psycopg 3 driver: postgresql+psycopg://…")
-        return raw
+def unknown_keys(keys: Iterable[str]) -> list[str]:
+    """One warning line per key that is not a setting, naming the closest known key when one is close."""
+    lines = []
+    for key in keys:
+        if key in KNOWN_KEYS:
+            continue
+        close = difflib.get_close_matches(key.upper(), KNOWN_KEYS, n=1, cutoff=0.7)
+        hint = f"did you mean {close[0]}?" if close else "it is not one of the settings in .env.example"
+        lines.append(f"{key}: unknown setting, ignored ({hint})")
+    return lines

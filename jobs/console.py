@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import unicodedata
 from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -73,19 +74,31 @@ def list_patients(session: Session, *, which: str, page: int, page_size: int, no
     return [PatientRow(patient, enrollment) for patient, enrollment in rows], total
 
 
+def fold(text: str) -> str:
+    """Case and accents folded, spaces squeezed: "  María  JOSÉ" -> "maria jose"."""
+    decomposed = unicodedata.normalize("NFKD", text.casefold())
+    return " ".join("".join(c for c in decomposed if not unicodedata.combining(c)).split())
+
+
 def find_patients(session: Session, *, query: str) -> list[Patient]:
-    """Patients matching "#12" / "12" (id) or part of a name, case-insensitive; erased ones never."""
+    """Patients matching "#12" / "12" (id) or part of a name, ignoring case and accents; erased ones never.
+
+    Names are compared in Python: SQL's LOWER and LIKE fold neither accents (SQLite, PostgreSQL
+    without unaccent) nor non-ASCII case (SQLite), and a clinic's patient list fits in memory.
+    """
     text = query.strip().lstrip("#")
     base = select(Patient).where(Patient.status != DELETED)
     if text.isdigit():
         return list(session.exec(base.where(Patient.id == int(text))))
-    if not text:
+    wanted = fold(text)
+    if not wanted:
         return []
-    exact = list(session.exec(base.where(func.lower(Patient.name) == text.lower())))
-    if exact:
-        return exact
-    pattern = "%" + text.lower().replace("\\", "").replace("%", "").replace("_", "") + "%"
-    return list(session.exec(base.where(func.lower(Patient.name).like(pattern)).order_by(Patient.id).limit(10)))
+    names = session.exec(select(Patient.id, Patient.name).where(Patient.status != DELETED).order_by(Patient.id)).all()
+    exact = [pid for pid, name in names if fold(name) == wanted]
+    ids = exact or [pid for pid, name in names if wanted in fold(name)][:10]
+    if not ids:
+        return []
+    return list(session.exec(base.where(Patient.id.in_(ids)).order_by(Patient.id)))
 
 
 @dataclass

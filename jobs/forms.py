@@ -17,6 +17,11 @@ ASK_PROTOCOL = "protocol"
 ASK_NUMBER = "number"
 ASK_WHEN = "when"
 ASK_TIME = "time"
+# Reached from the "when" screen, and back to it once answered.
+ASK_LENGTH = "length"
+ASK_LANGUAGE = "language"
+ASK_ZONE = "zone"
+ASK_ZONE_NAME = "zone_name"
 # A form left alone this long is forgotten: its answers are probably no longer true.
 FORM_TTL = timedelta(hours=2)
 
@@ -25,6 +30,7 @@ def open_form(session: Session, *, user_id: int, now: datetime) -> EnrollForm:
     """Start (or restart) a form at its first question."""
     form = session.get(EnrollForm, user_id) or EnrollForm(staff_user_id=user_id, step=ASK_NAME, updated_at=now)
     form.step, form.name, form.protocol, form.session_number, form.updated_at = ASK_NAME, None, None, None, now
+    form.series_length, form.locale, form.timezone = None, None, None
     session.add(form)
     return form
 
@@ -39,7 +45,7 @@ def current_form(session: Session, *, user_id: int, now: datetime) -> EnrollForm
 
 
 def advance_form(session: Session, *, user_id: int, expect: str, now: datetime, **answers: object) -> EnrollForm | None:
-    """Record answers if the form is at step ``expect``, and move it to the next step; else None."""
+    """Record answers if the form is at step ``expect``, and move it to the next step (or ``step=``); else None."""
     form = current_form(session, user_id=user_id, now=now)
     if form is None or form.step != expect:
         return None

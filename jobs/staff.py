@@ -32,8 +32,10 @@ def create_staff_invite(session: Session, *, created_by: int, now: datetime, ttl
     return STAFF_TOKEN_PREFIX + token
 
 
-def redeem_staff_invite(session: Session, *, payload: str, user_id: int, now: datetime) -> None:
-    """Make ``user_id`` staff, or raise Refusal (``why``: unknown, used or expired) changing nothing."""
+def redeem_staff_invite(session: Session, *, payload: str, user_id: int, now: datetime,
+                        name: str | None = None) -> None:
+    """Make ``user_id`` staff, remembering the ``name`` Telegram gives, or raise Refusal (``why``:
+    unknown, used or expired) changing nothing."""
     token = payload.removeprefix(STAFF_TOKEN_PREFIX)
     if not looks_like_token(token):
         raise Refusal("staff_invite_bad", why="unknown")
@@ -47,8 +49,12 @@ def redeem_staff_invite(session: Session, *, payload: str, user_id: int, now: da
         raise Refusal("staff_invite_bad", why="expired")
     invite.used_at, invite.used_by = now, user_id
     session.add(invite)
-    if session.get(StaffMember, user_id) is None:
-        session.add(StaffMember(user_id=user_id, added_by=invite.created_by, added_at=now))
+    member = session.get(StaffMember, user_id)
+    if member is None:
+        session.add(StaffMember(user_id=user_id, added_by=invite.created_by, added_at=now, name=name))
+    elif name:
+        member.name = name
+        session.add(member)
 
 
 def remove_staff(session: Session, *, user_id: int) -> bool:

@@ -1,9 +1,11 @@
 """The catalog: every protocol and every text of every locale, loaded and validated at start.
 
-Texts live in ``texts/<locale>.toml`` with two tables: ``[steps]`` (what protocol steps send)
-and ``[bot]`` (the bot's own replies). English (``en``) is the reference: every other locale
-must have the same keys and may use only the placeholders the English text uses. A clinic's
-own folder is checked against the texts shipped with the package, so that an upgrade that
+Texts live in ``texts/<locale>.toml`` with three tables: ``[steps]`` (what protocol steps send),
+``[titles]`` (each step's short name, as staff see it in a timeline) and ``[bot]`` (the bot's own
+replies). English (``en``) is the reference: another locale may use only the placeholders the
+English text uses, and a text it lacks is sent in English (listed in :attr:`Catalog.missing`, which
+start-up and ``aftercare check`` report), so a clinic adding a language is not all or nothing. A
+clinic's own folder is checked against the texts shipped with the package, so that an upgrade that
 needs a new text says so at start instead of failing in front of a patient.
 
 Rendering escapes every value for Telegram's HTML parse mode; the texts themselves may use
@@ -22,11 +24,14 @@ from html.parser import HTMLParser
 from pathlib import Path
 
 from messages.errors import MessageFileError
+from messages.files import read_toml
 from messages.protocol import Protocol, load_protocol
 
 DEFAULTS_DIR = Path(__file__).resolve().parent / "defaults"
 REFERENCE_LOCALE = "en"
-SECTIONS = ("steps", "bot")
+SECTIONS = ("steps", "titles", "bot")
+# A template line holding nothing but one placeholder: dropped when that value is empty.
+_LONE_PLACEHOLDER = re.compile(r"^\s*\{(\w+)\}\s*$")
 
 # What a step text may use; the dispatcher supplies every one of them.
 STEP_PLACEHOLDERS = frozenset(
@@ -58,6 +63,23 @@ class Catalog:
     texts: dict[str, dict[str, dict[str, str]]]
     default_protocol: str = "microneedling"
     placeholders: dict[tuple[str, str], frozenset[str]] = field(default_factory=dict)
+    # Texts a locale lacks (locale, section, key): English is used for each.
+    missing: tuple[tuple[str, str, str], ...] = ()
+
+    def missing_by_locale(self) -> dict[str, list[str]]:
+        """``{"de": ["[bot] help_patient", …]}``: what each locale lacks."""
+        found: dict[str, list[str]] = {}
+        for locale, section, key in self.missing:
+            found.setdefault(locale, []).append(f"[{section}] {key}")
+        return found
+
+    def step_title(self, locale: str, key: str) -> str:
+        """A step's short name for staff ("Sun care"), in ``locale``, else English, else the key itself."""
+        for code in (locale, REFERENCE_LOCALE):
+            title = self.texts.get(code, {}).get("titles", {}).get(key)
+            if title:
+                return title
+        return key
 
     @property
     def locales(self) -> tuple[str, ...]:
@@ -89,7 +111,10 @@ class Catalog:
             template = self.texts[REFERENCE_LOCALE][section][key]
         safe = {name: value if isinstance(value, Raw) else html.escape(str(value), quote=False)
                 for name, value in values.items()}
-        return template.format_map(safe)
+        # An optional value left empty (no booking link) takes its line with it, not leaving a blank one.
+        lines = [line for line in template.split("\n")
+                 if not ((lone := _LONE_PLACEHOLDER.match(line)) and safe.get(lone.group(1)) == "")]
+        return "\n".join(lines).format_map(safe)
 
     def bot(self, locale: str, key: str, /, **values: object) -> str:
         """Shorthand for a ``[bot]`` text."""
@@ -177,8 +202,8 @@ def load_catalog(directory: Path | str | None = None, *, default_protocol: str |
             f"(have: {', '.join(sorted(protocols))})"
         )
     reference_bot = _reference_bot_placeholders(directory)
-    placeholders = _validate(directory, protocols, texts, reference_bot)
-    return Catalog(directory, protocols, texts, default_protocol, placeholders)
+    placeholders, missing = _validate(directory, protocols, texts, reference_bot)
+    return Catalog(directory, protocols, texts, default_protocol, placeholders, tuple(missing))
 
 
 def _load_protocols(folder: Path) -> dict[str, Protocol]:
@@ -191,10 +216,7 @@ def _load_protocols(folder: Path) -> dict[str, Protocol]:
 def _load_texts(folder: Path) -> dict[str, dict[str, dict[str, str]]]:
     texts: dict[str, dict[str, dict[str, str]]] = {}
     for path in sorted(folder.glob("*.toml")) if folder.is_dir() else []:
-        try:
-            data = tomllib.loads(path.read_text(encoding="utf-8"))
-        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-            raise MessageFileError(path, "", f"not valid TOML: {exc}") from None
+        data, _raw = read_toml(path)
         tables: dict[str, dict[str, str]] = {}
         for section in SECTIONS:
             table = data.get(section, {})
@@ -220,13 +242,19 @@ def _reference_bot_placeholders(directory: Path) -> dict[str, set[str]]:
     return {key: placeholders_of(value) for key, value in shipped.items()}
 
 
-def _validate(directory, protocols, texts, reference_bot) -> dict[tuple[str, str], frozenset[str]]:
+def _validate(directory, protocols, texts, reference_bot):
+    """The placeholders each English text uses, and the texts other locales lack; raise for what cannot work."""
     folder = directory / "texts"
     found: dict[tuple[str, str], frozenset[str]] = {}
+    missing: list[tuple[str, str, str]] = []
 
     def check(locale: str, section: str, key: str, allowed: set[str] | frozenset[str], why: str) -> None:
         path = folder / f"{locale}.toml"
         template = texts[locale][section].get(key)
+        if template is None and locale != REFERENCE_LOCALE:
+            if (locale, section, key) not in missing:
+                missing.append((locale, section, key))
+            return
         if template is None:
             raise MessageFileError(path, f"[{section}] {key}", f"missing text ({why})")
         try:
@@ -253,14 +281,22 @@ def _validate(directory, protocols, texts, reference_bot) -> dict[tuple[str, str
             check(REFERENCE_LOCALE, "steps", step.text_key, STEP_PLACEHOLDERS, why)
             for locale in texts:
                 check(locale, "steps", step.text_key, found[("steps", step.text_key)], why)
+            # A step without a title shows its key in staff timelines: worth a warning, not a refusal.
+            for locale in texts:
+                if step.key in texts[locale]["titles"]:
+                    check(locale, "titles", step.key, frozenset(), why)
+                elif (locale, "titles", step.key) not in missing:
+                    missing.append((locale, "titles", step.key))
     for key, allowed in reference_bot.items():
         check(REFERENCE_LOCALE, "bot", key, allowed, "a reply the bot needs")
         for locale in texts:
             check(locale, "bot", key, found[("bot", key)], "a reply the bot needs")
     for locale in texts:
         for key, count in (("weekdays", 7), ("months", 12)):
-            names = texts[locale]["bot"].get(key, "").split()
+            if key not in texts[locale]["bot"]:
+                continue  # English names, listed as missing above
+            names = texts[locale]["bot"][key].split()
             if len(names) != count:
                 raise MessageFileError(folder / f"{locale}.toml", f"[bot] {key}",
                                        f"needs {count} names separated by spaces, found {len(names)}")
-    return found
+    return found, missing

@@ -10,13 +10,13 @@ enrollment so that editing a file later never changes plans already made.
 from __future__ import annotations
 
 import hashlib
-import tomllib
 from dataclasses import dataclass
 from datetime import time, timedelta
 from pathlib import Path
 
 from messages.durations import DAY_AT_HELP, parse_day_at, parse_offset
 from messages.errors import MessageFileError
+from messages.files import read_toml
 
 WHEN_ALWAYS = "always"
 WHEN_SESSIONS_REMAIN = "sessions_remain"
@@ -97,11 +97,7 @@ class Protocol:
 
 def load_protocol(path: Path) -> Protocol:
     """Read and check one protocol file; raise MessageFileError naming the file, step and key."""
-    raw = path.read_bytes()
-    try:
-        data = tomllib.loads(raw.decode("utf-8"))
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-        raise MessageFileError(path, "", f"not valid TOML: {exc}") from None
+    data, raw = read_toml(path)
     return parse_protocol(data, path=path, version=hashlib.sha256(raw).hexdigest()[:12])
 
 

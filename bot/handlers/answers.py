@@ -19,6 +19,8 @@ log = logging.getLogger(__name__)
 
 _CHECKIN_LABELS = {"fine": "button_fine", "red": "button_still_red", "worried": "button_worried"}
 _REBOOK_LABELS = {"booked": "button_booked", "later": "button_later", "stop": "button_not_continuing"}
+# Every answer a reminder can record, with the text key of its label (staff screens show it too).
+ANSWER_LABELS = {**_CHECKIN_LABELS, **_REBOOK_LABELS}
 
 
 async def checkin_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -36,7 +38,8 @@ async def checkin_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> 
     key = {"fine": "checkin_fine", "worried": "checkin_worried"}.get(
         answer, "checkin_red_escalated" if result.escalate else "checkin_red_expected")
     await _show_answer(query, services, locale, _CHECKIN_LABELS[answer])
-    await query.message.reply_html(services.text(locale, key, name=patient.name, day=result.day))
+    await query.message.reply_html(services.text(locale, key, name=patient.name, day=result.day,
+                                                 when=day_phrase(services, locale, result.day)))
     log.info("patient %d answered check-in %d: %s (escalate=%s)", patient.id, reminder_id, answer, result.escalate)
     if result.escalate:
         staff = services.staff_locale
@@ -90,6 +93,11 @@ async def _show_answer(query, services: Services, locale: str, label_key: str) -
     text = (query.message.text_html if query.message and query.message.text else "")
     answered = services.text(locale, "answered", answer=services.text(locale, label_key))
     await query.edit_message_text(f"{text}\n\n{answered}".strip(), parse_mode=ParseMode.HTML)
+
+
+def day_phrase(services: Services, locale: str, day: int) -> str:
+    """"on the day of your session", "on the day after your session", "on day 4 after your session"."""
+    return services.text(locale, f"day_phrase_{day if day in (0, 1) else 'n'}", day=day)
 
 
 def _chat_of(update: Update) -> int:

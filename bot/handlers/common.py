@@ -10,6 +10,7 @@ from telegram.error import NetworkError
 from telegram.ext import ContextTypes
 
 from bot.services import services_of
+from jobs.patients import patient_for_chat
 from jobs.refusal import Refusal
 from messages.catalog import Raw, html_to_plain
 
@@ -17,19 +18,30 @@ log = logging.getLogger(__name__)
 
 
 async def help_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    """What the bot does and how to reach the clinic; staff also see their commands."""
+    """What the bot does and how to reach the clinic; staff see their own commands first."""
     services = services_of(context)
     settings = services.settings
     user = update.effective_user
-    locale = services.catalog.resolve_locale(user.language_code if user else None)
+    locale = services.locale_of(update)
+    patient = None
+    if update.effective_chat.type == ChatType.PRIVATE:
+        # A patient's /language choice wins over their Telegram language.
+        patient = await services.store.run(patient_for_chat, chat_id=update.effective_chat.id)
+        if patient is not None and patient.locale:
+            locale = services.catalog.resolve_locale(patient.locale)
     booking = Raw(services.text(locale, "booking_line", url=settings.booking_url) if settings.booking_url else "")
-    text = services.text(locale, "help_patient", booking_line=booking)
+    patient_help = services.text(locale, "help_patient", booking_line=booking)
     if await services.is_staff(user.id if user else None):
-        text += "\n\n" + services.text(locale, "help_staff")
+        parts = [services.text(locale, "help_staff")]
         if settings.is_admin(user.id):
-            text += "\n" + services.text(locale, "help_admin")
+            parts.append(services.text(locale, "help_admin"))
         if update.effective_chat.type != ChatType.PRIVATE:
-            text += "\n\n" + services.text(locale, "help_chat_id", chat_id=update.effective_chat.id)
+            parts.append(services.text(locale, "help_chat_id", chat_id=update.effective_chat.id))
+        # What patients read, last: staff look up their own commands far more often.
+        parts.append(patient_help)
+        text = "\n\n".join(parts)
+    else:
+        text = patient_help
     await update.effective_message.reply_html(text)
 
 

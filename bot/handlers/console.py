@@ -10,7 +10,6 @@ from __future__ import annotations
 import logging
 import math
 from datetime import UTC, datetime, timedelta
-from zoneinfo import ZoneInfo
 
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
 from telegram.constants import ParseMode
@@ -21,6 +20,7 @@ from bot.enroll_args import parse_session_time
 from bot.handlers.enroll import cancel_form
 from bot.invite_card import invite_link, qr_png
 from bot.keyboards import PATIENTS_PREFIX, SESSION_CONFIRM_PREFIX, patients_keyboard
+from bot.patient_card import history_lines, profile_lines, timeline_lines
 from bot.services import Services, services_of
 from jobs.console import (
     PATIENT_FILTERS,
@@ -41,7 +41,6 @@ from jobs.storage.models import ACTIVE, AWAITING_LINK, OPEN_STATES, PAUSED, Pati
 log = logging.getLogger(__name__)
 
 PAGE_SIZE = 10
-_MARKS = {"sent": "✅", "pending": "⏳", "claimed": "⏳", "skipped": "⏭", "failed": "❌", "cancelled": "✖"}
 
 
 async def _resolve(update: Update, services: Services, query: str, usage_key: str) -> Patient | None:
@@ -56,8 +55,10 @@ async def _resolve(update: Update, services: Services, query: str, usage_key: st
         return None
     if len(matches) > 1:
         listing = ", ".join(f"#{p.id} {p.name}" for p in matches[:8])
+        # The example repeats the command that was typed: "/session 12", not always "/patient 12".
         await update.effective_message.reply_html(services.text(
-            locale, "console_ambiguous", query=query, matches=listing, example=matches[0].id))
+            locale, "console_ambiguous", query=query, matches=listing, example=matches[0].id,
+            command=usage_key.removesuffix("_usage")))
         return None
     return matches[0]
 
@@ -135,47 +136,12 @@ async def patient_command(update: Update, context: ContextTypes.DEFAULT_TYPE) ->
     if patient is None:
         return
     timeline = await services.store.run(patient_timeline, patient_id=patient.id)
-    locale, catalog = services.locale_of(update), services.catalog
-    zone = ZoneInfo(patient.timezone)
-
-    def when(moment):
-        return catalog.format_date(locale, moment.astimezone(zone), with_time=True) if moment else "-"
-
-    lines = [services.text(locale, "patient_profile", name=patient.name, patient_id=patient.id,
-                           status=services.text(locale, f"state_{patient.status}"), zone=patient.timezone,
-                           locale=patient.locale or "-", enrolled=when(patient.created_at),
-                           linked=when(patient.linked_at))]
-    for enrollment in timeline.enrollments:
-        lines.append(services.text(locale, "patient_cycle", session_number=enrollment.session_number,
-                                   series_length=enrollment.series_length, session_date=when(enrollment.session_at),
-                                   protocol=enrollment.protocol_name))
-        for reminder in (r for r in timeline.reminders if r.enrollment_id == enrollment.id):
-            extra = ""
-            if reminder.answer:
-                extra = services.text(locale, "patient_step_answer", answer=reminder.answer)
-            elif reminder.status in ("skipped", "failed", "cancelled") and reminder.outcome:
-                extra = f" — {reminder.outcome}"
-            lines.append(services.text(locale, "patient_step", mark=_MARKS.get(reminder.status, "•"),
-                                       when=when(reminder.sent_at or reminder.due_at), step=reminder.step_key,
-                                       extra=extra))
-    lines.extend(_history_lines(services, locale, timeline, zone))
+    locale = services.locale_of(update)
+    lines = (profile_lines(services, locale, patient) + timeline_lines(services, locale, timeline)
+             + history_lines(services, locale, timeline))
     text = "\n".join(lines)
     # Telegram's limit is 4096 characters; a long history is cut at the oldest end.
     await update.effective_message.reply_html(text if len(text) < 4000 else "…\n" + text[-3900:].split("\n", 1)[1])
-
-
-def _history_lines(services: Services, locale: str, timeline, zone: ZoneInfo) -> list[str]:
-    """The patient's status history from the lifecycle's event rows, times labelled with their zone."""
-    if not timeline.history:
-        return []
-    lines = [services.text(locale, "patient_history_title", zone=zone.key)]
-    for event in timeline.history:
-        who = services.text(locale, f"actor_{event.actor or 'system'}", user_id=event.actor_id or "?")
-        status = services.text(locale, f"state_{event.to_status}") if event.to_status else "-"
-        lines.append(services.text(
-            locale, "patient_history_line", event=services.text(locale, f"event_{event.kind}"), who=who,
-            status=status, when=services.catalog.format_date(locale, event.at.astimezone(zone), with_time=True)))
-    return lines
 
 
 @staff_only

@@ -9,8 +9,9 @@ it survives a restart and works across several bot instances. Both end in
 from __future__ import annotations
 
 import logging
+from zoneinfo import ZoneInfo
 
-from telegram import Update
+from telegram import InlineKeyboardMarkup, Update
 from telegram.constants import ParseMode
 from telegram.ext import ContextTypes
 
@@ -18,22 +19,36 @@ from bot.access import staff_only
 from bot.enroll_args import EnrollArgs, parse_enroll_args, parse_session_time
 from bot.invite_card import invite_link, qr_png
 from bot.keyboards import (
+    ENROLL_LANGUAGE,
+    ENROLL_LANGUAGE_AUTO,
+    ENROLL_LENGTH,
     ENROLL_NUMBER,
+    ENROLL_OPTION,
     ENROLL_PROTOCOL,
     ENROLL_WHEN_NOW,
     ENROLL_WHEN_OTHER,
+    ENROLL_ZONE_CLINIC,
+    ENROLL_ZONE_OTHER,
+    choice_keyboard,
+    number_keyboard,
     protocol_keyboard,
     session_number_keyboard,
     when_keyboard,
 )
 from bot.services import Services, services_of
+from bot.timezones import zone_for_city
 from jobs import forms
-from jobs.enrollment import enroll_patient, recent_namesake
+from jobs.enrollment import MAX_SERIES_LENGTH, enroll_patient, recent_namesake
 from jobs.forms import advance_form, close_form, current_form, open_form
 from jobs.refusal import Refusal
 from messages.catalog import Raw
 
 log = logging.getLogger(__name__)
+
+# The options the "when" screen offers to change, and the step each opens.
+FORM_OPTIONS = {"length": forms.ASK_LENGTH, "language": forms.ASK_LANGUAGE, "zone": forms.ASK_ZONE}
+# "A course is usually 3 to 6 sessions": the form offers numbers up to this (or the clinic's default).
+USUAL_LONGEST_SERIES = 6
 
 
 def _staff_locale(services: Services, update: Update) -> str:
@@ -61,76 +76,154 @@ async def enroll_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> 
     await finish_enrollment(update, context, args)
 
 
+def _form_screen(services: Services, locale: str, form) -> tuple[str, InlineKeyboardMarkup | None]:
+    """The form's message for its current step: what was chosen so far, then the question and its buttons."""
+    settings, catalog = services.settings, services.catalog
+    step = form.step
+    keyboard: InlineKeyboardMarkup | None = None
+    if step == forms.ASK_PROTOCOL:
+        question = services.text(locale, "enroll_ask_protocol")
+        keyboard = protocol_keyboard([(p.name, p.title) for p in catalog.protocols.values()])
+    elif step == forms.ASK_NUMBER:
+        question = services.text(locale, "enroll_ask_number", series_length=settings.series_length)
+        keyboard = session_number_keyboard(_most_offered(settings.series_length))
+    elif step == forms.ASK_LENGTH:
+        question = services.text(locale, "enroll_ask_length")
+        low = form.session_number or 1
+        keyboard = number_keyboard(ENROLL_LENGTH, range(low, max(low, _most_offered(settings.series_length)) + 1))
+    elif step == forms.ASK_LANGUAGE:
+        question = services.text(locale, "enroll_ask_language")
+        keyboard = choice_keyboard(
+            [(ENROLL_LANGUAGE + ENROLL_LANGUAGE_AUTO, services.text(locale, "enroll_language_auto"))]
+            + [(ENROLL_LANGUAGE + code, catalog.bot(code, "language_name")) for code in catalog.locales])
+    elif step == forms.ASK_ZONE:
+        question = services.text(locale, "enroll_ask_zone")
+        keyboard = choice_keyboard([
+            (ENROLL_ZONE_CLINIC, services.text(locale, "enroll_zone_clinic", zone=settings.clinic_timezone.key)),
+            (ENROLL_ZONE_OTHER, services.text(locale, "enroll_when_other"))])
+    elif step == forms.ASK_ZONE_NAME:
+        question = services.text(locale, "enroll_ask_zone_name")
+    elif step == forms.ASK_WHEN:
+        question = services.text(locale, "enroll_ask_when")
+        options = [(option, services.text(locale, f"enroll_option_{option}")) for option in FORM_OPTIONS]
+        keyboard = when_keyboard(services.text(locale, "enroll_when_now"), services.text(locale, "enroll_when_other"),
+                                 options)
+    else:  # forms.ASK_TIME
+        question = services.text(locale, "enroll_ask_time")
+    return f"{_form_summary(services, locale, form)}\n\n{question}", keyboard
+
+
+def _form_summary(services: Services, locale: str, form) -> str:
+    """What the form holds so far, with the defaults it will use for what was not asked."""
+    settings, catalog = services.settings, services.catalog
+    lines = [services.text(locale, "enroll_form_title", name=form.name or "")]
+    if form.protocol:
+        protocol = catalog.protocols.get(form.protocol)
+        title = protocol.title if protocol else form.protocol
+        lines.append(services.text(locale, "enroll_form_protocol", protocol=title))
+    if form.session_number:
+        lines.append(services.text(locale, "enroll_form_session", session_number=form.session_number,
+                                   series_length=form.series_length or settings.series_length))
+        language = (catalog.bot(form.locale, "language_name") if form.locale
+                    else services.text(locale, "enroll_language_auto"))
+        lines.append(services.text(locale, "enroll_form_language", language=language))
+        lines.append(services.text(locale, "enroll_form_zone", zone=form.timezone or settings.clinic_timezone.key))
+    return "\n".join(lines)
+
+
+def _most_offered(default_length: int) -> int:
+    """How many session numbers to offer: the clinic's default series, and at least the usual 6."""
+    return max(default_length, USUAL_LONGEST_SERIES)
+
+
 async def form_text(update: Update, context: ContextTypes.DEFAULT_TYPE) -> bool:
-    """A staff member's text answering their open form (the name, or a typed time); False if none is open."""
+    """A staff member's text answering their open form (name, time zone or time); False if none is open."""
     services = services_of(context)
     user_id, now = update.effective_user.id, services.clock()
     form = await services.store.run(current_form, user_id=user_id, now=now)
     if form is None:
         return False
     locale = _staff_locale(services, update)
-    if form.step not in (forms.ASK_NAME, forms.ASK_TIME):
-        await update.effective_message.reply_html(services.text(locale, "enroll_use_buttons"))
+    message = update.effective_message
+    if form.step not in (forms.ASK_NAME, forms.ASK_TIME, forms.ASK_ZONE_NAME):
+        await message.reply_html(services.text(locale, "enroll_use_buttons"))
         return True
-    text = update.effective_message.text or ""
+    text = (message.text or "").strip()
+    if form.step == forms.ASK_TIME:
+        try:
+            session_at = parse_session_time(text, now=now, zone=services.settings.clinic_timezone)
+        except Refusal as exc:
+            await _reply_error(update, services, locale, exc, usage=False)
+            return True
+        await _finish_form(update, context, session_at)
+        return True
     if form.step == forms.ASK_NAME:
-        await services.store.run(advance_form, user_id=user_id, expect=forms.ASK_NAME, now=now, name=text.strip())
-        protocols = [(p.name, p.title) for p in services.catalog.protocols.values()]
-        await update.effective_message.reply_html(services.text(locale, "enroll_ask_protocol"),
-                                                  reply_markup=protocol_keyboard(protocols))
-        return True
-    try:
-        session_at = parse_session_time(text, now=now, zone=services.settings.clinic_timezone)
-    except Refusal as exc:
-        await _reply_error(update, services, locale, exc, usage=False)
-        return True
-    await _finish_form(update, context, session_at)
+        form = await services.store.run(advance_form, user_id=user_id, expect=forms.ASK_NAME, now=now, name=text)
+    else:
+        zone = zone_for_city(text)
+        if zone is None:
+            await _reply_error(update, services, locale, Refusal("enroll_error_bad_zone", value=text),
+                               usage=False)
+            return True
+        form = await services.store.run(advance_form, user_id=user_id, expect=forms.ASK_ZONE_NAME, now=now,
+                                        timezone=zone.key, step=forms.ASK_WHEN)
+    if form is not None:
+        # A typed answer cannot edit the form's message: the next screen is a new one, summary included.
+        screen, keyboard = _form_screen(services, locale, form)
+        await message.reply_html(screen, reply_markup=keyboard)
     return True
+
+
+def _button_answer(services: Services, form, data: str) -> dict | None:
+    """The answers a form button gives at the form's current step, or None if it does not fit."""
+    settings, catalog = services.settings, services.catalog
+    step, value = form.step, data.rpartition(":")[2]
+    if step == forms.ASK_PROTOCOL and data.startswith(ENROLL_PROTOCOL) and value in catalog.protocols:
+        return {"protocol": value}
+    if step == forms.ASK_NUMBER and data.startswith(ENROLL_NUMBER) and value.isdigit() \
+            and 1 <= int(value) <= _most_offered(settings.series_length):
+        number = int(value)
+        # Session 5 with a default series of 3: the series is at least 5 long (changeable on the next screen).
+        return {"session_number": number, "series_length": max(number, settings.series_length)}
+    if step == forms.ASK_WHEN and data.removeprefix(ENROLL_OPTION) in FORM_OPTIONS:
+        return {"step": FORM_OPTIONS[data.removeprefix(ENROLL_OPTION)]}
+    if step == forms.ASK_WHEN and data == ENROLL_WHEN_OTHER:
+        return {"step": forms.ASK_TIME}
+    if step == forms.ASK_LENGTH and data.startswith(ENROLL_LENGTH) and value.isdigit() \
+            and (form.session_number or 1) <= int(value) <= MAX_SERIES_LENGTH:
+        return {"series_length": int(value), "step": forms.ASK_WHEN}
+    if step == forms.ASK_LANGUAGE and data.startswith(ENROLL_LANGUAGE) \
+            and (value == ENROLL_LANGUAGE_AUTO or value in catalog.locales):
+        return {"locale": "" if value == ENROLL_LANGUAGE_AUTO else value, "step": forms.ASK_WHEN}
+    if step == forms.ASK_ZONE and data == ENROLL_ZONE_CLINIC:
+        return {"timezone": settings.clinic_timezone.key, "step": forms.ASK_WHEN}
+    if step == forms.ASK_ZONE and data == ENROLL_ZONE_OTHER:
+        return {"step": forms.ASK_ZONE_NAME}
+    return None
 
 
 @staff_only(private=True)
 async def form_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    """The form's buttons: treatment, session number, "just now" / "another time"."""
+    """The form's buttons: treatment, session number, the options, "just now" / "another time"."""
     services = services_of(context)
     query = update.callback_query
     user_id, now, locale = update.effective_user.id, services.clock(), _staff_locale(services, update)
-    data = query.data
-    if data.startswith(ENROLL_PROTOCOL) and data.removeprefix(ENROLL_PROTOCOL) in services.catalog.protocols:
-        step = await services.store.run(advance_form, user_id=user_id, expect=forms.ASK_PROTOCOL, now=now,
-                                        protocol=data.removeprefix(ENROLL_PROTOCOL))
-        if step is not None:
-            await query.answer()
-            length = services.settings.series_length
-            await query.edit_message_text(services.text(locale, "enroll_ask_number", series_length=length),
-                                          parse_mode=ParseMode.HTML, reply_markup=session_number_keyboard(length))
-            return
-    elif data.startswith(ENROLL_NUMBER) and data.removeprefix(ENROLL_NUMBER).isdigit():
-        number = int(data.removeprefix(ENROLL_NUMBER))
-        step = None
-        if 1 <= number <= services.settings.series_length:
-            step = await services.store.run(advance_form, user_id=user_id, expect=forms.ASK_NUMBER, now=now,
-                                            session_number=number)
-        if step is not None:
-            await query.answer()
-            await query.edit_message_text(
-                services.text(locale, "enroll_ask_when"), parse_mode=ParseMode.HTML,
-                reply_markup=when_keyboard(services.text(locale, "enroll_when_now"),
-                                           services.text(locale, "enroll_when_other")))
-            return
-    elif data in (ENROLL_WHEN_NOW, ENROLL_WHEN_OTHER):
-        form = await services.store.run(current_form, user_id=user_id, now=now)
-        if form is not None and form.step == forms.ASK_WHEN:
-            await query.answer()
-            if data == ENROLL_WHEN_NOW:
-                await query.edit_message_reply_markup(reply_markup=None)
-                await _finish_form(update, context, now)
-            else:
-                await services.store.run(advance_form, user_id=user_id, expect=forms.ASK_WHEN, now=now,
-                                         step=forms.ASK_TIME)
-                await query.edit_message_text(services.text(locale, "enroll_ask_time"), parse_mode=ParseMode.HTML)
-            return
-    # No open form at that step (finished, cancelled, expired, or forged data): say so, change nothing.
-    await query.answer(services.text(locale, "enroll_form_stale"))
+    form = await services.store.run(current_form, user_id=user_id, now=now)
+    if form is not None and form.step == forms.ASK_WHEN and query.data == ENROLL_WHEN_NOW:
+        await query.answer()
+        await query.edit_message_text(_form_summary(services, locale, form), parse_mode=ParseMode.HTML)
+        await _finish_form(update, context, now)
+        return
+    answers = _button_answer(services, form, query.data) if form is not None else None
+    if answers is not None:
+        form = await services.store.run(advance_form, user_id=user_id, expect=form.step, now=now, **answers)
+    if answers is None or form is None:
+        # No open form at that step (finished, cancelled, expired, or forged data): say so, change nothing.
+        await query.answer(services.text(locale, "enroll_form_stale"))
+        return
+    await query.answer()
+    screen, keyboard = _form_screen(services, locale, form)
+    await query.edit_message_text(screen, parse_mode=ParseMode.HTML, reply_markup=keyboard)
 
 
 async def _finish_form(update: Update, context: ContextTypes.DEFAULT_TYPE, session_at) -> None:
@@ -139,7 +232,8 @@ async def _finish_form(update: Update, context: ContextTypes.DEFAULT_TYPE, sessi
     if form is None:
         return
     args = EnrollArgs(name=form.name or "", session_at=session_at, session_number=form.session_number or 1,
-                      protocol=form.protocol)
+                      series_length=form.series_length, protocol=form.protocol,
+                      zone=ZoneInfo(form.timezone) if form.timezone else None, locale=form.locale or None)
     await finish_enrollment(update, context, args)
 
 
@@ -195,6 +289,9 @@ async def finish_enrollment(update: Update, context: ContextTypes.DEFAULT_TYPE, 
     )
     if zone != settings.clinic_timezone:
         caption += services.text(locale, "enroll_patient_zone", zone=zone.key)
+    if enrolled.planned and enrolled.stale >= enrolled.planned:
+        # The invite still works (staff may mean it), but an empty plan must not look like a normal one.
+        caption += services.text(locale, "enroll_nothing_left", patient_id=patient.id)
     if twin is not None:
         minutes = int((services.clock() - twin.created_at).total_seconds() // 60)
         caption += services.text(locale, "enroll_duplicate_note", minutes=minutes, patient_id=twin.id)
@@ -203,10 +300,8 @@ async def finish_enrollment(update: Update, context: ContextTypes.DEFAULT_TYPE, 
 
 async def _reply_error(update: Update, services: Services, locale: str, exc: Refusal, *,
                        usage: bool = True) -> None:
-    settings = services.settings
+    """What was wrong, in one line, and one example of a whole line (not the full usage block)."""
     text = services.text(locale, exc.key, **exc.values)
     if usage:
-        values = {"series_length": settings.series_length, "protocols": ", ".join(sorted(services.catalog.protocols)),
-                  "clinic_zone": settings.clinic_timezone.key}
-        text += "\n\n" + services.text(locale, "enroll_usage", **values)
+        text += "\n" + services.text(locale, "enroll_example")
     await update.effective_message.reply_html(text)

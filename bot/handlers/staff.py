@@ -38,8 +38,11 @@ async def join_as_staff(update: Update, context: ContextTypes.DEFAULT_TYPE, payl
     services = services_of(context)
     user = update.effective_user
     locale = services.locale_of(update)
+    # Staff are not patients: their Telegram name helps admins see who is who (alerts, /staff).
+    staff_name = user.full_name + (f" (@{user.username})" if user.username else "")
     try:
-        await services.store.run(redeem_staff_invite, payload=payload, user_id=user.id, now=services.clock())
+        await services.store.run(redeem_staff_invite, payload=payload, user_id=user.id, now=services.clock(),
+                                 name=staff_name[:200])
     except Refusal as refusal:
         log.info("staff invite refused for user %s: %s", user.id, refusal.values.get("why"))
         await services.wrong_tokens.wrong_token(user.id)
@@ -47,8 +50,6 @@ async def join_as_staff(update: Update, context: ContextTypes.DEFAULT_TYPE, payl
     log.info("user %s joined the staff", user.id)
     await update.effective_message.reply_html(services.text(locale, "staff_joined"))
     await show_staff_menu(context.bot, services, update.effective_chat.id)
-    # Staff are not patients: their Telegram name in an alert helps admins see who joined.
-    staff_name = user.full_name + (f" (@{user.username})" if user.username else "")
     await alert_staff(services, context.bot, services.text(services.staff_locale, "staff_joined_alert",
                                                            staff_name=staff_name, user_id=user.id), exclude=user.id)
 
@@ -62,7 +63,8 @@ async def staff_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> N
     none = services.text(locale, "staff_none")
     await update.effective_message.reply_html(services.text(
         locale, "staff_list", admins=", ".join(map(str, sorted(services.settings.staff_ids))) or none,
-        members=", ".join(str(member.user_id) for member in members) or none))
+        members=", ".join(services.text(locale, "staff_member", name=member.name, user_id=member.user_id)
+                          if member.name else str(member.user_id) for member in members) or none))
 
 
 @staff_only(admin=True)

@@ -29,6 +29,12 @@ log = logging.getLogger(__name__)
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 SQLITE_BUSY_TIMEOUT_MS = 10_000
 
+
+
+class StorageError(RuntimeError):
+    """The database cannot be used as configured; ``str()`` is one line for the admin (no URL, no password)."""
+
+
 P = ParamSpec("P")
 T = TypeVar("T")
 
@@ -41,8 +47,14 @@ def make_engine(url: str) -> Engine:
         # connections are reused rather than opened and closed all the time; pre-ping survives a
         # database restart or a standby taking over.
         return create_engine(url, pool_pre_ping=True, pool_size=12, max_overflow=8)
-    if parsed.database and parsed.database != ":memory:":
-        Path(parsed.database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+    database_file = sqlite_file(url)
+    if database_file is not None:
+        folder = database_file.parent
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise StorageError(f"cannot create the database's folder {str(folder)!r}: "
+                               f"{exc.strerror or type(exc).__name__}") from None
     engine = create_engine(
         url,
         # Sessions run on worker threads (Store.run): allow a connection to move between them.
@@ -92,6 +104,14 @@ def upgrade(engine: Engine, revision: str = "head") -> None:
 def downgrade(engine: Engine, revision: str = "base") -> None:
     """Undo migrations down to ``revision``."""
     command.downgrade(alembic_config(engine), revision)
+
+
+def sqlite_file(url: str) -> Path | None:
+    """The file an SQLite URL names (None for other databases and for ``:memory:``)."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "sqlite" or not parsed.database or parsed.database == ":memory:":
+        return None
+    return Path(parsed.database).expanduser()
 
 
 def current_revision(engine: Engine) -> str | None:

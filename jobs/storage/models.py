@@ -138,6 +138,8 @@ class StaffMember(SQLModel, table=True):
     user_id: int = Field(sa_column=Column(BigInteger, primary_key=True, autoincrement=False))
     added_by: int | None = Field(default=None, sa_column=Column(BigInteger))
     added_at: datetime = _utc()
+    # The name Telegram gave when they joined (staff, not patients: shown to admins in /staff).
+    name: str | None = Field(default=None, max_length=200)
 
 
 class StaffInvite(SQLModel, table=True):
@@ -203,3 +205,7 @@ class EnrollForm(SQLModel, table=True):
     protocol: str | None = Field(default=None, max_length=64)
     session_number: int | None = None
     updated_at: datetime = _utc()
+    series_length: int | None = None
+    # "" = the patient's own Telegram language; None = not asked yet.
+    locale: str | None = Field(default=None, max_length=16)
+    timezone: str | None = Field(default=None, max_length=64)

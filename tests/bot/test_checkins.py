@@ -36,8 +36,17 @@ async def test_still_red_on_day_0_is_expected_and_not_escalated(harness, fake_ap
     await harness.link()
     message_id, data = await _checkin_message(harness, clock, 0, 19)
     await harness.press(PATIENT_ID, data[1], message_id)
-    assert "are expected in the first days (today is day 0" in fake_api.texts(PATIENT_ID)[-1]
+    assert "Some redness and swelling are expected on the day of your session," in fake_api.texts(PATIENT_ID)[-1]
     assert not harness.rows(Event, Event.kind == "escalated")
+
+
+async def test_still_red_the_next_morning_says_the_day_after_in_words(harness, fake_api, clock):
+    await harness.link("/enroll Ana lang=es")
+    message_id, data = await _checkin_message(harness, clock, 0, 19)
+    clock.set_local(1, 9, 0)
+    await harness.press(PATIENT_ID, data[1], message_id)
+    reply = fake_api.texts(PATIENT_ID)[-1]
+    assert "rojez e hinchazón el día siguiente a la sesión," in reply and "día 1" not in reply
 
 
 async def test_still_red_on_day_3_goes_to_staff(harness, fake_api, clock):
@@ -47,7 +56,7 @@ async def test_still_red_on_day_3_goes_to_staff(harness, fake_api, clock):
     message_id, data = await _checkin_message(harness, clock, 2, 10)  # the day-2 settling check
     clock.set_local(3, 9, 0)  # answered the next morning: day 3
     await harness.press(PATIENT_ID, data[1], message_id)
-    assert "By day 3 it should be settling" in fake_api.texts(PATIENT_ID)[-1]
+    assert "By now, on day 3 after your session, it should be settling" in fake_api.texts(PATIENT_ID)[-1]
     alert = fake_api.texts(STAFF_ID)[-1]
     assert "Anna K" in alert and "Still red or swollen" in alert and "day 3" in alert
     assert len(harness.rows(Event, Event.kind == "escalated")) == 1

@@ -84,8 +84,9 @@ def test_check_and_db_commands(monkeypatch, tmp_path, capsys):
     from jobs.storage.db import head_revision, make_engine
 
     head = head_revision(make_engine(f"sqlite:///{tmp_path / 'probe.db'}"))
-    assert run(["check"], monkeypatch, tmp_path, {"BOT_TOKEN": TOKEN}) == 1  # empty database: behind
-    assert "the schema is behind" in capsys.readouterr().err
+    (tmp_path / "probe.db").unlink(missing_ok=True)
+    assert run(["check"], monkeypatch, tmp_path, {"BOT_TOKEN": TOKEN}) == 0  # no database yet: fine, said so
+    assert "database: none yet" in capsys.readouterr().out
     assert run(["db", "current"], monkeypatch, tmp_path) == 0
     assert f"current: empty (head: {head})" in capsys.readouterr().out
     assert run(["db", "upgrade"], monkeypatch, tmp_path) == 0
@@ -156,3 +157,155 @@ def test_default_protocol_and_staff_language_are_checked_against_the_files(monke
     assert capsys.readouterr().err.startswith("aftercare: DEFAULT_PROTOCOL: 'nope' is not a protocol file")
     assert run(["check"], monkeypatch, tmp_path, {"BOT_TOKEN": TOKEN, "DEFAULT_PROTOCOL": "", "STAFF_LANGUAGE": "fr"}) == 2
     assert capsys.readouterr().err.startswith("aftercare: STAFF_LANGUAGE: 'fr' has no texts (have: en, es)")
+
+
+def test_check_in_a_fresh_folder_passes_and_leaves_nothing_behind(monkeypatch, tmp_path, capsys):
+    (tmp_path / ".env").write_text(f"BOT_TOKEN={TOKEN}\nCLINIC_PHONE=+34 600 000 000\nSTAFF_IDS=1001\n")
+    assert run(["check"], monkeypatch, tmp_path) == 0
+    captured = capsys.readouterr()
+    assert "database: none yet" in captured.out and "`aftercare run` creates it" in captured.out
+    assert captured.err == ""
+    assert sorted(path.name for path in tmp_path.iterdir()) == [".env"]
+
+
+def test_check_on_an_empty_database_passes_and_says_run_creates_the_schema(monkeypatch, tmp_path, capsys):
+    from jobs.storage.db import make_engine
+
+    with make_engine(f"sqlite:///{tmp_path / 'aftercare.db'}").connect():
+        pass  # an empty file, as an earlier version's `check` left behind
+    assert run(["check"], monkeypatch, tmp_path, {"BOT_TOKEN": TOKEN}) == 0
+    assert "database: empty; `aftercare run`" in capsys.readouterr().out
+
+
+def test_a_missing_env_file_is_named(monkeypatch, tmp_path, capsys):
+    assert run(["--env-file", "/nonexistent/.env", "check"], monkeypatch, tmp_path) == 2
+    assert capsys.readouterr().err == "aftercare: --env-file: no such file '/nonexistent/.env'\n"
+    assert run(["--env-file", str(tmp_path), "check"], monkeypatch, tmp_path) == 2
+    assert "is a folder, not a file" in capsys.readouterr().err
+
+
+def test_a_misspelt_key_in_env_is_warned_about(monkeypatch, tmp_path, capsys):
+    (tmp_path / ".env").write_text(f"BOT_TOKEN={TOKEN}\nSTAF_IDS=1001\nCLINIC_PHONE=+34 600\n")
+    assert run(["check"], monkeypatch, tmp_path) == 0
+    err = capsys.readouterr().err
+    assert "aftercare: warning: .env: STAF_IDS: unknown setting, ignored (did you mean STAFF_IDS?)" in err
+    assert "STAFF_IDS is empty" in err
+
+
+def test_check_warns_without_a_clinic_phone(monkeypatch, tmp_path, capsys):
+    assert run(["check"], monkeypatch, tmp_path, {"BOT_TOKEN": TOKEN, "STAFF_IDS": "1001"}) == 0
+    err = capsys.readouterr().err.splitlines()
+    assert err == ["aftercare: warning: CLINIC_PHONE is not set: the red-flag texts tell patients to call "
+                   "\"the clinic's usual number\"; put the clinic's number in .env"]
+
+
+def test_bad_telegram_ids_and_addresses_stop_check_naming_the_key(monkeypatch, tmp_path, capsys):
+    for key, value in (("STAFF_IDS", "-5"), ("STAFF_CHAT_ID", "1" * 20), ("WEBHOOK_LISTEN", "not-an-ip")):
+        assert run(["check"], monkeypatch, tmp_path, {"BOT_TOKEN": TOKEN, key: value}) == 2
+        err = capsys.readouterr().err
+        assert err.startswith(f"aftercare: {key}: ") and len(err.splitlines()) == 1
+        monkeypatch.delenv(key)
+
+
+def test_a_database_folder_that_cannot_be_created_is_one_line(monkeypatch, tmp_path, capsys):
+    (tmp_path / "blocker").write_text("a file where the folder should be")
+    url = f"sqlite:///{tmp_path / 'blocker' / 'data' / 'aftercare.db'}"
+    assert run(["db", "upgrade"], monkeypatch, tmp_path, {"DATABASE_URL": url}) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("aftercare: DATABASE_URL: cannot create the database's folder") and len(err.splitlines()) == 1
+
+
+def test_a_message_file_that_is_a_folder_or_nested_too_deeply_is_one_line(monkeypatch, tmp_path, capsys):
+    folder = tmp_path / "mine"
+    shutil.copytree(DEFAULTS_DIR, folder)
+    (folder / "protocols" / "extra.toml").mkdir()
+    env = {"BOT_TOKEN": TOKEN, "MESSAGES_DIR": str(folder)}
+    assert run(["check"], monkeypatch, tmp_path, env) == 2
+    err = capsys.readouterr().err
+    assert err.strip().endswith("extra.toml: is a folder, not a file") and len(err.splitlines()) == 1
+    (folder / "protocols" / "extra.toml").rmdir()
+    (folder / "texts" / "de.toml").write_text("x = " + "[" * 5000 + "]" * 5000 + "\n")
+    assert run(["check"], monkeypatch, tmp_path, env) == 2
+    err = capsys.readouterr().err
+    assert err.strip().endswith("de.toml: not valid TOML: nested too deeply") and len(err.splitlines()) == 1
+
+
+def test_a_failed_start_without_network_is_one_clean_line(tmp_path):
+    env = {key: value for key, value in os.environ.items() if not key.startswith(("BOT_", "PYTHONPATH"))}
+    env.update(BOT_TOKEN=TOKEN, TELEGRAM_API_BASE_URL="http://127.0.0.1:9", CLINIC_PHONE="+34 600", STAFF_IDS="1001",
+               LOG_LEVEL="WARNING")
+    result = subprocess.run([sys.executable, "-m", "bot", "run"], cwd=tmp_path, env=env, capture_output=True,
+                            text=True, timeout=60)
+    assert result.returncode == 3
+    assert result.stderr.strip().splitlines() == ["aftercare: cannot reach the Bot API at http://127.0.0.1:9: "
+                                                  "aiohttp.ClientConnectorError"]
+    # Without a clinic phone, start-up says so in one line before anything else.
+    del env["CLINIC_PHONE"]
+    result = subprocess.run([sys.executable, "-m", "bot", "run"], cwd=tmp_path, env=env, capture_output=True,
+                            text=True, timeout=60)
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 2 and "WARNING aftercare: CLINIC_PHONE is not set: the red-flag texts" in lines[0]
+
+
+def test_preview_shows_seconds_when_a_protocol_has_them(monkeypatch, tmp_path, capsys):
+    folder = tmp_path / "mine"
+    shutil.copytree(DEFAULTS_DIR, folder)
+    (folder / "protocols" / "quick.toml").write_text(
+        'name = "quick"\n[[steps]]\nkey = "expect"\nat = "30s"\nexpires = "90s"\n'
+        '[[steps]]\nkey = "sun_care"\nat = "2m"\nexpires = "1h"\n')
+    env = {"MESSAGES_DIR": str(folder), "QUIET_HOURS": "off"}
+    assert run(["preview", "--session", "2026-11-24 12:00", "--protocol", "quick"], monkeypatch, tmp_path, env) == 0
+    lines = [line.split() for line in capsys.readouterr().out.splitlines() if line.startswith("  ") and "step" not in line]
+    assert [(line[3], line[4], line[-1]) for line in lines] == [("12:00:30", "expect", "12:02:00"),
+                                                                ("12:02:00", "sun_care", "13:02:00")]
+    assert run(["preview", "--session", "2026-11-24 12:00"], monkeypatch, tmp_path, env) == 0
+    out = capsys.readouterr().out
+    assert "19:00 " in out and "19:00:00" not in out  # the usual protocol: to the minute
+
+
+def test_preview_refuses_a_locale_without_texts_and_names_a_bad_zone_plainly(monkeypatch, tmp_path, capsys):
+    assert run(["preview", "--session", "2026-11-24 15:30", "--locale", "fr"], monkeypatch, tmp_path) == 2
+    assert capsys.readouterr().err == "aftercare: --locale: no texts in 'fr' (have: en, es)\n"
+    assert run(["preview", "--session", "2026-11-24 15:30", "--locale", "es-ES", "--texts"], monkeypatch, tmp_path) == 0
+    assert "Gracias por venir" in capsys.readouterr().out
+    assert run(["preview", "--session", "2026-11-24 15:30", "--tz", "Mars/Base"], monkeypatch, tmp_path) == 2
+    err = capsys.readouterr().err
+    assert err == "aftercare: --tz: 'Mars/Base' is not an IANA time zone such as Europe/Madrid\n"
+
+
+def test_exported_protocols_show_every_tunable_key_with_its_default(monkeypatch, tmp_path, capsys):
+    import tomllib
+    from dataclasses import fields
+
+    from messages.durations import parse_offset
+    from messages.protocol import Protocol
+
+    assert run(["export-messages", "mine"], monkeypatch, tmp_path) == 0
+    defaults = {item.name: item.default for item in fields(Protocol) if item.name in
+                ("next_session_after", "next_session_before", "rebook_snooze", "red_expected_days")}
+    for path in sorted((tmp_path / "mine" / "protocols").glob("*.toml")):
+        text = path.read_text()
+        data = tomllib.loads(text)
+        assert {key: parse_offset(data[key]) for key in ("next_session_after", "next_session_before", "rebook_snooze")} \
+            == {key: defaults[key] for key in ("next_session_after", "next_session_before", "rebook_snooze")}, path.name
+        # The combined protocol sets its own (redness up to a week is expected there).
+        own = {"microneedling_peel_laser.toml": 7}.get(path.name, defaults["red_expected_days"])
+        assert data["escalation"] == {"red_expected_days": own}
+        for key in ("next_session_after", "rebook_snooze", "[escalation]"):
+            line = text.index(key)
+            assert text[:line].rstrip().splitlines()[-1].lstrip().startswith("#"), (path.name, key)  # a comment each
+
+
+def test_a_locale_lacking_a_text_starts_with_a_warning_and_check_lists_it(monkeypatch, tmp_path, capsys):
+    folder = tmp_path / "mine"
+    shutil.copytree(DEFAULTS_DIR, folder)
+    spanish = (folder / "texts" / "es.toml").read_text()
+    start = spanish.index("\nsun_care = ") + 1
+    end = spanish.index('"""', spanish.index('"""', start) + 3) + 3
+    (folder / "texts" / "de.toml").write_text(spanish[:start] + spanish[end:])
+    env = {"BOT_TOKEN": TOKEN, "MESSAGES_DIR": str(folder), "CLINIC_PHONE": "1", "STAFF_IDS": "1001"}
+    assert run(["check"], monkeypatch, tmp_path, env) == 0
+    captured = capsys.readouterr()
+    assert "locales en, de, es" in captured.out
+    assert captured.err == ("aftercare: warning: texts/de.toml lacks 1 text(s), English is used for them: "
+                            "[steps] sun_care\n")

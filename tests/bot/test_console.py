@@ -57,6 +57,47 @@ async def test_patient_shows_profile_and_timeline(harness, fake_api, clock):
     assert "Session 1 of 3" in text and "✅" in text and "expect" in text and "⏳" in text
 
 
+async def test_patient_timeline_shows_titles_answer_labels_and_the_zone_in_the_staff_language(harness, fake_api,
+                                                                                             clock):
+    await harness.link("/enroll Anna K tz=America/New_York")
+    clock.set_local(1, 2, 0)  # 20:00 in New York: the evening check-in is due
+    await harness.dispatch()
+    message_id, data = harness.buttons(PATIENT_ID)
+    await harness.press(PATIENT_ID, data[1], message_id)  # still red
+    await harness.send(STAFF_ID, "/patient 1", language_code="es")
+    text = fake_api.texts(STAFF_ID)[-1]
+    assert "<i>Las horas son las del paciente, en America/New_York.</i>" in text
+    assert "✅ mar 24 nov, 20:00 · Consulta de la tarde — respuesta: 🔴 Aún con rojez o hinchazón" in text, text
+    assert "· Cuidado del sol" in text and "settling_check" not in text and "— answered" not in text
+    assert "Microneedling" in text
+
+
+async def test_patient_search_ignores_accents_and_case(harness, fake_api):
+    await harness.enroll("/enroll María José Ruiz")
+    await harness.enroll("/enroll Anna K")
+    for query in ("maria", "MARÍA JOSÉ", "jose ruiz"):
+        await harness.send(STAFF_ID, f"/patient {query}")
+        assert "<b>María José Ruiz</b> (#1)" in fake_api.texts(STAFF_ID)[-1], query
+
+
+async def test_an_ambiguous_name_suggests_the_command_that_was_typed(harness, fake_api):
+    await harness.enroll("/enroll Anna K")
+    await harness.enroll("/enroll Anna L")
+    for command in ("session", "invite", "cancel", "patient"):
+        await harness.send(STAFF_ID, f"/{command} Anna")
+        assert f"e.g. <code>/{command} 1</code>" in fake_api.texts(STAFF_ID)[-1], command
+
+
+async def test_staff_help_starts_with_the_staff_commands(harness, fake_api):
+    await harness.send(STAFF_ID, "/help")
+    text = fake_api.texts(STAFF_ID)[-1]
+    assert text.startswith("<b>Staff commands</b>")
+    assert text.index("<b>Admin commands</b>") < text.index("<b>Your commands</b>")
+    await harness.send(STAFF_ID, "/help", chat_id=-1001234567890, chat_type="supergroup")
+    group = fake_api.texts(-1001234567890)[-1]
+    assert group.startswith("<b>Staff commands</b>") and group.index("-1001234567890") < group.index("<b>Your commands")
+
+
 async def test_unknown_and_ambiguous_patients_say_what_to_type(harness, fake_api):
     await harness.enroll("/enroll Anna K")
     await harness.enroll("/enroll Anna L")

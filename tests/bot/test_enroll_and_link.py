@@ -73,6 +73,56 @@ async def test_guided_enroll_form_with_buttons(harness, fake_api, clock):
     assert fake_api.calls_to("sendPhoto"), "the form ends with the invite and QR code"
 
 
+async def test_the_guided_form_keeps_a_running_summary_and_offers_length_language_and_zone(harness, fake_api, clock):
+    await harness.send(STAFF_ID, "/enroll")
+    await harness.send(STAFF_ID, "Carla Núñez")
+    form_message = len(fake_api.sent_messages(STAFF_ID))
+    assert fake_api.texts(STAFF_ID)[-1].startswith("📝 <b>Enrolling Carla Núñez</b>\n\nWhich treatment")
+
+    def screen():
+        edit = fake_api.calls_to("editMessageText")[-1].params
+        markup = edit.get("reply_markup") or {}
+        return edit["text"], [b["callback_data"] for row in markup.get("inline_keyboard", []) for b in row]
+
+    await harness.press(STAFF_ID, "enroll:protocol:microneedling_peel_laser", form_message)
+    text, buttons = screen()
+    assert "Enrolling Carla Núñez" in text and "Treatment: Microneedling + peel or laser" in text
+    assert buttons == [f"enroll:number:{n}" for n in range(1, 7)]  # a course is usually 3 to 6 sessions
+    await harness.press(STAFF_ID, "enroll:number:4", form_message)
+    text, buttons = screen()
+    assert "Treatment: Microneedling + peel or laser\nSession 4 of 4\nLanguage: Their Telegram language\n" \
+           "Time zone: Europe/Madrid\n\nWhen was the session?" in text
+    assert buttons == ["enroll:when:now", "enroll:when:other", "enroll:option:length", "enroll:option:language",
+                       "enroll:option:zone"]
+    await harness.press(STAFF_ID, "enroll:option:length", form_message)
+    text, buttons = screen()
+    assert buttons == ["enroll:length:4", "enroll:length:5", "enroll:length:6"]  # not fewer than session 4
+    await harness.press(STAFF_ID, "enroll:length:3", form_message)  # forged: shorter than the session number
+    assert "no longer open" in fake_api.calls_to("answerCallbackQuery")[-1].params["text"]
+    await harness.press(STAFF_ID, "enroll:length:6", form_message)
+    assert "Session 4 of 6" in screen()[0]
+    await harness.press(STAFF_ID, "enroll:option:language", form_message)
+    assert screen()[1] == ["enroll:lang:-", "enroll:lang:en", "enroll:lang:es"]
+    await harness.press(STAFF_ID, "enroll:lang:es", form_message)
+    assert "Language: Español" in screen()[0]
+    await harness.press(STAFF_ID, "enroll:option:zone", form_message)
+    assert screen()[1] == ["enroll:zone:clinic", "enroll:zone:other"]
+    await harness.press(STAFF_ID, "enroll:zone:other", form_message)
+    await harness.send(STAFF_ID, "Atlantis")
+    assert "<code>Atlantis</code> is not a time zone" in fake_api.texts(STAFF_ID)[-1]
+    await harness.send(STAFF_ID, "new york")
+    summary = fake_api.texts(STAFF_ID)[-1]
+    assert "Session 4 of 6\nLanguage: Español\nTime zone: America/New_York\n\nWhen was the session?" in summary
+    await harness.press(STAFF_ID, "enroll:when:now", len(fake_api.sent_messages(STAFF_ID)))
+    assert screen()[0].startswith("📝 <b>Enrolling Carla Núñez</b>") and not screen()[1]  # the summary stays
+    [patient] = harness.rows(Patient)
+    [enrollment] = harness.rows(Enrollment)
+    assert (patient.locale, patient.timezone) == ("es", "America/New_York")
+    assert (enrollment.session_number, enrollment.series_length, enrollment.protocol_name) == (
+        4, 6, "microneedling_peel_laser")
+    assert "Session 4 of 6" in fake_api.calls_to("sendPhoto")[-1].params["caption"]
+
+
 async def test_guided_form_rejects_a_bad_time_and_can_be_cancelled(harness, fake_api):
     await harness.send(STAFF_ID, "/enroll")
     await harness.send(STAFF_ID, "Dana")
@@ -144,8 +194,19 @@ async def test_malformed_enroll_lines_get_a_reason_and_write_nothing(harness, fa
         await harness.send(STAFF_ID, line)
         reply = fake_api.texts(STAFF_ID)[-1]
         assert reason in reply, (line, reply)
-        assert "/enroll Anna K" in reply  # the usage follows the reason
+        # The reason, then one example: not the whole usage block again.
+        assert len(reply.splitlines()) == 2 and reply.splitlines()[1].startswith("For example: <code>/enroll Anna K"), reply
+        assert "Options after the name" not in reply
     assert harness.rows(Patient) == []
+
+
+async def test_an_enrollment_whose_messages_are_all_past_warns_that_nothing_will_be_sent(harness, fake_api):
+    await harness.send(STAFF_ID, "/enroll Anna K at=2026-10-10 10:00 session=3/3")
+    caption = fake_api.calls_to("sendPhoto")[-1].params["caption"]
+    assert "already past and skipped: 6" in caption and "Messages planned: 6" in caption
+    assert "⚠️ <b>Nothing will be sent</b>" in caption and "/cancel 1" in caption and "at=yesterday 17:00" in caption
+    await harness.send(STAFF_ID, "/enroll Bea at=yesterday 17:00")
+    assert "Nothing will be sent" not in fake_api.calls_to("sendPhoto")[-1].params["caption"]
 
 
 async def test_patient_links_is_greeted_by_name_and_gets_the_first_message_at_once(harness, fake_api, clock):
@@ -153,7 +214,7 @@ async def test_patient_links_is_greeted_by_name_and_gets_the_first_message_at_on
     clock.advance(minutes=10)
     await harness.send(PATIENT_ID, f"/start {token}")
     texts = fake_api.texts(PATIENT_ID)
-    assert texts[0].startswith("Hi Anna K, welcome to the aftercare of Clínica Sol")
+    assert texts[0].startswith("Hi Anna K, you're all set: Clínica Sol will look after your skin")
     assert texts[0].endswith("I stay quiet between 21:00 and 08:00.")
     assert "redness and mild swelling" in texts[1]  # the "what to expect" step, sent at once
     assert len(texts) == 2

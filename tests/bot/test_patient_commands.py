@@ -115,6 +115,23 @@ async def test_language_buttons_switch_the_texts(harness, fake_api):
     assert harness.rows(Patient)[0].locale == "es"
 
 
+async def test_help_follows_the_language_the_patient_chose(harness, fake_api):
+    await harness.link()  # Telegram says English
+    await harness.send(PATIENT_ID, "/language")
+    message_id, _data = harness.buttons(PATIENT_ID)
+    await harness.press(PATIENT_ID, "lang:es", message_id)
+    await harness.send(PATIENT_ID, "/help", language_code="en")
+    text = fake_api.texts(PATIENT_ID)[-1]
+    assert text.startswith("Soy el asistente de cuidados") and "<b>Tus comandos</b>" in text
+
+
+async def test_help_without_a_booking_link_has_no_blank_line(harness, fake_api):
+    await harness.link()
+    await harness.send(PATIENT_ID, "/help")
+    text = fake_api.texts(PATIENT_ID)[-1]
+    assert "\n\n" not in text and "Call +34 600 000 000.\n<b>Your commands</b>" in text
+
+
 async def test_patient_language_comes_from_telegram_when_staff_did_not_set_it(harness, fake_api):
     await harness.link(language_code="es-ES")
     assert harness.rows(Patient)[0].locale == "es"

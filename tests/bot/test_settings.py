@@ -1,11 +1,12 @@
 """Settings: defaults with only a token, and a clear one-line error naming the key for bad values."""
 
+import re
 from datetime import timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
 
-from bot.settings import Settings, SettingsError
+from bot.settings import KNOWN_KEYS, Settings, SettingsError, unknown_keys
 
 TOKEN = "123456789:TEST_token_for_settings_abcdefghij"
 
@@ -58,6 +59,14 @@ def test_every_key_is_read():
         ("WEBHOOK_SECRET", "short", "WEBHOOK_SECRET: use 16 to 256 letters"),
         ("STAFF_CHAT_ID", "staff-group", "STAFF_CHAT_ID: 'staff-group' is not a Telegram chat id"),
         ("CLAIM_LEASE_SECONDS", "1", "CLAIM_LEASE_SECONDS: 1 is outside 2..86400"),
+        ("STAFF_IDS", "-5", "STAFF_IDS: '-5' is not a Telegram user id (positive numbers"),
+        ("STAFF_IDS", "1001, 0", "STAFF_IDS: '0' is not a Telegram user id"),
+        ("STAFF_IDS", str(2**52), f"STAFF_IDS: '{2**52}' is not a Telegram user id"),
+        ("STAFF_CHAT_ID", "12345678901234567890", "STAFF_CHAT_ID: '12345678901234567890' is not a Telegram chat id"),
+        ("STAFF_CHAT_ID", "-12345678901234567890", "STAFF_CHAT_ID: '-12345678901234567890' is not a Telegram chat id"),
+        ("STAFF_CHAT_ID", "0", "STAFF_CHAT_ID: '0' is not a Telegram chat id"),
+        ("WEBHOOK_LISTEN", "not-an-ip", "WEBHOOK_LISTEN: 'not-an-ip' is not an IP address"),
+        ("WEBHOOK_PORT", "http", "WEBHOOK_PORT: 'http' is not a whole number"),
     ],
 )
 def test_a_bad_value_names_the_key(key, value, message):
@@ -75,14 +84,46 @@ def test_a_malformed_token_is_not_echoed():
     assert "secret-looking-but-wrong" not in str(raised.value)
 
 
-def test_env_example_lists_every_setting():
-    import inspect
-    import re
+def test_env_example_lists_exactly_the_declared_settings():
+    from dataclasses import fields
     from pathlib import Path
 
-    source = inspect.getsource(Settings.from_env)
-    keys = set(re.findall(r'reader\.\w+\("([A-Z][A-Z_]+)"', source))
-    assert len(keys) >= 15
+    declared = [item.metadata["key"] for item in fields(Settings)]
+    assert list(KNOWN_KEYS) == declared and len(declared) == len(set(declared)) >= 20
     example = (Path(__file__).parents[2] / ".env.example").read_text()
-    listed = set(re.findall(r"^#?\s*([A-Z][A-Z_]+)=", example, re.MULTILINE))
-    assert keys <= listed, keys - listed
+    listed = re.findall(r"^#?\s*([A-Z][A-Z_]+)=", example, re.MULTILINE)
+    assert sorted(listed) == sorted(declared)
+
+
+def test_every_declared_setting_is_read_from_its_key():
+    """One declaration drives parsing: a value under each key reaches its field (none is read twice)."""
+    from dataclasses import fields
+
+    env = {"BOT_TOKEN": TOKEN, "STAFF_IDS": "7", "STAFF_CHAT_ID": "-1001234567890", "STAFF_LANGUAGE": "ES",
+           "DATABASE_URL": "sqlite:///x.db", "CLINIC_NAME": "n", "CLINIC_PHONE": "p", "BOOKING_URL": "https://b.example",
+           "CLINIC_TIMEZONE": "Europe/Madrid", "QUIET_HOURS": "off", "SERIES_LENGTH": "5", "INVITE_TTL_DAYS": "2",
+           "DISPATCH_INTERVAL_SECONDS": "9", "CLAIM_LEASE_SECONDS": "60", "MESSAGES_DIR": ".",
+           "DEFAULT_PROTOCOL": "p2", "TELEGRAM_API_BASE_URL": "http://127.0.0.1:1", "WEBHOOK_URL": "https://w.example/t",
+           "WEBHOOK_LISTEN": "127.0.0.1", "WEBHOOK_PORT": "99", "WEBHOOK_SECRET": "s" * 16, "LOG_LEVEL": "error"}
+    assert set(env) == set(KNOWN_KEYS)
+    defaults = Settings.from_env({"BOT_TOKEN": TOKEN})
+    configured = Settings.from_env(env)
+    changed = [item.metadata["key"] for item in fields(Settings)
+               if getattr(configured, item.name) != getattr(defaults, item.name)]
+    assert sorted(changed) == sorted(key for key in KNOWN_KEYS if key != "BOT_TOKEN")
+
+
+def test_a_misspelt_key_is_named_with_the_closest_known_one():
+    assert unknown_keys(["STAF_IDS", "CLINIC_PHONE"]) == ["STAF_IDS: unknown setting, ignored (did you mean STAFF_IDS?)"]
+    assert unknown_keys(["CLINIC_PHONE_NUMBER"])[0].endswith("(did you mean CLINIC_PHONE?)")
+    assert "not one of the settings" in unknown_keys(["FAVOURITE_COLOUR"])[0]
+
+
+def test_postgresql_without_its_driver_says_which_extra_to_install(monkeypatch):
+    import importlib.util
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "psycopg" else real(name, *a))
+    with pytest.raises(SettingsError) as raised:
+        Settings.from_env({"BOT_TOKEN": TOKEN, "DATABASE_URL": "postgresql+psycopg://u:pw@db/aftercare"})
+    assert str(raised.value) == 'DATABASE_URL: PostgreSQL needs its driver: install the postgres extra, pip install ".[postgres]"'

@@ -11,7 +11,7 @@ async def test_admin_invites_a_colleague_who_becomes_staff_then_is_removed(harne
     await harness.send(STAFF_ID, "/staffinvite")
     link = fake_api.texts(STAFF_ID)[-1].split("?start=")[1].split()[0]
     assert link.startswith("staff-")
-    await harness.send(OTHER_ID, f"/start {link}")
+    await harness.send(OTHER_ID, f"/start {link}", first_name="Lucía", last_name="Pérez", username="lucia_p")
     assert "Welcome to the team" in fake_api.texts(OTHER_ID)[-1]
     assert [m.user_id for m in harness.rows(StaffMember)] == [OTHER_ID]
     assert any(c.params.get("scope", {}).get("chat_id") == OTHER_ID for c in fake_api.calls_to("setMyCommands"))
@@ -24,7 +24,8 @@ async def test_admin_invites_a_colleague_who_becomes_staff_then_is_removed(harne
     await harness.send(PATIENT_ID, f"/start {link}")
     assert "doesn't work" in fake_api.texts(PATIENT_ID)[-1]
     await harness.send(STAFF_ID, "/staff")
-    assert str(OTHER_ID) in fake_api.texts(STAFF_ID)[-1]
+    assert f"Invited: Lucía Pérez (@lucia_p) ({OTHER_ID})" in fake_api.texts(STAFF_ID)[-1]
+    assert harness.rows(StaffMember)[0].name == "Lucía Pérez (@lucia_p)"
     await harness.send(STAFF_ID, f"/removestaff {OTHER_ID}")
     assert harness.rows(StaffMember) == []
     await harness.send(OTHER_ID, "/patients")

@@ -130,16 +130,64 @@ def test_locale_resolution_falls_back_to_english():
 @pytest.mark.parametrize(
     ("broken", "expected"),
     [
-        ("<b>Good morning!", r"<b> is never closed"),
-        ("Good<br>morning!", r"<br> is not a tag Telegram accepts"),
-        ("<script>x</script>Good morning!", r"<script> is not a tag Telegram accepts"),
-        ("<b><i>Good</b></i> morning!", r"</b> does not close the tag opened before it"),
+        ("<b>For a while", r"<b> is never closed"),
+        ("For<br>a while", r"<br> is not a tag Telegram accepts"),
+        ("<script>x</script>For a while", r"<script> is not a tag Telegram accepts"),
+        ("<b><i>For</b></i> a while", r"</b> does not close the tag opened before it"),
     ],
 )
 def test_html_that_telegram_would_refuse_is_caught_at_start(clinic_dir, broken, expected):
     path = clinic_dir / "texts" / "en.toml"
     text = path.read_text()
-    assert "Good morning!" in text
-    path.write_text(text.replace("Good morning!", broken, 1))
+    assert "For a while" in text
+    path.write_text(text.replace("For a while", broken, 1))
     with pytest.raises(MessageFileError, match=r"en.toml: \[steps\] sun_care: " + expected):
         load_catalog(clinic_dir)
+
+
+def _drop_text(path: Path, section_key: str) -> None:
+    """Remove one ``key = ...`` entry (one line, or a triple-quoted block) from a texts file."""
+    text = path.read_text()
+    start = text.index(f"\n{section_key} = ") + 1
+    if text[start:].split("=", 1)[1].lstrip().startswith('"""'):
+        end = text.index('"""', text.index('"""', start) + 3) + 3
+    else:
+        end = text.index("\n", start)
+    path.write_text(text[:start] + text[end:])
+
+
+def test_a_locale_lacking_texts_falls_back_to_english_and_lists_them(clinic_dir):
+    spanish = clinic_dir / "texts" / "es.toml"
+    _drop_text(spanish, "sun_care")
+    _drop_text(spanish, "help_patient")
+    _drop_text(spanish, "weekdays")
+    catalog = load_catalog(clinic_dir)
+    assert catalog.missing_by_locale() == {"es": ["[steps] sun_care", "[bot] help_patient", "[bot] weekdays"]}
+    assert catalog.render("es", "steps", "sun_care", clinic_name="X").startswith("For a while after microneedling")
+    assert catalog.bot("es", "help_patient", clinic_name="X", clinic_phone="1", booking_line="").startswith("I'm the")
+    assert catalog.bot("es", "language_name") == "Español"
+    from datetime import datetime
+    assert catalog.format_date("es", datetime(2026, 11, 24)) == "Tue 24 nov"
+
+
+def test_the_shipped_texts_lack_nothing():
+    assert load_catalog().missing == ()
+
+
+def test_a_step_without_a_title_shows_its_key_and_is_listed(clinic_dir):
+    _drop_text(clinic_dir / "texts" / "es.toml", "sun_care")  # the [steps] text
+    english = clinic_dir / "texts" / "en.toml"
+    english.write_text(english.read_text().replace('sun_care = "Sun care"\n', ""))
+    catalog = load_catalog(clinic_dir)
+    assert ("en", "titles", "sun_care") in catalog.missing
+    assert catalog.step_title("es", "sun_care") == "Cuidado del sol"
+    assert catalog.step_title("en", "sun_care") == "sun_care"
+    assert catalog.step_title("de", "expect") == "What to expect"
+
+
+def test_a_line_holding_only_an_empty_placeholder_is_dropped():
+    catalog = load_catalog()
+    text = catalog.bot("en", "help_patient", clinic_name="X", clinic_phone="1", booking_line="")
+    assert "\n\n" not in text and "Call 1.\n<b>Your commands</b>" in text
+    with_link = catalog.bot("en", "help_patient", clinic_name="X", clinic_phone="1", booking_line="Book: u")
+    assert "Call 1.\nBook: u\n<b>Your commands</b>" in with_link

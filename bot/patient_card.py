@@ -1,0 +1,74 @@
+"""What ``/patient`` shows staff: the profile, then each cycle's timeline, in the staff member's language.
+
+Each section is a function returning lines, so that further sections (a status history) sit beside
+them and the command only joins what they return. Times are the patient's local time, and say so;
+steps are named by their titles (``[titles]`` in the texts), answers by the buttons' labels.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+from bot.handlers.answers import ANSWER_LABELS
+from bot.services import Services
+from jobs.console import Timeline
+from jobs.storage.models import Patient
+
+_MARKS = {"sent": "✅", "pending": "⏳", "waiting": "⏳", "held": "⏸", "claimed": "⏳", "skipped": "⏭", "failed": "❌",
+          "cancelled": "✖"}
+
+
+def _when(services: Services, locale: str, moment: datetime | None, zone: ZoneInfo) -> str:
+    return services.catalog.format_date(locale, moment.astimezone(zone), with_time=True) if moment else "-"
+
+
+def profile_lines(services: Services, locale: str, patient: Patient) -> list[str]:
+    """Name, status, zone and language, when enrolled and linked, and which zone the times are in."""
+    zone = ZoneInfo(patient.timezone)
+    return [
+        services.text(locale, "patient_profile", name=patient.name, patient_id=patient.id,
+                      status=services.text(locale, f"state_{patient.status}"), zone=patient.timezone,
+                      locale=patient.locale or "-", enrolled=_when(services, locale, patient.created_at, zone),
+                      linked=_when(services, locale, patient.linked_at, zone)),
+        services.text(locale, "patient_times_zone", zone=patient.timezone),
+    ]
+
+
+def timeline_lines(services: Services, locale: str, timeline: Timeline) -> list[str]:
+    """Each cycle (session k of n, its protocol) and its steps with what became of each."""
+    catalog = services.catalog
+    zone = ZoneInfo(timeline.patient.timezone)
+    lines: list[str] = []
+    for enrollment in timeline.enrollments:
+        protocol = catalog.protocols.get(enrollment.protocol_name)
+        lines.append(services.text(locale, "patient_cycle", session_number=enrollment.session_number,
+                                   series_length=enrollment.series_length,
+                                   session_date=_when(services, locale, enrollment.session_at, zone),
+                                   protocol=protocol.title if protocol else enrollment.protocol_name))
+        for reminder in (r for r in timeline.reminders if r.enrollment_id == enrollment.id):
+            extra = ""
+            if reminder.answer:
+                label = ANSWER_LABELS.get(reminder.answer)
+                extra = services.text(locale, "patient_step_answer",
+                                      answer=services.text(locale, label) if label else reminder.answer)
+            elif reminder.status in ("skipped", "failed", "cancelled") and reminder.outcome:
+                extra = f" — {reminder.outcome}"
+            lines.append(services.text(locale, "patient_step", mark=_MARKS.get(reminder.status, "•"),
+                                       when=_when(services, locale, reminder.sent_at or reminder.due_at, zone),
+                                       step=catalog.step_title(locale, reminder.step_key), extra=extra))
+    return lines
+
+
+def history_lines(services: Services, locale: str, timeline: Timeline) -> list[str]:
+    """The patient's status history from the lifecycle's event rows: when, what, who, and the new status."""
+    if not timeline.history:
+        return []
+    zone = ZoneInfo(timeline.patient.timezone)
+    lines = [services.text(locale, "patient_history_title", zone=zone.key)]
+    for event in timeline.history:
+        who = services.text(locale, f"actor_{event.actor or 'system'}", user_id=event.actor_id or "?")
+        status = services.text(locale, f"state_{event.to_status}") if event.to_status else "-"
+        lines.append(services.text(locale, "patient_history_line", event=services.text(locale, f"event_{event.kind}"),
+                                   who=who, status=status, when=_when(services, locale, event.at, zone)))
+    return lines
