@@ -71,8 +71,7 @@ async def enroll_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> 
         args = parse_enroll_args(text, now=services.clock(), clinic_zone=services.settings.clinic_timezone,
                                  protocols=sorted(catalog.protocols), locales=catalog.locales)
     except Refusal as exc:
-        await _reply_error(update, services, locale, exc)
-        return
+        raise exc.with_hint("enroll_example") from exc
     await finish_enrollment(update, context, args)
 
 
@@ -150,11 +149,7 @@ async def form_text(update: Update, context: ContextTypes.DEFAULT_TYPE) -> bool:
         return True
     text = (message.text or "").strip()
     if form.step == forms.ASK_TIME:
-        try:
-            session_at = parse_session_time(text, now=now, zone=services.settings.clinic_timezone)
-        except Refusal as exc:
-            await _reply_error(update, services, locale, exc, usage=False)
-            return True
+        session_at = parse_session_time(text, now=now, zone=services.settings.clinic_timezone)
         await _finish_form(update, context, session_at)
         return True
     if form.step == forms.ASK_NAME:
@@ -162,9 +157,7 @@ async def form_text(update: Update, context: ContextTypes.DEFAULT_TYPE) -> bool:
     else:
         zone = zone_for_city(text)
         if zone is None:
-            await _reply_error(update, services, locale, Refusal("enroll_error_bad_zone", value=text),
-                               usage=False)
-            return True
+            raise Refusal("enroll_error_bad_zone", value=text)
         form = await services.store.run(advance_form, user_id=user_id, expect=forms.ASK_ZONE_NAME, now=now,
                                         timezone=zone.key, step=forms.ASK_WHEN)
     if form is not None:
@@ -265,8 +258,7 @@ async def finish_enrollment(update: Update, context: ContextTypes.DEFAULT_TYPE, 
             enrolled_by=update.effective_user.id, now=services.clock(),
         )
     except Refusal as exc:
-        await _reply_error(update, services, locale, exc)
-        return
+        raise exc.with_hint("enroll_example") from exc
     patient, enrollment = enrolled.patient, enrolled.enrollment
     twin = await services.store.run(recent_namesake, name=patient.name, patient_id=patient.id, now=services.clock())
     log.info("staff %s enrolled patient %d (%d steps planned)", update.effective_user.id, patient.id, enrolled.planned)
@@ -296,12 +288,3 @@ async def finish_enrollment(update: Update, context: ContextTypes.DEFAULT_TYPE, 
         minutes = int((services.clock() - twin.created_at).total_seconds() // 60)
         caption += services.text(locale, "enroll_duplicate_note", minutes=minutes, patient_id=twin.id)
     await update.effective_message.reply_photo(photo=qr_png(link), caption=caption, parse_mode=ParseMode.HTML)
-
-
-async def _reply_error(update: Update, services: Services, locale: str, exc: Refusal, *,
-                       usage: bool = True) -> None:
-    """What was wrong, in one line, and one example of a whole line (not the full usage block)."""
-    text = services.text(locale, exc.key, **exc.values)
-    if usage:
-        text += "\n" + services.text(locale, "enroll_example")
-    await update.effective_message.reply_html(text)
