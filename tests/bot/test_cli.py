@@ -307,3 +307,11 @@ def test_a_locale_lacking_a_text_starts_with_a_warning_and_check_lists_it(monkey
     assert "locales en, de, es" in captured.out
     assert captured.err == ("aftercare: warning: texts/de.toml lacks 1 text(s), English is used for them: "
                             "[steps] sun_care\n")
+
+
+def test_the_readme_set_up_checks_before_the_first_run():
+    import re
+
+    readme = (Path(__file__).parents[2] / "README.md").read_text()
+    first_block = re.search(r"```sh\n(.*?)\n```", readme, re.DOTALL).group(1)
+    assert ".venv/bin/aftercare check && .venv/bin/aftercare run" in first_block
