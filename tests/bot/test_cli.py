@@ -309,3 +309,19 @@ def test_a_locale_lacking_a_text_starts_with_a_warning_and_check_lists_it(monkey
     assert "locales en, de, es" in captured.out
     assert captured.err == ("aftercare: warning: texts/de.toml lacks 1 text(s), English is used for them: "
                             "[steps] sun_care\n")
+
+
+def test_the_readme_set_up_checks_before_the_first_run():
+    import re
+
+    readme = (Path(__file__).parents[2] / "README.md").read_text()
+    first_block = re.search(r"```sh\n(.*?)\n```", readme, re.DOTALL).group(1)
+    assert ".venv/bin/aftercare check && .venv/bin/aftercare run" in first_block
+
+
+def test_copy_to_postgresql_without_its_driver_is_one_line(monkeypatch, tmp_path, capsys):
+    monkeypatch.setitem(sys.modules, "psycopg", None)  # as if the postgres extra were not installed
+    assert run(["db", "copy-to", "postgresql+psycopg://u:s3cret@127.0.0.1/x"], monkeypatch, tmp_path) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("aftercare: db copy-to: the target's driver (psycopg) is not installed")
+    assert '".[postgres]"' in err and "s3cret" not in err and len(err.splitlines()) == 1

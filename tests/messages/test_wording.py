@@ -67,6 +67,13 @@ def test_a_greeting_fits_every_hour_its_step_can_be_sent(protocol, step, locale)
                 f"{locale} {step.key!r} says {pattern!r} but can be sent between {hours} (local hours)")
 
 
+@pytest.mark.parametrize("locale", SHIPPED)
+def test_replies_which_can_go_out_at_any_hour_name_no_time_of_day(locale):
+    for key, text in CATALOG.texts[locale]["bot"].items():
+        for pattern, _hours in GREETINGS[locale]:
+            assert not re.search(pattern, text, re.IGNORECASE), (locale, key, pattern)
+
+
 def test_the_rule_catches_the_old_sun_care_text():
     """The check itself can fail: sun_care (09:00, valid 12 h) opening with "Good morning!" is caught."""
     step = CATALOG.protocol("microneedling").step("sun_care")
