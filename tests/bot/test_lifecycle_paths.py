@@ -131,12 +131,17 @@ async def test_3_opening_another_patients_invite_asks_and_changes_nothing_until_
     assert not _pending(harness, 1)
 
 
-async def test_4_relinking_a_patient_who_blocked_the_bot_restores_the_plan(harness, fake_api, clock):
+async def _linked_then_blocked(harness, fake_api, clock) -> None:
+    """A linked patient blocks the bot: the evening check-in meets Telegram's 403."""
     await harness.link()
     fake_api.fail("sendMessage", status=403, description="Forbidden: bot was blocked by the user",
                   chat_id=PATIENT_ID)
     clock.set_local(0, 19, 30)
     await harness.dispatch()
+
+
+async def test_4_relinking_a_patient_who_blocked_the_bot_restores_the_plan(harness, fake_api, clock):
+    await _linked_then_blocked(harness, fake_api, clock)
     assert harness.rows(Patient)[0].status == PatientStatus.UNREACHABLE
     assert not _pending(harness, 1)
     await harness.send(STAFF_ID, "/invite 1")
@@ -147,11 +152,7 @@ async def test_4_relinking_a_patient_who_blocked_the_bot_restores_the_plan(harne
 
 
 async def test_5_a_staff_cancel_is_not_undone_when_an_unreachable_patient_comes_back(harness, fake_api, clock):
-    await harness.link()
-    fake_api.fail("sendMessage", status=403, description="Forbidden: bot was blocked by the user",
-                  chat_id=PATIENT_ID)
-    clock.set_local(0, 19, 30)
-    await harness.dispatch()
+    await _linked_then_blocked(harness, fake_api, clock)
     await harness.send(STAFF_ID, "/cancel 1")
     await harness.send(PATIENT_ID, "I'm back")  # writing again makes a patient reachable
     assert not _pending(harness, 1)
