@@ -13,7 +13,6 @@ import re
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
-from urllib.parse import urlparse
 
 from dotenv import dotenv_values
 from sqlalchemy.exc import SQLAlchemyError
@@ -99,11 +98,14 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _run(env: dict[str, str]) -> int:
-    from telegram import Update
+    import asyncio
+
     from telegram.error import InvalidToken, NetworkError
 
     from bot.app import build_application, build_services
     from bot.logs import configure_logging
+    from bot.runner import serve
+    from jobs.storage.presence import AlreadyRunning
 
     settings = Settings.from_env(env)
     configure_logging(settings.log_level, settings.bot_token)
@@ -121,13 +123,10 @@ def _run(env: dict[str, str]) -> int:
             # Several instances can run behind one load balancer: each serves updates, and their
             # dispatchers share the work through the database's atomic claims.
             log.info("serving updates by webhook on %s:%d", settings.webhook_listen, settings.webhook_port)
-            application.run_webhook(
-                listen=settings.webhook_listen, port=settings.webhook_port,
-                url_path=urlparse(settings.webhook_url).path.lstrip("/"), webhook_url=settings.webhook_url,
-                secret_token=settings.webhook_secret_token, allowed_updates=Update.ALL_TYPES,
-            )
-        else:
-            application.run_polling(allowed_updates=Update.ALL_TYPES)
+        asyncio.run(serve(application, settings))
+    except AlreadyRunning as exc:
+        print(f"aftercare: DATABASE_URL: {exc}", file=sys.stderr)
+        return 2
     except InvalidToken:
         print("aftercare: BOT_TOKEN: Telegram rejected this token (mistyped, or revoked in @BotFather?)",
               file=sys.stderr)

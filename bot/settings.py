@@ -59,6 +59,7 @@ class Settings:
     webhook_listen: str = "0.0.0.0"
     webhook_port: int = 8443
     webhook_secret: str = field(default="", repr=False)
+    update_retention: timedelta = timedelta(hours=24)
 
     @property
     def webhook_secret_token(self) -> str:
@@ -101,6 +102,7 @@ class Settings:
             webhook_listen=reader.text("WEBHOOK_LISTEN") or "0.0.0.0",
             webhook_port=reader.integer("WEBHOOK_PORT", 8443, low=1, high=65535),
             webhook_secret=reader.secret("WEBHOOK_SECRET"),
+            update_retention=timedelta(hours=reader.integer("UPDATE_RETENTION_HOURS", 24, low=1, high=24 * 30)),
         )
 
     def is_admin(self, user_id: int | None) -> bool:

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import bindparam, union_all, update
+from sqlalchemy import bindparam, or_, union_all, update
 from sqlalchemy.orm import aliased
 from sqlmodel import Session, select
 from telegram import Bot
@@ -47,6 +47,7 @@ from jobs.storage.models import (
     Patient,
     Reminder,
 )
+from jobs.storage.presence import ME, holder_gone
 from messages.catalog import Catalog, Raw
 
 log = logging.getLogger(__name__)
@@ -113,6 +114,10 @@ class DispatchReport:
     blocked: list[tuple[int, str]] = field(default_factory=list)
     # Reminders that failed for good: (patient id, name, reason), for staff.
     failures: list[tuple[int, str, str]] = field(default_factory=list)
+    # False: the pass did not run (another instance was sending). True in halted: it stopped early
+    # (a 429, a shutdown, an outcome it could not record) and more may be due.
+    ran: bool = True
+    halted: bool = False
 
     @property
     def handled(self) -> int:
@@ -130,8 +135,8 @@ _CLAIMED_COLUMNS = (
 )
 
 
-def _claim_statements():
-    """The claim's statements, built once with bound parameters (``now``, ``until``, ``limit``):
+def _claim_statements(dialect: str):
+    """The claim's statements, built once with bound parameters (``now``, ``until``, ``limit``, ``me``):
     building them per call cost about as much as PostgreSQL took to run them."""
     now, limit = bindparam("now"), bindparam("limit")
     other = aliased(Reminder)
@@ -153,17 +158,21 @@ def _claim_statements():
         )
 
     pending = candidates(Reminder.status == PENDING, Reminder.due_at <= now)
-    expired = candidates(Reminder.status == CLAIMED, Reminder.claimed_until <= now)
+    # A claim whose lease ran out, or whose holder is known to be gone (a process killed mid-send):
+    # taken again at once in the second case, not after the lease.
+    expired = candidates(Reminder.status == CLAIMED,
+                         or_(Reminder.claimed_until <= now, holder_gone(Reminder.holder, dialect)))
     both = union_all(select(pending.cte("pending")), select(expired.cte("expired"))).subquery("both")
     picked = select(both.c.id).order_by(both.c.due_at, both.c.id).limit(limit).cte("picked")
     in_one = (
         update(Reminder)
         .where(Reminder.id == picked.c.id, Patient.id == Reminder.patient_id, Enrollment.id == Reminder.enrollment_id)
-        .values(status=CLAIMED, claimed_until=bindparam("until"))
+        .values(status=CLAIMED, claimed_until=bindparam("until"), holder=bindparam(ME))
         .returning(*_CLAIMED_COLUMNS)
     )
     ids = bindparam("ids", expanding=True)
-    mark = update(Reminder).where(Reminder.id.in_(ids)).values(status=CLAIMED, claimed_until=bindparam("until"))
+    mark = (update(Reminder).where(Reminder.id.in_(ids))
+            .values(status=CLAIMED, claimed_until=bindparam("until"), holder=bindparam(ME)))
     columns = (
         select(*_CLAIMED_COLUMNS)
         .join(Patient, Patient.id == Reminder.patient_id)
@@ -174,10 +183,12 @@ def _claim_statements():
     return in_one, pending, expired, mark, columns
 
 
-_CLAIM_IN_ONE, _PENDING, _EXPIRED, _MARK_CLAIMED, _CLAIMED_ROWS = _claim_statements()
+_CLAIM_IN_ONE = _claim_statements("postgresql")[0]
+_, _PENDING, _EXPIRED, _MARK_CLAIMED, _CLAIMED_ROWS = _claim_statements("sqlite")
 
 
-def claim_due(session: Session, *, now: datetime, limit: int, lease: timedelta) -> list[ClaimedReminder]:
+def claim_due(session: Session, *, now: datetime, limit: int, lease: timedelta,
+              holder: int | None = None) -> list[ClaimedReminder]:
     """Claim up to ``limit`` due reminders of linked, active patients, oldest first.
 
     Candidates are pending rows that are due (read through the partial index on pending rows)
@@ -188,8 +199,11 @@ def claim_due(session: Session, *, now: datetime, limit: int, lease: timedelta) 
     statement, one round trip. On SQLite the transaction began IMMEDIATE, so a second dispatcher
     waits for the lock and then sees the rows as claimed; the claim there is a select, an update
     and a select, all in-process.
+
+    ``holder`` (this process's presence, jobs/storage/presence.py) is written on the claims; claims
+    of a holder known to be gone are candidates at once.
     """
-    values = {"now": now, "until": now + lease, "limit": limit}
+    values = {"now": now, "until": now + lease, "limit": limit, ME: holder}
     connection = session.connection()
     if connection.dialect.name == "postgresql":
         rows = connection.execute(_CLAIM_IN_ONE, values).all()
@@ -227,7 +241,7 @@ def record_sent_many(session: Session, sends: list[dict]) -> None:
 
 def record_skipped(session: Session, *, reminder_id: int, reason: str) -> None:
     """Mark a reminder skipped (stale), with the reason."""
-    _finish(session, reminder_id, status=SKIPPED, outcome=reason)
+    _finish(session, reminder_id, status=SKIPPED, outcome=reason[:200])
 
 
 def record_failed(session: Session, *, reminder_id: int, reason: str, attempts: int) -> None:
@@ -403,6 +417,7 @@ async def dispatch_due(
     policy: DeliveryPolicy = DeliveryPolicy(),
     pacer: ChatPacer | None = None,
     should_stop: Callable[[], bool] = lambda: False,
+    holder: int | None = None,
 ) -> DispatchReport:
     """Send every reminder due at ``now``, batch by batch, until none is left.
 
@@ -412,7 +427,7 @@ async def dispatch_due(
     run = _Run(store, bot, catalog, clinic, now, policy, pacer or ChatPacer(), should_stop)
     limiter = asyncio.Semaphore(policy.concurrency)
     while not run.stopping():
-        batch = await store.run(claim_due, now=now, limit=policy.batch_size, lease=policy.lease)
+        batch = await store.run(claim_due, now=now, limit=policy.batch_size, lease=policy.lease, holder=holder)
         if not batch:
             break
         by_chat: dict[int, list[ClaimedReminder]] = defaultdict(list)
@@ -428,6 +443,7 @@ async def dispatch_due(
         if len(batch) < policy.batch_size:
             break
     report = run.report
+    report.halted = run.stopping()
     if report.handled or report.released:
         log.info("dispatch: %d sent, %d skipped as stale, %d failed, %d to retry, %d released",
                  report.sent, report.skipped, report.failed, report.retried, report.released)
@@ -436,6 +452,16 @@ async def dispatch_due(
 
 async def _deliver_chat(run: _Run, items: list[ClaimedReminder], limiter: asyncio.Semaphore) -> None:
     """One patient's claimed reminders, in order; a blocked patient stops the rest."""
+    try:
+        await _deliver_chat_items(run, items, limiter)
+    except BaseException:
+        # An outcome that cannot be recorded (the database went away) halts the run like a 429:
+        # every other chat stops before its next send, so nothing more goes out unrecorded.
+        run.halted = True
+        raise
+
+
+async def _deliver_chat_items(run: _Run, items: list[ClaimedReminder], limiter: asyncio.Semaphore) -> None:
     for position, item in enumerate(items):
         if not run.stopping():
             await run.pacer.wait(item.chat_id)  # before taking a slot: a paced chat must not idle one

@@ -8,7 +8,7 @@ from telegram import Update
 from telegram.ext import ContextTypes
 
 from bot.alerts import alert_staff
-from bot.delivery import run_dispatch
+from bot.delivery import wake_dispatcher
 from bot.handlers.staff import join_as_staff
 from bot.services import services_of
 from jobs.invites import LinkProblem, redeem_invite
@@ -67,5 +67,6 @@ async def start_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> N
         await alert_staff(services, context.bot, services.text(
             services.staff_locale, "alert_superseded", name=patient.name, patient_id=patient.id, old_id=old_id),
             patient_id=patient.id)
-    # What is due right now (the "what to expect" note) goes out at once, not at the next tick.
-    await run_dispatch(services, context.bot)
+    # What is due right now (the "what to expect" note) goes out at once, not at the next tick: the
+    # one dispatcher job is woken (never run here: the in-flight bound and its staff report hold).
+    wake_dispatcher(services, context.job_queue)

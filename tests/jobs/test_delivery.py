@@ -150,32 +150,11 @@ async def test_the_dispatcher_job_is_one_recurring_job_with_the_configured_inter
     bot = await BotHarness(fake_api, bot_env(fake_api, database_url, DISPATCH_INTERVAL_SECONDS="45"), clock).start()
     try:
         jobs = {job.name: job for job in bot.app.job_queue.jobs()}
-        # One dispatcher job for all reminders (not one job per reminder), plus the heartbeat.
-        assert sorted(jobs) == ["dispatch-due-reminders", "heartbeat"]
+        # One dispatcher job for all reminders (not one job per reminder), the heartbeat and the pruning.
+        assert sorted(jobs) == ["dispatch-due-reminders", "heartbeat", "prune-handled-updates"]
         assert jobs["dispatch-due-reminders"].job.trigger.interval == timedelta(seconds=45)
         assert jobs["dispatch-due-reminders"].job.misfire_grace_time is None
     finally:
-        await bot.stop()
-
-
-async def test_the_bot_runs_by_polling_against_the_server(fake_api, database_url, clock):
-    """The whole loop as in production: Updater polls getUpdates, handlers reply, the job queue runs."""
-    import asyncio
-
-    bot = await BotHarness(fake_api, bot_env(fake_api, database_url), clock).start()
-    app = bot.app
-    await app.start()
-    await app.updater.start_polling(poll_interval=0.0, timeout=1)
-    try:
-        fake_api.push_update(fake_api.message_update(user_id=PATIENT_ID, text="/start"))
-        for _ in range(100):  # waits for the reply over HTTP, not for a reminder's time
-            if fake_api.texts(PATIENT_ID):
-                break
-            await asyncio.sleep(0.05)
-        assert "personal link or QR code" in fake_api.texts(PATIENT_ID)[0]
-    finally:
-        await app.updater.stop()
-        await app.stop()
         await bot.stop()
 
 
