@@ -142,7 +142,9 @@ def _claim_statements(dialect: str):
     other = aliased(Reminder)
     in_flight = (
         select(other.id)
-        .where(other.patient_id == Patient.id, other.status == CLAIMED, other.claimed_until > now)
+        # A dead holder's claim is not in flight: it is about to be taken again itself.
+        .where(other.patient_id == Patient.id, other.status == CLAIMED, other.claimed_until > now,
+               ~holder_gone(other.holder, dialect))
         .exists()
     )
 
