@@ -346,16 +346,34 @@ def test_a_skipped_reason_is_cut_to_the_column_like_failed_and_retried(harness, 
 
 
 async def test_the_summary_after_downtime_counts_every_pass_until_caught_up(harness, fake_api, clock):
-    from jobs.dispatch import DispatchReport
+    from collections import Counter
+
+    from jobs.dispatch import DispatchReport, Outcome
+
+    def report(sent=0, skipped=0, failed=0, **flags):
+        return DispatchReport(counts=Counter({Outcome.SENT: sent, Outcome.STALE: skipped, Outcome.REFUSED: failed}),
+                              **flags)
 
     services = harness.services
     services.downtime = timedelta(hours=14)
     # With several instances the first tick may be another's (skipped here); a 429 halts a pass early.
-    await report_to_staff(services, harness.app.bot, DispatchReport(ran=False))
-    await report_to_staff(services, harness.app.bot, DispatchReport(sent=30, skipped=1, halted=True))
+    await report_to_staff(services, harness.app.bot, report(ran=False))
+    await report_to_staff(services, harness.app.bot, report(sent=30, skipped=1, halted=True))
     assert not [text for text in fake_api.texts(STAFF_ID) if "Back after" in text]  # not caught up yet
-    await report_to_staff(services, harness.app.bot, DispatchReport(sent=7, skipped=4, failed=1))
+    await report_to_staff(services, harness.app.bot, report(sent=7, skipped=4, failed=1))
     [summary] = [text for text in fake_api.texts(STAFF_ID) if "Back after" in text]
     assert summary.startswith("🔄 Back after 14 h offline: 37 sent, 5 skipped as out of date, 1 failed")
-    await report_to_staff(services, harness.app.bot, DispatchReport(sent=3))
+    await report_to_staff(services, harness.app.bot, report(sent=3))
     assert len([text for text in fake_api.texts(STAFF_ID) if "Back after" in text]) == 1
+
+
+def test_each_send_error_is_classified_into_one_outcome():
+    from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TimedOut
+
+    from jobs.dispatch import Outcome, classify
+
+    assert classify(RetryAfter(3)) is Outcome.RATE_LIMITED
+    assert classify(Forbidden("Forbidden: bot was blocked by the user")) is Outcome.BLOCKED
+    assert classify(BadRequest("Bad Request: chat not found")) is Outcome.REFUSED  # a NetworkError subclass
+    assert classify(TimedOut()) is Outcome.RETRY and classify(NetworkError("Bad Gateway")) is Outcome.RETRY
+    assert classify(ZeroDivisionError()) is Outcome.BROKEN
