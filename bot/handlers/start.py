@@ -55,6 +55,17 @@ async def start_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> N
         return
     patient = result.patient
     log.info("patient %d linked (%d stale steps skipped)", patient.id, result.skipped)
+    try:
+        await _greet(update, context, services, result)
+    finally:
+        # What is due right now (the "what to expect" note) goes out at once, not at the next tick,
+        # even if the greeting could not be sent: the one dispatcher job is woken (never run here, so
+        # the in-flight bound and its staff report hold for these sends too).
+        wake_dispatcher(services, context.job_queue)
+
+
+async def _greet(update: Update, context: ContextTypes.DEFAULT_TYPE, services, result) -> None:
+    message, patient = update.effective_message, result.patient
     if result.relinked:
         await message.reply_html(services.text(patient.locale, "start_linked_again", name=patient.name))
     else:
@@ -67,6 +78,3 @@ async def start_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> N
         await alert_staff(services, context.bot, services.text(
             services.staff_locale, "alert_superseded", name=patient.name, patient_id=patient.id, old_id=old_id),
             patient_id=patient.id)
-    # What is due right now (the "what to expect" note) goes out at once, not at the next tick: the
-    # one dispatcher job is woken (never run here: the in-flight bound and its staff report hold).
-    wake_dispatcher(services, context.job_queue)

@@ -219,3 +219,46 @@ async def test_sends_that_finish_together_are_marked_sent_by_one_executemany(har
         row = rows[item.id]
         assert (row.status, row.telegram_message_id, row.claimed_until) == (SENT, 900 + n, None)
         assert row.sent_at == clock.now
+
+
+async def test_a_start_wakes_the_one_dispatcher_job_whose_report_reaches_staff(harness, fake_api, clock):
+    """The patient blocked the bot right after opening the link: the woken pass finds it out, and
+    staff hear of it (the old inline pass dropped its report)."""
+    from tests.conftest import STAFF_ID
+
+    token = await harness.enroll()
+    # The greeting, the error notice and then the first aftercare message all meet a blocked chat.
+    fake_api.fail("sendMessage", status=403, description="Forbidden: bot was blocked by the user",
+                  chat_id=PATIENT_ID, times=5)
+    await harness.send(PATIENT_ID, f"/start {token}")
+    alerts = [text for text in fake_api.texts(STAFF_ID) if "blocked the bot" in text]
+    assert len(alerts) == 1 and "Anna K" in alerts[0]
+
+
+async def test_a_wake_during_a_pass_runs_one_more_pass_after_it_never_beside_it(harness, fake_api, clock,
+                                                                                monkeypatch):
+    from bot import delivery
+
+    await harness.link()
+    running = 0
+    passes = []
+    real = delivery.run_dispatch
+
+    async def counting(services, bot, **kwargs):
+        nonlocal running
+        running += 1
+        passes.append(running)
+        if len(passes) == 1:  # a patient links while the first pass is sending
+            delivery.wake_dispatcher(services, harness.app.job_queue)
+        try:
+            return await real(services, bot, **kwargs)
+        finally:
+            running -= 1
+
+    monkeypatch.setattr(delivery, "run_dispatch", counting)
+    job = harness.app.job_queue.get_jobs_by_name(delivery.DISPATCH_JOB_NAME)[0]
+    planned = job.next_t
+    await delivery.dispatch_rounds(harness.services, harness.app.bot)
+    assert passes == [1, 1]  # two passes, one after the other: never two at once (the bound of 4 holds)
+    assert job.next_t == planned  # the job was not rescheduled beside the running pass
+    assert not harness.services.dispatching and not harness.services.dispatch_wanted
