@@ -646,7 +646,9 @@ async def burst(args: dict) -> dict:
         api._methods["sendmessage"] = timed_send
         env = {"PATH": os.environ.get("PATH", ""), "HOME": os.environ.get("HOME", "/tmp"), "BOT_TOKEN": api.token,
                "DATABASE_URL": url, "TELEGRAM_API_BASE_URL": api.root_url, "LOG_LEVEL": "WARNING",
-               "QUIET_HOURS": "off", "STAFF_IDS": "1001"}
+               "QUIET_HOURS": "off", "STAFF_IDS": "1001",
+               # The bot of this source tree (the one the benchmark runs from), whatever is installed.
+               "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
         workdir = Path(args["workdir"])
         bot = await asyncio.create_subprocess_exec(
             sys.executable, "-m", "bot", "--env-file", str(workdir / "no.env"), "run", cwd=workdir, env=env,
