@@ -18,6 +18,8 @@ from datetime import UTC, datetime, timedelta
 
 from bench.common import TOKEN, emit, peak_rss_mb, rss_mb
 
+_SOURCE_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
 # ---------------------------------------------------------------------------------------------- helpers
 
 
@@ -648,7 +650,7 @@ async def burst(args: dict) -> dict:
                "DATABASE_URL": url, "TELEGRAM_API_BASE_URL": api.root_url, "LOG_LEVEL": "WARNING",
                "QUIET_HOURS": "off", "STAFF_IDS": "1001",
                # The bot of this source tree (the one the benchmark runs from), whatever is installed.
-               "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+               "PYTHONPATH": _SOURCE_ROOT}
         workdir = Path(args["workdir"])
         bot = await asyncio.create_subprocess_exec(
             sys.executable, "-m", "bot", "--env-file", str(workdir / "no.env"), "run", cwd=workdir, env=env,

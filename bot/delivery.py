@@ -21,7 +21,7 @@ from bot.alerts import alert_staff
 from bot.services import Services, services_of
 from jobs.dispatch import DispatchReport, dispatch_due
 from jobs.health import beat, last_beat, queue_counts
-from jobs.intake import prune_updates
+from jobs.intake import open_count, prune_updates
 
 log = logging.getLogger(__name__)
 
@@ -124,7 +124,9 @@ async def heartbeat_job(context: ContextTypes.DEFAULT_TYPE) -> None:
         await asyncio.to_thread(services.store.presence.refresh)
     await services.store.run(beat, now=now)
     counts = await services.store.run(queue_counts, now=now)
-    log.info("heartbeat: %(pending)d pending, %(due)d due now, %(failed)d failed", counts)
+    waiting = await services.store.run(open_count)
+    log.info("heartbeat: %(pending)d pending, %(due)d due now, %(failed)d failed; %(updates)d updates waiting",
+             {**counts, "updates": waiting})
 
 
 async def prune_job(context: ContextTypes.DEFAULT_TYPE) -> None:

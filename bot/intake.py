@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hmac
 import json
 import logging
 from collections.abc import Awaitable
@@ -29,7 +30,7 @@ from urllib.parse import urlencode, urlparse
 
 from aiohttp import web
 from telegram import Update
-from telegram.error import InvalidToken, NetworkError, TimedOut
+from telegram.error import Conflict, InvalidToken, NetworkError, TimedOut
 from telegram.ext import Application, BaseUpdateProcessor
 
 from bot.services import Services
@@ -84,6 +85,13 @@ class ChatOrderedProcessor(BaseUpdateProcessor):
         """Nothing to close."""
 
 
+def _reason(exc: BaseException) -> str:
+    """An error's class (and its driver error's), never its text: a database error's text carries the
+    statement's parameters, here the patients' own messages."""
+    orig = getattr(exc, "orig", None)
+    return f"{type(exc).__name__}: {type(orig).__name__}" if orig is not None else type(exc).__name__
+
+
 def _chat_of(update: object) -> int | None:
     if not isinstance(update, Update):
         return None
@@ -128,15 +136,20 @@ class Intake:
                 await self.receive(updates)
             except InvalidToken:
                 raise
+            except Conflict:
+                failures += 1
+                log.warning("getUpdates refused: another process polls with this bot token, or a webhook is set")
+                await self._pause(min(30.0, 0.5 * 2 ** min(failures, 6)))
+                continue
             except (TimedOut, NetworkError) as exc:
                 # One line, not a traceback per retry; the same offset again, so nothing is confirmed.
                 failures += 1
                 log.warning("getUpdates failed (%s); retrying", type(exc).__name__)
                 await self._pause(min(30.0, 0.5 * 2 ** min(failures, 6)))
                 continue
-            except Exception:  # noqa: BLE001 - e.g. the database is down: do not confirm, try again
+            except Exception as exc:  # noqa: BLE001 - e.g. the database is down: do not confirm, try again
                 failures += 1
-                log.exception("could not store updates; they stay unconfirmed at Telegram")
+                log.warning("could not store updates (%s); they stay unconfirmed at Telegram", _reason(exc))
                 await self._pause(min(30.0, 0.5 * 2 ** min(failures, 6)))
                 continue
             failures = 0
@@ -152,7 +165,8 @@ class Intake:
         """Webhook mode: 200 only after the update is committed; 403 without the secret."""
 
         async def receive(request: web.Request) -> web.Response:
-            if request.headers.get("X-Telegram-Bot-Api-Secret-Token") != secret:
+            given = request.headers.get("X-Telegram-Bot-Api-Secret-Token", "")
+            if not hmac.compare_digest(given.encode(), secret.encode()):
                 return web.Response(status=403)
             try:
                 update = await request.json()
@@ -162,9 +176,9 @@ class Intake:
                 return web.Response(status=400)
             try:
                 await self.receive([update])
-            except Exception:  # noqa: BLE001 - not stored: Telegram must send it again
-                log.exception("could not store update %s; answering 500 so Telegram sends it again",
-                              update["update_id"])
+            except Exception as exc:  # noqa: BLE001 - not stored: Telegram must send it again
+                log.warning("could not store update %s (%s); answering 500 so Telegram sends it again",
+                            update["update_id"], _reason(exc))
                 return web.Response(status=500)
             return web.Response(status=200)
 
@@ -186,8 +200,8 @@ class Intake:
                     claimed = await self.services.store.run(
                         claim_updates, now=self.services.clock(), limit=free, lease=UPDATE_LEASE,
                         holder=self.services.store.holder)
-                except Exception:  # noqa: BLE001 - the database is down: the updates wait in it
-                    log.exception("could not claim updates; trying again")
+                except Exception as exc:  # noqa: BLE001 - the database is down: the updates wait in it
+                    log.warning("could not claim updates (%s); trying again", _reason(exc))
                     await self._pause(1.0)
                     continue
             for item in claimed:
@@ -216,8 +230,8 @@ class Intake:
             log.exception("update %d could not be processed", item.update_id)
         try:
             await self.services.store.run(mark_done, update_ids=[item.update_id], now=self.services.clock())
-        except Exception:  # noqa: BLE001 - left claimed: handled again once the claim lapses
-            log.exception("update %d: could not mark it done", item.update_id)
+        except Exception as exc:  # noqa: BLE001 - left claimed: handled again once the claim lapses
+            log.warning("update %d: could not mark it done (%s)", item.update_id, _reason(exc))
         self._wake.set()  # that chat's next update may be claimed now
 
     # ------------------------------------------------------------------ running

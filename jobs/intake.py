@@ -33,9 +33,10 @@ from jobs.storage.presence import ME, holder_gone
 
 log = logging.getLogger(__name__)
 
-# A claim taken this often and never finished is an update that kills its handler (or the whole
-# process): give it up rather than crash-loop on it.
-MAX_ATTEMPTS = 5
+# A claim taken this often and never finished is an update that kills the whole process (a handler's
+# exception does not: the update is marked done): give it up rather than crash-loop on it. High,
+# because every restart after a kill -9 or a power cut takes the updates in flight again too.
+MAX_ATTEMPTS = 25
 OPEN = (UPDATE_NEW, UPDATE_CLAIMED)
 
 
@@ -122,7 +123,8 @@ def claim_updates(session: Session, *, now: datetime, limit: int, lease: timedel
         else:
             claimed.append(ClaimedUpdate(row.update_id, json.loads(row.payload), row.attempts))
     if given_up:
-        log.error("updates %s given up after %d attempts", given_up, MAX_ATTEMPTS)
+        log.error("updates %s given up: each was being handled when the process died, %d times", given_up,
+                  MAX_ATTEMPTS)
         connection.execute(update(InboundUpdate).where(InboundUpdate.update_id.in_(given_up))
                            .values(status=UPDATE_FAILED, done_at=now, claimed_until=None))
     return claimed
