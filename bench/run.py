@@ -35,6 +35,10 @@ CPU counted is the dispatcher's alone):
   misfire grace.
 * **outage**: ours after the same outage: what is due and not stale is sent once, the stale
   is skipped, a second pass sends nothing.
+* **burst**: the real bot (``python -m bot run``, polling, its rate limiter) is sending a backlog of
+  5,000 due messages when 40 patients open their invite links within one second: seconds from each
+  ``/start`` reaching the Bot API server to the bot's greeting (median, p95, max), SQLite and
+  PostgreSQL (``--only burst`` runs just this, about a minute).
 """
 
 from __future__ import annotations
@@ -60,7 +64,7 @@ sys.path.insert(0, str(ROOT))
 from bench import seed as seeding  # noqa: E402
 from bench.common import TOKEN  # noqa: E402
 
-SECTIONS = ("throughput", "sweep", "components", "profile", "limit", "scale", "usual", "outage")
+SECTIONS = ("throughput", "sweep", "components", "profile", "limit", "scale", "usual", "outage", "burst")
 TARGET_PATIENTS = 100_000
 TARGET_JOBS = TARGET_PATIENTS * 8
 
@@ -72,6 +76,7 @@ FULL = {
     "claims": 200, "claim_limit": 100,
     "usual_a_patients": 20_000, "usual_b_patients": 1000, "usual_b_synth_jobs": TARGET_JOBS,
     "outage_jobs": 1000, "outage_s": 5, "ours_outage_due": 1000, "ours_outage_stale": 200,
+    "burst_patients": 40, "burst_backlog": 5000,
 }
 QUICK = {
     **FULL, "tp_n": 3000, "sweep": [], "components_n": 1000,
@@ -429,6 +434,19 @@ def section_outage(run: Runner, cfg: dict, out: dict) -> None:
 
 # ---------------------------------------------------------------------------------------------- report
 
+def section_burst(run: Runner, cfg: dict, kinds: list[str], out: dict) -> None:
+    out["burst"] = {}
+    for kind in kinds:
+        url = fresh_db(kind, "bench_burst", run.workdir)
+        result = run.worker("burst", {"url": url, "patients": cfg["burst_patients"], "backlog": cfg["burst_backlog"],
+                                      "workdir": str(run.workdir)}, timeout=300)
+        out["burst"][kind] = result
+        log(f"burst {kind}: {result['greeted']} of {result['patients']} greeted; "
+            f"wait median {result['wait_s_median']} s, p95 {result['wait_s_p95']} s, max {result['wait_s_max']} s; "
+            f"{result['backlog_sent_meanwhile']} backlog messages sent meanwhile")
+        seeding.drop_database(kind, "bench_burst", run.workdir)
+
+
 def machine() -> dict:
     cpu = "unknown"
     with open("/proc/cpuinfo") as info:
@@ -593,6 +611,16 @@ def render(results: dict, cfg: dict, quick: bool) -> str:
         "", "0 / all (nothing was left to run)" if restart_a is not None else "—",
         f"{_fmt(bo.get('fake_sent'))} / {_fmt(bo.get('rows_before'))}: {_fmt(bo.get('missed'))} reported missed, "
         f"rows {_fmt(bo.get('rows_before'))} → {_fmt(bo.get('rows_after'))}")
+    bu = results.get("burst", {})
+
+    def burst(kind):
+        r = bu.get(kind)
+        return (f"{_fmt(r.get('wait_s_median'), digits=2)} / **{_fmt(r.get('wait_s_p95'), digits=2)}** / "
+                f"{_fmt(r.get('wait_s_max'), digits=2)} ({r['greeted']} of {r['patients']} greeted)") if r else "—"
+
+    row(f"{cfg['burst_patients']} patients open their links within 1 s while the real bot sends a backlog of "
+        f"{cfg['burst_backlog']:,}: /start to greeting (median / p95 / max s)", "p95 ≤ 2",
+        burst("sqlite"), burst("postgres"), "", "")
 
     lines = [
         f"# Aftercare benchmark{' (quick run)' if quick else ''}",
@@ -710,6 +738,8 @@ def main() -> int:
                     section_usual(run, cfg, results)
                 elif name == "outage":
                     section_outage(run, cfg, results)
+                elif name == "burst":
+                    section_burst(run, cfg, kinds, results)
             except Exception as exc:  # noqa: BLE001 - one broken section must not lose the others
                 log(f"section {name} failed: {type(exc).__name__}: {exc}")
                 results.setdefault("errors", {})[name] = f"{type(exc).__name__}: {exc}"

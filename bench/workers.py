@@ -18,6 +18,8 @@ from datetime import UTC, datetime, timedelta
 
 from bench.common import TOKEN, emit, peak_rss_mb, rss_mb
 
+_SOURCE_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
 # ---------------------------------------------------------------------------------------------- helpers
 
 
@@ -594,10 +596,102 @@ async def outage_ours(args: dict) -> dict:
             "second_pass": {"sent": second.sent, "skipped": second.skipped}}
 
 
+async def burst(args: dict) -> dict:
+    """The real bot (``python -m bot run``) sends a backlog while patients open their invite links within
+    a second: seconds from each ``/start`` reaching the Bot API server to the bot's greeting.
+
+    The fake Bot API (tests/fakes/bot_api.py, which serves getUpdates as Telegram does) runs in this
+    process; the bot in a child process, with its rate limiter, polling it.
+    """
+    import contextlib
+    import random
+    import signal
+    from pathlib import Path
+    from zoneinfo import ZoneInfo
+
+    from sqlmodel import Session
+
+    from bench import seed as seeding
+    from jobs.enrollment import enroll_patient
+    from jobs.planning import QuietHours
+    from jobs.storage.db import make_engine
+    from messages.catalog import load_catalog
+    from tests.fakes.bot_api import FakeBotAPI
+
+    url, patients, backlog = args["url"], args["patients"], args["backlog"]
+    now = datetime.now(UTC)
+    seeding.seed(url, patients=backlog, reminders_per_patient=1, due_every=1, now=now, all_due=True, fast=True)
+    protocol = load_catalog(None, default_protocol="microneedling").protocol("microneedling")
+    engine = make_engine(url)
+    with Session(engine) as session:
+        tokens = [enroll_patient(session, name=f"Burst {n}", protocol=protocol, session_at=now - timedelta(minutes=30),
+                                 session_number=1, series_length=3, zone=ZoneInfo("UTC"), locale="en",
+                                 quiet_hours=QuietHours.parse("off"), invite_ttl=timedelta(days=7), enrolled_by=1001,
+                                 now=now).token for n in range(patients)]
+        session.commit()
+    engine.dispose()
+
+    first_user = 900_000_001
+    greeted: dict[int, float] = {}
+    everyone_greeted = asyncio.Event()
+    async with FakeBotAPI() as api:
+        send = api._send_message
+
+        async def timed_send(call):  # when each patient's first message (the greeting) is answered
+            chat = call.params.get("chat_id")
+            if isinstance(chat, int) and chat >= first_user and chat not in greeted:
+                greeted[chat] = time.monotonic()
+                if len(greeted) == patients:
+                    everyone_greeted.set()
+            return await send(call)
+
+        api._methods["sendmessage"] = timed_send
+        env = {"PATH": os.environ.get("PATH", ""), "HOME": os.environ.get("HOME", "/tmp"), "BOT_TOKEN": api.token,
+               "DATABASE_URL": url, "TELEGRAM_API_BASE_URL": api.root_url, "LOG_LEVEL": "WARNING",
+               "QUIET_HOURS": "off", "STAFF_IDS": "1001",
+               # The bot of this source tree (the one the benchmark runs from), whatever is installed.
+               "PYTHONPATH": _SOURCE_ROOT}
+        workdir = Path(args["workdir"])
+        bot = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "bot", "--env-file", str(workdir / "no.env"), "run", cwd=workdir, env=env,
+            stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL)
+        try:
+            deadline = time.monotonic() + 60
+            while len(api.calls_to("sendMessage")) < 90:  # three seconds into the backlog at 30/s
+                if time.monotonic() > deadline:
+                    raise RuntimeError("the bot did not start sending its backlog")
+                await asyncio.sleep(0.05)
+            backlog_before = len(api.calls_to("sendMessage"))
+            rng = random.Random(40)
+            offsets = sorted(rng.uniform(0, 1.0) for _ in range(patients))  # all within one second
+            pushed: dict[int, float] = {}
+            start = time.monotonic()
+            for n, (offset, token) in enumerate(zip(offsets, tokens, strict=True)):
+                await asyncio.sleep(max(0.0, start + offset - time.monotonic()))
+                user = first_user + n
+                api.push_update(api.message_update(user_id=user, text=f"/start {token}"))
+                pushed[user] = time.monotonic()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(everyone_greeted.wait(), args.get("timeout_s", 60))
+            backlog_during = len(api.calls_to("sendMessage")) - backlog_before - len(greeted)
+        finally:
+            bot.send_signal(signal.SIGTERM)
+            try:
+                await asyncio.wait_for(bot.wait(), 15)
+            except TimeoutError:
+                bot.kill()
+    waits = sorted(greeted[user] - pushed[user] for user in pushed if user in greeted)
+    return {"patients": patients, "backlog": backlog, "greeted": len(waits), "unanswered": patients - len(waits),
+            "wait_s_median": round(statistics.median(waits), 3) if waits else None,
+            "wait_s_p95": round(_percentile(waits, 95), 3) if waits else None,
+            "wait_s_max": round(waits[-1], 3) if waits else None,
+            "backlog_sent_meanwhile": backlog_during}
+
+
 # ---------------------------------------------------------------------------------------------- main
 
 WORKERS = {"drain": drain, "components": components, "dispatcher_start": dispatcher_start,
-           "scale_queries": scale_queries, "outage_ours": outage_ours}
+           "scale_queries": scale_queries, "outage_ours": outage_ours, "burst": burst}
 
 
 def main() -> None:

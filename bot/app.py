@@ -26,12 +26,16 @@ from bot.delivery import (
     DISPATCH_JOB_NAME,
     HEARTBEAT_INTERVAL,
     HEARTBEAT_JOB_NAME,
+    PRUNE_INTERVAL,
+    PRUNE_JOB_NAME,
     dispatch_job,
     heartbeat_job,
     note_downtime,
+    prune_job,
 )
 from bot.handlers import answers, common, console, enroll, membership, patient, relay, staff, start
 from bot.http_client import AiohttpRequest
+from bot.intake import INTAKE_KEY, ChatOrderedProcessor, Intake
 from bot.keyboards import (
     CONFIRM_PREFIX,
     ENROLL_ANY,
@@ -76,9 +80,10 @@ def build_services(settings: Settings, *, clock: Callable[[], datetime] = utc_no
 
 
 def build_application(settings: Settings, services: Services | None = None) -> Application:
-    """The configured Application: client, handlers, the dispatcher job."""
+    """The configured Application: client, handlers, the dispatcher job, the durable intake."""
     services = services or build_services(settings)
     quiet_libraries()
+    updates_request = AiohttpRequest(connection_pool_size=1)
     builder = (
         ApplicationBuilder()
         .token(settings.bot_token)
@@ -90,13 +95,19 @@ def build_application(settings: Settings, services: Services | None = None) -> A
         .post_shutdown(_post_shutdown)
         # aiohttp instead of PTB's default httpx: a quarter of the CPU per call (bot/http_client.py).
         .request(AiohttpRequest())
-        .get_updates_request(AiohttpRequest(connection_pool_size=1))
+        .get_updates_request(updates_request)
+        # No Updater: it confirms updates to Telegram before they are handled. bot/intake.py stores
+        # each update first and hands it to process_update from the database.
+        .updater(None)
+        # Different chats' updates at once, one chat's in order (the intake claims per chat too).
+        .concurrent_updates(ChatOrderedProcessor())
     )
     if settings.telegram_api_base_url:
         root = settings.telegram_api_base_url
         builder = builder.base_url(f"{root}/bot").base_file_url(f"{root}/file/bot")
     application = builder.build()
     application.bot_data[SERVICES_KEY] = services
+    application.bot_data[INTAKE_KEY] = Intake(application, services, updates_request)
 
     application.add_handler(CommandHandler("enroll", enroll.enroll_command))
     application.add_handler(CommandHandler("start", start.start_command))
@@ -137,6 +148,8 @@ def build_application(settings: Settings, services: Services | None = None) -> A
     )
     application.job_queue.run_repeating(heartbeat_job, interval=HEARTBEAT_INTERVAL, first=HEARTBEAT_INTERVAL,
                                         name=HEARTBEAT_JOB_NAME,
+                                        job_kwargs={"max_instances": 1, "coalesce": True, "misfire_grace_time": None})
+    application.job_queue.run_repeating(prune_job, interval=PRUNE_INTERVAL, first=PRUNE_INTERVAL, name=PRUNE_JOB_NAME,
                                         job_kwargs={"max_instances": 1, "coalesce": True, "misfire_grace_time": None})
     return application
 

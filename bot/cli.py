@@ -13,7 +13,6 @@ import re
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
-from urllib.parse import urlparse
 
 from dotenv import dotenv_values
 from sqlalchemy.exc import SQLAlchemyError
@@ -120,11 +119,14 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _run(env: dict[str, str]) -> int:
-    from telegram import Update
+    import asyncio
+
     from telegram.error import InvalidToken, NetworkError
 
     from bot.app import build_application, build_services
     from bot.logs import configure_logging
+    from bot.runner import serve
+    from jobs.storage.presence import AlreadyRunning
 
     settings = Settings.from_env(env)
     configure_logging(settings.log_level, settings.bot_token)
@@ -135,20 +137,15 @@ def _run(env: dict[str, str]) -> int:
     log.info("starting: %d protocols, %d languages, database %s, clinic zone %s, quiet hours %s",
              len(services.catalog.protocols), len(services.catalog.locales),
              services.store.engine.url.get_backend_name(), settings.clinic_timezone.key, settings.quiet_hours)
-    # close_loop=False: when start-up fails (no network, a rejected token) PTB leaves the HTTP
-    # sessions open; they are closed on that loop below, instead of aiohttp complaining at exit.
     try:
         if settings.webhook_url:
             # Several instances can run behind one load balancer: each serves updates, and their
             # dispatchers share the work through the database's atomic claims.
             log.info("serving updates by webhook on %s:%d", settings.webhook_listen, settings.webhook_port)
-            application.run_webhook(
-                listen=settings.webhook_listen, port=settings.webhook_port,
-                url_path=urlparse(settings.webhook_url).path.lstrip("/"), webhook_url=settings.webhook_url,
-                secret_token=settings.webhook_secret_token, allowed_updates=Update.ALL_TYPES, close_loop=False,
-            )
-        else:
-            application.run_polling(allowed_updates=Update.ALL_TYPES, close_loop=False)
+        asyncio.run(serve(application, settings))
+    except AlreadyRunning as exc:
+        print(f"aftercare: DATABASE_URL: {exc}", file=sys.stderr)
+        return 2
     except InvalidToken:
         print("aftercare: BOT_TOKEN: Telegram rejected this token (mistyped, or revoked in @BotFather?)",
               file=sys.stderr)
@@ -157,20 +154,7 @@ def _run(env: dict[str, str]) -> int:
         where = settings.telegram_api_base_url or "api.telegram.org"
         print(f"aftercare: cannot reach the Bot API at {where}: {exc.message}", file=sys.stderr)
         return 3
-    finally:
-        _release(application)
     return 0
-
-
-def _release(application) -> None:
-    """Close what a run left open (HTTP sessions after a failed start), then the event loop."""
-    import asyncio
-
-    loop = asyncio.get_event_loop()
-    try:
-        loop.run_until_complete(application.bot.shutdown())
-    finally:
-        loop.close()
 
 
 def _preview(env: dict[str, str], args: argparse.Namespace) -> int:

@@ -1,13 +1,19 @@
-"""The recurring jobs: the dispatcher and the heartbeat, thin adapters around jobs/ functions.
+"""The recurring jobs: the dispatcher, the heartbeat and the intake's pruning, thin adapters around jobs/.
 
 After each dispatcher run, staff hear about patients who blocked the bot and reminders that
-failed for good; the first run after a long downtime also sends staff one summary line.
+failed for good; after a long downtime, once the backlog is caught up, staff get one summary
+line counting every pass it took.
+
+There is one dispatcher job and nothing else sends reminders: a handler that wants what is due
+sent now (a patient who just linked) *wakes* that job (:func:`wake_dispatcher`), so the bound on
+sends in flight, the shutdown and the staff report hold for those sends too.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 from telegram.ext import ContextTypes
 
@@ -15,11 +21,14 @@ from bot.alerts import alert_staff
 from bot.services import Services, services_of
 from jobs.dispatch import DispatchReport, dispatch_due
 from jobs.health import beat, last_beat, queue_counts
+from jobs.intake import open_count, prune_updates
 
 log = logging.getLogger(__name__)
 
 DISPATCH_JOB_NAME = "dispatch-due-reminders"
 HEARTBEAT_JOB_NAME = "heartbeat"
+PRUNE_JOB_NAME = "prune-handled-updates"
+PRUNE_INTERVAL = timedelta(minutes=30)
 DISPATCH_LOCK = "aftercare-dispatch"
 HEARTBEAT_INTERVAL = timedelta(seconds=60)
 # A gap between heartbeats longer than this is downtime worth telling staff about.
@@ -37,19 +46,40 @@ async def run_dispatch(services: Services, bot, *, should_stop=lambda: False) ->
     async with services.store.exclusive(DISPATCH_LOCK) as mine:
         if not mine:
             log.debug("dispatch: another instance is sending; skipping this tick")
-            return DispatchReport()
+            return DispatchReport(ran=False)
         return await dispatch_due(store=services.store, bot=bot, catalog=services.catalog, clinic=services.clinic,
                                   now=services.clock(), policy=services.policy, pacer=services.pacer,
-                                  should_stop=should_stop)
+                                  should_stop=should_stop, holder=services.store.holder)
+
+
+async def dispatch_rounds(services: Services, bot, *, should_stop=lambda: False) -> None:
+    """Dispatcher passes, each reported to staff, for as long as someone woke the dispatcher meanwhile."""
+    services.dispatching = True
+    try:
+        while True:
+            services.dispatch_wanted = False
+            report = await run_dispatch(services, bot, should_stop=should_stop)
+            await report_to_staff(services, bot, report)
+            if not services.dispatch_wanted or should_stop():
+                return
+    finally:
+        services.dispatching = False
 
 
 async def dispatch_job(context: ContextTypes.DEFAULT_TYPE) -> None:
-    """JobQueue callback: one dispatcher pass, then the alerts it calls for."""
-    services = services_of(context)
+    """JobQueue callback: dispatcher passes, then the alerts they call for."""
     application = context.application
     # Application.stop() clears `running` before it waits for jobs: stop sending at once then.
-    report = await run_dispatch(services, context.bot, should_stop=lambda: not application.running)
-    await report_to_staff(services, context.bot, report)
+    await dispatch_rounds(services_of(context), context.bot, should_stop=lambda: not application.running)
+
+
+def wake_dispatcher(services: Services, job_queue) -> None:
+    """Have the dispatcher job run now, or once more right after the pass it is in."""
+    services.dispatch_wanted = True
+    if services.dispatching or job_queue is None:
+        return  # the running pass looks at dispatch_wanted when it ends
+    for job in job_queue.get_jobs_by_name(DISPATCH_JOB_NAME):
+        job.job.modify(next_run_time=datetime.now(UTC))
 
 
 async def report_to_staff(services: Services, bot, report: DispatchReport) -> None:
@@ -61,12 +91,21 @@ async def report_to_staff(services: Services, bot, report: DispatchReport) -> No
     for patient_id, name, reason in report.failures:
         await alert_staff(services, bot, services.text(staff, "alert_failed", name=name, patient_id=patient_id,
                                                        reason=reason), patient_id=patient_id)
-    downtime, services.downtime = services.downtime, None
-    if downtime is not None and downtime >= DOWNTIME_WORTH_REPORTING:
+    if services.downtime is None:
+        return
+    # Count every pass until the backlog is caught up: a pass that ran to the end (not a tick skipped
+    # because another instance was sending, not one halted by a 429 or a stop).
+    tally = services.downtime_tally
+    for name in ("sent", "skipped", "failed"):
+        tally[name] = tally.get(name, 0) + getattr(report, name)
+    if not report.ran or report.halted:
+        return
+    downtime, services.downtime, services.downtime_tally = services.downtime, None, {}
+    if downtime >= DOWNTIME_WORTH_REPORTING:
         hours = downtime.total_seconds() / 3600
         await alert_staff(services, bot, services.text(
             staff, "alert_back", duration=f"{hours:.0f} h" if hours >= 1 else f"{downtime.seconds // 60} min",
-            sent=report.sent, skipped=report.skipped, failed=report.failed))
+            sent=tally["sent"], skipped=tally["skipped"], failed=tally["failed"]))
 
 
 async def note_downtime(services: Services) -> None:
@@ -81,6 +120,18 @@ async def heartbeat_job(context: ContextTypes.DEFAULT_TYPE) -> None:
     """A steady log line with the queue's state; the beat that tells the next start about downtime."""
     services = services_of(context)
     now = services.clock()
+    if services.store.presence is not None:
+        await asyncio.to_thread(services.store.presence.refresh)
     await services.store.run(beat, now=now)
     counts = await services.store.run(queue_counts, now=now)
-    log.info("heartbeat: %(pending)d pending, %(due)d due now, %(failed)d failed", counts)
+    waiting = await services.store.run(open_count)
+    log.info("heartbeat: %(pending)d pending, %(due)d due now, %(failed)d failed; %(updates)d updates waiting",
+             {**counts, "updates": waiting})
+
+
+async def prune_job(context: ContextTypes.DEFAULT_TYPE) -> None:
+    """Delete handled updates older than UPDATE_RETENTION_HOURS (kept so a re-delivery is recognised)."""
+    services = services_of(context)
+    removed = await services.store.run(prune_updates, before=services.clock() - services.settings.update_retention)
+    if removed:
+        log.info("pruned %d handled updates", removed)

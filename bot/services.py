@@ -36,8 +36,13 @@ class Services:
     # One message per patient chat per second, remembered across dispatcher runs.
     pacer: ChatPacer = field(default_factory=ChatPacer)
     wrong_tokens: WrongTokenThrottle = field(default_factory=WrongTokenThrottle)
-    # How long the bot was down before this start (None: new, or already reported).
+    # How long the bot was down before this start (None: new, or already reported), and what the
+    # passes since then did, for the summary staff get once the backlog is caught up.
     downtime: timedelta | None = None
+    downtime_tally: dict[str, int] = field(default_factory=dict)
+    # The dispatcher job: whether a pass is running, and whether someone asked for one more.
+    dispatching: bool = False
+    dispatch_wanted: bool = False
 
     @property
     def clinic(self) -> ClinicInfo:

@@ -183,6 +183,8 @@ class Settings:
     webhook_port: int = setting("WEBHOOK_PORT", _integer(1, 65535), 8443)
     webhook_secret: str = setting("WEBHOOK_SECRET", _secret, "", secret=True)
     log_level: str = setting("LOG_LEVEL", _log_level, "INFO")
+    update_retention: timedelta = setting("UPDATE_RETENTION_HOURS",
+                                          _integer(1, 24 * 30, lambda n: timedelta(hours=n)), timedelta(hours=24))
 
     @property
     def webhook_secret_token(self) -> str:

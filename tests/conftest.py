@@ -23,7 +23,7 @@ from sqlmodel import Session, select
 from telegram import Update
 
 from bot.app import build_application, build_services
-from bot.delivery import run_dispatch
+from bot.delivery import dispatch_rounds, run_dispatch
 from bot.settings import Settings
 from jobs.dispatch import ChatPacer
 from tests.fakes.bot_api import FakeBotAPI
@@ -257,13 +257,18 @@ class BotHarness:
 
     async def send(self, user_id: int, text: str, **kwargs) -> None:
         """A user sends ``text`` to the bot (a private chat unless chat_id/chat_type say otherwise)."""
-        update = self.api.message_update(user_id=user_id, text=text, **kwargs)
-        await self.app.process_update(Update.de_json(update, self.app.bot))
+        await self.process(self.api.message_update(user_id=user_id, text=text, **kwargs))
 
     async def press(self, user_id: int, data: str, message_id: int, **kwargs) -> None:
         """A user presses an inline button carrying ``data``."""
-        update = self.api.callback_update(user_id=user_id, data=data, message_id=message_id, **kwargs)
-        await self.app.process_update(Update.de_json(update, self.app.bot))
+        await self.process(self.api.callback_update(user_id=user_id, data=data, message_id=message_id, **kwargs))
+
+    async def process(self, raw: dict) -> None:
+        """Handle one update as the intake worker does; then, if a handler woke the dispatcher job,
+        run it as the JobQueue would at once (the JobQueue is not running in these tests)."""
+        await self.app.process_update(Update.de_json(raw, self.app.bot))
+        if self.services.dispatch_wanted:
+            await dispatch_rounds(self.services, self.app.bot)
 
     async def dispatch(self):
         """One dispatcher pass at the clock's time."""

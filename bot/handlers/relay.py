@@ -22,11 +22,14 @@ from bot.alerts import alert_staff
 from bot.handlers.enroll import form_text
 from bot.services import Services, services_of
 from jobs.escalation import days_since_session
+from jobs.intake import has_effect, note_effect
 from jobs.patients import current_enrollment, mark_reachable, patient_for_chat
 from jobs.relay import patient_for_relay
 from jobs.storage.models import UNREACHABLE
 
 log = logging.getLogger(__name__)
+
+RELAYED = "relayed"  # the effect noted on the update once staff have the patient's message
 
 
 async def incoming_message(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -58,6 +61,11 @@ async def incoming_message(update: Update, context: ContextTypes.DEFAULT_TYPE) -
 
 async def _relay_to_staff(update: Update, context, services: Services, patient) -> None:
     message = update.effective_message
+    # Handled again after a crash (the intake is at-least-once): staff already have it.
+    if await services.store.run(has_effect, update_id=update.update_id, effect=RELAYED):
+        log.info("update %d: patient %d's message already reached staff", update.update_id, patient.id)
+        await message.reply_html(services.text(patient.locale, "relay_sent"))
+        return
     enrollment = await services.store.run(current_enrollment, patient_id=patient.id)
     day = days_since_session(enrollment.session_at, services.clock(), ZoneInfo(patient.timezone)) if enrollment else 0
     staff = services.staff_locale
@@ -78,6 +86,8 @@ async def _relay_to_staff(update: Update, context, services: Services, patient) 
     else:
         text = services.text(staff, "alert_relay", text=message.text or "", **values)
         delivered = await alert_staff(services, context.bot, text, patient_id=patient.id)
+    if delivered:
+        await services.store.run(note_effect, update_id=update.update_id, effect=RELAYED)
     log.info("relayed a message of patient %d to %d staff chat(s)", patient.id, delivered)
     key = "relay_sent" if delivered else "relay_failed"
     await message.reply_html(services.text(patient.locale, key))

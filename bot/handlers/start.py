@@ -13,7 +13,7 @@ from telegram.constants import ParseMode
 from telegram.ext import ContextTypes
 
 from bot.alerts import alert_staff
-from bot.delivery import run_dispatch
+from bot.delivery import wake_dispatcher
 from bot.handlers.staff import join_as_staff
 from bot.keyboards import SWITCH_PREFIX
 from bot.services import Services, services_of
@@ -114,7 +114,17 @@ async def switch_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> N
 async def _linked(update: Update, context: ContextTypes.DEFAULT_TYPE, services: Services, result: LinkResult) -> None:
     patient, applied = result.patient, result.applied
     log.info("patient %d linked (%s, %d stale steps skipped)", patient.id, applied.event.value, applied.skipped)
-    message = update.effective_message
+    try:
+        await _greet(update, services, result)
+    finally:
+        # What is due right now (the "what to expect" note) goes out at once, not at the next tick,
+        # even if the greeting could not be sent: the one dispatcher job is woken (never run here, so
+        # the in-flight bound and its staff report hold for these sends too).
+        wake_dispatcher(services, context.job_queue)
+
+
+async def _greet(update: Update, services: Services, result: LinkResult) -> None:
+    message, patient, applied = update.effective_message, result.patient, result.applied
     if applied.event is not LifecycleEvent.LINK:
         if applied.after == PatientStatus.PAUSED:
             text = services.text(patient.locale, "start_linked_again_paused", name=patient.name)
@@ -128,5 +138,3 @@ async def _linked(update: Update, context: ContextTypes.DEFAULT_TYPE, services: 
         note = services.text(patient.locale, "start_quiet_note", quiet_start=f"{quiet.start:%H:%M}",
                              quiet_end=f"{quiet.end:%H:%M}") if quiet.enabled else ""
         await message.reply_html(services.text(patient.locale, "start_linked", name=patient.name) + note)
-    # What is due right now (the "what to expect" note) goes out at once, not at the next tick.
-    await run_dispatch(services, context.bot)

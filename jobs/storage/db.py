@@ -130,6 +130,20 @@ class Store:
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
+        # This process's claim-holder identity (jobs/storage/presence.py), once the bot has taken it.
+        self.presence = None
+
+    @property
+    def holder(self) -> int | None:
+        """The id this process writes on its claims (None: no presence taken, claims wait out their lease)."""
+        return self.presence.holder if self.presence is not None else None
+
+    def take_presence(self):
+        """Take this process's presence (SQLite: refuse if another process runs on the file)."""
+        from jobs.storage.presence import Presence
+
+        self.presence = Presence(self.engine).acquire()
+        return self.presence
 
     def call(self, function: Callable[..., T], /, **kwargs) -> T:
         """Run ``function(session, **kwargs)`` in one transaction, committed if it returns."""
@@ -171,5 +185,8 @@ class Store:
             await asyncio.to_thread(connection.close)
 
     def dispose(self) -> None:
-        """Close pooled connections."""
+        """Give the presence back and close pooled connections."""
+        if self.presence is not None:
+            self.presence.release()
+            self.presence = None
         self.engine.dispose()

@@ -9,6 +9,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from sqlalchemy import BigInteger, Column, ForeignKey, Index, Integer, UniqueConstraint, text
+from sqlalchemy import Text as sa_Text
 from sqlmodel import Field, SQLModel
 
 from jobs.storage.states import PatientStatus, ReminderStatus
@@ -128,6 +129,9 @@ class Reminder(SQLModel, table=True):
     # The patient's button answer to a check-in or rebooking message.
     answer: str | None = Field(default=None, max_length=16)
     answered_at: datetime | None = _utc(default=None, nullable=True)
+    # Who holds the claim (jobs/storage/presence.py): a claim of a holder known to be gone is taken
+    # again at once instead of after the lease. Added by migration 0007.
+    holder: int | None = Field(default=None, sa_column=Column(BigInteger))
 
 
 class StaffMember(SQLModel, table=True):
@@ -209,3 +213,40 @@ class EnrollForm(SQLModel, table=True):
     # "" = the patient's own Telegram language; None = not asked yet.
     locale: str | None = Field(default=None, max_length=16)
     timezone: str | None = Field(default=None, max_length=64)
+
+
+# --------------------------------------------------------------------------- durable intake (0007)
+
+# Inbound update states (jobs/intake.py): stored before Telegram hears it arrived, then processed.
+UPDATE_NEW = "new"  # stored, not yet taken by a worker
+UPDATE_CLAIMED = "claimed"  # a worker is handling it (``holder``), until ``claimed_until``
+UPDATE_DONE = "done"  # handled; kept until the retention period ends, so a re-delivery is ignored
+UPDATE_FAILED = "failed"  # given up after too many attempts (each one a crash mid-update)
+
+
+class InboundUpdate(SQLModel, table=True):
+    """One update from Telegram, exactly as it came (raw JSON), keyed by Telegram's ``update_id``."""
+
+    __tablename__ = "inbound_update"
+    __table_args__ = (
+        # The worker's claim: open updates, oldest first, and "is an older one of this chat open?".
+        Index("ix_inbound_update_chat_open", "chat_key", "update_id",
+              postgresql_where=text("status IN ('new', 'claimed')"),
+              sqlite_where=text("status IN ('new', 'claimed')")),
+        Index("ix_inbound_update_open", "update_id",
+              postgresql_where=text("status IN ('new', 'claimed')"),
+              sqlite_where=text("status IN ('new', 'claimed')")),
+    )
+
+    update_id: int = Field(sa_column=Column(BigInteger, primary_key=True, autoincrement=False))
+    # The chat (or, without one, the user) it belongs to: one chat's updates are handled in order.
+    chat_key: int | None = Field(default=None, sa_column=Column(BigInteger))
+    payload: str = Field(sa_column=Column(sa_Text, nullable=False))
+    status: str = Field(default=UPDATE_NEW, max_length=16)
+    received_at: datetime = _utc()
+    claimed_until: datetime | None = _utc(default=None, nullable=True)
+    holder: int | None = Field(default=None, sa_column=Column(BigInteger))
+    attempts: int = 0
+    # What a handler has already done for this update (e.g. "relayed"), so doing it again is skipped.
+    effects: str = Field(default="", max_length=200)
+    done_at: datetime | None = _utc(default=None, nullable=True, index=True)

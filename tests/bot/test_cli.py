@@ -325,3 +325,21 @@ def test_copy_to_postgresql_without_its_driver_is_one_line(monkeypatch, tmp_path
     err = capsys.readouterr().err
     assert err.startswith("aftercare: db copy-to: the target's driver (psycopg) is not installed")
     assert '".[postgres]"' in err and "s3cret" not in err and len(err.splitlines()) == 1
+def test_a_second_instance_on_one_sqlite_file_is_refused(monkeypatch, tmp_path, capsys):
+    """SQLite serves one instance: the running one holds the file's presence lock (which is also
+    how a restarted bot knows every older claim belongs to a dead process)."""
+    from jobs.storage.db import make_engine
+    from jobs.storage.presence import Presence
+
+    url = f"sqlite:///{tmp_path / 'aftercare.db'}"
+    running = Presence(make_engine(url)).acquire()
+    try:
+        code = run(["run"], monkeypatch, tmp_path, {"BOT_TOKEN": TOKEN, "DATABASE_URL": url,
+                                                    "TELEGRAM_API_BASE_URL": "http://127.0.0.1:9"})
+    finally:
+        running.release()
+    err = capsys.readouterr().err
+    assert code == 2
+    assert f"another bot process (pid {os.getpid()}) is running on this database file" in err
+    # Once it has stopped, the file is free again.
+    Presence(make_engine(url)).acquire().release()

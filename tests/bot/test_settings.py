@@ -104,7 +104,8 @@ def test_every_declared_setting_is_read_from_its_key():
            "CLINIC_TIMEZONE": "Europe/Madrid", "QUIET_HOURS": "off", "SERIES_LENGTH": "5", "INVITE_TTL_DAYS": "2",
            "DISPATCH_INTERVAL_SECONDS": "9", "CLAIM_LEASE_SECONDS": "60", "MESSAGES_DIR": ".",
            "DEFAULT_PROTOCOL": "p2", "TELEGRAM_API_BASE_URL": "http://127.0.0.1:1", "WEBHOOK_URL": "https://w.example/t",
-           "WEBHOOK_LISTEN": "127.0.0.1", "WEBHOOK_PORT": "99", "WEBHOOK_SECRET": "s" * 16, "LOG_LEVEL": "error"}
+           "WEBHOOK_LISTEN": "127.0.0.1", "WEBHOOK_PORT": "99", "WEBHOOK_SECRET": "s" * 16, "LOG_LEVEL": "error",
+           "UPDATE_RETENTION_HOURS": "48"}
     assert set(env) == set(KNOWN_KEYS)
     defaults = Settings.from_env({"BOT_TOKEN": TOKEN})
     configured = Settings.from_env(env)

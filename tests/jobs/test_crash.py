@@ -28,13 +28,13 @@ FIRST_CHAT = 800_000_001
 CONCURRENCY = DeliveryPolicy().concurrency  # sends in flight: the most that can repeat after a crash
 
 
-def seed(database_url: str) -> None:
+def seed(database_url: str, *, due: int = DUE) -> None:
     engine = make_engine(database_url)
     upgrade(engine)
     now = datetime.now(UTC)
     with Session(engine) as session:
         patients = [Patient(name=f"Crash {n}", status=ACTIVE, chat_id=FIRST_CHAT + n, timezone="UTC", locale="en",
-                            created_at=now, linked_at=now) for n in range(DUE)]
+                            created_at=now, linked_at=now) for n in range(due)]
         session.add_all(patients)
         session.flush()
         enrollments = [Enrollment(patient_id=p.id, session_at=now - timedelta(hours=1), protocol_name="microneedling",
@@ -48,11 +48,14 @@ def seed(database_url: str) -> None:
     engine.dispose()
 
 
-async def start_bot(api, database_url: str, workdir: Path) -> asyncio.subprocess.Process:
+async def start_bot(api, database_url: str, workdir: Path, *, lease_seconds: int | None = 3,
+                    **settings: str) -> asyncio.subprocess.Process:
     env = {key: value for key, value in os.environ.items()
            if not key.startswith(("BOT_", "STAFF_", "CLINIC_", "DATABASE_", "MESSAGES_", "TELEGRAM_"))}
     env.update(BOT_TOKEN=api.token, TELEGRAM_API_BASE_URL=api.root_url, DATABASE_URL=database_url,
-               DISPATCH_INTERVAL_SECONDS="1", CLAIM_LEASE_SECONDS="3", STAFF_IDS="1001", LOG_LEVEL="INFO")
+               DISPATCH_INTERVAL_SECONDS="1", STAFF_IDS="1001", LOG_LEVEL="INFO", **settings)
+    if lease_seconds is not None:
+        env["CLAIM_LEASE_SECONDS"] = str(lease_seconds)
     return await asyncio.create_subprocess_exec(
         sys.executable, "-m", "bot", cwd=workdir, env=env,
         stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE)
@@ -131,3 +134,28 @@ async def test_sigterm_finishes_in_flight_sends_records_them_and_exits_quickly(f
         bot.send_signal(signal.SIGTERM)
         await asyncio.wait_for(bot.wait(), 15)
     assert set(per_chat(fake_api).values()) == {1}  # a clean stop repeats nothing
+
+
+async def test_after_kill_9_the_interrupted_sends_go_out_within_10_seconds_not_after_the_lease(
+        fake_api, database_url, tmp_path):
+    """The default 5-minute lease: the dead process's claims are taken again because its presence is
+    gone (SQLite: the file's lock; PostgreSQL: its advisory lock), not because the lease ran out."""
+    due = 60  # one claimed batch, two seconds at Telegram's 30/s
+    seed(database_url, due=due)
+    bot = await start_bot(fake_api, database_url, tmp_path, lease_seconds=None)
+    await wait_for(lambda: sum(per_chat(fake_api).values()) >= due // 3, 60, "a third to be sent")
+    bot.kill()
+    await bot.wait()
+    sent_before = len(per_chat(fake_api))
+    assert sent_before < due and any(r.status == CLAIMED and r.holder for r in rows(database_url)), \
+        "the crash must leave claims held by the dead process"
+    restarted = time.monotonic()
+    bot = await start_bot(fake_api, database_url, tmp_path, lease_seconds=None)
+    try:
+        await wait_for(lambda: len(per_chat(fake_api)) == due, 30, "the interrupted sends")
+        took = time.monotonic() - restarted
+    finally:
+        bot.send_signal(signal.SIGTERM)
+        await asyncio.wait_for(bot.wait(), 15)
+    print(f"\nrecovery: {due - sent_before} interrupted sends out {took:.1f} s after the restart (lease 300 s)")
+    assert took < 10

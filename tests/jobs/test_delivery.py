@@ -150,32 +150,11 @@ async def test_the_dispatcher_job_is_one_recurring_job_with_the_configured_inter
     bot = await BotHarness(fake_api, bot_env(fake_api, database_url, DISPATCH_INTERVAL_SECONDS="45"), clock).start()
     try:
         jobs = {job.name: job for job in bot.app.job_queue.jobs()}
-        # One dispatcher job for all reminders (not one job per reminder), plus the heartbeat.
-        assert sorted(jobs) == ["dispatch-due-reminders", "heartbeat"]
+        # One dispatcher job for all reminders (not one job per reminder), the heartbeat and the pruning.
+        assert sorted(jobs) == ["dispatch-due-reminders", "heartbeat", "prune-handled-updates"]
         assert jobs["dispatch-due-reminders"].job.trigger.interval == timedelta(seconds=45)
         assert jobs["dispatch-due-reminders"].job.misfire_grace_time is None
     finally:
-        await bot.stop()
-
-
-async def test_the_bot_runs_by_polling_against_the_server(fake_api, database_url, clock):
-    """The whole loop as in production: Updater polls getUpdates, handlers reply, the job queue runs."""
-    import asyncio
-
-    bot = await BotHarness(fake_api, bot_env(fake_api, database_url), clock).start()
-    app = bot.app
-    await app.start()
-    await app.updater.start_polling(poll_interval=0.0, timeout=1)
-    try:
-        fake_api.push_update(fake_api.message_update(user_id=PATIENT_ID, text="/start"))
-        for _ in range(100):  # waits for the reply over HTTP, not for a reminder's time
-            if fake_api.texts(PATIENT_ID):
-                break
-            await asyncio.sleep(0.05)
-        assert "personal link or QR code" in fake_api.texts(PATIENT_ID)[0]
-    finally:
-        await app.updater.stop()
-        await app.stop()
         await bot.stop()
 
 
@@ -240,3 +219,46 @@ async def test_sends_that_finish_together_are_marked_sent_by_one_executemany(har
         row = rows[item.id]
         assert (row.status, row.telegram_message_id, row.claimed_until) == (SENT, 900 + n, None)
         assert row.sent_at == clock.now
+
+
+async def test_a_start_wakes_the_one_dispatcher_job_whose_report_reaches_staff(harness, fake_api, clock):
+    """The patient blocked the bot right after opening the link: the woken pass finds it out, and
+    staff hear of it (the old inline pass dropped its report)."""
+    from tests.conftest import STAFF_ID
+
+    token = await harness.enroll()
+    # The greeting, the error notice and then the first aftercare message all meet a blocked chat.
+    fake_api.fail("sendMessage", status=403, description="Forbidden: bot was blocked by the user",
+                  chat_id=PATIENT_ID, times=5)
+    await harness.send(PATIENT_ID, f"/start {token}")
+    alerts = [text for text in fake_api.texts(STAFF_ID) if "blocked the bot" in text]
+    assert len(alerts) == 1 and "Anna K" in alerts[0]
+
+
+async def test_a_wake_during_a_pass_runs_one_more_pass_after_it_never_beside_it(harness, fake_api, clock,
+                                                                                monkeypatch):
+    from bot import delivery
+
+    await harness.link()
+    running = 0
+    passes = []
+    real = delivery.run_dispatch
+
+    async def counting(services, bot, **kwargs):
+        nonlocal running
+        running += 1
+        passes.append(running)
+        if len(passes) == 1:  # a patient links while the first pass is sending
+            delivery.wake_dispatcher(services, harness.app.job_queue)
+        try:
+            return await real(services, bot, **kwargs)
+        finally:
+            running -= 1
+
+    monkeypatch.setattr(delivery, "run_dispatch", counting)
+    job = harness.app.job_queue.get_jobs_by_name(delivery.DISPATCH_JOB_NAME)[0]
+    planned = job.next_t
+    await delivery.dispatch_rounds(harness.services, harness.app.bot)
+    assert passes == [1, 1]  # two passes, one after the other: never two at once (the bound of 4 holds)
+    assert job.next_t == planned  # the job was not rescheduled beside the running pass
+    assert not harness.services.dispatching and not harness.services.dispatch_wanted

@@ -20,6 +20,7 @@ from jobs.storage.models import (
     SENT,
     SKIPPED,
     UNREACHABLE,
+    Enrollment,
     Patient,
     Reminder,
 )
@@ -293,3 +294,86 @@ async def test_a_failed_outcome_write_stops_the_run_only_after_every_send_in_fli
     # The error came up only once patient 2's send had finished and been recorded.
     assert _row(harness, (2, "evening_checkin")).status == SENT
     assert _row(harness, (1, "evening_checkin")).status == CLAIMED  # its lease will bring it back
+
+
+async def test_a_failed_outcome_write_halts_the_sends_not_yet_begun_like_a_429(harness, fake_api, clock):
+    from jobs import dispatch
+
+    for index in range(6):
+        await harness.link(f"/enroll Batch {index}", user_id=PATIENT_ID + 10 + index)
+    clock.set_local(0, 19, 5)  # six evening check-ins due, claimed in one batch
+    real = harness.services.store
+    sent_before = len(fake_api.calls_to("sendMessage"))
+
+    class DatabaseGone:
+        """The database accepts the claim, then refuses every outcome (a connection lost, say)."""
+
+        def __init__(self):
+            self.engine = real.engine
+
+        async def run(self, function, /, **kwargs):
+            if function is dispatch._apply_all:
+                raise RuntimeError("database went away")
+            return await real.run(function, **kwargs)
+
+    with pytest.raises(RuntimeError, match="went away"):
+        await dispatch.dispatch_due(store=DatabaseGone(), bot=harness.app.bot, catalog=harness.services.catalog,
+                                    clinic=harness.services.clinic, now=clock.now,
+                                    policy=DeliveryPolicy(concurrency=2), pacer=dispatch.ChatPacer(0))
+    # Only the sends already in flight went out unrecorded; the other four were never begun.
+    assert len(fake_api.calls_to("sendMessage")) - sent_before <= 2
+
+
+def test_a_skipped_reason_is_cut_to_the_column_like_failed_and_retried(harness, clock):
+    from jobs.dispatch import claim_due, record_skipped
+
+    store = harness.services.store
+    with harness.session() as session:  # one pending row, due now, of an active linked patient
+        patient = Patient(name="Long", status=ACTIVE, chat_id=PATIENT_ID, timezone="UTC", created_at=clock.now)
+        session.add(patient)
+        session.flush()
+        enrollment = Enrollment(patient_id=patient.id, session_at=clock.now, protocol_name="microneedling",
+                                protocol_version="1", created_at=clock.now)
+        session.add(enrollment)
+        session.flush()
+        session.add(Reminder(enrollment_id=enrollment.id, patient_id=patient.id, step_key="s", text_key="expect",
+                             planned_at=clock.now, due_at=clock.now, expires_at=clock.now + timedelta(hours=1)))
+        session.commit()
+    [claimed] = store.call(claim_due, now=clock.now, limit=5, lease=timedelta(minutes=5))
+    store.call(record_skipped, reminder_id=claimed.id, reason="stale while retrying (" + "x" * 400 + ")")
+    [row] = harness.rows(Reminder, Reminder.id == claimed.id)
+    assert row.status == SKIPPED and len(row.outcome) == 200  # VARCHAR(200): PostgreSQL refused the whole write
+
+
+async def test_the_summary_after_downtime_counts_every_pass_until_caught_up(harness, fake_api, clock):
+    from collections import Counter
+
+    from jobs.dispatch import DispatchReport, Outcome
+
+    def report(sent=0, skipped=0, failed=0, **flags):
+        return DispatchReport(counts=Counter({Outcome.SENT: sent, Outcome.STALE: skipped, Outcome.REFUSED: failed}),
+                              **flags)
+
+    services = harness.services
+    services.downtime = timedelta(hours=14)
+    # With several instances the first tick may be another's (skipped here); a 429 halts a pass early.
+    await report_to_staff(services, harness.app.bot, report(ran=False))
+    await report_to_staff(services, harness.app.bot, report(sent=30, skipped=1, halted=True))
+    assert not [text for text in fake_api.texts(STAFF_ID) if "Back after" in text]  # not caught up yet
+    await report_to_staff(services, harness.app.bot, report(sent=7, skipped=4, failed=1))
+    [summary] = [text for text in fake_api.texts(STAFF_ID) if "Back after" in text]
+    assert summary.startswith("🔄 Back after 14 h offline: 37 sent, 5 skipped as out of date, 1 failed")
+    await report_to_staff(services, harness.app.bot, report(sent=3))
+    assert len([text for text in fake_api.texts(STAFF_ID) if "Back after" in text]) == 1
+
+
+def test_each_send_error_is_classified_into_one_outcome():
+    from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TimedOut
+
+    from jobs.dispatch import Outcome, classify
+
+    assert classify(RetryAfter(3)) is Outcome.RATE_LIMITED
+    assert classify(Forbidden("Forbidden: bot was blocked by the user")) is Outcome.BLOCKED
+    assert classify(BadRequest("Bad Request: chat not found")) is Outcome.REFUSED  # a NetworkError subclass
+    assert classify(TimedOut()) is Outcome.RETRY and classify(NetworkError("Bad Gateway")) is Outcome.RETRY
+    assert classify(ZeroDivisionError()) is Outcome.BROKEN
