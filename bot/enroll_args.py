@@ -10,9 +10,10 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo
 
-from jobs.enrollment import EnrollmentError
+from jobs import inputs
+from jobs.enrollment import MAX_SERIES_LENGTH, EnrollmentError
 
 OPTIONS = ("at", "session", "protocol", "tz", "lang")
 # An option starts at a word followed by "=", at the start or after white space.
@@ -52,8 +53,10 @@ def parse_enroll_args(text: str, *, now: datetime, clinic_zone: ZoneInfo, protoc
         if option in options:
             raise EnrollmentError("enroll_error_repeated", option=option)
         options[option] = text[match.end():end].strip()
-    if not name:
-        raise EnrollmentError("enroll_error_name_missing")
+    try:
+        name = inputs.clean_name(name)
+    except inputs.InputRefused as exc:
+        raise EnrollmentError(exc.key, **exc.values) from None
 
     session_at = parse_session_time(options["at"], now=now, zone=clinic_zone) if "at" in options else now
     number, length = parse_session_number(options["session"]) if "session" in options else (1, None)
@@ -111,12 +114,17 @@ def parse_session_number(value: str) -> tuple[int, int | None]:
         raise EnrollmentError("enroll_error_bad_session", value=value)
     number = int(match.group(1))
     length = int(match.group(2)) if match.group(2) else None
+    # "session=1/0" is a series of no sessions, not "use the default length".
+    if length is not None and not 1 <= length <= MAX_SERIES_LENGTH:
+        raise EnrollmentError("enroll_error_series", limit=MAX_SERIES_LENGTH)
+    if number < 1:
+        raise EnrollmentError("enroll_error_bad_session", value=value)
     return number, length
 
 
 def parse_zone(value: str) -> ZoneInfo:
-    """An IANA zone by name; EnrollmentError otherwise."""
+    """A geographic IANA zone by name (jobs.inputs.parse_zone); EnrollmentError otherwise."""
     try:
-        return ZoneInfo(value.strip())
-    except (ZoneInfoNotFoundError, ValueError, OSError):
-        raise EnrollmentError("enroll_error_bad_zone", value=value) from None
+        return inputs.parse_zone(value)
+    except inputs.InputRefused as exc:
+        raise EnrollmentError(exc.key, **exc.values) from None

@@ -1,4 +1,4 @@
-"""Inline keyboards and the callback-data prefixes they use (named here, matched in bot/app.py)."""
+"""Inline keyboards and the callback-data prefixes they use (named here, read back by bot/callbacks.py)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,6 @@ ENROLL_PROTOCOL = "enroll:protocol:"
 ENROLL_NUMBER = "enroll:number:"
 ENROLL_WHEN_NOW = "enroll:when:now"
 ENROLL_WHEN_OTHER = "enroll:when:other"
-ENROLL_ANY = r"^enroll:"
 
 
 def protocol_keyboard(protocols: list[tuple[str, str]]) -> InlineKeyboardMarkup:
@@ -33,10 +32,10 @@ LANGUAGE_PREFIX = "lang:"
 PATIENTS_PREFIX = "pl:"
 
 
-def confirm_keyboard(action: str, *, yes: str, no: str) -> InlineKeyboardMarkup:
-    """Yes / no for a patient's /stop or /delete."""
-    return InlineKeyboardMarkup([[InlineKeyboardButton(yes, callback_data=f"{CONFIRM_PREFIX}{action}:yes")],
-                                 [InlineKeyboardButton(no, callback_data=f"{CONFIRM_PREFIX}{action}:no")]])
+def confirm_keyboard(action: str, nonce: str, *, yes: str, no: str) -> InlineKeyboardMarkup:
+    """Yes / no for a patient's /stop or /delete; ``nonce`` ties both to this prompt (jobs.confirmations)."""
+    return InlineKeyboardMarkup([[InlineKeyboardButton(yes, callback_data=f"{CONFIRM_PREFIX}{action}:yes:{nonce}")],
+                                 [InlineKeyboardButton(no, callback_data=f"{CONFIRM_PREFIX}{action}:no:{nonce}")]])
 
 
 def language_keyboard(choices: list[tuple[str, str]]) -> InlineKeyboardMarkup:

@@ -12,6 +12,7 @@ from sqlmodel import Session, select
 
 from jobs import events
 from jobs.enrollment import EnrollmentError, plan_cycle
+from jobs.inputs import InputRefused, like_pattern, looks_like_id, parse_row_id
 from jobs.invites import create_invite
 from jobs.patients import cancel_pending, current_enrollment
 from jobs.planning import QuietHours, next_session_window
@@ -68,18 +69,27 @@ def list_patients(session: Session, *, which: str, page: int, page_size: int, no
 
 
 def find_patients(session: Session, *, query: str) -> list[Patient]:
-    """Patients matching "#12" / "12" (id) or part of a name, case-insensitive; erased ones never."""
-    text = query.strip().lstrip("#")
+    """Patients matching "#12" / "12" (id) or part of a name, case-insensitive; erased ones never.
+
+    ``query`` is already cleaned (jobs.inputs.clean_query). A number too large to be a row id
+    matches nobody; "%" and "_" in a name are letters, not wildcards.
+    """
+    text = query.strip()
     base = select(Patient).where(Patient.status != DELETED)
-    if text.isdigit():
-        return list(session.exec(base.where(Patient.id == int(text))))
+    if looks_like_id(text):
+        try:
+            patient_id = parse_row_id(text, key="console_unknown_patient")
+        except InputRefused:
+            return []
+        return list(session.exec(base.where(Patient.id == patient_id)))
     if not text:
         return []
     exact = list(session.exec(base.where(func.lower(Patient.name) == text.lower())))
     if exact:
         return exact
-    pattern = "%" + text.lower().replace("\\", "").replace("%", "").replace("_", "") + "%"
-    return list(session.exec(base.where(func.lower(Patient.name).like(pattern)).order_by(Patient.id).limit(10)))
+    pattern = like_pattern(text.lower())
+    return list(session.exec(base.where(func.lower(Patient.name).like(pattern, escape="\\"))
+                             .order_by(Patient.id).limit(10)))
 
 
 @dataclass

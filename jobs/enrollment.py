@@ -10,6 +10,7 @@ from sqlalchemy import func
 from sqlmodel import Session, select
 
 from jobs import events
+from jobs.inputs import MAX_NAME_LENGTH, InputRefused, clean_name
 from jobs.invites import create_invite
 from jobs.planning import QuietHours, plan_reminders
 from jobs.storage.models import (
@@ -30,7 +31,6 @@ from messages.protocol import Protocol
 
 # Why a blocked patient's reminders are cancelled; they are restored when the patient unblocks us.
 UNREACHABLE_REASON = "patient unreachable"
-MAX_NAME_LENGTH = 120
 MAX_SERIES_LENGTH = 20
 # A session may be entered a little ahead of the clock (a slow front desk PC), not days ahead.
 FUTURE_TOLERANCE = timedelta(minutes=10)
@@ -38,13 +38,8 @@ FUTURE_TOLERANCE = timedelta(minutes=10)
 MAX_SESSION_AGE = timedelta(days=60)
 
 
-class EnrollmentError(ValueError):
+class EnrollmentError(InputRefused):
     """Input that cannot be enrolled; ``key`` names the bot text that explains it."""
-
-    def __init__(self, key: str, **values: object) -> None:
-        super().__init__(key)
-        self.key = key
-        self.values = values
 
 
 @dataclass(frozen=True)
@@ -62,11 +57,7 @@ class Enrolled:
 def check_enrollment(*, name: str, session_at: datetime, session_number: int, series_length: int,
                      now: datetime) -> str:
     """Validate the input; return the cleaned name or raise EnrollmentError."""
-    name = " ".join(name.split())
-    if not name:
-        raise EnrollmentError("enroll_error_name_missing")
-    if len(name) > MAX_NAME_LENGTH:
-        raise EnrollmentError("enroll_error_name_long", limit=MAX_NAME_LENGTH)
+    name = clean_name(name, limit=MAX_NAME_LENGTH)  # InputRefused: NUL, direction overrides, invisible
     if not 1 <= series_length <= MAX_SERIES_LENGTH:
         raise EnrollmentError("enroll_error_series", limit=MAX_SERIES_LENGTH)
     if not 1 <= session_number <= series_length:

@@ -10,9 +10,9 @@ from telegram.constants import ParseMode
 from telegram.ext import ContextTypes
 
 from bot.alerts import alert_staff
+from bot.callbacks import CHECKIN, REBOOK, parse_callback
 from bot.services import Services, services_of
 from jobs.answers import ALREADY, BOOKED, LATER, answer_checkin, answer_rebook
-from jobs.buttons import CHECKIN_PREFIX, REBOOK_PREFIX, parse_answer
 
 log = logging.getLogger(__name__)
 
@@ -24,7 +24,7 @@ async def checkin_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> 
     """Record "how is your skin?", answer in the clinic's voice, alert staff when the rule says so."""
     services = services_of(context)
     query = update.callback_query
-    parsed = await _parse_or_refuse(update, services, CHECKIN_PREFIX)
+    parsed = await _parse_or_refuse(update, services, CHECKIN)
     if parsed is None:
         return
     reminder_id, answer = parsed
@@ -57,7 +57,7 @@ async def rebook_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> N
     """Booked / remind me later / not continuing."""
     services = services_of(context)
     query = update.callback_query
-    parsed = await _parse_or_refuse(update, services, REBOOK_PREFIX)
+    parsed = await _parse_or_refuse(update, services, REBOOK)
     if parsed is None:
         return
     reminder_id, answer = parsed
@@ -88,12 +88,13 @@ async def rebook_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> N
     ), patient_id=patient.id)
 
 
-async def _parse_or_refuse(update: Update, services: Services, prefix: str) -> tuple[int, str] | None:
+async def _parse_or_refuse(update: Update, services: Services, kind: str) -> tuple[int, str] | None:
     """(reminder id, answer) from the button's data; malformed data gets the notice and None."""
-    parsed = parse_answer(update.callback_query.data, prefix)
-    if parsed is None:
+    button = parse_callback(update.callback_query.data)
+    if button is None or button.kind != kind:
         await _refuse(update, services, None)
-    return parsed
+        return None
+    return button.number, button.value
 
 
 async def _show_answer(query, services: Services, locale: str, label_key: str) -> None:
@@ -106,7 +107,7 @@ async def _show_answer(query, services: Services, locale: str, label_key: str) -
 async def _refuse(update: Update, services: Services, result) -> None:
     locale = result.patient.locale if result is not None and result.patient else services.locale_of(update)
     key = "already_answered" if result is not None and result.problem == ALREADY else "not_your_button"
-    log.info("button %r refused for user %s", update.callback_query.data[:20], update.effective_user.id)
+    log.info("button refused for user %s", update.effective_user.id)
     await update.callback_query.answer(services.text(locale, key), show_alert=False)
 
 

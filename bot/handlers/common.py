@@ -10,6 +10,7 @@ from telegram.error import NetworkError
 from telegram.ext import ContextTypes
 
 from bot.services import services_of
+from jobs.storage.db import is_busy
 from messages.catalog import Raw
 
 log = logging.getLogger(__name__)
@@ -38,6 +39,12 @@ async def unknown_command(update: Update, context: ContextTypes.DEFAULT_TYPE) ->
     await update.effective_message.reply_html(services.text(services.locale_of(update), "unknown_command"))
 
 
+async def unknown_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """A press whose data no button of ours carries: answer it, so the client stops waiting."""
+    services = services_of(context)
+    await update.callback_query.answer(services.text(services.locale_of(update), "not_your_button"))
+
+
 async def error_handler(update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
     """Log the error (ids only: updates carry names and texts) and tell the user we failed."""
     update_id = update.update_id if isinstance(update, Update) else None
@@ -46,12 +53,23 @@ async def error_handler(update: object, context: ContextTypes.DEFAULT_TYPE) -> N
         # retries by itself, so one line is enough, not a traceback per attempt.
         log.warning("cannot reach the Bot API while fetching updates: %s", context.error)
         return
-    log.error("error while handling update %s", update_id, exc_info=context.error)
-    if isinstance(update, Update) and update.effective_message:
-        services = services_of(context)
-        user = update.effective_user
-        locale = services.catalog.resolve_locale(user.language_code if user else None)
-        try:
-            await update.effective_message.reply_html(services.text(locale, "error_generic"))
-        except Exception:  # noqa: BLE001 - the reply is a courtesy; the error is already logged
-            log.warning("could not tell the user about the error in update %s", update_id)
+    services = services_of(context)
+    key = "error_generic"
+    if is_busy(context.error):
+        # Another process holds the SQLite write lock past the handlers' short wait: say so at once
+        # rather than after the dispatcher's long one, and leave nothing half done (it rolled back).
+        log.warning("database busy while handling update %s", update_id)
+        key = "busy_try_again"
+    else:
+        log.error("error while handling update %s", update_id, exc_info=context.error)
+    if not isinstance(update, Update):
+        return
+    user = update.effective_user
+    locale = services.catalog.resolve_locale(user.language_code if user else None)
+    try:
+        if update.callback_query:  # a press must be answered, or the client spins for ever
+            await update.callback_query.answer(services.text(locale, key))
+        elif update.effective_message:
+            await update.effective_message.reply_html(services.text(locale, key))
+    except Exception:  # noqa: BLE001 - the reply is a courtesy; the error is already logged
+        log.warning("could not tell the user about the error in update %s", update_id)

@@ -17,10 +17,11 @@ from telegram.constants import ParseMode
 from telegram.ext import ContextTypes
 
 from bot.access import staff_only
+from bot.callbacks import PATIENTS, parse_callback
 from bot.enroll_args import parse_session_time
 from bot.handlers.enroll import cancel_form
 from bot.invite_card import invite_link, qr_png
-from bot.keyboards import PATIENTS_PREFIX, patients_keyboard
+from bot.keyboards import patients_keyboard
 from bot.services import Services, services_of
 from jobs.console import (
     PATIENT_FILTERS,
@@ -33,6 +34,7 @@ from jobs.console import (
     reinvite,
 )
 from jobs.enrollment import EnrollmentError
+from jobs.inputs import InputRefused, clean_query, echo, parse_int
 from jobs.storage.models import ACTIVE, AWAITING_LINK, OPEN_STATES, Patient
 
 log = logging.getLogger(__name__)
@@ -44,17 +46,22 @@ _MARKS = {"sent": "✅", "pending": "⏳", "claimed": "⏳", "skipped": "⏭", "
 async def _resolve(update: Update, services: Services, query: str, usage_key: str) -> Patient | None:
     """The one patient ``query`` names, or None after replying why not."""
     locale = services.locale_of(update)
-    if not query.strip():
+    try:
+        query = clean_query(query)
+    except InputRefused as exc:
+        await update.effective_message.reply_html(services.text(locale, exc.key, **exc.values))
+        return None
+    if not query:
         await update.effective_message.reply_html(services.text(locale, usage_key))
         return None
     matches = await services.store.run(find_patients, query=query)
     if not matches:
-        await update.effective_message.reply_html(services.text(locale, "console_unknown_patient", query=query))
+        await update.effective_message.reply_html(services.text(locale, "console_unknown_patient", query=echo(query)))
         return None
     if len(matches) > 1:
         listing = ", ".join(f"#{p.id} {p.name}" for p in matches[:8])
         await update.effective_message.reply_html(services.text(
-            locale, "console_ambiguous", query=query, matches=listing, example=matches[0].id))
+            locale, "console_ambiguous", query=echo(query), matches=listing, example=matches[0].id))
         return None
     return matches[0]
 
@@ -90,12 +97,12 @@ async def patients_button(update: Update, context: ContextTypes.DEFAULT_TYPE) ->
     """A filter or page button of /patients."""
     services = services_of(context)
     query = update.callback_query
-    which, _, page = query.data.removeprefix(PATIENTS_PREFIX).partition(":")
-    if which not in PATIENT_FILTERS or not page.isdigit():
+    button = parse_callback(query.data)
+    if button is None or button.kind != PATIENTS or button.value not in PATIENT_FILTERS:
         await query.answer(services.text(services.locale_of(update), "not_your_button"))
         return
     await query.answer()
-    text, keyboard = await _patients_page(services, services.locale_of(update), which, int(page))
+    text, keyboard = await _patients_page(services, services.locale_of(update), button.value, button.number)
     await query.edit_message_text(text, parse_mode=ParseMode.HTML, reply_markup=keyboard)
 
 
@@ -182,7 +189,7 @@ async def session_command(update: Update, context: ContextTypes.DEFAULT_TYPE) ->
             record_next_session, patient_id=patient.id, session_at=session_at, protocol=protocol,
             quiet_hours=services.settings.quiet_hours, now=now)
     except EnrollmentError as exc:
-        values = {"query": query, **exc.values}
+        values = {"query": echo(query), **exc.values}
         await update.effective_message.reply_html(services.text(locale, exc.key, **values) + "\n"
                                                   + services.text(locale, "session_usage"))
         return
@@ -235,11 +242,11 @@ async def stats_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> N
     """``/stats [days]``: what happened over the last days (30 by default)."""
     services = services_of(context)
     locale = services.locale_of(update)
-    raw = context.args[0] if context.args else "30"
-    if not raw.isdigit() or not 1 <= int(raw) <= 3650:
-        await update.effective_message.reply_html(services.text(locale, "stats_usage"))
+    try:
+        days = parse_int(context.args[0] if context.args else "30", low=1, high=3650, key="stats_usage")
+    except InputRefused as exc:
+        await update.effective_message.reply_html(services.text(locale, exc.key))
         return
-    days = int(raw)
     now = services.clock()
     stats = await services.store.run(clinic_stats, since=now - timedelta(days=days), now=now)
     rate = f"{stats.booked / stats.rebook_offered:.0%}" if stats.rebook_offered else "-"

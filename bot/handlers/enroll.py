@@ -15,21 +15,15 @@ from telegram.constants import ParseMode
 from telegram.ext import ContextTypes
 
 from bot.access import staff_only
+from bot.callbacks import ENROLL_NUMBER_KIND, ENROLL_PROTOCOL_KIND, ENROLL_WHEN, parse_callback
 from bot.enroll_args import EnrollArgs, parse_enroll_args, parse_session_time
 from bot.invite_card import invite_link, qr_png
-from bot.keyboards import (
-    ENROLL_NUMBER,
-    ENROLL_PROTOCOL,
-    ENROLL_WHEN_NOW,
-    ENROLL_WHEN_OTHER,
-    protocol_keyboard,
-    session_number_keyboard,
-    when_keyboard,
-)
+from bot.keyboards import protocol_keyboard, session_number_keyboard, when_keyboard
 from bot.services import Services, services_of
 from jobs import forms
-from jobs.enrollment import EnrollmentError, enroll_patient, recent_namesake
+from jobs.enrollment import enroll_patient, recent_namesake
 from jobs.forms import advance_form, close_form, current_form, open_form
+from jobs.inputs import InputRefused, clean_name
 from messages.catalog import Raw
 
 log = logging.getLogger(__name__)
@@ -54,7 +48,7 @@ async def enroll_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> 
     try:
         args = parse_enroll_args(text, now=services.clock(), clinic_zone=services.settings.clinic_timezone,
                                  protocols=sorted(catalog.protocols), locales=catalog.locales)
-    except EnrollmentError as exc:
+    except InputRefused as exc:
         await _reply_error(update, services, locale, exc)
         return
     await finish_enrollment(update, context, args)
@@ -73,14 +67,19 @@ async def form_text(update: Update, context: ContextTypes.DEFAULT_TYPE) -> bool:
         return True
     text = update.effective_message.text or ""
     if form.step == forms.ASK_NAME:
-        await services.store.run(advance_form, user_id=user_id, expect=forms.ASK_NAME, now=now, name=text.strip())
+        try:  # checked as it is typed, not after every button
+            name = clean_name(text)
+        except InputRefused as exc:
+            await _reply_error(update, services, locale, exc, usage=False)
+            return True
+        await services.store.run(advance_form, user_id=user_id, expect=forms.ASK_NAME, now=now, name=name)
         protocols = [(p.name, p.title) for p in services.catalog.protocols.values()]
         await update.effective_message.reply_html(services.text(locale, "enroll_ask_protocol"),
                                                   reply_markup=protocol_keyboard(protocols))
         return True
     try:
         session_at = parse_session_time(text, now=now, zone=services.settings.clinic_timezone)
-    except EnrollmentError as exc:
+    except InputRefused as exc:
         await _reply_error(update, services, locale, exc, usage=False)
         return True
     await _finish_form(update, context, session_at)
@@ -93,22 +92,22 @@ async def form_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> Non
     services = services_of(context)
     query = update.callback_query
     user_id, now, locale = update.effective_user.id, services.clock(), _staff_locale(services, update)
-    data = query.data
-    if data.startswith(ENROLL_PROTOCOL) and data.removeprefix(ENROLL_PROTOCOL) in services.catalog.protocols:
+    button = parse_callback(query.data)
+    kind = button.kind if button is not None else None
+    if kind == ENROLL_PROTOCOL_KIND and button.value in services.catalog.protocols:
         step = await services.store.run(advance_form, user_id=user_id, expect=forms.ASK_PROTOCOL, now=now,
-                                        protocol=data.removeprefix(ENROLL_PROTOCOL))
+                                        protocol=button.value)
         if step is not None:
             await query.answer()
             length = services.settings.series_length
             await query.edit_message_text(services.text(locale, "enroll_ask_number", series_length=length),
                                           parse_mode=ParseMode.HTML, reply_markup=session_number_keyboard(length))
             return
-    elif data.startswith(ENROLL_NUMBER) and data.removeprefix(ENROLL_NUMBER).isdigit():
-        number = int(data.removeprefix(ENROLL_NUMBER))
+    elif kind == ENROLL_NUMBER_KIND:
         step = None
-        if 1 <= number <= services.settings.series_length:
+        if button.number <= services.settings.series_length:
             step = await services.store.run(advance_form, user_id=user_id, expect=forms.ASK_NUMBER, now=now,
-                                            session_number=number)
+                                            session_number=button.number)
         if step is not None:
             await query.answer()
             await query.edit_message_text(
@@ -116,11 +115,11 @@ async def form_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> Non
                 reply_markup=when_keyboard(services.text(locale, "enroll_when_now"),
                                            services.text(locale, "enroll_when_other")))
             return
-    elif data in (ENROLL_WHEN_NOW, ENROLL_WHEN_OTHER):
+    elif kind == ENROLL_WHEN:
         form = await services.store.run(current_form, user_id=user_id, now=now)
         if form is not None and form.step == forms.ASK_WHEN:
             await query.answer()
-            if data == ENROLL_WHEN_NOW:
+            if button.value == "now":
                 await query.edit_message_reply_markup(reply_markup=None)
                 await _finish_form(update, context, now)
             else:
@@ -163,13 +162,13 @@ async def finish_enrollment(update: Update, context: ContextTypes.DEFAULT_TYPE, 
         enrolled = await services.store.run(
             enroll_patient,
             name=args.name, protocol=protocol, session_at=args.session_at, session_number=args.session_number,
-            series_length=args.series_length or settings.series_length, zone=zone,
+            series_length=settings.series_length if args.series_length is None else args.series_length, zone=zone,
             # Empty: take the patient's Telegram language when they link.
             locale=args.locale or "",
             quiet_hours=settings.quiet_hours, invite_ttl=settings.invite_ttl,
             enrolled_by=update.effective_user.id, now=services.clock(),
         )
-    except EnrollmentError as exc:
+    except InputRefused as exc:
         await _reply_error(update, services, locale, exc)
         return
     patient, enrollment = enrolled.patient, enrolled.enrollment
@@ -200,7 +199,7 @@ async def finish_enrollment(update: Update, context: ContextTypes.DEFAULT_TYPE, 
     await update.effective_message.reply_photo(photo=qr_png(link), caption=caption, parse_mode=ParseMode.HTML)
 
 
-async def _reply_error(update: Update, services: Services, locale: str, exc: EnrollmentError, *,
+async def _reply_error(update: Update, services: Services, locale: str, exc: InputRefused, *,
                        usage: bool = True) -> None:
     settings = services.settings
     text = services.text(locale, exc.key, **exc.values)

@@ -14,9 +14,12 @@ from telegram import KeyboardButton, ReplyKeyboardMarkup, ReplyKeyboardRemove, U
 from telegram.constants import ParseMode
 from telegram.ext import ContextTypes
 
-from bot.keyboards import CONFIRM_PREFIX, LANGUAGE_PREFIX, confirm_keyboard, language_keyboard
+from bot.callbacks import CONFIRM, LANGUAGE, parse_callback
+from bot.keyboards import confirm_keyboard, language_keyboard
 from bot.services import Services, services_of
 from bot.timezones import zone_for_city, zone_for_location
+from jobs.confirmations import close_prompt, open_prompt
+from jobs.inputs import InputRefused, clean_query, echo
 from jobs.patients import (
     erase_patient,
     patient_for_chat,
@@ -127,9 +130,11 @@ async def _ask_confirmation(update: Update, context: ContextTypes.DEFAULT_TYPE, 
     if patient is None:
         return
     locale = patient.locale
+    nonce = await services.store.run(open_prompt, chat_id=update.effective_chat.id, action=action,
+                                     now=services.clock())
     await update.effective_message.reply_html(
         services.text(locale, f"{action}_confirm"),
-        reply_markup=confirm_keyboard(action, yes=services.text(locale, f"button_yes_{action}"),
+        reply_markup=confirm_keyboard(action, nonce, yes=services.text(locale, f"button_yes_{action}"),
                                       no=services.text(locale, "button_keep")),
     )
 
@@ -138,13 +143,18 @@ async def confirm_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> 
     """The answer to a /stop or /delete confirmation."""
     services = services_of(context)
     query = update.callback_query
-    action, _, choice = query.data.removeprefix(CONFIRM_PREFIX).partition(":")
+    button = parse_callback(query.data)
     chat_id = update.effective_user.id  # the presser's own private chat: nobody acts for a patient
     patient = await services.store.run(patient_for_chat, chat_id=chat_id)
-    if patient is None or action not in ("stop", "delete") or choice not in ("yes", "no"):
+    if patient is None or button is None or button.kind != CONFIRM:
         await query.answer(services.text(services.locale_of(update), "not_your_button"))
         return
-    locale = patient.locale
+    action, choice, locale = button.value, button.choice, patient.locale
+    # Only the chat's open prompt confirms: a forged, repeated or superseded button does nothing.
+    if not await services.store.run(close_prompt, chat_id=chat_id, action=action, nonce=button.nonce,
+                                    now=services.clock()):
+        await query.answer(services.text(locale, "button_stale"))
+        return
     await query.answer()
     if choice == "no":
         await query.edit_message_text(services.text(locale, "kept"), parse_mode=ParseMode.HTML)
@@ -174,9 +184,16 @@ async def timezone_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -
         await update.effective_message.reply_html(services.text(locale, "timezone_prompt", zone=patient.timezone),
                                                   reply_markup=keyboard)
         return
+    try:
+        query = clean_query(query)
+    except InputRefused as exc:
+        # Never quote a 5,000-character "city" back: the reply would be too long to send.
+        key = "timezone_too_long" if exc.key == "input_too_long" else exc.key
+        await update.effective_message.reply_html(services.text(locale, key, **exc.values))
+        return
     zone = zone_for_city(query)
     if zone is None:
-        await update.effective_message.reply_html(services.text(locale, "timezone_unknown", query=query))
+        await update.effective_message.reply_html(services.text(locale, "timezone_unknown", query=echo(query)))
         return
     await _apply_zone(update, services, zone)
 
@@ -222,7 +239,8 @@ async def language_button(update: Update, context: ContextTypes.DEFAULT_TYPE) ->
     """Set the language chosen with a /language button."""
     services = services_of(context)
     query = update.callback_query
-    code = query.data.removeprefix(LANGUAGE_PREFIX)
+    button = parse_callback(query.data)
+    code = button.value if button is not None and button.kind == LANGUAGE else ""
     chat_id = update.effective_user.id
     if code not in services.catalog.locales:
         await query.answer(services.text(services.locale_of(update), "not_your_button"))

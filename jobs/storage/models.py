@@ -184,3 +184,13 @@ class EnrollForm(SQLModel, table=True):
     protocol: str | None = Field(default=None, max_length=64)
     session_number: int | None = None
     updated_at: datetime = _utc()
+
+
+class Confirmation(SQLModel, table=True):
+    """A chat's open /stop or /delete prompt. Its "yes" button carries ``nonce``; a press acts only
+    while this row holds the same nonce, so a forged or old button erases nothing (jobs.confirmations)."""
+
+    chat_id: int = Field(sa_column=Column(BigInteger, primary_key=True, autoincrement=False))
+    action: str = Field(max_length=16)
+    nonce: str = Field(max_length=32)
+    created_at: datetime = _utc()
