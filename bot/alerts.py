@@ -26,9 +26,8 @@ async def alert_staff(services: Services, bot: Bot, text: str, *, patient_id: in
     message (a patient's voice message, video or file) with ``text`` as its caption.
     """
     delivered = 0
-    for chat_id in await services.staff_chats():
-        if chat_id == exclude:
-            continue
+    chats = [chat_id for chat_id in await services.staff_chats() if chat_id != exclude]
+    for chat_id in chats:
         try:
             if copy_of is not None:
                 message = await bot.copy_message(chat_id, from_chat_id=copy_of.chat_id, message_id=copy_of.message_id,
@@ -45,6 +44,9 @@ async def alert_staff(services: Services, bot: Bot, text: str, *, patient_id: in
         if patient_id is not None:
             await services.store.run(remember_relay, staff_chat_id=chat_id, staff_message_id=message.message_id,
                                      patient_id=patient_id, now=services.clock())
-    if not delivered:
-        log.error("an alert reached no staff chat (set STAFF_CHAT_ID or STAFF_IDS)")
+    if chats and not delivered:
+        log.error("an alert reached none of the %d staff chat(s): every send failed (see the warnings above)",
+                  len(chats))
+    elif not chats and exclude is None:
+        log.error("an alert reached no staff chat: none is set (set STAFF_CHAT_ID or STAFF_IDS)")
     return delivered

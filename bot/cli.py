@@ -53,7 +53,7 @@ def _main(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
         if command == "preview":
             return _preview(env, args)
         if command == "check":
-            return _check(env, telegram=args.telegram)
+            return _check(env, telegram=args.telegram, env_file=Path(args.env_file))
         if command == "db":
             return _db(env, args)
         if command == "export-messages":
@@ -190,11 +190,11 @@ def _preview(env: dict[str, str], args: argparse.Namespace) -> int:
     return 0
 
 
-def _check(env: dict[str, str], *, telegram: bool = False) -> int:
+def _check(env: dict[str, str], *, telegram: bool = False, env_file: Path | None = None) -> int:
     import asyncio
 
     from bot.app import build_services
-    from jobs.storage.db import current_revision, head_revision
+    from jobs.storage.db import current_revision, head_revision, sqlite_files
 
     settings = Settings.from_env(env)
     services = build_services(settings, migrate=False)
@@ -203,6 +203,8 @@ def _check(env: dict[str, str], *, telegram: bool = False) -> int:
     print(f"settings: ok (clinic zone {settings.clinic_timezone.key}, {len(settings.staff_ids)} admins)")
     print(f"messages: ok ({len(services.catalog.protocols)} protocols, locales {', '.join(services.catalog.locales)})")
     print(f"database: reachable ({engine.url.get_backend_name()}), schema {current or 'empty'}, code expects {head}")
+    for path, what in [(env_file, "holds the bot token"), *((p, "holds patient data") for p in sqlite_files(engine))]:
+        _warn_if_readable(path, what)
     if current != head:
         print("aftercare: database: the schema is behind; `aftercare run` or `aftercare db upgrade` migrates it",
               file=sys.stderr)
@@ -210,6 +212,17 @@ def _check(env: dict[str, str], *, telegram: bool = False) -> int:
     if telegram:
         return asyncio.run(_check_telegram(settings))
     return 0
+
+
+def _warn_if_readable(path: Path | None, what: str) -> None:
+    """Warn when other users of this machine may read ``path`` (it holds secrets or patient data)."""
+    try:
+        mode = path.stat().st_mode if path is not None else 0
+    except OSError:
+        return
+    if mode & 0o077:
+        print(f"aftercare: warning: {path} {what} and other users of this machine can open it "
+              f"(mode {mode & 0o777:04o}): run  chmod 600 {path}", file=sys.stderr)
 
 
 async def _check_telegram(settings: Settings) -> int:

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import logging
+from datetime import timedelta
 
 from telegram import Update
 from telegram.constants import ChatType
-from telegram.error import NetworkError
+from telegram.error import Conflict, NetworkError
 from telegram.ext import ContextTypes
 
 from bot.services import services_of
@@ -45,9 +46,30 @@ async def unknown_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> 
     await update.callback_query.answer(services.text(services.locale_of(update), "not_your_button"))
 
 
+# Polling retries a Conflict with a growing pause (up to 30 s): one line now, then one per this.
+CONFLICT_REPORT_EVERY = timedelta(minutes=30)
+_CONFLICTS_KEY = "polling_conflicts"
+
+
+def _another_instance_polls(context: ContextTypes.DEFAULT_TYPE) -> None:
+    """Telegram refuses a second getUpdates for one token: say so once, not with a traceback per retry."""
+    now = services_of(context).clock()
+    first, count = context.bot_data.get(_CONFLICTS_KEY, (None, 0))
+    if first is None or now - first >= CONFLICT_REPORT_EVERY:
+        more = f" (and {count} times since the last report)" if count else ""
+        log.warning("another process is polling Telegram with this BOT_TOKEN, so this one gets no updates%s; "
+                    "stop the other one, or use a webhook (WEBHOOK_URL) for several instances", more)
+        context.bot_data[_CONFLICTS_KEY] = (now, 0)
+    else:
+        context.bot_data[_CONFLICTS_KEY] = (first, count + 1)
+
+
 async def error_handler(update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
     """Log the error (ids only: updates carry names and texts) and tell the user we failed."""
     update_id = update.update_id if isinstance(update, Update) else None
+    if update is None and isinstance(context.error, Conflict):
+        _another_instance_polls(context)
+        return
     if update is None and isinstance(context.error, NetworkError):
         # Polling could not reach Telegram (an outage, a restart of a self-hosted server): PTB
         # retries by itself, so one line is enough, not a traceback per attempt.

@@ -97,6 +97,15 @@ def make_engine(url: str) -> Engine:
     return engine
 
 
+def sqlite_files(engine: Engine) -> list[Path]:
+    """The files of a SQLite database that exist (the database, its -wal and -shm); none for PostgreSQL."""
+    database = engine.url.database
+    if engine.dialect.name != "sqlite" or not database or database == ":memory:" or database.startswith("file:"):
+        return []
+    path = Path(database).expanduser()
+    return [p for p in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")) if p.exists()]
+
+
 def _create_private(path: Path) -> None:
     """Create the database file readable by its owner only, before SQLite creates it 0644.
 
