@@ -6,7 +6,9 @@ about a patient is remembered, so that a staff member who replies to it reaches 
 
 from __future__ import annotations
 
+import html
 import logging
+import re
 
 from telegram import Bot, Message
 from telegram.constants import ParseMode
@@ -17,13 +19,36 @@ from jobs.relay import remember_relay
 
 log = logging.getLogger(__name__)
 
+# Telegram's limits, counted as it counts them: UTF-16 code units of the text after HTML parsing.
+MAX_TEXT = 4096
+MAX_CAPTION = 1024
+_TAG = re.compile(r"<[^>]*>")
+
+
+def visible_length(html_text: str) -> int:
+    """How long Telegram finds ``html_text`` (tags do not count, an entity counts as its character)."""
+    return len(html.unescape(_TAG.sub("", html_text)).encode("utf-16-le")) // 2
+
+
+def fits(html_text: str, limit: int) -> bool:
+    """Whether ``html_text`` is within ``limit`` as Telegram counts."""
+    return visible_length(html_text) <= limit
+
+
+def split_for_limit(header: str, whole: str, body: str, limit: int) -> tuple[str, str | None]:
+    """``whole`` (header and body together) if it fits ``limit``; else ``header``, with ``body`` to follow alone."""
+    return (whole, None) if fits(whole, limit) else (header, body)
+
 
 async def alert_staff(services: Services, bot: Bot, text: str, *, patient_id: int | None = None,
-                      photo: str | None = None, copy_of: Message | None = None, exclude: int | None = None) -> int:
+                      photo: str | None = None, copy_of: Message | None = None, exclude: int | None = None,
+                      follow_up: str | None = None) -> int:
     """Send ``text`` to staff (but ``exclude``); return how many got it.
 
     With ``photo``, the photo with ``text`` as its caption; with ``copy_of``, a copy of that
-    message (a patient's voice message, video or file) with ``text`` as its caption.
+    message (a patient's voice message, video or file) with ``text`` as its caption. ``follow_up``
+    (HTML) comes right after as a message of its own: what did not fit beside the header. A staff
+    reply to either reaches the patient.
     """
     delivered = 0
     chats = [chat_id for chat_id in await services.staff_chats() if chat_id != exclude]
@@ -40,10 +65,18 @@ async def alert_staff(services: Services, bot: Bot, text: str, *, patient_id: in
             # One unreachable staff member must not keep the alert from the others.
             log.warning("could not alert staff chat %s: %s", chat_id, exc)
             continue
+        sent = [message.message_id]
+        if follow_up is not None:
+            try:
+                sent.append((await bot.send_message(chat_id, follow_up, parse_mode=ParseMode.HTML)).message_id)
+            except TelegramError as exc:
+                log.warning("could not alert staff chat %s (the message after the header): %s", chat_id, exc)
+                continue
         delivered += 1
         if patient_id is not None:
-            await services.store.run(remember_relay, staff_chat_id=chat_id, staff_message_id=message.message_id,
-                                     patient_id=patient_id, now=services.clock())
+            for message_id in sent:
+                await services.store.run(remember_relay, staff_chat_id=chat_id, staff_message_id=message_id,
+                                         patient_id=patient_id, now=services.clock())
     if chats and not delivered:
         log.error("an alert reached none of the %d staff chat(s): every send failed (see the warnings above)",
                   len(chats))

@@ -87,9 +87,11 @@ def build_application(settings: Settings, services: Services | None = None) -> A
     application = builder.build()
     application.bot_data[SERVICES_KEY] = services
 
-    application.add_handler(CommandHandler("enroll", enroll.enroll_command))
-    application.add_handler(CommandHandler("start", start.start_command))
-    application.add_handler(CommandHandler("help", common.help_command))
+    # New messages only: an edited /session must not record another session (edits come below).
+    new = filters.UpdateType.MESSAGE
+    application.add_handler(CommandHandler("enroll", enroll.enroll_command, filters=new))
+    application.add_handler(CommandHandler("start", start.start_command, filters=new))
+    application.add_handler(CommandHandler("help", common.help_command, filters=new))
     for name, callback in (
         ("status", patient.status_command), ("pause", patient.pause_command), ("resume", patient.resume_command),
         ("stop", patient.stop_command), ("delete", patient.delete_command), ("timezone", patient.timezone_command),
@@ -100,7 +102,7 @@ def build_application(settings: Settings, services: Services | None = None) -> A
         ("staffinvite", staff.staffinvite_command), ("staff", staff.staff_command),
         ("removestaff", staff.removestaff_command),
     ):
-        application.add_handler(CommandHandler(name, callback))
+        application.add_handler(CommandHandler(name, callback, filters=new))
     for kind, callback in (
         (callbacks.ENROLL_PROTOCOL_KIND, enroll.form_button), (callbacks.ENROLL_NUMBER_KIND, enroll.form_button),
         (callbacks.ENROLL_WHEN, enroll.form_button),
@@ -112,13 +114,16 @@ def build_application(settings: Settings, services: Services | None = None) -> A
     # After every button of ours: data no button carries (old, forged) still gets an answer.
     application.add_handler(CallbackQueryHandler(common.unknown_button))
     application.add_handler(ChatMemberHandler(membership.my_chat_member, ChatMemberHandler.MY_CHAT_MEMBER))
-    application.add_handler(MessageHandler(filters.LOCATION & filters.ChatType.PRIVATE, patient.location_message))
+    application.add_handler(MessageHandler(new & filters.LOCATION & filters.ChatType.PRIVATE,
+                                           patient.location_message))
     # Last: any other text, photo or attachment is a message for the clinic (or a staff reply to one).
     attachments = (filters.VOICE | filters.AUDIO | filters.VIDEO | filters.Document.ALL | filters.VIDEO_NOTE
                    | filters.Sticker.ALL)
-    application.add_handler(MessageHandler((filters.TEXT & ~filters.COMMAND) | filters.PHOTO | attachments,
+    application.add_handler(MessageHandler(new & ((filters.TEXT & ~filters.COMMAND) | filters.PHOTO | attachments),
                                            relay.incoming_message))
-    application.add_handler(MessageHandler(filters.COMMAND, common.unknown_command))
+    application.add_handler(MessageHandler(new & filters.COMMAND, common.unknown_command))
+    # An edit re-runs nothing; a patient's edited words reach staff once, marked as an edit.
+    application.add_handler(MessageHandler(filters.UpdateType.EDITED_MESSAGE, relay.edited_message))
     application.add_error_handler(common.error_handler)
 
     application.job_queue.run_repeating(
