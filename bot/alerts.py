@@ -35,20 +35,36 @@ def fits(html_text: str, limit: int) -> bool:
     return visible_length(html_text) <= limit
 
 
-def split_for_limit(header: str, whole: str, body: str, limit: int) -> tuple[str, str | None]:
-    """``whole`` (header and body together) if it fits ``limit``; else ``header``, with ``body`` to follow alone."""
-    return (whole, None) if fits(whole, limit) else (header, body)
+def chunks(words: str, limit: int = MAX_TEXT) -> list[str]:
+    """Plain ``words`` as HTML messages of at most ``limit`` each (split between characters, escaped after)."""
+    parts, current, size = [], [], 0
+    for char in words:
+        width = len(char.encode("utf-16-le")) // 2
+        if size + width > limit:
+            parts.append("".join(current))
+            current, size = [], 0
+        current.append(char)
+        size += width
+    if current:
+        parts.append("".join(current))
+    return [html.escape(part, quote=False) for part in parts if part.strip()]
+
+
+def split_for_limit(header: str, whole: str, words: str, limit: int) -> tuple[str, list[str] | None]:
+    """``whole`` (header and words together) if it fits ``limit``; else ``header``, the plain ``words`` to
+    follow on their own, in as many messages as they need."""
+    return (whole, None) if fits(whole, limit) else (header, chunks(words))
 
 
 async def alert_staff(services: Services, bot: Bot, text: str, *, patient_id: int | None = None,
                       photo: str | None = None, copy_of: Message | None = None, exclude: int | None = None,
-                      follow_up: str | None = None) -> int:
+                      follow_up: list[str] | None = None) -> int:
     """Send ``text`` to staff (but ``exclude``); return how many got it.
 
     With ``photo``, the photo with ``text`` as its caption; with ``copy_of``, a copy of that
     message (a patient's voice message, video or file) with ``text`` as its caption. ``follow_up``
-    (HTML) comes right after as a message of its own: what did not fit beside the header. A staff
-    reply to either reaches the patient.
+    (HTML messages) come right after: what did not fit beside the header. A staff reply to any of
+    them reaches the patient.
     """
     delivered = 0
     chats = [chat_id for chat_id in await services.staff_chats() if chat_id != exclude]
@@ -66,12 +82,12 @@ async def alert_staff(services: Services, bot: Bot, text: str, *, patient_id: in
             log.warning("could not alert staff chat %s: %s", chat_id, exc)
             continue
         sent = [message.message_id]
-        if follow_up is not None:
-            try:
-                sent.append((await bot.send_message(chat_id, follow_up, parse_mode=ParseMode.HTML)).message_id)
-            except TelegramError as exc:
-                log.warning("could not alert staff chat %s (the message after the header): %s", chat_id, exc)
-                continue
+        try:
+            for part in follow_up or ():
+                sent.append((await bot.send_message(chat_id, part, parse_mode=ParseMode.HTML)).message_id)
+        except TelegramError as exc:
+            log.warning("could not alert staff chat %s (the message after the header): %s", chat_id, exc)
+            continue
         delivered += 1
         if patient_id is not None:
             for message_id in sent:

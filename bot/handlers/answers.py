@@ -6,11 +6,11 @@ import logging
 from zoneinfo import ZoneInfo
 
 from telegram import Update
-from telegram.constants import ParseMode
 from telegram.ext import ContextTypes
 
 from bot.alerts import alert_staff
 from bot.callbacks import CHECKIN, REBOOK, parse_callback
+from bot.handlers.common import edit_or_send
 from bot.services import Services, services_of
 from jobs.answers import ALREADY, BOOKED, LATER, answer_checkin, answer_rebook
 
@@ -101,7 +101,7 @@ async def _show_answer(query, services: Services, locale: str, label_key: str) -
     """Replace the buttons with the chosen answer, so the message reads as answered."""
     text = (query.message.text_html if query.message and query.message.text else "")
     answered = services.text(locale, "answered", answer=services.text(locale, label_key))
-    await query.edit_message_text(f"{text}\n\n{answered}".strip(), parse_mode=ParseMode.HTML)
+    await edit_or_send(query, f"{text}\n\n{answered}".strip())
 
 
 async def _refuse(update: Update, services: Services, result) -> None:

@@ -5,9 +5,9 @@ from __future__ import annotations
 import logging
 from datetime import timedelta
 
-from telegram import Update
-from telegram.constants import ChatType
-from telegram.error import Conflict, NetworkError
+from telegram import CallbackQuery, InlineKeyboardMarkup, Update
+from telegram.constants import ChatType, ParseMode
+from telegram.error import BadRequest, Conflict, NetworkError
 from telegram.ext import ContextTypes
 
 from bot.services import services_of
@@ -38,6 +38,22 @@ async def unknown_command(update: Update, context: ContextTypes.DEFAULT_TYPE) ->
     """A command we don't have: point to /help."""
     services = services_of(context)
     await update.effective_message.reply_html(services.text(services.locale_of(update), "unknown_command"))
+
+
+async def edit_or_send(query: CallbackQuery, text: str, *, reply_markup: InlineKeyboardMarkup | None = None) -> None:
+    """Show ``text`` in place of the pressed button's message; as a new message if that one cannot change.
+
+    Telegram refuses an edit that changes nothing (the same /patients page pressed twice, a language
+    chosen again) and an edit of a message without text (a button forged onto a photo): neither is
+    an error for the person pressing.
+    """
+    try:
+        await query.edit_message_text(text, parse_mode=ParseMode.HTML, reply_markup=reply_markup)
+    except BadRequest as exc:
+        if "not modified" in exc.message.lower():
+            return
+        chat_id = query.message.chat.id if query.message else query.from_user.id
+        await query.get_bot().send_message(chat_id, text, parse_mode=ParseMode.HTML, reply_markup=reply_markup)
 
 
 async def unknown_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:

@@ -19,6 +19,7 @@ from telegram.ext import ContextTypes
 from bot.access import staff_only
 from bot.callbacks import PATIENTS, parse_callback
 from bot.enroll_args import parse_session_time
+from bot.handlers.common import edit_or_send
 from bot.handlers.enroll import cancel_form
 from bot.invite_card import invite_link, qr_png
 from bot.keyboards import patients_keyboard
@@ -103,7 +104,7 @@ async def patients_button(update: Update, context: ContextTypes.DEFAULT_TYPE) ->
         return
     await query.answer()
     text, keyboard = await _patients_page(services, services.locale_of(update), button.value, button.number)
-    await query.edit_message_text(text, parse_mode=ParseMode.HTML, reply_markup=keyboard)
+    await edit_or_send(query, text, reply_markup=keyboard)
 
 
 async def _patients_page(services: Services, locale: str, which: str, page: int):

@@ -8,15 +8,18 @@ it survives a restart and works across several bot instances. Both end in
 
 from __future__ import annotations
 
+import contextlib
 import logging
 
 from telegram import Update
 from telegram.constants import ParseMode
+from telegram.error import BadRequest
 from telegram.ext import ContextTypes
 
 from bot.access import staff_only
 from bot.callbacks import ENROLL_NUMBER_KIND, ENROLL_PROTOCOL_KIND, ENROLL_WHEN, parse_callback
 from bot.enroll_args import EnrollArgs, parse_enroll_args, parse_session_time
+from bot.handlers.common import edit_or_send
 from bot.invite_card import invite_link, qr_png
 from bot.keyboards import protocol_keyboard, session_number_keyboard, when_keyboard
 from bot.services import Services, services_of
@@ -100,8 +103,8 @@ async def form_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> Non
         if step is not None:
             await query.answer()
             length = services.settings.series_length
-            await query.edit_message_text(services.text(locale, "enroll_ask_number", series_length=length),
-                                          parse_mode=ParseMode.HTML, reply_markup=session_number_keyboard(length))
+            await edit_or_send(query, services.text(locale, "enroll_ask_number", series_length=length),
+                               reply_markup=session_number_keyboard(length))
             return
     elif kind == ENROLL_NUMBER_KIND:
         step = None
@@ -110,8 +113,8 @@ async def form_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> Non
                                             session_number=button.number)
         if step is not None:
             await query.answer()
-            await query.edit_message_text(
-                services.text(locale, "enroll_ask_when"), parse_mode=ParseMode.HTML,
+            await edit_or_send(
+                query, services.text(locale, "enroll_ask_when"),
                 reply_markup=when_keyboard(services.text(locale, "enroll_when_now"),
                                            services.text(locale, "enroll_when_other")))
             return
@@ -120,12 +123,13 @@ async def form_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> Non
         if form is not None and form.step == forms.ASK_WHEN:
             await query.answer()
             if button.value == "now":
-                await query.edit_message_reply_markup(reply_markup=None)
+                with contextlib.suppress(BadRequest):  # a photo, or already without buttons: nothing to remove
+                    await query.edit_message_reply_markup(reply_markup=None)
                 await _finish_form(update, context, now)
             else:
                 await services.store.run(advance_form, user_id=user_id, expect=forms.ASK_WHEN, now=now,
                                          step=forms.ASK_TIME)
-                await query.edit_message_text(services.text(locale, "enroll_ask_time"), parse_mode=ParseMode.HTML)
+                await edit_or_send(query, services.text(locale, "enroll_ask_time"))
             return
     # No open form at that step (finished, cancelled, expired, or forged data): say so, change nothing.
     await query.answer(services.text(locale, "enroll_form_stale"))

@@ -11,10 +11,10 @@ from datetime import datetime
 from zoneinfo import ZoneInfo
 
 from telegram import KeyboardButton, ReplyKeyboardMarkup, ReplyKeyboardRemove, Update
-from telegram.constants import ParseMode
 from telegram.ext import ContextTypes
 
 from bot.callbacks import CONFIRM, LANGUAGE, parse_callback
+from bot.handlers.common import edit_or_send
 from bot.keyboards import confirm_keyboard, language_keyboard
 from bot.services import Services, services_of
 from bot.timezones import zone_for_city, zone_for_location
@@ -157,16 +157,16 @@ async def confirm_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> 
         return
     await query.answer()
     if choice == "no":
-        await query.edit_message_text(services.text(locale, "kept"), parse_mode=ParseMode.HTML)
+        await edit_or_send(query, services.text(locale, "kept"))
         return
     if action == "stop":
         await services.store.run(stop_patient, chat_id=chat_id, now=services.clock())
         log.info("patient %d stopped their messages", patient.id)
-        await query.edit_message_text(services.text(locale, "stop_done"), parse_mode=ParseMode.HTML)
+        await edit_or_send(query, services.text(locale, "stop_done"))
     else:
         await services.store.run(erase_patient, chat_id=chat_id, now=services.clock())
         log.info("patient %d erased their data", patient.id)
-        await query.edit_message_text(services.text(locale, "delete_done"), parse_mode=ParseMode.HTML)
+        await edit_or_send(query, services.text(locale, "delete_done"))
 
 
 async def timezone_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -250,4 +250,4 @@ async def language_button(update: Update, context: ContextTypes.DEFAULT_TYPE) ->
         await query.answer(services.text(services.locale_of(update), "not_your_button"))
         return
     await query.answer()
-    await query.edit_message_text(services.text(code, "language_set"), parse_mode=ParseMode.HTML)
+    await edit_or_send(query, services.text(code, "language_set"))

@@ -10,7 +10,6 @@ sends it: a staff member replying to a relayed message, a linked patient, or a s
 
 from __future__ import annotations
 
-import html
 import logging
 from zoneinfo import ZoneInfo
 
@@ -26,7 +25,6 @@ from jobs.escalation import days_since_session
 from jobs.patients import current_enrollment, mark_reachable, patient_for_chat
 from jobs.relay import patient_for_relay
 from jobs.storage.models import UNREACHABLE
-from messages.catalog import Raw
 
 log = logging.getLogger(__name__)
 
@@ -80,16 +78,16 @@ async def _relay_to_staff(update: Update, context, services: Services, patient, 
     staff = services.staff_locale
     values = {"name": patient.name, "patient_id": patient.id, "day": day,
               "session_number": enrollment.session_number if enrollment else "?"}
-    # The patient's own words as HTML; a header plus them may not fit Telegram's limit: then they follow alone.
-    words = html.escape(message.text or message.caption or "", quote=False)
+    # The patient's own words; a header plus them may not fit Telegram's limit: then they follow alone.
+    words = message.text or message.caption or ""
     if edited:
         text, follow_up = split_for_limit(services.text(staff, "alert_relay_edited_header", **values),
-                                          services.text(staff, "alert_relay_edited", text=Raw(words), **values),
+                                          services.text(staff, "alert_relay_edited", text=words, **values),
                                           words, MAX_TEXT)
         delivered = await alert_staff(services, context.bot, text, patient_id=patient.id, follow_up=follow_up)
         log.info("relayed an edited message of patient %d to %d staff chat(s)", patient.id, delivered)
         return
-    caption = services.text(staff, "relay_photo_caption", text=Raw(words)) if message.caption else ""
+    caption = services.text(staff, "relay_photo_caption", text=words) if message.caption else ""
     if message.photo or message.text is None:
         if message.sticker or message.video_note:
             # Neither can carry the caption that says who sent it, and a sticker says nothing clinical.
@@ -103,7 +101,7 @@ async def _relay_to_staff(update: Update, context, services: Services, patient, 
                                       **media)
     else:
         text, follow_up = split_for_limit(services.text(staff, "alert_relay_header", **values),
-                                          services.text(staff, "alert_relay", text=Raw(words), **values),
+                                          services.text(staff, "alert_relay", text=words, **values),
                                           words, MAX_TEXT)
         delivered = await alert_staff(services, context.bot, text, patient_id=patient.id, follow_up=follow_up)
     log.info("relayed a message of patient %d to %d staff chat(s)", patient.id, delivered)
@@ -124,7 +122,7 @@ async def _reply_to_patient(update: Update, context, services: Services, patient
     header = services.text(patient.locale, "relay_reply_header", )
     bot, chat_id = context.bot, patient.chat_id
     try:
-        caption, rest = split_for_limit(header, f"{header}\n{message.caption_html}", message.caption_html or "",
+        caption, rest = split_for_limit(header, f"{header}\n{message.caption_html}", message.caption or "",
                                         MAX_CAPTION) if message.caption else (header, None)
         if message.photo:
             await bot.send_photo(chat_id, photo=message.photo[-1].file_id, caption=caption, parse_mode=ParseMode.HTML)
@@ -135,10 +133,10 @@ async def _reply_to_patient(update: Update, context, services: Services, patient
             await bot.copy_message(chat_id, from_chat_id=message.chat_id, message_id=message.message_id,
                                    caption=caption, parse_mode=ParseMode.HTML)
         else:
-            text, rest = split_for_limit(header, f"{header}\n{message.text_html}", message.text_html, MAX_TEXT)
+            text, rest = split_for_limit(header, f"{header}\n{message.text_html}", message.text, MAX_TEXT)
             await bot.send_message(chat_id, text, parse_mode=ParseMode.HTML)
-        if rest:
-            await bot.send_message(chat_id, rest, parse_mode=ParseMode.HTML)
+        for part in rest or ():
+            await bot.send_message(chat_id, part, parse_mode=ParseMode.HTML)
     except (Forbidden, TelegramError) as exc:
         log.warning("staff reply to patient %d not delivered: %s", patient.id, exc)
         await message.reply_html(services.text(staff, "relay_reply_failed", name=patient.name))

@@ -146,3 +146,18 @@ async def test_strangers_pressing_buttons_get_answers_too(harness, fake_api):
     await harness.press(OTHER_ID, "pl:active:0", 1)
     await harness.press(OTHER_ID, "zz", 1)
     assert len(_answers(fake_api)) == 2 and all(_answers(fake_api))
+
+
+async def test_the_same_button_twice_is_not_an_error(harness, fake_api, errors):
+    await harness.link()
+    await harness.send(STAFF_ID, "/patients")
+    message_id, data = harness.buttons(STAFF_ID)
+    await harness.press(STAFF_ID, "pl:active:0", message_id)
+    await harness.press(STAFF_ID, "pl:active:0", message_id)  # Telegram: "message is not modified"
+    await harness.send(PATIENT_ID, "/language")
+    message_id, data = harness.buttons(PATIENT_ID)
+    await harness.press(PATIENT_ID, "lang:es", message_id)
+    await harness.press(PATIENT_ID, "lang:es", message_id)
+    await harness.press(PATIENT_ID, "lang:en", 1)  # a language button forged onto the welcome message
+    assert errors() == [] and fake_api.unanswered_callbacks() == set()
+    assert "something went wrong" not in " ".join(fake_api.texts())

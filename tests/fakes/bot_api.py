@@ -144,6 +144,8 @@ class Call:
     params: dict[str, Any]
     files: dict[str, bytes] = field(default_factory=dict)
     status: int | None = None
+    #: The error description the fake answered with (None on success).
+    description: str | None = None
 
 
 @dataclass
@@ -730,7 +732,7 @@ class FakeBotAPI:
         call: Call | None = None,
     ) -> web.Response:
         if call is not None:
-            call.status = status
+            call.status, call.description = status, description
         body: dict[str, Any] = {"ok": False, "error_code": status, "description": description}
         if parameters:
             body["parameters"] = parameters
