@@ -22,6 +22,7 @@ from telegram.ext import (
     filters,
 )
 
+from bot import callbacks
 from bot.delivery import (
     DISPATCH_JOB_NAME,
     HEARTBEAT_INTERVAL,
@@ -36,21 +37,12 @@ from bot.delivery import (
 from bot.handlers import answers, common, console, enroll, membership, patient, relay, staff, start
 from bot.http_client import AiohttpRequest
 from bot.intake import INTAKE_KEY, ChatOrderedProcessor, Intake
-from bot.keyboards import (
-    CONFIRM_PREFIX,
-    ENROLL_ANY,
-    LANGUAGE_PREFIX,
-    PATIENTS_PREFIX,
-    SESSION_CONFIRM_PREFIX,
-    SWITCH_PREFIX,
-)
 from bot.logs import quiet_libraries
 from bot.menus import set_menus
 from bot.services import SERVICES_KEY, Services, utc_now
 from bot.settings import Settings, SettingsError
-from jobs.buttons import CHECKIN_PREFIX, REBOOK_PREFIX
 from jobs.dispatch import DeliveryPolicy
-from jobs.storage.db import Store, make_engine, upgrade
+from jobs.storage.db import HANDLER_BUSY_TIMEOUT_MS, Store, make_engine, upgrade
 from messages.catalog import Catalog, load_catalog
 
 log = logging.getLogger(__name__)
@@ -75,7 +67,9 @@ def build_services(settings: Settings, *, clock: Callable[[], datetime] = utc_no
     if migrate:
         upgrade(engine)
         log.info("database schema is up to date (%s)", engine.url.get_backend_name())
-    return Services(settings=settings, store=Store(engine), catalog=catalog, clock=clock,
+    # Handlers wait briefly for a locked SQLite file, then say "busy"; the dispatcher waits longer.
+    store = Store(engine, busy_timeout_ms=HANDLER_BUSY_TIMEOUT_MS)
+    return Services(settings=settings, store=store, catalog=catalog, clock=clock,
                     policy=DeliveryPolicy(lease=settings.claim_lease))
 
 
@@ -109,9 +103,11 @@ def build_application(settings: Settings, services: Services | None = None) -> A
     application.bot_data[SERVICES_KEY] = services
     application.bot_data[INTAKE_KEY] = Intake(application, services, updates_request)
 
-    application.add_handler(CommandHandler("enroll", enroll.enroll_command))
-    application.add_handler(CommandHandler("start", start.start_command))
-    application.add_handler(CommandHandler("help", common.help_command))
+    # New messages only: an edited /session must not record another session (edits come below).
+    new = filters.UpdateType.MESSAGE
+    application.add_handler(CommandHandler("enroll", enroll.enroll_command, filters=new))
+    application.add_handler(CommandHandler("start", start.start_command, filters=new))
+    application.add_handler(CommandHandler("help", common.help_command, filters=new))
     for name, callback in (
         ("status", patient.status_command), ("pause", patient.pause_command), ("resume", patient.resume_command),
         ("stop", patient.stop_command), ("delete", patient.delete_command), ("timezone", patient.timezone_command),
@@ -122,23 +118,28 @@ def build_application(settings: Settings, services: Services | None = None) -> A
         ("staffinvite", staff.staffinvite_command), ("staff", staff.staff_command),
         ("removestaff", staff.removestaff_command),
     ):
-        application.add_handler(CommandHandler(name, callback))
-    for prefix, callback in (
-        (ENROLL_ANY, enroll.form_button),
-        (f"^{CHECKIN_PREFIX}", answers.checkin_button), (f"^{REBOOK_PREFIX}", answers.rebook_button),
-        (f"^{CONFIRM_PREFIX}", patient.confirm_button), (f"^{LANGUAGE_PREFIX}", patient.language_button),
-        (f"^{PATIENTS_PREFIX}", console.patients_button),
-        (f"^{SWITCH_PREFIX}", start.switch_button), (f"^{SESSION_CONFIRM_PREFIX}", console.session_confirm_button),
+        application.add_handler(CommandHandler(name, callback, filters=new))
+    for kind, callback in (
+        (callbacks.ENROLL_FORM, enroll.form_button),
+        (callbacks.CHECKIN, answers.checkin_button), (callbacks.REBOOK, answers.rebook_button),
+        (callbacks.CONFIRM, patient.confirm_button), (callbacks.LANGUAGE, patient.language_button),
+        (callbacks.PATIENTS, console.patients_button),
+        (callbacks.SWITCH, start.switch_button), (callbacks.SESSION_CONFIRM, console.session_confirm_button),
     ):
-        application.add_handler(CallbackQueryHandler(callback, pattern=prefix))
+        application.add_handler(CallbackQueryHandler(callback, pattern=callbacks.kind_is(kind)))
+    # After every button of ours: data no button carries (old, forged) still gets an answer.
+    application.add_handler(CallbackQueryHandler(common.unknown_button))
     application.add_handler(ChatMemberHandler(membership.my_chat_member, ChatMemberHandler.MY_CHAT_MEMBER))
-    application.add_handler(MessageHandler(filters.LOCATION & filters.ChatType.PRIVATE, patient.location_message))
+    application.add_handler(MessageHandler(new & filters.LOCATION & filters.ChatType.PRIVATE,
+                                           patient.location_message))
     # Last: any other text, photo or attachment is a message for the clinic (or a staff reply to one).
     attachments = (filters.VOICE | filters.AUDIO | filters.VIDEO | filters.Document.ALL | filters.VIDEO_NOTE
                    | filters.Sticker.ALL)
-    application.add_handler(MessageHandler((filters.TEXT & ~filters.COMMAND) | filters.PHOTO | attachments,
+    application.add_handler(MessageHandler(new & ((filters.TEXT & ~filters.COMMAND) | filters.PHOTO | attachments),
                                            relay.incoming_message))
-    application.add_handler(MessageHandler(filters.COMMAND, common.unknown_command))
+    application.add_handler(MessageHandler(new & filters.COMMAND, common.unknown_command))
+    # An edit re-runs nothing; a patient's edited words reach staff once, marked as an edit.
+    application.add_handler(MessageHandler(filters.UpdateType.EDITED_MESSAGE, relay.edited_message))
     application.add_error_handler(common.error_handler)
 
     application.job_queue.run_repeating(

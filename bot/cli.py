@@ -70,7 +70,7 @@ def _main(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
         if command == "preview":
             return _preview(env, args)
         if command == "check":
-            return _check(env, telegram=args.telegram)
+            return _check(env, telegram=args.telegram, env_file=Path(args.env_file or ".env"))
         if command == "db":
             return _db(env, args)
         if command == "export-messages":
@@ -232,16 +232,17 @@ def setup_warnings(settings: Settings, catalog) -> list[str]:
     return warnings
 
 
-def _check(env: dict[str, str], *, telegram: bool = False) -> int:
+def _check(env: dict[str, str], *, telegram: bool = False, env_file: Path | None = None) -> int:
     import asyncio
 
     from bot.app import load_messages
-    from jobs.storage.db import current_revision, head_revision, make_engine, sqlite_file
+    from jobs.storage.db import current_revision, head_revision, make_engine, sqlite_file, sqlite_files
 
     settings = Settings.from_env(env)
     catalog = load_messages(settings)
     print(f"settings: ok (clinic zone {settings.clinic_timezone.key}, {len(settings.staff_ids)} admins)")
     print(f"messages: ok ({len(catalog.protocols)} protocols, locales {', '.join(catalog.locales)})")
+    _warn_if_readable(env_file, "holds the bot token")
     database_file = sqlite_file(settings.database_url)
     if database_file is not None and not database_file.exists():
         # Checking must not leave an empty file behind: the first `run` creates and migrates it.
@@ -254,6 +255,8 @@ def _check(env: dict[str, str], *, telegram: bool = False) -> int:
             engine.dispose()
         print(f"database: reachable ({engine.url.get_backend_name()}), schema {current or 'empty'}, "
               f"code expects {head}")
+        for path in sqlite_files(engine):
+            _warn_if_readable(path, "holds patient data")
         if current is None:
             print("database: empty; `aftercare run` (or `aftercare db upgrade`) creates the schema")
         elif current != head:
@@ -265,6 +268,17 @@ def _check(env: dict[str, str], *, telegram: bool = False) -> int:
     if telegram:
         return asyncio.run(_check_telegram(settings))
     return 0
+
+
+def _warn_if_readable(path: Path | None, what: str) -> None:
+    """Warn when other users of this machine may read ``path`` (it holds secrets or patient data)."""
+    try:
+        mode = path.stat().st_mode if path is not None else 0
+    except OSError:
+        return
+    if mode & 0o077:
+        print(f"aftercare: warning: {path} {what} and other users of this machine can open it "
+              f"(mode {mode & 0o777:04o}): run  chmod 600 {path}", file=sys.stderr)
 
 
 async def _check_telegram(settings: Settings) -> int:

@@ -22,6 +22,7 @@ from bot.services import Services, services_of
 from jobs.dispatch import DispatchReport, dispatch_due
 from jobs.health import beat, last_beat, queue_counts
 from jobs.intake import open_count, prune_updates
+from jobs.storage.db import SQLITE_BUSY_TIMEOUT_MS
 
 log = logging.getLogger(__name__)
 
@@ -47,7 +48,9 @@ async def run_dispatch(services: Services, bot, *, should_stop=lambda: False) ->
         if not mine:
             log.debug("dispatch: another instance is sending; skipping this tick")
             return DispatchReport(ran=False)
-        return await dispatch_due(store=services.store, bot=bot, catalog=services.catalog, clinic=services.clinic,
+        # The dispatcher can wait out another writer: nobody is waiting on its reply.
+        store = services.store.with_busy_timeout(SQLITE_BUSY_TIMEOUT_MS)
+        return await dispatch_due(store=store, bot=bot, catalog=services.catalog, clinic=services.clinic,
                                   now=services.clock(), policy=services.policy, pacer=services.pacer,
                                   should_stop=should_stop, holder=services.store.holder)
 

@@ -10,8 +10,10 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo
 
+from jobs import inputs
+from jobs.enrollment import MAX_SERIES_LENGTH
 from jobs.refusal import Refusal
 
 OPTIONS = ("at", "session", "protocol", "tz", "lang")
@@ -52,8 +54,7 @@ def parse_enroll_args(text: str, *, now: datetime, clinic_zone: ZoneInfo, protoc
         if option in options:
             raise Refusal("enroll_error_repeated", option=option)
         options[option] = text[match.end():end].strip()
-    if not name:
-        raise Refusal("enroll_error_name_missing")
+    name = inputs.clean_name(name)  # a refusal names what is wrong (missing, too long, invisible)
 
     session_at = parse_session_time(options["at"], now=now, zone=clinic_zone) if "at" in options else now
     number, length = parse_session_number(options["session"]) if "session" in options else (1, None)
@@ -111,12 +112,14 @@ def parse_session_number(value: str) -> tuple[int, int | None]:
         raise Refusal("enroll_error_bad_session", value=value)
     number = int(match.group(1))
     length = int(match.group(2)) if match.group(2) else None
+    # "session=1/0" is a series of no sessions, not "use the default length".
+    if length is not None and not 1 <= length <= MAX_SERIES_LENGTH:
+        raise Refusal("enroll_error_series", limit=MAX_SERIES_LENGTH)
+    if number < 1:
+        raise Refusal("enroll_error_bad_session", value=value)
     return number, length
 
 
 def parse_zone(value: str) -> ZoneInfo:
-    """An IANA zone by name; Refusal otherwise."""
-    try:
-        return ZoneInfo(value.strip())
-    except (ZoneInfoNotFoundError, ValueError, OSError):
-        raise Refusal("enroll_error_bad_zone", value=value) from None
+    """A geographic IANA zone by name (jobs.inputs.parse_zone); Refusal otherwise."""
+    return inputs.parse_zone(value)

@@ -1,4 +1,4 @@
-"""Inline keyboards and the callback-data prefixes they use (named here, matched in bot/app.py)."""
+"""Inline keyboards and the callback-data prefixes they use (named here, read back by bot/callbacks.py)."""
 
 from __future__ import annotations
 
@@ -56,10 +56,10 @@ SWITCH_PREFIX = "sw:"          # sw:<invite id>:yes|no  -- follow another patien
 SESSION_CONFIRM_PREFIX = "ss:"  # ss:<patient id>:<latest cycle id>:<session unix time>:yes|no
 
 
-def confirm_keyboard(action: str, *, yes: str, no: str) -> InlineKeyboardMarkup:
-    """Yes / no for a patient's /stop or /delete."""
-    return InlineKeyboardMarkup([[InlineKeyboardButton(yes, callback_data=f"{CONFIRM_PREFIX}{action}:yes")],
-                                 [InlineKeyboardButton(no, callback_data=f"{CONFIRM_PREFIX}{action}:no")]])
+def confirm_keyboard(action: str, nonce: str, *, yes: str, no: str) -> InlineKeyboardMarkup:
+    """Yes / no for a patient's /stop or /delete; ``nonce`` ties both to this prompt (jobs.confirmations)."""
+    return InlineKeyboardMarkup([[InlineKeyboardButton(yes, callback_data=f"{CONFIRM_PREFIX}{action}:yes:{nonce}")],
+                                 [InlineKeyboardButton(no, callback_data=f"{CONFIRM_PREFIX}{action}:no:{nonce}")]])
 
 
 def language_keyboard(choices: list[tuple[str, str]]) -> InlineKeyboardMarkup:

@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import unicodedata
 from functools import cache
-from zoneinfo import ZoneInfo, available_timezones
+from zoneinfo import ZoneInfo
 
 import tzfpy
+
+from jobs.inputs import geographic_zones
 
 
 def _fold(text: str) -> str:
@@ -23,9 +25,8 @@ def _fold(text: str) -> str:
 @cache
 def _cities() -> dict[str, str]:
     cities: dict[str, str] = {}
-    for name in sorted(available_timezones()):
-        if "/" not in name or name.startswith(("Etc/", "SystemV/", "posix/", "right/")):
-            continue
+    # Places only: not "localtime", "Factory", "posix/…", "right/…", "Etc/…" or "US/…".
+    for name in sorted(geographic_zones()):
         cities.setdefault(_fold(name.rsplit("/", 1)[1]), name)
         cities.setdefault(_fold(name), name)
     return cities
@@ -33,19 +34,13 @@ def _cities() -> dict[str, str]:
 
 def zone_for_city(query: str) -> ZoneInfo | None:
     """The zone whose city (or full name) matches ``query``; None if none does."""
-    folded = _fold(query)
-    name = _cities().get(folded)
-    if name is None and "/" not in query:
-        try:
-            return ZoneInfo(query.strip()) if query.strip() in available_timezones() else None
-        except (ValueError, OSError):
-            return None
+    name = _cities().get(_fold(query))
     return ZoneInfo(name) if name else None
 
 
 def zone_for_location(*, latitude: float, longitude: float) -> ZoneInfo | None:
     """The zone at a point on Earth, or None where there is none (open sea)."""
     name = tzfpy.get_tz(longitude, latitude)
-    if not name or name not in available_timezones():
+    if not name or name not in geographic_zones():  # open sea is Etc/GMT±n: no place
         return None
     return ZoneInfo(name)

@@ -1,7 +1,8 @@
 """Buttons under reminders, and the callback-data prefixes the bot's handlers match.
 
 Callback data is ``<prefix><reminder id>:<answer>``; the handler checks that the reminder is
-the pressing patient's own and not yet answered, so forged or old data changes nothing.
+the pressing patient's own and not yet answered, so forged or old data changes nothing. The data
+is read back by bot.callbacks.parse_callback, with every other button's.
 """
 
 from __future__ import annotations
@@ -33,11 +34,3 @@ def reminder_keyboard(kind: str, reminder_id: int, *, catalog: Catalog, locale: 
                                                        callback_data=f"{prefix}{reminder_id}:{answer}")]
                                  for answer, label in choices])
 
-
-def parse_answer(data: str, prefix: str) -> tuple[int, str] | None:
-    """(reminder id, answer) from callback data, or None if it is not well formed."""
-    body = data.removeprefix(prefix)
-    reminder_id, _, answer = body.partition(":")
-    if not reminder_id.isdigit() or not answer:
-        return None
-    return int(reminder_id), answer

@@ -14,6 +14,7 @@ from sqlmodel import Session, select
 
 from jobs import events
 from jobs.enrollment import plan_cycle
+from jobs.inputs import InputRefused, looks_like_id, parse_row_id
 from jobs.invites import create_invite
 from jobs.lifecycle import Applied, CancelReason, LifecycleEvent, apply_event, cancel_reminders, staff
 from jobs.patients import current_enrollment
@@ -83,13 +84,19 @@ def fold(text: str) -> str:
 def find_patients(session: Session, *, query: str) -> list[Patient]:
     """Patients matching "#12" / "12" (id) or part of a name, ignoring case and accents; erased ones never.
 
-    Names are compared in Python: SQL's LOWER and LIKE fold neither accents (SQLite, PostgreSQL
-    without unaccent) nor non-ASCII case (SQLite), and a clinic's patient list fits in memory.
+    ``query`` is already cleaned (jobs.inputs.clean_query). A number too large to be a row id
+    matches nobody. Names are compared in Python: SQL's LOWER and LIKE fold neither accents
+    (SQLite, PostgreSQL without unaccent) nor non-ASCII case (SQLite), and a clinic's patient
+    list fits in memory; "%" and "_" are letters there, never wildcards.
     """
-    text = query.strip().lstrip("#")
+    text = query.strip()
     base = select(Patient).where(Patient.status != DELETED)
-    if text.isdigit():
-        return list(session.exec(base.where(Patient.id == int(text))))
+    if looks_like_id(text):
+        try:
+            patient_id = parse_row_id(text, key="console_unknown_patient")
+        except InputRefused:
+            return []
+        return list(session.exec(base.where(Patient.id == patient_id)))
     wanted = fold(text)
     if not wanted:
         return []

@@ -9,6 +9,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import func
 from sqlmodel import Session, select
 
+from jobs.inputs import MAX_NAME_LENGTH, clean_name
 from jobs.invites import create_invite
 from jobs.lifecycle import LifecycleEvent, apply_event, staff, state_for_new_reminder
 from jobs.planning import QuietHours, plan_reminders
@@ -16,7 +17,6 @@ from jobs.refusal import Refusal
 from jobs.storage.models import SKIPPED, Enrollment, Patient, Reminder
 from messages.protocol import Protocol
 
-MAX_NAME_LENGTH = 120
 MAX_SERIES_LENGTH = 20
 # A session may be entered a little ahead of the clock (a slow front desk PC), not days ahead.
 FUTURE_TOLERANCE = timedelta(minutes=10)
@@ -39,11 +39,7 @@ class Enrolled:
 def check_enrollment(*, name: str, session_at: datetime, session_number: int, series_length: int,
                      now: datetime) -> str:
     """Validate the input; return the cleaned name or raise Refusal."""
-    name = " ".join(name.split())
-    if not name:
-        raise Refusal("enroll_error_name_missing")
-    if len(name) > MAX_NAME_LENGTH:
-        raise Refusal("enroll_error_name_long", limit=MAX_NAME_LENGTH)
+    name = clean_name(name, limit=MAX_NAME_LENGTH)  # refused: NUL, direction overrides, invisible
     if not 1 <= series_length <= MAX_SERIES_LENGTH:
         raise Refusal("enroll_error_series", limit=MAX_SERIES_LENGTH)
     if not 1 <= session_number <= series_length:

@@ -6,13 +6,13 @@ import logging
 from zoneinfo import ZoneInfo
 
 from telegram import Update
-from telegram.constants import ParseMode
 from telegram.ext import ContextTypes
 
 from bot.alerts import alert_staff
+from bot.callbacks import CHECKIN, REBOOK, parse_callback
+from bot.handlers.common import edit_or_send
 from bot.services import Services, services_of
 from jobs.answers import BOOKED, LATER, answer_checkin, answer_rebook
-from jobs.buttons import CHECKIN_PREFIX, REBOOK_PREFIX, parse_answer
 from jobs.refusal import Refusal
 
 log = logging.getLogger(__name__)
@@ -27,7 +27,7 @@ async def checkin_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> 
     """Record "how is your skin?", answer in the clinic's voice, alert staff when the rule says so."""
     services = services_of(context)
     query = update.callback_query
-    reminder_id, answer = await _parse_or_refuse(update, services, CHECKIN_PREFIX)
+    reminder_id, answer = await _parse_or_refuse(update, services, CHECKIN)
     result = await services.store.run(
         answer_checkin, reminder_id=reminder_id, chat_id=_chat_of(update), answer=answer,
         catalog=services.catalog, now=services.clock(),
@@ -55,7 +55,7 @@ async def rebook_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> N
     """Booked / remind me later / not continuing."""
     services = services_of(context)
     query = update.callback_query
-    reminder_id, answer = await _parse_or_refuse(update, services, REBOOK_PREFIX)
+    reminder_id, answer = await _parse_or_refuse(update, services, REBOOK)
     result = await services.store.run(
         answer_rebook, reminder_id=reminder_id, chat_id=_chat_of(update), answer=answer,
         quiet_hours=services.settings.quiet_hours, catalog=services.catalog, now=services.clock(),
@@ -79,20 +79,20 @@ async def rebook_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> N
     ), patient_id=patient.id)
 
 
-async def _parse_or_refuse(update: Update, services: Services, prefix: str) -> tuple[int, str]:
-    """(reminder id, answer) from the button's data; malformed data is refused."""
-    parsed = parse_answer(update.callback_query.data, prefix)
-    if parsed is None:
-        log.info("button %r refused for user %s", update.callback_query.data[:20], update.effective_user.id)
+async def _parse_or_refuse(update: Update, services: Services, kind: str) -> tuple[int, str]:
+    """(reminder id, answer) from the button's data (read by bot.callbacks); malformed data is refused."""
+    button = parse_callback(update.callback_query.data)
+    if button is None or button.kind != kind:
+        log.info("button refused for user %s", update.effective_user.id)
         raise Refusal("not_your_button")
-    return parsed
+    return button.number, button.value
 
 
 async def _show_answer(query, services: Services, locale: str, label_key: str) -> None:
     """Replace the buttons with the chosen answer, so the message reads as answered."""
     text = (query.message.text_html if query.message and query.message.text else "")
     answered = services.text(locale, "answered", answer=services.text(locale, label_key))
-    await query.edit_message_text(f"{text}\n\n{answered}".strip(), parse_mode=ParseMode.HTML)
+    await edit_or_send(query, f"{text}\n\n{answered}".strip())
 
 
 def day_phrase(services: Services, locale: str, day: int) -> str:

@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import logging
+from datetime import timedelta
 
-from telegram import Update
-from telegram.constants import ChatType
-from telegram.error import NetworkError
+from telegram import CallbackQuery, InlineKeyboardMarkup, Update
+from telegram.constants import ChatType, ParseMode
+from telegram.error import BadRequest, Conflict, NetworkError
 from telegram.ext import ContextTypes
 
 from bot.services import services_of
 from jobs.patients import patient_for_chat
 from jobs.refusal import Refusal
+from jobs.storage.db import is_busy
 from messages.catalog import Raw, html_to_plain
 
 log = logging.getLogger(__name__)
@@ -63,6 +65,44 @@ async def answer_refusal(update: Update, context: ContextTypes.DEFAULT_TYPE, ref
         await update.callback_query.answer(html_to_plain(text)[:200])
     elif update.effective_message is not None:
         await update.effective_message.reply_html(text)
+async def edit_or_send(query: CallbackQuery, text: str, *, reply_markup: InlineKeyboardMarkup | None = None) -> None:
+    """Show ``text`` in place of the pressed button's message; as a new message if that one cannot change.
+
+    Telegram refuses an edit that changes nothing (the same /patients page pressed twice, a language
+    chosen again) and an edit of a message without text (a button forged onto a photo): neither is
+    an error for the person pressing.
+    """
+    try:
+        await query.edit_message_text(text, parse_mode=ParseMode.HTML, reply_markup=reply_markup)
+    except BadRequest as exc:
+        if "not modified" in exc.message.lower():
+            return
+        chat_id = query.message.chat.id if query.message else query.from_user.id
+        await query.get_bot().send_message(chat_id, text, parse_mode=ParseMode.HTML, reply_markup=reply_markup)
+
+
+async def unknown_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """A press whose data no button of ours carries: answer it, so the client stops waiting."""
+    services = services_of(context)
+    await update.callback_query.answer(services.text(services.locale_of(update), "not_your_button"))
+
+
+# Polling retries a Conflict with a growing pause (up to 30 s): one line now, then one per this.
+CONFLICT_REPORT_EVERY = timedelta(minutes=30)
+_CONFLICTS_KEY = "polling_conflicts"
+
+
+def _another_instance_polls(context: ContextTypes.DEFAULT_TYPE) -> None:
+    """Telegram refuses a second getUpdates for one token: say so once, not with a traceback per retry."""
+    now = services_of(context).clock()
+    first, count = context.bot_data.get(_CONFLICTS_KEY, (None, 0))
+    if first is None or now - first >= CONFLICT_REPORT_EVERY:
+        more = f" (and {count} times since the last report)" if count else ""
+        log.warning("another process is polling Telegram with this BOT_TOKEN, so this one gets no updates%s; "
+                    "stop the other one, or use a webhook (WEBHOOK_URL) for several instances", more)
+        context.bot_data[_CONFLICTS_KEY] = (now, 0)
+    else:
+        context.bot_data[_CONFLICTS_KEY] = (first, count + 1)
 
 
 async def error_handler(update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -75,17 +115,31 @@ async def error_handler(update: object, context: ContextTypes.DEFAULT_TYPE) -> N
         except Exception:  # noqa: BLE001 - the answer is a courtesy; nothing was changed
             log.warning("could not send the refusal for update %s", update_id)
         return
+    if update is None and isinstance(context.error, Conflict):
+        _another_instance_polls(context)
+        return
     if update is None and isinstance(context.error, NetworkError):
         # Polling could not reach Telegram (an outage, a restart of a self-hosted server): PTB
         # retries by itself, so one line is enough, not a traceback per attempt.
         log.warning("cannot reach the Bot API while fetching updates: %s", context.error)
         return
-    log.error("error while handling update %s", update_id, exc_info=context.error)
-    if isinstance(update, Update) and update.effective_message:
-        services = services_of(context)
-        user = update.effective_user
-        locale = services.catalog.resolve_locale(user.language_code if user else None)
-        try:
-            await update.effective_message.reply_html(services.text(locale, "error_generic"))
-        except Exception:  # noqa: BLE001 - the reply is a courtesy; the error is already logged
-            log.warning("could not tell the user about the error in update %s", update_id)
+    services = services_of(context)
+    key = "error_generic"
+    if is_busy(context.error):
+        # Another process holds the SQLite write lock past the handlers' short wait: say so at once
+        # rather than after the dispatcher's long one, and leave nothing half done (it rolled back).
+        log.warning("database busy while handling update %s", update_id)
+        key = "busy_try_again"
+    else:
+        log.error("error while handling update %s", update_id, exc_info=context.error)
+    if not isinstance(update, Update):
+        return
+    user = update.effective_user
+    locale = services.catalog.resolve_locale(user.language_code if user else None)
+    try:
+        if update.callback_query:  # a press must be answered, or the client spins for ever
+            await update.callback_query.answer(services.text(locale, key))
+        elif update.effective_message:
+            await update.effective_message.reply_html(services.text(locale, key))
+    except Exception:  # noqa: BLE001 - the reply is a courtesy; the error is already logged
+        log.warning("could not tell the user about the error in update %s", update_id)

@@ -16,10 +16,12 @@ from telegram.constants import ParseMode
 from telegram.ext import ContextTypes
 
 from bot.access import staff_only
+from bot.callbacks import PATIENTS, SESSION_CONFIRM, parse_callback
 from bot.enroll_args import parse_session_time
+from bot.handlers.common import edit_or_send
 from bot.handlers.enroll import cancel_form
 from bot.invite_card import invite_link, qr_png
-from bot.keyboards import PATIENTS_PREFIX, SESSION_CONFIRM_PREFIX, patients_keyboard
+from bot.keyboards import SESSION_CONFIRM_PREFIX, patients_keyboard
 from bot.patient_card import history_lines, profile_lines, timeline_lines
 from bot.services import Services, services_of
 from jobs.console import (
@@ -35,6 +37,7 @@ from jobs.console import (
     reopen_patient,
 )
 from jobs.enrollment import FUTURE_TOLERANCE
+from jobs.inputs import clean_query, echo, parse_int
 from jobs.refusal import Refusal
 from jobs.storage.models import ACTIVE, AWAITING_LINK, OPEN_STATES, PAUSED, Patient
 
@@ -46,18 +49,19 @@ PAGE_SIZE = 10
 async def _resolve(update: Update, services: Services, query: str, usage_key: str) -> Patient | None:
     """The one patient ``query`` names, or None after replying why not."""
     locale = services.locale_of(update)
-    if not query.strip():
+    query = clean_query(query)  # a refusal is answered by the one error handler
+    if not query:
         await update.effective_message.reply_html(services.text(locale, usage_key))
         return None
     matches = await services.store.run(find_patients, query=query)
     if not matches:
-        await update.effective_message.reply_html(services.text(locale, "console_unknown_patient", query=query))
+        await update.effective_message.reply_html(services.text(locale, "console_unknown_patient", query=echo(query)))
         return None
     if len(matches) > 1:
         listing = ", ".join(f"#{p.id} {p.name}" for p in matches[:8])
         # The example repeats the command that was typed: "/session 12", not always "/patient 12".
         await update.effective_message.reply_html(services.text(
-            locale, "console_ambiguous", query=query, matches=listing, example=matches[0].id,
+            locale, "console_ambiguous", query=echo(query), matches=listing, example=matches[0].id,
             command=usage_key.removesuffix("_usage")))
         return None
     return matches[0]
@@ -94,13 +98,13 @@ async def patients_button(update: Update, context: ContextTypes.DEFAULT_TYPE) ->
     """A filter or page button of /patients."""
     services = services_of(context)
     query = update.callback_query
-    which, _, page = query.data.removeprefix(PATIENTS_PREFIX).partition(":")
-    if which not in PATIENT_FILTERS or not page.isdigit():
+    button = parse_callback(query.data)
+    if button is None or button.kind != PATIENTS or button.value not in PATIENT_FILTERS:
         await query.answer(services.text(services.locale_of(update), "not_your_button"))
         return
     await query.answer()
-    text, keyboard = await _patients_page(services, services.locale_of(update), which, int(page))
-    await query.edit_message_text(text, parse_mode=ParseMode.HTML, reply_markup=keyboard)
+    text, keyboard = await _patients_page(services, services.locale_of(update), button.value, button.number)
+    await edit_or_send(query, text, reply_markup=keyboard)
 
 
 async def _patients_page(services: Services, locale: str, which: str, page: int):
@@ -159,7 +163,7 @@ async def session_command(update: Update, context: ContextTypes.DEFAULT_TYPE) ->
     try:
         session_at = parse_session_time(at, now=now, zone=services.settings.clinic_timezone) if at else now
     except Refusal as refusal:
-        raise refusal.with_hint("session_usage", query=query) from refusal
+        raise refusal.with_hint("session_usage", query=echo(query)) from refusal
     if session_at > now + FUTURE_TOLERANCE:
         raise Refusal("enroll_error_future", hint="session_usage")
     previous = await services.store.run(recent_session, patient_id=patient.id, session_at=session_at, now=now)
@@ -190,13 +194,12 @@ async def session_confirm_button(update: Update, context: ContextTypes.DEFAULT_T
     """Staff confirm (or drop) a session recorded soon after the previous one."""
     services = services_of(context)
     query = update.callback_query
-    parts = query.data.removeprefix(SESSION_CONFIRM_PREFIX).split(":")
-    if len(parts) != 4 or parts[3] not in ("yes", "no") or not all(
-            p.isascii() and p.isdigit() and len(p) <= 12 for p in parts[:3]):
+    button = parse_callback(query.data)
+    if button is None or button.kind != SESSION_CONFIRM:
         raise Refusal("not_your_button")
-    patient_id, enrollment_id, stamp = (int(p) for p in parts[:3])
+    patient_id, enrollment_id, stamp = button.numbers
     await query.answer()
-    if parts[3] == "no":
+    if button.choice == "no":
         await query.edit_message_text(services.text(services.locale_of(update), "session_not_recorded"),
                                       parse_mode=ParseMode.HTML)
         return
@@ -293,11 +296,7 @@ async def stats_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> N
     """``/stats [days]``: what happened over the last days (30 by default)."""
     services = services_of(context)
     locale = services.locale_of(update)
-    raw = context.args[0] if context.args else "30"
-    if not raw.isdigit() or not 1 <= int(raw) <= 3650:
-        await update.effective_message.reply_html(services.text(locale, "stats_usage"))
-        return
-    days = int(raw)
+    days = parse_int(context.args[0] if context.args else "30", low=1, high=3650, key="stats_usage")
     now = services.clock()
     stats = await services.store.run(clinic_stats, since=now - timedelta(days=days), now=now)
     rate = f"{stats.booked / stats.rebook_offered:.0%}" if stats.rebook_offered else "-"

@@ -40,6 +40,7 @@ from bot.timezones import zone_for_city
 from jobs import forms
 from jobs.enrollment import MAX_SERIES_LENGTH, enroll_patient, recent_namesake
 from jobs.forms import advance_form, close_form, current_form, open_form
+from jobs.inputs import clean_name
 from jobs.refusal import Refusal
 from messages.catalog import Raw
 
@@ -153,7 +154,9 @@ async def form_text(update: Update, context: ContextTypes.DEFAULT_TYPE) -> bool:
         await _finish_form(update, context, session_at)
         return True
     if form.step == forms.ASK_NAME:
-        form = await services.store.run(advance_form, user_id=user_id, expect=forms.ASK_NAME, now=now, name=text)
+        # The name is checked as it is typed (control characters, invisible, too long), not after every button.
+        form = await services.store.run(advance_form, user_id=user_id, expect=forms.ASK_NAME, now=now,
+                                        name=clean_name(text))
     else:
         zone = zone_for_city(text)
         if zone is None:
@@ -171,9 +174,11 @@ def _button_answer(services: Services, form, data: str) -> dict | None:
     """The answers a form button gives at the form's current step, or None if it does not fit."""
     settings, catalog = services.settings, services.catalog
     step, value = form.step, data.rpartition(":")[2]
+    # Digits only in ASCII and short: "²" and 200-digit forgeries are not numbers here.
+    small_number = value.isascii() and value.isdigit() and len(value) <= 3
     if step == forms.ASK_PROTOCOL and data.startswith(ENROLL_PROTOCOL) and value in catalog.protocols:
         return {"protocol": value}
-    if step == forms.ASK_NUMBER and data.startswith(ENROLL_NUMBER) and value.isdigit() \
+    if step == forms.ASK_NUMBER and data.startswith(ENROLL_NUMBER) and small_number \
             and 1 <= int(value) <= _most_offered(settings.series_length):
         number = int(value)
         # Session 5 with a default series of 3: the series is at least 5 long (changeable on the next screen).
@@ -182,7 +187,7 @@ def _button_answer(services: Services, form, data: str) -> dict | None:
         return {"step": FORM_OPTIONS[data.removeprefix(ENROLL_OPTION)]}
     if step == forms.ASK_WHEN and data == ENROLL_WHEN_OTHER:
         return {"step": forms.ASK_TIME}
-    if step == forms.ASK_LENGTH and data.startswith(ENROLL_LENGTH) and value.isdigit() \
+    if step == forms.ASK_LENGTH and data.startswith(ENROLL_LENGTH) and small_number \
             and (form.session_number or 1) <= int(value) <= MAX_SERIES_LENGTH:
         return {"series_length": int(value), "step": forms.ASK_WHEN}
     if step == forms.ASK_LANGUAGE and data.startswith(ENROLL_LANGUAGE) \
@@ -251,7 +256,7 @@ async def finish_enrollment(update: Update, context: ContextTypes.DEFAULT_TYPE, 
         enrolled = await services.store.run(
             enroll_patient,
             name=args.name, protocol=protocol, session_at=args.session_at, session_number=args.session_number,
-            series_length=args.series_length or settings.series_length, zone=zone,
+            series_length=settings.series_length if args.series_length is None else args.series_length, zone=zone,
             # Empty: take the patient's Telegram language when they link.
             locale=args.locale or "",
             quiet_hours=settings.quiet_hours, invite_ttl=settings.invite_ttl,

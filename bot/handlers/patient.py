@@ -11,12 +11,15 @@ from datetime import datetime
 from zoneinfo import ZoneInfo
 
 from telegram import KeyboardButton, ReplyKeyboardMarkup, ReplyKeyboardRemove, Update
-from telegram.constants import ParseMode
 from telegram.ext import ContextTypes
 
-from bot.keyboards import CONFIRM_PREFIX, LANGUAGE_PREFIX, confirm_keyboard, language_keyboard
+from bot.callbacks import CONFIRM, LANGUAGE, parse_callback
+from bot.handlers.common import edit_or_send
+from bot.keyboards import confirm_keyboard, language_keyboard
 from bot.services import Services, services_of
 from bot.timezones import zone_for_city, zone_for_location
+from jobs.confirmations import close_prompt, open_prompt
+from jobs.inputs import InputRefused, clean_query, echo
 from jobs.patients import (
     erase_patient,
     patient_for_chat,
@@ -112,9 +115,11 @@ async def _ask_confirmation(update: Update, context: ContextTypes.DEFAULT_TYPE, 
     services = services_of(context)
     patient = await _patient_or_explain(update, services)
     locale = patient.locale
+    nonce = await services.store.run(open_prompt, chat_id=update.effective_chat.id, action=action,
+                                     now=services.clock())
     await update.effective_message.reply_html(
         services.text(locale, f"{action}_confirm"),
-        reply_markup=confirm_keyboard(action, yes=services.text(locale, f"button_yes_{action}"),
+        reply_markup=confirm_keyboard(action, nonce, yes=services.text(locale, f"button_yes_{action}"),
                                       no=services.text(locale, "button_keep")),
     )
 
@@ -123,24 +128,31 @@ async def confirm_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> 
     """The answer to a /stop or /delete confirmation."""
     services = services_of(context)
     query = update.callback_query
-    action, _, choice = query.data.removeprefix(CONFIRM_PREFIX).partition(":")
+    button = parse_callback(query.data)
     chat_id = update.effective_user.id  # the presser's own private chat: nobody acts for a patient
     patient = await services.store.run(patient_for_chat, chat_id=chat_id)
-    if patient is None or action not in ("stop", "delete") or choice not in ("yes", "no"):
+    if patient is None or button is None or button.kind != CONFIRM:
         raise Refusal("not_your_button")
-    locale = patient.locale
-    await query.answer()
+    action, choice, locale = button.value, button.choice, patient.locale
+    # Only the chat's open prompt confirms: a forged, repeated or superseded button does nothing.
+    if not await services.store.run(close_prompt, chat_id=chat_id, action=action, nonce=button.nonce,
+                                    now=services.clock()):
+        raise Refusal("button_stale", locale=locale)
     if choice == "no":
-        await query.edit_message_text(services.text(locale, "kept"), parse_mode=ParseMode.HTML)
+        await query.answer()
+        await edit_or_send(query, services.text(locale, "kept"))
         return
+    # The change first: a refusal (already stopped, say) is then the press's one answer.
     if action == "stop":
         await services.store.run(stop_patient, chat_id=chat_id, now=services.clock())
         log.info("patient %d stopped their messages", patient.id)
-        await query.edit_message_text(services.text(locale, "stop_done"), parse_mode=ParseMode.HTML)
+        done = "stop_done"
     else:
         await services.store.run(erase_patient, chat_id=chat_id, now=services.clock())
         log.info("patient %d erased their data", patient.id)
-        await query.edit_message_text(services.text(locale, "delete_done"), parse_mode=ParseMode.HTML)
+        done = "delete_done"
+    await query.answer()
+    await edit_or_send(query, services.text(locale, done))
 
 
 async def timezone_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -156,9 +168,16 @@ async def timezone_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -
         await update.effective_message.reply_html(services.text(locale, "timezone_prompt", zone=patient.timezone),
                                                   reply_markup=keyboard)
         return
+    try:
+        query = clean_query(query)
+    except InputRefused as exc:
+        # Never quote a 5,000-character "city" back: the reply would be too long to send.
+        key = "timezone_too_long" if exc.key == "input_too_long" else exc.key
+        await update.effective_message.reply_html(services.text(locale, key, **exc.values))
+        return
     zone = zone_for_city(query)
     if zone is None:
-        await update.effective_message.reply_html(services.text(locale, "timezone_unknown", query=query))
+        await update.effective_message.reply_html(services.text(locale, "timezone_unknown", query=echo(query)))
         return
     await _apply_zone(update, services, zone)
 
@@ -200,7 +219,8 @@ async def language_button(update: Update, context: ContextTypes.DEFAULT_TYPE) ->
     """Set the language chosen with a /language button."""
     services = services_of(context)
     query = update.callback_query
-    code = query.data.removeprefix(LANGUAGE_PREFIX)
+    button = parse_callback(query.data)
+    code = button.value if button is not None and button.kind == LANGUAGE else ""
     chat_id = update.effective_user.id
     if code not in services.catalog.locales:
         await query.answer(services.text(services.locale_of(update), "not_your_button"))
@@ -210,4 +230,4 @@ async def language_button(update: Update, context: ContextTypes.DEFAULT_TYPE) ->
         raise Refusal("not_your_button")
     await services.store.run(set_locale, chat_id=chat_id, locale=code)
     await query.answer()
-    await query.edit_message_text(services.text(code, "language_set"), parse_mode=ParseMode.HTML)
+    await edit_or_send(query, services.text(code, "language_set"))

@@ -18,7 +18,7 @@ from telegram.constants import ChatType, ParseMode
 from telegram.error import Forbidden, TelegramError
 from telegram.ext import ContextTypes
 
-from bot.alerts import alert_staff
+from bot.alerts import MAX_CAPTION, MAX_TEXT, alert_staff, split_for_limit
 from bot.handlers.enroll import form_text
 from bot.services import Services, services_of
 from jobs.escalation import days_since_session
@@ -59,7 +59,22 @@ async def incoming_message(update: Update, context: ContextTypes.DEFAULT_TYPE) -
     await _relay_to_staff(update, context, services, patient)
 
 
-async def _relay_to_staff(update: Update, context, services: Services, patient) -> None:
+async def edited_message(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """A patient edited a message: staff get the new text once, marked as an edit. Nothing else re-runs
+    (an edited command, an edited staff reply, an edited answer to the /enroll form)."""
+    services = services_of(context)
+    message, chat = update.effective_message, update.effective_chat
+    if chat.type != ChatType.PRIVATE or not (message.text or message.caption):
+        return
+    if (message.text or "").startswith("/") or await services.is_staff(update.effective_user.id):
+        return
+    patient = await services.store.run(patient_for_chat, chat_id=chat.id)
+    if patient is None:
+        return
+    await _relay_to_staff(update, context, services, patient, edited=True)
+
+
+async def _relay_to_staff(update: Update, context, services: Services, patient, *, edited: bool = False) -> None:
     message = update.effective_message
     # Handled again after a crash (the intake is at-least-once): staff already have it.
     if await services.store.run(has_effect, update_id=update.update_id, effect=RELAYED):
@@ -71,21 +86,34 @@ async def _relay_to_staff(update: Update, context, services: Services, patient) 
     staff = services.staff_locale
     values = {"name": patient.name, "patient_id": patient.id, "day": day,
               "session_number": enrollment.session_number if enrollment else "?"}
-    caption = services.text(staff, "relay_photo_caption", text=message.caption) if message.caption else ""
-    if message.photo:
-        text = services.text(staff, "alert_relay_photo", **values) + caption
-        delivered = await alert_staff(services, context.bot, text, patient_id=patient.id,
-                                      photo=message.photo[-1].file_id)
-    elif message.sticker or message.video_note:
-        # Neither can carry the caption that says who sent it, and a sticker says nothing clinical.
-        await message.reply_html(services.text(patient.locale, "relay_unsupported"))
+    # The patient's own words; a header plus them may not fit Telegram's limit: then they follow alone.
+    words = message.text or message.caption or ""
+    if edited:
+        text, follow_up = split_for_limit(services.text(staff, "alert_relay_edited_header", **values),
+                                          services.text(staff, "alert_relay_edited", text=words, **values),
+                                          words, MAX_TEXT)
+        delivered = await alert_staff(services, context.bot, text, patient_id=patient.id, follow_up=follow_up)
+        if delivered:
+            await services.store.run(note_effect, update_id=update.update_id, effect=RELAYED)
+        log.info("relayed an edited message of patient %d to %d staff chat(s)", patient.id, delivered)
         return
-    elif message.text is None:  # a voice message, an audio, a video or a file: copied as it is
-        text = services.text(staff, "alert_relay_media", **values) + caption
-        delivered = await alert_staff(services, context.bot, text, patient_id=patient.id, copy_of=message)
+    caption = services.text(staff, "relay_photo_caption", text=words) if message.caption else ""
+    if message.photo or message.text is None:
+        if message.sticker or message.video_note:
+            # Neither can carry the caption that says who sent it, and a sticker says nothing clinical.
+            await message.reply_html(services.text(patient.locale, "relay_unsupported"))
+            return
+        header = services.text(staff, "alert_relay_photo" if message.photo else "alert_relay_media", **values)
+        text, follow_up = split_for_limit(header, header + caption, words, MAX_CAPTION)
+        # A photo is sent on; a voice message, an audio, a video or a file is copied as it is.
+        media = {"photo": message.photo[-1].file_id} if message.photo else {"copy_of": message}
+        delivered = await alert_staff(services, context.bot, text, patient_id=patient.id, follow_up=follow_up,
+                                      **media)
     else:
-        text = services.text(staff, "alert_relay", text=message.text or "", **values)
-        delivered = await alert_staff(services, context.bot, text, patient_id=patient.id)
+        text, follow_up = split_for_limit(services.text(staff, "alert_relay_header", **values),
+                                          services.text(staff, "alert_relay", text=words, **values),
+                                          words, MAX_TEXT)
+        delivered = await alert_staff(services, context.bot, text, patient_id=patient.id, follow_up=follow_up)
     if delivered:
         await services.store.run(note_effect, update_id=update.update_id, effect=RELAYED)
     log.info("relayed a message of patient %d to %d staff chat(s)", patient.id, delivered)
@@ -96,24 +124,31 @@ async def _relay_to_staff(update: Update, context, services: Services, patient) 
 async def _reply_to_patient(update: Update, context, services: Services, patient) -> None:
     message = update.effective_message
     staff = services.locale_of(update)
+    if (message.text or message.caption or "").startswith("/"):
+        # A command typed as a reply (one Telegram sent without its command entity) is never a message.
+        await message.reply_html(services.text(staff, "relay_reply_is_command", name=patient.name))
+        return
     if patient.chat_id is None:
         await message.reply_html(services.text(staff, "relay_reply_failed", name=patient.name))
         return
     header = services.text(patient.locale, "relay_reply_header", )
+    bot, chat_id = context.bot, patient.chat_id
     try:
-        caption = f"{header}\n{message.caption_html}" if message.caption else header
+        caption, rest = split_for_limit(header, f"{header}\n{message.caption_html}", message.caption or "",
+                                        MAX_CAPTION) if message.caption else (header, None)
         if message.photo:
-            await context.bot.send_photo(patient.chat_id, photo=message.photo[-1].file_id, caption=caption,
-                                         parse_mode=ParseMode.HTML)
+            await bot.send_photo(chat_id, photo=message.photo[-1].file_id, caption=caption, parse_mode=ParseMode.HTML)
         elif message.sticker or message.video_note:  # no caption possible: the header goes first
-            await context.bot.send_message(patient.chat_id, header, parse_mode=ParseMode.HTML)
-            await context.bot.copy_message(patient.chat_id, from_chat_id=message.chat_id, message_id=message.message_id)
+            await bot.send_message(chat_id, header, parse_mode=ParseMode.HTML)
+            await bot.copy_message(chat_id, from_chat_id=message.chat_id, message_id=message.message_id)
         elif message.text is None:
-            await context.bot.copy_message(patient.chat_id, from_chat_id=message.chat_id, message_id=message.message_id,
-                                           caption=caption, parse_mode=ParseMode.HTML)
+            await bot.copy_message(chat_id, from_chat_id=message.chat_id, message_id=message.message_id,
+                                   caption=caption, parse_mode=ParseMode.HTML)
         else:
-            await context.bot.send_message(patient.chat_id, f"{header}\n{message.text_html}",
-                                           parse_mode=ParseMode.HTML)
+            text, rest = split_for_limit(header, f"{header}\n{message.text_html}", message.text, MAX_TEXT)
+            await bot.send_message(chat_id, text, parse_mode=ParseMode.HTML)
+        for part in rest or ():
+            await bot.send_message(chat_id, part, parse_mode=ParseMode.HTML)
     except (Forbidden, TelegramError) as exc:
         log.warning("staff reply to patient %d not delivered: %s", patient.id, exc)
         await message.reply_html(services.text(staff, "relay_reply_failed", name=patient.name))

@@ -13,6 +13,7 @@ from bot.alerts import alert_staff
 from bot.invite_card import invite_link
 from bot.menus import show_staff_menu
 from bot.services import services_of
+from jobs.inputs import parse_user_id
 from jobs.refusal import Refusal
 from jobs.staff import create_staff_invite, redeem_staff_invite, remove_staff, staff_members
 
@@ -72,11 +73,8 @@ async def removestaff_command(update: Update, context: ContextTypes.DEFAULT_TYPE
     """``/removestaff <user id>``: an invited staff member loses access."""
     services = services_of(context)
     locale = services.locale_of(update)
-    raw = context.args[0] if context.args else ""
-    if not raw.isdigit():
-        await update.effective_message.reply_html(services.text(locale, "removestaff_usage"))
-        return
-    removed = await services.store.run(remove_staff, user_id=int(raw))
-    log.info("admin %s removed staff %s: %s", update.effective_user.id, raw, removed)
+    user_id = parse_user_id(context.args[0] if context.args else "", key="removestaff_usage")
+    removed = await services.store.run(remove_staff, user_id=user_id)
+    log.info("admin %s removed staff %s: %s", update.effective_user.id, user_id, removed)
     await update.effective_message.reply_html(services.text(
-        locale, "removestaff_done" if removed else "removestaff_unknown", user_id=raw))
+        locale, "removestaff_done" if removed else "removestaff_unknown", user_id=user_id))

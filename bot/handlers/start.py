@@ -13,6 +13,7 @@ from telegram.constants import ParseMode
 from telegram.ext import ContextTypes
 
 from bot.alerts import alert_staff
+from bot.callbacks import SWITCH, parse_callback
 from bot.delivery import wake_dispatcher
 from bot.handlers.staff import join_as_staff
 from bot.keyboards import SWITCH_PREFIX
@@ -89,16 +90,17 @@ async def switch_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> N
     """The answer to "this chat follows X: switch to Y?"."""
     services = services_of(context)
     query = update.callback_query
-    invite_id, _, choice = query.data.removeprefix(SWITCH_PREFIX).partition(":")
-    if not (invite_id.isascii() and invite_id.isdigit() and len(invite_id) <= 12) or choice not in ("yes", "no"):
+    button = parse_callback(query.data)
+    if button is None or button.kind != SWITCH:
         raise Refusal("not_your_button")
+    invite_id, choice = button.number, button.choice
     chat_id = update.effective_user.id  # the presser's own private chat
     if choice == "no":
-        await services.store.run(decline_switch, invite_id=int(invite_id), chat_id=chat_id)
+        await services.store.run(decline_switch, invite_id=invite_id, chat_id=chat_id)
         await query.answer()
         await query.edit_message_text(services.text(services.locale_of(update), "kept"), parse_mode=ParseMode.HTML)
         return
-    result = await services.store.run(confirm_switch, invite_id=int(invite_id), chat_id=chat_id,
+    result = await services.store.run(confirm_switch, invite_id=invite_id, chat_id=chat_id,
                                       now=services.clock(), locale=services.locale_of(update),
                                       quiet_hours=services.settings.quiet_hours)
     await query.answer()

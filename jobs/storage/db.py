@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import hashlib
 import logging
+import os
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import ParamSpec, TypeVar
@@ -22,12 +24,21 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import OperationalError
 from sqlmodel import Session
 
 log = logging.getLogger(__name__)
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
+# How long a transaction waits for SQLite's write lock: the dispatcher can wait; a person cannot.
 SQLITE_BUSY_TIMEOUT_MS = 10_000
+# A handler gives up after this and says "busy, try again" long before the user gives up.
+HANDLER_BUSY_TIMEOUT_MS = 2_000
+# The busy timeout of the transaction being begun on this thread (set by Store.call).
+_busy_timeout_ms: contextvars.ContextVar[int] = contextvars.ContextVar("busy_timeout_ms",
+                                                                      default=SQLITE_BUSY_TIMEOUT_MS)
+# The database file and its -wal and -shm companions hold every patient's name and answers.
+PRIVATE_FILE_MODE = 0o600
 
 
 
@@ -39,14 +50,24 @@ P = ParamSpec("P")
 T = TypeVar("T")
 
 
+def is_busy(error: BaseException | None) -> bool:
+    """Whether ``error`` is SQLite's "database is locked" (another process holds the write lock)."""
+    return isinstance(error, OperationalError) and any(
+        phrase in str(error.orig) for phrase in ("database is locked", "database is busy"))
+
+
 def make_engine(url: str) -> Engine:
-    """An engine for ``url``; SQLite files get their folder created and the pragmas above."""
+    """An engine for ``url``; SQLite files get their folder created and the pragmas above.
+
+    ``hide_parameters``: a failed statement's error text (which reaches the log) never carries its
+    parameters, and those are patient names and answers.
+    """
     parsed = make_url(url)
     if parsed.get_backend_name() != "sqlite":
         # Enough pooled connections for the dispatcher's sends in flight plus the handlers, so
         # connections are reused rather than opened and closed all the time; pre-ping survives a
         # database restart or a standby taking over.
-        return create_engine(url, pool_pre_ping=True, pool_size=12, max_overflow=8)
+        return create_engine(url, pool_pre_ping=True, pool_size=12, max_overflow=8, hide_parameters=True)
     database_file = sqlite_file(url)
     if database_file is not None:
         folder = database_file.parent
@@ -55,8 +76,10 @@ def make_engine(url: str) -> Engine:
         except OSError as exc:
             raise StorageError(f"cannot create the database's folder {str(folder)!r}: "
                                f"{exc.strerror or type(exc).__name__}") from None
+        _create_private(database_file)
     engine = create_engine(
         url,
+        hide_parameters=True,
         # Sessions run on worker threads (Store.run): allow a connection to move between them.
         connect_args={"check_same_thread": False, "timeout": SQLITE_BUSY_TIMEOUT_MS / 1000},
     )
@@ -74,10 +97,40 @@ def make_engine(url: str) -> Engine:
 
     @event.listens_for(engine, "begin")
     def _on_begin(connection) -> None:
+        # The wait for the lock is the caller's (Store.busy_timeout_ms); set only when it changes.
+        wanted, info = _busy_timeout_ms.get(), connection.connection.info
+        if info.get("busy_timeout_ms", SQLITE_BUSY_TIMEOUT_MS) != wanted:
+            connection.exec_driver_sql(f"PRAGMA busy_timeout={int(wanted)}")
+            info["busy_timeout_ms"] = wanted
         # Take the write lock up front: a claim that reads then updates can't lose a race half-way.
         connection.exec_driver_sql("BEGIN IMMEDIATE")
 
     return engine
+
+
+def sqlite_files(engine: Engine) -> list[Path]:
+    """The files of a SQLite database that exist (the database, its -wal and -shm); none for PostgreSQL."""
+    database = engine.url.database
+    if engine.dialect.name != "sqlite" or not database or database == ":memory:" or database.startswith("file:"):
+        return []
+    path = Path(database).expanduser()
+    return [p for p in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")) if p.exists()]
+
+
+def _create_private(path: Path) -> None:
+    """Create the database file readable by its owner only, before SQLite creates it 0644.
+
+    SQLite gives the -wal and -shm files the database file's permission bits, so they follow.
+    """
+    if path.exists():
+        return
+    old_umask = os.umask(0o077)  # and no wider for anything SQLite creates meanwhile
+    try:
+        os.close(os.open(path, os.O_CREAT | os.O_WRONLY, PRIVATE_FILE_MODE))
+    except FileExistsError:
+        pass
+    finally:
+        os.umask(old_umask)
 
 
 def _advisory(connection, function: str, key: int) -> bool:
@@ -126,12 +179,23 @@ def head_revision(engine: Engine) -> str | None:
 
 
 class Store:
-    """The database handle the bot and the dispatcher share."""
+    """The database handle the bot and the dispatcher share.
 
-    def __init__(self, engine: Engine) -> None:
+    ``busy_timeout_ms``: how long each transaction waits for SQLite's write lock (handlers use a
+    :meth:`with_busy_timeout` copy with a short one). PostgreSQL ignores it.
+    """
+
+    def __init__(self, engine: Engine, *, busy_timeout_ms: int = SQLITE_BUSY_TIMEOUT_MS) -> None:
         self.engine = engine
+        self.busy_timeout_ms = busy_timeout_ms
         # This process's claim-holder identity (jobs/storage/presence.py), once the bot has taken it.
         self.presence = None
+
+    def with_busy_timeout(self, busy_timeout_ms: int) -> Store:
+        """The same database (and claim holder), waiting at most ``busy_timeout_ms`` for the write lock."""
+        copy = Store(self.engine, busy_timeout_ms=busy_timeout_ms)
+        copy.presence = self.presence
+        return copy
 
     @property
     def holder(self) -> int | None:
@@ -147,10 +211,14 @@ class Store:
 
     def call(self, function: Callable[..., T], /, **kwargs) -> T:
         """Run ``function(session, **kwargs)`` in one transaction, committed if it returns."""
-        with Session(self.engine, expire_on_commit=False) as session:
-            result = function(session, **kwargs)
-            session.commit()
-            return result
+        token = _busy_timeout_ms.set(self.busy_timeout_ms)
+        try:
+            with Session(self.engine, expire_on_commit=False) as session:
+                result = function(session, **kwargs)
+                session.commit()
+                return result
+        finally:
+            _busy_timeout_ms.reset(token)
 
     async def run(self, function: Callable[..., T], /, **kwargs) -> T:
         """:meth:`call` on a worker thread, so the event loop keeps serving Telegram meanwhile."""

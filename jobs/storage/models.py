@@ -250,3 +250,13 @@ class InboundUpdate(SQLModel, table=True):
     # What a handler has already done for this update (e.g. "relayed"), so doing it again is skipped.
     effects: str = Field(default="", max_length=200)
     done_at: datetime | None = _utc(default=None, nullable=True, index=True)
+
+
+class Confirmation(SQLModel, table=True):
+    """A chat's open /stop or /delete prompt. Its "yes" button carries ``nonce``; a press acts only
+    while this row holds the same nonce, so a forged or old button erases nothing (jobs.confirmations)."""
+
+    chat_id: int = Field(sa_column=Column(BigInteger, primary_key=True, autoincrement=False))
+    action: str = Field(max_length=16)
+    nonce: str = Field(max_length=32)
+    created_at: datetime = _utc()

@@ -161,6 +161,7 @@ def test_default_protocol_and_staff_language_are_checked_against_the_files(monke
 
 def test_check_in_a_fresh_folder_passes_and_leaves_nothing_behind(monkeypatch, tmp_path, capsys):
     (tmp_path / ".env").write_text(f"BOT_TOKEN={TOKEN}\nCLINIC_PHONE=+34 600 000 000\nSTAFF_IDS=1001\n")
+    (tmp_path / ".env").chmod(0o600)  # as the README says: the token is for this account only
     assert run(["check"], monkeypatch, tmp_path) == 0
     captured = capsys.readouterr()
     assert "database: none yet" in captured.out and "`aftercare run` creates it" in captured.out

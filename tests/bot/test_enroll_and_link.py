@@ -158,9 +158,12 @@ async def test_form_buttons_out_of_order_or_forged_change_nothing(harness, fake_
     await harness.send(STAFF_ID, "/enroll")
     await harness.send(STAFF_ID, "Fiona")
     form_message = len(fake_api.sent_messages(STAFF_ID))
-    for data in ("enroll:number:2", "enroll:when:now", "enroll:protocol:botox", "enroll:nonsense"):
+    for data in ("enroll:number:2", "enroll:when:now", "enroll:protocol:botox"):
         await harness.press(STAFF_ID, data, form_message)
         assert "no longer open" in fake_api.calls_to("answerCallbackQuery")[-1].params["text"]
+    # Data no button of ours carries gets the catch-all notice.
+    await harness.press(STAFF_ID, "enroll:nonsense", form_message)
+    assert "no longer open" in fake_api.calls_to("answerCallbackQuery")[-1].params["text"]
     await harness.press(OTHER_ID, "enroll:protocol:microneedling", form_message)
     assert harness.rows(Patient) == []
 

@@ -21,13 +21,18 @@ async def _stop(harness, user_id: int = PATIENT_ID) -> None:
     await harness.send(user_id, "/stop")
     message_id, _ = harness.buttons(user_id)
     _, data = harness.buttons(user_id)
-    await harness.press(user_id, [d for d in data if d.endswith(":yes")][0], message_id)
+    await harness.press(user_id, _choice(data, "yes"), message_id)
+
+
+def _choice(data: list[str], choice: str) -> str:
+    """The one button whose data carries ``choice`` ("yes" / "no" / an answer) among its fields."""
+    [button] = [d for d in data if choice in d.split(":")]
+    return button
 
 
 async def _confirm(harness, user_id: int, suffix: str = ":yes") -> None:
     message_id, data = harness.buttons(user_id)
-    [choice] = [d for d in data if d.endswith(suffix)]
-    await harness.press(user_id, choice, message_id)
+    await harness.press(user_id, _choice(data, suffix.lstrip(":")), message_id)
 
 
 def _token(caption: str) -> str:
@@ -120,7 +125,7 @@ async def test_3_opening_another_patients_invite_asks_and_changes_nothing_until_
     assert len(_pending(harness, 1)) == pending_before
     # Someone else's press does nothing.
     message_id, data = harness.buttons(DAVE_ID)
-    await harness.press(OTHER_ID, [d for d in data if d.endswith(":yes")][0], message_id, chat_id=DAVE_ID)
+    await harness.press(OTHER_ID, _choice(data, "yes"), message_id, chat_id=DAVE_ID)
     with harness.session() as session:
         assert session.get(Patient, 2).status == PatientStatus.AWAITING_LINK
     await _confirm(harness, DAVE_ID)
@@ -173,7 +178,7 @@ async def _rebook_message(harness, fake_api, clock):
 async def test_6_remind_me_later_plans_nothing_for_a_stopped_patient(harness, fake_api, clock):
     message_id, data = await _rebook_message(harness, fake_api, clock)
     await _stop(harness)
-    await harness.press(PATIENT_ID, [d for d in data if d.endswith(":later")][0], message_id)
+    await harness.press(PATIENT_ID, _choice(data, "later"), message_id)
     assert not _pending(harness, 1)
     assert "stopped" in (fake_api.calls_to("answerCallbackQuery")[-1].params.get("text") or "").lower() \
         or "stopped" in fake_api.texts(PATIENT_ID)[-1].lower()
@@ -181,7 +186,7 @@ async def test_6_remind_me_later_plans_nothing_for_a_stopped_patient(harness, fa
 
 async def test_7_not_continuing_moves_the_patient_to_its_own_list_and_staff_can_undo_it(harness, fake_api, clock):
     message_id, data = await _rebook_message(harness, fake_api, clock)
-    await harness.press(PATIENT_ID, [d for d in data if d.endswith(":stop")][0], message_id)
+    await harness.press(PATIENT_ID, _choice(data, "stop"), message_id)
     assert harness.rows(Patient)[0].status == PatientStatus.NOT_CONTINUING
     await harness.send(STAFF_ID, "/patients")
     assert "Anna K" not in fake_api.texts(STAFF_ID)[-1]
@@ -202,14 +207,14 @@ async def test_8_a_repeated_session_within_hours_asks_staff_to_confirm(harness, 
     assert len(harness.rows(Reminder, Reminder.enrollment_id == 3)) == 0, "a second session was recorded at once"
     message_id, data = harness.buttons(STAFF_ID)
     assert len(data) == 2
-    await harness.press(STAFF_ID, [d for d in data if d.endswith(":no")][0], message_id)
+    await harness.press(STAFF_ID, _choice(data, "no"), message_id)
     assert len(harness.rows(Reminder, Reminder.enrollment_id == 3)) == 0
     await harness.send(STAFF_ID, "/session 1")
     message_id, data = harness.buttons(STAFF_ID)
-    await harness.press(STAFF_ID, [d for d in data if d.endswith(":yes")][0], message_id)
+    await harness.press(STAFF_ID, _choice(data, "yes"), message_id)
     assert len(harness.rows(Reminder, Reminder.enrollment_id == 3)) > 0
     # The same confirmation pressed again records nothing more.
-    await harness.press(STAFF_ID, [d for d in data if d.endswith(":yes")][0], message_id)
+    await harness.press(STAFF_ID, _choice(data, "yes"), message_id)
     assert not harness.rows(Reminder, Reminder.enrollment_id == 4)
 
 
@@ -221,7 +226,7 @@ async def test_9_patients_due_and_still_red_follow_each_enrollments_own_protocol
     message_id, data = harness.buttons(PATIENT_ID)
     clock.set_local(4, 11, 0)
     staff_before = len(fake_api.texts(STAFF_ID))
-    await harness.press(PATIENT_ID, [d for d in data if d.endswith(":red")][0], message_id)
+    await harness.press(PATIENT_ID, _choice(data, "red"), message_id)
     assert len(fake_api.texts(STAFF_ID)) == staff_before, "escalated although the protocol expects redness"
 
 

@@ -52,10 +52,12 @@ async def test_stop_asks_first_then_cancels_everything(harness, fake_api, clock)
     await harness.link()
     await harness.send(PATIENT_ID, "/stop")
     message_id, data = harness.buttons(PATIENT_ID)
-    assert data == ["cf:stop:yes", "cf:stop:no"]
-    await harness.press(PATIENT_ID, "cf:stop:no", message_id)
+    assert [d.rsplit(":", 1)[0] for d in data] == ["cf:stop:yes", "cf:stop:no"]
+    await harness.press(PATIENT_ID, data[1], message_id)
     assert harness.rows(Patient)[0].status != STOPPED
-    await harness.press(PATIENT_ID, "cf:stop:yes", message_id)
+    await harness.send(PATIENT_ID, "/stop")  # "keep" closed that prompt: ask again
+    message_id, data = harness.buttons(PATIENT_ID)
+    await harness.press(PATIENT_ID, data[0], message_id)
     assert harness.rows(Patient)[0].status == STOPPED
     assert {r.status for r in harness.rows(Reminder)} == {SENT, CANCELLED}
     clock.set_local(2, 10, 30)
@@ -66,9 +68,9 @@ async def test_delete_erases_name_and_chat_but_keeps_anonymous_counts(harness, f
     await harness.link()
     await harness.send(PATIENT_ID, "/delete")
     message_id, data = harness.buttons(PATIENT_ID)
-    await harness.press(OTHER_ID, "cf:delete:yes", message_id, chat_id=PATIENT_ID)  # not theirs to press
+    await harness.press(OTHER_ID, data[0], message_id, chat_id=PATIENT_ID)  # not theirs to press
     assert harness.rows(Patient)[0].status != DELETED
-    await harness.press(PATIENT_ID, "cf:delete:yes", message_id)
+    await harness.press(PATIENT_ID, data[0], message_id)
     [patient] = harness.rows(Patient)
     assert (patient.status, patient.name, patient.chat_id) == (DELETED, "", None)
     assert harness.rows(Invite) == []

@@ -57,6 +57,14 @@ MAX_LONG_POLL_SECONDS = 1.0
 # enforces them instead of happily accepting what Telegram would reject.
 MAX_TEXT_LENGTH = 4096
 MAX_CAPTION_LENGTH = 1024
+MAX_CALLBACK_DATA_BYTES = 64
+MAX_CALLBACK_ANSWER_LENGTH = 200
+MAX_BUTTON_TEXT_LENGTH = 64  # not documented; longer button labels are refused in practice
+# The tags Telegram's HTML parse mode knows (https://core.telegram.org/bots/api#html-style).
+HTML_TAGS = frozenset({"b", "strong", "i", "em", "u", "ins", "s", "strike", "del", "span", "tg-spoiler", "a",
+                       "code", "pre", "blockquote", "tg-emoji"})
+# The named entities it knows; numeric ones (&#39;) are fine too.
+HTML_ENTITIES = frozenset({"lt", "gt", "amp", "quot"})
 
 # Parameters whose values are free text or opaque string identifiers. PTB sends every value as
 # a string in form/multipart bodies, so the decoder turns "42" into 42 and '{"a": 1}' into a
@@ -105,6 +113,7 @@ _STRING_PARAMS = frozenset(
 _INT_RE = re.compile(r"-?\d+")
 _FLOAT_RE = re.compile(r"-?\d+\.\d*(?:[eE][-+]?\d+)?")
 _HTML_TAG_RE = re.compile(r"<[^>]*>")
+_HTML_TOKEN_RE = re.compile(r"<(/?)([a-zA-Z][a-zA-Z0-9-]*)((?:\s[^<>]*)?)>|<|&(#\d+|#x[0-9a-fA-F]+|[a-zA-Z]+);|&")
 
 # Default descriptions mirror the wording Telegram uses, so code that inspects
 # `str(error)` sees something realistic when a test does not care about the exact text.
@@ -135,6 +144,8 @@ class Call:
     params: dict[str, Any]
     files: dict[str, bytes] = field(default_factory=dict)
     status: int | None = None
+    #: The error description the fake answered with (None on success).
+    description: str | None = None
 
 
 @dataclass
@@ -195,6 +206,34 @@ def _visible_length(text: str, parse_mode: Any) -> int | None:
     return None
 
 
+def _html_problem(text: str) -> str | None:
+    """What Telegram's HTML parser would refuse in ``text`` ("can't parse entities"), or None."""
+    open_tags: list[str] = []
+    for match in _HTML_TOKEN_RE.finditer(text):
+        token = match.group(0)
+        if token == "<":
+            return f"unsupported start tag at byte offset {match.start()}"
+        if token == "&":
+            return f"character & at offset {match.start()} must be escaped as &amp;"
+        if token.startswith("&"):
+            entity = match.group(4)
+            if not entity.startswith("#") and entity not in HTML_ENTITIES:
+                return f"unsupported entity &{entity};"
+            continue
+        closing, tag = match.group(1) == "/", match.group(2).lower()
+        if tag not in HTML_TAGS:
+            return f'unsupported start tag "{tag}" at byte offset {match.start()}'
+        if not closing:
+            open_tags.append(tag)
+        elif not open_tags or open_tags[-1] != tag:
+            return f"unmatched end tag at byte offset {match.start()}"
+        else:
+            open_tags.pop()
+    if open_tags:
+        return f'can\'t find end tag corresponding to start tag "{open_tags[-1]}"'
+    return None
+
+
 def _decode_value(name: str, value: Any) -> Any:
     """Turn one parameter value as sent over the wire back into the Python value PTB encoded."""
     if not isinstance(value, str) or name in _STRING_PARAMS:
@@ -249,6 +288,9 @@ class FakeBotAPI:
         # for the bot's own messages, whose ids start at 1 per chat (see sendMessage).
         self._next_user_message_id = 1_000_001
         self._next_callback_id = 1
+        # Callback queries handed out (callback_update) and answered: Telegram accepts one answer each.
+        self._open_callbacks: set[str] = set()
+        self.answered_callbacks: set[str] = set()
         self._bot_message_ids: dict[int, int] = {}
         self._messages: dict[tuple[int, int], dict[str, Any]] = {}
         self._next_photo = 1
@@ -268,7 +310,7 @@ class FakeBotAPI:
             "setmycommands": self._set_my_commands,
             "deletemycommands": self._delete_my_commands,
             "getmycommands": self._get_my_commands,
-            "answercallbackquery": self._true,
+            "answercallbackquery": self._answer_callback_query,
             "setchatmenubutton": self._true,
             "close": self._true,
             "logout": self._true,
@@ -404,8 +446,11 @@ class FakeBotAPI:
         photo_file_id: str | None = None,
         location: tuple[float, float] | None = None,
         media: str | None = None,
+        edited: bool = False,
     ) -> dict[str, Any]:
         """Build (but do not push) an Update dict carrying a text message from a user.
+
+        ``edited`` makes it an ``edited_message`` update (the user edited a message they sent).
 
         ``reply_to_message_id`` makes it a reply to that bot message; ``photo_file_id`` makes it
         a photo with ``text`` as caption; ``location`` (latitude, longitude) a shared location;
@@ -443,13 +488,13 @@ class FakeBotAPI:
                 message["caption"] = text
             message["photo"] = [{"file_id": photo_file_id, "file_unique_id": f"u-{photo_file_id}",
                                  "width": 640, "height": 480}]
-            return {"update_id": self._take_update_id(), "message": message}
+            return self._message_or_edit(message, edited)
         if media is not None:
             del message["text"]
             if text and media not in ("video_note", "sticker"):
                 message["caption"] = text
             message[media] = _media_object(media, f"{media}-{message['message_id']}")
-            return {"update_id": self._take_update_id(), "message": message}
+            return self._message_or_edit(message, edited)
         if location is not None:
             del message["text"]
             message["location"] = {"latitude": location[0], "longitude": location[1]}
@@ -459,7 +504,13 @@ class FakeBotAPI:
             message["entities"] = [
                 {"type": "bot_command", "offset": 0, "length": _utf16_len(command)}
             ]
-        return {"update_id": self._take_update_id(), "message": message}
+        return self._message_or_edit(message, edited)
+
+    def _message_or_edit(self, message: dict[str, Any], edited: bool) -> dict[str, Any]:
+        if not edited:
+            return {"update_id": self._take_update_id(), "message": message}
+        message["edit_date"] = message["date"] + 1
+        return {"update_id": self._take_update_id(), "edited_message": message}
 
     def callback_update(
         self,
@@ -481,6 +532,7 @@ class FakeBotAPI:
         message = self._existing_or_placeholder(chat_id, message_id)
         query_id = self._next_callback_id
         self._next_callback_id += 1
+        self._open_callbacks.add(f"cbq-{query_id}")
         return {
             "update_id": self._take_update_id(),
             "callback_query": {
@@ -590,6 +642,7 @@ class FakeBotAPI:
         if implementation is None:
             return self._error(404, "Not Found", call=call)
         try:
+            self._check_markup(params.get("reply_markup"))
             result = await implementation(call)
         except _ApiError as error:
             return self._error(error.status, error.description, call=call)
@@ -679,7 +732,7 @@ class FakeBotAPI:
         call: Call | None = None,
     ) -> web.Response:
         if call is not None:
-            call.status = status
+            call.status, call.description = status, description
         body: dict[str, Any] = {"ok": False, "error_code": status, "description": description}
         if parameters:
             body["parameters"] = parameters
@@ -795,13 +848,47 @@ class FakeBotAPI:
 
     @staticmethod
     def _check_length(text: str, parse_mode: Any, limit: int, description: str) -> None:
+        if parse_mode and str(parse_mode).upper() == "HTML":
+            problem = _html_problem(text)
+            if problem:
+                raise _ApiError(400, f"Bad Request: can't parse entities: {problem}")
         length = _visible_length(text, parse_mode)
         if length is not None and length > limit:
             raise _ApiError(400, description)
 
+    @staticmethod
+    def _check_markup(markup: Any) -> None:
+        """Refuse an inline keyboard Telegram would refuse: callback data over 64 bytes, empty labels."""
+        if not isinstance(markup, dict) or "inline_keyboard" not in markup:
+            return
+        for row in markup["inline_keyboard"]:
+            for button in row:
+                label = str(button.get("text") or "")
+                if not label.strip() or len(label) > MAX_BUTTON_TEXT_LENGTH:
+                    raise _ApiError(400, "Bad Request: BUTTON_TEXT_INVALID")
+                data = button.get("callback_data")
+                if data is not None and not 1 <= len(str(data).encode("utf-8")) <= MAX_CALLBACK_DATA_BYTES:
+                    raise _ApiError(400, "Bad Request: BUTTON_DATA_INVALID")
+
     # ------------------------------------------------------------------ Bot API methods
 
     async def _true(self, call: Call) -> bool:
+        return True
+
+    def unanswered_callbacks(self) -> set[str]:
+        """Callback queries built by :meth:`callback_update` that the bot never answered."""
+        return set(self._open_callbacks)
+
+    async def _answer_callback_query(self, call: Call) -> bool:
+        # Telegram: one answer per query, for a query it sent; a notice of at most 200 characters.
+        query_id = str(call.params.get("callback_query_id") or "")
+        if query_id not in self._open_callbacks:
+            raise _ApiError(400, "Bad Request: query is too old and response timeout expired or query ID is invalid")
+        text = call.params.get("text")
+        if text is not None and _utf16_len(str(text)) > MAX_CALLBACK_ANSWER_LENGTH:
+            raise _ApiError(400, "Bad Request: MESSAGE_TOO_LONG")
+        self._open_callbacks.discard(query_id)
+        self.answered_callbacks.add(query_id)
         return True
 
     async def _get_me(self, call: Call) -> dict[str, Any]:
@@ -954,6 +1041,11 @@ class FakeBotAPI:
             return True
         if "photo" in message:
             raise _ApiError(400, "Bad Request: there is no text in the message to edit")
+        markup = params.get("reply_markup")
+        kept = markup if isinstance(markup, dict) and "inline_keyboard" in markup else None
+        if message.get("text") == text and message.get("reply_markup") == kept:
+            raise _ApiError(400, "Bad Request: message is not modified: specified new message content and reply "
+                                 "markup are exactly the same as a current content and reply markup of the message")
         message["text"] = text
         message["edit_date"] = int(time.time())
         # Like Telegram: an edit without reply_markup removes the inline keyboard.

@@ -291,3 +291,69 @@ async def test_application_polling_round_trip(api):
     assert api.texts(PATIENT) == ["Welcome, Ana"]
     assert api.calls_to("editMessageText")[0].params["text"] == "Noted"
     assert api.calls_to("answerCallbackQuery")
+
+
+# ------------------------------------------------------------------ as strict as Telegram
+
+
+@pytest.mark.asyncio
+async def test_texts_and_captions_past_telegrams_limits_are_refused(api, bot):
+    await bot.send_message(PATIENT, "x" * 4096)
+    await bot.send_message(PATIENT, "&lt;" * 4096, parse_mode="HTML")  # an entity counts as one character
+    with pytest.raises(BadRequest, match="(?i)too long"):
+        await bot.send_message(PATIENT, "x" * 4097)
+    with pytest.raises(BadRequest, match="(?i)too long"):
+        await bot.send_message(PATIENT, "😀" * 2049)  # UTF-16 code units, as Telegram counts
+    await bot.send_photo(PATIENT, photo="photo-x", caption="y" * 1024)
+    with pytest.raises(BadRequest, match="(?i)caption is too long"):
+        await bot.send_photo(PATIENT, photo="photo-x", caption="y" * 1025)
+    with pytest.raises(BadRequest, match="(?i)caption is too long"):
+        await bot.copy_message(PATIENT, from_chat_id=PATIENT, message_id=1, caption="y" * 1025)
+    assert len(api.sent_messages(PATIENT)) == 3  # a refused send makes no message
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize("html", ["a < b", "fish & chips", "<b>open", "<b>x</i>", "<script>x</script>", "&nbsp;"])
+async def test_html_telegram_cannot_parse_is_refused(api, bot, html):
+    with pytest.raises(BadRequest, match="(?i)can't parse entities"):
+        await bot.send_message(PATIENT, html, parse_mode="HTML")
+    await bot.send_message(PATIENT, html)  # the same text without a parse mode is fine
+
+
+@pytest.mark.asyncio
+async def test_callback_data_over_64_bytes_is_refused(api, bot):
+    ok = InlineKeyboardMarkup([[InlineKeyboardButton("ok", callback_data="é" * 32)]])  # 64 bytes
+    await bot.send_message(PATIENT, "pick", reply_markup=ok)
+    too_long = InlineKeyboardMarkup([[InlineKeyboardButton("no", callback_data="x" * 65)]])
+    with pytest.raises(BadRequest, match="(?i)BUTTON_DATA_INVALID"):
+        await bot.send_message(PATIENT, "pick", reply_markup=too_long)
+    assert len(api.sent_messages(PATIENT)) == 1
+
+
+@pytest.mark.asyncio
+async def test_a_callback_query_is_answered_once_with_at_most_200_characters(api, bot):
+    first = api.callback_update(user_id=PATIENT, data="x", message_id=1)["callback_query"]["id"]
+    second = api.callback_update(user_id=PATIENT, data="y", message_id=1)["callback_query"]["id"]
+    assert api.unanswered_callbacks() == {first, second}
+    with pytest.raises(BadRequest, match="(?i)MESSAGE_TOO_LONG"):
+        await bot.answer_callback_query(first, text="z" * 201)
+    await bot.answer_callback_query(first, text="z" * 200)
+    with pytest.raises(BadRequest, match="(?i)query ID is invalid"):
+        await bot.answer_callback_query(first)
+    with pytest.raises(BadRequest, match="(?i)query ID is invalid"):
+        await bot.answer_callback_query("never-sent")
+    assert api.unanswered_callbacks() == {second}
+
+
+@pytest.mark.asyncio
+async def test_an_edit_that_changes_nothing_is_refused(api, bot):
+    message = await bot.send_message(PATIENT, "same")
+    with pytest.raises(BadRequest, match="(?i)message is not modified"):
+        await bot.edit_message_text("same", chat_id=PATIENT, message_id=message.message_id)
+    await bot.edit_message_text("changed", chat_id=PATIENT, message_id=message.message_id)
+
+
+def test_edited_message_updates(api):
+    update = api.message_update(user_id=PATIENT, text="fixed typo", edited=True)
+    assert "message" not in update and update["edited_message"]["text"] == "fixed typo"
+    assert update["edited_message"]["edit_date"] >= update["edited_message"]["date"]
