@@ -339,8 +339,10 @@ def section_scale(run: Runner, cfg: dict, kinds: list[str], out: dict) -> None:
                    "BOT_TOKEN": TOKEN, "DATABASE_URL": urls[size], "TELEGRAM_API_BASE_URL": run.fake.root,
                    "LOG_LEVEL": "WARNING"}
             seeding.restore_due(urls[size])
+            # An empty settings file of its own: a named --env-file must exist, and the environment gives the rest.
+            (run.workdir / "empty.env").write_text("")
             real_bot = run.spawn_until_first_send(
-                [sys.executable, "-m", "bot", "--env-file", str(run.workdir / "no.env"), "run"], env=env, settle_s=5,
+                [sys.executable, "-m", "bot", "--env-file", str(run.workdir / "empty.env"), "run"], env=env, settle_s=5,
                 timeout=30)
             res[f"{size}_bot"] = real_bot
             log(f"scale {kind} {size}: dispatcher first send {dispatcher['startup_s']} s, "

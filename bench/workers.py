@@ -652,8 +652,10 @@ async def burst(args: dict) -> dict:
                # The bot of this source tree (the one the benchmark runs from), whatever is installed.
                "PYTHONPATH": _SOURCE_ROOT}
         workdir = Path(args["workdir"])
+        # An empty settings file of its own: a named --env-file must exist, and the environment gives the rest.
+        (workdir / "empty.env").write_text("")
         bot = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "bot", "--env-file", str(workdir / "no.env"), "run", cwd=workdir, env=env,
+            sys.executable, "-m", "bot", "--env-file", str(workdir / "empty.env"), "run", cwd=workdir, env=env,
             stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL)
         try:
             deadline = time.monotonic() + 60
