@@ -16,7 +16,7 @@ from jobs import inputs
 from jobs.enrollment import MAX_SERIES_LENGTH
 from jobs.refusal import Refusal
 
-OPTIONS = ("at", "session", "protocol", "tz", "lang")
+OPTIONS = ("at", "session", "protocol", "tz", "lang", "phone")
 # An option starts at a word followed by "=", at the start or after white space.
 _OPTION = re.compile(r"(?:^|\s)([A-Za-z_]+)=")
 _CLOCK = re.compile(r"^(\d{1,2}):(\d{2})$")
@@ -36,10 +36,11 @@ class EnrollArgs:
     protocol: str | None = None
     zone: ZoneInfo | None = None
     locale: str | None = None
+    phone: str | None = None
 
 
 def parse_enroll_args(text: str, *, now: datetime, clinic_zone: ZoneInfo, protocols: list[str] | tuple[str, ...],
-                      locales: tuple[str, ...]) -> EnrollArgs:
+                      locales: tuple[str, ...], phone_region: str | None = None) -> EnrollArgs:
     """Parse the text after ``/enroll``; raise Refusal(key, …) on anything unreadable."""
     text = " ".join(text.split())
     matches = list(_OPTION.finditer(text))
@@ -69,8 +70,10 @@ def parse_enroll_args(text: str, *, now: datetime, clinic_zone: ZoneInfo, protoc
         locale = locale.lower()
         if locale not in locales:
             raise Refusal("enroll_error_bad_lang", value=locale, locales=", ".join(locales))
+    # National numbers are read in the clinic's country (taken from CLINIC_PHONE).
+    phone = inputs.parse_phone(options["phone"], region=phone_region) if "phone" in options else None
     return EnrollArgs(name=name, session_at=session_at, session_number=number, series_length=length,
-                      protocol=protocol, zone=zone, locale=locale)
+                      protocol=protocol, zone=zone, locale=locale, phone=phone)
 
 
 def parse_session_time(value: str, *, now: datetime, zone: ZoneInfo) -> datetime:

@@ -13,6 +13,7 @@ from zoneinfo import ZoneInfo
 from bot.handlers.answers import ANSWER_LABELS
 from bot.services import Services
 from jobs.console import Timeline
+from jobs.inputs import display_phone
 from jobs.storage.models import Patient
 
 _MARKS = {"sent": "✅", "pending": "⏳", "waiting": "⏳", "held": "⏸", "claimed": "⏳", "skipped": "⏭", "failed": "❌",
@@ -31,6 +32,7 @@ def profile_lines(services: Services, locale: str, patient: Patient) -> list[str
                       status=services.text(locale, f"state_{patient.status}"), zone=patient.timezone,
                       locale=patient.locale or "-", enrolled=_when(services, locale, patient.created_at, zone),
                       linked=_when(services, locale, patient.linked_at, zone)),
+        *([services.text(locale, "patient_phone", phone=display_phone(patient.phone))] if patient.phone else []),
         services.text(locale, "patient_times_zone", zone=patient.timezone),
     ]
 

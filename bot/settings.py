@@ -24,6 +24,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
+from jobs import inputs
 from jobs.planning import QuietHours
 
 _TOKEN_SHAPE = re.compile(r"^\d{3,15}:[A-Za-z0-9_-]{20,}$")
@@ -193,6 +194,11 @@ class Settings:
         Derived, every instance behind a load balancer agrees on it without configuration.
         """
         return self.webhook_secret or hashlib.sha256(f"aftercare-webhook:{self.bot_token}".encode()).hexdigest()[:48]
+
+    @property
+    def phone_region(self) -> str | None:
+        """The country whose national numbers staff may type without "+": CLINIC_PHONE's (None if unknown)."""
+        return inputs.phone_region(self.clinic_phone) if self.clinic_phone else None
 
     @classmethod
     def from_env(cls, env: Mapping[str, str], *, require_token: bool = True) -> Settings:

@@ -65,12 +65,18 @@ def enroll_patient(
     invite_ttl: timedelta,
     enrolled_by: int | None,
     now: datetime,
+    phone: str | None = None,
+    external_id: str | None = None,
 ) -> Enrolled:
-    """Write the patient, the enrollment, every planned reminder and an invite; return them."""
+    """Write the patient, the enrollment, every planned reminder and an invite; return them.
+
+    ``phone`` is already checked (E.164, :func:`jobs.inputs.parse_phone`); ``external_id`` is the
+    clinic's own reference, unique across patients.
+    """
     name = check_enrollment(name=name, session_at=session_at, session_number=session_number,
                             series_length=series_length, now=now)
     patient = Patient(name=name, timezone=zone.key, locale=locale, series_length=series_length,
-                      enrolled_by=enrolled_by, created_at=now)
+                      enrolled_by=enrolled_by, created_at=now, phone=phone, external_id=external_id)
     session.add(patient)
     session.flush()
     enrollment, planned, stale = plan_cycle(session, patient=patient, protocol=protocol, session_at=session_at,

@@ -14,6 +14,8 @@ import unicodedata
 from functools import cache
 from zoneinfo import ZoneInfo, available_timezones
 
+import phonenumbers
+
 from jobs.refusal import Refusal
 
 # Row ids are INTEGER columns (32-bit on PostgreSQL); anything larger names no row.
@@ -129,6 +131,42 @@ def parse_zone(text: str, *, key: str = "enroll_error_bad_zone") -> ZoneInfo:
     if name not in geographic_zones():
         raise InputRefused(key, value=echo(text))
     return ZoneInfo(name)
+
+
+MAX_PHONE_LENGTH = 32
+
+
+def parse_phone(text: str, *, region: str | None = None) -> str:
+    """A phone number as staff or a patient typed it ("+34 600 000 000", or national digits when
+    ``region`` is known), checked with Google's numbering plans; returned as E.164 ("+34600000000")."""
+    raw = text.strip()
+    if not raw or len(raw) > MAX_PHONE_LENGTH or any(_unusable(char) for char in raw):
+        raise InputRefused("phone_invalid", value=echo(text))
+    try:
+        number = phonenumbers.parse(raw, region or None)
+    except phonenumbers.NumberParseException as exc:
+        raise InputRefused("phone_invalid", value=echo(text)) from exc
+    if not phonenumbers.is_valid_number(number):
+        raise InputRefused("phone_invalid", value=echo(text))
+    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+
+
+def phone_region(phone: str) -> str | None:
+    """The country of an international number ("+34 …" → "ES"): how national numbers are read, from the
+    clinic's own number, so a Madrid clinic may type "600 000 000"."""
+    try:
+        return phonenumbers.region_code_for_number(phonenumbers.parse(phone, None)) or None
+    except phonenumbers.NumberParseException:
+        return None
+
+
+def display_phone(phone: str) -> str:
+    """An E.164 number as people read it ("+34 600 00 00 00")."""
+    try:
+        return phonenumbers.format_number(phonenumbers.parse(phone, None),
+                                          phonenumbers.PhoneNumberFormat.INTERNATIONAL)
+    except phonenumbers.NumberParseException:
+        return phone
 
 
 def like_pattern(text: str) -> str:

@@ -365,6 +365,10 @@ def _erase_identity(session: Session, patient: Patient) -> None:
     session.exec(delete(RelayLink).where(RelayLink.patient_id == patient.id))
     patient.name = ""
     patient.chat_id = None
+    # The number, the clinic's reference and the booking reference point at the person too.
+    patient.phone = None
+    patient.external_id = None
+    patient.booking_ref = None
 
 
 @dataclass(frozen=True)

@@ -70,7 +70,8 @@ async def enroll_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> 
     catalog = services.catalog
     try:
         args = parse_enroll_args(text, now=services.clock(), clinic_zone=services.settings.clinic_timezone,
-                                 protocols=sorted(catalog.protocols), locales=catalog.locales)
+                                 protocols=sorted(catalog.protocols), locales=catalog.locales,
+                                 phone_region=services.settings.phone_region)
     except Refusal as exc:
         raise exc.with_hint("enroll_example") from exc
     await finish_enrollment(update, context, args)
@@ -260,7 +261,7 @@ async def finish_enrollment(update: Update, context: ContextTypes.DEFAULT_TYPE, 
             # Empty: take the patient's Telegram language when they link.
             locale=args.locale or "",
             quiet_hours=settings.quiet_hours, invite_ttl=settings.invite_ttl,
-            enrolled_by=update.effective_user.id, now=services.clock(),
+            enrolled_by=update.effective_user.id, now=services.clock(), phone=args.phone,
         )
     except Refusal as exc:
         raise exc.with_hint("enroll_example") from exc

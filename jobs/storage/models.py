@@ -6,6 +6,7 @@ with its due time in UTC and its delivery state. The scheduler keeps nothing of 
 
 from __future__ import annotations
 
+import secrets
 from datetime import datetime
 
 from sqlalchemy import BigInteger, Column, ForeignKey, Index, Integer, UniqueConstraint, text
@@ -44,6 +45,11 @@ CURRENT_PATIENT_STATES = ("active", "paused", "stopped", "cancelled", "not_conti
 _CURRENT_SQL = "status IN (" + ", ".join(f"'{state}'" for state in CURRENT_PATIENT_STATES) + ")"
 
 
+def new_booking_ref() -> str:
+    """A random reference for booking links: 12 URL-safe characters (72 bits), not guessable."""
+    return secrets.token_urlsafe(9)
+
+
 def _utc(**kwargs) -> object:
     return Field(sa_type=UTCDateTime, **kwargs)
 
@@ -67,6 +73,14 @@ class Patient(SQLModel, table=True):
     enrolled_by: int | None = Field(default=None, sa_column=Column(BigInteger))
     created_at: datetime = _utc()
     linked_at: datetime | None = _utc(default=None, nullable=True)
+    # A number staff may call (E.164), given at enrollment or shared by the patient.
+    phone: str | None = Field(default=None, max_length=32)
+    # The clinic's own reference (its booking or practice system), unique: a repeated API call or
+    # import with the same one finds this patient instead of making another.
+    external_id: str | None = Field(default=None, max_length=128, unique=True)
+    # An opaque reference that booking links carry, so a booking system's webhook finds the patient
+    # without learning the patient's number in this database.
+    booking_ref: str | None = Field(default_factory=new_booking_ref, max_length=32, unique=True)
 
 
 class Invite(SQLModel, table=True):
