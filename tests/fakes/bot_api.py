@@ -16,7 +16,11 @@ What it offers a test:
   message and callback-query updates, so ``Application.run_polling``/``Updater`` work unchanged;
 * fault injection (:meth:`FakeBotAPI.fail`, :meth:`FakeBotAPI.hang`, :meth:`FakeBotAPI.drop`)
   for the failure modes a production bot meets: blocked users, flood limits, Telegram 5xx,
-  slow answers and dropped connections.
+  slow answers and dropped connections;
+* groups the test declares (:meth:`FakeBotAPI.add_group`), forum supergroups among them, with the
+  forum-topic methods (``createForumTopic``, ``editForumTopic``, ``closeForumTopic``,
+  ``reopenForumTopic``, ``deleteForumTopic``), ``getChat`` and ``message_thread_id`` on every send,
+  refused the way Telegram refuses them (see :class:`Group`).
 
 Typical use::
 
@@ -43,7 +47,7 @@ from typing import Any
 
 from aiohttp import web
 
-__all__ = ["DEFAULT_TOKEN", "Call", "FakeBotAPI"]
+__all__ = ["DEFAULT_TOKEN", "Call", "FakeBotAPI", "ForumTopic", "Group"]
 
 #: Shaped like a real token (``<bot id>:<secret>``) because PTB checks nothing but the server
 #: does; obviously not a real credential.
@@ -60,6 +64,14 @@ MAX_CAPTION_LENGTH = 1024
 MAX_CALLBACK_DATA_BYTES = 64
 MAX_CALLBACK_ANSWER_LENGTH = 200
 MAX_BUTTON_TEXT_LENGTH = 64  # not documented; longer button labels are refused in practice
+MAX_TOPIC_NAME_LENGTH = 128  # createForumTopic / editForumTopic: "Topic name, 1-128 characters"
+# The only icon colours createForumTopic accepts (RGB), as the Bot API documents them.
+TOPIC_ICON_COLORS = frozenset({0x6FB9F0, 0xFFD67E, 0xCB86DB, 0x8EEE98, 0xFF93B2, 0xFB6F5F})
+# Telegram's answers to the forum mistakes a bot can make (Bot API wording).
+THREAD_NOT_FOUND = "Bad Request: message thread not found"
+NOT_A_FORUM = "Bad Request: the chat is not a forum"
+TOPIC_CLOSED = "Bad Request: TOPIC_CLOSED"
+TOPIC_NOT_MODIFIED = "Bad Request: TOPIC_NOT_MODIFIED"
 # The tags Telegram's HTML parse mode knows (https://core.telegram.org/bots/api#html-style).
 HTML_TAGS = frozenset({"b", "strong", "i", "em", "u", "ins", "s", "strike", "del", "span", "tg-spoiler", "a",
                        "code", "pre", "blockquote", "tg-emoji"})
@@ -107,6 +119,7 @@ _STRING_PARAMS = frozenset(
         "file_id",
         "language_code",
         "parse_mode",
+        "icon_custom_emoji_id",
     }
 )
 
@@ -165,6 +178,51 @@ class _Fault:
         if self.remaining <= 0 or self.method != method:
             return False
         return self.chat_id is None or params.get("chat_id") == self.chat_id
+
+
+@dataclass
+class ForumTopic:
+    """A topic of a forum supergroup; its id is the id of the service message that created it."""
+
+    thread_id: int
+    name: str
+    icon_color: int
+    created_by: int  # the user (or bot) id that created it
+    closed: bool = False
+
+
+@dataclass
+class Group:
+    """A group the test declared: a plain group, a supergroup, or a forum (a supergroup with topics on).
+
+    What Telegram checks and this fake checks too: topics exist only in a forum (``createForumTopic``
+    elsewhere is a 400, and so is any ``message_thread_id``); creating one needs the bot to be an
+    administrator with ``can_manage_topics``; editing, closing and reopening need that right too unless
+    the bot created the topic; deleting needs ``can_delete_messages``; an unknown or deleted topic is
+    "message thread not found"; in a closed topic only administrators with ``can_manage_topics`` may
+    still post. A message posted in a topic carries ``message_thread_id`` and ``is_topic_message``
+    and, when it replies to nothing else, replies to the topic's creation message (as Telegram does).
+    """
+
+    chat_id: int
+    type: str = "supergroup"
+    title: str = "Clinic staff"
+    is_forum: bool = False
+    bot_admin: bool = True
+    can_manage_topics: bool = True
+    can_delete_messages: bool = True
+    topics: dict[int, ForumTopic] = field(default_factory=dict)
+
+    def chat(self) -> dict[str, Any]:
+        """The Chat object as Telegram puts it in messages."""
+        chat: dict[str, Any] = {"id": self.chat_id, "type": self.type, "title": self.title}
+        if self.is_forum:
+            chat["is_forum"] = True
+        return chat
+
+    @property
+    def bot_manages_topics(self) -> bool:
+        return self.bot_admin and self.can_manage_topics
 
 
 class _ApiError(Exception):
@@ -297,6 +355,8 @@ class FakeBotAPI:
         self._photo_sizes: dict[str, int] = {}
         self._file_contents: dict[str, bytes] = {}
         self._commands: dict[tuple[str, str], list[Any]] = {}
+        #: Groups declared by :meth:`add_group`, by chat id; any other negative id is a plain group.
+        self.groups: dict[int, Group] = {}
         # Re-created after every push so that each long-polling getUpdates waits on the event
         # current when it started, and every waiter wakes up on the next push.
         self._update_pushed = asyncio.Event()
@@ -320,6 +380,12 @@ class FakeBotAPI:
             "copymessage": self._copy_message,
             "editmessagetext": self._edit_message_text,
             "editmessagereplymarkup": self._edit_message_reply_markup,
+            "getchat": self._get_chat,
+            "createforumtopic": self._create_forum_topic,
+            "editforumtopic": self._edit_forum_topic,
+            "closeforumtopic": self._close_forum_topic,
+            "reopenforumtopic": self._reopen_forum_topic,
+            "deleteforumtopic": self._delete_forum_topic,
         }
 
     # ------------------------------------------------------------------ lifecycle
@@ -413,6 +479,59 @@ class FakeBotAPI:
             result.append("" if value is None else str(value))
         return result
 
+    # ------------------------------------------------------------------ groups and forums
+
+    def add_group(self, chat_id: int, *, forum: bool = True, title: str = "Clinic staff", bot_admin: bool = True,
+                  can_manage_topics: bool = True, can_delete_messages: bool = True) -> Group:
+        """Declare the group ``chat_id`` (a negative id): by default a forum supergroup where the bot
+        is an administrator allowed to manage topics. ``forum=False`` makes it a supergroup with topics off."""
+        if chat_id >= 0:
+            raise ValueError("group ids are negative")
+        group = Group(chat_id, title=title, is_forum=forum, bot_admin=bot_admin, can_manage_topics=can_manage_topics,
+                      can_delete_messages=can_delete_messages)
+        self.groups[chat_id] = group
+        if forum:
+            # Message 1 of a forum is its General topic's: ids of the bot's messages there start at 2.
+            self._bot_message_ids.setdefault(chat_id, 1)
+        return group
+
+    def set_forum(self, chat_id: int, is_forum: bool) -> None:
+        """An administrator turns topics on or off. Off, every topic is gone with it (as the threads are)."""
+        group = self.groups[chat_id]
+        group.is_forum = is_forum
+        self._bot_message_ids.setdefault(chat_id, 1)
+        if not is_forum:
+            group.topics.clear()
+
+    def topics(self, chat_id: int) -> list[ForumTopic]:
+        """The topics that exist now in ``chat_id``, oldest first."""
+        group = self.groups.get(chat_id)
+        return sorted(group.topics.values(), key=lambda t: t.thread_id) if group else []
+
+    def topic_named(self, chat_id: int, name: str) -> ForumTopic:
+        """The one topic called ``name`` in ``chat_id`` (AssertionError if there is none or several)."""
+        found = [topic for topic in self.topics(chat_id) if topic.name == name]
+        assert len(found) == 1, f"topics named {name!r} in {chat_id}: {len(found)} ({[t.name for t in self.topics(chat_id)]})"
+        return found[0]
+
+    def delete_topic_by_user(self, chat_id: int, thread_id: int) -> None:
+        """A member with the right to do so deletes a topic in the Telegram app (its messages go too)."""
+        del self.groups[chat_id].topics[thread_id]
+        for key in [key for key, message in self._messages.items()
+                    if key[0] == chat_id and message.get("message_thread_id") == thread_id]:
+            del self._messages[key]
+
+    def in_topic(self, chat_id: int, thread_id: int | None) -> list[str]:
+        """What the bot posted in that topic (None: outside any topic), as :meth:`texts` gives it."""
+        return [text for call, text in zip(self.sent_messages(chat_id), self.texts(chat_id), strict=True)
+                if call.params.get("message_thread_id") == thread_id
+                or (thread_id is not None and call.params.get("message_thread_id") is None
+                    and self._replied_thread(chat_id, call.params) == thread_id)]
+
+    def _replied_thread(self, chat_id: int, params: dict[str, Any]) -> int | None:
+        replied = self._replied_message(chat_id, params)
+        return replied.get("message_thread_id") if replied and replied.get("is_topic_message") else None
+
     # ------------------------------------------------------------------ updates
 
     def push_update(self, update: dict[str, Any]) -> None:
@@ -447,8 +566,14 @@ class FakeBotAPI:
         location: tuple[float, float] | None = None,
         media: str | None = None,
         edited: bool = False,
+        message_thread_id: int | None = None,
     ) -> dict[str, Any]:
         """Build (but do not push) an Update dict carrying a text message from a user.
+
+        ``message_thread_id`` posts it in that topic of a forum declared with :meth:`add_group` (a
+        reply to a message in a topic is in that topic without it): it then carries
+        ``message_thread_id`` and ``is_topic_message``, and replies to the topic's creation message
+        unless it replies to another. A topic that does not exist is a mistake in the test (ValueError).
 
         ``edited`` makes it an ``edited_message`` update (the user edited a message they sent).
 
@@ -464,8 +589,10 @@ class FakeBotAPI:
         """
         chat_id = user_id if chat_id is None else chat_id
         user = self._user(user_id, first_name, last_name, username, language_code)
-        if chat_type == "private":
-            chat: dict[str, Any] = {"id": chat_id, "type": "private", "first_name": first_name}
+        if chat_id in self.groups:
+            chat: dict[str, Any] = self.groups[chat_id].chat()
+        elif chat_type == "private":
+            chat = {"id": chat_id, "type": "private", "first_name": first_name}
             if last_name is not None:
                 chat["last_name"] = last_name
             if username is not None:
@@ -480,8 +607,19 @@ class FakeBotAPI:
             "text": text,
         }
         self._next_user_message_id += 1
+        replied = None
         if reply_to_message_id is not None:
-            message["reply_to_message"] = self._existing_or_placeholder(chat_id, reply_to_message_id)
+            replied = self._existing_or_placeholder(chat_id, reply_to_message_id)
+            message["reply_to_message"] = copy.deepcopy(replied)
+            if message_thread_id is None and replied.get("is_topic_message"):
+                message_thread_id = replied["message_thread_id"]
+        if message_thread_id is not None:
+            group = self.groups.get(chat_id)
+            if group is None or not group.is_forum or message_thread_id not in group.topics:
+                raise ValueError(f"chat {chat_id} has no topic {message_thread_id}")
+            self._place_in_topic(message, chat_id, message_thread_id, replied)
+        # Kept, so that a reply to it (a colleague answering a note) can quote it as Telegram would.
+        self._messages[(chat_id, message["message_id"])] = message
         if photo_file_id is not None:
             del message["text"]
             if text:
@@ -793,9 +931,12 @@ class FakeBotAPI:
             user["language_code"] = language_code
         return user
 
-    @staticmethod
-    def _chat(chat_id: int) -> dict[str, Any]:
-        # User ids (and so private chat ids) are positive, group ids negative.
+    def _chat(self, chat_id: int) -> dict[str, Any]:
+        # A declared group as declared; otherwise user ids (and so private chat ids) are positive,
+        # group ids negative.
+        group = self.groups.get(chat_id)
+        if group is not None:
+            return group.chat()
         return {"id": chat_id, "type": "private" if chat_id > 0 else "group"}
 
     @staticmethod
@@ -808,15 +949,62 @@ class FakeBotAPI:
             raise _ApiError(400, "Bad Request: chat not found")
         return chat_id
 
-    def _new_bot_message(self, chat_id: int) -> dict[str, Any]:
+    def _new_bot_message(self, chat_id: int, params: dict[str, Any] | None = None) -> dict[str, Any]:
+        # The topic is checked first: a refused send must not use up a message id.
+        thread = self._thread_of_send(chat_id, params) if params is not None else None
         message_id = self._bot_message_ids.get(chat_id, 0) + 1
         self._bot_message_ids[chat_id] = message_id
-        return {
+        message = {
             "message_id": message_id,
             "date": int(time.time()),
             "chat": self._chat(chat_id),
             "from": self._bot_from(),
         }
+        replied = self._replied_message(chat_id, params)
+        if thread is not None:
+            self._place_in_topic(message, chat_id, thread, replied)
+        elif replied is not None:
+            message["reply_to_message"] = copy.deepcopy(replied)
+        return message
+
+    def _replied_message(self, chat_id: int, params: dict[str, Any] | None) -> dict[str, Any] | None:
+        """The message of this chat a send replies to (``reply_parameters``), if the fake knows it."""
+        reply = (params or {}).get("reply_parameters")
+        if not isinstance(reply, dict) or reply.get("chat_id") not in (None, chat_id):
+            return None
+        return self._messages.get((chat_id, reply.get("message_id")))
+
+    def _thread_of_send(self, chat_id: int, params: dict[str, Any]) -> int | None:
+        """The topic a send goes to (None: the chat itself, or a forum's General), refused as Telegram would."""
+        thread = params.get("message_thread_id")
+        if thread is None:
+            # A reply to a message in a topic lands in that topic, even without message_thread_id.
+            replied = self._replied_message(chat_id, params)
+            if replied is not None and replied.get("is_topic_message"):
+                thread = replied["message_thread_id"]
+            else:
+                return None
+        group = self.groups.get(chat_id)
+        if group is None or not group.is_forum or not isinstance(thread, int):
+            # Not a forum (a private chat, a plain group, a supergroup with topics off): no such thread.
+            raise _ApiError(400, THREAD_NOT_FOUND)
+        topic = group.topics.get(thread)
+        if topic is None:
+            # Unknown, deleted, or 1 (General, which is reached by leaving message_thread_id out).
+            raise _ApiError(400, THREAD_NOT_FOUND)
+        if topic.closed and not group.bot_manages_topics:
+            raise _ApiError(400, TOPIC_CLOSED)
+        return thread
+
+    def _place_in_topic(self, message: dict[str, Any], chat_id: int, thread: int,
+                        replied: dict[str, Any] | None) -> None:
+        # In a topic every message is a reply: to what it answers, or else to the topic's first message.
+        message["message_thread_id"] = thread
+        message["is_topic_message"] = True
+        if replied is None or replied.get("message_thread_id") != thread:
+            replied = self._messages.get((chat_id, thread))
+        if replied is not None:
+            message["reply_to_message"] = copy.deepcopy({k: v for k, v in replied.items() if k != "reply_to_message"})
 
     @staticmethod
     def _apply_markup(message: dict[str, Any], markup: Any) -> None:
@@ -955,7 +1143,7 @@ class FakeBotAPI:
         params = call.params
         chat_id = self._require_chat_id(params)
         text = self._message_text(params)
-        message = self._new_bot_message(chat_id)
+        message = self._new_bot_message(chat_id, params)
         message["text"] = text
         self._apply_markup(message, params.get("reply_markup"))
         return self._store(message)
@@ -967,7 +1155,7 @@ class FakeBotAPI:
         chat_id = self._require_chat_id(params)
         if params.get("from_chat_id") is None or params.get("message_id") is None:
             raise _ApiError(400, "Bad Request: message to copy not found")
-        message = self._new_bot_message(chat_id)
+        message = self._new_bot_message(chat_id, params)
         caption = params.get("caption")
         if caption is not None:
             caption = str(caption)
@@ -1016,12 +1204,110 @@ class FakeBotAPI:
         }
         if file_size is not None:
             size["file_size"] = file_size
-        message = self._new_bot_message(chat_id)
+        message = self._new_bot_message(chat_id, params)
         message["photo"] = [size]
         if caption:
             message["caption"] = caption
         self._apply_markup(message, params.get("reply_markup"))
         return self._store(message)
+
+    async def _get_chat(self, call: Call) -> dict[str, Any]:
+        # A ChatFullInfo: the chat as in messages, plus the fields PTB requires of it.
+        chat_id = self._require_chat_id(call.params)
+        chat = self._chat(chat_id)
+        if chat["type"] != "private" and chat_id not in self.groups:
+            chat["title"] = "Test chat"
+        gifts = {"unlimited_gifts": False, "limited_gifts": False, "unique_gifts": False,
+                 "premium_subscription": False, "gifts_from_channels": False}
+        return {**chat, "accent_color_id": 0, "max_reaction_count": 11, "accepted_gift_types": gifts}
+
+    def _forum(self, params: dict[str, Any]) -> Group:
+        chat_id = self._require_chat_id(params)
+        group = self.groups.get(chat_id)
+        if group is None or not group.is_forum:
+            raise _ApiError(400, NOT_A_FORUM)
+        return group
+
+    def _topic(self, group: Group, params: dict[str, Any], *, right: str = "can_manage_topics") -> ForumTopic:
+        thread = params.get("message_thread_id")
+        topic = group.topics.get(thread) if isinstance(thread, int) else None
+        if topic is None:
+            raise _ApiError(400, THREAD_NOT_FOUND)
+        allowed = group.bot_admin and getattr(group, right)
+        if not allowed and not (right == "can_manage_topics" and topic.created_by == self.bot_id):
+            raise _ApiError(400, "Bad Request: not enough rights to manage topics in the chat")
+        return topic
+
+    @staticmethod
+    def _topic_name(value: Any) -> str:
+        name = "" if value is None else str(value)
+        if not name.strip():
+            raise _ApiError(400, "Bad Request: TOPIC_TITLE_EMPTY")
+        if len(name) > MAX_TOPIC_NAME_LENGTH:
+            raise _ApiError(400, "Bad Request: TOPIC_TITLE_INVALID")
+        return name
+
+    def _topic_service_message(self, group: Group, topic: ForumTopic, content: dict[str, Any]) -> None:
+        # Telegram posts a service message into the topic for each change (created, edited, closed...).
+        message = self._new_bot_message(group.chat_id)
+        if content.get("forum_topic_created") is not None:
+            message["message_id"] = topic.thread_id
+        message.update(content)
+        message["message_thread_id"] = topic.thread_id
+        message["is_topic_message"] = True
+        self._store(message)
+
+    async def _create_forum_topic(self, call: Call) -> dict[str, Any]:
+        group = self._forum(call.params)
+        if not group.bot_manages_topics:
+            raise _ApiError(400, "Bad Request: not enough rights to create a topic")
+        name = self._topic_name(call.params.get("name"))
+        color = call.params.get("icon_color", 0x6FB9F0)
+        if color not in TOPIC_ICON_COLORS:
+            raise _ApiError(400, "Bad Request: TOPIC_ICON_COLOR_INVALID")
+        # The topic's id is the id of its creation message, from the chat's own message ids.
+        thread_id = self._bot_message_ids.get(group.chat_id, 0) + 1
+        topic = ForumTopic(thread_id, name, color, created_by=self.bot_id)
+        group.topics[thread_id] = topic
+        self._topic_service_message(group, topic, {"forum_topic_created": {"name": name, "icon_color": color}})
+        return {"message_thread_id": thread_id, "name": name, "icon_color": color}
+
+    async def _edit_forum_topic(self, call: Call) -> bool:
+        group = self._forum(call.params)
+        topic = self._topic(group, call.params)
+        if call.params.get("name") is None and call.params.get("icon_custom_emoji_id") is None:
+            raise _ApiError(400, TOPIC_NOT_MODIFIED)
+        if call.params.get("name") is not None:
+            name = self._topic_name(call.params["name"])
+            if name == topic.name:
+                raise _ApiError(400, TOPIC_NOT_MODIFIED)
+            topic.name = name
+            self._topic_service_message(group, topic, {"forum_topic_edited": {"name": name}})
+        return True
+
+    async def _close_forum_topic(self, call: Call) -> bool:
+        group = self._forum(call.params)
+        topic = self._topic(group, call.params)
+        if topic.closed:
+            raise _ApiError(400, TOPIC_NOT_MODIFIED)
+        topic.closed = True
+        self._topic_service_message(group, topic, {"forum_topic_closed": {}})
+        return True
+
+    async def _reopen_forum_topic(self, call: Call) -> bool:
+        group = self._forum(call.params)
+        topic = self._topic(group, call.params)
+        if not topic.closed:
+            raise _ApiError(400, TOPIC_NOT_MODIFIED)
+        topic.closed = False
+        self._topic_service_message(group, topic, {"forum_topic_reopened": {}})
+        return True
+
+    async def _delete_forum_topic(self, call: Call) -> bool:
+        group = self._forum(call.params)
+        topic = self._topic(group, call.params, right="can_delete_messages")
+        self.delete_topic_by_user(group.chat_id, topic.thread_id)
+        return True
 
     def _target_message(self, params: dict[str, Any]) -> dict[str, Any] | None:
         """The stored message an edit refers to, or None for inline messages."""

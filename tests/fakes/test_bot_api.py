@@ -357,3 +357,144 @@ def test_edited_message_updates(api):
     update = api.message_update(user_id=PATIENT, text="fixed typo", edited=True)
     assert "message" not in update and update["edited_message"]["text"] == "fixed typo"
     assert update["edited_message"]["edit_date"] >= update["edited_message"]["date"]
+
+
+# --------------------------------------------------------------------------- forums and topics
+
+FORUM = -1001500000001
+
+
+@pytest.mark.asyncio
+async def test_get_chat_says_whether_a_group_is_a_forum(api, bot):
+    api.add_group(FORUM)
+    api.add_group(FORUM - 1, forum=False)
+    forum, plain, private = await bot.get_chat(FORUM), await bot.get_chat(FORUM - 1), await bot.get_chat(PATIENT)
+    assert (forum.type, forum.is_forum) == ("supergroup", True)
+    assert (plain.type, plain.is_forum) == ("supergroup", None)
+    assert private.type == "private"
+    api.set_forum(FORUM, False)
+    assert (await bot.get_chat(FORUM)).is_forum is None
+
+
+@pytest.mark.asyncio
+async def test_a_topic_is_created_and_messages_sent_into_it_carry_its_thread(api, bot):
+    api.add_group(FORUM)
+    await bot.send_message(FORUM, "before")  # General: ids are the chat's, so the topic's id follows on
+    topic = await bot.create_forum_topic(FORUM, "#12 Anna K")
+    assert (topic.name, topic.message_thread_id) == ("#12 Anna K", 3)  # 1 is General's, 2 "before"
+    assert api.topic_named(FORUM, "#12 Anna K").thread_id == 3
+
+    sent = await bot.send_message(FORUM, "day 2 check-in: worried", message_thread_id=topic.message_thread_id)
+    assert sent.message_thread_id == 3 and sent.is_topic_message is True
+    # Every message in a topic replies to the topic's creation message unless it replies to another.
+    assert sent.reply_to_message.forum_topic_created.name == "#12 Anna K"
+    photo = await bot.send_photo(FORUM, photo=PNG_BYTES, caption="a photo", message_thread_id=3)
+    assert photo.is_topic_message and photo.message_thread_id == 3
+    await bot.copy_message(FORUM, from_chat_id=PATIENT, message_id=5, message_thread_id=3)
+    general = await bot.send_message(FORUM, "in General")
+    assert general.message_thread_id is None and not general.is_topic_message
+    assert api.in_topic(FORUM, 3) == ["day 2 check-in: worried", "a photo", ""]
+    assert api.in_topic(FORUM, None) == ["before", "in General"]
+
+    # A user's message in the topic, and a reply to the bot's message there.
+    plain = Update.de_json(api.message_update(user_id=7, text="note", chat_id=FORUM, chat_type="supergroup",
+                                              message_thread_id=3), bot).effective_message
+    assert plain.is_topic_message and plain.message_thread_id == 3
+    assert plain.reply_to_message.message_id == 3 and plain.chat.is_forum
+    reply = Update.de_json(api.message_update(user_id=7, text="answer", chat_id=FORUM, chat_type="supergroup",
+                                              reply_to_message_id=sent.message_id), bot).effective_message
+    assert reply.message_thread_id == 3 and reply.reply_to_message.text == "day 2 check-in: worried"
+    # The bot answering a message in the topic (as Message.reply_text does) stays in the topic.
+    answer = await reply.reply_text("noted")
+    assert answer.message_thread_id == 3
+
+
+@pytest.mark.asyncio
+async def test_topic_mistakes_are_refused_like_telegram_refuses_them(api, bot):
+    api.add_group(FORUM)
+    api.add_group(FORUM - 1, forum=False)
+    api.add_group(FORUM - 2, bot_admin=False)
+    api.add_group(FORUM - 3, can_manage_topics=False)
+    with pytest.raises(BadRequest, match="(?i)not a forum"):
+        await bot.create_forum_topic(FORUM - 1, "#1 A")
+    with pytest.raises(BadRequest, match="(?i)not a forum"):
+        await bot.create_forum_topic(-42, "#1 A")  # a plain group nobody declared
+    for chat in (FORUM - 2, FORUM - 3):
+        with pytest.raises(BadRequest, match="(?i)not enough rights to create a topic"):
+            await bot.create_forum_topic(chat, "#1 A")
+    with pytest.raises(BadRequest, match="(?i)TOPIC_TITLE_EMPTY"):
+        await bot.create_forum_topic(FORUM, " ")
+    with pytest.raises(BadRequest, match="(?i)TOPIC_TITLE_INVALID"):
+        await bot.create_forum_topic(FORUM, "x" * 129)
+    with pytest.raises(BadRequest, match="(?i)ICON_COLOR"):
+        await bot.create_forum_topic(FORUM, "#1 A", icon_color=0x123456)
+    assert (await bot.create_forum_topic(FORUM, "x" * 128)).name == "x" * 128
+    # A thread id in a chat that is not a forum, an unknown one, General's 1: "message thread not found".
+    for chat, thread in ((FORUM - 1, 1), (PATIENT, 1), (FORUM, 999), (FORUM, 1)):
+        with pytest.raises(BadRequest, match="(?i)message thread not found"):
+            await bot.send_message(chat, "hi", message_thread_id=thread)
+    with pytest.raises(BadRequest, match="(?i)message thread not found"):
+        await bot.send_photo(FORUM, photo=PNG_BYTES, message_thread_id=999)
+    with pytest.raises(BadRequest, match="(?i)message thread not found"):
+        await bot.copy_message(FORUM, from_chat_id=PATIENT, message_id=5, message_thread_id=999)
+    with pytest.raises(BadRequest, match="(?i)message thread not found"):
+        await bot.close_forum_topic(FORUM, 999)
+    assert [c.status for c in api.calls_to("sendMessage")] == [400] * 4
+
+
+@pytest.mark.asyncio
+async def test_close_reopen_edit_and_delete_a_topic(api, bot):
+    group = api.add_group(FORUM)
+    thread = (await bot.create_forum_topic(FORUM, "#12 Anna K")).message_thread_id
+    assert await bot.close_forum_topic(FORUM, thread) is True
+    with pytest.raises(BadRequest, match="(?i)TOPIC_NOT_MODIFIED"):
+        await bot.close_forum_topic(FORUM, thread)
+    # The bot is an administrator with can_manage_topics: it may still post in the closed topic...
+    assert (await bot.send_message(FORUM, "still here", message_thread_id=thread)).is_topic_message
+    # ...and without that right it may not.
+    group.can_manage_topics = False
+    with pytest.raises(BadRequest, match="(?i)TOPIC_CLOSED"):
+        await bot.send_message(FORUM, "refused", message_thread_id=thread)
+    # It created the topic, so it may still reopen (and rename) it.
+    assert await bot.reopen_forum_topic(FORUM, thread) is True
+    with pytest.raises(BadRequest, match="(?i)TOPIC_NOT_MODIFIED"):
+        await bot.reopen_forum_topic(FORUM, thread)
+    assert await bot.edit_forum_topic(FORUM, thread, name="#12") is True
+    assert api.topics(FORUM)[0].name == "#12"
+    with pytest.raises(BadRequest, match="(?i)TOPIC_NOT_MODIFIED"):
+        await bot.edit_forum_topic(FORUM, thread, name="#12")
+    assert (await bot.send_message(FORUM, "open again", message_thread_id=thread)).message_thread_id == thread
+    # A topic someone else made is not the bot's to close without the right.
+    other = api.add_group(FORUM - 5, can_manage_topics=True)
+    other_thread = (await bot.create_forum_topic(FORUM - 5, "theirs")).message_thread_id
+    other.topics[other_thread].created_by = 7
+    other.can_manage_topics = False
+    with pytest.raises(BadRequest, match="(?i)not enough rights"):
+        await bot.close_forum_topic(FORUM - 5, other_thread)
+    # Deleting needs can_delete_messages; afterwards the thread is gone.
+    group.can_delete_messages = False
+    with pytest.raises(BadRequest, match="(?i)not enough rights"):
+        await bot.delete_forum_topic(FORUM, thread)
+    group.can_delete_messages = True
+    assert await bot.delete_forum_topic(FORUM, thread) is True
+    assert api.topics(FORUM) == []
+    with pytest.raises(BadRequest, match="(?i)message thread not found"):
+        await bot.send_message(FORUM, "gone", message_thread_id=thread)
+
+
+@pytest.mark.asyncio
+async def test_a_topic_deleted_by_a_user_or_topics_turned_off(api, bot):
+    api.add_group(FORUM)
+    first = (await bot.create_forum_topic(FORUM, "#1 A")).message_thread_id
+    second = (await bot.create_forum_topic(FORUM, "#2 B")).message_thread_id
+    api.delete_topic_by_user(FORUM, first)
+    with pytest.raises(BadRequest, match="(?i)message thread not found"):
+        await bot.send_message(FORUM, "x", message_thread_id=first)
+    with pytest.raises(ValueError):
+        api.message_update(user_id=7, text="x", chat_id=FORUM, message_thread_id=first)
+    api.set_forum(FORUM, False)
+    with pytest.raises(BadRequest, match="(?i)message thread not found"):
+        await bot.send_message(FORUM, "x", message_thread_id=second)
+    with pytest.raises(BadRequest, match="(?i)not a forum"):
+        await bot.create_forum_topic(FORUM, "#3 C")
+    assert (await bot.send_message(FORUM, "plain")).chat.is_forum is None
