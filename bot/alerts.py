@@ -1,7 +1,8 @@
 """Telling staff: escalations, bookings, blocked patients and relayed patient messages.
 
-Alerts go to ``STAFF_CHAT_ID`` when set, otherwise to each staff member privately. An alert
-about a patient is remembered, so that a staff member who replies to it reaches the patient.
+Alerts go to ``STAFF_CHAT_ID`` when set (into the patient's own topic when that chat is a forum:
+bot/topics.py), otherwise to each staff member privately. An alert about a patient is remembered,
+so that a staff member who replies to it reaches the patient.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from telegram import Bot, Message
 from telegram.error import TelegramError
 
 from bot.services import Services
+from bot.topics import send_about
 from jobs.relay import remember_relay
 
 log = logging.getLogger(__name__)
@@ -68,14 +70,18 @@ async def alert_staff(services: Services, bot: Bot, text: str, *, patient_id: in
     delivered = 0
     chats = [chat_id for chat_id in await services.staff_chats() if chat_id != exclude]
     for chat_id in chats:
-        try:
+
+        async def first(thread: int | None, chat_id: int = chat_id) -> Message:
             if copy_of is not None:
-                message = await bot.copy_message(chat_id, from_chat_id=copy_of.chat_id, message_id=copy_of.message_id,
-                                                 caption=text)
-            elif photo is not None:
-                message = await bot.send_photo(chat_id, photo=photo, caption=text)
-            else:
-                message = await bot.send_message(chat_id, text)
+                return await bot.copy_message(chat_id, from_chat_id=copy_of.chat_id, message_id=copy_of.message_id,
+                                              caption=text, message_thread_id=thread)
+            if photo is not None:
+                return await bot.send_photo(chat_id, photo=photo, caption=text, message_thread_id=thread)
+            return await bot.send_message(chat_id, text, message_thread_id=thread)
+
+        try:
+            # In a forum staff chat, into the patient's topic (bot/topics.py); anywhere else, as it always was.
+            message, thread = await send_about(services, bot, chat_id, patient_id, first)
         except TelegramError as exc:
             # One unreachable staff member must not keep the alert from the others.
             log.warning("could not alert staff chat %s: %s", chat_id, exc)
@@ -83,7 +89,7 @@ async def alert_staff(services: Services, bot: Bot, text: str, *, patient_id: in
         sent = [message.message_id]
         try:
             for part in follow_up or ():
-                sent.append((await bot.send_message(chat_id, part)).message_id)
+                sent.append((await bot.send_message(chat_id, part, message_thread_id=thread)).message_id)
         except TelegramError as exc:
             log.warning("could not alert staff chat %s (the message after the header): %s", chat_id, exc)
             continue

@@ -18,6 +18,7 @@ from datetime import UTC, datetime, timedelta
 from bot.alerts import alert_staff
 from bot.context import AftercareContext
 from bot.services import Services
+from bot.topics import settle_topics
 from jobs.dispatch import DispatchReport, dispatch_due
 from jobs.health import beat, last_beat, queue_counts
 from jobs.intake import open_count, prune_updates
@@ -62,6 +63,7 @@ async def dispatch_rounds(services: Services, bot, *, should_stop=lambda: False)
             services.dispatch_wanted = False
             report = await run_dispatch(services, bot, should_stop=should_stop)
             await report_to_staff(services, bot, report)
+            await _settle_topics(services, bot)
             if not services.dispatch_wanted or should_stop():
                 return
     finally:
@@ -73,6 +75,14 @@ async def dispatch_job(context: AftercareContext) -> None:
     application = context.application
     # Application.stop() clears `running` before it waits for jobs: stop sending at once then.
     await dispatch_rounds(context.services, context.bot, should_stop=lambda: not application.running)
+
+
+async def _settle_topics(services: Services, bot) -> None:
+    """The patients' topics the lifecycle marked are closed or reopened (a forum staff chat only)."""
+    try:
+        await settle_topics(services, bot)
+    except Exception:  # noqa: BLE001 - a topic left open is no reason to stop sending reminders
+        log.exception("could not close or reopen the patients' topics; trying again at the next pass")
 
 
 def wake_dispatcher(services: Services, job_queue) -> None:

@@ -74,3 +74,19 @@ def history_lines(services: Services, locale: str, timeline: Timeline) -> list[s
         lines.append(services.text(locale, "patient_history_line", event=services.text(locale, f"event_{event.kind}"),
                                    who=who, status=status, when=_when(services, locale, event.at, zone)))
     return lines
+
+
+def notes_lines(services: Services, locale: str, timeline: Timeline) -> list[str]:
+    """What staff wrote in the patient's topic (internal notes): when, who, what."""
+    if not timeline.notes:
+        return []
+    zone = ZoneInfo(timeline.patient.timezone)
+    lines = [services.text(locale, "patient_notes_title", zone=zone.key)]
+    for note in timeline.notes:
+        words = note.text
+        if note.kind != "text":
+            marker = services.text(locale, "patient_note_photo" if note.kind == "photo" else "patient_note_media")
+            words = f"{marker}: {words}" if words else marker
+        lines.append(services.text(locale, "patient_note_line", when=_when(services, locale, note.created_at, zone),
+                                   author=note.author_id or "?", text=words))
+    return lines

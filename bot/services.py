@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -24,6 +25,20 @@ def utc_now() -> datetime:
 
 
 @dataclass
+class ForumState:
+    """What this process knows of the staff chat as a forum (bot/topics.py): asked of Telegram, then cached."""
+
+    is_forum: bool | None = None        # None: not asked yet
+    checked_at: datetime | None = None
+    # createForumTopic was refused (the bot lacks "Manage topics"): alerts go to General until then.
+    refused_until: datetime | None = None
+    # One topic creation at a time per patient in this process (the database claim covers the others).
+    locks: dict[int, asyncio.Lock] = field(default_factory=dict)
+    # How long to wait for another process that is creating a patient's topic, polling the database.
+    wait_for_other: float = 5.0
+
+
+@dataclass
 class Services:
     """Settings, database, texts and the clock."""
 
@@ -42,6 +57,7 @@ class Services:
     # The dispatcher job: whether a pass is running, and whether someone asked for one more.
     dispatching: bool = False
     dispatch_wanted: bool = False
+    forum: ForumState = field(default_factory=ForumState)
 
     @property
     def clinic(self) -> ClinicInfo:

@@ -20,7 +20,7 @@ from jobs.lifecycle import Applied, CancelReason, LifecycleEvent, apply_event, c
 from jobs.patients import current_enrollment
 from jobs.planning import QuietHours, next_session_window
 from jobs.refusal import Refusal
-from jobs.storage.models import Enrollment, Event, Invite, Patient, Reminder
+from jobs.storage.models import Enrollment, Event, Invite, Patient, Reminder, StaffNote
 from jobs.storage.states import PatientStatus
 from messages.protocol import KIND_REBOOK, Protocol
 
@@ -116,6 +116,7 @@ class Timeline:
     enrollments: list[Enrollment] = field(default_factory=list)
     reminders: list[Reminder] = field(default_factory=list)
     history: list[Event] = field(default_factory=list)  # the lifecycle events, oldest first
+    notes: list[StaffNote] = field(default_factory=list)  # what staff wrote in the patient's topic, oldest first
 
 
 def patient_timeline(session: Session, *, patient_id: int) -> Timeline | None:
@@ -130,7 +131,9 @@ def patient_timeline(session: Session, *, patient_id: int) -> Timeline | None:
     history = list(session.exec(select(Event).where(Event.patient_id == patient_id,
                                                     Event.kind.in_([e.value for e in LifecycleEvent]))
                                 .order_by(Event.at, Event.id)))
-    return Timeline(patient, enrollments, reminders, history)
+    notes = list(session.exec(select(StaffNote).where(StaffNote.patient_id == patient_id)
+                              .order_by(StaffNote.created_at, StaffNote.id)))
+    return Timeline(patient, enrollments, reminders, history, notes)
 
 
 def _check_next_session(session: Session, *, patient_id: int, session_at: datetime) -> tuple[Patient, Enrollment]:

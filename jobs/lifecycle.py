@@ -23,12 +23,12 @@ from datetime import datetime
 from enum import StrEnum
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import update
+from sqlalchemy import and_, exists, update
 from sqlmodel import Session, delete, select
 
 from jobs.planning import QuietHours, due_on_link, replan_spec
 from jobs.refusal import Refusal
-from jobs.storage.models import Enrollment, Event, Invite, Patient, RelayLink, Reminder
+from jobs.storage.models import Enrollment, Event, Invite, Patient, RelayLink, Reminder, StaffNote
 from jobs.storage.states import PatientStatus, ReminderStatus
 
 
@@ -218,8 +218,54 @@ def apply_event(session: Session, *, patient: Patient, event: LifecycleEvent, ca
         replan_open_reminders(session, patient=patient, quiet_hours=quiet_hours, now=now)
     session.add(Event(kind=event.value, patient_id=patient.id, detail=cause.detail, at=now, actor=cause.actor.value,
                       actor_id=cause.actor_id, from_status=before.value, to_status=after.value))
+    note_topic(session, patient)
     return Applied(patient=patient, event=event, before=before, after=after, cancelled=cancelled, revived=revived,
                    skipped=skipped)
+
+
+# Statuses in which a patient's plan has ended: their topic in a forum staff chat is closed.
+PLAN_ENDED = frozenset({S.STOPPED, S.CANCELLED, S.NOT_CONTINUING, S.SUPERSEDED, S.DELETED})
+
+
+def series_done(session: Session, *, patient_id: int) -> bool:
+    """Whether the patient's last cycle is the final session of their series and nothing of it is left to send."""
+    latest = session.exec(select(Enrollment).where(Enrollment.patient_id == patient_id)
+                          .order_by(Enrollment.session_at.desc(), Enrollment.id.desc())).first()
+    if latest is None or latest.session_number < latest.series_length:
+        return False
+    return session.exec(select(Reminder.id).where(Reminder.patient_id == patient_id,
+                                                  Reminder.status.in_(OPEN_REMINDER_STATES))).first() is None
+
+
+def topic_should_be_open(session: Session, patient: Patient) -> bool:
+    """Whether the patient's staff topic should be open: not once their plan has ended (stopped, cancelled,
+    not continuing, another record took over, erased) or their series is done; again when it resumes."""
+    return PatientStatus(patient.status) not in PLAN_ENDED and not series_done(session, patient_id=patient.id)
+
+
+def note_topic(session: Session, patient: Patient) -> None:
+    """The one hook between the lifecycle and the patient's topic: after every change, say whether Telegram
+    must close or reopen it (``topic_pending``; ``bot/topics.py`` does it and clears the mark)."""
+    if patient.topic_thread_id is None:
+        return
+    want_open = topic_should_be_open(session, patient)
+    patient.topic_pending = None if want_open == (not patient.topic_closed) else ("open" if want_open else "closed")
+    session.add(patient)
+
+
+def note_finished_series(session: Session, *, chat_id: int) -> int:
+    """Mark the open topics of patients whose series just ran out (their final cycle has nothing left to send):
+    no event says so, the last message going out does. Returns how many were marked."""
+    # Narrowed in SQL (nothing left to send, some cycle was a final one); each is then judged by the one rule.
+    candidates = session.exec(select(Patient).where(
+        Patient.topic_chat_id == chat_id, Patient.topic_thread_id.is_not(None), Patient.topic_closed.is_(False),
+        Patient.topic_pending.is_(None), Patient.status.not_in([status.value for status in PLAN_ENDED]),
+        exists().where(and_(Enrollment.patient_id == Patient.id,
+                            Enrollment.session_number >= Enrollment.series_length)),
+        ~exists().where(and_(Reminder.patient_id == Patient.id, Reminder.status.in_(OPEN_REMINDER_STATES))))).all()
+    for patient in candidates:
+        note_topic(session, patient)
+    return sum(1 for patient in candidates if patient.topic_pending)
 
 
 def cancel_reminders(session: Session, *, patient_id: int, reason: CancelReason, kinds: tuple[str, ...] | None = None,
@@ -363,6 +409,7 @@ def _erase_identity(session: Session, patient: Patient) -> None:
     """What identifies the patient goes: name, chat, invites and the staff copies of their messages."""
     session.exec(delete(Invite).where(Invite.patient_id == patient.id))
     session.exec(delete(RelayLink).where(RelayLink.patient_id == patient.id))
+    session.exec(delete(StaffNote).where(StaffNote.patient_id == patient.id))
     patient.name = ""
     patient.chat_id = None
     # The number, the clinic's reference and the booking reference point at the person too.

@@ -21,7 +21,7 @@ from bot.handlers.common import edit_or_send
 from bot.handlers.enroll import cancel_form
 from bot.invite_card import invite_link, qr_png
 from bot.keyboards import SESSION_CONFIRM_PREFIX, patients_keyboard
-from bot.patient_card import history_lines, profile_lines, timeline_lines
+from bot.patient_card import history_lines, notes_lines, profile_lines, timeline_lines
 from bot.services import Services
 from jobs.console import (
     PATIENT_FILTERS,
@@ -139,7 +139,7 @@ async def patient_command(update: Update, context: AftercareContext) -> None:
     timeline = await services.store.run(patient_timeline, patient_id=patient.id)
     locale = context.locale
     lines = (profile_lines(services, locale, patient) + timeline_lines(services, locale, timeline)
-             + history_lines(services, locale, timeline))
+             + history_lines(services, locale, timeline) + notes_lines(services, locale, timeline))
     text = "\n".join(lines)
     # Telegram's limit is 4096 characters; a long history is cut at the oldest end.
     await update.effective_message.reply_html(text if len(text) < 4000 else "…\n" + text[-3900:].split("\n", 1)[1])

@@ -5,7 +5,9 @@ naming the patient). Stickers and video notes from a patient get an answer inste
 carry that caption.
 
 One handler for every plain message, because the same text means different things by who
-sends it: a staff member replying to a relayed message, a linked patient, or a stranger.
+sends it: a staff member replying to a relayed message, a linked patient, or a stranger. In a forum
+staff chat a staff member's message in a patient's topic that replies to none of the patient's
+messages is a note for the team (kept on ``/patient``, never sent).
 """
 
 from __future__ import annotations
@@ -21,11 +23,13 @@ from bot.alerts import MAX_CAPTION, MAX_TEXT, alert_staff, split_for_limit
 from bot.context import AftercareContext
 from bot.handlers.enroll import form_text
 from bot.services import Services
+from bot.topics import note_staff_chat, reopen_for_patient
 from jobs.escalation import days_since_session
 from jobs.intake import has_effect, note_effect
 from jobs.patients import current_enrollment, mark_reachable, patient_for_chat
 from jobs.relay import patient_for_relay
-from jobs.storage.models import UNREACHABLE
+from jobs.storage.models import DELETED, UNREACHABLE
+from jobs.topics import add_note, has_note, patient_of_topic
 
 log = logging.getLogger(__name__)
 
@@ -36,6 +40,7 @@ async def incoming_message(update: Update, context: AftercareContext) -> None:
     """Route a message: staff reply -> patient; patient -> staff; stranger -> explanation."""
     services = context.services
     message, chat, user = update.effective_message, update.effective_chat, update.effective_user
+    note_staff_chat(services, chat)
     if message.reply_to_message and await services.is_staff(user.id if user else None):
         patient = await services.store.run(patient_for_relay, staff_chat_id=chat.id,
                                            staff_message_id=message.reply_to_message.message_id)
@@ -43,7 +48,9 @@ async def incoming_message(update: Update, context: AftercareContext) -> None:
             await _reply_to_patient(update, context, services, patient)
             return
     if chat.type != ChatType.PRIVATE:
-        return  # the staff group's own conversation is not for us
+        if message.is_topic_message and await services.is_staff(user.id if user else None):
+            await _note_in_topic(update, context, services)
+        return  # otherwise the staff group's own conversation is not for us
     if message.text and await services.is_staff(user.id) and await form_text(update, context):
         return  # an answer to the staff member's open /enroll form
     patient = await services.store.run(patient_for_chat, chat_id=chat.id)
@@ -116,8 +123,26 @@ async def _relay_to_staff(update: Update, context, services: Services, patient, 
     if delivered:
         await services.store.run(note_effect, update_id=update.update_id, effect=RELAYED)
     log.info("relayed a message of patient %d to %d staff chat(s)", patient.id, delivered)
+    if delivered and not edited:
+        # The patient is talking to the clinic again: a closed topic opens, so that any colleague can answer.
+        await reopen_for_patient(services, context.bot, patient.id)
     key = "relay_sent" if delivered else "relay_failed"
     await message.reply_html(services.text(patient.locale, key))
+
+
+async def _note_in_topic(update: Update, context: AftercareContext, services: Services) -> None:
+    """Staff wrote in a patient's topic without replying to the patient: a note for the team, never sent."""
+    message, chat = update.effective_message, update.effective_chat
+    patient = await services.store.run(patient_of_topic, chat_id=chat.id, thread_id=message.message_thread_id)
+    if patient is None or patient.status == DELETED:
+        return  # a topic staff made for something else, or an erased patient's
+    if await services.store.run(has_note, staff_chat_id=chat.id, staff_message_id=message.message_id):
+        return  # the same update handled again after a crash
+    kind = "photo" if message.photo else ("text" if message.text is not None else "media")
+    await services.store.run(add_note, patient_id=patient.id, author_id=update.effective_user.id,
+                             text=message.text or message.caption or "", kind=kind, staff_chat_id=chat.id,
+                             staff_message_id=message.message_id, now=services.clock())
+    log.info("staff %s added a note to patient %d", update.effective_user.id, patient.id)
 
 
 async def _reply_to_patient(update: Update, context, services: Services, patient) -> None:
@@ -153,4 +178,8 @@ async def _reply_to_patient(update: Update, context, services: Services, patient
         await message.reply_html(services.text(staff, "relay_reply_failed", name=patient.name))
         return
     log.info("staff %s replied to patient %d", update.effective_user.id, patient.id)
+    if message.is_topic_message:
+        # In the patient's topic the whole team reads it: confirmed in the staff chat's language.
+        await message.reply_html(services.text(services.staff_locale, "topic_reply_done", name=patient.name))
+        return
     await message.reply_html(services.text(staff, "relay_reply_done", name=patient.name))

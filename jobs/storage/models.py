@@ -11,6 +11,7 @@ from datetime import datetime
 
 from sqlalchemy import BigInteger, Column, ForeignKey, Index, Integer, UniqueConstraint, text
 from sqlalchemy import Text as sa_Text
+from sqlalchemy import false as sa_false
 from sqlmodel import Field, SQLModel
 
 from jobs.storage.states import PatientStatus, ReminderStatus
@@ -61,6 +62,11 @@ class Patient(SQLModel, table=True):
         # One current patient per chat: the database refuses a second, whatever the code does.
         Index("ux_patient_current_chat", "chat_id", unique=True,
               postgresql_where=text(_CURRENT_SQL), sqlite_where=text(_CURRENT_SQL)),
+        # A message in a forum topic names its patient by (staff chat, thread); one topic, one patient.
+        Index("ux_patient_topic", "topic_chat_id", "topic_thread_id", unique=True),
+        # Topics the lifecycle wants closed or reopened and Telegram has not been told yet.
+        Index("ix_patient_topic_pending", "topic_pending",
+              postgresql_where=text("topic_pending IS NOT NULL"), sqlite_where=text("topic_pending IS NOT NULL")),
     )
 
     id: int | None = Field(default=None, primary_key=True)
@@ -81,6 +87,14 @@ class Patient(SQLModel, table=True):
     # An opaque reference that booking links carry, so a booking system's webhook finds the patient
     # without learning the patient's number in this database.
     booking_ref: str | None = Field(default_factory=new_booking_ref, max_length=32, unique=True)
+    # The patient's topic in the staff chat, when that chat is a forum (bot/topics.py; migration 0014):
+    # which chat and thread, whether we closed it, what the lifecycle wants done to it ("open" or
+    # "closed", until it is done), and until when one bot process holds the right to create it.
+    topic_chat_id: int | None = Field(default=None, sa_column=Column(BigInteger))
+    topic_thread_id: int | None = Field(default=None, sa_column=Column(BigInteger))
+    topic_closed: bool = Field(default=False, sa_column_kwargs={"server_default": sa_false()})
+    topic_pending: str | None = Field(default=None, max_length=8)
+    topic_claimed_until: datetime | None = _utc(default=None, nullable=True)
 
 
 class Invite(SQLModel, table=True):
@@ -273,4 +287,21 @@ class Confirmation(SQLModel, table=True):
     chat_id: int = Field(sa_column=Column(BigInteger, primary_key=True, autoincrement=False))
     action: str = Field(max_length=16)
     nonce: str = Field(max_length=32)
+    created_at: datetime = _utc()
+
+
+class StaffNote(SQLModel, table=True):
+    """Something staff wrote in a patient's topic that was not a reply to the patient: kept for the
+    team (``/patient`` shows it), never sent to the patient, erased with the patient (migration 0014)."""
+
+    __tablename__ = "staff_note"
+
+    id: int | None = Field(default=None, primary_key=True)
+    patient_id: int = Field(foreign_key="patient.id", index=True, ondelete="CASCADE")
+    author_id: int | None = Field(default=None, sa_column=Column(BigInteger))
+    # The staff member's words (a photo's or file's caption); "" for media sent without one.
+    text: str = Field(default="", sa_column=Column(sa_Text, nullable=False))
+    kind: str = Field(default="text", max_length=16)  # text | photo | media
+    staff_chat_id: int = Field(sa_column=Column(BigInteger, nullable=False))
+    staff_message_id: int = Field(sa_column=Column(BigInteger, nullable=False))
     created_at: datetime = _utc()
