@@ -528,6 +528,18 @@ class FakeBotAPI:
                 or (thread_id is not None and call.params.get("message_thread_id") is None
                     and self._replied_thread(chat_id, call.params) == thread_id)]
 
+    def bot_messages(self, chat_id: int) -> list[dict[str, Any]]:
+        """Every message the bot has in that chat as Telegram keeps them (edits applied), oldest first."""
+        return [copy.deepcopy(message) for (chat, _), message in sorted(self._messages.items())
+                if chat == chat_id and message.get("from", {}).get("id") == self.bot_id]
+
+    def topic_messages(self, chat_id: int, thread_id: int) -> list[dict[str, Any]]:
+        """The bot's messages in that topic as Telegram keeps them (service messages left out), oldest first."""
+        return [copy.deepcopy(message) for (chat, _), message in sorted(self._messages.items())
+                if chat == chat_id and message.get("message_thread_id") == thread_id
+                and message.get("from", {}).get("id") == self.bot_id
+                and not any(key.startswith("forum_topic_") for key in message)]
+
     def _replied_thread(self, chat_id: int, params: dict[str, Any]) -> int | None:
         replied = self._replied_message(chat_id, params)
         return replied.get("message_thread_id") if replied and replied.get("is_topic_message") else None

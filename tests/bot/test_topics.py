@@ -1,0 +1,266 @@
+"""End to end: a thread per patient when the staff chat is a forum supergroup.
+
+Each patient's alerts and messages go into a topic of their own ("#1 Anna K"), made on first use; a
+staff reply there reaches the patient and is confirmed; anything else staff write there is a note for
+the team, never sent; the topic closes when the plan ends and reopens when it resumes. Without a
+forum nothing changes. All through the fake Bot API, with the test clock.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import html
+
+import pytest
+
+from bot.alerts import alert_staff
+from bot.app import build_services
+from bot.delivery import dispatch_rounds
+from bot.settings import Settings
+from bot.topics import topic_name
+from jobs.storage.models import Patient, StaffNote
+from tests.conftest import PATIENT_ID, STAFF_ID, BotHarness, bot_env
+
+FORUM = -1001777000001
+COLLEAGUE = 1002  # a second admin
+
+
+@pytest.fixture
+async def forum_bot(fake_api, database_url, clock):
+    fake_api.add_group(FORUM)
+    bot = BotHarness(fake_api, bot_env(fake_api, database_url, STAFF_CHAT_ID=str(FORUM),
+                                       STAFF_IDS=f"{STAFF_ID},{COLLEAGUE}"), clock)
+    await bot.start()
+    yield bot
+    await bot.stop()
+
+
+async def in_group(bot: BotHarness, user_id: int, text: str, **kwargs) -> None:
+    """A staff member writes in the staff group (a topic with message_thread_id, a reply with reply_to_message_id)."""
+    await bot.send(user_id, text, chat_id=FORUM, chat_type="supergroup", **kwargs)
+
+
+def last_in_topic(api, thread: int, *, containing: str = "") -> dict:
+    """The bot's latest message in the topic whose text or caption contains ``containing``."""
+    found = [m for m in api.topic_messages(FORUM, thread) if containing in (m.get("text") or m.get("caption") or "")]
+    assert found, f"nothing containing {containing!r} in topic {thread}"
+    return found[-1]
+
+
+async def worried(bot: BotHarness, clock) -> None:
+    """The patient answers the session-evening check-in with "I'm worried"."""
+    clock.set_local(0, 19, 5)
+    await bot.dispatch()
+    message_id, data = bot.buttons(PATIENT_ID)
+    await bot.press(PATIENT_ID, data[2], message_id)
+
+
+async def test_alerts_messages_replies_and_notes_live_in_the_patients_topic(forum_bot, fake_api, clock):
+    await forum_bot.link()
+    await worried(forum_bot, clock)
+    topic = fake_api.topic_named(FORUM, "#1 Anna K")
+    assert len(fake_api.calls_to("createForumTopic")) == 1
+    thread = topic.thread_id
+    intro, alert = fake_api.in_topic(FORUM, thread)
+    assert "Reply" in intro and "/patient 1" in intro
+    assert "I'm worried" in alert and "Anna K" in alert
+    assert fake_api.in_topic(FORUM, None) == []  # nothing about Anna lands in General
+
+    # The patient writes: into the same topic; no second topic.
+    clock.advance(minutes=5)
+    await forum_bot.send(PATIENT_ID, "It burns a bit")
+    relayed = last_in_topic(fake_api, thread, containing="It burns a bit")
+    assert relayed["is_topic_message"] and len(fake_api.calls_to("createForumTopic")) == 1
+
+    # A staff reply to it reaches the patient, and the topic hears it went.
+    await in_group(forum_bot, STAFF_ID, "Cool it with a clean damp cloth; we'll call you.",
+                   reply_to_message_id=relayed["message_id"])
+    assert html.unescape(fake_api.texts(PATIENT_ID)[-1]).endswith("Cool it with a clean damp cloth; we'll call you.")
+    assert fake_api.in_topic(FORUM, thread)[-1] == "Sent to Anna K ✓"
+    # A reply to the alert works the same.
+    await in_group(forum_bot, COLLEAGUE, "Calling you now.", reply_to_message_id=last_in_topic(
+        fake_api, thread, containing="I'm worried")["message_id"])
+    assert fake_api.texts(PATIENT_ID)[-1].endswith("Calling you now.")
+
+    # A plain message in the topic is a note for the team: kept, never sent.
+    to_patient = len(fake_api.texts(PATIENT_ID))
+    sent_by_bot = len(fake_api.sent_messages(FORUM))
+    await in_group(forum_bot, COLLEAGUE, "Spoke to her: mild, as expected. Check tomorrow.", message_thread_id=thread)
+    await in_group(forum_bot, STAFF_ID, "", message_thread_id=thread, photo_file_id="staff-photo")
+    assert len(fake_api.texts(PATIENT_ID)) == to_patient and len(fake_api.sent_messages(FORUM)) == sent_by_bot
+    notes = forum_bot.rows(StaffNote)
+    assert [(n.author_id, n.kind, n.text) for n in notes] == [
+        (COLLEAGUE, "text", "Spoke to her: mild, as expected. Check tomorrow."), (STAFF_ID, "photo", "")]
+
+    # A staff command typed in the topic runs as a command, and answers in the topic.
+    await in_group(forum_bot, STAFF_ID, "/patient 1", message_thread_id=thread)
+    card = fake_api.in_topic(FORUM, thread)[-1]
+    assert "Team notes" in card and "Spoke to her: mild, as expected." in card and "📷 a photo" in card
+    assert len(fake_api.texts(PATIENT_ID)) == to_patient
+
+
+async def test_two_first_uses_at_once_make_one_topic(forum_bot, fake_api, clock, database_url):
+    await forum_bot.link()
+    services, bot = forum_bot.services, forum_bot.app.bot
+    # A second bot process on the same database (its own memory, its own locks).
+    other = build_services(Settings.from_env(forum_bot.env), clock=clock, migrate=False)
+    try:
+        await asyncio.gather(
+            alert_staff(services, bot, "one", patient_id=1), alert_staff(services, bot, "two", patient_id=1),
+            alert_staff(other, bot, "three", patient_id=1), forum_bot.send(PATIENT_ID, "four"))
+    finally:
+        other.store.dispose()
+    assert len(fake_api.calls_to("createForumTopic")) == 1
+    thread = fake_api.topic_named(FORUM, "#1 Anna K").thread_id
+    assert {"one", "two", "three"} <= set(fake_api.in_topic(FORUM, thread))
+    assert any("four" in text for text in fake_api.in_topic(FORUM, thread))
+    assert fake_api.in_topic(FORUM, None) == []
+    [patient] = forum_bot.rows(Patient)
+    assert (patient.topic_chat_id, patient.topic_thread_id, patient.topic_claimed_until) == (FORUM, thread, None)
+
+
+async def test_the_topic_closes_when_the_plan_ends_and_reopens_when_it_resumes(forum_bot, fake_api, clock):
+    await forum_bot.link()
+    await forum_bot.send(PATIENT_ID, "hello")
+    topic = fake_api.topic_named(FORUM, "#1 Anna K")
+    # The patient stops: after the next dispatcher pass the topic is closed.
+    await forum_bot.send(PATIENT_ID, "/stop")
+    message_id, data = forum_bot.buttons(PATIENT_ID)
+    await forum_bot.press(PATIENT_ID, data[0], message_id)
+    await dispatch_rounds(forum_bot.services, forum_bot.app.bot)
+    assert topic.closed and len(fake_api.calls_to("closeForumTopic")) == 1
+    await dispatch_rounds(forum_bot.services, forum_bot.app.bot)
+    assert len(fake_api.calls_to("closeForumTopic")) == 1  # done once
+    # /resume: reopened.
+    clock.advance(hours=1)
+    await forum_bot.send(PATIENT_ID, "/resume")
+    await dispatch_rounds(forum_bot.services, forum_bot.app.bot)
+    assert not topic.closed and len(fake_api.calls_to("reopenForumTopic")) == 1
+    # Staff cancel: closed; a new session: open again.
+    await forum_bot.send(STAFF_ID, "/cancel 1")
+    await dispatch_rounds(forum_bot.services, forum_bot.app.bot)
+    assert topic.closed
+    # An alert about the patient meanwhile still goes into the closed topic (the bot is an admin).
+    await alert_staff(forum_bot.services, forum_bot.app.bot, "still about Anna", patient_id=1)
+    assert fake_api.in_topic(FORUM, topic.thread_id)[-1] == "still about Anna"
+    clock.advance(days=30)
+    await forum_bot.send(STAFF_ID, "/session 1")
+    await dispatch_rounds(forum_bot.services, forum_bot.app.bot)
+    assert not topic.closed
+    [patient] = forum_bot.rows(Patient)
+    assert (patient.topic_closed, patient.topic_pending) == (False, None)
+
+
+async def test_a_patient_who_writes_into_a_closed_topic_opens_it_again(forum_bot, fake_api, clock):
+    await forum_bot.link()
+    await forum_bot.send(PATIENT_ID, "hello")
+    topic = fake_api.topic_named(FORUM, "#1 Anna K")
+    await forum_bot.send(STAFF_ID, "/cancel 1")
+    await dispatch_rounds(forum_bot.services, forum_bot.app.bot)
+    assert topic.closed
+    await forum_bot.send(PATIENT_ID, "I still have a question")
+    assert not topic.closed  # so that any colleague can answer in it
+    await dispatch_rounds(forum_bot.services, forum_bot.app.bot)
+    assert not topic.closed
+
+
+async def test_the_topic_closes_when_the_series_is_done(forum_bot, fake_api, clock):
+    await forum_bot.link("/enroll Anna K session=3/3")
+    await forum_bot.send(PATIENT_ID, "hello")
+    topic = fake_api.topic_named(FORUM, "#1 Anna K")
+    clock.advance(days=27)
+    await dispatch_rounds(forum_bot.services, forum_bot.app.bot)
+    assert not topic.closed  # the closing message of the series is still to come
+    clock.advance(days=2)
+    await dispatch_rounds(forum_bot.services, forum_bot.app.bot)
+    assert topic.closed
+
+
+async def test_erasure_closes_the_topic_takes_the_name_off_it_and_drops_the_notes(forum_bot, fake_api, clock):
+    await forum_bot.link()
+    await forum_bot.send(PATIENT_ID, "hello")
+    topic = fake_api.topic_named(FORUM, "#1 Anna K")
+    await in_group(forum_bot, STAFF_ID, "a note", message_thread_id=topic.thread_id)
+    assert forum_bot.rows(StaffNote)
+    await forum_bot.send(PATIENT_ID, "/delete")
+    message_id, data = forum_bot.buttons(PATIENT_ID)
+    await forum_bot.press(PATIENT_ID, data[0], message_id)
+    assert forum_bot.rows(StaffNote) == []
+    await dispatch_rounds(forum_bot.services, forum_bot.app.bot)
+    assert (topic.name, topic.closed) == ("#1", True)
+    # A message written in the erased patient's topic is not kept.
+    await in_group(forum_bot, STAFF_ID, "another note", message_thread_id=topic.thread_id)
+    assert forum_bot.rows(StaffNote) == []
+
+
+async def test_a_topic_deleted_by_staff_is_made_again_on_next_use(forum_bot, fake_api, clock):
+    await forum_bot.link()
+    await forum_bot.send(PATIENT_ID, "first")
+    first = fake_api.topic_named(FORUM, "#1 Anna K").thread_id
+    fake_api.delete_topic_by_user(FORUM, first)
+    await forum_bot.send(PATIENT_ID, "second")
+    second = fake_api.topic_named(FORUM, "#1 Anna K").thread_id
+    assert second != first and len(fake_api.calls_to("createForumTopic")) == 2
+    assert any("second" in text for text in fake_api.in_topic(FORUM, second))
+    # A reply in the new topic reaches the patient.
+    await in_group(forum_bot, STAFF_ID, "got it", reply_to_message_id=last_in_topic(
+        fake_api, second, containing="second")["message_id"])
+    assert fake_api.texts(PATIENT_ID)[-1].endswith("got it")
+
+
+async def test_topics_turned_off_send_alerts_to_the_chat_again(forum_bot, fake_api, clock):
+    await forum_bot.link()
+    await forum_bot.send(PATIENT_ID, "first")
+    fake_api.set_forum(FORUM, False)
+    await forum_bot.send(PATIENT_ID, "second")
+    call = fake_api.sent_messages(FORUM)[-1]
+    assert "second" in call.params["text"] and "message_thread_id" not in call.params
+    # A reply to it works as it always did without a forum.
+    await in_group(forum_bot, STAFF_ID, "answer", reply_to_message_id=fake_api.bot_messages(FORUM)[-1]["message_id"])
+    assert fake_api.texts(PATIENT_ID)[-1].endswith("answer")
+    assert fake_api.texts(FORUM)[-1] == "Sent to Anna K."
+    await forum_bot.send(PATIENT_ID, "third")
+    assert len(fake_api.calls_to("createForumTopic")) == 1
+
+
+async def test_a_bot_without_manage_topics_keeps_alerting_in_general(fake_api, database_url, clock):
+    fake_api.add_group(FORUM, can_manage_topics=False)
+    bot = await BotHarness(fake_api, bot_env(fake_api, database_url, STAFF_CHAT_ID=str(FORUM)), clock).start()
+    try:
+        await bot.link()
+        await bot.send(PATIENT_ID, "first")
+        await bot.send(PATIENT_ID, "second")
+        assert [c.status for c in fake_api.calls_to("createForumTopic")] == [400]  # asked once, not per alert
+        texts = fake_api.in_topic(FORUM, None)
+        assert any("first" in t for t in texts) and any("second" in t for t in texts)
+        assert fake_api.topics(FORUM) == []
+    finally:
+        await bot.stop()
+
+
+async def test_without_a_forum_nothing_changes(fake_api, database_url, clock):
+    fake_api.add_group(FORUM, forum=False)
+    bot = await BotHarness(fake_api, bot_env(fake_api, database_url, STAFF_CHAT_ID=str(FORUM)), clock).start()
+    try:
+        await bot.link()
+        await bot.send(PATIENT_ID, "a question")
+        group_message_id = fake_api.sent_messages(FORUM)[-1]
+        assert "message_thread_id" not in group_message_id.params
+        await in_group(bot, STAFF_ID, "an answer", reply_to_message_id=len(fake_api.sent_messages(FORUM)))
+        assert fake_api.texts(PATIENT_ID)[-1].endswith("an answer")
+        assert fake_api.texts(FORUM)[-1] == "Sent to Anna K."
+        await in_group(bot, STAFF_ID, "team chatter")
+        assert fake_api.texts(FORUM)[-1] == "Sent to Anna K."  # the bot stays out of the team's talk
+        assert bot.rows(StaffNote) == []
+        assert fake_api.calls_to("createForumTopic") == []
+        await dispatch_rounds(bot.services, bot.app.bot)
+        assert fake_api.calls_to("closeForumTopic") == []
+    finally:
+        await bot.stop()
+
+
+def test_topic_names_fit_telegrams_limit():
+    assert topic_name(12, "Anna K") == "#12 Anna K"
+    assert topic_name(12, "") == "#12"
+    long = topic_name(123456, "😀" * 120)
+    assert len(long.encode("utf-16-le")) // 2 <= 128 and long.startswith("#123456 😀")
