@@ -38,7 +38,8 @@ from jobs.console import (
 from jobs.enrollment import FUTURE_TOLERANCE
 from jobs.inputs import clean_query, echo, parse_int
 from jobs.refusal import Refusal
-from jobs.storage.models import ACTIVE, AWAITING_LINK, OPEN_STATES, PAUSED, Patient
+from jobs.storage.models import ACTIVE, AWAITING_LINK, DELETED, OPEN_STATES, PAUSED, Patient
+from jobs.topics import patient_of_topic
 
 log = logging.getLogger(__name__)
 
@@ -50,7 +51,14 @@ async def _resolve(update: Update, services: Services, query: str, usage_key: st
     locale = services.locale_of(update)
     query = clean_query(query)  # a refusal is answered by the one error handler
     if not query:
-        await update.effective_message.reply_html(services.text(locale, usage_key))
+        # Typed in a patient's topic of the forum staff chat, "/patient" alone means that patient.
+        message = update.effective_message
+        if message.is_topic_message and update.effective_chat.id == services.settings.staff_chat_id:
+            patient = await services.store.run(patient_of_topic, chat_id=update.effective_chat.id,
+                                               thread_id=message.message_thread_id)
+            if patient is not None and patient.status != DELETED:
+                return patient
+        await message.reply_html(services.text(locale, usage_key))
         return None
     matches = await services.store.run(find_patients, query=query)
     if not matches:

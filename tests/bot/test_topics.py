@@ -97,6 +97,11 @@ async def test_alerts_messages_replies_and_notes_live_in_the_patients_topic(foru
     card = fake_api.in_topic(FORUM, thread)[-1]
     assert "Team notes" in card and "Spoke to her: mild, as expected." in card and "📷 a photo" in card
     assert len(fake_api.texts(PATIENT_ID)) == to_patient
+    # In the patient's topic the patient goes without saying.
+    await in_group(forum_bot, STAFF_ID, "/patient", message_thread_id=thread)
+    assert fake_api.in_topic(FORUM, thread)[-1] == card
+    await in_group(forum_bot, STAFF_ID, "/patient")  # in General it still needs a name
+    assert "/patient 12" in fake_api.in_topic(FORUM, None)[-1]
 
 
 async def test_two_first_uses_at_once_make_one_topic(forum_bot, fake_api, clock, database_url):
@@ -136,8 +141,9 @@ async def test_the_topic_closes_when_the_plan_ends_and_reopens_when_it_resumes(f
     await forum_bot.send(PATIENT_ID, "/resume")
     await dispatch_rounds(forum_bot.services, forum_bot.app.bot)
     assert not topic.closed and len(fake_api.calls_to("reopenForumTopic")) == 1
-    # Staff cancel: closed; a new session: open again.
-    await forum_bot.send(STAFF_ID, "/cancel 1")
+    # Staff cancel (typed in the patient's topic, which names the patient): closed; a new session: open again.
+    await in_group(forum_bot, STAFF_ID, "/cancel", message_thread_id=topic.thread_id)
+    assert forum_bot.rows(Patient)[0].status == "cancelled"
     await dispatch_rounds(forum_bot.services, forum_bot.app.bot)
     assert topic.closed
     # An alert about the patient meanwhile still goes into the closed topic (the bot is an admin).
