@@ -92,23 +92,33 @@ async def patient_thread(services: Services, bot: Bot, patient_id: int) -> tuple
         return None
     state = services.forum
     lock = state.locks.setdefault(patient_id, asyncio.Lock())
-    async with lock:  # this process: one creation per patient at a time; the others wait and find it made
+    try:
+        async with lock:  # this process: one creation per patient at a time; the others wait and find it made
+            return await _thread_or_create(services, bot, chat_id, patient_id)
+    finally:
+        if not lock.locked() and not getattr(lock, "_waiters", None) and state.locks.get(patient_id) is lock:
+            del state.locks[patient_id]  # nobody holds or awaits it: no lock kept per patient ever alerted
+
+
+async def _thread_or_create(services: Services, bot: Bot, chat_id: int, patient_id: int) -> tuple[int, int] | None:
+    """The patient's topic, or the claim to create it and then the topic; waits while another process creates it."""
+    state = services.forum
+    claim = await services.store.run(topics.claim_topic, patient_id=patient_id, chat_id=chat_id,
+                                     now=services.clock())
+    waited = 0.0
+    while claim.claim is topics.Claim.BUSY and waited < state.wait_for_other:
+        # Another bot process is creating it: it will be there in a moment.
+        await asyncio.sleep(_POLL)
+        waited += _POLL
         claim = await services.store.run(topics.claim_topic, patient_id=patient_id, chat_id=chat_id,
                                          now=services.clock())
-        waited = 0.0
-        while claim.claim is topics.Claim.BUSY and waited < state.wait_for_other:
-            # Another bot process is creating it: it will be there in a moment.
-            await asyncio.sleep(_POLL)
-            waited += _POLL
-            claim = await services.store.run(topics.claim_topic, patient_id=patient_id, chat_id=chat_id,
-                                             now=services.clock())
-        if claim.claim is topics.Claim.HAVE:
-            return chat_id, claim.thread_id
-        if claim.claim is topics.Claim.BUSY:
-            log.warning("patient %d's topic is still being created elsewhere; this alert goes to General", patient_id)
-            return None
-        thread = await _create_topic(services, bot, chat_id, patient_id)
-        return (chat_id, thread) if thread is not None else None
+    if claim.claim is topics.Claim.HAVE:
+        return chat_id, claim.thread_id
+    if claim.claim is topics.Claim.BUSY:
+        log.warning("patient %d's topic is still being created elsewhere; this alert goes to General", patient_id)
+        return None
+    thread = await _create_topic(services, bot, chat_id, patient_id)
+    return (chat_id, thread) if thread is not None else None
 
 
 async def _create_topic(services: Services, bot: Bot, chat_id: int, patient_id: int) -> int | None:

@@ -126,3 +126,14 @@ def has_note(session: Session, *, staff_chat_id: int, staff_message_id: int) -> 
     """Whether that staff message is kept as a note already (an update handled twice keeps one)."""
     return session.exec(select(StaffNote.id).where(StaffNote.staff_chat_id == staff_chat_id,
                                                    StaffNote.staff_message_id == staff_message_id)).first() is not None
+
+
+def edit_note(session: Session, *, staff_chat_id: int, staff_message_id: int, text: str) -> bool:
+    """The staff member edited the message a note was kept from: keep the new words. False if it was no note."""
+    note = session.exec(select(StaffNote).where(StaffNote.staff_chat_id == staff_chat_id,
+                                                StaffNote.staff_message_id == staff_message_id)).first()
+    if note is None:
+        return False
+    note.text = text
+    session.add(note)
+    return True

@@ -29,7 +29,7 @@ from jobs.intake import has_effect, note_effect
 from jobs.patients import current_enrollment, mark_reachable, patient_for_chat
 from jobs.relay import patient_for_relay
 from jobs.storage.models import DELETED, UNREACHABLE
-from jobs.topics import add_note, has_note, patient_of_topic
+from jobs.topics import add_note, edit_note, has_note, patient_of_topic
 
 log = logging.getLogger(__name__)
 
@@ -67,9 +67,15 @@ async def incoming_message(update: Update, context: AftercareContext) -> None:
 
 async def edited_message(update: Update, context: AftercareContext) -> None:
     """A patient edited a message: staff get the new text once, marked as an edit. Nothing else re-runs
-    (an edited command, an edited staff reply, an edited answer to the /enroll form)."""
+    (an edited command, an edited staff reply, an edited answer to the /enroll form); an edited note
+    in a patient's topic is kept as edited."""
     services = context.services
     message, chat = update.effective_message, update.effective_chat
+    if chat.type != ChatType.PRIVATE and message.is_topic_message:
+        # A staff member corrected a note in a patient's topic: the note says what it says now.
+        await services.store.run(edit_note, staff_chat_id=chat.id, staff_message_id=message.message_id,
+                                 text=message.text or message.caption or "")
+        return
     if chat.type != ChatType.PRIVATE or not (message.text or message.caption):
         return
     if (message.text or "").startswith("/") or await services.is_staff(update.effective_user.id):

@@ -270,3 +270,64 @@ def test_topic_names_fit_telegrams_limit():
     assert topic_name(12, "") == "#12"
     long = topic_name(123456, "😀" * 120)
     assert len(long.encode("utf-16-le")) // 2 <= 128 and long.startswith("#123456 😀")
+
+
+async def test_an_edited_note_is_kept_as_edited(forum_bot, fake_api):
+    await forum_bot.link()
+    await forum_bot.send(PATIENT_ID, "hello")
+    thread = fake_api.topic_named(FORUM, "#1 Anna K").thread_id
+    note = fake_api.message_update(user_id=STAFF_ID, text="call at 5", chat_id=FORUM, message_thread_id=thread)
+    await forum_bot.process(note)
+    edit = fake_api.message_update(user_id=STAFF_ID, text="call at 6", chat_id=FORUM, message_thread_id=thread,
+                                   edited=True)
+    edit["edited_message"]["message_id"] = note["message"]["message_id"]
+    to_patient = len(fake_api.texts(PATIENT_ID))
+    await forum_bot.process(edit)
+    assert [n.text for n in forum_bot.rows(StaffNote)] == ["call at 6"]
+    assert len(fake_api.texts(PATIENT_ID)) == to_patient
+
+
+async def test_topics_turned_on_later_are_noticed_from_the_groups_own_messages(fake_api, database_url, clock):
+    fake_api.add_group(FORUM, forum=False)
+    bot = await BotHarness(fake_api, bot_env(fake_api, database_url, STAFF_CHAT_ID=str(FORUM)), clock).start()
+    try:
+        await bot.link()
+        await bot.send(PATIENT_ID, "before")
+        assert fake_api.calls_to("createForumTopic") == []
+        fake_api.set_forum(FORUM, True)
+        await in_group(bot, STAFF_ID, "we turned topics on")  # its chat says is_forum: no need to wait for a re-check
+        await bot.send(PATIENT_ID, "after")
+        thread = fake_api.topic_named(FORUM, "#1 Anna K").thread_id
+        assert any("after" in text for text in fake_api.in_topic(FORUM, thread))
+        assert len(fake_api.calls_to("getChat")) == 1
+    finally:
+        await bot.stop()
+
+
+async def test_a_forum_is_asked_again_after_a_while(fake_api, database_url, clock):
+    fake_api.add_group(FORUM, forum=False)
+    bot = await BotHarness(fake_api, bot_env(fake_api, database_url, STAFF_CHAT_ID=str(FORUM)), clock).start()
+    try:
+        await bot.link()
+        await bot.send(PATIENT_ID, "before")
+        fake_api.set_forum(FORUM, True)
+        clock.advance(minutes=5)
+        await bot.send(PATIENT_ID, "still cached")
+        assert fake_api.topics(FORUM) == []
+        clock.advance(minutes=15)
+        await bot.send(PATIENT_ID, "asked again")
+        assert any("asked again" in text for text in fake_api.in_topic(FORUM, fake_api.topics(FORUM)[0].thread_id))
+    finally:
+        await bot.stop()
+
+
+async def test_a_closed_topic_the_bot_may_no_longer_post_in_sends_to_general(forum_bot, fake_api):
+    await forum_bot.link()
+    await forum_bot.send(PATIENT_ID, "hello")
+    topic = fake_api.topic_named(FORUM, "#1 Anna K")
+    await forum_bot.send(STAFF_ID, "/cancel 1")
+    await dispatch_rounds(forum_bot.services, forum_bot.app.bot)
+    assert topic.closed
+    fake_api.groups[FORUM].can_manage_topics = False
+    assert await alert_staff(forum_bot.services, forum_bot.app.bot, "about Anna", patient_id=1) == 1
+    assert fake_api.in_topic(FORUM, None)[-1] == "about Anna"
