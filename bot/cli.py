@@ -290,6 +290,8 @@ async def _check_telegram(settings: Settings) -> int:
     try:
         async with Bot(settings.bot_token, **kwargs) as bot:
             print(f"telegram: ok, the bot is @{bot.username}")
+            if settings.staff_chat_id is not None:
+                await _check_staff_chat(bot, settings.staff_chat_id)
     except InvalidToken:
         print("aftercare: BOT_TOKEN: Telegram rejected this token", file=sys.stderr)
         return 2
@@ -297,6 +299,27 @@ async def _check_telegram(settings: Settings) -> int:
         print(f"aftercare: cannot reach the Bot API at {root or 'api.telegram.org'}: {exc.message}", file=sys.stderr)
         return 3
     return 0
+
+
+async def _check_staff_chat(bot, chat_id: int) -> None:
+    """Say whether STAFF_CHAT_ID is a forum and whether the bot may make a topic per patient there (warnings only)."""
+    from telegram.error import TelegramError
+
+    try:
+        chat = await bot.get_chat(chat_id)
+        if not chat.is_forum:
+            print("staff chat: ok (topics off: alerts go to the chat, staff answer by replying)")
+            return
+        member = await bot.get_chat_member(chat_id, bot.id)
+    except TelegramError as exc:
+        print(f"aftercare: warning: STAFF_CHAT_ID: Telegram says {exc.message!r} (is the bot in that group, "
+              "and is the id current? a group gets a new id when topics are turned on)", file=sys.stderr)
+        return
+    if getattr(member, "can_manage_topics", False):
+        print("staff chat: ok, a forum: each patient gets a topic of their own")
+    else:
+        print("aftercare: warning: STAFF_CHAT_ID is a forum, but the bot may not manage topics: make it an "
+              "administrator with 'Manage topics' (until then alerts go to General)", file=sys.stderr)
 
 
 def _db(env: dict[str, str], args: argparse.Namespace) -> int:

@@ -108,6 +108,25 @@ async def test_check_telegram_asks_getme(monkeypatch, tmp_path, capsys, fake_api
     assert "Telegram rejected this token" in capsys.readouterr().err
 
 
+async def test_check_telegram_says_whether_the_staff_chat_gets_a_topic_per_patient(monkeypatch, tmp_path, capsys,
+                                                                                     fake_api):
+    import asyncio
+
+    assert await asyncio.to_thread(run, ["db", "upgrade"], monkeypatch, tmp_path) == 0
+    for chat_id, kwargs, expected in (
+        (-1001000000001, {}, "a forum: each patient gets a topic"),
+        (-1001000000002, {"forum": False}, "topics off"),
+        (-1001000000003, {"can_manage_topics": False}, "may not manage topics"),
+        (-1001000000004, {"bot_admin": False}, "may not manage topics"),
+    ):
+        fake_api.add_group(chat_id, **kwargs)
+        env = {"BOT_TOKEN": fake_api.token, "TELEGRAM_API_BASE_URL": fake_api.root_url,
+               "STAFF_CHAT_ID": str(chat_id)}
+        assert await asyncio.to_thread(run, ["check", "--telegram"], monkeypatch, tmp_path, env) == 0
+        output = capsys.readouterr()
+        assert expected in output.out + output.err, (chat_id, output)
+
+
 def test_installed_package_runs_from_any_directory(tmp_path):
     """``python -m bot`` from a folder without the sources: message files ship inside the package."""
     env = {key: value for key, value in os.environ.items() if not key.startswith(("BOT_", "PYTHONPATH"))}

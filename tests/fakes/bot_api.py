@@ -381,6 +381,7 @@ class FakeBotAPI:
             "editmessagetext": self._edit_message_text,
             "editmessagereplymarkup": self._edit_message_reply_markup,
             "getchat": self._get_chat,
+            "getchatmember": self._get_chat_member,
             "createforumtopic": self._create_forum_topic,
             "editforumtopic": self._edit_forum_topic,
             "closeforumtopic": self._close_forum_topic,
@@ -1232,6 +1233,21 @@ class FakeBotAPI:
         gifts = {"unlimited_gifts": False, "limited_gifts": False, "unique_gifts": False,
                  "premium_subscription": False, "gifts_from_channels": False}
         return {**chat, "accent_color_id": 0, "max_reaction_count": 11, "accepted_gift_types": gifts}
+
+    async def _get_chat_member(self, call: Call) -> dict[str, Any]:
+        # Only the bot's own membership of a declared group is modelled (what a bot asks about itself).
+        chat_id = self._require_chat_id(call.params)
+        group = self.groups.get(chat_id)
+        if group is None or call.params.get("user_id") != self.bot_id:
+            raise _ApiError(400, "Bad Request: chat not found" if group is None else "Bad Request: user not found")
+        if not group.bot_admin:
+            return {"status": "member", "user": self._bot_from()}
+        rights = dict.fromkeys(("can_manage_chat", "can_manage_video_chats", "can_restrict_members", "can_change_info",
+                                "can_invite_users", "can_post_stories", "can_edit_stories", "can_delete_stories",
+                                "can_pin_messages"), True)
+        return {"status": "administrator", "user": self._bot_from(), "can_be_edited": False, "is_anonymous": False,
+                "can_promote_members": False, "can_delete_messages": group.can_delete_messages,
+                "can_manage_topics": group.can_manage_topics, **rights}
 
     def _forum(self, params: dict[str, Any]) -> Group:
         chat_id = self._require_chat_id(params)

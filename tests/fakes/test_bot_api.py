@@ -498,3 +498,16 @@ async def test_a_topic_deleted_by_a_user_or_topics_turned_off(api, bot):
     with pytest.raises(BadRequest, match="(?i)not a forum"):
         await bot.create_forum_topic(FORUM, "#3 C")
     assert (await bot.send_message(FORUM, "plain")).chat.is_forum is None
+
+
+@pytest.mark.asyncio
+async def test_get_chat_member_tells_the_bot_its_rights(api, bot):
+    api.add_group(FORUM)
+    api.add_group(FORUM - 1, can_manage_topics=False)
+    api.add_group(FORUM - 2, bot_admin=False)
+    admin = await bot.get_chat_member(FORUM, bot.id)
+    assert admin.status == "administrator" and admin.can_manage_topics is True
+    assert (await bot.get_chat_member(FORUM - 1, bot.id)).can_manage_topics is False
+    assert (await bot.get_chat_member(FORUM - 2, bot.id)).status == "member"
+    with pytest.raises(BadRequest, match="(?i)chat not found"):
+        await bot.get_chat_member(-42, bot.id)
