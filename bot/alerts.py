@@ -10,7 +10,7 @@ import html
 import logging
 import re
 
-from telegram import Bot, Message
+from telegram import Bot, InlineKeyboardMarkup, Message
 from telegram.error import TelegramError
 
 from bot.services import Services
@@ -57,8 +57,13 @@ def split_for_limit(header: str, whole: str, words: str, limit: int) -> tuple[st
 
 async def alert_staff(services: Services, bot: Bot, text: str, *, patient_id: int | None = None,
                       photo: str | None = None, copy_of: Message | None = None, exclude: int | None = None,
-                      follow_up: list[str] | None = None) -> int:
+                      follow_up: list[str] | None = None, reply_markup: InlineKeyboardMarkup | None = None,
+                      inbox_kind: str | None = None) -> int:
     """Send ``text`` to staff (but ``exclude``); return how many got it.
+
+    ``reply_markup``: buttons under the alert itself (a photo's review buttons). ``inbox_kind``
+    ("photo", "silence", "worried", …) says which kind of staff work the alert is; accepted and not
+    yet used here (the staff inbox of issue 12 opens an item for it).
 
     With ``photo``, the photo with ``text`` as its caption; with ``copy_of``, a copy of that
     message (a patient's voice message, video or file) with ``text`` as its caption. ``follow_up``
@@ -71,11 +76,11 @@ async def alert_staff(services: Services, bot: Bot, text: str, *, patient_id: in
         try:
             if copy_of is not None:
                 message = await bot.copy_message(chat_id, from_chat_id=copy_of.chat_id, message_id=copy_of.message_id,
-                                                 caption=text)
+                                                 caption=text, reply_markup=reply_markup)
             elif photo is not None:
-                message = await bot.send_photo(chat_id, photo=photo, caption=text)
+                message = await bot.send_photo(chat_id, photo=photo, caption=text, reply_markup=reply_markup)
             else:
-                message = await bot.send_message(chat_id, text)
+                message = await bot.send_message(chat_id, text, reply_markup=reply_markup)
         except TelegramError as exc:
             # One unreachable staff member must not keep the alert from the others.
             log.warning("could not alert staff chat %s: %s", chat_id, exc)

@@ -20,6 +20,7 @@ from telegram.error import Forbidden, TelegramError
 from bot.alerts import MAX_CAPTION, MAX_TEXT, alert_staff, split_for_limit
 from bot.context import AftercareContext
 from bot.handlers.enroll import form_text
+from bot.handlers.photos import photo_answer
 from bot.services import Services
 from jobs.escalation import days_since_session
 from jobs.intake import has_effect, note_effect
@@ -55,6 +56,8 @@ async def incoming_message(update: Update, context: AftercareContext) -> None:
         key = "staff_hint" if await services.is_staff(user.id if user else None) else "stranger"
         await context.reply(key)
         return
+    if message.photo and await photo_answer(update, context, patient):
+        return  # the answer to a photo check-in: staff have it with its review buttons
     await _relay_to_staff(update, context, services, patient)
 
 
