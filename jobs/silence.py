@@ -21,9 +21,9 @@ from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import update
-from sqlmodel import Session
+from sqlmodel import Session, select
 
-from jobs.lifecycle import state_for_new_reminder
+from jobs.lifecycle import OPEN_REMINDER_STATES, close_followups, state_for_new_reminder
 from jobs.planning import QuietHours
 from jobs.storage.models import CLAIMED, SENT, Enrollment, Patient, Reminder
 from messages.durations import parse_offset
@@ -111,3 +111,20 @@ def followup_wanted(session: Session, *, parent_id: int | None) -> Silence | Non
         return None
     patient = session.get(Patient, step.patient_id)
     return Silence(patient=patient, enrollment=session.get(Enrollment, step.enrollment_id), step=step)
+
+
+def patient_wrote(session: Session, *, patient_id: int) -> int:
+    """The patient wrote to the clinic: they are not silent, so their check-ins' follow-ups close.
+
+    A check-in asks "tap an answer, or write to me": words are an answer too (staff have them).
+    A photo step waits for its photo: words do not close it. Returns how many follow-ups closed.
+    """
+    parents = session.exec(
+        select(Reminder.parent_id).where(Reminder.patient_id == patient_id, Reminder.kind.in_(FOLLOW_UP_KINDS),
+                                         Reminder.status.in_(OPEN_REMINDER_STATES))).all()
+    closed = 0
+    for parent_id in set(parents):
+        parent = session.get(Reminder, parent_id)
+        if parent is not None and parent.kind == KIND_CHECKIN:
+            closed += close_followups(session, patient_id=patient_id, parent_id=parent_id)
+    return closed

@@ -26,6 +26,7 @@ from jobs.escalation import days_since_session
 from jobs.intake import has_effect, note_effect
 from jobs.patients import current_enrollment, mark_reachable, patient_for_chat
 from jobs.relay import patient_for_relay
+from jobs.silence import patient_wrote
 from jobs.storage.models import UNREACHABLE
 
 log = logging.getLogger(__name__)
@@ -118,6 +119,8 @@ async def _relay_to_staff(update: Update, context, services: Services, patient, 
         delivered = await alert_staff(services, context.bot, text, patient_id=patient.id, follow_up=follow_up)
     if delivered:
         await services.store.run(note_effect, update_id=update.update_id, effect=RELAYED)
+        # Words are an answer to "how is your skin?" too: no nudge, no silence alert after them.
+        await services.store.run(patient_wrote, patient_id=patient.id)
     log.info("relayed a message of patient %d to %d staff chat(s)", patient.id, delivered)
     key = "relay_sent" if delivered else "relay_failed"
     await message.reply_html(services.text(patient.locale, key))

@@ -56,6 +56,11 @@ async def test_an_unanswered_check_in_is_nudged_once_then_staff_are_told(harness
     assert NO_ANSWER in alert and "Settling check, red flags" in alert and "session 1 of 3" in alert
     assert "Thu 26 Nov, 10:05" in alert
     assert {r.kind: r.status for r in _follow_ups(harness, step).values()} == {"nudge": SENT, "silence": SENT}
+    await harness.send(STAFF_ID, "/patient 1")
+    card = fake_api.texts(STAFF_ID)[-1]
+    assert "✅ Thu 26 Nov, 14:06 · Settling check, red flags: gentle reminder" in card
+    assert "✅ Fri 27 Nov, 10:06 · Settling check, red flags: staff told of no answer" in card
+    alert = _silence_alerts(fake_api)[-1]
     # A staff reply to the alert reaches the patient, like a reply to any alert about them.
     alert_id = fake_api.texts(STAFF_ID).index(alert) + 1
     await harness.send(STAFF_ID, "Hi Anna, how are you?", reply_to_message_id=alert_id)
@@ -89,6 +94,19 @@ async def test_an_answer_before_the_nudge_closes_both(harness, fake_api, clock):
     assert len(fake_api.texts(PATIENT_ID)) == before + 1  # only the day-3 photo request
     assert "photo of the treated area" in fake_api.texts(PATIENT_ID)[-1]
     assert _silence_alerts(fake_api) == []
+
+
+async def test_words_instead_of_a_button_answer_a_check_in_but_not_a_photo_step(harness, fake_api, clock):
+    step = await _day_2_check_in_sent(harness, clock)
+    clock.set_local(2, 11, 0)
+    await harness.send(PATIENT_ID, "Still a bit pink but fine")
+    assert "Still a bit pink but fine" in fake_api.texts(STAFF_ID)[-1]
+    assert {(r.status, r.outcome) for r in _follow_ups(harness, step).values()} == {(CANCELLED, "answered")}
+    clock.set_local(3, 10, 5)
+    await harness.dispatch()  # the photo request
+    photo_step = _step(harness, "photo_day3")
+    await harness.send(PATIENT_ID, "I'll send it tonight")
+    assert {r.status for r in _follow_ups(harness, photo_step).values()} == {PENDING}
 
 
 async def test_the_follow_ups_survive_a_restart(harness, fake_api, clock):
