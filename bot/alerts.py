@@ -11,7 +11,7 @@ import html
 import logging
 import re
 
-from telegram import Bot, Message
+from telegram import Bot, InlineKeyboardMarkup, Message
 from telegram.error import TelegramError
 
 from bot.services import Services
@@ -59,8 +59,13 @@ def split_for_limit(header: str, whole: str, words: str, limit: int) -> tuple[st
 
 async def alert_staff(services: Services, bot: Bot, text: str, *, patient_id: int | None = None,
                       photo: str | None = None, copy_of: Message | None = None, exclude: int | None = None,
-                      follow_up: list[str] | None = None) -> int:
+                      follow_up: list[str] | None = None, reply_markup: InlineKeyboardMarkup | None = None,
+                      inbox_kind: str | None = None) -> int:
     """Send ``text`` to staff (but ``exclude``); return how many got it.
+
+    ``reply_markup``: buttons under the alert itself (a photo's review buttons). ``inbox_kind``
+    ("photo", "silence", "worried", …) says which kind of staff work the alert is; accepted and not
+    yet used here (the staff inbox of issue 12 opens an item for it).
 
     With ``photo``, the photo with ``text`` as its caption; with ``copy_of``, a copy of that
     message (a patient's voice message, video or file) with ``text`` as its caption. ``follow_up``
@@ -74,10 +79,11 @@ async def alert_staff(services: Services, bot: Bot, text: str, *, patient_id: in
         async def first(thread: int | None, chat_id: int = chat_id) -> Message:
             if copy_of is not None:
                 return await bot.copy_message(chat_id, from_chat_id=copy_of.chat_id, message_id=copy_of.message_id,
-                                              caption=text, message_thread_id=thread)
+                                              caption=text, message_thread_id=thread, reply_markup=reply_markup)
             if photo is not None:
-                return await bot.send_photo(chat_id, photo=photo, caption=text, message_thread_id=thread)
-            return await bot.send_message(chat_id, text, message_thread_id=thread)
+                return await bot.send_photo(chat_id, photo=photo, caption=text, message_thread_id=thread,
+                                            reply_markup=reply_markup)
+            return await bot.send_message(chat_id, text, message_thread_id=thread, reply_markup=reply_markup)
 
         try:
             # In a forum staff chat, into the patient's topic (bot/topics.py); anywhere else, as it always was.

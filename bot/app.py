@@ -38,7 +38,7 @@ from bot.delivery import (
     note_downtime,
     prune_job,
 )
-from bot.handlers import answers, common, console, enroll, membership, patient, relay, start
+from bot.handlers import answers, common, console, enroll, membership, patient, photos, relay, start
 from bot.http_client import AiohttpRequest
 from bot.intake import INTAKE_KEY, ChatOrderedProcessor, Intake
 from bot.logs import quiet_libraries
@@ -121,6 +121,7 @@ def build_application(settings: Settings, services: Services | None = None) -> A
         (callbacks.CONFIRM, patient.confirm_button), (callbacks.LANGUAGE, patient.language_button),
         (callbacks.PATIENTS, console.patients_button),
         (callbacks.SWITCH, start.switch_button), (callbacks.SESSION_CONFIRM, console.session_confirm_button),
+        (callbacks.PHOTO_REVIEW, photos.photo_review_button),
     ):
         application.add_handler(CallbackQueryHandler(callback, pattern=callbacks.kind_is(kind)))
     # After every button of ours: data no button carries (old, forged) still gets an answer.

@@ -15,6 +15,7 @@ from bot.keyboards import (
     CONFIRM_PREFIX,
     LANGUAGE_PREFIX,
     PATIENTS_PREFIX,
+    PHOTO_PREFIX,
     SESSION_CONFIRM_PREFIX,
     SWITCH_PREFIX,
 )
@@ -22,6 +23,7 @@ from jobs.answers import BOOKED, LATER, NOT_CONTINUING
 from jobs.buttons import CHECKIN_PREFIX, REBOOK_PREFIX
 from jobs.escalation import CHECKIN_ANSWERS
 from jobs.inputs import MAX_ROW_ID, InputRefused, parse_int
+from jobs.photos import REVIEWS
 
 # The kinds of button, one handler each (bot/app.py).
 ENROLL_FORM = "enroll_form"  # the /enroll form's buttons: its handler reads them against the form's step
@@ -32,6 +34,7 @@ LANGUAGE = "language"
 PATIENTS = "patients"
 SWITCH = "switch"  # "this chat follows X: switch to Y?"
 SESSION_CONFIRM = "session_confirm"  # "record another session so soon?"
+PHOTO_REVIEW = "photo_review"  # staff: a photo check-in looks as expected / call the patient / another photo
 
 ENROLL_FORM_PREFIX = "enroll:"
 REBOOK_ANSWERS = (BOOKED, LATER, NOT_CONTINUING)
@@ -51,7 +54,7 @@ class Button:
 
     kind: str
     value: str = ""  # a protocol, an answer, an action, a language, a list filter
-    number: int = 0  # a reminder id, a session number, a page, an invite id, a patient id
+    number: int = 0  # a reminder id, a photo id, a session number, a page, an invite id, a patient id
     numbers: tuple[int, ...] = ()  # a session confirmation: patient id, cycle id, session time
     choice: str = ""  # yes / no of a confirmation
     nonce: str = ""  # the confirmation prompt's own nonce
@@ -71,7 +74,8 @@ def parse_callback(data: object) -> Button | None:
     if data.startswith(ENROLL_FORM_PREFIX):
         # Which answers fit depends on the form's current step: the form's handler reads the rest.
         return Button(ENROLL_FORM, value=data)
-    for prefix, kind, answers in ((CHECKIN_PREFIX, CHECKIN, CHECKIN_ANSWERS), (REBOOK_PREFIX, REBOOK, REBOOK_ANSWERS)):
+    for prefix, kind, answers in ((CHECKIN_PREFIX, CHECKIN, CHECKIN_ANSWERS), (REBOOK_PREFIX, REBOOK, REBOOK_ANSWERS),
+                                  (PHOTO_PREFIX, PHOTO_REVIEW, REVIEWS)):
         if data.startswith(prefix):
             reminder, _, answer = data.removeprefix(prefix).partition(":")
             reminder_id = _number(reminder, MAX_ROW_ID)

@@ -160,9 +160,12 @@ def _run(env: dict[str, str]) -> int:
 def _preview(env: dict[str, str], args: argparse.Namespace) -> int:
     from bot.enroll_args import parse_session_time, parse_zone
     from jobs.dispatch import ClaimedReminder, ClinicInfo, render_reminder
+    from jobs.dispatch.render import render_nudge
     from jobs.planning import plan_reminders
     from jobs.refusal import Refusal
+    from jobs.silence import KIND_NUDGE, plan_followups
     from messages.catalog import load_catalog
+    from messages.protocol import ANSWERED_KINDS, KIND_PHOTO
 
     settings = Settings.from_env(env, require_token=False)
     catalog = load_catalog(settings.messages_dir, default_protocol=None)
@@ -215,6 +218,23 @@ def _preview(env: dict[str, str], args: argparse.Namespace) -> int:
                 session_at=session_at, protocol_name=protocol.name)
             text = re.sub(r"<[^>]+>", "", render_reminder(claimed, catalog=catalog, clinic=clinic))
             print("\n".join("      " + line for line in text.splitlines()) + "\n")
+        # Silence noticed: what follows if the step is sent on time and nobody answers it.
+        followups = plan_followups(kind=item.kind, nudge_after=item.nudge_after_spec,
+                                   alert_after=item.alert_after_spec, sent_at=item.due_at, zone=zone,
+                                   quiet_hours=settings.quiet_hours,
+                                   answer_until=item.expires_at if item.kind == KIND_PHOTO else None)
+        for followup in followups if item.kind in ANSWERED_KINDS else ():
+            what = "↳ nudge if no answer" if followup.kind == KIND_NUDGE else "↳ staff alert if no answer"
+            print(f"  {followup.due_at.astimezone(zone).strftime(stamp):<24} {what:<26} {followup.kind:<8} "
+                  f"{followup.expires_at.astimezone(zone).strftime(stamp)}")
+            if args.texts and followup.kind == KIND_NUDGE:
+                claimed = ClaimedReminder(
+                    id=0, patient_id=0, chat_id=0, patient_name=args.name, locale=locale, timezone=zone.key,
+                    step_key=item.step_key, text_key=followup.text_key, kind=followup.kind,
+                    due_at=followup.due_at, expires_at=followup.expires_at, attempts=0, session_number=args.number,
+                    series_length=length, session_at=session_at, protocol_name=protocol.name)
+                text = re.sub(r"<[^>]+>", "", render_nudge(claimed, catalog=catalog, clinic=clinic))
+                print("\n".join("      " + line for line in text.splitlines()) + "\n")
     return 0
 
 

@@ -14,14 +14,17 @@ from __future__ import annotations
 import asyncio
 import logging
 from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 from bot.alerts import alert_staff
 from bot.context import AftercareContext
 from bot.services import Services
 from bot.topics import settle_topics
-from jobs.dispatch import DispatchReport, dispatch_due
+from jobs.dispatch import ClaimedReminder, DispatchReport, dispatch_due
+from jobs.escalation import days_since_session
 from jobs.health import beat, last_beat, queue_counts
 from jobs.intake import open_count, prune_updates
+from jobs.silence import Silence
 from jobs.storage.db import SQLITE_BUSY_TIMEOUT_MS
 
 log = logging.getLogger(__name__)
@@ -52,7 +55,28 @@ async def run_dispatch(services: Services, bot, *, should_stop=lambda: False) ->
         store = services.store.with_busy_timeout(SQLITE_BUSY_TIMEOUT_MS)
         return await dispatch_due(store=store, bot=bot, catalog=services.catalog, clinic=services.clinic,
                                   now=services.clock(), policy=services.policy, pacer=services.pacer,
-                                  should_stop=should_stop, holder=services.store.holder)
+                                  should_stop=should_stop, holder=services.store.holder,
+                                  quiet_hours=services.settings.quiet_hours,
+                                  staff_alert=lambda item, silence: alert_silence(services, bot, item, silence))
+
+
+async def alert_silence(services: Services, bot, item: ClaimedReminder, silence: Silence) -> bool:
+    """"No answer from Anna K to the day-2 check-in": the dispatcher's silence alert, as staff read it."""
+    staff = services.staff_locale
+    patient, enrollment, step = silence.patient, silence.enrollment, silence.step
+    zone = ZoneInfo(patient.timezone)
+    sent_at = step.sent_at or item.due_at
+    text = services.text(
+        staff, f"alert_silence_{step.kind}", name=patient.name, patient_id=patient.id,
+        day=days_since_session(enrollment.session_at, sent_at, zone),
+        step=services.catalog.step_title(staff, step.step_key),
+        sent=services.catalog.format_date(staff, sent_at.astimezone(zone), with_time=True),
+        session_number=enrollment.session_number, series_length=enrollment.series_length)
+    chats = await services.staff_chats()
+    delivered = await alert_staff(services, bot, text, patient_id=patient.id, inbox_kind="silence")
+    log.info("silence alert for patient %d, step %d: %d staff chat(s)", patient.id, step.id, delivered)
+    # With no staff chat at all there is nobody to retry for: the log above says so.
+    return bool(delivered) or not chats
 
 
 async def dispatch_rounds(services: Services, bot, *, should_stop=lambda: False) -> None:

@@ -17,6 +17,8 @@ ENROLL_ZONE_OTHER = "enroll:zone:other"
 # "Their own Telegram language" as a form answer.
 ENROLL_LANGUAGE_AUTO = "-"
 ENROLL_ANY = r"^enroll:"
+# A photo check-in's review buttons, for staff: ph:<photo id>:<review>.
+PHOTO_PREFIX = "ph:"
 
 
 def protocol_keyboard(protocols: list[tuple[str, str]]) -> InlineKeyboardMarkup:
@@ -83,3 +85,9 @@ def patients_keyboard(filters: list[tuple[str, str]], *, current: str, page: int
     if paging:
         rows.append(paging)
     return InlineKeyboardMarkup(rows)
+
+
+def photo_review_keyboard(photo_id: int, labels: list[tuple[str, str]]) -> InlineKeyboardMarkup:
+    """The review buttons under a photo for staff, one a row: (review, label)."""
+    return InlineKeyboardMarkup([[InlineKeyboardButton(label, callback_data=f"{PHOTO_PREFIX}{photo_id}:{review}")]
+                                 for review, label in labels])

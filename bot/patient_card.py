@@ -11,10 +11,14 @@ from datetime import datetime
 from zoneinfo import ZoneInfo
 
 from bot.handlers.answers import ANSWER_LABELS
+from bot.handlers.photos import REVIEW_LABELS
 from bot.services import Services
 from jobs.console import Timeline
 from jobs.inputs import display_phone
-from jobs.storage.models import Patient
+from jobs.photos import Review
+from jobs.silence import KIND_NUDGE, KIND_SILENCE
+from jobs.storage.models import Patient, Photo
+from messages.protocol import KIND_PHOTO
 
 _MARKS = {"sent": "✅", "pending": "⏳", "waiting": "⏳", "held": "⏸", "claimed": "⏳", "skipped": "⏭", "failed": "❌",
           "cancelled": "✖"}
@@ -50,16 +54,34 @@ def timeline_lines(services: Services, locale: str, timeline: Timeline) -> list[
                                    protocol=protocol.title if protocol else enrollment.protocol_name))
         for reminder in (r for r in timeline.reminders if r.enrollment_id == enrollment.id):
             extra = ""
-            if reminder.answer:
+            # A photo step's answers are its photos, listed under it with their reviews.
+            if reminder.answer and reminder.kind != KIND_PHOTO:
                 label = ANSWER_LABELS.get(reminder.answer)
                 extra = services.text(locale, "patient_step_answer",
                                       answer=services.text(locale, label) if label else reminder.answer)
             elif reminder.status in ("skipped", "failed", "cancelled") and reminder.outcome:
                 extra = f" — {reminder.outcome}"
+            step = catalog.step_title(locale, reminder.step_key)
+            if reminder.kind in (KIND_NUDGE, KIND_SILENCE):
+                step = services.text(locale, f"patient_step_{reminder.kind}", step=step)
             lines.append(services.text(locale, "patient_step", mark=_MARKS.get(reminder.status, "•"),
                                        when=_when(services, locale, reminder.sent_at or reminder.due_at, zone),
-                                       step=catalog.step_title(locale, reminder.step_key), extra=extra))
+                                       step=step, extra=extra))
+            lines += [photo_line(services, locale, photo, zone) for photo in timeline.photos
+                      if photo.reminder_id == reminder.id]
     return lines
+
+
+def photo_line(services: Services, locale: str, photo: Photo, zone: ZoneInfo) -> str:
+    """One photo that answered a photo step, and its review: how, by whom, when (or that it waits)."""
+    if photo.review is None:
+        review = services.text(locale, "patient_photo_pending")
+    else:
+        review = services.text(locale, "patient_photo_reviewed",
+                               label=services.text(locale, REVIEW_LABELS[Review(photo.review)]),
+                               who=services.text(locale, "actor_staff", user_id=photo.reviewed_by or "?"),
+                               when=_when(services, locale, photo.reviewed_at, zone))
+    return services.text(locale, "patient_photo", when=_when(services, locale, photo.received_at, zone), review=review)
 
 
 def history_lines(services: Services, locale: str, timeline: Timeline) -> list[str]:

@@ -167,6 +167,8 @@ class Settings:
     database_url: str = setting("DATABASE_URL", _database_url, DEFAULT_DATABASE_URL)
     clinic_name: str = setting("CLINIC_NAME", _text, "")
     clinic_phone: str = setting("CLINIC_PHONE", _text, "")
+    # The number a patient calls when things get worse out of hours; empty = CLINIC_PHONE.
+    emergency_phone: str = setting("EMERGENCY_PHONE", _text, "")
     booking_url: str = setting("BOOKING_URL", _url, "")
     clinic_timezone: ZoneInfo = setting("CLINIC_TIMEZONE", _zone, ZoneInfo("UTC"))
     quiet_hours: QuietHours = setting("QUIET_HOURS", QuietHours.parse, QuietHours.parse("21:00-08:00"))

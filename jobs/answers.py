@@ -15,7 +15,15 @@ from sqlmodel import Session
 
 from jobs import events
 from jobs.escalation import CHECKIN_ANSWERS, days_since_session, should_escalate
-from jobs.lifecycle import PATIENT, CancelReason, LifecycleEvent, apply_event, cancel_reminders, state_for_new_reminder
+from jobs.lifecycle import (
+    PATIENT,
+    CancelReason,
+    LifecycleEvent,
+    apply_event,
+    cancel_reminders,
+    close_followups,
+    state_for_new_reminder,
+)
 from jobs.planning import QuietHours
 from jobs.refusal import Refusal
 from jobs.storage.models import SENT, Enrollment, Patient, Reminder
@@ -72,6 +80,7 @@ def answer_checkin(session: Session, *, reminder_id: int, chat_id: int, answer: 
     escalate = should_escalate(answer, day=day, red_expected_days=rules.red_expected_days)
     reminder.answer, reminder.answered_at = answer, now
     session.add(reminder)
+    close_followups(session, patient_id=patient.id, parent_id=reminder.id)  # no nudge, no alert after an answer
     events.record_event(session, kind=events.CHECKIN, patient_id=patient.id, detail=answer, now=now)
     if escalate:
         events.record_event(session, kind=events.ESCALATED, patient_id=patient.id, detail=answer, now=now)

@@ -20,9 +20,10 @@ from jobs.lifecycle import Applied, CancelReason, LifecycleEvent, apply_event, c
 from jobs.patients import current_enrollment
 from jobs.planning import QuietHours, next_session_window
 from jobs.refusal import Refusal
-from jobs.storage.models import Enrollment, Event, Invite, Patient, Reminder, StaffNote
+from jobs.silence import KIND_NUDGE, KIND_SILENCE
+from jobs.storage.models import Enrollment, Event, Invite, Patient, Photo, Reminder, StaffNote
 from jobs.storage.states import PatientStatus
-from messages.protocol import KIND_REBOOK, Protocol
+from messages.protocol import KIND_CHECKIN, KIND_PHOTO, KIND_REBOOK, Protocol
 
 DUE_THIS_WEEK = "due"
 PATIENT_FILTERS = (PatientStatus.ACTIVE.value, PatientStatus.AWAITING_LINK.value, PatientStatus.PAUSED.value,
@@ -117,6 +118,7 @@ class Timeline:
     reminders: list[Reminder] = field(default_factory=list)
     history: list[Event] = field(default_factory=list)  # the lifecycle events, oldest first
     notes: list[StaffNote] = field(default_factory=list)  # what staff wrote in the patient's topic, oldest first
+    photos: list[Photo] = field(default_factory=list)  # photos that answered photo steps, oldest first
 
 
 def patient_timeline(session: Session, *, patient_id: int) -> Timeline | None:
@@ -133,7 +135,9 @@ def patient_timeline(session: Session, *, patient_id: int) -> Timeline | None:
                                 .order_by(Event.at, Event.id)))
     notes = list(session.exec(select(StaffNote).where(StaffNote.patient_id == patient_id)
                               .order_by(StaffNote.created_at, StaffNote.id)))
-    return Timeline(patient, enrollments, reminders, history, notes)
+    photos = list(session.exec(select(Photo).where(Photo.patient_id == patient_id)
+                               .order_by(Photo.received_at, Photo.id)))
+    return Timeline(patient, enrollments, reminders, history, notes=notes, photos=photos)
 
 
 def _check_next_session(session: Session, *, patient_id: int, session_at: datetime) -> tuple[Patient, Enrollment]:
@@ -243,7 +247,9 @@ def clinic_stats(session: Session, *, since: datetime, now: datetime) -> Stats:
     linked = session.exec(select(func.count()).select_from(Patient)
                           .where(Patient.linked_at >= since, Patient.linked_at <= now)).one()
     messages = Counter(dict(session.exec(
-        select(Reminder.status, func.count()).where(Reminder.due_at >= since, Reminder.due_at <= now)
+        # Patients' messages: a silence alert goes to staff, not to the patient.
+        select(Reminder.status, func.count()).where(Reminder.due_at >= since, Reminder.due_at <= now,
+                                                    Reminder.kind != KIND_SILENCE)
         .group_by(Reminder.status)).all()))
     event_counts = session.exec(select(Event.kind, Event.detail, func.count())
                                 .where(Event.at >= since, Event.at <= now)
@@ -260,6 +266,45 @@ def clinic_stats(session: Session, *, since: datetime, now: datetime) -> Stats:
                Reminder.sent_at >= since, Reminder.sent_at <= now)).one()
     return Stats(enrolled=enrolled, linked=linked, messages=messages, answers=answers,
                  escalations=totals[events.ESCALATED], rebook_offered=rebook_offered, booked=totals[events.BOOKED])
+
+
+@dataclass(frozen=True)
+class CheckinStats:
+    """How check-ins and photo check-ins were answered over a period, for /stats."""
+
+    asked: int  # check-in and photo steps sent in the period
+    answered: int  # ... of which the patient answered (at any time since)
+    median_answer: timedelta | None  # sent to answered, over the answered ones
+    photos: int  # photos received as answers in the period
+    reviews: Counter  # reviews made in the period, by jobs.photos.Review
+    nudged: int  # gentle reminders sent
+    silent: int  # staff told of a step left unanswered
+
+    @property
+    def reviewed(self) -> int:
+        return sum(self.reviews.values())
+
+
+def checkin_stats(session: Session, *, since: datetime, now: datetime) -> CheckinStats:
+    """Check-ins answered (share and median time), photos received and reviewed, silence followed up."""
+    sent_in_period = (Reminder.status == "sent", Reminder.sent_at >= since, Reminder.sent_at <= now)
+    steps = session.exec(select(Reminder.sent_at, Reminder.answered_at)
+                         .where(Reminder.kind.in_([KIND_CHECKIN, KIND_PHOTO]), *sent_in_period)).all()
+    waits = sorted(answered - sent for sent, answered in steps if answered is not None)
+    median = None
+    if waits:
+        middle = len(waits) // 2
+        median = waits[middle] if len(waits) % 2 else (waits[middle - 1] + waits[middle]) / 2
+    follow_ups = Counter(dict(session.exec(
+        select(Reminder.kind, func.count()).where(Reminder.kind.in_([KIND_NUDGE, KIND_SILENCE]), *sent_in_period)
+        .group_by(Reminder.kind)).all()))
+    photos = session.exec(select(func.count()).select_from(Photo)
+                          .where(Photo.received_at >= since, Photo.received_at <= now)).one()
+    reviews = Counter(dict(session.exec(
+        select(Photo.review, func.count()).where(Photo.reviewed_at >= since, Photo.reviewed_at <= now)
+        .group_by(Photo.review)).all()))
+    return CheckinStats(asked=len(steps), answered=len(waits), median_answer=median, photos=photos,
+                        reviews=reviews, nudged=follow_ups[KIND_NUDGE], silent=follow_ups[KIND_SILENCE])
 
 
 def next_window(enrollment: Enrollment, protocol: Protocol) -> tuple[datetime, datetime]:

@@ -124,6 +124,8 @@ def plan_cycle(session: Session, *, patient: Patient, protocol: Protocol, sessio
             at_spec=item.at_spec,
             not_before_spec=item.not_before_spec,
             expires_spec=item.expires_spec,
+            nudge_after_spec=item.nudge_after_spec,
+            alert_after_spec=item.alert_after_spec,
             status=SKIPPED if item.stale else initial,
             outcome="stale: its time had passed at enrollment" if item.stale else initial_outcome,
         )

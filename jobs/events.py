@@ -22,6 +22,8 @@ ERASED = "erased"
 BLOCKED = "blocked"
 NEXT_SESSION = "next_session"
 CANCELLED = "cancelled"
+PHOTO = "photo"  # a photo answered a photo step
+PHOTO_REVIEWED = "photo_reviewed"  # staff reviewed it (detail: jobs.photos.Review)
 
 
 def record_event(session: Session, *, kind: str, patient_id: int | None, now: datetime,

@@ -28,7 +28,7 @@ from sqlmodel import Session, delete, select
 
 from jobs.planning import QuietHours, due_on_link, replan_spec
 from jobs.refusal import Refusal
-from jobs.storage.models import Enrollment, Event, Invite, Patient, RelayLink, Reminder, StaffNote
+from jobs.storage.models import Enrollment, Event, Invite, Patient, Photo, RelayLink, Reminder, StaffNote
 from jobs.storage.states import PatientStatus, ReminderStatus
 
 
@@ -43,6 +43,7 @@ class CancelReason(StrEnum):
     ERASED = "patient erased their data"
     BOOKED = "patient booked"
     NEXT_SESSION = "next session recorded"
+    ANSWERED = "answered"  # a nudge or silence alert whose step the patient answered
 
 
 class Actor(StrEnum):
@@ -291,6 +292,22 @@ def cancel_reminders(session: Session, *, patient_id: int, reason: CancelReason,
     return count
 
 
+def close_followups(session: Session, *, patient_id: int, parent_id: int) -> int:
+    """The patient answered step ``parent_id``: its nudge and silence alert will never go out.
+
+    Open follow-ups are cancelled as answered, and so are those cancelled for a temporary reason
+    (a /stop, a block), so that no later undo revives a reminder of a question already answered.
+    """
+    mine = (Reminder.patient_id == patient_id, Reminder.parent_id == parent_id)
+    count = session.exec(update(Reminder).where(*mine, Reminder.status.in_(OPEN_REMINDER_STATES))
+                         .values(status=ReminderStatus.CANCELLED, outcome=CancelReason.ANSWERED.value,
+                                 claimed_until=None)).rowcount
+    session.exec(update(Reminder).where(*mine, Reminder.status == ReminderStatus.CANCELLED,
+                                        Reminder.outcome.in_([r.value for r in TEMPORARY_REASONS]))
+                 .values(outcome=CancelReason.ANSWERED.value))
+    return count
+
+
 def state_for_new_reminder(status: str) -> tuple[ReminderStatus, str | None]:
     """The state (and cancel reason) of a reminder added for a patient in ``status``."""
     status = PatientStatus(status)
@@ -373,7 +390,8 @@ def _revive(session: Session, *, patient: Patient, reasons: frozenset[CancelReas
                 enrollment_id=row.enrollment_id, patient_id=row.patient_id, step_key=row.step_key,
                 text_key=row.text_key, kind=row.kind, at_spec=row.at_spec, not_before_spec=row.not_before_spec,
                 expires_spec=row.expires_spec, planned_at=row.planned_at, due_at=due, expires_at=row.expires_at,
-                status=state))
+                nudge_after_spec=row.nudge_after_spec, alert_after_spec=row.alert_after_spec,
+                parent_id=row.parent_id, status=state))
         else:
             row.status, row.outcome, row.due_at, row.attempts = state, None, due, 0
             session.add(row)
@@ -410,6 +428,8 @@ def _erase_identity(session: Session, patient: Patient) -> None:
     session.exec(delete(Invite).where(Invite.patient_id == patient.id))
     session.exec(delete(RelayLink).where(RelayLink.patient_id == patient.id))
     session.exec(delete(StaffNote).where(StaffNote.patient_id == patient.id))
+    # Their photos stay on Telegram; the ids that show them go (the reviews stay, as counts).
+    session.exec(update(Photo).where(Photo.patient_id == patient.id).values(file_id=None))
     patient.name = ""
     patient.chat_id = None
     # The number, the clinic's reference and the booking reference point at the person too.

@@ -80,6 +80,9 @@ class PlannedReminder:
     at_spec: str = ""
     not_before_spec: str | None = None
     expires_spec: str = ""
+    # Silence noticed (check-in and photo steps): follow-ups are planned when the step is sent.
+    nudge_after_spec: str | None = None
+    alert_after_spec: str | None = None
 
 
 def plan_reminders(
@@ -113,6 +116,8 @@ def plan_reminders(
                 at_spec=step.at_spec,
                 not_before_spec=step.not_before_spec,
                 expires_spec=step.expires_spec,
+                nudge_after_spec=step.nudge_after_spec,
+                alert_after_spec=step.alert_after_spec,
             )
         )
     # sorted() is stable: steps due at the same moment keep the protocol's order.

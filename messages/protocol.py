@@ -26,9 +26,12 @@ WHEN_CHOICES = (WHEN_ALWAYS, WHEN_SESSIONS_REMAIN, WHEN_FINAL_SESSION)
 KIND_INFO = "info"
 KIND_CHECKIN = "checkin"
 KIND_REBOOK = "rebook"
-KIND_CHOICES = (KIND_INFO, KIND_CHECKIN, KIND_REBOOK)
+KIND_PHOTO = "photo"  # asks for a photo of the treated area; the next photo the patient sends answers it
+KIND_CHOICES = (KIND_INFO, KIND_CHECKIN, KIND_REBOOK, KIND_PHOTO)
+# Steps that wait for an answer, and so may be followed up when none comes (nudge_after, alert_after).
+ANSWERED_KINDS = (KIND_CHECKIN, KIND_PHOTO)
 
-_STEP_KEYS = {"key", "at", "not_before", "expires", "when", "kind", "text"}
+_STEP_KEYS = {"key", "at", "not_before", "expires", "when", "kind", "text", "nudge_after", "alert_after"}
 
 
 @dataclass(frozen=True)
@@ -60,6 +63,12 @@ class Step:
     at_spec: str = ""
     not_before_spec: str | None = None
     expires_spec: str = ""
+    # Silence noticed (check-in and photo steps only): one gentle reminder to the patient this long
+    # after the step was sent if it is still unanswered, and staff told after ``alert_after``.
+    nudge_after: timedelta | None = None
+    alert_after: timedelta | None = None
+    nudge_after_spec: str | None = None
+    alert_after_spec: str | None = None
 
     def applies(self, *, session_number: int, series_length: int) -> bool:
         """Whether this step belongs in the plan of session ``session_number`` of ``series_length``."""
@@ -179,8 +188,21 @@ def _parse_step(raw: object, *, path: Path, index: int) -> Step:
     when = field("when", lambda v: _choice(v, WHEN_CHOICES), required=False, default=WHEN_ALWAYS)
     kind = field("kind", lambda v: _choice(v, KIND_CHOICES), required=False, default=KIND_INFO)
     text_key = field("text", _identifier, required=False, default=key)
+    nudge_after = field("nudge_after", _positive_offset, required=False)
+    alert_after = field("alert_after", _positive_offset, required=False)
+    for name, value in (("nudge_after", nudge_after), ("alert_after", alert_after)):
+        if value is not None and kind not in ANSWERED_KINDS:
+            raise MessageFileError(path, f"{where}: {name!r}",
+                                   f"only a step of kind {' or '.join(ANSWERED_KINDS)} waits for an answer "
+                                   f"(this one is {kind!r})")
+    if nudge_after is not None and alert_after is not None and nudge_after >= alert_after:
+        raise MessageFileError(path, f"{where}: 'nudge_after'",
+                               f"{raw['nudge_after']!r} must be shorter than alert_after ({raw['alert_after']!r}): "
+                               "the patient is reminded before staff are told")
     return Step(key=key, timing=timing, expires=expires, when=when, kind=kind, text_key=text_key,
-                at_spec=raw["at"], not_before_spec=raw.get("not_before"), expires_spec=raw["expires"])
+                at_spec=raw["at"], not_before_spec=raw.get("not_before"), expires_spec=raw["expires"],
+                nudge_after=nudge_after, alert_after=alert_after, nudge_after_spec=_compact(raw.get("nudge_after")),
+                alert_after_spec=_compact(raw.get("alert_after")))
 
 
 class _TimingError(ValueError):
@@ -218,6 +240,18 @@ def _parse_at(value: object) -> Timing:
         return Timing(offset=parse_offset(value))
     except ValueError as exc:
         raise ValueError(f"{exc}, {DAY_AT_HELP}") from None
+
+
+def _compact(spec: str | None) -> str | None:
+    """An offset as the reminder row keeps it ("4 h" -> "4h")."""
+    return None if spec is None else "".join(spec.split())
+
+
+def _positive_offset(value: object) -> timedelta:
+    offset = parse_offset(value)
+    if offset <= timedelta(0):
+        raise ValueError(f"{value!r} must be longer than zero")
+    return offset
 
 
 def _choice(value: object, choices: tuple[str, ...]) -> str:

@@ -48,7 +48,7 @@ async def checkin_button(update: Update, context: AftercareContext) -> None:
             answer=services.text(staff, _CHECKIN_LABELS[answer]), day=result.day,
             session_number=enrollment.session_number, series_length=enrollment.series_length,
             session_date=_date(services, staff, enrollment.session_at, patient.timezone),
-        ), patient_id=patient.id)
+        ), patient_id=patient.id, inbox_kind="worried")
 
 
 async def rebook_button(update: Update, context: AftercareContext) -> None:

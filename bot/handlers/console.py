@@ -26,6 +26,7 @@ from bot.services import Services
 from jobs.console import (
     PATIENT_FILTERS,
     cancel_patient,
+    checkin_stats,
     clinic_stats,
     find_patients,
     list_patients,
@@ -295,11 +296,37 @@ async def stats_command(update: Update, context: AftercareContext) -> None:
     locale = context.locale
     days = parse_int(context.args[0] if context.args else "30", low=1, high=3650, key="stats_usage")
     now = services.clock()
-    stats = await services.store.run(clinic_stats, since=now - timedelta(days=days), now=now)
+    since = now - timedelta(days=days)
+    stats = await services.store.run(clinic_stats, since=since, now=now)
+    checkins = await services.store.run(checkin_stats, since=since, now=now)
     rate = f"{stats.booked / stats.rebook_offered:.0%}" if stats.rebook_offered else "-"
-    await update.effective_message.reply_html(services.text(
+    summary = services.text(
         locale, "stats_text", days=days, enrolled=stats.enrolled, linked=stats.linked,
         sent=stats.messages["sent"], skipped=stats.messages["skipped"], failed=stats.messages["failed"],
         pending=sum(stats.messages[state] for state in OPEN_STATES), fine=stats.answers["fine"],
         red=stats.answers["red"], worried=stats.answers["worried"], escalations=stats.escalations,
-        booked=stats.booked, offered=stats.rebook_offered, rate=rate))
+        booked=stats.booked, offered=stats.rebook_offered, rate=rate)
+    await update.effective_message.reply_html(
+        summary + "\n" + services.text(locale, "stats_checkins", **checkin_values(checkins)))
+
+
+def checkin_values(stats) -> dict[str, object]:
+    """/stats' check-in line: the share answered, the median wait, photos and their reviews, silences."""
+    share = f"{stats.answered / stats.asked:.0%}" if stats.asked else "-"
+    return {"answered": stats.answered, "asked": stats.asked, "share": share,
+            "median": short_duration(stats.median_answer), "photos": stats.photos, "reviewed": stats.reviewed,
+            "ok": stats.reviews["ok"], "call": stats.reviews["call"], "again": stats.reviews["again"],
+            "nudged": stats.nudged, "silent": stats.silent}
+
+
+def short_duration(value: timedelta | None) -> str:
+    """"-", "12 min", "4 h 05 min", "2 d 3 h"."""
+    if value is None:
+        return "-"
+    minutes = int(value.total_seconds() // 60)
+    if minutes < 60:
+        return f"{minutes} min"
+    hours, minutes = divmod(minutes, 60)
+    if hours < 48:
+        return f"{hours} h {minutes:02d} min"
+    return f"{hours // 24} d {hours % 24} h"

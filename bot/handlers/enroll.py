@@ -16,6 +16,7 @@ from telegram import InlineKeyboardMarkup, Update
 from bot.access import staff_only
 from bot.context import AftercareContext
 from bot.enroll_args import EnrollArgs, parse_enroll_args, parse_session_time
+from bot.handlers.common import edit_or_send
 from bot.invite_card import invite_link, qr_png
 from bot.keyboards import (
     ENROLL_LANGUAGE,
@@ -208,7 +209,7 @@ async def form_button(update: Update, context: AftercareContext) -> None:
     form = await services.store.run(current_form, user_id=user_id, now=now)
     if form is not None and form.step == forms.ASK_WHEN and query.data == ENROLL_WHEN_NOW:
         await query.answer()
-        await query.edit_message_text(_form_summary(services, locale, form))
+        await edit_or_send(query, _form_summary(services, locale, form))
         await _finish_form(update, context, now)
         return
     answers = _button_answer(services, form, query.data) if form is not None else None
@@ -220,7 +221,8 @@ async def form_button(update: Update, context: AftercareContext) -> None:
         return
     await query.answer()
     screen, keyboard = _form_screen(services, locale, form)
-    await query.edit_message_text(screen, reply_markup=keyboard)
+    # A press that leaves the screen as it was (the same protocol again) is not an error.
+    await edit_or_send(query, screen, reply_markup=keyboard)
 
 
 async def _finish_form(update: Update, context: AftercareContext, session_at) -> None:

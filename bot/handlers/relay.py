@@ -22,12 +22,14 @@ from telegram.error import Forbidden, TelegramError
 from bot.alerts import MAX_CAPTION, MAX_TEXT, alert_staff, split_for_limit
 from bot.context import AftercareContext
 from bot.handlers.enroll import form_text
+from bot.handlers.photos import photo_answer
 from bot.services import Services
 from bot.topics import note_staff_chat, reopen_for_patient
 from jobs.escalation import days_since_session
 from jobs.intake import has_effect, note_effect
 from jobs.patients import current_enrollment, mark_reachable, patient_for_chat
 from jobs.relay import patient_for_relay
+from jobs.silence import patient_wrote
 from jobs.storage.models import DELETED, UNREACHABLE
 from jobs.topics import add_note, edit_note, has_note, patient_of_topic
 
@@ -62,6 +64,8 @@ async def incoming_message(update: Update, context: AftercareContext) -> None:
         key = "staff_hint" if await services.is_staff(user.id if user else None) else "stranger"
         await context.reply(key)
         return
+    if message.photo and await photo_answer(update, context, patient):
+        return  # the answer to a photo check-in: staff have it with its review buttons
     await _relay_to_staff(update, context, services, patient)
 
 
@@ -128,6 +132,8 @@ async def _relay_to_staff(update: Update, context, services: Services, patient, 
         delivered = await alert_staff(services, context.bot, text, patient_id=patient.id, follow_up=follow_up)
     if delivered:
         await services.store.run(note_effect, update_id=update.update_id, effect=RELAYED)
+        # Words are an answer to "how is your skin?" too: no nudge, no silence alert after them.
+        await services.store.run(patient_wrote, patient_id=patient.id)
     log.info("relayed a message of patient %d to %d staff chat(s)", patient.id, delivered)
     if delivered and not edited:
         # The patient is talking to the clinic again: a closed topic opens, so that any colleague can answer.

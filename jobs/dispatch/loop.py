@@ -16,9 +16,10 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import Counter, defaultdict
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
 
 from telegram import Bot
 from telegram.constants import ParseMode
@@ -36,8 +37,22 @@ from jobs.dispatch.queries import (
     record_unreachable,
     release_claims,
 )
-from jobs.dispatch.render import ClinicInfo, render_reminder
+from jobs.dispatch.render import ClinicInfo, render_nudge, render_reminder
+from jobs.planning import QuietHours
+from jobs.silence import (
+    KIND_NUDGE,
+    KIND_SILENCE,
+    NUDGE_TEXTS,
+    Silence,
+    followup_wanted,
+    plan_followups,
+    record_sent_with_followups,
+)
 from messages.catalog import Catalog
+from messages.protocol import ANSWERED_KINDS, KIND_CHECKIN, KIND_PHOTO
+
+# Tells staff that a step went unanswered (bot/delivery.py gives one); True once some staff chat has it.
+StaffAlert = Callable[[ClaimedReminder, Silence], Awaitable[bool]]
 
 log = logging.getLogger(__name__)
 
@@ -102,9 +117,13 @@ class DispatchReport:
         return self.counts[Outcome.RELEASED]
 
     @property
+    def closed(self) -> int:
+        return self.counts[Outcome.CLOSED]
+
+    @property
     def handled(self) -> int:
         """Rows this run finished or re-queued."""
-        return self.sent + self.skipped + self.failed + self.retried
+        return self.sent + self.skipped + self.failed + self.retried + self.closed
 
 
 @dataclass
@@ -119,6 +138,8 @@ class _Run:
     policy: DeliveryPolicy
     pacer: ChatPacer
     should_stop: Callable[[], bool]
+    quiet_hours: QuietHours = QuietHours.parse("off")
+    staff_alert: StaffAlert | None = None
     report: DispatchReport = field(default_factory=DispatchReport)
     # Set by a 429 or an outcome that could not be recorded: finish what is in flight, begin nothing more.
     halted: bool = False
@@ -142,14 +163,21 @@ async def dispatch_due(
     pacer: ChatPacer | None = None,
     should_stop: Callable[[], bool] = lambda: False,
     holder: int | None = None,
+    quiet_hours: QuietHours | None = None,
+    staff_alert: StaffAlert | None = None,
 ) -> DispatchReport:
     """Send every reminder due at ``now``, batch by batch, until none is left.
+
+    ``quiet_hours`` place the nudges a sent check-in or photo step plans (jobs/silence.py) and keep
+    a late nudge out of them; ``staff_alert`` tells staff of an unanswered step (without it such an
+    alert is skipped, with the reason on its row).
 
     ``should_stop`` is asked before every send: when it says yes (the bot is shutting down),
     sends in flight finish and are recorded, and the rest of the claimed rows are released.
     ``holder`` is this process's presence id, written on its claims.
     """
-    run = _Run(store, bot, catalog, clinic, now, policy, pacer or ChatPacer(), should_stop)
+    run = _Run(store, bot, catalog, clinic, now, policy, pacer or ChatPacer(), should_stop,
+               quiet_hours=quiet_hours or QuietHours.parse("off"), staff_alert=staff_alert)
     limiter = asyncio.Semaphore(policy.concurrency)
     while not run.stopping():
         batch = await store.run(claim_due, now=now, limit=policy.batch_size, lease=policy.lease, holder=holder)
@@ -209,9 +237,32 @@ async def _deliver_one(run: _Run, item: ClaimedReminder) -> Outcome:
     if item.expires_at <= now:
         await record(record_skipped, reminder_id=item.id, reason="stale: expired before it could be sent")
         return Outcome.STALE
+    if item.kind in (KIND_NUDGE, KIND_SILENCE):
+        silence = await run.store.run(followup_wanted, parent_id=item.parent_id)
+        if silence is None:
+            await record(record_skipped, reminder_id=item.id, reason="closed: the step was answered")
+            return Outcome.CLOSED
+        if item.kind == KIND_SILENCE:
+            return await _alert_silence(run, item, silence)
+        zone = ZoneInfo(item.timezone)
+        if run.quiet_hours.contains(now.astimezone(zone).time().replace(tzinfo=None)):
+            # Late (the bot was down, the patient paused): a nudge never goes out at night.
+            later = run.quiet_hours.move_out(now, zone)
+            if later >= item.expires_at:
+                await record(record_skipped, reminder_id=item.id, reason="stale: only quiet hours were left")
+                return Outcome.STALE
+            await record(record_retry, reminder_id=item.id, due_at=later, attempts=item.attempts,
+                         reason="deferred: quiet hours")
+            return Outcome.RETRY
     try:
-        text = render_reminder(item, catalog=run.catalog, clinic=run.clinic)
-        keyboard = reminder_keyboard(item.kind, item.id, catalog=run.catalog, locale=item.locale)
+        if item.kind == KIND_NUDGE:
+            text = render_nudge(item, catalog=run.catalog, clinic=run.clinic)
+            # A check-in's nudge carries the check-in's own buttons again; a photo's needs none.
+            keyboard = (reminder_keyboard(KIND_CHECKIN, item.parent_id, catalog=run.catalog, locale=item.locale)
+                        if item.text_key == NUDGE_TEXTS[KIND_CHECKIN] else None)
+        else:
+            text = render_reminder(item, catalog=run.catalog, clinic=run.clinic)
+            keyboard = reminder_keyboard(item.kind, item.id, catalog=run.catalog, locale=item.locale)
     except (KeyError, ValueError) as exc:
         log.error("reminder %d: cannot render text %r: %s", item.id, item.text_key, exc)
         return await _fail(run, item, Outcome.BROKEN, f"render: {exc}", attempts=item.attempts)
@@ -219,7 +270,31 @@ async def _deliver_one(run: _Run, item: ClaimedReminder) -> Outcome:
         message = await run.bot.send_message(item.chat_id, text, parse_mode=ParseMode.HTML, reply_markup=keyboard)
     except Exception as exc:  # noqa: BLE001 - classified below; one reminder's error never aborts the batch
         return await _after_error(run, item, exc, classify(exc))
-    await record(record_sent, reminder_id=item.id, message_id=message.message_id, now=now)
+    if item.kind in ANSWERED_KINDS and (item.nudge_after_spec or item.alert_after_spec):
+        followups = plan_followups(kind=item.kind, nudge_after=item.nudge_after_spec,
+                                   alert_after=item.alert_after_spec, sent_at=now, zone=ZoneInfo(item.timezone),
+                                   quiet_hours=run.quiet_hours,
+                                   answer_until=item.expires_at if item.kind == KIND_PHOTO else None)
+        await record(record_sent_with_followups, reminder_id=item.id, message_id=message.message_id, now=now,
+                     followups=followups)
+    else:
+        await record(record_sent, reminder_id=item.id, message_id=message.message_id, now=now)
+    return Outcome.SENT
+
+
+async def _alert_silence(run: _Run, item: ClaimedReminder, silence: Silence) -> Outcome:
+    """Tell staff that a step went unanswered; retried like a send when no staff chat got it."""
+    if run.staff_alert is None:
+        await run.recorder.record(record_skipped, reminder_id=item.id, reason="no staff alert channel in this run")
+        return Outcome.STALE
+    try:
+        delivered = await run.staff_alert(item, silence)
+    except Exception as exc:  # noqa: BLE001 - one alert's error never aborts the batch
+        log.error("reminder %d: the silence alert raised", item.id, exc_info=exc)
+        delivered = False
+    if not delivered:
+        return await _retry_or_fail(run, item, "no staff chat got the alert")
+    await run.recorder.record(record_sent, reminder_id=item.id, message_id=None, now=run.now)
     return Outcome.SENT
 
 

@@ -33,6 +33,7 @@ class Outcome(StrEnum):
     REFUSED = "refused"  # Telegram refused this message (400): failed for good
     BROKEN = "broken"  # the text cannot be rendered, or an unexpected error: failed for good
     CANCELLED = "cancelled"  # claimed behind a reminder that found the patient blocked
+    CLOSED = "closed"  # a nudge or silence alert whose step was answered meanwhile: not sent, never will be
     RELEASED = "released"  # not begun (a stop, a 429, an outcome that could not be recorded): back to pending
 
 

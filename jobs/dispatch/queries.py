@@ -54,7 +54,10 @@ class ClaimedReminder:
     series_length: int
     session_at: datetime
     protocol_name: str
-
+    # Silence noticed (jobs/silence.py): a step's follow-up offsets, and a follow-up's step.
+    nudge_after_spec: str | None = None
+    alert_after_spec: str | None = None
+    parent_id: int | None = None
 
 
 # What the dispatcher needs of a claimed row, in ClaimedReminder's order. Plain columns, not ORM
@@ -63,7 +66,7 @@ _CLAIMED_COLUMNS = (
     Reminder.id, Patient.id, Patient.chat_id, Patient.name, Patient.locale, Patient.timezone,
     Reminder.step_key, Reminder.text_key, Reminder.kind, Reminder.due_at, Reminder.expires_at,
     Reminder.attempts, Enrollment.session_number, Enrollment.series_length, Enrollment.session_at,
-    Enrollment.protocol_name,
+    Enrollment.protocol_name, Reminder.nudge_after_spec, Reminder.alert_after_spec, Reminder.parent_id,
 )
 
 

@@ -20,6 +20,15 @@ class ClinicInfo:
 
 
 
+def render_nudge(item: ClaimedReminder, *, catalog: Catalog, clinic: ClinicInfo) -> str:
+    """A nudge's text (a ``[bot]`` text: the same for every step of its kind), in the patient's language."""
+    return catalog.bot(
+        item.locale, item.text_key, name=item.patient_name,
+        clinic_name=clinic.name or catalog.bot(item.locale, "clinic_name_missing"),
+        clinic_phone=clinic.phone or catalog.bot(item.locale, "clinic_phone_missing"),
+    ).strip()
+
+
 def render_reminder(item: ClaimedReminder, *, catalog: Catalog, clinic: ClinicInfo) -> str:
     """The text of a reminder in the patient's language, with the clinic's details filled in."""
     zone = ZoneInfo(item.timezone)

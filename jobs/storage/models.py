@@ -160,6 +160,33 @@ class Reminder(SQLModel, table=True):
     # Who holds the claim (jobs/storage/presence.py): a claim of a holder known to be gone is taken
     # again at once instead of after the lease. Added by migration 0007.
     holder: int | None = Field(default=None, sa_column=Column(BigInteger))
+    # Silence noticed (migration 0013). A check-in or photo step keeps its protocol's follow-up
+    # offsets; once it is sent, its follow-ups are rows of their own (a "nudge" to the patient, a
+    # "silence" alert to staff) whose ``parent_id`` is the step's row. No foreign key: a parent and
+    # its follow-ups belong to one patient and go together.
+    nudge_after_spec: str | None = Field(default=None, max_length=16)
+    alert_after_spec: str | None = Field(default=None, max_length=16)
+    parent_id: int | None = None
+
+
+class Photo(SQLModel, table=True):
+    """A photo a patient sent as the answer to a photo step, and the staff review of it (migration 0013).
+
+    Only Telegram's ``file_id`` is kept, never the image: the photo stays on Telegram's servers and
+    is shown to staff by that id. Erasing the patient erases the id; the review stays as a count.
+    """
+
+    id: int | None = Field(default=None, primary_key=True)
+    reminder_id: int = Field(foreign_key="reminder.id", index=True, ondelete="CASCADE")
+    patient_id: int = Field(foreign_key="patient.id", index=True, ondelete="CASCADE")
+    file_id: str | None = Field(default=None, max_length=255)
+    # The update that brought it: handled again after a crash, it finds this row instead of a second one.
+    update_id: int | None = Field(default=None, sa_column=Column(BigInteger, unique=True))
+    received_at: datetime = _utc()
+    # jobs.photos.Review: looks as expected / call the patient / another photo; None until reviewed.
+    review: str | None = Field(default=None, max_length=16)
+    reviewed_by: int | None = Field(default=None, sa_column=Column(BigInteger))
+    reviewed_at: datetime | None = _utc(default=None, nullable=True)
 
 
 class StaffMember(SQLModel, table=True):

@@ -32,8 +32,11 @@ def test_preview_prints_the_timeline_in_local_time(monkeypatch, tmp_path, capsys
     assert "session 1 of 3" in out and "Europe/Madrid" in out
     lines = [line.split() for line in out.splitlines() if line.startswith("  ") and "step" not in line]
     steps = [line[4] for line in lines]
-    assert steps == ["expect", "evening_checkin", "sun_care", "settling_check", "week_sunscreen",
-                     "rebook_open", "rebook_closing"]
+    assert steps == ["expect", "evening_checkin", "sun_care", "settling_check", "↳", "↳", "photo_day3", "↳", "↳",
+                     "week_sunscreen", "rebook_open", "rebook_closing"]
+    # Under the day-2 check-in: the nudge 4 h after it (if unanswered), and staff told 24 h after.
+    assert " ".join(lines[4]) == "Thu 26 Nov 14:00 ↳ nudge if no answer nudge Fri 27 Nov 10:00"
+    assert " ".join(lines[5]).startswith("Fri 27 Nov 10:00 ↳ staff alert if no answer silence")
     assert lines[1][:4] == ["Tue", "24", "Nov", "19:00"]
     assert lines[2][:4] == ["Wed", "25", "Nov", "09:00"]
 

@@ -140,7 +140,7 @@ async def test_session_refusals(harness, fake_api, clock):
 async def test_cancel_stops_all_reminders(harness, fake_api, clock):
     await harness.link()
     await harness.send(STAFF_ID, "/cancel 1")
-    assert "Stopped all pending messages for <b>Anna K</b> (6 in all)" in fake_api.texts(STAFF_ID)[-1]
+    assert "Stopped all pending messages for <b>Anna K</b> (7 in all)" in fake_api.texts(STAFF_ID)[-1]
     clock.set_local(2, 10, 30)
     assert (await harness.dispatch()).handled == 0
 

@@ -387,6 +387,7 @@ class FakeBotAPI:
             "closeforumtopic": self._close_forum_topic,
             "reopenforumtopic": self._reopen_forum_topic,
             "deleteforumtopic": self._delete_forum_topic,
+            "editmessagecaption": self._edit_message_caption,
         }
 
     # ------------------------------------------------------------------ lifecycle
@@ -1364,6 +1365,29 @@ class FakeBotAPI:
         message["edit_date"] = int(time.time())
         # Like Telegram: an edit without reply_markup removes the inline keyboard.
         self._apply_markup(message, params.get("reply_markup"))
+        return self._store(message)
+
+    async def _edit_message_caption(self, call: Call) -> dict[str, Any] | bool:
+        params = call.params
+        message = self._target_message(params)
+        if message is None:
+            return True
+        if not any(kind in message for kind in ("photo", "video", "document", "audio", "voice", "animation")):
+            raise _ApiError(400, "Bad Request: there is no caption in the message to edit")
+        caption = str(params.get("caption") or "")
+        self._check_length(caption, params.get("parse_mode"), MAX_CAPTION_LENGTH,
+                           "Bad Request: message caption is too long")
+        markup = params.get("reply_markup")
+        kept = markup if isinstance(markup, dict) and "inline_keyboard" in markup else None
+        if message.get("caption", "") == caption and message.get("reply_markup") == kept:
+            raise _ApiError(400, "Bad Request: message is not modified: specified new message content and reply "
+                                 "markup are exactly the same as a current content and reply markup of the message")
+        if caption:
+            message["caption"] = caption
+        else:
+            message.pop("caption", None)
+        message["edit_date"] = int(time.time())
+        self._apply_markup(message, markup)
         return self._store(message)
 
     async def _edit_message_reply_markup(self, call: Call) -> dict[str, Any] | bool:

@@ -353,6 +353,23 @@ async def test_an_edit_that_changes_nothing_is_refused(api, bot):
     await bot.edit_message_text("changed", chat_id=PATIENT, message_id=message.message_id)
 
 
+@pytest.mark.asyncio
+async def test_a_caption_is_edited_only_on_a_message_that_has_one(api, bot):
+    from telegram import InlineKeyboardButton, InlineKeyboardMarkup
+
+    keyboard = InlineKeyboardMarkup([[InlineKeyboardButton("ok", callback_data="ok")]])
+    photo = await bot.send_photo(PATIENT, photo="some-file-id", caption="before", reply_markup=keyboard)
+    edited = await bot.edit_message_caption(chat_id=PATIENT, message_id=photo.message_id, caption="after")
+    assert edited.caption == "after" and edited.reply_markup is None  # no reply_markup: the keyboard goes
+    with pytest.raises(BadRequest, match="(?i)message is not modified"):
+        await bot.edit_message_caption(chat_id=PATIENT, message_id=photo.message_id, caption="after")
+    with pytest.raises(BadRequest, match="(?i)too long"):
+        await bot.edit_message_caption(chat_id=PATIENT, message_id=photo.message_id, caption="x" * 1025)
+    text = await bot.send_message(PATIENT, "plain")
+    with pytest.raises(BadRequest, match="(?i)no caption in the message to edit"):
+        await bot.edit_message_caption(chat_id=PATIENT, message_id=text.message_id, caption="after")
+
+
 def test_edited_message_updates(api):
     update = api.message_update(user_id=PATIENT, text="fixed typo", edited=True)
     assert "message" not in update and update["edited_message"]["text"] == "fixed typo"

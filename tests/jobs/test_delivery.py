@@ -8,12 +8,14 @@ from jobs.dispatch import claim_due
 from jobs.storage.models import CLAIMED, SENT, SKIPPED, WAITING, Reminder
 from tests.conftest import PATIENT_ID, BotHarness, bot_env
 
-ORDER = ["expect", "evening_checkin", "sun_care", "settling_check", "week_sunscreen", "rebook_open", "rebook_closing"]
+ORDER = ["expect", "evening_checkin", "sun_care", "settling_check", "photo_day3", "week_sunscreen", "rebook_open",
+         "rebook_closing"]
 MARKERS = {  # a phrase from each step's text, to recognise it at the fake server
     "expect": "redness and mild swelling",
     "evening_checkin": "How is your skin doing",
     "sun_care": "direct sunlight",
     "settling_check": "swelling should be going down",
+    "photo_day3": "photo of the treated area today",
     "week_sunscreen": "One week on",
     "rebook_open": "window for your next session is now open",
     "rebook_closing": "window for your next session closes",
@@ -37,14 +39,19 @@ async def test_patient_receives_every_message_in_order_as_time_moves(harness, fa
     clock.set_local(0, 18, 59)
     await harness.dispatch()
     assert received_steps(fake_api) == ["expect"]  # not yet
-    for day, hour, expected in [(0, 19, 2), (1, 9, 3), (2, 10, 4), (7, 10, 5), (28, 10, 6), (40, 10, 7)]:
+    for day, hour, expected in [(0, 19, 2), (1, 9, 3), (2, 10, 4), (3, 10, 5), (7, 10, 6), (28, 10, 7), (40, 10, 8)]:
         clock.set_local(day, hour, 1)
         report = await harness.dispatch()
         assert report.sent == 1
         assert received_steps(fake_api) == ORDER[:expected]
+        if day == 2:  # the day-2 check-in answered, so it is not followed up
+            message_id, data = harness.buttons(PATIENT_ID)
+            await harness.press(PATIENT_ID, data[0], message_id)
+        if day == 3:  # and so is the day-3 photo check-in
+            await harness.send(PATIENT_ID, "", photo_file_id="day-3-photo")
     clock.advance(days=30)
     assert (await harness.dispatch()).sent == 0
-    rows = harness.rows(Reminder)
+    rows = harness.rows(Reminder, Reminder.parent_id.is_(None))
     assert all(r.status == SENT and r.telegram_message_id for r in rows)
     assert received_steps(fake_api) == ORDER
 
@@ -77,7 +84,7 @@ async def test_a_restart_in_the_middle_loses_nothing_and_repeats_nothing(harness
     await harness.restart()
     clock.set_local(7, 11, 0)
     await harness.dispatch()
-    assert received_steps(fake_api) == ORDER[:5]
+    assert received_steps(fake_api) == ORDER[:4] + ["week_sunscreen"]  # the day-3 photo went stale meanwhile
 
 
 async def test_after_a_day_of_downtime_what_is_due_goes_once_and_stale_steps_are_skipped(harness, fake_api, clock):

@@ -226,7 +226,7 @@ async def test_heartbeat_logs_queue_counts(harness, clock, caplog):
         services = harness.services  # what bot/context.py's AftercareContext hands callbacks
 
     await heartbeat_job(Context())
-    assert "heartbeat: 6 pending, 0 due now, 0 failed" in caplog.text
+    assert "heartbeat: 7 pending, 0 due now, 0 failed" in caplog.text
 
 
 async def test_outcomes_finishing_together_are_committed_in_one_transaction():

@@ -29,8 +29,11 @@ def local(reminder, zone=MADRID):
 def test_default_plan_follows_the_protocol_in_local_time(catalog):
     session = datetime(2026, 11, 24, 15, 30, tzinfo=MADRID)
     reminders = {r.step_key: r for r in plan(catalog, session)}
-    assert list(reminders) == ["expect", "evening_checkin", "sun_care", "settling_check", "week_sunscreen",
-                               "rebook_open", "rebook_closing"]
+    assert list(reminders) == ["expect", "evening_checkin", "sun_care", "settling_check", "photo_day3",
+                               "week_sunscreen", "rebook_open", "rebook_closing"]
+    assert local(reminders["photo_day3"]).replace(tzinfo=None) == datetime(2026, 11, 27, 10, 0)
+    assert (reminders["photo_day3"].kind, reminders["photo_day3"].text_key) == ("photo", "photo_checkin")
+    assert (reminders["settling_check"].nudge_after_spec, reminders["settling_check"].alert_after_spec) == ("4h", "24h")
     assert reminders["expect"].due_at == session.astimezone(UTC)
     assert local(reminders["evening_checkin"]).replace(tzinfo=None) == datetime(2026, 11, 24, 19, 0)
     assert local(reminders["sun_care"]).replace(tzinfo=None) == datetime(2026, 11, 25, 9, 0)

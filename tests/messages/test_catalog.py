@@ -57,6 +57,16 @@ def test_the_shipped_protocols_record_a_content_hash_version(clinic_dir):
         (('key = "sun_care"', 'key = "sun_care"\ncolour = "red"'), r"step 'sun_care': 'colour': unknown key"),
         (('at = "0m"', 'at = "0m"\nnot_before = "2h"'), r"step 'expect': 'not_before': only goes with"),
         (('[[steps]]', '[[steps'), r"microneedling.toml: not valid TOML"),
+        # Silence noticed: offsets, their order, and only on steps that wait for an answer.
+        (('nudge_after = "4h"', 'nudge_after = "soon"'),
+         r"microneedling.toml: step 'settling_check': 'nudge_after': bad offset 'soon'"),
+        (('alert_after = "24h"', 'alert_after = "0h"'), r"step 'settling_check': 'alert_after': '0h' must be longer"),
+        (('nudge_after = "4h"', 'nudge_after = "1d"'),
+         r"step 'settling_check': 'nudge_after': '1d' must be shorter than alert_after \('24h'\)"),
+        (('nudge_after = "4h"', 'nudge_after = "24h"'), r"step 'settling_check': 'nudge_after': '24h' must be shorter"),
+        (('kind = "info"', 'kind = "info"\nalert_after = "1d"'),
+         r"step 'expect': 'alert_after': only a step of kind checkin or photo waits for an answer"),
+        (('kind = "photo"', 'kind = "picture"'), r"step 'photo_day3': 'kind': 'picture' is not one of"),
     ],
 )
 def test_a_broken_protocol_file_names_the_file_step_and_key(clinic_dir, edit, expected):
@@ -83,6 +93,20 @@ def test_a_missing_step_text_is_named_with_the_step_that_needs_it(clinic_dir):
     path.write_text(text[:start] + text[end:])
     with pytest.raises(MessageFileError, match=r"\[steps\] sun_care: missing text \(used by step 'sun_care'"):
         load_catalog(clinic_dir)
+
+
+def test_a_photo_step_without_its_text_is_named(clinic_dir):
+    path = clinic_dir / "protocols" / "microneedling.toml"
+    path.write_text(path.read_text().replace('text = "photo_checkin"', 'text = "photo_request"'))
+    with pytest.raises(MessageFileError, match=r"en.toml: \[steps\] photo_request: missing text \(used by step "
+                                               r"'photo_day3' of protocol 'microneedling'\)"):
+        load_catalog(clinic_dir)
+
+
+def test_follow_up_offsets_are_read_from_the_step():
+    step = load_catalog().protocol("microneedling").step("settling_check")
+    assert (step.nudge_after_spec, step.alert_after_spec) == ("4h", "24h")
+    assert step.nudge_after.total_seconds() == 4 * 3600 and step.alert_after.days == 1
 
 
 def test_a_missing_bot_text_in_a_clinic_folder_is_named(clinic_dir):
