@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import asyncio
 import html
+from datetime import timedelta
 
 import pytest
+from sqlalchemy import update
 
 from bot.alerts import alert_staff
 from bot.app import build_services
@@ -331,3 +333,23 @@ async def test_a_closed_topic_the_bot_may_no_longer_post_in_sends_to_general(for
     fake_api.groups[FORUM].can_manage_topics = False
     assert await alert_staff(forum_bot.services, forum_bot.app.bot, "about Anna", patient_id=1) == 1
     assert fake_api.in_topic(FORUM, None)[-1] == "about Anna"
+
+
+async def test_a_creation_claimed_elsewhere_is_waited_for_then_taken_over_once_its_lease_ran_out(
+        forum_bot, fake_api, clock):
+    await forum_bot.link()
+    forum_bot.services.forum.wait_for_other = 0.2  # a real wait: another process would be done long before
+
+    def claimed_until(moment):
+        with forum_bot.session() as session:
+            session.exec(update(Patient).values(topic_claimed_until=moment))
+            session.commit()
+
+    # Another process is creating Anna's topic (and never finishes): after the wait, General.
+    claimed_until(clock() + timedelta(seconds=30))
+    assert await alert_staff(forum_bot.services, forum_bot.app.bot, "meanwhile", patient_id=1) == 1
+    assert fake_api.in_topic(FORUM, None)[-1] == "meanwhile" and fake_api.calls_to("createForumTopic") == []
+    # That process died: once its lease has run out, this one makes the topic.
+    clock.advance(seconds=31)
+    await alert_staff(forum_bot.services, forum_bot.app.bot, "now", patient_id=1)
+    assert fake_api.in_topic(FORUM, fake_api.topic_named(FORUM, "#1 Anna K").thread_id)[-1] == "now"
