@@ -17,13 +17,13 @@ The README's "Patient lifecycle" table is :func:`transition_table` (a test keeps
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import update
+from sqlalchemy import insert, update
 from sqlmodel import Session, delete, select
 
 from jobs.planning import QuietHours, due_on_link, replan_spec
@@ -220,6 +220,25 @@ def apply_event(session: Session, *, patient: Patient, event: LifecycleEvent, ca
                       actor_id=cause.actor_id, from_status=before.value, to_status=after.value))
     return Applied(patient=patient, event=event, before=before, after=after, cancelled=cancelled, revived=revived,
                    skipped=skipped)
+
+
+def record_new_patients(session: Session, *, patient_ids: Sequence[int], event: LifecycleEvent, cause: Cause,
+                        now: datetime, status: PatientStatus = S.AWAITING_LINK) -> int:
+    """:func:`apply_event` for many patients just written in ``status`` (a bulk import), in one executemany.
+
+    Only for an event that leaves such a patient where it is and touches no reminder (``enrolled`` of
+    a new patient): the table still decides, and anything else goes through :func:`apply_event`.
+    Returns how many events were recorded.
+    """
+    transition = TRANSITIONS[event]
+    if transition.moves.get(status) is not status or transition.cancels or transition.revives:
+        raise ValueError(f"{event.value} from {status.value} is not a bulk event: use apply_event")
+    rows = [{"kind": event.value, "patient_id": patient_id, "detail": cause.detail, "at": now,
+             "actor": cause.actor.value, "actor_id": cause.actor_id, "from_status": status.value,
+             "to_status": status.value} for patient_id in patient_ids]
+    for start in range(0, len(rows), 20_000):
+        session.execute(insert(Event.__table__), rows[start:start + 20_000])
+    return len(rows)
 
 
 def cancel_reminders(session: Session, *, patient_id: int, reason: CancelReason, kinds: tuple[str, ...] | None = None,
