@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import insert, select
+from sqlalchemy import select
 from sqlmodel import Session
 
 from jobs import inputs
@@ -33,6 +33,7 @@ from jobs.invites import hash_token, new_token
 from jobs.lifecycle import LifecycleEvent, record_new_patients, staff, state_for_new_reminder
 from jobs.planning import PlannedReminder, QuietHours, plan_reminders
 from jobs.refusal import Refusal
+from jobs.storage.bulk import allocate_ids, insert_rows
 from jobs.storage.models import AWAITING_LINK, SKIPPED, Enrollment, Invite, Patient, Reminder, new_booking_ref
 from messages.protocol import Protocol
 
@@ -43,8 +44,14 @@ MAX_EXTERNAL_ID_LENGTH = 128
 _COLUMN_OF_KEY = {"enroll_error_series": "series", "enroll_error_session_number": "session",
                   "enroll_error_future": "session_at", "enroll_error_too_old": "session_at"}
 _SESSION_AT_FORMATS = ("%Y-%m-%d %H:%M", "%Y-%m-%dT%H:%M", "%Y-%m-%d %H:%M:%S", "%Y-%m-%dT%H:%M:%S")
-# Rows per INSERT statement sent (SQLAlchemy's insertmanyvalues pages inside it).
-BATCH_ROWS = 20_000
+# The columns each bulk insert writes (the others keep their column defaults: NULL, 0).
+PATIENT_COLUMNS = ("id", "name", "status", "timezone", "locale", "series_length", "enrolled_by", "created_at",
+                   "phone", "external_id", "booking_ref")
+ENROLLMENT_COLUMNS = ("id", "patient_id", "session_number", "series_length", "session_at", "protocol_name",
+                      "protocol_version", "created_at")
+REMINDER_COLUMNS = ("enrollment_id", "patient_id", "step_key", "text_key", "kind", "at_spec", "not_before_spec",
+                    "expires_spec", "planned_at", "due_at", "expires_at", "status", "outcome", "attempts")
+INVITE_COLUMNS = ("patient_id", "token_hash", "created_at", "expires_at")
 # How many external ids one "already there?" query asks about.
 _LOOKUP_CHUNK = 500
 
@@ -104,7 +111,7 @@ class PreparedPatient:
     """One row ready to write: its plan and its invite token (in clear only here and in the output files)."""
 
     row: ImportRow
-    plan: list[PlannedReminder]
+    plan: tuple[PlannedReminder, ...]
     token: str
     booking_ref: str
 
@@ -297,47 +304,27 @@ def existing_external_ids(session: Session, external_ids: Iterable[str]) -> dict
 
 
 def prepare_import(rows: Sequence[ImportRow], *, quiet_hours: QuietHours, now: datetime) -> list[PreparedPatient]:
-    """Every row's plan (one per patient, pure) and a fresh invite token."""
-    return [
-        PreparedPatient(
-            row=row,
-            plan=plan_reminders(protocol=row.protocol, session_at=row.session_at, zone=row.zone,
-                                quiet_hours=quiet_hours, session_number=row.session_number,
-                                series_length=row.series_length, now=now),
-            token=new_token(),
-            booking_ref=new_booking_ref(),
-        )
-        for row in rows
-    ]
+    """Every row's plan and a fresh invite token.
+
+    One plan per patient, from :func:`jobs.planning.plan_reminders`; patients whose plans must be
+    equal (same protocol, session time, zone and session of the series: a booking system's slots)
+    share the one computed for the first of them, since a plan is an immutable tuple of rows.
+    """
+    plans: dict[tuple, tuple[PlannedReminder, ...]] = {}
+    prepared = []
+    for row in rows:
+        key = (row.protocol.name, row.protocol.version, row.session_at, row.zone.key, row.session_number,
+               row.series_length)
+        plan = plans.get(key)
+        if plan is None:
+            plan = plans[key] = tuple(plan_reminders(
+                protocol=row.protocol, session_at=row.session_at, zone=row.zone, quiet_hours=quiet_hours,
+                session_number=row.session_number, series_length=row.series_length, now=now))
+        prepared.append(PreparedPatient(row=row, plan=plan, token=new_token(), booking_ref=new_booking_ref()))
+    return prepared
 
 
 # --------------------------------------------------------------------------- writing
-
-
-def _batches(items: Sequence, size: int = BATCH_ROWS) -> Iterator[Sequence]:
-    for start in range(0, len(items), size):
-        yield items[start:start + size]
-
-
-def _insert_returning_ids(session: Session, table, rows: list[dict]) -> list[int]:
-    ids: list[int] = []
-    statement = insert(table).returning(table.c.id, sort_by_parameter_order=True)
-    for batch in _batches(rows):
-        ids.extend(session.execute(statement, batch).scalars().all())
-    return ids
-
-
-def _insert(session: Session, table, rows: Iterable[dict]) -> int:
-    count, batch = 0, []
-    for row in rows:
-        batch.append(row)
-        if len(batch) >= BATCH_ROWS:
-            session.execute(insert(table), batch)
-            count, batch = count + len(batch), []
-    if batch:
-        session.execute(insert(table), batch)
-        count += len(batch)
-    return count
 
 
 def write_import(session: Session, prepared: Sequence[PreparedPatient], *, invite_ttl: timedelta,
@@ -345,36 +332,28 @@ def write_import(session: Session, prepared: Sequence[PreparedPatient], *, invit
     """Write every prepared patient with bulk inserts, in the caller's transaction; return them with their ids."""
     if not prepared:
         return []
+    connection = session.connection()
     expires_at = now + invite_ttl
-    patient_ids = _insert_returning_ids(session, Patient.__table__, [
-        {"name": item.row.name, "status": AWAITING_LINK, "chat_id": None, "timezone": item.row.zone.key,
-         "locale": item.row.locale, "series_length": item.row.series_length, "enrolled_by": enrolled_by,
-         "created_at": now, "linked_at": None, "phone": item.row.phone, "external_id": item.row.external_id,
-         "booking_ref": item.booking_ref}
-        for item in prepared])
-    enrollment_ids = _insert_returning_ids(session, Enrollment.__table__, [
-        {"patient_id": patient_id, "session_number": item.row.session_number,
-         "series_length": item.row.series_length, "session_at": item.row.session_at,
-         "protocol_name": item.row.protocol.name, "protocol_version": item.row.protocol.version, "created_at": now}
-        for item, patient_id in zip(prepared, patient_ids, strict=True)])
+    patient_ids = allocate_ids(connection, Patient.__table__, len(prepared))
+    enrollment_ids = allocate_ids(connection, Enrollment.__table__, len(prepared))
+    insert_rows(connection, Patient.__table__, PATIENT_COLUMNS, (
+        (patient_id, item.row.name, AWAITING_LINK, item.row.zone.key, item.row.locale, item.row.series_length,
+         enrolled_by, now, item.row.phone, item.row.external_id, item.booking_ref)
+        for item, patient_id in zip(prepared, patient_ids, strict=True)))
+    insert_rows(connection, Enrollment.__table__, ENROLLMENT_COLUMNS, (
+        (enrollment_id, patient_id, item.row.session_number, item.row.series_length, item.row.session_at,
+         item.row.protocol.name, item.row.protocol.version, now)
+        for item, patient_id, enrollment_id in zip(prepared, patient_ids, enrollment_ids, strict=True)))
     initial, initial_outcome = state_for_new_reminder(AWAITING_LINK)
-
-    def reminders() -> Iterator[dict]:
-        for item, patient_id, enrollment_id in zip(prepared, patient_ids, enrollment_ids, strict=True):
-            for step in item.plan:
-                yield {"enrollment_id": enrollment_id, "patient_id": patient_id, "step_key": step.step_key,
-                       "text_key": step.text_key, "kind": step.kind, "at_spec": step.at_spec,
-                       "not_before_spec": step.not_before_spec, "expires_spec": step.expires_spec,
-                       "planned_at": step.planned_at, "due_at": step.due_at, "expires_at": step.expires_at,
-                       "status": SKIPPED if step.stale else initial,
-                       "outcome": "stale: its time had passed at enrollment" if step.stale else initial_outcome,
-                       "claimed_until": None, "attempts": 0, "sent_at": None, "telegram_message_id": None,
-                       "answer": None, "answered_at": None, "holder": None}
-
-    _insert(session, Reminder.__table__, reminders())
-    _insert(session, Invite.__table__, (
-        {"patient_id": patient_id, "token_hash": hash_token(item.token), "created_at": now, "expires_at": expires_at,
-         "used_at": None, "used_by_chat": None, "offered_to_chat": None}
+    stale_outcome = "stale: its time had passed at enrollment"
+    insert_rows(connection, Reminder.__table__, REMINDER_COLUMNS, (
+        (enrollment_id, patient_id, step.step_key, step.text_key, step.kind, step.at_spec, step.not_before_spec,
+         step.expires_spec, step.planned_at, step.due_at, step.expires_at, SKIPPED if step.stale else initial,
+         stale_outcome if step.stale else initial_outcome, 0)
+        for item, patient_id, enrollment_id in zip(prepared, patient_ids, enrollment_ids, strict=True)
+        for step in item.plan))
+    insert_rows(connection, Invite.__table__, INVITE_COLUMNS, (
+        (patient_id, hash_token(item.token), now, expires_at)
         for item, patient_id in zip(prepared, patient_ids, strict=True)))
     record_new_patients(session, patient_ids=patient_ids, event=LifecycleEvent.ENROLL,
                         cause=staff(enrolled_by, "import"), now=now)

@@ -23,11 +23,12 @@ from datetime import datetime
 from enum import StrEnum
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import insert, update
+from sqlalchemy import update
 from sqlmodel import Session, delete, select
 
 from jobs.planning import QuietHours, due_on_link, replan_spec
 from jobs.refusal import Refusal
+from jobs.storage.bulk import insert_rows
 from jobs.storage.models import Enrollment, Event, Invite, Patient, RelayLink, Reminder
 from jobs.storage.states import PatientStatus, ReminderStatus
 
@@ -233,12 +234,10 @@ def record_new_patients(session: Session, *, patient_ids: Sequence[int], event: 
     transition = TRANSITIONS[event]
     if transition.moves.get(status) is not status or transition.cancels or transition.revives:
         raise ValueError(f"{event.value} from {status.value} is not a bulk event: use apply_event")
-    rows = [{"kind": event.value, "patient_id": patient_id, "detail": cause.detail, "at": now,
-             "actor": cause.actor.value, "actor_id": cause.actor_id, "from_status": status.value,
-             "to_status": status.value} for patient_id in patient_ids]
-    for start in range(0, len(rows), 20_000):
-        session.execute(insert(Event.__table__), rows[start:start + 20_000])
-    return len(rows)
+    return insert_rows(session.connection(), Event.__table__,
+                       ("kind", "patient_id", "detail", "at", "actor", "actor_id", "from_status", "to_status"),
+                       ((event.value, patient_id, cause.detail, now, cause.actor.value, cause.actor_id, status.value,
+                         status.value) for patient_id in patient_ids))
 
 
 def cancel_reminders(session: Session, *, patient_id: int, reason: CancelReason, kinds: tuple[str, ...] | None = None,

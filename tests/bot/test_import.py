@@ -14,7 +14,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from sqlalchemy import func
+from sqlalchemy import func, text
 from sqlmodel import Session, select
 
 from bot.app import load_messages
@@ -178,6 +178,13 @@ async def test_bulk_rows_are_those_enroll_patient_writes(harness, clock, tmp_pat
                      r.at_spec, r.not_before_spec, r.expires_spec) for r in reminders]
 
         assert shape(patients[0].id) == shape(patients[1].id)
+        # As stored, too (SQLite compares datetimes as text): the bulk path writes what the ORM writes.
+        stored = [session.execute(text("SELECT step_key, planned_at, due_at, expires_at FROM reminder "
+                                       "WHERE patient_id = :p ORDER BY id"), {"p": p.id}).all() for p in patients]
+        assert stored[0] == stored[1]
+        cycles = [session.execute(text("SELECT session_at, created_at FROM enrollment WHERE patient_id = :p"),
+                                  {"p": p.id}).all() for p in patients]
+        assert cycles[0] == cycles[1]
         assert any(row[6] == "skipped" for row in shape(patients[0].id))  # last evening's check-in went stale
         keep = ("name", "status", "timezone", "locale", "series_length", "phone", "external_id", "chat_id")
         assert [getattr(patients[0], k) for k in keep] == [getattr(patients[1], k) for k in keep]
