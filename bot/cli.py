@@ -471,9 +471,9 @@ def _cards(env: dict[str, str], args: argparse.Namespace) -> int:
 
 
 def _export(env: dict[str, str], args: argparse.Namespace) -> int:
-    from jobs.exporting import ExportError, export_csv, export_fhir
-
+    from bot.app import load_messages
     from bot.services import utc_now
+    from jobs.exporting import ExportError, export_csv, export_fhir
 
     settings = Settings.from_env(env, require_token=False)
     engine = _database(settings)
@@ -483,7 +483,11 @@ def _export(env: dict[str, str], args: argparse.Namespace) -> int:
         if args.format == "csv":
             counts = export_csv(engine, Path(args.target), now=utc_now())
         else:
-            counts = export_fhir(engine, Path(args.target), now=utc_now(), clinic_name=settings.clinic_name)
+            catalog = load_messages(settings)
+            # Each step by its name for staff ("Sun care"), in the staff's language.
+            titles = {step.key: catalog.step_title(settings.staff_locale, step.key)
+                      for protocol in catalog.protocols.values() for step in protocol.steps}
+            counts = export_fhir(engine, Path(args.target), now=utc_now(), titles=titles)
     except ExportError as exc:
         print(f"aftercare: export: {exc}", file=sys.stderr)
         return 2
