@@ -11,9 +11,8 @@ import logging
 
 from telegram import Update
 from telegram.constants import ChatType
-from telegram.ext import ContextTypes
 
-from bot.services import services_of
+from bot.context import AftercareContext
 
 log = logging.getLogger(__name__)
 
@@ -23,10 +22,10 @@ def staff_only(callback=None, *, private: bool = False, admin: bool = False):
 
     def decorate(func):
         @functools.wraps(func)
-        async def wrapper(update: Update, context: ContextTypes.DEFAULT_TYPE):
-            services = services_of(context)
+        async def wrapper(update: Update, context: AftercareContext):
+            services = context.services
             user = update.effective_user
-            locale = services.locale_of(update)
+            locale = context.locale
             if not await services.is_staff(user.id if user else None):
                 log.warning("refused %s to non-staff user %s", func.__name__, user.id if user else None)
                 key = "not_staff_setup" if not services.settings.staff_ids else "not_staff"

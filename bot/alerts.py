@@ -11,7 +11,6 @@ import logging
 import re
 
 from telegram import Bot, Message
-from telegram.constants import ParseMode
 from telegram.error import TelegramError
 
 from bot.services import Services
@@ -72,11 +71,11 @@ async def alert_staff(services: Services, bot: Bot, text: str, *, patient_id: in
         try:
             if copy_of is not None:
                 message = await bot.copy_message(chat_id, from_chat_id=copy_of.chat_id, message_id=copy_of.message_id,
-                                                 caption=text, parse_mode=ParseMode.HTML)
+                                                 caption=text)
             elif photo is not None:
-                message = await bot.send_photo(chat_id, photo=photo, caption=text, parse_mode=ParseMode.HTML)
+                message = await bot.send_photo(chat_id, photo=photo, caption=text)
             else:
-                message = await bot.send_message(chat_id, text, parse_mode=ParseMode.HTML)
+                message = await bot.send_message(chat_id, text)
         except TelegramError as exc:
             # One unreachable staff member must not keep the alert from the others.
             log.warning("could not alert staff chat %s: %s", chat_id, exc)
@@ -84,7 +83,7 @@ async def alert_staff(services: Services, bot: Bot, text: str, *, patient_id: in
         sent = [message.message_id]
         try:
             for part in follow_up or ():
-                sent.append((await bot.send_message(chat_id, part, parse_mode=ParseMode.HTML)).message_id)
+                sent.append((await bot.send_message(chat_id, part)).message_id)
         except TelegramError as exc:
             log.warning("could not alert staff chat %s (the message after the header): %s", chat_id, exc)
             continue

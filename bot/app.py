@@ -11,6 +11,7 @@ from collections.abc import Callable
 from dataclasses import replace
 from datetime import datetime
 
+from telegram.constants import ParseMode
 from telegram.ext import (
     AIORateLimiter,
     Application,
@@ -18,11 +19,14 @@ from telegram.ext import (
     CallbackQueryHandler,
     ChatMemberHandler,
     CommandHandler,
+    Defaults,
     MessageHandler,
     filters,
 )
 
 from bot import callbacks
+from bot.commands import COMMANDS
+from bot.context import CONTEXT_TYPES
 from bot.delivery import (
     DISPATCH_JOB_NAME,
     HEARTBEAT_INTERVAL,
@@ -34,7 +38,7 @@ from bot.delivery import (
     note_downtime,
     prune_job,
 )
-from bot.handlers import answers, common, console, enroll, membership, patient, relay, staff, start
+from bot.handlers import answers, common, console, enroll, membership, patient, relay, start
 from bot.http_client import AiohttpRequest
 from bot.intake import INTAKE_KEY, ChatOrderedProcessor, Intake
 from bot.logs import quiet_libraries
@@ -95,6 +99,10 @@ def build_application(settings: Settings, services: Services | None = None) -> A
         .updater(None)
         # Different chats' updates at once, one chat's in order (the intake claims per chat too).
         .concurrent_updates(ChatOrderedProcessor())
+        # Handlers get context.services, context.locale and context.reply() (bot/context.py).
+        .context_types(CONTEXT_TYPES)
+        # Every text we send is HTML (placeholders escaped by messages/catalog.py): said once, here.
+        .defaults(Defaults(parse_mode=ParseMode.HTML))
     )
     if settings.telegram_api_base_url:
         root = settings.telegram_api_base_url
@@ -105,20 +113,8 @@ def build_application(settings: Settings, services: Services | None = None) -> A
 
     # New messages only: an edited /session must not record another session (edits come below).
     new = filters.UpdateType.MESSAGE
-    application.add_handler(CommandHandler("enroll", enroll.enroll_command, filters=new))
-    application.add_handler(CommandHandler("start", start.start_command, filters=new))
-    application.add_handler(CommandHandler("help", common.help_command, filters=new))
-    for name, callback in (
-        ("status", patient.status_command), ("pause", patient.pause_command), ("resume", patient.resume_command),
-        ("stop", patient.stop_command), ("delete", patient.delete_command), ("timezone", patient.timezone_command),
-        ("language", patient.language_command),
-        ("patients", console.patients_command), ("patient", console.patient_command),
-        ("session", console.session_command), ("cancel", console.cancel_command),
-        ("invite", console.invite_command), ("reopen", console.reopen_command), ("stats", console.stats_command),
-        ("staffinvite", staff.staffinvite_command), ("staff", staff.staff_command),
-        ("removestaff", staff.removestaff_command),
-    ):
-        application.add_handler(CommandHandler(name, callback, filters=new))
+    for command in COMMANDS:  # bot/commands.py: the one list (access, menus and /help follow from it)
+        application.add_handler(CommandHandler(command.name, command.handler_callback(), filters=new))
     for kind, callback in (
         (callbacks.ENROLL_FORM, enroll.form_button),
         (callbacks.CHECKIN, answers.checkin_button), (callbacks.REBOOK, answers.rebook_button),

@@ -15,10 +15,9 @@ import asyncio
 import logging
 from datetime import UTC, datetime, timedelta
 
-from telegram.ext import ContextTypes
-
 from bot.alerts import alert_staff
-from bot.services import Services, services_of
+from bot.context import AftercareContext
+from bot.services import Services
 from jobs.dispatch import DispatchReport, dispatch_due
 from jobs.health import beat, last_beat, queue_counts
 from jobs.intake import open_count, prune_updates
@@ -69,11 +68,11 @@ async def dispatch_rounds(services: Services, bot, *, should_stop=lambda: False)
         services.dispatching = False
 
 
-async def dispatch_job(context: ContextTypes.DEFAULT_TYPE) -> None:
+async def dispatch_job(context: AftercareContext) -> None:
     """JobQueue callback: dispatcher passes, then the alerts they call for."""
     application = context.application
     # Application.stop() clears `running` before it waits for jobs: stop sending at once then.
-    await dispatch_rounds(services_of(context), context.bot, should_stop=lambda: not application.running)
+    await dispatch_rounds(context.services, context.bot, should_stop=lambda: not application.running)
 
 
 def wake_dispatcher(services: Services, job_queue) -> None:
@@ -119,9 +118,9 @@ async def note_downtime(services: Services) -> None:
     await services.store.run(beat, now=now)
 
 
-async def heartbeat_job(context: ContextTypes.DEFAULT_TYPE) -> None:
+async def heartbeat_job(context: AftercareContext) -> None:
     """A steady log line with the queue's state; the beat that tells the next start about downtime."""
-    services = services_of(context)
+    services = context.services
     now = services.clock()
     if services.store.presence is not None:
         await asyncio.to_thread(services.store.presence.refresh)
@@ -132,9 +131,9 @@ async def heartbeat_job(context: ContextTypes.DEFAULT_TYPE) -> None:
              {**counts, "updates": waiting})
 
 
-async def prune_job(context: ContextTypes.DEFAULT_TYPE) -> None:
+async def prune_job(context: AftercareContext) -> None:
     """Delete handled updates older than UPDATE_RETENTION_HOURS (kept so a re-delivery is recognised)."""
-    services = services_of(context)
+    services = context.services
     removed = await services.store.run(prune_updates, before=services.clock() - services.settings.update_retention)
     if removed:
         log.info("pruned %d handled updates", removed)

@@ -7,17 +7,15 @@ import logging
 from telegram import Bot, BotCommand, BotCommandScopeChat, BotCommandScopeDefault
 from telegram.error import TelegramError
 
+# The module, not its names: the registry imports the handlers, one of which imports this module.
+from bot import commands as registry
 from bot.services import Services
 
 log = logging.getLogger(__name__)
 
-PATIENT_COMMANDS = ("status", "help", "pause", "resume", "timezone", "language", "stop", "delete")
-STAFF_COMMANDS = ("enroll", "patients", "patient", "session", "invite", "cancel", "reopen", "stats", "help")
-ADMIN_COMMANDS = ("staffinvite", "staff", "removestaff")
 
-
-def _commands(services: Services, locale: str, names) -> list[BotCommand]:
-    return [BotCommand(name, services.text(locale, f"command_{name}")) for name in names]
+def _commands(services: Services, locale: str, commands: tuple[registry.Command, ...]) -> list[BotCommand]:
+    return [BotCommand(command.name, services.text(locale, f"command_{command.name}")) for command in commands]
 
 
 async def set_menus(bot: Bot, services: Services) -> None:
@@ -25,7 +23,8 @@ async def set_menus(bot: Bot, services: Services) -> None:
     catalog = services.catalog
     for locale in catalog.locales:
         language = None if locale == "en" else locale
-        await bot.set_my_commands(_commands(services, locale, PATIENT_COMMANDS), scope=BotCommandScopeDefault(),
+        menu = registry.commands_for(registry.Audience.PATIENT, registry.Audience.ANYONE)
+        await bot.set_my_commands(_commands(services, locale, menu), scope=BotCommandScopeDefault(),
                                   language_code=language)
     for chat_id in await services.staff_chats():
         await show_staff_menu(bot, services, chat_id)
@@ -35,9 +34,10 @@ async def set_menus(bot: Bot, services: Services) -> None:
 
 async def show_staff_menu(bot: Bot, services: Services, chat_id: int) -> None:
     """The staff menu in one chat (admins also get the staff-management commands)."""
-    names = STAFF_COMMANDS + (ADMIN_COMMANDS if services.settings.is_admin(chat_id) else ())
+    audience = registry.Audience
+    audiences = (audience.STAFF, audience.ANYONE) + ((audience.ADMIN,) if services.settings.is_admin(chat_id) else ())
     try:
-        await bot.set_my_commands(_commands(services, services.staff_locale, names),
+        await bot.set_my_commands(_commands(services, services.staff_locale, registry.commands_for(*audiences)),
                                   scope=BotCommandScopeChat(chat_id))
     except TelegramError as exc:
         # A staff member who never opened the bot has no chat yet; their menu comes when they join.

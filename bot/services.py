@@ -7,7 +7,6 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 from telegram import Update
-from telegram.ext import ContextTypes
 
 from bot.settings import Settings
 from bot.throttle import WrongTokenThrottle
@@ -88,7 +87,3 @@ class Services:
         members = await self.store.run(staff_members)
         return sorted(set(self.settings.staff_ids) | {member.user_id for member in members})
 
-
-def services_of(context: ContextTypes.DEFAULT_TYPE) -> Services:
-    """The Services put into bot_data by bot.app.build_application."""
-    return context.bot_data[SERVICES_KEY]

@@ -6,12 +6,12 @@ import logging
 from zoneinfo import ZoneInfo
 
 from telegram import Update
-from telegram.ext import ContextTypes
 
 from bot.alerts import alert_staff
 from bot.callbacks import CHECKIN, REBOOK, parse_callback
+from bot.context import AftercareContext
 from bot.handlers.common import edit_or_send
-from bot.services import Services, services_of
+from bot.services import Services
 from jobs.answers import BOOKED, LATER, answer_checkin, answer_rebook
 from jobs.refusal import Refusal
 
@@ -23,9 +23,9 @@ _REBOOK_LABELS = {"booked": "button_booked", "later": "button_later", "stop": "b
 ANSWER_LABELS = {**_CHECKIN_LABELS, **_REBOOK_LABELS}
 
 
-async def checkin_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+async def checkin_button(update: Update, context: AftercareContext) -> None:
     """Record "how is your skin?", answer in the clinic's voice, alert staff when the rule says so."""
-    services = services_of(context)
+    services = context.services
     query = update.callback_query
     reminder_id, answer = await _parse_or_refuse(update, services, CHECKIN)
     result = await services.store.run(
@@ -51,9 +51,9 @@ async def checkin_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> 
         ), patient_id=patient.id)
 
 
-async def rebook_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+async def rebook_button(update: Update, context: AftercareContext) -> None:
     """Booked / remind me later / not continuing."""
-    services = services_of(context)
+    services = context.services
     query = update.callback_query
     reminder_id, answer = await _parse_or_refuse(update, services, REBOOK)
     result = await services.store.run(

@@ -6,11 +6,10 @@ import logging
 from datetime import timedelta
 
 from telegram import CallbackQuery, InlineKeyboardMarkup, Update
-from telegram.constants import ChatType, ParseMode
+from telegram.constants import ChatType
 from telegram.error import BadRequest, Conflict, NetworkError
-from telegram.ext import ContextTypes
 
-from bot.services import services_of
+from bot.context import AftercareContext
 from jobs.patients import patient_for_chat
 from jobs.refusal import Refusal
 from jobs.storage.db import is_busy
@@ -19,24 +18,32 @@ from messages.catalog import Raw, html_to_plain
 log = logging.getLogger(__name__)
 
 
-async def help_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+async def help_command(update: Update, context: AftercareContext) -> None:
     """What the bot does and how to reach the clinic; staff see their own commands first."""
-    services = services_of(context)
+    services = context.services
     settings = services.settings
     user = update.effective_user
-    locale = services.locale_of(update)
+    locale = context.locale
     patient = None
     if update.effective_chat.type == ChatType.PRIVATE:
         # A patient's /language choice wins over their Telegram language.
         patient = await services.store.run(patient_for_chat, chat_id=update.effective_chat.id)
         if patient is not None and patient.locale:
             locale = services.catalog.resolve_locale(patient.locale)
+    # Imported here: the registry imports this module for /help's own entry.
+    from bot.commands import Audience, commands_for, help_lines
+
+    def text(key: str) -> str:
+        return services.text(locale, key)
+
     booking = Raw(services.text(locale, "booking_line", url=settings.booking_url) if settings.booking_url else "")
-    patient_help = services.text(locale, "help_patient", booking_line=booking)
+    patient_help = "\n".join([services.text(locale, "help_patient", booking_line=booking),
+                              *help_lines(text, commands_for(Audience.PATIENT))])
     if await services.is_staff(user.id if user else None):
-        parts = [services.text(locale, "help_staff")]
+        parts = ["\n".join([text("help_staff"), *help_lines(text, commands_for(Audience.STAFF)),
+                            text("help_staff_footer")])]
         if settings.is_admin(user.id):
-            parts.append(services.text(locale, "help_admin"))
+            parts.append("\n".join([text("help_admin"), *help_lines(text, commands_for(Audience.ADMIN))]))
         if update.effective_chat.type != ChatType.PRIVATE:
             parts.append(services.text(locale, "help_chat_id", chat_id=update.effective_chat.id))
         # What patients read, last: staff look up their own commands far more often.
@@ -47,16 +54,15 @@ async def help_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> No
     await update.effective_message.reply_html(text)
 
 
-async def unknown_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+async def unknown_command(update: Update, context: AftercareContext) -> None:
     """A command we don't have: point to /help."""
-    services = services_of(context)
-    await update.effective_message.reply_html(services.text(services.locale_of(update), "unknown_command"))
+    await context.reply("unknown_command")
 
 
-async def answer_refusal(update: Update, context: ContextTypes.DEFAULT_TYPE, refusal: Refusal) -> None:
+async def answer_refusal(update: Update, context: AftercareContext, refusal: Refusal) -> None:
     """Say no the one way: the refusal's text (and usage hint) as a reply, or as a button's notice."""
-    services = services_of(context)
-    locale = refusal.locale or services.locale_of(update)
+    services = context.services
+    locale = refusal.locale or context.locale
     text = services.text(locale, refusal.key, **refusal.values)
     if refusal.hint:
         text += "\n" + services.text(locale, refusal.hint, **refusal.values)
@@ -73,18 +79,18 @@ async def edit_or_send(query: CallbackQuery, text: str, *, reply_markup: InlineK
     an error for the person pressing.
     """
     try:
-        await query.edit_message_text(text, parse_mode=ParseMode.HTML, reply_markup=reply_markup)
+        await query.edit_message_text(text, reply_markup=reply_markup)
     except BadRequest as exc:
         if "not modified" in exc.message.lower():
             return
         chat_id = query.message.chat.id if query.message else query.from_user.id
-        await query.get_bot().send_message(chat_id, text, parse_mode=ParseMode.HTML, reply_markup=reply_markup)
+        await query.get_bot().send_message(chat_id, text, reply_markup=reply_markup)
 
 
-async def unknown_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+async def unknown_button(update: Update, context: AftercareContext) -> None:
     """A press whose data no button of ours carries: answer it, so the client stops waiting."""
-    services = services_of(context)
-    await update.callback_query.answer(services.text(services.locale_of(update), "not_your_button"))
+    services = context.services
+    await update.callback_query.answer(services.text(context.locale, "not_your_button"))
 
 
 # Polling retries a Conflict with a growing pause (up to 30 s): one line now, then one per this.
@@ -92,9 +98,9 @@ CONFLICT_REPORT_EVERY = timedelta(minutes=30)
 _CONFLICTS_KEY = "polling_conflicts"
 
 
-def _another_instance_polls(context: ContextTypes.DEFAULT_TYPE) -> None:
+def _another_instance_polls(context: AftercareContext) -> None:
     """Telegram refuses a second getUpdates for one token: say so once, not with a traceback per retry."""
-    now = services_of(context).clock()
+    now = context.services.clock()
     first, count = context.bot_data.get(_CONFLICTS_KEY, (None, 0))
     if first is None or now - first >= CONFLICT_REPORT_EVERY:
         more = f" (and {count} times since the last report)" if count else ""
@@ -105,7 +111,7 @@ def _another_instance_polls(context: ContextTypes.DEFAULT_TYPE) -> None:
         context.bot_data[_CONFLICTS_KEY] = (first, count + 1)
 
 
-async def error_handler(update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
+async def error_handler(update: object, context: AftercareContext) -> None:
     """Answer a refusal with its text; log any other error (ids only) and tell the user we failed."""
     update_id = update.update_id if isinstance(update, Update) else None
     if isinstance(context.error, Refusal) and isinstance(update, Update):
@@ -123,7 +129,7 @@ async def error_handler(update: object, context: ContextTypes.DEFAULT_TYPE) -> N
         # retries by itself, so one line is enough, not a traceback per attempt.
         log.warning("cannot reach the Bot API while fetching updates: %s", context.error)
         return
-    services = services_of(context)
+    services = context.services
     key = "error_generic"
     if is_busy(context.error):
         # Another process holds the SQLite write lock past the handlers' short wait: say so at once

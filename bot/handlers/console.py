@@ -12,18 +12,17 @@ import math
 from datetime import UTC, datetime, timedelta
 
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
-from telegram.constants import ParseMode
-from telegram.ext import ContextTypes
 
 from bot.access import staff_only
 from bot.callbacks import PATIENTS, SESSION_CONFIRM, parse_callback
+from bot.context import AftercareContext
 from bot.enroll_args import parse_session_time
 from bot.handlers.common import edit_or_send
 from bot.handlers.enroll import cancel_form
 from bot.invite_card import invite_link, qr_png
 from bot.keyboards import SESSION_CONFIRM_PREFIX, patients_keyboard
 from bot.patient_card import history_lines, profile_lines, timeline_lines
-from bot.services import Services, services_of
+from bot.services import Services
 from jobs.console import (
     PATIENT_FILTERS,
     cancel_patient,
@@ -67,9 +66,9 @@ async def _resolve(update: Update, services: Services, query: str, usage_key: st
     return matches[0]
 
 
-async def _patient_from_args(update: Update, context: ContextTypes.DEFAULT_TYPE, usage_key: str) -> Patient | None:
+async def _patient_from_args(update: Update, context: AftercareContext, usage_key: str) -> Patient | None:
     """The patient the command's arguments name, or None after replying why not."""
-    return await _resolve(update, services_of(context), " ".join(context.args or []), usage_key)
+    return await _resolve(update, context.services, " ".join(context.args or []), usage_key)
 
 
 def _split_at(text: str) -> tuple[str, str | None]:
@@ -78,32 +77,31 @@ def _split_at(text: str) -> tuple[str, str | None]:
     return head.strip(), (tail.strip() if sep else None)
 
 
-@staff_only
-async def patients_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+async def patients_command(update: Update, context: AftercareContext) -> None:
     """``/patients [active|awaiting_link|paused|stopped|unreachable|due]``: one page, with buttons."""
-    services = services_of(context)
+    services = context.services
     which = (context.args[0].lower() if context.args else ACTIVE)
     if which == "awaiting":
         which = AWAITING_LINK
     if which not in PATIENT_FILTERS:
         await update.effective_message.reply_html(services.text(
-            services.locale_of(update), "patients_usage", filters=", ".join(PATIENT_FILTERS)))
+            context.locale, "patients_usage", filters=", ".join(PATIENT_FILTERS)))
         return
-    text, keyboard = await _patients_page(services, services.locale_of(update), which, 0)
+    text, keyboard = await _patients_page(services, context.locale, which, 0)
     await update.effective_message.reply_html(text, reply_markup=keyboard)
 
 
 @staff_only
-async def patients_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+async def patients_button(update: Update, context: AftercareContext) -> None:
     """A filter or page button of /patients."""
-    services = services_of(context)
+    services = context.services
     query = update.callback_query
     button = parse_callback(query.data)
     if button is None or button.kind != PATIENTS or button.value not in PATIENT_FILTERS:
-        await query.answer(services.text(services.locale_of(update), "not_your_button"))
+        await query.answer(services.text(context.locale, "not_your_button"))
         return
     await query.answer()
-    text, keyboard = await _patients_page(services, services.locale_of(update), button.value, button.number)
+    text, keyboard = await _patients_page(services, context.locale, button.value, button.number)
     await edit_or_send(query, text, reply_markup=keyboard)
 
 
@@ -132,15 +130,14 @@ async def _patients_page(services: Services, locale: str, which: str, page: int)
     return "\n".join(lines), keyboard
 
 
-@staff_only
-async def patient_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+async def patient_command(update: Update, context: AftercareContext) -> None:
     """``/patient <number or name>``: profile and full timeline."""
-    services = services_of(context)
+    services = context.services
     patient = await _patient_from_args(update, context, "patient_usage")
     if patient is None:
         return
     timeline = await services.store.run(patient_timeline, patient_id=patient.id)
-    locale = services.locale_of(update)
+    locale = context.locale
     lines = (profile_lines(services, locale, patient) + timeline_lines(services, locale, timeline)
              + history_lines(services, locale, timeline))
     text = "\n".join(lines)
@@ -148,13 +145,12 @@ async def patient_command(update: Update, context: ContextTypes.DEFAULT_TYPE) ->
     await update.effective_message.reply_html(text if len(text) < 4000 else "…\n" + text[-3900:].split("\n", 1)[1])
 
 
-@staff_only
-async def session_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+async def session_command(update: Update, context: AftercareContext) -> None:
     """``/session <patient> [at=<time>]``: record the next session of the series and plan its aftercare.
 
     A session recorded within hours of the previous one is more likely a repeat: staff confirm it first.
     """
-    services = services_of(context)
+    services = context.services
     query, at = _split_at(update.effective_message.text.partition(" ")[2])
     patient = await _resolve(update, services, query, "session_usage")
     if patient is None:
@@ -190,9 +186,9 @@ async def _ask_to_confirm_session(update: Update, services: Services, patient: P
 
 
 @staff_only
-async def session_confirm_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+async def session_confirm_button(update: Update, context: AftercareContext) -> None:
     """Staff confirm (or drop) a session recorded soon after the previous one."""
-    services = services_of(context)
+    services = context.services
     query = update.callback_query
     button = parse_callback(query.data)
     if button is None or button.kind != SESSION_CONFIRM:
@@ -200,8 +196,7 @@ async def session_confirm_button(update: Update, context: ContextTypes.DEFAULT_T
     patient_id, enrollment_id, stamp = button.numbers
     await query.answer()
     if button.choice == "no":
-        await query.edit_message_text(services.text(services.locale_of(update), "session_not_recorded"),
-                                      parse_mode=ParseMode.HTML)
+        await query.edit_message_text(services.text(context.locale, "session_not_recorded"))
         return
     await query.edit_message_reply_markup(None)
     await _record_session(update, services, patient_id=patient_id, after_enrollment=enrollment_id,
@@ -237,10 +232,9 @@ async def _record_session(update: Update, services: Services, *, patient_id: int
     await update.effective_message.reply_html(text)
 
 
-@staff_only
-async def cancel_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+async def cancel_command(update: Update, context: AftercareContext) -> None:
     """``/cancel <patient>``: stop all of a patient's reminders (``/cancel`` alone leaves an open form)."""
-    services = services_of(context)
+    services = context.services
     if not context.args and await cancel_form(update, context):
         return
     patient = await _patient_from_args(update, context, "cancel_usage")
@@ -249,14 +243,12 @@ async def cancel_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> 
     count = await services.store.run(cancel_patient, patient_id=patient.id, now=services.clock(),
                                      staff_id=update.effective_user.id)
     log.info("staff %s cancelled patient %d (%d reminders)", update.effective_user.id, patient.id, count)
-    await update.effective_message.reply_html(services.text(services.locale_of(update), "cancel_done",
-                                                            count=count, name=patient.name))
+    await context.reply("cancel_done", count=count, name=patient.name)
 
 
-@staff_only
-async def reopen_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+async def reopen_command(update: Update, context: AftercareContext) -> None:
     """``/reopen <patient>``: undo a patient's "I'm not continuing"; the booking reminders still valid return."""
-    services = services_of(context)
+    services = context.services
     patient = await _patient_from_args(update, context, "reopen_usage")
     if patient is None:
         return
@@ -264,21 +256,19 @@ async def reopen_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> 
                                        quiet_hours=services.settings.quiet_hours, now=services.clock())
     log.info("staff %s reopened patient %d (%d reminders back)", update.effective_user.id, patient.id,
              applied.revived)
-    await update.effective_message.reply_html(services.text(services.locale_of(update), "reopen_done",
-                                                            name=patient.name, count=applied.revived))
+    await context.reply("reopen_done", name=patient.name, count=applied.revived)
 
 
-@staff_only
-async def invite_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+async def invite_command(update: Update, context: AftercareContext) -> None:
     """``/invite <patient>``: a fresh invite link and QR code; older links stop working."""
-    services = services_of(context)
+    services = context.services
     patient = await _patient_from_args(update, context, "invite_usage")
     if patient is None:
         return
     now = services.clock()
     token = await services.store.run(reinvite, patient_id=patient.id, now=now, ttl=services.settings.invite_ttl)
     link = invite_link(context.bot.username, token)
-    locale = services.locale_of(update)
+    locale = context.locale
     expires = services.catalog.format_date(locale, (now + services.settings.invite_ttl)
                                            .astimezone(services.settings.clinic_timezone), with_time=True)
     log.info("staff %s made a new invite for patient %d", update.effective_user.id, patient.id)
@@ -288,14 +278,13 @@ async def invite_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> 
         # Opening the link restarts the plan: say so, so staff know what the patient will get.
         caption += "\n" + services.text(locale, "invite_restarts", status=services.text(
             locale, f"state_{patient.status}"))
-    await update.effective_message.reply_photo(photo=qr_png(link), parse_mode=ParseMode.HTML, caption=caption)
+    await update.effective_message.reply_photo(photo=qr_png(link), caption=caption)
 
 
-@staff_only
-async def stats_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+async def stats_command(update: Update, context: AftercareContext) -> None:
     """``/stats [days]``: what happened over the last days (30 by default)."""
-    services = services_of(context)
-    locale = services.locale_of(update)
+    services = context.services
+    locale = context.locale
     days = parse_int(context.args[0] if context.args else "30", low=1, high=3650, key="stats_usage")
     now = services.clock()
     stats = await services.store.run(clinic_stats, since=now - timedelta(days=days), now=now)

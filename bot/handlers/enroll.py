@@ -12,10 +12,9 @@ import logging
 from zoneinfo import ZoneInfo
 
 from telegram import InlineKeyboardMarkup, Update
-from telegram.constants import ParseMode
-from telegram.ext import ContextTypes
 
 from bot.access import staff_only
+from bot.context import AftercareContext
 from bot.enroll_args import EnrollArgs, parse_enroll_args, parse_session_time
 from bot.invite_card import invite_link, qr_png
 from bot.keyboards import (
@@ -35,7 +34,7 @@ from bot.keyboards import (
     session_number_keyboard,
     when_keyboard,
 )
-from bot.services import Services, services_of
+from bot.services import Services
 from bot.timezones import zone_for_city
 from jobs import forms
 from jobs.enrollment import MAX_SERIES_LENGTH, enroll_patient, recent_namesake
@@ -57,10 +56,9 @@ def _staff_locale(services: Services, update: Update) -> str:
     return services.catalog.resolve_locale(user.language_code if user else None)
 
 
-@staff_only(private=True)
-async def enroll_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+async def enroll_command(update: Update, context: AftercareContext) -> None:
     """``/enroll …`` with a name enrolls now; ``/enroll`` alone opens the form."""
-    services = services_of(context)
+    services = context.services
     locale = _staff_locale(services, update)
     text = update.effective_message.text.partition(" ")[2]
     if not text.strip():
@@ -137,9 +135,9 @@ def _most_offered(default_length: int) -> int:
     return max(default_length, USUAL_LONGEST_SERIES)
 
 
-async def form_text(update: Update, context: ContextTypes.DEFAULT_TYPE) -> bool:
+async def form_text(update: Update, context: AftercareContext) -> bool:
     """A staff member's text answering their open form (name, time zone or time); False if none is open."""
-    services = services_of(context)
+    services = context.services
     user_id, now = update.effective_user.id, services.clock()
     form = await services.store.run(current_form, user_id=user_id, now=now)
     if form is None:
@@ -202,15 +200,15 @@ def _button_answer(services: Services, form, data: str) -> dict | None:
 
 
 @staff_only(private=True)
-async def form_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+async def form_button(update: Update, context: AftercareContext) -> None:
     """The form's buttons: treatment, session number, the options, "just now" / "another time"."""
-    services = services_of(context)
+    services = context.services
     query = update.callback_query
     user_id, now, locale = update.effective_user.id, services.clock(), _staff_locale(services, update)
     form = await services.store.run(current_form, user_id=user_id, now=now)
     if form is not None and form.step == forms.ASK_WHEN and query.data == ENROLL_WHEN_NOW:
         await query.answer()
-        await query.edit_message_text(_form_summary(services, locale, form), parse_mode=ParseMode.HTML)
+        await query.edit_message_text(_form_summary(services, locale, form))
         await _finish_form(update, context, now)
         return
     answers = _button_answer(services, form, query.data) if form is not None else None
@@ -222,11 +220,11 @@ async def form_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> Non
         return
     await query.answer()
     screen, keyboard = _form_screen(services, locale, form)
-    await query.edit_message_text(screen, parse_mode=ParseMode.HTML, reply_markup=keyboard)
+    await query.edit_message_text(screen, reply_markup=keyboard)
 
 
-async def _finish_form(update: Update, context: ContextTypes.DEFAULT_TYPE, session_at) -> None:
-    services = services_of(context)
+async def _finish_form(update: Update, context: AftercareContext, session_at) -> None:
+    services = context.services
     form = await services.store.run(close_form, user_id=update.effective_user.id)
     if form is None:
         return
@@ -236,9 +234,9 @@ async def _finish_form(update: Update, context: ContextTypes.DEFAULT_TYPE, sessi
     await finish_enrollment(update, context, args)
 
 
-async def cancel_form(update: Update, context: ContextTypes.DEFAULT_TYPE) -> bool:
+async def cancel_form(update: Update, context: AftercareContext) -> bool:
     """``/cancel`` with an open form drops it; False if there was none."""
-    services = services_of(context)
+    services = context.services
     form = await services.store.run(close_form, user_id=update.effective_user.id)
     if form is None:
         return False
@@ -246,9 +244,9 @@ async def cancel_form(update: Update, context: ContextTypes.DEFAULT_TYPE) -> boo
     return True
 
 
-async def finish_enrollment(update: Update, context: ContextTypes.DEFAULT_TYPE, args: EnrollArgs) -> None:
+async def finish_enrollment(update: Update, context: AftercareContext, args: EnrollArgs) -> None:
     """Write the patient and plan, then reply with the invite link and QR code (or what was wrong)."""
-    services = services_of(context)
+    services = context.services
     settings, catalog = services.settings, services.catalog
     locale = _staff_locale(services, update)
     protocol = catalog.protocol(args.protocol or settings.default_protocol)
@@ -293,4 +291,4 @@ async def finish_enrollment(update: Update, context: ContextTypes.DEFAULT_TYPE, 
     if twin is not None:
         minutes = int((services.clock() - twin.created_at).total_seconds() // 60)
         caption += services.text(locale, "enroll_duplicate_note", minutes=minutes, patient_id=twin.id)
-    await update.effective_message.reply_photo(photo=qr_png(link), caption=caption, parse_mode=ParseMode.HTML)
+    await update.effective_message.reply_photo(photo=qr_png(link), caption=caption)

@@ -6,21 +6,20 @@ import logging
 
 from telegram import ChatMember, Update
 from telegram.constants import ChatType
-from telegram.ext import ContextTypes
 
 from bot.alerts import alert_staff
-from bot.services import services_of
+from bot.context import AftercareContext
 from jobs.patients import mark_reachable, mark_unreachable
 
 log = logging.getLogger(__name__)
 
 
-async def my_chat_member(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+async def my_chat_member(update: Update, context: AftercareContext) -> None:
     """Blocked: cancel what is pending and tell staff once. Unblocked: re-plan what is still valid."""
     change = update.my_chat_member
     if change.chat.type != ChatType.PRIVATE:
         return
-    services = services_of(context)
+    services = context.services
     status = change.new_chat_member.status
     if status == ChatMember.BANNED:
         patient = await services.store.run(mark_unreachable, chat_id=change.chat.id, now=services.clock())

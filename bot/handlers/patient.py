@@ -11,12 +11,12 @@ from datetime import datetime
 from zoneinfo import ZoneInfo
 
 from telegram import KeyboardButton, ReplyKeyboardMarkup, ReplyKeyboardRemove, Update
-from telegram.ext import ContextTypes
 
 from bot.callbacks import CONFIRM, LANGUAGE, parse_callback
+from bot.context import AftercareContext
 from bot.handlers.common import edit_or_send
 from bot.keyboards import confirm_keyboard, language_keyboard
-from bot.services import Services, services_of
+from bot.services import Services
 from bot.timezones import zone_for_city, zone_for_location
 from jobs.confirmations import close_prompt, open_prompt
 from jobs.inputs import InputRefused, clean_query, echo
@@ -48,9 +48,9 @@ async def _patient_or_explain(update: Update, services: Services):
     return patient
 
 
-async def status_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+async def status_command(update: Update, context: AftercareContext) -> None:
     """Session k of n, the next message and when, and when the next session is due."""
-    services = services_of(context)
+    services = context.services
     status = await services.store.run(patient_status, chat_id=update.effective_chat.id)
     patient, enrollment, upcoming = status.patient, status.enrollment, status.next_reminder
     locale, catalog = patient.locale, services.catalog
@@ -82,18 +82,18 @@ async def status_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> 
     await update.effective_message.reply_html("\n".join(lines))
 
 
-async def pause_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+async def pause_command(update: Update, context: AftercareContext) -> None:
     """Hold all messages until /resume."""
     await _set_paused(update, context, paused=True)
 
 
-async def resume_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+async def resume_command(update: Update, context: AftercareContext) -> None:
     """Continue after /pause."""
     await _set_paused(update, context, paused=False)
 
 
-async def _set_paused(update: Update, context: ContextTypes.DEFAULT_TYPE, *, paused: bool) -> None:
-    services = services_of(context)
+async def _set_paused(update: Update, context: AftercareContext, *, paused: bool) -> None:
+    services = context.services
     applied = await services.store.run(set_paused, chat_id=update.effective_chat.id, paused=paused,
                                        quiet_hours=services.settings.quiet_hours, now=services.clock())
     patient = applied.patient
@@ -101,18 +101,18 @@ async def _set_paused(update: Update, context: ContextTypes.DEFAULT_TYPE, *, pau
     await update.effective_message.reply_html(services.text(patient.locale, "paused" if paused else "resumed"))
 
 
-async def stop_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+async def stop_command(update: Update, context: AftercareContext) -> None:
     """Ask to confirm stopping all messages."""
     await _ask_confirmation(update, context, "stop")
 
 
-async def delete_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+async def delete_command(update: Update, context: AftercareContext) -> None:
     """Ask to confirm erasing the patient's data."""
     await _ask_confirmation(update, context, "delete")
 
 
-async def _ask_confirmation(update: Update, context: ContextTypes.DEFAULT_TYPE, action: str) -> None:
-    services = services_of(context)
+async def _ask_confirmation(update: Update, context: AftercareContext, action: str) -> None:
+    services = context.services
     patient = await _patient_or_explain(update, services)
     locale = patient.locale
     nonce = await services.store.run(open_prompt, chat_id=update.effective_chat.id, action=action,
@@ -124,9 +124,9 @@ async def _ask_confirmation(update: Update, context: ContextTypes.DEFAULT_TYPE, 
     )
 
 
-async def confirm_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+async def confirm_button(update: Update, context: AftercareContext) -> None:
     """The answer to a /stop or /delete confirmation."""
-    services = services_of(context)
+    services = context.services
     query = update.callback_query
     button = parse_callback(query.data)
     chat_id = update.effective_user.id  # the presser's own private chat: nobody acts for a patient
@@ -155,9 +155,9 @@ async def confirm_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> 
     await edit_or_send(query, services.text(locale, done))
 
 
-async def timezone_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+async def timezone_command(update: Update, context: AftercareContext) -> None:
     """``/timezone Madrid`` sets the zone by city; ``/timezone`` alone offers to share a location."""
-    services = services_of(context)
+    services = context.services
     patient = await _patient_or_explain(update, services)
     locale = patient.locale
     query = " ".join(context.args or [])
@@ -182,9 +182,9 @@ async def timezone_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -
     await _apply_zone(update, services, zone)
 
 
-async def location_message(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+async def location_message(update: Update, context: AftercareContext) -> None:
     """A shared location sets the patient's time zone."""
-    services = services_of(context)
+    services = context.services
     location = update.effective_message.location
     zone = zone_for_location(latitude=location.latitude, longitude=location.longitude)
     patient = await _patient_or_explain(update, services)
@@ -205,9 +205,9 @@ async def _apply_zone(update: Update, services: Services, zone: ZoneInfo) -> Non
     )
 
 
-async def language_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+async def language_command(update: Update, context: AftercareContext) -> None:
     """Offer a button per language the clinic has texts for."""
-    services = services_of(context)
+    services = context.services
     patient = await _patient_or_explain(update, services)
     catalog = services.catalog
     choices = [(code, catalog.bot(code, "language_name")) for code in catalog.locales]
@@ -215,15 +215,15 @@ async def language_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -
                                               reply_markup=language_keyboard(choices))
 
 
-async def language_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+async def language_button(update: Update, context: AftercareContext) -> None:
     """Set the language chosen with a /language button."""
-    services = services_of(context)
+    services = context.services
     query = update.callback_query
     button = parse_callback(query.data)
     code = button.value if button is not None and button.kind == LANGUAGE else ""
     chat_id = update.effective_user.id
     if code not in services.catalog.locales:
-        await query.answer(services.text(services.locale_of(update), "not_your_button"))
+        await query.answer(services.text(context.locale, "not_your_button"))
         return
     patient = await services.store.run(patient_for_chat, chat_id=chat_id)
     if patient is None:

@@ -14,13 +14,13 @@ import logging
 from zoneinfo import ZoneInfo
 
 from telegram import Update
-from telegram.constants import ChatType, ParseMode
+from telegram.constants import ChatType
 from telegram.error import Forbidden, TelegramError
-from telegram.ext import ContextTypes
 
 from bot.alerts import MAX_CAPTION, MAX_TEXT, alert_staff, split_for_limit
+from bot.context import AftercareContext
 from bot.handlers.enroll import form_text
-from bot.services import Services, services_of
+from bot.services import Services
 from jobs.escalation import days_since_session
 from jobs.intake import has_effect, note_effect
 from jobs.patients import current_enrollment, mark_reachable, patient_for_chat
@@ -32,9 +32,9 @@ log = logging.getLogger(__name__)
 RELAYED = "relayed"  # the effect noted on the update once staff have the patient's message
 
 
-async def incoming_message(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+async def incoming_message(update: Update, context: AftercareContext) -> None:
     """Route a message: staff reply -> patient; patient -> staff; stranger -> explanation."""
-    services = services_of(context)
+    services = context.services
     message, chat, user = update.effective_message, update.effective_chat, update.effective_user
     if message.reply_to_message and await services.is_staff(user.id if user else None):
         patient = await services.store.run(patient_for_relay, staff_chat_id=chat.id,
@@ -53,16 +53,15 @@ async def incoming_message(update: Update, context: ContextTypes.DEFAULT_TYPE) -
                                            quiet_hours=services.settings.quiet_hours, now=services.clock())
     if patient is None:
         key = "staff_hint" if await services.is_staff(user.id if user else None) else "stranger"
-        await message.reply_html(services.text(services.locale_of(update), key,
-                                               ))
+        await context.reply(key)
         return
     await _relay_to_staff(update, context, services, patient)
 
 
-async def edited_message(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+async def edited_message(update: Update, context: AftercareContext) -> None:
     """A patient edited a message: staff get the new text once, marked as an edit. Nothing else re-runs
     (an edited command, an edited staff reply, an edited answer to the /enroll form)."""
-    services = services_of(context)
+    services = context.services
     message, chat = update.effective_message, update.effective_chat
     if chat.type != ChatType.PRIVATE or not (message.text or message.caption):
         return
@@ -123,7 +122,7 @@ async def _relay_to_staff(update: Update, context, services: Services, patient, 
 
 async def _reply_to_patient(update: Update, context, services: Services, patient) -> None:
     message = update.effective_message
-    staff = services.locale_of(update)
+    staff = context.locale
     if (message.text or message.caption or "").startswith("/"):
         # A command typed as a reply (one Telegram sent without its command entity) is never a message.
         await message.reply_html(services.text(staff, "relay_reply_is_command", name=patient.name))
@@ -137,18 +136,18 @@ async def _reply_to_patient(update: Update, context, services: Services, patient
         caption, rest = split_for_limit(header, f"{header}\n{message.caption_html}", message.caption or "",
                                         MAX_CAPTION) if message.caption else (header, None)
         if message.photo:
-            await bot.send_photo(chat_id, photo=message.photo[-1].file_id, caption=caption, parse_mode=ParseMode.HTML)
+            await bot.send_photo(chat_id, photo=message.photo[-1].file_id, caption=caption)
         elif message.sticker or message.video_note:  # no caption possible: the header goes first
-            await bot.send_message(chat_id, header, parse_mode=ParseMode.HTML)
+            await bot.send_message(chat_id, header)
             await bot.copy_message(chat_id, from_chat_id=message.chat_id, message_id=message.message_id)
         elif message.text is None:
             await bot.copy_message(chat_id, from_chat_id=message.chat_id, message_id=message.message_id,
-                                   caption=caption, parse_mode=ParseMode.HTML)
+                                   caption=caption)
         else:
             text, rest = split_for_limit(header, f"{header}\n{message.text_html}", message.text, MAX_TEXT)
-            await bot.send_message(chat_id, text, parse_mode=ParseMode.HTML)
+            await bot.send_message(chat_id, text)
         for part in rest or ():
-            await bot.send_message(chat_id, part, parse_mode=ParseMode.HTML)
+            await bot.send_message(chat_id, part)
     except (Forbidden, TelegramError) as exc:
         log.warning("staff reply to patient %d not delivered: %s", patient.id, exc)
         await message.reply_html(services.text(staff, "relay_reply_failed", name=patient.name))

@@ -6,13 +6,11 @@ import logging
 from datetime import timedelta
 
 from telegram import Update
-from telegram.ext import ContextTypes
 
-from bot.access import staff_only
+from bot import menus
 from bot.alerts import alert_staff
+from bot.context import AftercareContext
 from bot.invite_card import invite_link
-from bot.menus import show_staff_menu
-from bot.services import services_of
 from jobs.inputs import parse_user_id
 from jobs.refusal import Refusal
 from jobs.staff import create_staff_invite, redeem_staff_invite, remove_staff, staff_members
@@ -22,23 +20,22 @@ log = logging.getLogger(__name__)
 STAFF_INVITE_TTL = timedelta(days=2)
 
 
-@staff_only(admin=True, private=True)
-async def staffinvite_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+async def staffinvite_command(update: Update, context: AftercareContext) -> None:
     """A one-time link that makes whoever opens it staff."""
-    services = services_of(context)
+    services = context.services
     payload = await services.store.run(create_staff_invite, created_by=update.effective_user.id,
                                        now=services.clock(), ttl=STAFF_INVITE_TTL)
     log.info("admin %s created a staff invite", update.effective_user.id)
     await update.effective_message.reply_html(services.text(
-        services.locale_of(update), "staffinvite_done", days=STAFF_INVITE_TTL.days,
+        context.locale, "staffinvite_done", days=STAFF_INVITE_TTL.days,
         link=invite_link(context.bot.username, payload)))
 
 
-async def join_as_staff(update: Update, context: ContextTypes.DEFAULT_TYPE, payload: str) -> None:
+async def join_as_staff(update: Update, context: AftercareContext, payload: str) -> None:
     """``/start staff-<token>``: redeem a staff invite."""
-    services = services_of(context)
+    services = context.services
     user = update.effective_user
-    locale = services.locale_of(update)
+    locale = context.locale
     # Staff are not patients: their Telegram name helps admins see who is who (alerts, /staff).
     staff_name = user.full_name + (f" (@{user.username})" if user.username else "")
     try:
@@ -50,16 +47,15 @@ async def join_as_staff(update: Update, context: ContextTypes.DEFAULT_TYPE, payl
         raise
     log.info("user %s joined the staff", user.id)
     await update.effective_message.reply_html(services.text(locale, "staff_joined"))
-    await show_staff_menu(context.bot, services, update.effective_chat.id)
+    await menus.show_staff_menu(context.bot, services, update.effective_chat.id)
     await alert_staff(services, context.bot, services.text(services.staff_locale, "staff_joined_alert",
                                                            staff_name=staff_name, user_id=user.id), exclude=user.id)
 
 
-@staff_only(admin=True)
-async def staff_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+async def staff_command(update: Update, context: AftercareContext) -> None:
     """List admins and invited staff."""
-    services = services_of(context)
-    locale = services.locale_of(update)
+    services = context.services
+    locale = context.locale
     members = await services.store.run(staff_members)
     none = services.text(locale, "staff_none")
     await update.effective_message.reply_html(services.text(
@@ -68,11 +64,10 @@ async def staff_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> N
                           if member.name else str(member.user_id) for member in members) or none))
 
 
-@staff_only(admin=True)
-async def removestaff_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+async def removestaff_command(update: Update, context: AftercareContext) -> None:
     """``/removestaff <user id>``: an invited staff member loses access."""
-    services = services_of(context)
-    locale = services.locale_of(update)
+    services = context.services
+    locale = context.locale
     user_id = parse_user_id(context.args[0] if context.args else "", key="removestaff_usage")
     removed = await services.store.run(remove_staff, user_id=user_id)
     log.info("admin %s removed staff %s: %s", update.effective_user.id, user_id, removed)

@@ -9,15 +9,14 @@ from __future__ import annotations
 import logging
 
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
-from telegram.constants import ParseMode
-from telegram.ext import ContextTypes
 
 from bot.alerts import alert_staff
 from bot.callbacks import SWITCH, parse_callback
+from bot.context import AftercareContext
 from bot.delivery import wake_dispatcher
 from bot.handlers.staff import join_as_staff
 from bot.keyboards import SWITCH_PREFIX
-from bot.services import Services, services_of
+from bot.services import Services
 from jobs.invites import LinkResult, confirm_switch, decline_switch, redeem_invite
 from jobs.lifecycle import LifecycleEvent
 from jobs.patients import patient_for_chat
@@ -28,11 +27,11 @@ from jobs.storage.states import PatientStatus
 log = logging.getLogger(__name__)
 
 
-async def start_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+async def start_command(update: Update, context: AftercareContext) -> None:
     """Link the chat to the invite's patient, greet them by name and send what is due at once."""
-    services = services_of(context)
+    services = context.services
     user, chat, message = update.effective_user, update.effective_chat, update.effective_message
-    locale = services.locale_of(update)
+    locale = context.locale
     if not context.args:
         patient = await services.store.run(patient_for_chat, chat_id=chat.id)
         if patient is not None:
@@ -86,9 +85,9 @@ async def _ask_to_switch(update: Update, services: Services, result: LinkResult)
         reply_markup=keyboard)
 
 
-async def switch_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+async def switch_button(update: Update, context: AftercareContext) -> None:
     """The answer to "this chat follows X: switch to Y?"."""
-    services = services_of(context)
+    services = context.services
     query = update.callback_query
     button = parse_callback(query.data)
     if button is None or button.kind != SWITCH:
@@ -98,10 +97,10 @@ async def switch_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> N
     if choice == "no":
         await services.store.run(decline_switch, invite_id=invite_id, chat_id=chat_id)
         await query.answer()
-        await query.edit_message_text(services.text(services.locale_of(update), "kept"), parse_mode=ParseMode.HTML)
+        await query.edit_message_text(services.text(context.locale, "kept"))
         return
     result = await services.store.run(confirm_switch, invite_id=invite_id, chat_id=chat_id,
-                                      now=services.clock(), locale=services.locale_of(update),
+                                      now=services.clock(), locale=context.locale,
                                       quiet_hours=services.settings.quiet_hours)
     await query.answer()
     await query.edit_message_reply_markup(None)
@@ -113,7 +112,7 @@ async def switch_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> N
     await _linked(update, context, services, result)
 
 
-async def _linked(update: Update, context: ContextTypes.DEFAULT_TYPE, services: Services, result: LinkResult) -> None:
+async def _linked(update: Update, context: AftercareContext, services: Services, result: LinkResult) -> None:
     patient, applied = result.patient, result.applied
     log.info("patient %d linked (%s, %d stale steps skipped)", patient.id, applied.event.value, applied.skipped)
     try:

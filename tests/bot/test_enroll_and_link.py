@@ -347,6 +347,7 @@ async def test_network_errors_while_polling_are_one_line_not_a_traceback(harness
     class Context:
         error = NetworkError("httpx.ConnectError: All connection attempts failed")
         bot_data = harness.app.bot_data
+        services = harness.services  # what bot/context.py's AftercareContext hands callbacks
 
     await error_handler(None, Context())
     [record] = [r for r in caplog.records if r.name == "bot.handlers.common"]

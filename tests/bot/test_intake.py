@@ -161,6 +161,7 @@ async def test_handled_updates_are_pruned_after_the_retention(harness, fake_api,
 
     class Context:
         bot_data = harness.app.bot_data
+        services = harness.services  # what bot/context.py's AftercareContext hands callbacks
 
     clock.advance(hours=23, minutes=59)
     await prune_job(Context())

@@ -223,6 +223,7 @@ async def test_heartbeat_logs_queue_counts(harness, clock, caplog):
 
     class Context:
         bot_data = harness.app.bot_data
+        services = harness.services  # what bot/context.py's AftercareContext hands callbacks
 
     await heartbeat_job(Context())
     assert "heartbeat: 6 pending, 0 due now, 0 failed" in caplog.text
