@@ -113,9 +113,11 @@ def import_bulk(args: dict) -> dict:
     wall = time.perf_counter() - started
     assert outcome.status == 0, outcome.status
     reminders = sum(item.planned for item in outcome.imported)
+    distinct = len({(i.row.protocol.name, i.row.session_at, i.row.zone.key, i.row.session_number,
+                     i.row.series_length) for i in outcome.imported})
     engine.dispose()
     return {"rows": args["rows"], "imported": len(outcome.imported), "reminders": reminders,
-            "wall_s": round(wall, 2), "cpu_s": round(time.process_time() - cpu0, 2),
+            "distinct_plans": distinct, "wall_s": round(wall, 2), "cpu_s": round(time.process_time() - cpu0, 2),
             "phases_s": {k: round(v, 2) for k, v in (outcome.seconds or {}).items()},
             "peak_rss_mb": round(peak_rss_mb(), 1), **probe.summary()}
 

@@ -33,7 +33,7 @@ from jobs.invites import hash_token, new_token
 from jobs.lifecycle import LifecycleEvent, record_new_patients, staff, state_for_new_reminder
 from jobs.planning import PlannedReminder, QuietHours, plan_reminders
 from jobs.refusal import Refusal
-from jobs.storage.bulk import allocate_ids, insert_rows
+from jobs.storage.bulk import allocate_ids, datetime_to_driver, insert_rows
 from jobs.storage.models import AWAITING_LINK, SKIPPED, Enrollment, Invite, Patient, Reminder, new_booking_ref
 from messages.protocol import Protocol
 
@@ -346,12 +346,25 @@ def write_import(session: Session, prepared: Sequence[PreparedPatient], *, invit
         for item, patient_id, enrollment_id in zip(prepared, patient_ids, enrollment_ids, strict=True)))
     initial, initial_outcome = state_for_new_reminder(AWAITING_LINK)
     stale_outcome = "stale: its time had passed at enrollment"
+    to_driver = datetime_to_driver(connection)
+    # Patients who share a plan share its rows but for their ids: each plan's rows are made (and their
+    # times converted for the driver) once, and a patient's rows are its ids put before them.
+    tails: dict[int, tuple[tuple, ...]] = {}
+
+    def tails_of(plan: tuple[PlannedReminder, ...]) -> tuple[tuple, ...]:
+        found = tails.get(id(plan))
+        if found is None:
+            found = tails[id(plan)] = tuple(
+                (step.step_key, step.text_key, step.kind, step.at_spec, step.not_before_spec, step.expires_spec,
+                 to_driver(step.planned_at), to_driver(step.due_at), to_driver(step.expires_at),
+                 SKIPPED if step.stale else initial, stale_outcome if step.stale else initial_outcome, 0)
+                for step in plan)
+        return found
+
     insert_rows(connection, Reminder.__table__, REMINDER_COLUMNS, (
-        (enrollment_id, patient_id, step.step_key, step.text_key, step.kind, step.at_spec, step.not_before_spec,
-         step.expires_spec, step.planned_at, step.due_at, step.expires_at, SKIPPED if step.stale else initial,
-         stale_outcome if step.stale else initial_outcome, 0)
+        (enrollment_id, patient_id) + tail
         for item, patient_id, enrollment_id in zip(prepared, patient_ids, enrollment_ids, strict=True)
-        for step in item.plan))
+        for tail in tails_of(item.plan)), converted=True)
     insert_rows(connection, Invite.__table__, INVITE_COLUMNS, (
         (patient_id, hash_token(item.token), now, expires_at)
         for item, patient_id in zip(prepared, patient_ids, strict=True)))

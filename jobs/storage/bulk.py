@@ -55,8 +55,17 @@ def _sqlite_datetime() -> callable:
     return convert
 
 
-def insert_rows(connection: Connection, table: Table, columns: Sequence[str], rows: Iterable[Sequence]) -> int:
-    """Insert ``rows`` (tuples in the order of ``columns``) into ``table``; return how many."""
+def datetime_to_driver(connection: Connection):
+    """How a datetime goes to this connection's driver: text on SQLite (cached), itself on PostgreSQL."""
+    return (lambda value: value) if connection.dialect.name == "postgresql" else _sqlite_datetime()
+
+
+def insert_rows(connection: Connection, table: Table, columns: Sequence[str], rows: Iterable[Sequence], *,
+                converted: bool = False) -> int:
+    """Insert ``rows`` (tuples in the order of ``columns``) into ``table``; return how many.
+
+    ``converted``: the rows' datetimes already went through :func:`datetime_to_driver`.
+    """
     postgres = connection.dialect.name == "postgresql"
     quote = connection.dialect.identifier_preparer.quote
     names = ", ".join(quote(column) for column in columns)
@@ -67,7 +76,7 @@ def insert_rows(connection: Connection, table: Table, columns: Sequence[str], ro
         connection.exec_driver_sql(f"PRAGMA cache_size=-{SQLITE_BULK_CACHE_KB}")
         connection.info["bulk_cache"] = True
     datetimes = {index for index, column in enumerate(columns) if isinstance(table.c[column].type, UTCDateTime)}
-    convert = _row_converter(len(columns), datetimes)
+    convert = _row_converter(len(columns), set() if converted else datetimes)
     statement = f"INSERT INTO {quote(table.name)} ({names}) VALUES ({', '.join('?' for _ in columns)})"
     count, batch = 0, []
     for row in rows:
