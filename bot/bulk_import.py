@@ -26,15 +26,18 @@ from bot.invite_card import invite_link
 from bot.invite_sheets import Card, CardsReport, FontChoice, create_private, invite_cards_pdf, invite_csv
 from bot.settings import Settings
 from jobs.importing import (
+    BulkRows,
     Checked,
     Defaults,
     Imported,
     ImportFileError,
+    build_rows,
     check_records,
+    draw_ids,
     existing_external_ids,
     prepare_import,
     read_csv,
-    write_import,
+    write_rows,
 )
 from jobs.refusal import Refusal
 from messages.catalog import Catalog
@@ -43,6 +46,8 @@ from messages.catalog import Catalog
 # each card costs a few milliseconds (segno draws its QR code in pure Python).
 CARDS_AUTO_LIMIT = 1_000
 _TAG = re.compile(r"<[^>]+>")
+# Rows whose whole plan is already past are named, up to this many.
+EMPTY_PLAN_LINES = 20
 
 
 @dataclass(frozen=True)
@@ -160,19 +165,36 @@ def _run_import(source: Path, *, engine: Engine, settings: Settings, catalog: Ca
             return ImportOutcome(2, [], checked)
     mark = time.perf_counter()
     prepared = prepare_import(checked.rows, quiet_hours=settings.quiet_hours, now=now)
+    dialect = engine.dialect.name
+    # Everything the transaction writes is built before it begins, for ids drawn ahead: PostgreSQL's
+    # sequence hands them out for good; on SQLite they are the next ones, checked again under the lock.
+    with Session(engine) as session:
+        ahead = draw_ids(session, len(prepared))
+        session.commit()
+
+    def build(ids: tuple[list[int], list[int]]) -> tuple[BulkRows, list[str], bytes]:
+        rows = build_rows(prepared, patient_ids=ids[0], enrollment_ids=ids[1], dialect=dialect,
+                          invite_ttl=settings.invite_ttl, enrolled_by=None, now=now)
+        links = [invite_link(bot_username, item.token) for item in rows.imported]
+        expires = rows.imported[0].expires_at.astimezone(settings.clinic_timezone).isoformat(timespec="minutes")
+        table = invite_csv((item.row.row, item.patient_id, item.row.name, item.row.external_id or "",
+                            item.row.locale, link, expires) for item, link in zip(rows.imported, links, strict=True))
+        return rows, links, table
+
+    rows, links, table = build(ahead)
     timings["plan"] = time.perf_counter() - mark
     mark = time.perf_counter()
     try:
         with Session(engine) as session:
+            if dialect != "postgresql":
+                again = draw_ids(session, len(prepared))
+                if again != ahead:  # someone enrolled a patient meanwhile: the next ids moved on
+                    rows, links, table = build(again)
             # A patient enrolled meanwhile with one of these references: the unique index refuses the
             # whole transaction (IntegrityError below), so the import stays all or nothing.
-            imported = write_import(session, prepared, invite_ttl=settings.invite_ttl, enrolled_by=None, now=now)
+            imported = write_rows(session, rows, enrolled_by=None, now=now)
             timings["write"] = time.perf_counter() - mark
-            links = [invite_link(bot_username, item.token) for item in imported]
-            expires = imported[0].expires_at.astimezone(settings.clinic_timezone).isoformat(timespec="minutes")
-            create_private(csv_path, invite_csv(
-                (item.row.row, item.patient_id, item.row.name, item.row.external_id or "", item.row.locale, link,
-                 expires) for item, link in zip(imported, links, strict=True)))
+            create_private(csv_path, table)
             try:
                 session.commit()
             except BaseException:
@@ -188,6 +210,12 @@ def _run_import(source: Path, *, engine: Engine, settings: Settings, catalog: Ca
     say(f"imported {len(imported)} patient(s): {planned} messages planned"
         + (f" ({stale} already past and skipped)" if stale else "")
         + (f"; {len(checked.skipped)} row(s) skipped" if checked.skipped else ""))
+    empty = [item for item in imported if item.planned and item.stale >= item.planned]
+    for item in empty[:EMPTY_PLAN_LINES]:
+        complain(f"aftercare: warning: row {item.row.row}: every message of patient {item.patient_id}'s plan is "
+                 "already past, so nothing will be sent (a mistyped session_at?)")
+    if len(empty) > EMPTY_PLAN_LINES:
+        complain(f"aftercare: warning: … and {len(empty) - EMPTY_PLAN_LINES} more such rows")
     say(f"invite links: {csv_path} (readable by you only; the links work once and expire "
         f"{imported[0].expires_at.astimezone(settings.clinic_timezone):%Y-%m-%d %H:%M} {settings.clinic_timezone.key})")
     report = None

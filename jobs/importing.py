@@ -327,26 +327,33 @@ def prepare_import(rows: Sequence[ImportRow], *, quiet_hours: QuietHours, now: d
 # --------------------------------------------------------------------------- writing
 
 
-def write_import(session: Session, prepared: Sequence[PreparedPatient], *, invite_ttl: timedelta,
-                 enrolled_by: int | None, now: datetime) -> list[Imported]:
-    """Write every prepared patient with bulk inserts, in the caller's transaction; return them with their ids."""
-    if not prepared:
-        return []
+@dataclass(frozen=True)
+class BulkRows:
+    """Every row an import writes, ready for the driver, and what it made."""
+
+    patient_ids: list[int]
+    patients: list[tuple]
+    enrollments: list[tuple]
+    reminders: list[tuple]
+    invites: list[tuple]
+    imported: list[Imported]
+
+
+def draw_ids(session: Session, count: int) -> tuple[list[int], list[int]]:
+    """Ids for ``count`` patients and as many cycles (see :func:`jobs.storage.bulk.allocate_ids`)."""
     connection = session.connection()
+    return (allocate_ids(connection, Patient.__table__, count),
+            allocate_ids(connection, Enrollment.__table__, count))
+
+
+def build_rows(prepared: Sequence[PreparedPatient], *, patient_ids: Sequence[int], enrollment_ids: Sequence[int],
+               dialect: str, invite_ttl: timedelta, enrolled_by: int | None, now: datetime) -> BulkRows:
+    """The rows of patients, cycles, reminders and invites for these ids (pure: no database)."""
+    to_driver = datetime_to_driver(dialect)
     expires_at = now + invite_ttl
-    patient_ids = allocate_ids(connection, Patient.__table__, len(prepared))
-    enrollment_ids = allocate_ids(connection, Enrollment.__table__, len(prepared))
-    insert_rows(connection, Patient.__table__, PATIENT_COLUMNS, (
-        (patient_id, item.row.name, AWAITING_LINK, item.row.zone.key, item.row.locale, item.row.series_length,
-         enrolled_by, now, item.row.phone, item.row.external_id, item.booking_ref)
-        for item, patient_id in zip(prepared, patient_ids, strict=True)))
-    insert_rows(connection, Enrollment.__table__, ENROLLMENT_COLUMNS, (
-        (enrollment_id, patient_id, item.row.session_number, item.row.series_length, item.row.session_at,
-         item.row.protocol.name, item.row.protocol.version, now)
-        for item, patient_id, enrollment_id in zip(prepared, patient_ids, enrollment_ids, strict=True)))
+    now_value, expires_value = to_driver(now), to_driver(expires_at)
     initial, initial_outcome = state_for_new_reminder(AWAITING_LINK)
     stale_outcome = "stale: its time had passed at enrollment"
-    to_driver = datetime_to_driver(connection)
     # Patients who share a plan share its rows but for their ids: each plan's rows are made (and their
     # times converted for the driver) once, and a patient's rows are its ids put before them.
     tails: dict[int, tuple[tuple, ...]] = {}
@@ -361,15 +368,45 @@ def write_import(session: Session, prepared: Sequence[PreparedPatient], *, invit
                 for step in plan)
         return found
 
-    insert_rows(connection, Reminder.__table__, REMINDER_COLUMNS, (
-        (enrollment_id, patient_id) + tail
-        for item, patient_id, enrollment_id in zip(prepared, patient_ids, enrollment_ids, strict=True)
-        for tail in tails_of(item.plan)), converted=True)
-    insert_rows(connection, Invite.__table__, INVITE_COLUMNS, (
-        (patient_id, hash_token(item.token), now, expires_at)
-        for item, patient_id in zip(prepared, patient_ids, strict=True)))
-    record_new_patients(session, patient_ids=patient_ids, event=LifecycleEvent.ENROLL,
+    triples = list(zip(prepared, patient_ids, enrollment_ids, strict=True))
+    return BulkRows(
+        patient_ids=list(patient_ids),
+        patients=[(patient_id, item.row.name, AWAITING_LINK, item.row.zone.key, item.row.locale,
+                   item.row.series_length, enrolled_by, now_value, item.row.phone, item.row.external_id,
+                   item.booking_ref) for item, patient_id, _ in triples],
+        enrollments=[(enrollment_id, patient_id, item.row.session_number, item.row.series_length,
+                      to_driver(item.row.session_at), item.row.protocol.name, item.row.protocol.version, now_value)
+                     for item, patient_id, enrollment_id in triples],
+        reminders=[(enrollment_id, patient_id) + tail for item, patient_id, enrollment_id in triples
+                   for tail in tails_of(item.plan)],
+        invites=[(patient_id, hash_token(item.token), now_value, expires_value) for item, patient_id, _ in triples],
+        imported=[Imported(row=item.row, patient_id=patient_id, token=item.token, expires_at=expires_at,
+                           planned=len(item.plan), stale=sum(step.stale for step in item.plan))
+                  for item, patient_id, _ in triples],
+    )
+
+
+def write_rows(session: Session, rows: BulkRows, *, enrolled_by: int | None, now: datetime) -> list[Imported]:
+    """Insert what :func:`build_rows` made, and record each patient's ``enrolled`` event, in the caller's
+    transaction."""
+    connection = session.connection()
+    for table, columns, values in ((Patient.__table__, PATIENT_COLUMNS, rows.patients),
+                                   (Enrollment.__table__, ENROLLMENT_COLUMNS, rows.enrollments),
+                                   (Reminder.__table__, REMINDER_COLUMNS, rows.reminders),
+                                   (Invite.__table__, INVITE_COLUMNS, rows.invites)):
+        insert_rows(connection, table, columns, values, converted=True)
+    record_new_patients(session, patient_ids=rows.patient_ids, event=LifecycleEvent.ENROLL,
                         cause=staff(enrolled_by, "import"), now=now)
-    return [Imported(row=item.row, patient_id=patient_id, token=item.token, expires_at=expires_at,
-                     planned=len(item.plan), stale=sum(step.stale for step in item.plan))
-            for item, patient_id in zip(prepared, patient_ids, strict=True)]
+    return rows.imported
+
+
+def write_import(session: Session, prepared: Sequence[PreparedPatient], *, invite_ttl: timedelta,
+                 enrolled_by: int | None, now: datetime) -> list[Imported]:
+    """Write every prepared patient with bulk inserts, in the caller's transaction; return them with their ids."""
+    if not prepared:
+        return []
+    patient_ids, enrollment_ids = draw_ids(session, len(prepared))
+    rows = build_rows(prepared, patient_ids=patient_ids, enrollment_ids=enrollment_ids,
+                      dialect=session.connection().dialect.name, invite_ttl=invite_ttl, enrolled_by=enrolled_by,
+                      now=now)
+    return write_rows(session, rows, enrolled_by=enrolled_by, now=now)

@@ -55,9 +55,9 @@ def _sqlite_datetime() -> callable:
     return convert
 
 
-def datetime_to_driver(connection: Connection):
-    """How a datetime goes to this connection's driver: text on SQLite (cached), itself on PostgreSQL."""
-    return (lambda value: value) if connection.dialect.name == "postgresql" else _sqlite_datetime()
+def datetime_to_driver(dialect: str):
+    """How a datetime goes to the ``dialect``'s driver: text on SQLite (cached), itself on PostgreSQL."""
+    return (lambda value: value) if dialect == "postgresql" else _sqlite_datetime()
 
 
 def insert_rows(connection: Connection, table: Table, columns: Sequence[str], rows: Iterable[Sequence], *,

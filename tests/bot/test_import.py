@@ -202,6 +202,43 @@ def test_the_bulk_event_refuses_what_needs_apply_event(tmp_path):
                             now=None)  # type: ignore[arg-type]
 
 
+async def test_a_row_whose_plan_is_all_past_is_imported_with_a_warning(harness, clock, tmp_path):
+    path = write(tmp_path, HEADER + f"Anna K,{(clock() - timedelta(days=59)).isoformat()},3,,,,,,\n")
+    outcome, lines = do_import(harness, path, cards=False)
+    assert outcome.status == 0 and count(harness, Patient) == 1
+    assert any("row 2: every message of patient 1's plan is already past" in line for line in lines["err"])
+
+
+async def test_a_patient_enrolled_while_the_rows_are_built_moves_the_ids_on(harness, clock, tmp_path, monkeypatch):
+    """The rows are built for ids drawn ahead; on SQLite someone may take those ids meanwhile (/enroll)."""
+    from bot import bulk_import
+
+    services, real_build = harness.services, bulk_import.build_rows
+    calls = []
+
+    def build_while_staff_enroll(*args, **kwargs):
+        if not calls:
+            services.store.call(enroll_patient, name="Walk In", protocol=services.catalog.protocol("microneedling"),
+                                session_at=clock(), session_number=1, series_length=3,
+                                zone=services.settings.clinic_timezone, locale="", quiet_hours=services.settings.quiet_hours,
+                                invite_ttl=services.settings.invite_ttl, enrolled_by=1, now=clock())
+        calls.append(kwargs["patient_ids"][0])
+        return real_build(*args, **kwargs)
+
+    monkeypatch.setattr(bulk_import, "build_rows", build_while_staff_enroll)
+    path = write(tmp_path, HEADER + "Anna K,,,,,,,,\nBea,,,,,,,,\n")
+    outcome, lines = do_import(harness, path, cards=False)
+    assert outcome.status == 0, lines
+    with Session(services.store.engine) as session:
+        names = {p.id: p.name for p in session.exec(select(Patient))}
+    table = list(csv.DictReader(io.StringIO(outcome.csv_path.read_text(encoding="utf-8-sig"))))
+    assert {int(line["patient_id"]): line["name"] for line in table} == {
+        pid: name for pid, name in names.items() if name != "Walk In"}
+    if services.store.engine.dialect.name == "sqlite":
+        assert calls == [1, 2]  # built for ids 1 and 2, then again for 2 and 3
+    assert count(harness, Invite) == 3 and count(harness, Enrollment) == 3
+
+
 async def test_check_only_writes_nothing(harness, tmp_path):
     path = write(tmp_path, HEADER + "Anna K,,,,,,,,\n")
     outcome, lines = do_import(harness, path, check_only=True)
