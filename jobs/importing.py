@@ -1,18 +1,25 @@
 """Bulk import: a CSV of patients checked row by row, then enrolled all together or not at all.
 
-Three phases, so that the database's write lock is held only for the third:
+The phases, so that the database's write lock is held only for the last:
 
-1. :func:`check_records` reads every row with the same rules as ``/enroll`` (the parsers of
-   ``bot/enroll_args``-style values in :mod:`jobs.inputs`, :func:`jobs.enrollment.check_enrollment`)
-   and returns the good rows and one :class:`RowProblem` per bad row, naming each bad column.
-2. :func:`prepare_import` plans every patient in pure Python (:func:`jobs.planning.plan_reminders`,
-   one plan per patient) and draws the invite tokens: no database, no clock.
-3. :func:`write_import` writes patients, cycles, reminders, invites and the lifecycle events with
-   SQLAlchemy Core bulk inserts (``executemany``) in the caller's one transaction.
+1. :func:`check_records` reads every row with the rules of ``/enroll``: the parsers of
+   :mod:`jobs.inputs` (names, zones, phone numbers), :func:`jobs.enrollment.parse_session_number`
+   and :func:`jobs.enrollment.check_enrollment`, whose refusals name the bot text that explains
+   them; it returns the good rows and one :class:`RowProblem` per bad row, naming each bad column.
+2. :func:`prepare_import` plans every patient in pure Python (:func:`jobs.planning.plan_reminders`)
+   and draws the invite tokens; :func:`build_rows` makes every row to write, for ids drawn ahead
+   (:func:`draw_ids`): no database, no clock.
+3. :func:`write_rows` inserts them in bulk (:mod:`jobs.storage.bulk`: the driver's executemany, COPY
+   on PostgreSQL) and records each patient's ``enrolled`` event through
+   :func:`jobs.lifecycle.record_new_patients`, in the caller's one transaction.
+   (:func:`write_import` does 2 and 3 in one call.)
 
 An ``external_id`` that a patient in the database already has is *skipped* (the import is
 idempotent by it, as the API is: never a second patient for the same reference); one that two rows
 of the file share is a bad row, since the file contradicts itself.
+
+The row parsing is the API's too (issue 13): when ``jobs/enrollment_request.py`` arrives, one
+parser of a record's fields serves both.
 """
 
 from __future__ import annotations
