@@ -64,7 +64,7 @@ sys.path.insert(0, str(ROOT))
 from bench import seed as seeding  # noqa: E402
 from bench.common import TOKEN  # noqa: E402
 
-SECTIONS = ("throughput", "sweep", "components", "profile", "limit", "scale", "usual", "outage", "burst")
+SECTIONS = ("throughput", "sweep", "components", "profile", "limit", "scale", "usual", "outage", "burst", "import")
 TARGET_PATIENTS = 100_000
 TARGET_JOBS = TARGET_PATIENTS * 8
 
@@ -77,6 +77,7 @@ FULL = {
     "usual_a_patients": 20_000, "usual_b_patients": 1000, "usual_b_synth_jobs": TARGET_JOBS,
     "outage_jobs": 1000, "outage_s": 5, "ours_outage_due": 1000, "ours_outage_stale": 200,
     "burst_patients": 40, "burst_backlog": 5000,
+    "import_rows": TARGET_PATIENTS, "import_one_by_one": 1000, "import_orm": 5000, "import_cards": 1000,
 }
 QUICK = {
     **FULL, "tp_n": 3000, "sweep": [], "components_n": 1000,
@@ -84,6 +85,7 @@ QUICK = {
     "scale_patients": 10_000, "small_patients": 1000, "enrollments": 50, "claims": 100,
     "usual_a_patients": 3000, "usual_b_patients": 150, "usual_b_synth_jobs": 80_000,
     "outage_jobs": 300, "ours_outage_due": 300, "ours_outage_stale": 60,
+    "import_rows": 10_000, "import_one_by_one": 200, "import_orm": 1000, "import_cards": 200,
 }
 
 
@@ -507,6 +509,25 @@ def _fmt(value, suffix: str = "", digits: int = 1) -> str:
     return text + suffix
 
 
+def section_import(run: Runner, cfg: dict, kinds: list[str], out: dict) -> None:
+    """``aftercare import`` of a CSV beside the one-by-one path and the usual ORM import (bench/importing.py)."""
+    out["import"] = {}
+    for kind in kinds:
+        res: dict = {}
+        for worker, rows in (("import_bulk", cfg["import_rows"]), ("import_small", 1000),
+                             ("import_one_by_one", cfg["import_one_by_one"]), ("import_orm", cfg["import_orm"])):
+            url = fresh_db(kind, f"bench_{worker}", run.workdir)
+            arguments = {"url": url, "rows": rows, "target": TARGET_PATIENTS, "workdir": str(run.workdir)}
+            res[worker] = run.worker(worker.replace("import_small", "import_bulk"), arguments, timeout=1800)
+            seeding.drop_database(kind, f"bench_{worker}", run.workdir)
+            log(f"import {kind} {worker}: {res[worker]}")
+        out["import"][kind] = res
+    url = fresh_db("sqlite", "bench_import_cards", run.workdir)
+    out["import"]["cards"] = run.worker("import_cards", {"url": url, "cards": cfg["import_cards"]})
+    seeding.drop_database("sqlite", "bench_import_cards", run.workdir)
+    log(f"import cards: {out['import']['cards']}")
+
+
 def render(results: dict, cfg: dict, quick: bool) -> str:
     m = results["machine"]
     tp = results.get("throughput", {})
@@ -623,6 +644,43 @@ def render(results: dict, cfg: dict, quick: bool) -> str:
     row(f"{cfg['burst_patients']} patients open their links within 1 s while the real bot sends a backlog of "
         f"{cfg['burst_backlog']:,}: /start to greeting (median / p95 / max s)", "p95 ≤ 2",
         burst("sqlite"), burst("postgres"), "", "")
+
+    im = results.get("import", {})
+
+    def imp(kind, worker, key, digits=1, suffix=""):
+        return _fmt(_get(im, kind, worker, key), suffix=suffix, digits=digits)
+
+    if im:
+        probes = sum(_get(im, "sqlite", "import_bulk", key) or 0 for key in ("probe_writes", "probe_failures"))
+        row(f"Import {cfg['import_rows']:,} patients from a CSV (`aftercare import`: checked, planned, written in one "
+            "transaction, invites CSV; s)", "< 20 / < 60",
+            f"**{imp('sqlite', 'import_bulk', 'wall_s')}**", f"**{imp('postgres', 'import_bulk', 'wall_s')}**", "", "")
+        row("… of which the writing transaction (the write lock held on SQLite; s)", "",
+            _fmt(_get(im, "sqlite", "import_bulk", "phases_s", "transaction")),
+            _fmt(_get(im, "postgres", "import_bulk", "phases_s", "transaction")), "", "")
+        row("… the same for a day's import of 1,000 patients: whole import / writing transaction (s)", "",
+            f"{imp('sqlite', 'import_small', 'wall_s', 2)} / "
+            f"{_fmt(_get(im, 'sqlite', 'import_small', 'phases_s', 'transaction'), digits=2)}",
+            f"{imp('postgres', 'import_small', 'wall_s', 2)} / "
+            f"{_fmt(_get(im, 'postgres', 'import_small', 'phases_s', 'transaction'), digits=2)}", "", "")
+        row("… a bot's write meanwhile, every 50 ms waiting at most 2 s: longest wait of those that got through / "
+            "refused (busy)", "",
+            f"{imp('sqlite', 'import_bulk', 'probe_max_wait_s', 2)} s / "
+            f"{imp('sqlite', 'import_bulk', 'probe_failures')} of "
+            f"{_fmt(probes)}",
+            f"{imp('postgres', 'import_bulk', 'probe_max_wait_s', 2)} s / "
+            f"{imp('postgres', 'import_bulk', 'probe_failures')}", "", "")
+        row(f"… the same rows one transaction each, today's `/enroll` path (measured on "
+            f"{cfg['import_one_by_one']:,}, × {TARGET_PATIENTS:,}; s)", "",
+            imp("sqlite", "import_one_by_one", "extrapolated_s", 0), imp("postgres", "import_one_by_one",
+                                                                          "extrapolated_s", 0), "", "")
+        row(f"… the usual ORM import: `enroll_patient` per row, one commit (measured on {cfg['import_orm']:,}, × "
+            f"{TARGET_PATIENTS:,}; s)", "",
+            imp("sqlite", "import_orm", "extrapolated_s", 0), imp("postgres", "import_orm", "extrapolated_s", 0),
+            "", "")
+        cards = im.get("cards", {})
+        row(f"Invite cards PDF ({_fmt(cards.get('cards'))} cards, {_fmt(cards.get('pages'))} pages): ms per card", "",
+            _fmt(cards.get("ms_per_card"), digits=1), "(the same code)", "", "")
 
     lines = [
         f"# Aftercare benchmark{' (quick run)' if quick else ''}",
@@ -742,6 +800,8 @@ def main() -> int:
                     section_outage(run, cfg, results)
                 elif name == "burst":
                     section_burst(run, cfg, kinds, results)
+                elif name == "import":
+                    section_import(run, cfg, kinds, results)
             except Exception as exc:  # noqa: BLE001 - one broken section must not lose the others
                 log(f"section {name} failed: {type(exc).__name__}: {exc}")
                 results.setdefault("errors", {})[name] = f"{type(exc).__name__}: {exc}"

@@ -701,6 +701,10 @@ def main() -> None:
     args = json.loads(raw)
     if name in WORKERS:
         worker = WORKERS[name]
+    elif name.startswith("import_"):
+        from bench import importing
+
+        worker = importing.WORKERS[name]
     else:
         from bench import usual
 

@@ -75,6 +75,12 @@ def _main(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
             return _db(env, args)
         if command == "export-messages":
             return _export_messages(Path(args.folder))
+        if command == "import":
+            return _import(env, args)
+        if command == "cards":
+            return _cards(env, args)
+        if command == "export":
+            return _export(env, args)
     except (SettingsError, MessageFileError) as exc:
         print(f"aftercare: {exc}", file=sys.stderr)
         return 2
@@ -108,6 +114,21 @@ def _parser() -> argparse.ArgumentParser:
     check.add_argument("--telegram", action="store_true", help="also ask Telegram whether the token works (getMe)")
     export = commands.add_parser("export-messages", help="copy the default protocols and texts to a folder to edit")
     export.add_argument("folder", help="a new folder; then set MESSAGES_DIR to it")
+    imports = commands.add_parser("import", help="enroll every patient of a CSV file (all or nothing) and write "
+                                  "their invite links as a CSV and as cards to print")
+    imports.add_argument("file", help="a CSV whose first line names the columns: name, session_at, session, series, "
+                         "protocol, tz, lang, phone, external_id (only name is required)")
+    imports.add_argument("--check", action="store_true", help="check every row and import nothing")
+    imports.add_argument("--out", help="folder for FILE-invites.csv and FILE-invites.pdf (default: FILE's folder)")
+    imports.add_argument("--cards", action=argparse.BooleanOptionalAction, default=None,
+                         help="write the cards PDF (default: yes up to 1,000 patients)")
+    imports.add_argument("--bot-username", help="the bot's @username for the links (default: asked from Telegram)")
+    cards = commands.add_parser("cards", help="invite cards to print (PDF) from an invites CSV (or a part of it)")
+    cards.add_argument("file", help="an invites CSV written by aftercare import")
+    cards.add_argument("--out", help="the PDF to write (default: FILE with .pdf)")
+    exports = commands.add_parser("export", help="export every patient's data: CSV files, or one FHIR R4 Bundle")
+    exports.add_argument("--format", choices=["csv", "fhir"], required=True)
+    exports.add_argument("target", help="csv: a new folder; fhir: a new .json file")
     db = commands.add_parser("db", help="database migrations, and copying to another database")
     db.add_argument("action", choices=["upgrade", "current", "copy-to"],
                     help="upgrade: apply migrations; current: show the schema version; "
@@ -391,6 +412,133 @@ def _copy_to(source, args: argparse.Namespace) -> int:
         print(f"  {table:<14} {count:>9,} rows")
     print(f"copied {report.total:,} rows to {target.url.render_as_string(hide_password=True)}; "
           "set DATABASE_URL to it and start the bot")
+    return 0
+
+
+def _bot_username(settings: Settings) -> str | None:
+    """The bot's @username, asked from Telegram (getMe); None (and a line saying why) if it cannot be."""
+    import asyncio
+
+    from telegram import Bot
+    from telegram.error import InvalidToken, NetworkError
+
+    if not settings.bot_token:
+        print("aftercare: import: BOT_TOKEN is not set: give --bot-username", file=sys.stderr)
+        return None
+    root = settings.telegram_api_base_url
+    kwargs = {"base_url": f"{root}/bot", "base_file_url": f"{root}/file/bot"} if root else {}
+
+    async def ask() -> str:
+        async with Bot(settings.bot_token, **kwargs) as bot:
+            return bot.username
+
+    try:
+        return asyncio.run(ask())
+    except InvalidToken:
+        print("aftercare: BOT_TOKEN: Telegram rejected this token", file=sys.stderr)
+    except NetworkError as exc:
+        print(f"aftercare: cannot reach the Bot API at {root or 'api.telegram.org'} ({exc.message}): "
+              "give --bot-username", file=sys.stderr)
+    return None
+
+
+def _database(settings: Settings):
+    """The engine of DATABASE_URL, which must be at the current schema; None (said why) otherwise."""
+    from jobs.storage.db import current_revision, head_revision, make_engine, sqlite_file
+
+    database_file = sqlite_file(settings.database_url)
+    if database_file is not None and not database_file.exists():
+        print(f"aftercare: DATABASE_URL: no database yet ({database_file}); `aftercare db upgrade` creates it",
+              file=sys.stderr)
+        return None
+    engine = make_engine(settings.database_url)
+    if current_revision(engine) != head_revision(engine):
+        print("aftercare: database: the schema is behind; run `aftercare db upgrade` first", file=sys.stderr)
+        engine.dispose()
+        return None
+    return engine
+
+
+def _import(env: dict[str, str], args: argparse.Namespace) -> int:
+    from bot.app import load_messages
+    from bot.bulk_import import run_import
+    from bot.services import utc_now
+
+    settings = Settings.from_env(env, require_token=False)
+    catalog = load_messages(settings)
+    engine = _database(settings)
+    if engine is None:
+        return 2
+    try:
+        outcome = run_import(
+            Path(args.file), engine=engine, settings=settings, catalog=catalog, bot_username=args.bot_username,
+            now=utc_now(), out_dir=Path(args.out) if args.out else None, check_only=args.check, cards=args.cards,
+            complain=lambda line: print(line, file=sys.stderr), resolve_username=lambda: _bot_username(settings))
+    finally:
+        engine.dispose()
+    return outcome.status
+
+
+def _cards(env: dict[str, str], args: argparse.Namespace) -> int:
+    from bot.app import load_messages
+    from bot.bulk_import import cards_from_rows, cards_warnings
+    from bot.invite_sheets import FontChoice, create_private, invite_cards_pdf, read_invite_csv
+
+    settings = Settings.from_env(env, require_token=False)
+    catalog = load_messages(settings)
+    source = Path(args.file)
+    target = Path(args.out) if args.out else source.with_suffix(".pdf")
+    try:
+        rows = read_invite_csv(source.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
+        print(f"aftercare: cards: {source}: {getattr(exc, 'strerror', None) or exc}", file=sys.stderr)
+        return 2
+    if target.exists():
+        print(f"aftercare: cards: {target} already exists: give --out another file", file=sys.stderr)
+        return 2
+
+    def expiry(text: str):
+        try:
+            return datetime.fromisoformat(text) if text else None
+        except ValueError:
+            return None
+
+    cards = cards_from_rows(((row["name"], row["invite_url"], row.get("lang") or "", expiry(row.get("expires_at", "")),
+                              row.get("patient_id") or "") for row in rows), settings=settings, catalog=catalog)
+    data, report = invite_cards_pdf(cards, fonts=FontChoice(settings.card_fonts))
+    create_private(target, data)
+    print(f"invite cards to print: {target} ({report.pages} page(s), {len(cards)} cards)")
+    for line in cards_warnings(report):
+        print(f"aftercare: warning: {line}", file=sys.stderr)
+    return 0
+
+
+def _export(env: dict[str, str], args: argparse.Namespace) -> int:
+    from bot.app import load_messages
+    from bot.services import utc_now
+    from jobs.exporting import ExportError, export_csv, export_fhir
+
+    settings = Settings.from_env(env, require_token=False)
+    engine = _database(settings)
+    if engine is None:
+        return 2
+    try:
+        if args.format == "csv":
+            counts = export_csv(engine, Path(args.target), now=utc_now())
+        else:
+            catalog = load_messages(settings)
+            # Each step by its name for staff ("Sun care"), in the staff's language.
+            titles = {step.key: catalog.step_title(settings.staff_locale, step.key)
+                      for protocol in catalog.protocols.values() for step in protocol.steps}
+            counts = export_fhir(engine, Path(args.target), now=utc_now(), titles=titles)
+    except ExportError as exc:
+        print(f"aftercare: export: {exc}", file=sys.stderr)
+        return 2
+    finally:
+        engine.dispose()
+    for name, count in counts.items():
+        print(f"  {name:<22} {count:>9,}")
+    print(f"exported to {args.target} (readable by you only)")
     return 0
 
 

@@ -137,6 +137,16 @@ def _ip_address(raw: str) -> str:
     return raw
 
 
+def _font_files(raw: str) -> tuple[Path, ...]:
+    paths = tuple(Path(part.strip()).expanduser() for part in raw.split(",") if part.strip())
+    for path in paths:
+        if path.suffix.lower() not in (".ttf", ".otf", ".ttc"):
+            raise ValueError(f"{str(path)!r} is not a font file (.ttf, .otf or .ttc)")
+        if not path.is_file():
+            raise ValueError(f"font file {str(path)!r} not found")
+    return paths
+
+
 def _database_url(raw: str) -> str:
     try:
         url = make_url(raw)
@@ -186,6 +196,8 @@ class Settings:
     webhook_port: int = setting("WEBHOOK_PORT", _integer(1, 65535), 8443)
     webhook_secret: str = setting("WEBHOOK_SECRET", _secret, "", secret=True)
     log_level: str = setting("LOG_LEVEL", _log_level, "INFO")
+    # The invite cards' fonts (bot/invite_sheets.py), tried before the system's DejaVu Sans and fallbacks.
+    card_fonts: tuple[Path, ...] = setting("CARD_FONTS", _font_files, ())
     update_retention: timedelta = setting("UPDATE_RETENTION_HOURS",
                                           _integer(1, 24 * 30, lambda n: timedelta(hours=n)), timedelta(hours=24))
 

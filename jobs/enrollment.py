@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
@@ -22,6 +23,8 @@ MAX_SERIES_LENGTH = 20
 FUTURE_TOLERANCE = timedelta(minutes=10)
 # Older sessions have no aftercare left worth sending.
 MAX_SESSION_AGE = timedelta(days=60)
+# "2", "2/4", "2 of 4": which session, optionally of how many.
+_SESSION = re.compile(r"^(\d{1,2})(?:\s*(?:/|of)\s*(\d{1,2}))?$")
 
 
 @dataclass(frozen=True)
@@ -49,6 +52,21 @@ def check_enrollment(*, name: str, session_at: datetime, session_number: int, se
     if session_at < now - MAX_SESSION_AGE:
         raise Refusal("enroll_error_too_old", days=MAX_SESSION_AGE.days)
     return name
+
+
+def parse_session_number(value: str) -> tuple[int, int | None]:
+    """"2" -> (2, None); "2/4" or "2 of 4" -> (2, 4) (``/enroll session=``, the import's ``session``)."""
+    match = _SESSION.match(value.strip().lower())
+    if not match:
+        raise Refusal("enroll_error_bad_session", value=value)
+    number = int(match.group(1))
+    length = int(match.group(2)) if match.group(2) else None
+    # "session=1/0" is a series of no sessions, not "use the default length".
+    if length is not None and not 1 <= length <= MAX_SERIES_LENGTH:
+        raise Refusal("enroll_error_series", limit=MAX_SERIES_LENGTH)
+    if number < 1:
+        raise Refusal("enroll_error_bad_session", value=value)
+    return number, length
 
 
 def enroll_patient(

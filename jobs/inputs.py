@@ -90,7 +90,9 @@ def _unusable(char: str) -> bool:
 def clean_text(text: str, *, limit: int, key_long: str = "input_too_long") -> str:
     """NFC, runs of white space as one space; control and direction characters refused."""
     text = " ".join(unicodedata.normalize("NFC", text).split())
-    if any(_unusable(char) for char in text):
+    # isprintable() is False for every control, format (the direction marks among them), surrogate and
+    # unassigned character: a printable text needs no look at each character (a bulk import's names).
+    if not text.isprintable() and any(_unusable(char) for char in text):
         raise InputRefused("input_bad_characters")
     if len(text) > limit:
         raise InputRefused(key_long, limit=limit)

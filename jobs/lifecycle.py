@@ -17,7 +17,7 @@ The README's "Patient lifecycle" table is :func:`transition_table` (a test keeps
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
@@ -28,6 +28,7 @@ from sqlmodel import Session, delete, select
 
 from jobs.planning import QuietHours, due_on_link, replan_spec
 from jobs.refusal import Refusal
+from jobs.storage.bulk import insert_rows
 from jobs.storage.models import Enrollment, Event, Invite, Patient, Photo, RelayLink, Reminder, StaffNote
 from jobs.storage.states import PatientStatus, ReminderStatus
 
@@ -267,6 +268,21 @@ def note_finished_series(session: Session, *, chat_id: int) -> int:
     for patient in candidates:
         note_topic(session, patient)
     return sum(1 for patient in candidates if patient.topic_pending)
+def record_new_patients(session: Session, *, patient_ids: Sequence[int], event: LifecycleEvent, cause: Cause,
+                        now: datetime, status: PatientStatus = S.AWAITING_LINK) -> int:
+    """:func:`apply_event` for many patients just written in ``status`` (a bulk import), in one executemany.
+
+    Only for an event that leaves such a patient where it is and touches no reminder (``enrolled`` of
+    a new patient): the table still decides, and anything else goes through :func:`apply_event`.
+    Returns how many events were recorded.
+    """
+    transition = TRANSITIONS[event]
+    if transition.moves.get(status) is not status or transition.cancels or transition.revives:
+        raise ValueError(f"{event.value} from {status.value} is not a bulk event: use apply_event")
+    return insert_rows(session.connection(), Event.__table__,
+                       ("kind", "patient_id", "detail", "at", "actor", "actor_id", "from_status", "to_status"),
+                       ((event.value, patient_id, cause.detail, now, cause.actor.value, cause.actor_id, status.value,
+                         status.value) for patient_id in patient_ids))
 
 
 def cancel_reminders(session: Session, *, patient_id: int, reason: CancelReason, kinds: tuple[str, ...] | None = None,

@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
+from typing import NamedTuple
 from zoneinfo import ZoneInfo
 
 from messages.durations import parse_offset
@@ -66,9 +67,12 @@ class QuietHours:
         return _local(end_day, self.end, zone)
 
 
-@dataclass(frozen=True)
-class PlannedReminder:
-    """One row of a plan. ``planned_at`` is the protocol's time, ``due_at`` after quiet hours."""
+class PlannedReminder(NamedTuple):
+    """One row of a plan. ``planned_at`` is the protocol's time, ``due_at`` after quiet hours.
+
+    A named tuple rather than a frozen dataclass: as immutable, and three times cheaper to make,
+    which a bulk import of 100,000 patients (700,000 rows) notices.
+    """
 
     step_key: str
     text_key: str

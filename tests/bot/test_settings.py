@@ -95,7 +95,7 @@ def test_env_example_lists_exactly_the_declared_settings():
     assert sorted(listed) == sorted(declared)
 
 
-def test_every_declared_setting_is_read_from_its_key():
+def test_every_declared_setting_is_read_from_its_key(tmp_path):
     """One declaration drives parsing: a value under each key reaches its field (none is read twice)."""
     from dataclasses import fields
 
@@ -105,7 +105,8 @@ def test_every_declared_setting_is_read_from_its_key():
            "DISPATCH_INTERVAL_SECONDS": "9", "CLAIM_LEASE_SECONDS": "60", "MESSAGES_DIR": ".",
            "DEFAULT_PROTOCOL": "p2", "TELEGRAM_API_BASE_URL": "http://127.0.0.1:1", "WEBHOOK_URL": "https://w.example/t",
            "WEBHOOK_LISTEN": "127.0.0.1", "WEBHOOK_PORT": "99", "WEBHOOK_SECRET": "s" * 16, "LOG_LEVEL": "error",
-           "UPDATE_RETENTION_HOURS": "48"}
+           "UPDATE_RETENTION_HOURS": "48", "CARD_FONTS": str(tmp_path / "font.ttf")}
+    (tmp_path / "font.ttf").write_bytes(b"")
     assert set(env) == set(KNOWN_KEYS)
     defaults = Settings.from_env({"BOT_TOKEN": TOKEN})
     configured = Settings.from_env(env)

@@ -1,0 +1,275 @@
+"""``aftercare import patients.csv``: check every row, enroll them all in one transaction, hand the
+front desk the invite links (a CSV, and cards to print).
+
+The order keeps the database's write lock short and never loses a link: the file is read and
+checked and every plan computed first (no transaction); the writing transaction then only inserts,
+and writes the invites CSV (the only copy of the links: the database keeps their hashes) before it
+commits; the cards PDF is made from the same links after the commit, with the lock released.
+"""
+
+from __future__ import annotations
+
+import gc
+import html
+import re
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+from sqlalchemy import Engine
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session
+
+from bot.invite_card import invite_link
+from bot.invite_sheets import Card, CardsReport, FontChoice, create_private, invite_cards_pdf, invite_csv
+from bot.settings import Settings
+from jobs.importing import (
+    BulkRows,
+    Checked,
+    Defaults,
+    Imported,
+    ImportFileError,
+    build_rows,
+    check_records,
+    draw_ids,
+    existing_external_ids,
+    prepare_import,
+    read_csv,
+    write_rows,
+)
+from jobs.refusal import Refusal
+from messages.catalog import Catalog
+
+# Cards for more rows than this are made only when asked (--cards): 12,500 pages help nobody, and
+# each card costs a few milliseconds (segno draws its QR code in pure Python).
+CARDS_AUTO_LIMIT = 1_000
+_TAG = re.compile(r"<[^>]+>")
+# Rows whose whole plan is already past are named, up to this many.
+EMPTY_PLAN_LINES = 20
+
+
+@dataclass(frozen=True)
+class ImportOutcome:
+    """What an import did, for the command's summary (and the benchmark's figures)."""
+
+    status: int
+    imported: list[Imported]
+    checked: Checked | None = None
+    csv_path: Path | None = None
+    pdf_path: Path | None = None
+    cards: CardsReport | None = None
+    seconds: dict[str, float] | None = None
+
+
+def plain(catalog: Catalog, settings: Settings, locale: str, refusal: Refusal) -> str:
+    """A refusal's bot text as one plain line (no HTML) for the terminal."""
+    values = {"clinic_name": settings.clinic_name or "", "clinic_phone": settings.clinic_phone or "",
+              **refusal.values}
+    text = catalog.bot(locale, refusal.key, **values)
+    return " ".join(html.unescape(_TAG.sub("", text)).split())
+
+
+def output_paths(source: Path, out_dir: Path | None) -> tuple[Path, Path]:
+    """Where the invites go: ``<name>-invites.csv`` and ``.pdf`` beside the file (or in ``out_dir``)."""
+    folder = out_dir or source.parent
+    return folder / f"{source.stem}-invites.csv", folder / f"{source.stem}-invites.pdf"
+
+
+def run_import(source: Path, *, engine: Engine, settings: Settings, catalog: Catalog, bot_username: str | None,
+               now: datetime, out_dir: Path | None = None, check_only: bool = False, cards: bool | None = None,
+               say: Callable[[str], None] = print, complain: Callable[[str], None] = print,
+               resolve_username: Callable[[], str] | None = None) -> ImportOutcome:
+    """The whole command: 0 imported (or, with ``check_only``, all rows good), 1 bad rows (nothing imported),
+    2 the file or the output cannot be used."""
+    # Hundreds of thousands of small objects (rows, plans) and no cycles among them: the collector
+    # would walk the growing heap again and again (a third of the time at 100,000 rows).
+    collecting = gc.isenabled()
+    gc.disable()
+    try:
+        return _run_import(source, engine=engine, settings=settings, catalog=catalog, bot_username=bot_username,
+                           now=now, out_dir=out_dir, check_only=check_only, cards=cards, say=say,
+                           complain=complain, resolve_username=resolve_username)
+    finally:
+        if collecting:
+            gc.enable()
+
+
+def _run_import(source: Path, *, engine: Engine, settings: Settings, catalog: Catalog, bot_username: str | None,
+                now: datetime, out_dir: Path | None, check_only: bool, cards: bool | None,
+                say: Callable[[str], None], complain: Callable[[str], None],
+                resolve_username: Callable[[], str] | None) -> ImportOutcome:
+    locale = settings.staff_locale
+    timings: dict[str, float] = {}
+    started = time.perf_counter()
+    try:
+        text = source.read_bytes().decode("utf-8")
+    except FileNotFoundError:
+        complain(f"aftercare: import: no such file {str(source)!r}")
+        return ImportOutcome(2, [])
+    except UnicodeDecodeError:
+        complain(f"aftercare: import: {source} is not UTF-8 text: save it as \"CSV UTF-8\" and try again")
+        return ImportOutcome(2, [])
+    except OSError as exc:
+        complain(f"aftercare: import: cannot read {source}: {exc.strerror}")
+        return ImportOutcome(2, [])
+    try:
+        _header, records = read_csv(text)
+        records = list(records)
+    except ImportFileError as exc:
+        complain(f"aftercare: import: {source}: {exc}")
+        return ImportOutcome(2, [])
+    csv_path, pdf_path = output_paths(source, out_dir)
+    if not check_only:
+        for path in (csv_path, pdf_path):
+            if path.exists():
+                complain(f"aftercare: import: {path} already exists (it may hold links of an earlier import): "
+                         "move it away, or give --out another folder")
+                return ImportOutcome(2, [])
+        if out_dir is not None and not out_dir.is_dir():
+            complain(f"aftercare: import: --out: no such folder {str(out_dir)!r}")
+            return ImportOutcome(2, [])
+    defaults = Defaults(now=now, clinic_zone=settings.clinic_timezone, protocols=catalog.protocols,
+                        default_protocol=settings.default_protocol, series_length=settings.series_length,
+                        locales=catalog.locales, phone_region=settings.phone_region)
+    wanted_ids = [(record.get("external_id") or "").strip() for record in records]
+    with Session(engine) as session:
+        existing = existing_external_ids(session, [value for value in wanted_ids if value])
+        session.rollback()
+    checked = check_records(records, defaults=defaults, existing=existing)
+    timings["check"] = time.perf_counter() - started
+    for problem in checked.problems:
+        parts = [f"{column}: {plain(catalog, settings, locale, refusal)}" if column
+                 else plain(catalog, settings, locale, refusal) for column, refusal in problem.columns]
+        complain(f"row {problem.row}: " + "; ".join(parts))
+    for skipped in checked.skipped:
+        say(f"row {skipped.row}: external_id {skipped.external_id!r} is patient {skipped.patient_id} already: "
+            f"skipped (a fresh link for them: /invite {skipped.patient_id})")
+    total = len(checked.rows) + len(checked.problems) + len(checked.skipped)
+    if checked.problems:
+        complain(f"aftercare: import: nothing imported: {len(checked.problems)} bad row(s) of {total}; "
+                 "correct them and run the import again")
+        return ImportOutcome(1, [], checked, seconds=timings)
+    if check_only:
+        say(f"all {total} row(s) are good: {len(checked.rows)} would be imported, {len(checked.skipped)} skipped "
+            "(nothing was written)")
+        return ImportOutcome(0, [], checked, seconds=timings)
+    if not checked.rows:
+        say("nothing to import: every row's patient is here already")
+        return ImportOutcome(0, [], checked, seconds=timings)
+    if bot_username is None:
+        bot_username = resolve_username() if resolve_username else None
+        if not bot_username:
+            complain("aftercare: import: the bot's username is needed for the links: give --bot-username")
+            return ImportOutcome(2, [], checked)
+    mark = time.perf_counter()
+    prepared = prepare_import(checked.rows, quiet_hours=settings.quiet_hours, now=now)
+    dialect = engine.dialect.name
+    # Everything the transaction writes is built before it begins, for ids drawn ahead: PostgreSQL's
+    # sequence hands them out for good; on SQLite they are the next ones, checked again under the lock.
+    with Session(engine) as session:
+        ahead = draw_ids(session, len(prepared))
+        session.commit()
+
+    def build(ids: tuple[list[int], list[int]]) -> tuple[BulkRows, list[str], bytes]:
+        rows = build_rows(prepared, patient_ids=ids[0], enrollment_ids=ids[1], dialect=dialect,
+                          invite_ttl=settings.invite_ttl, enrolled_by=None, now=now)
+        links = [invite_link(bot_username, item.token) for item in rows.imported]
+        expires = rows.imported[0].expires_at.astimezone(settings.clinic_timezone).isoformat(timespec="minutes")
+        table = invite_csv((item.row.row, item.patient_id, item.row.name, item.row.external_id or "",
+                            item.row.locale, link, expires) for item, link in zip(rows.imported, links, strict=True))
+        return rows, links, table
+
+    rows, links, table = build(ahead)
+    timings["plan"] = time.perf_counter() - mark
+    mark = time.perf_counter()
+    try:
+        with Session(engine) as session:
+            if dialect != "postgresql":
+                again = draw_ids(session, len(prepared))
+                if again != ahead:  # someone enrolled a patient meanwhile: the next ids moved on
+                    rows, links, table = build(again)
+            # A patient enrolled meanwhile with one of these references: the unique index refuses the
+            # whole transaction (IntegrityError below), so the import stays all or nothing.
+            imported = write_rows(session, rows, enrolled_by=None, now=now)
+            timings["write"] = time.perf_counter() - mark
+            create_private(csv_path, table)
+            try:
+                session.commit()
+            except BaseException:
+                csv_path.unlink(missing_ok=True)  # links that do not work must not reach the front desk
+                raise
+    except IntegrityError:
+        complain("aftercare: import: nothing imported: the database refused a row (an external id enrolled "
+                 "meanwhile?); run the import again")
+        return ImportOutcome(1, [], checked)
+    timings["transaction"] = time.perf_counter() - mark
+    planned = sum(item.planned for item in imported)
+    stale = sum(item.stale for item in imported)
+    say(f"imported {len(imported)} patient(s): {planned} messages planned"
+        + (f" ({stale} already past and skipped)" if stale else "")
+        + (f"; {len(checked.skipped)} row(s) skipped" if checked.skipped else ""))
+    empty = [item for item in imported if item.planned and item.stale >= item.planned]
+    for item in empty[:EMPTY_PLAN_LINES]:
+        complain(f"aftercare: warning: row {item.row.row}: every message of patient {item.patient_id}'s plan is "
+                 "already past, so nothing will be sent (a mistyped session_at?)")
+    if len(empty) > EMPTY_PLAN_LINES:
+        complain(f"aftercare: warning: … and {len(empty) - EMPTY_PLAN_LINES} more such rows")
+    say(f"invite links: {csv_path} (readable by you only; the links work once and expire "
+        f"{imported[0].expires_at.astimezone(settings.clinic_timezone):%Y-%m-%d %H:%M} {settings.clinic_timezone.key})")
+    report = None
+    if cards or (cards is None and len(imported) <= CARDS_AUTO_LIMIT):
+        mark = time.perf_counter()
+        report = write_cards(pdf_path, imported, links, settings=settings, catalog=catalog)
+        timings["cards"] = time.perf_counter() - mark
+        say(f"invite cards to print: {pdf_path} ({report.pages} page(s), {len(imported)} cards)")
+        for line in cards_warnings(report):
+            complain(f"aftercare: warning: {line}")
+    else:
+        pdf_path = None
+        say(f"no cards printed for {len(imported)} patients (over {CARDS_AUTO_LIMIT:,}): make them for the rows "
+            f"you need with  aftercare cards {csv_path}  (or import with --cards)")
+    timings["total"] = time.perf_counter() - started
+    return ImportOutcome(0, imported, checked, csv_path, pdf_path, report, timings)
+
+
+def cards_from_rows(rows, *, settings: Settings, catalog: Catalog) -> list[Card]:
+    """Cards for (name, link, lang, expires_at, patient id) rows, their texts in each patient's language."""
+    made = []
+    for name, link, lang, expires_at, patient_id in rows:
+        locale = lang or settings.staff_locale
+        when = (catalog.format_date(locale, expires_at.astimezone(settings.clinic_timezone), with_time=True,
+                                    with_year=True) if expires_at else "")
+        made.append(Card(name=name, link=link, hint=plain_text(catalog.bot(locale, "invite_card_hint")),
+                         expires=plain_text(catalog.bot(locale, "invite_card_expires", date=when)) if when else "",
+                         clinic=settings.clinic_name, reference=f"#{patient_id}" if patient_id else ""))
+    return made
+
+
+def plain_text(text: str) -> str:
+    """A bot text without its HTML."""
+    return " ".join(html.unescape(_TAG.sub("", text)).split())
+
+
+def write_cards(path: Path, imported: list[Imported], links: list[str], *, settings: Settings,
+                catalog: Catalog) -> CardsReport:
+    """The invite cards PDF of an import (0600)."""
+    cards = cards_from_rows(((item.row.name, link, item.row.locale, item.expires_at, item.patient_id)
+                             for item, link in zip(imported, links, strict=True)), settings=settings, catalog=catalog)
+    data, report = invite_cards_pdf(cards, fonts=FontChoice(settings.card_fonts))
+    create_private(path, data)
+    return report
+
+
+def cards_warnings(report: CardsReport) -> list[str]:
+    """What the admin should know about the cards' fonts."""
+    lines = []
+    if report.core_font_only:
+        lines.append("no font file found (DejaVu Sans or CARD_FONTS): the cards use Helvetica, which shows "
+                     "Latin-1 letters only (install fonts-dejavu-core)")
+    if report.missing_glyphs:
+        lines.append(f"{report.missing_glyphs} card(s) have letters no font on this machine has: install "
+                     "fonts-noto-core and fonts-noto-cjk, or name a font in CARD_FONTS, then remake them with "
+                     "aftercare cards FILE-invites.csv")
+    return lines
