@@ -83,3 +83,20 @@ def patients_keyboard(filters: list[tuple[str, str]], *, current: str, page: int
     if paging:
         rows.append(paging)
     return InlineKeyboardMarkup(rows)
+
+
+# The staff inbox's buttons under an alert: ib:<item id>:<action>.
+INBOX_PREFIX = "ib:"
+INBOX_TAKE = "take"
+INBOX_RESOLVE = "done"
+INBOX_ACTIONS = (INBOX_TAKE, INBOX_RESOLVE)
+
+
+def inbox_keyboard(item_id: int, buttons: list[tuple[str, str]],
+                   extra: InlineKeyboardMarkup | None = None) -> InlineKeyboardMarkup | None:
+    """The alert's own buttons (``extra``: a photo's review) above the inbox's (action, label) row."""
+    rows = [list(row) for row in extra.inline_keyboard] if extra is not None else []
+    if buttons:
+        rows.append([InlineKeyboardButton(label, callback_data=f"{INBOX_PREFIX}{item_id}:{action}")
+                     for action, label in buttons])
+    return InlineKeyboardMarkup(rows) if rows else None

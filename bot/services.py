@@ -63,6 +63,10 @@ class Services:
         """The clinic's phone, or a stand-in phrase while CLINIC_PHONE is unset."""
         return self.settings.clinic_phone or self.catalog.bot(locale, "clinic_phone_missing")
 
+    def emergency_phone(self, locale: str) -> str:
+        """The number to call if things get worse: EMERGENCY_PHONE, else the clinic's phone."""
+        return self.settings.emergency_phone or self.phone(locale)
+
     def clinic_name(self, locale: str) -> str:
         """The clinic's name, or a stand-in ("our clinic") in the reader's language while CLINIC_NAME is unset."""
         return self.settings.clinic_name or self.catalog.bot(locale, "clinic_name_missing")

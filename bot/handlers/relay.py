@@ -22,6 +22,7 @@ from bot.context import AftercareContext
 from bot.handlers.enroll import form_text
 from bot.services import Services
 from jobs.escalation import days_since_session
+from jobs.inbox import InboxKind
 from jobs.intake import has_effect, note_effect
 from jobs.patients import current_enrollment, mark_reachable, patient_for_chat
 from jobs.relay import patient_for_relay
@@ -91,7 +92,8 @@ async def _relay_to_staff(update: Update, context, services: Services, patient, 
         text, follow_up = split_for_limit(services.text(staff, "alert_relay_edited_header", **values),
                                           services.text(staff, "alert_relay_edited", text=words, **values),
                                           words, MAX_TEXT)
-        delivered = await alert_staff(services, context.bot, text, patient_id=patient.id, follow_up=follow_up)
+        delivered = await alert_staff(services, context.bot, text, patient_id=patient.id, follow_up=follow_up,
+                                      inbox_kind=InboxKind.MESSAGE)
         if delivered:
             await services.store.run(note_effect, update_id=update.update_id, effect=RELAYED)
         log.info("relayed an edited message of patient %d to %d staff chat(s)", patient.id, delivered)
@@ -107,12 +109,14 @@ async def _relay_to_staff(update: Update, context, services: Services, patient, 
         # A photo is sent on; a voice message, an audio, a video or a file is copied as it is.
         media = {"photo": message.photo[-1].file_id} if message.photo else {"copy_of": message}
         delivered = await alert_staff(services, context.bot, text, patient_id=patient.id, follow_up=follow_up,
+                                      inbox_kind=InboxKind.MESSAGE,
                                       **media)
     else:
         text, follow_up = split_for_limit(services.text(staff, "alert_relay_header", **values),
                                           services.text(staff, "alert_relay", text=words, **values),
                                           words, MAX_TEXT)
-        delivered = await alert_staff(services, context.bot, text, patient_id=patient.id, follow_up=follow_up)
+        delivered = await alert_staff(services, context.bot, text, patient_id=patient.id, follow_up=follow_up,
+                                      inbox_kind=InboxKind.MESSAGE)
     if delivered:
         await services.store.run(note_effect, update_id=update.update_id, effect=RELAYED)
     log.info("relayed a message of patient %d to %d staff chat(s)", patient.id, delivered)

@@ -320,6 +320,7 @@ class FakeBotAPI:
             "copymessage": self._copy_message,
             "editmessagetext": self._edit_message_text,
             "editmessagereplymarkup": self._edit_message_reply_markup,
+            "editmessagecaption": self._edit_message_caption,
         }
 
     # ------------------------------------------------------------------ lifecycle
@@ -447,6 +448,7 @@ class FakeBotAPI:
         location: tuple[float, float] | None = None,
         media: str | None = None,
         edited: bool = False,
+        contact: tuple[str, int | None] | None = None,
     ) -> dict[str, Any]:
         """Build (but do not push) an Update dict carrying a text message from a user.
 
@@ -454,6 +456,7 @@ class FakeBotAPI:
 
         ``reply_to_message_id`` makes it a reply to that bot message; ``photo_file_id`` makes it
         a photo with ``text`` as caption; ``location`` (latitude, longitude) a shared location;
+        ``contact`` (phone number, user id or None) a shared contact;
         ``media`` (``"voice"``, ``"audio"``, ``"video"``, ``"document"``, ``"video_note"`` or
         ``"sticker"``) that kind of attachment, with ``text`` as caption where it can have one.
 
@@ -495,6 +498,13 @@ class FakeBotAPI:
                 message["caption"] = text
             message[media] = _media_object(media, f"{media}-{message['message_id']}")
             return self._message_or_edit(message, edited)
+        if contact is not None:
+            # A shared contact: (phone number as Telegram gives it, the Telegram user it belongs to).
+            del message["text"]
+            message["contact"] = {"phone_number": contact[0], "first_name": first_name}
+            if contact[1] is not None:
+                message["contact"]["user_id"] = contact[1]
+            return {"update_id": self._take_update_id(), "message": message}
         if location is not None:
             del message["text"]
             message["location"] = {"latitude": location[0], "longitude": location[1]}
@@ -1050,6 +1060,31 @@ class FakeBotAPI:
         message["edit_date"] = int(time.time())
         # Like Telegram: an edit without reply_markup removes the inline keyboard.
         self._apply_markup(message, params.get("reply_markup"))
+        return self._store(message)
+
+    async def _edit_message_caption(self, call: Call) -> dict[str, Any] | bool:
+        params = call.params
+        message = self._target_message(params)
+        if message is None:
+            return True
+        # A copy (copyMessage) of a voice message, video or file keeps only its caption here.
+        if "caption" not in message and not any(kind in message for kind in ("photo", "video", "document", "audio",
+                                                                            "voice", "animation")):
+            raise _ApiError(400, "Bad Request: there is no caption in the message to edit")
+        caption = str(params.get("caption") or "")
+        self._check_length(caption, params.get("parse_mode"), MAX_CAPTION_LENGTH,
+                           "Bad Request: message caption is too long")
+        markup = params.get("reply_markup")
+        kept = markup if isinstance(markup, dict) and "inline_keyboard" in markup else None
+        if message.get("caption", "") == caption and message.get("reply_markup") == kept:
+            raise _ApiError(400, "Bad Request: message is not modified: specified new message content and reply "
+                                 "markup are exactly the same as a current content and reply markup of the message")
+        if caption:
+            message["caption"] = caption
+        else:
+            message.pop("caption", None)
+        message["edit_date"] = int(time.time())
+        self._apply_markup(message, markup)
         return self._store(message)
 
     async def _edit_message_reply_markup(self, call: Call) -> dict[str, Any] | bool:
