@@ -11,16 +11,24 @@ import json
 import logging
 from datetime import datetime
 
-from telegram import Bot, InlineKeyboardMarkup
+from telegram import Bot, InlineKeyboardMarkup, Update
 from telegram.error import BadRequest, TelegramError
 
 from bot.keyboards import INBOX_RESOLVE, INBOX_TAKE, inbox_keyboard
 from bot.limits import MAX_CAPTION, MAX_TEXT, fits
 from bot.services import Services
-from jobs.inbox import InboxStatus, views_of
+from jobs.inbox import InboxStatus, Staffer, views_of
 from jobs.storage.models import InboxItem, InboxView
 
 log = logging.getLogger(__name__)
+
+
+def staffer_of(update: Update) -> Staffer:
+    """The staff member behind an update, by Telegram id and the name Telegram gives (for "Marta is on it")."""
+    user = update.effective_user
+    # Never refused for its characters: a name with a direction override still takes the item.
+    name = " ".join("".join(c for c in (user.full_name or "") if c.isprintable()).split())
+    return Staffer(user.id, name[:200] or str(user.id))
 
 
 def _when(services: Services, moment: datetime) -> str:

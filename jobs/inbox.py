@@ -199,6 +199,20 @@ def take_item(session: Session, *, item_id: int, staffer: Staffer, now: datetime
                         now=now, staffer=staffer)
 
 
+def take_by_reply(session: Session, *, chat_id: int, message_id: int, staffer: Staffer, now: datetime) -> int | None:
+    """A staff member answered the patient by replying to an item's alert: an open item becomes theirs.
+
+    Returns the item's id when that changed it (None: not an alert of an item, or someone has it already).
+    """
+    view = session.exec(select(InboxView).where(InboxView.chat_id == chat_id,
+                                                InboxView.message_id == message_id)).first()
+    item = session.get(InboxItem, view.item_id) if view else None
+    if item is None or item.status != OP.value:
+        return None
+    apply_change(session, item=item, change=InboxChange.TAKE, cause=staffer.cause, now=now, staffer=staffer)
+    return item.id
+
+
 def resolve_item(session: Session, *, item_id: int, staffer: Staffer, now: datetime,
                  note: str | None = None) -> InboxItem:
     """"Resolved", with an optional note; a note for an item already resolved is added to it."""

@@ -8,9 +8,9 @@ from telegram import ReplyKeyboardRemove, Update
 
 from bot.callbacks import INBOX, parse_callback
 from bot.context import AftercareContext
-from bot.inbox_views import refresh_items
+from bot.inbox_views import refresh_items, staffer_of
 from bot.keyboards import INBOX_TAKE
-from jobs.inbox import NOTE_LIMIT, InboxStatus, Staffer, open_items, resolve_item, take_item
+from jobs.inbox import NOTE_LIMIT, InboxStatus, open_items, resolve_item, take_item
 from jobs.inputs import InputRefused, clean_text, display_phone, parse_phone, parse_row_id
 from jobs.patients import record_shared_phone
 from jobs.refusal import Refusal
@@ -21,11 +21,6 @@ log = logging.getLogger(__name__)
 # /inbox shows this many items; the rest are counted.
 INBOX_PAGE = 30
 _ICONS = {"worried": "⚠️", "escalation": "🔴", "photo": "📷", "silence": "🔕", "message": "💬"}
-
-
-def _staffer(update: Update) -> Staffer:
-    user = update.effective_user
-    return Staffer(user.id, clean_text(user.full_name or str(user.id), limit=300)[:200])
 
 
 def waited(services, seconds: float, locale: str) -> str:
@@ -47,7 +42,7 @@ async def inbox_button(update: Update, context: AftercareContext) -> None:
     button = parse_callback(query.data)
     if button is None or button.kind != INBOX or not await services.is_staff(update.effective_user.id):
         raise Refusal("not_your_button")
-    staffer = _staffer(update)
+    staffer = staffer_of(update)
     if button.value == INBOX_TAKE:
         item = await services.store.run(take_item, item_id=button.number, staffer=staffer, now=services.clock())
         notice = context.text("inbox_took", item_id=item.id)
@@ -74,7 +69,7 @@ async def take_command(update: Update, context: AftercareContext) -> None:
     """``/take 5``: the same as pressing *I'll take it* under item 5's alert."""
     services = context.services
     item_id, _ = _item_id(context, "inbox_take_usage")
-    item = await services.store.run(take_item, item_id=item_id, staffer=_staffer(update), now=services.clock())
+    item = await services.store.run(take_item, item_id=item_id, staffer=staffer_of(update), now=services.clock())
     await context.reply("inbox_took", item_id=item.id)
     await refresh_items(services, context.bot, [item.id])
 
@@ -83,7 +78,7 @@ async def resolve_command(update: Update, context: AftercareContext) -> None:
     """``/resolve 5 called her, all fine``: resolve item 5 with a note (or add the note if already resolved)."""
     services = context.services
     item_id, note = _item_id(context, "inbox_resolve_usage")
-    item = await services.store.run(resolve_item, item_id=item_id, staffer=_staffer(update), now=services.clock(),
+    item = await services.store.run(resolve_item, item_id=item_id, staffer=staffer_of(update), now=services.clock(),
                                     note=note or None)
     await context.reply("inbox_noted" if note else "inbox_resolved", item_id=item.id)
     await refresh_items(services, context.bot, [item.id])

@@ -20,9 +20,10 @@ from telegram.error import Forbidden, TelegramError
 from bot.alerts import MAX_CAPTION, MAX_TEXT, alert_staff, split_for_limit
 from bot.context import AftercareContext
 from bot.handlers.enroll import form_text
+from bot.inbox_views import refresh_items, staffer_of
 from bot.services import Services
 from jobs.escalation import days_since_session
-from jobs.inbox import InboxKind
+from jobs.inbox import InboxKind, take_by_reply
 from jobs.intake import has_effect, note_effect
 from jobs.patients import current_enrollment, mark_reachable, patient_for_chat
 from jobs.relay import patient_for_relay
@@ -158,3 +159,9 @@ async def _reply_to_patient(update: Update, context, services: Services, patient
         return
     log.info("staff %s replied to patient %d", update.effective_user.id, patient.id)
     await message.reply_html(services.text(staff, "relay_reply_done", name=patient.name))
+    # Whoever answers the patient has the item that alert shows, if nobody had it yet: everyone sees so.
+    taken = await services.store.run(take_by_reply, chat_id=message.chat_id,
+                                     message_id=message.reply_to_message.message_id,
+                                     staffer=staffer_of(update), now=services.clock())
+    if taken is not None:
+        await refresh_items(services, context.bot, [taken])

@@ -9,7 +9,7 @@ from __future__ import annotations
 import pytest
 
 from bot.delivery import raise_untaken
-from jobs.inbox import InboxChange, InboxKind, InboxStatus, TRANSITIONS, apply_change
+from jobs.inbox import TRANSITIONS, InboxChange, InboxKind, InboxStatus, apply_change
 from jobs.refusal import Refusal
 from jobs.storage.models import InboxEvent, InboxItem, InboxView, Patient
 from tests.conftest import PATIENT_ID, STAFF_ID, BotHarness, bot_env
@@ -324,3 +324,26 @@ def test_every_change_of_the_table_is_checked(database_url):
                 assert item.status == status.value
             assert len(session.exec(select(InboxEvent)).all()) == before
     engine.dispose()
+
+
+async def test_a_staff_reply_to_an_alert_takes_its_item(staffed, fake_api, clock):
+    await staffed.link()
+    await staffed.send(PATIENT_ID, "Is it normal that it peels?")
+    [item] = staffed.rows(InboxItem)
+    message_id, _, _ = _alert(fake_api, COLLEAGUE, containing="peels")
+    await staffed.send(COLLEAGUE, "Yes, leave it be", reply_to_message_id=message_id, first_name="Luis\u202e")
+    assert "Yes, leave it be" in fake_api.texts(PATIENT_ID)[-1]
+    [item] = staffed.rows(InboxItem)
+    assert (item.status, item.taken_by, item.taken_by_name) == ("taken", COLLEAGUE, "Luis")
+    assert "Luis</b> is on it" in _alert(fake_api, STAFF_ID, containing="peels")[1]
+    # A second reply, by someone else, leaves it with Luis.
+    mine, _, _ = _alert(fake_api, STAFF_ID, containing="peels")
+    await staffed.send(STAFF_ID, "Use the serum too", reply_to_message_id=mine)
+    assert staffed.rows(InboxItem)[0].taken_by == COLLEAGUE
+
+
+async def test_the_check_is_a_recurring_job_of_the_application(harness):
+    from bot.delivery import INBOX_INTERVAL, INBOX_JOB_NAME
+
+    [job] = harness.app.job_queue.get_jobs_by_name(INBOX_JOB_NAME)
+    assert job.job.trigger.interval == INBOX_INTERVAL
