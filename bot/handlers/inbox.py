@@ -10,6 +10,7 @@ from bot.callbacks import INBOX, parse_callback
 from bot.context import AftercareContext
 from bot.inbox_views import refresh_items, staffer_of
 from bot.keyboards import INBOX_TAKE
+from bot.limits import MAX_TEXT, fits
 from jobs.inbox import NOTE_LIMIT, InboxStatus, open_items, resolve_item, take_item
 from jobs.inputs import InputRefused, clean_text, display_phone, parse_phone, parse_row_id
 from jobs.patients import record_shared_phone
@@ -94,6 +95,7 @@ async def inbox_command(update: Update, context: AftercareContext) -> None:
         await context.reply("inbox_empty")
         return
     lines = [context.text("inbox_header", total=total)]
+    shown = 0
     for row in rows:
         item = row.item
         who = (context.text("inbox_row_patient", name=row.patient_name, patient_id=row.patient_id)
@@ -103,8 +105,12 @@ async def inbox_command(update: Update, context: AftercareContext) -> None:
         lines.append(context.text(
             "inbox_row", item_id=item.id, icon=_ICONS.get(item.kind, "•"), kind=context.text(f"inbox_kind_{item.kind}"),
             who=Raw(who), waited=waited(services, (now - item.opened_at).total_seconds(), locale), taken=Raw(taken)))
-    if total > len(rows):
-        lines.append(context.text("inbox_more", more=total - len(rows)))
+        if not fits("\n".join(lines), MAX_TEXT - 300):  # room for the last two lines
+            lines.pop()
+            break
+        shown += 1
+    if total > shown:
+        lines.append(context.text("inbox_more", more=total - shown))
     lines.append(context.text("inbox_footer"))
     await update.effective_message.reply_html("\n".join(lines))
 

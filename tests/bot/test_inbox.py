@@ -347,3 +347,20 @@ async def test_the_check_is_a_recurring_job_of_the_application(harness):
 
     [job] = harness.app.job_queue.get_jobs_by_name(INBOX_JOB_NAME)
     assert job.job.trigger.interval == INBOX_INTERVAL
+
+
+async def test_a_long_inbox_fits_one_message_and_counts_the_rest(harness, fake_api, clock):
+    from jobs.inbox import open_item
+
+    with harness.session() as session:
+        for number in range(40):
+            patient = Patient(name=f"{'Ñ' * 100} {number}", timezone="Europe/Madrid", created_at=clock.now)
+            session.add(patient)
+            session.flush()
+            open_item(session, kind="message", patient_id=patient.id, text="hello", now=clock.now)
+        session.commit()
+    await harness.send(STAFF_ID, "/inbox")
+    listing = fake_api.texts(STAFF_ID)[-1]
+    rows = [line for line in listing.splitlines() if line.startswith("#")]
+    assert 10 <= len(rows) < 40 and f"… and {40 - len(rows)} more." in listing
+    assert "40 waiting" in listing
