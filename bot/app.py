@@ -31,14 +31,17 @@ from bot.delivery import (
     DISPATCH_JOB_NAME,
     HEARTBEAT_INTERVAL,
     HEARTBEAT_JOB_NAME,
+    INBOX_INTERVAL,
+    INBOX_JOB_NAME,
     PRUNE_INTERVAL,
     PRUNE_JOB_NAME,
     dispatch_job,
     heartbeat_job,
+    inbox_job,
     note_downtime,
     prune_job,
 )
-from bot.handlers import answers, common, console, enroll, membership, patient, photos, relay, start
+from bot.handlers import answers, common, console, enroll, inbox, membership, patient, photos, relay, start
 from bot.http_client import AiohttpRequest
 from bot.intake import INTAKE_KEY, ChatOrderedProcessor, Intake
 from bot.logs import quiet_libraries
@@ -122,6 +125,7 @@ def build_application(settings: Settings, services: Services | None = None) -> A
         (callbacks.PATIENTS, console.patients_button),
         (callbacks.SWITCH, start.switch_button), (callbacks.SESSION_CONFIRM, console.session_confirm_button),
         (callbacks.PHOTO_REVIEW, photos.photo_review_button),
+        (callbacks.INBOX, inbox.inbox_button),
     ):
         application.add_handler(CallbackQueryHandler(callback, pattern=callbacks.kind_is(kind)))
     # After every button of ours: data no button carries (old, forged) still gets an answer.
@@ -129,6 +133,8 @@ def build_application(settings: Settings, services: Services | None = None) -> A
     application.add_handler(ChatMemberHandler(membership.my_chat_member, ChatMemberHandler.MY_CHAT_MEMBER))
     application.add_handler(MessageHandler(new & filters.LOCATION & filters.ChatType.PRIVATE,
                                            patient.location_message))
+    # A number shared with the "I'm worried" flow's button.
+    application.add_handler(MessageHandler(new & filters.CONTACT & filters.ChatType.PRIVATE, inbox.contact_message))
     # Last: any other text, photo or attachment is a message for the clinic (or a staff reply to one).
     attachments = (filters.VOICE | filters.AUDIO | filters.VIDEO | filters.Document.ALL | filters.VIDEO_NOTE
                    | filters.Sticker.ALL)
@@ -146,6 +152,8 @@ def build_application(settings: Settings, services: Services | None = None) -> A
     )
     application.job_queue.run_repeating(heartbeat_job, interval=HEARTBEAT_INTERVAL, first=HEARTBEAT_INTERVAL,
                                         name=HEARTBEAT_JOB_NAME,
+                                        job_kwargs={"max_instances": 1, "coalesce": True, "misfire_grace_time": None})
+    application.job_queue.run_repeating(inbox_job, interval=INBOX_INTERVAL, first=INBOX_INTERVAL, name=INBOX_JOB_NAME,
                                         job_kwargs={"max_instances": 1, "coalesce": True, "misfire_grace_time": None})
     application.job_queue.run_repeating(prune_job, interval=PRUNE_INTERVAL, first=PRUNE_INTERVAL, name=PRUNE_JOB_NAME,
                                         job_kwargs={"max_instances": 1, "coalesce": True, "misfire_grace_time": None})

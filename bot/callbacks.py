@@ -13,6 +13,8 @@ from dataclasses import dataclass
 
 from bot.keyboards import (
     CONFIRM_PREFIX,
+    INBOX_ACTIONS,
+    INBOX_PREFIX,
     LANGUAGE_PREFIX,
     PATIENTS_PREFIX,
     PHOTO_PREFIX,
@@ -35,6 +37,7 @@ PATIENTS = "patients"
 SWITCH = "switch"  # "this chat follows X: switch to Y?"
 SESSION_CONFIRM = "session_confirm"  # "record another session so soon?"
 PHOTO_REVIEW = "photo_review"  # staff: a photo check-in looks as expected / call the patient / another photo
+INBOX = "inbox"  # staff: "I'll take it" / "Resolved" under an alert
 
 ENROLL_FORM_PREFIX = "enroll:"
 REBOOK_ANSWERS = (BOOKED, LATER, NOT_CONTINUING)
@@ -54,7 +57,7 @@ class Button:
 
     kind: str
     value: str = ""  # a protocol, an answer, an action, a language, a list filter
-    number: int = 0  # a reminder id, a photo id, a session number, a page, an invite id, a patient id
+    number: int = 0  # a reminder id, a photo id, a session number, a page, an invite id, a patient id, an inbox item
     numbers: tuple[int, ...] = ()  # a session confirmation: patient id, cycle id, session time
     choice: str = ""  # yes / no of a confirmation
     nonce: str = ""  # the confirmation prompt's own nonce
@@ -99,6 +102,10 @@ def parse_callback(data: object) -> Button | None:
         invite_id = _number(invite, MAX_ROW_ID)
         return None if invite_id is None or choice not in CONFIRM_CHOICES else Button(SWITCH, number=invite_id,
                                                                                          choice=choice)
+    if data.startswith(INBOX_PREFIX):
+        item, _, action = data.removeprefix(INBOX_PREFIX).partition(":")
+        item_id = _number(item, MAX_ROW_ID)
+        return None if item_id is None or action not in INBOX_ACTIONS else Button(INBOX, value=action, number=item_id)
     if data.startswith(SESSION_CONFIRM_PREFIX):
         parts = data.removeprefix(SESSION_CONFIRM_PREFIX).split(":")
         if len(parts) != 4 or parts[3] not in CONFIRM_CHOICES:

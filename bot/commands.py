@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from bot.access import staff_only
-from bot.handlers import common, console, enroll, patient, staff, start
+from bot.handlers import common, console, enroll, inbox, patient, staff, start
 
 
 class Audience(StrEnum):
@@ -67,6 +67,9 @@ COMMANDS: tuple[Command, ...] = (
     Command("invite", console.invite_command, Audience.STAFF, usage="12", sample="1"),
     Command("cancel", console.cancel_command, Audience.STAFF, usage="12", sample="1"),
     Command("reopen", console.reopen_command, Audience.STAFF, usage="12", sample="1"),
+    Command("inbox", inbox.inbox_command, Audience.STAFF),
+    Command("take", inbox.take_command, Audience.STAFF, usage="5", sample="1"),
+    Command("resolve", inbox.resolve_command, Audience.STAFF, usage="5 note", sample="1"),
     Command("stats", console.stats_command, Audience.STAFF),
     # Admins
     Command("staffinvite", staff.staffinvite_command, Audience.ADMIN, private=True),

@@ -16,15 +16,18 @@ import logging
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from bot.alerts import alert_staff
+from bot.alerts import alert_staff, send_to_chats
 from bot.context import AftercareContext
+from bot.inbox_views import markup_for, render
 from bot.services import Services
 from bot.topics import settle_topics
 from jobs.dispatch import ClaimedReminder, DispatchReport, dispatch_due
 from jobs.escalation import days_since_session
 from jobs.health import beat, last_beat, queue_counts
+from jobs.inbox import due_for_raising, note_raised
 from jobs.intake import open_count, prune_updates
 from jobs.silence import Silence
+from jobs.staff import staff_members
 from jobs.storage.db import SQLITE_BUSY_TIMEOUT_MS
 
 log = logging.getLogger(__name__)
@@ -33,6 +36,9 @@ DISPATCH_JOB_NAME = "dispatch-due-reminders"
 HEARTBEAT_JOB_NAME = "heartbeat"
 PRUNE_JOB_NAME = "prune-handled-updates"
 PRUNE_INTERVAL = timedelta(minutes=30)
+INBOX_JOB_NAME = "raise-untaken-escalations"
+INBOX_INTERVAL = timedelta(seconds=60)
+INBOX_LOCK = "aftercare-inbox"
 DISPATCH_LOCK = "aftercare-dispatch"
 HEARTBEAT_INTERVAL = timedelta(seconds=60)
 # A gap between heartbeats longer than this is downtime worth telling staff about.
@@ -171,3 +177,44 @@ async def prune_job(context: AftercareContext) -> None:
     removed = await services.store.run(prune_updates, before=services.clock() - services.settings.update_retention)
     if removed:
         log.info("pruned %d handled updates", removed)
+
+
+async def raise_untaken(services: Services, bot) -> int:
+    """Raise again, to every staff member and the staff chat, each "worried" item nobody took within
+    ESCALATION_REMINDER, during CLINIC_HOURS; return how many were raised. Out of hours nothing is
+    raised (the patient was told at once that the clinic is closed); the first check once the clinic
+    opens raises what waited overnight.
+    """
+    settings = services.settings
+    now = services.clock()
+    if not settings.clinic_hours.is_open(now, settings.clinic_timezone):
+        return 0
+    async with services.store.exclusive(INBOX_LOCK) as mine:
+        if not mine:
+            return 0  # another instance is raising them
+        items = await services.store.run(due_for_raising, after=settings.escalation_reminder, now=now)
+        if not items:
+            return 0
+        members = await services.store.run(staff_members)
+        chats = sorted(set(settings.staff_ids) | {member.user_id for member in members})
+        if settings.staff_chat_id is not None:
+            chats.insert(0, settings.staff_chat_id)
+        staff = services.staff_locale
+        raised = 0
+        for item in items:
+            # Recorded first: a crash after this sends it once less, never twice.
+            item = await services.store.run(note_raised, item_id=item.id, now=now)
+            if item is None:
+                continue  # taken or resolved meanwhile
+            minutes = int((now - item.opened_at).total_seconds() // 60)
+            lead = services.text(staff, "inbox_raised_again", minutes=minutes, item_id=item.id)
+            await send_to_chats(services, bot, chats, render(services, item, lead=lead), patient_id=item.patient_id,
+                                reply_markup=markup_for(services, item, None), item_id=item.id, lead=lead)
+            log.info("inbox item %d raised again to %d chat(s): nobody took it in %d min", item.id, len(chats), minutes)
+            raised += 1
+        return raised
+
+
+async def inbox_job(context: AftercareContext) -> None:
+    """JobQueue callback: raise again the worried items nobody took."""
+    await raise_untaken(context.services, context.bot)

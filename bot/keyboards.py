@@ -91,3 +91,18 @@ def photo_review_keyboard(photo_id: int, labels: list[tuple[str, str]]) -> Inlin
     """The review buttons under a photo for staff, one a row: (review, label)."""
     return InlineKeyboardMarkup([[InlineKeyboardButton(label, callback_data=f"{PHOTO_PREFIX}{photo_id}:{review}")]
                                  for review, label in labels])
+# The staff inbox's buttons under an alert: ib:<item id>:<action>.
+INBOX_PREFIX = "ib:"
+INBOX_TAKE = "take"
+INBOX_RESOLVE = "done"
+INBOX_ACTIONS = (INBOX_TAKE, INBOX_RESOLVE)
+
+
+def inbox_keyboard(item_id: int, buttons: list[tuple[str, str]],
+                   extra: InlineKeyboardMarkup | None = None) -> InlineKeyboardMarkup | None:
+    """The alert's own buttons (``extra``: a photo's review) above the inbox's (action, label) row."""
+    rows = [list(row) for row in extra.inline_keyboard] if extra is not None else []
+    if buttons:
+        rows.append([InlineKeyboardButton(label, callback_data=f"{INBOX_PREFIX}{item_id}:{action}")
+                     for action, label in buttons])
+    return InlineKeyboardMarkup(rows) if rows else None

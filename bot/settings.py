@@ -25,7 +25,9 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
 from jobs import inputs
+from jobs.clinic_hours import ClinicHours
 from jobs.planning import QuietHours
+from messages.durations import parse_offset
 
 _TOKEN_SHAPE = re.compile(r"^\d{3,15}:[A-Za-z0-9_-]{20,}$")
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
@@ -99,6 +101,16 @@ def _zone(raw: str) -> ZoneInfo:
         return ZoneInfo(raw)
     except (ZoneInfoNotFoundError, ValueError, OSError):
         raise ValueError(f"{raw!r} is not an IANA time zone such as Europe/Madrid") from None
+
+
+def _reminder(raw: str) -> timedelta:
+    try:
+        value = parse_offset(raw)
+    except ValueError:
+        raise ValueError(f"{raw!r} is not a duration such as 15m, 30m or 1h") from None
+    if not timedelta(minutes=1) <= value <= timedelta(days=1):
+        raise ValueError(f"{raw!r} is outside 1m..24h")
+    return value
 
 
 def _log_level(raw: str) -> str:
@@ -179,6 +191,10 @@ class Settings:
     clinic_phone: str = setting("CLINIC_PHONE", _text, "")
     # The number a patient calls when things get worse out of hours; empty = CLINIC_PHONE.
     emergency_phone: str = setting("EMERGENCY_PHONE", _text, "")
+    # When the clinic is staffed (empty: always); a "worried" item is raised again only then.
+    clinic_hours: ClinicHours = setting("CLINIC_HOURS", ClinicHours.parse, ClinicHours())
+    # A "worried" item nobody took within this is raised again to every staff member and the staff chat.
+    escalation_reminder: timedelta = setting("ESCALATION_REMINDER", _reminder, timedelta(minutes=15))
     booking_url: str = setting("BOOKING_URL", _url, "")
     clinic_timezone: ZoneInfo = setting("CLINIC_TIMEZONE", _zone, ZoneInfo("UTC"))
     quiet_hours: QuietHours = setting("QUIET_HOURS", QuietHours.parse, QuietHours.parse("21:00-08:00"))

@@ -209,7 +209,7 @@ def apply_event(session: Session, *, patient: Patient, event: LifecycleEvent, ca
         cancelled = cancel_reminders(session, patient_id=patient.id, reason=transition.cancels,
                                      take_over=transition.takes_over)
     if event is LifecycleEvent.ERASE:
-        _erase_identity(session, patient)
+        _erase_identity(session, patient, now)
     patient.status = after.value
     session.add(patient)
     session.flush()
@@ -439,8 +439,13 @@ def replan_open_reminders(session: Session, *, patient: Patient, quiet_hours: Qu
     return len(rows)
 
 
-def _erase_identity(session: Session, patient: Patient) -> None:
-    """What identifies the patient goes: name, chat, invites and the staff copies of their messages."""
+def _erase_identity(session: Session, patient: Patient, now: datetime) -> None:
+    """What identifies the patient goes: name, chat, invites, the staff copies of their messages and
+    the words of their inbox items (which close)."""
+    # Imported here: the inbox records its changes with this module's Actor and Cause.
+    from jobs.inbox import erase_items
+
+    erase_items(session, patient_id=patient.id, now=now)
     session.exec(delete(Invite).where(Invite.patient_id == patient.id))
     session.exec(delete(RelayLink).where(RelayLink.patient_id == patient.id))
     session.exec(delete(StaffNote).where(StaffNote.patient_id == patient.id))

@@ -13,7 +13,7 @@ from zoneinfo import ZoneInfo
 
 from sqlmodel import Session, select
 
-from jobs import lifecycle
+from jobs import inbox, lifecycle
 from jobs.lifecycle import PATIENT, SYSTEM, LifecycleEvent, apply_event
 from jobs.planning import QuietHours
 from jobs.refusal import Refusal
@@ -90,6 +90,25 @@ def erase_patient(session: Session, *, chat_id: int, now: datetime) -> int:
     for record in records:
         apply_event(session, patient=record, event=LifecycleEvent.ERASE, cause=PATIENT, now=now)
     return len(records)
+
+
+def inbox_items_of_chat(session: Session, *, chat_id: int) -> list[int]:
+    """The inbox items about every patient record of this chat (what an erasure changes for staff)."""
+    records = lifecycle.records_of_chat(session, chat_id=chat_id)
+    return inbox.items_of_patients(session, patient_ids=[record.id for record in records])
+
+
+def record_shared_phone(session: Session, *, chat_id: int, phone: str, line: str) -> tuple[Patient, list[int]] | None:
+    """The chat's patient shared their number: keep it, and add ``line`` to their open inbox items.
+
+    Returns the patient and those items' ids (None for a stranger).
+    """
+    patient = patient_for_chat(session, chat_id=chat_id)
+    if patient is None:
+        return None
+    patient.phone = phone
+    session.add(patient)
+    return patient, inbox.add_to_text(session, patient_id=patient.id, line=line)
 
 
 def set_timezone(session: Session, *, chat_id: int, zone: ZoneInfo, quiet_hours: QuietHours,

@@ -5,14 +5,18 @@ from __future__ import annotations
 import logging
 from zoneinfo import ZoneInfo
 
-from telegram import Update
+from telegram import KeyboardButton, ReplyKeyboardMarkup, Update
 
 from bot.alerts import alert_staff
 from bot.callbacks import CHECKIN, REBOOK, parse_callback
 from bot.context import AftercareContext
 from bot.handlers.common import edit_or_send
+from bot.inbox_views import close_silence
 from bot.services import Services
 from jobs.answers import BOOKED, LATER, answer_checkin, answer_rebook
+from jobs.escalation import WORRIED
+from jobs.inbox import InboxKind
+from jobs.inputs import display_phone
 from jobs.refusal import Refusal
 
 log = logging.getLogger(__name__)
@@ -35,6 +39,7 @@ async def checkin_button(update: Update, context: AftercareContext) -> None:
     patient, enrollment = result.patient, result.enrollment
     locale = patient.locale
     await query.answer()
+    await close_silence(services, context.bot, patient.id)  # an answer closes "no answer" on the staff side
     key = {"fine": "checkin_fine", "worried": "checkin_worried"}.get(
         answer, "checkin_red_escalated" if result.escalate else "checkin_red_expected")
     await _show_answer(query, services, locale, _CHECKIN_LABELS[answer])
@@ -43,12 +48,36 @@ async def checkin_button(update: Update, context: AftercareContext) -> None:
     log.info("patient %d answered check-in %d: %s (escalate=%s)", patient.id, reminder_id, answer, result.escalate)
     if result.escalate:
         staff = services.staff_locale
-        await alert_staff(services, context.bot, services.text(
+        text = services.text(
             staff, "alert_escalation", name=patient.name, patient_id=patient.id,
             answer=services.text(staff, _CHECKIN_LABELS[answer]), day=result.day,
             session_number=enrollment.session_number, series_length=enrollment.series_length,
             session_date=_date(services, staff, enrollment.session_at, patient.timezone),
-        ), patient_id=patient.id, inbox_kind="worried")
+        )
+        if patient.phone:
+            text += "\n" + services.text(staff, "alert_phone", phone=display_phone(patient.phone))
+        kind = InboxKind.WORRIED if answer == WORRIED else InboxKind.ESCALATION
+        await alert_staff(services, context.bot, text, patient_id=patient.id, inbox_kind=kind)
+    if answer == WORRIED:
+        await _worried_follow_up(query, services, patient)
+
+
+async def _worried_follow_up(query, services: Services, patient) -> None:
+    """Out of clinic hours, say so at once with the number to call; offer to share a number staff can ring."""
+    settings = services.settings
+    locale = patient.locale
+    now = services.clock()
+    if not settings.clinic_hours.is_open(now, settings.clinic_timezone):
+        opening = settings.clinic_hours.next_opening(now, settings.clinic_timezone)
+        when = (services.catalog.format_date(locale, opening.astimezone(ZoneInfo(patient.timezone)), with_time=True)
+                if opening else "")
+        key = "worried_clinic_closed" if opening else "worried_clinic_closed_unknown"
+        await query.message.reply_html(services.text(locale, key, when=when,
+                                                     emergency_phone=services.emergency_phone(locale)))
+    if not patient.phone:
+        button = KeyboardButton(services.text(locale, "button_share_phone"), request_contact=True)
+        await query.message.reply_html(services.text(locale, "worried_share_phone"), reply_markup=ReplyKeyboardMarkup(
+            [[button]], resize_keyboard=True, one_time_keyboard=True))
 
 
 async def rebook_button(update: Update, context: AftercareContext) -> None:

@@ -37,6 +37,7 @@ from jobs.console import (
     reopen_patient,
 )
 from jobs.enrollment import FUTURE_TOLERANCE
+from jobs.inbox import InboxStats, inbox_stats
 from jobs.inputs import clean_query, echo, parse_int
 from jobs.refusal import Refusal
 from jobs.storage.models import ACTIVE, AWAITING_LINK, DELETED, OPEN_STATES, PAUSED, Patient
@@ -306,8 +307,10 @@ async def stats_command(update: Update, context: AftercareContext) -> None:
         pending=sum(stats.messages[state] for state in OPEN_STATES), fine=stats.answers["fine"],
         red=stats.answers["red"], worried=stats.answers["worried"], escalations=stats.escalations,
         booked=stats.booked, offered=stats.rebook_offered, rate=rate)
+    inbox = await services.store.run(inbox_stats, since=since, now=now)
     await update.effective_message.reply_html(
-        summary + "\n" + services.text(locale, "stats_checkins", **checkin_values(checkins)))
+        summary + "\n" + services.text(locale, "stats_checkins", **checkin_values(checkins))
+        + "\n" + inbox_stats_text(services, locale, inbox))
 
 
 def checkin_values(stats) -> dict[str, object]:
@@ -330,3 +333,14 @@ def short_duration(value: timedelta | None) -> str:
     if hours < 48:
         return f"{hours} h {minutes:02d} min"
     return f"{hours // 24} d {hours % 24} h"
+
+
+def inbox_stats_text(services, locale: str, stats: InboxStats) -> str:
+    """The inbox lines of /stats: items opened, taken, resolved; how fast worried patients were taken."""
+    def minutes(value) -> str:
+        return "-" if value is None else services.text(locale, "inbox_wait_minutes",
+                                                       minutes=round(value.total_seconds() / 60))
+
+    return services.text(locale, "stats_inbox", opened=stats.opened, taken=stats.taken, resolved=stats.resolved,
+                         worried=stats.worried_taken, median=minutes(stats.median_to_take),
+                         p90=minutes(stats.p90_to_take), raised=stats.raised_again)

@@ -15,6 +15,7 @@ from telegram import KeyboardButton, ReplyKeyboardMarkup, ReplyKeyboardRemove, U
 from bot.callbacks import CONFIRM, LANGUAGE, parse_callback
 from bot.context import AftercareContext
 from bot.handlers.common import edit_or_send
+from bot.inbox_views import refresh_items
 from bot.keyboards import confirm_keyboard, language_keyboard
 from bot.services import Services
 from bot.timezones import zone_for_city, zone_for_location
@@ -22,6 +23,7 @@ from jobs.confirmations import close_prompt, open_prompt
 from jobs.inputs import InputRefused, clean_query, echo
 from jobs.patients import (
     erase_patient,
+    inbox_items_of_chat,
     patient_for_chat,
     patient_status,
     set_locale,
@@ -148,8 +150,11 @@ async def confirm_button(update: Update, context: AftercareContext) -> None:
         log.info("patient %d stopped their messages", patient.id)
         done = "stop_done"
     else:
+        items = await services.store.run(inbox_items_of_chat, chat_id=chat_id)
         await services.store.run(erase_patient, chat_id=chat_id, now=services.clock())
         log.info("patient %d erased their data", patient.id)
+        # Their alerts in staff chats lose the name and the words too.
+        await refresh_items(services, context.bot, items)
         done = "delete_done"
     await query.answer()
     await edit_or_send(query, services.text(locale, done))

@@ -15,11 +15,14 @@ from telegram.error import BadRequest, TelegramError
 from bot.alerts import MAX_CAPTION, alert_staff, split_for_limit
 from bot.callbacks import PHOTO_REVIEW, parse_callback
 from bot.context import AftercareContext
+from bot.inbox_views import close_silence, refresh_items, staffer_of
 from bot.keyboards import photo_review_keyboard
 from bot.services import Services
+from jobs.inbox import resolve_by_message
 from jobs.intake import has_effect, note_effect
 from jobs.photos import Review, review_photo, take_photo_answer
 from jobs.refusal import Refusal
+from messages.catalog import html_to_plain
 
 log = logging.getLogger(__name__)
 
@@ -42,6 +45,7 @@ async def photo_answer(update: Update, context: AftercareContext, patient) -> bo
                                       update_id=update.update_id, now=services.clock())
     if answer is None:
         return False
+    await close_silence(services, context.bot, patient.id)
     if await services.store.run(has_effect, update_id=update.update_id, effect=PHOTO_RELAYED):
         await message.reply_html(services.text(patient.locale, "photo_received"))
         return True
@@ -84,6 +88,18 @@ async def photo_review_button(update: Update, context: AftercareContext) -> None
                          who=user.full_name or str(user.id))
     if not told:
         note += "\n" + services.text(staff, "photo_review_not_delivered", name=patient.name)
+    if query.message is not None:
+        # The photo's alert is an inbox item: reviewing it resolves it, and every staff copy says by whom.
+        label = services.text(services.staff_locale, REVIEW_LABELS[review])
+        if not told:
+            label += " — " + html_to_plain(services.text(services.staff_locale, "photo_review_not_delivered",
+                                                         name=patient.name))
+        item_id = await services.store.run(resolve_by_message, chat_id=query.message.chat.id,
+                                           message_id=query.message.message_id, staffer=staffer_of(update),
+                                           now=services.clock(), note=label)
+        if item_id is not None:
+            await refresh_items(services, context.bot, [item_id])
+            return
     caption = query.message.caption_html if query.message and query.message.caption else ""
     try:
         await query.edit_message_caption(f"{caption}\n\n{note}".strip(), reply_markup=None)

@@ -23,9 +23,11 @@ from bot.alerts import MAX_CAPTION, MAX_TEXT, alert_staff, split_for_limit
 from bot.context import AftercareContext
 from bot.handlers.enroll import form_text
 from bot.handlers.photos import photo_answer
+from bot.inbox_views import close_silence, refresh_items, staffer_of
 from bot.services import Services
 from bot.topics import note_staff_chat, reopen_for_patient
 from jobs.escalation import days_since_session
+from jobs.inbox import InboxKind, take_by_reply
 from jobs.intake import has_effect, note_effect
 from jobs.patients import current_enrollment, mark_reachable, patient_for_chat
 from jobs.relay import patient_for_relay
@@ -108,7 +110,8 @@ async def _relay_to_staff(update: Update, context, services: Services, patient, 
         text, follow_up = split_for_limit(services.text(staff, "alert_relay_edited_header", **values),
                                           services.text(staff, "alert_relay_edited", text=words, **values),
                                           words, MAX_TEXT)
-        delivered = await alert_staff(services, context.bot, text, patient_id=patient.id, follow_up=follow_up)
+        delivered = await alert_staff(services, context.bot, text, patient_id=patient.id, follow_up=follow_up,
+                                      inbox_kind=InboxKind.MESSAGE)
         if delivered:
             await services.store.run(note_effect, update_id=update.update_id, effect=RELAYED)
         log.info("relayed an edited message of patient %d to %d staff chat(s)", patient.id, delivered)
@@ -124,16 +127,19 @@ async def _relay_to_staff(update: Update, context, services: Services, patient, 
         # A photo is sent on; a voice message, an audio, a video or a file is copied as it is.
         media = {"photo": message.photo[-1].file_id} if message.photo else {"copy_of": message}
         delivered = await alert_staff(services, context.bot, text, patient_id=patient.id, follow_up=follow_up,
+                                      inbox_kind=InboxKind.MESSAGE,
                                       **media)
     else:
         text, follow_up = split_for_limit(services.text(staff, "alert_relay_header", **values),
                                           services.text(staff, "alert_relay", text=words, **values),
                                           words, MAX_TEXT)
-        delivered = await alert_staff(services, context.bot, text, patient_id=patient.id, follow_up=follow_up)
+        delivered = await alert_staff(services, context.bot, text, patient_id=patient.id, follow_up=follow_up,
+                                      inbox_kind=InboxKind.MESSAGE)
     if delivered:
         await services.store.run(note_effect, update_id=update.update_id, effect=RELAYED)
         # Words are an answer to "how is your skin?" too: no nudge, no silence alert after them.
         await services.store.run(patient_wrote, patient_id=patient.id)
+        await close_silence(services, context.bot, patient.id)
     log.info("relayed a message of patient %d to %d staff chat(s)", patient.id, delivered)
     if delivered and not edited:
         # The patient is talking to the clinic again: a closed topic opens, so that any colleague can answer.
@@ -193,5 +199,11 @@ async def _reply_to_patient(update: Update, context, services: Services, patient
     if message.is_topic_message:
         # In the patient's topic the whole team reads it: confirmed in the staff chat's language.
         await message.reply_html(services.text(services.staff_locale, "topic_reply_done", name=patient.name))
-        return
-    await message.reply_html(services.text(staff, "relay_reply_done", name=patient.name))
+    else:
+        await message.reply_html(services.text(staff, "relay_reply_done", name=patient.name))
+    # Whoever answers the patient has the item that alert shows, if nobody had it yet: everyone sees so.
+    taken = await services.store.run(take_by_reply, chat_id=message.chat_id,
+                                     message_id=message.reply_to_message.message_id,
+                                     staffer=staffer_of(update), now=services.clock())
+    if taken is not None:
+        await refresh_items(services, context.bot, [taken])

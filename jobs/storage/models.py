@@ -332,3 +332,71 @@ class StaffNote(SQLModel, table=True):
     staff_chat_id: int = Field(sa_column=Column(BigInteger, nullable=False))
     staff_message_id: int = Field(sa_column=Column(BigInteger, nullable=False))
     created_at: datetime = _utc()
+# --------------------------------------------------------------------------- the staff inbox (0012)
+
+
+class InboxItem(SQLModel, table=True):
+    """A piece of staff work about a patient: an escalation, a photo to review, silence, a message.
+
+    Its status changes only through jobs/inbox.py (open -> taken -> resolved), each change an
+    :class:`InboxEvent`. Its alerts in staff chats are :class:`InboxView` rows, edited when it changes.
+    """
+
+    __tablename__ = "inbox_item"
+    __table_args__ = (Index("ix_inbox_item_status_opened", "status", "opened_at"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    kind: str = Field(max_length=16)
+    status: str = Field(default="open", max_length=16)
+    patient_id: int | None = Field(
+        default=None, sa_column=Column(Integer, ForeignKey("patient.id", ondelete="SET NULL"), index=True)
+    )
+    # The alert as staff first saw it (HTML, names the patient); emptied when the patient erases their data.
+    text: str = Field(default="", sa_column=Column(sa_Text, nullable=False, server_default=""))
+    opened_at: datetime = _utc()
+    taken_by: int | None = Field(default=None, sa_column=Column(BigInteger))
+    # Staff names as Telegram gave them when they pressed (staff, not patients).
+    taken_by_name: str | None = Field(default=None, max_length=200)
+    taken_at: datetime | None = _utc(default=None, nullable=True)
+    resolved_by: int | None = Field(default=None, sa_column=Column(BigInteger))
+    resolved_by_name: str | None = Field(default=None, max_length=200)
+    resolved_at: datetime | None = _utc(default=None, nullable=True)
+    note: str | None = Field(default=None, max_length=500)
+    # When it was last raised to staff (opened, or raised again because nobody took it), and how often again.
+    raised_at: datetime = _utc()
+    raised_again: int = 0
+
+
+class InboxView(SQLModel, table=True):
+    """One staff-chat message that shows an inbox item (edited when the item changes)."""
+
+    __tablename__ = "inbox_view"
+    __table_args__ = (UniqueConstraint("chat_id", "message_id"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    item_id: int = Field(foreign_key="inbox_item.id", index=True, ondelete="CASCADE")
+    chat_id: int = Field(sa_column=Column(BigInteger, nullable=False))
+    message_id: int = Field(sa_column=Column(BigInteger, nullable=False))
+    # Its words are a caption (a photo, a copied voice message) rather than a text.
+    caption: bool = False
+    # The line above the words in this message ("raised again: nobody has taken it"), HTML.
+    lead: str = Field(default="", max_length=400)
+    # This message's own words (HTML: a later message of the conversation); None = the item's text.
+    body: str | None = Field(default=None, sa_column=Column(sa_Text, nullable=True))
+    # Buttons of the alert's own (a photo's review buttons), kept under the inbox's, as JSON.
+    extra_markup: str | None = Field(default=None, sa_column=Column(sa_Text, nullable=True))
+
+
+class InboxEvent(SQLModel, table=True):
+    """A change of an inbox item: who (actor, actor id), from which status to which, and when."""
+
+    __tablename__ = "inbox_event"
+
+    id: int | None = Field(default=None, primary_key=True)
+    item_id: int = Field(foreign_key="inbox_item.id", index=True, ondelete="CASCADE")
+    kind: str = Field(max_length=16, index=True)
+    at: datetime = _utc(index=True)
+    actor: str = Field(max_length=16)
+    actor_id: int | None = Field(default=None, sa_column=Column(BigInteger))
+    from_status: str | None = Field(default=None, max_length=16)
+    to_status: str = Field(max_length=16)

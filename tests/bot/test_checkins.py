@@ -66,7 +66,7 @@ async def test_worried_always_goes_to_staff_with_phone_and_red_flags(harness, fa
     await harness.link()
     message_id, data = await _checkin_message(harness, clock, 0, 19)
     await harness.press(PATIENT_ID, data[2], message_id)
-    reply = fake_api.texts(PATIENT_ID)[-1]
+    reply = fake_api.texts(PATIENT_ID)[-2]  # then the offer to share a number (tests/bot/test_inbox.py)
     assert "+34 600 000 000" in reply and "fever" in reply and "blisters" in reply
     alert = fake_api.texts(STAFF_ID)[-1]
     assert "⚠️" in alert and "I'm worried" in alert and "day 0 after session 1 of 3" in alert
@@ -140,4 +140,5 @@ async def test_spanish_patient_gets_spanish_buttons_and_replies(harness, fake_ap
     labels = [row[0]["text"] for row in markup["inline_keyboard"]]
     assert labels != ["😊 It's fine", "🔴 Still red or swollen", "😟 I'm worried"]
     await harness.press(PATIENT_ID, data[2], message_id)
-    assert "fiebre" in fake_api.texts(PATIENT_ID)[-1]
+    assert "fiebre" in fake_api.texts(PATIENT_ID)[-2]
+    assert "comparte tu número" in fake_api.texts(PATIENT_ID)[-1]

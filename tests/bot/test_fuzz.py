@@ -37,6 +37,7 @@ STAFF_GROUP = -1009999
 USERS = (STAFF_ID, *PATIENTS, STRANGER)
 COMMANDS = ("start", "help", "status", "pause", "resume", "stop", "delete", "timezone", "language", "enroll",
             "patients", "patient", "session", "cancel", "invite", "stats", "staffinvite", "staff", "removestaff",
+            "inbox", "take", "resolve",
             "nosuchcommand")
 
 # Characters that broke things: NUL and other controls, direction overrides, zero-width, surrogate-free
@@ -58,11 +59,12 @@ refused = st.sampled_from(["\x00", "\ud800", "A" * 4000, "\u202e", "\u200b\u200b
 names = st.one_of(st.tuples(plain, core, plain), st.tuples(plain, core, plain), st.tuples(nasty_text, core, nasty_text),
                   st.tuples(refused, core, plain), st.tuples(plain, core, refused))
 prefixes = st.sampled_from(["ci:", "rb:", "cf:", "cf:delete:", "cf:stop:yes:", "lang:", "pl:", "pl:active:",
-                            "enroll:protocol:", "enroll:number:", "enroll:when:", ""])
+                            "enroll:protocol:", "enroll:number:", "enroll:when:", "ib:", "ib:1:", ""])
 callback_data = st.one_of(st.tuples(prefixes, st.one_of(numbers, nasty_text)).map("".join),
                           st.text(max_size=100),
                           st.sampled_from(["ci:1:fine", "rb:1:booked", "cf:delete:yes", "pl:active:0", "lang:es",
-                                           "enroll:when:now", "enroll:number:2", "enroll:protocol:microneedling"]))
+                                           "enroll:when:now", "enroll:number:2", "enroll:protocol:microneedling",
+                                           "ib:1:take", "ib:1:done", "ib:2:take"]))
 
 enroll = st.tuples(st.just("enroll"), st.sampled_from((STAFF_ID, STAFF_ID, STRANGER)), names,
                    st.sampled_from(["", " session=2/4", " tz=America/Bogota", " at=3h ago", " lang=es"]), st.booleans())

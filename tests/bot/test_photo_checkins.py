@@ -53,9 +53,11 @@ async def test_the_next_photo_is_the_answer_and_staff_review_it_as_expected(clin
     caption = alert.params["caption"]
     assert "Anna K" in caption and "day 3 after session 1 of 3" in caption and "is this normal?" in caption
     [photo] = clinic.rows(Photo)
-    assert data == [f"ph:{photo.id}:ok", f"ph:{photo.id}:call", f"ph:{photo.id}:again"]
+    # The review buttons, then the inbox's (the alert is an item: bot/inbox_views.py).
+    assert data[:3] == [f"ph:{photo.id}:ok", f"ph:{photo.id}:call", f"ph:{photo.id}:again"]
+    assert data[3].startswith("ib:") and data[3].endswith(":take")
     labels = [row[0]["text"] for row in alert.params["reply_markup"]["inline_keyboard"]]
-    assert labels == ["✅ Looks as expected", "📞 Please call the patient", "📷 Ask for another photo"]
+    assert labels[:3] == ["✅ Looks as expected", "📞 Please call the patient", "📷 Ask for another photo"]
     assert "your photo is with the team at Clínica Sol" in fake_api.texts(PATIENT_ID)[-1]
     # Only Telegram's id of the photo is kept; the step is answered and its follow-ups closed.
     assert photo.file_id == "patient-photo-1" and photo.review is None
@@ -68,7 +70,9 @@ async def test_the_next_photo_is_the_answer_and_staff_review_it_as_expected(clin
     await clinic.press(STAFF_ID, data[0], message_id)
     assert "healing just as expected" in fake_api.texts(PATIENT_ID)[-1]
     edit = fake_api.calls_to("editMessageCaption")[-1]
-    assert "Looks as expected — reviewed by Test" in edit.params["caption"] and "is this normal?" in edit.params["caption"]
+    # Reviewing resolves the photo's inbox item: every copy says by whom, and how.
+    assert "Resolved by <b>Test</b>" in edit.params["caption"] and "Looks as expected" in edit.params["caption"]
+    assert "is this normal?" in edit.params["caption"]
     assert "reply_markup" not in edit.params or not edit.params["reply_markup"]
     [photo] = clinic.rows(Photo)
     assert photo.review == "ok" and photo.reviewed_by == STAFF_ID
@@ -89,7 +93,8 @@ async def test_please_call_tells_the_patient_the_clinic_will_ring_and_whom_to_ca
     told = fake_api.texts(PATIENT_ID)[-1]
     assert "someone will call you soon on the number you gave us" in told
     assert "+34 900 111 222" in told  # EMERGENCY_PHONE, the number to call if it gets worse
-    assert "Please call the patient — reviewed by" in fake_api.calls_to("editMessageCaption")[-1].params["caption"]
+    caption = fake_api.calls_to("editMessageCaption")[-1].params["caption"]
+    assert "Resolved by" in caption and "Please call the patient" in caption
     assert clinic.rows(Photo)[0].review == "call"
 
 
@@ -121,7 +126,7 @@ async def test_ask_for_another_photo_opens_the_step_again_for_the_next_photo(cli
     # The third photo answers nothing: it is an ordinary message to staff, without review buttons.
     await clinic.send(PATIENT_ID, "", photo_file_id="third-photo")
     relayed = fake_api.calls_to("sendPhoto")[-1]
-    assert relayed.params["photo"] == "third-photo" and "reply_markup" not in relayed.params
+    assert relayed.params["photo"] == "third-photo" and not review_buttons(relayed)
     assert len(clinic.rows(Photo)) == 2
     await clinic.send(STAFF_ID, "/patient 1")
     card = fake_api.texts(STAFF_ID)[-1]
@@ -131,12 +136,12 @@ async def test_ask_for_another_photo_opens_the_step_again_for_the_next_photo(cli
 async def test_a_photo_after_the_window_or_without_a_photo_step_is_an_ordinary_message(harness, fake_api, clock):
     await harness.link()
     await harness.send(PATIENT_ID, "before", photo_file_id="early-photo")
-    assert "reply_markup" not in fake_api.calls_to("sendPhoto")[-1].params
+    assert not review_buttons(fake_api.calls_to("sendPhoto")[-1])
     clock.set_local(3, 10, 5)
     await harness.dispatch()
     clock.set_local(5, 10, 30)  # the step's two days are over
     await harness.send(PATIENT_ID, "late", photo_file_id="late-photo")
-    assert "reply_markup" not in fake_api.calls_to("sendPhoto")[-1].params
+    assert not review_buttons(fake_api.calls_to("sendPhoto")[-1])
     assert harness.rows(Photo) == []
 
 
@@ -180,3 +185,9 @@ async def test_the_combined_protocol_asks_for_photos_on_day_3_and_day_7(harness,
     photos = harness.rows(Reminder, Reminder.kind == "photo")
     assert sorted(r.step_key for r in photos) == ["photo_day3", "photo_day7"]
     assert all((r.nudge_after_spec, r.alert_after_spec) == ("4h", "24h") for r in photos)
+
+
+def review_buttons(call) -> list[str]:
+    """The photo-review buttons a staff message carries (an ordinary message has the inbox's only)."""
+    rows = call.params.get("reply_markup", {}).get("inline_keyboard", [])
+    return [button["callback_data"] for row in rows for button in row if button["callback_data"].startswith("ph:")]

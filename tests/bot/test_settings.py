@@ -67,6 +67,15 @@ def test_every_key_is_read():
         ("STAFF_CHAT_ID", "0", "STAFF_CHAT_ID: '0' is not a Telegram chat id"),
         ("WEBHOOK_LISTEN", "not-an-ip", "WEBHOOK_LISTEN: 'not-an-ip' is not an IP address"),
         ("WEBHOOK_PORT", "http", "WEBHOOK_PORT: 'http' is not a whole number"),
+        ("ESCALATION_REMINDER", "soon", "ESCALATION_REMINDER: 'soon' is not a duration such as 15m"),
+        ("ESCALATION_REMINDER", "0m", "ESCALATION_REMINDER: '0m' is outside 1m..24h"),
+        ("CLINIC_HOURS", "Mon-Fri 9-19", "CLINIC_HOURS: 'Mon-Fri 9-19' is not a day (or days) and a time window"),
+        ("CLINIC_HOURS", "Mon-Fri 09:00-19:00; Sat 10:00-14:00", "CLINIC_HOURS: 'Mon-Fri 09:00-19:00; Sat"),
+        ("CLINIC_HOURS", "Mon-Fry 09:00-19:00", "CLINIC_HOURS: 'Mon-Fry 09:00-19:00': 'Fry' is not a day"),
+        ("CLINIC_HOURS", "Fri-Mon 09:00-19:00", "CLINIC_HOURS: 'Fri-Mon 09:00-19:00': the days run backwards"),
+        ("CLINIC_HOURS", "Mon 19:00-09:00", "CLINIC_HOURS: 'Mon 19:00-09:00': the window must end after it starts"),
+        ("CLINIC_HOURS", "Mon 09:00-25:00", "CLINIC_HOURS: 'Mon 09:00-25:00': 25:00 is not a time of day"),
+        ("CLINIC_HOURS", "Mon-Fri 09:00-19:00,", "CLINIC_HOURS: '' is not a day"),
     ],
 )
 def test_a_bad_value_names_the_key(key, value, message):
@@ -105,7 +114,8 @@ def test_every_declared_setting_is_read_from_its_key(tmp_path):
            "DISPATCH_INTERVAL_SECONDS": "9", "CLAIM_LEASE_SECONDS": "60", "MESSAGES_DIR": ".",
            "DEFAULT_PROTOCOL": "p2", "TELEGRAM_API_BASE_URL": "http://127.0.0.1:1", "WEBHOOK_URL": "https://w.example/t",
            "WEBHOOK_LISTEN": "127.0.0.1", "WEBHOOK_PORT": "99", "WEBHOOK_SECRET": "s" * 16, "LOG_LEVEL": "error",
-           "UPDATE_RETENTION_HOURS": "48", "CARD_FONTS": str(tmp_path / "font.ttf")}
+           "UPDATE_RETENTION_HOURS": "48", "CARD_FONTS": str(tmp_path / "font.ttf"),
+           "CLINIC_HOURS": "Mon-Fri 09:00-19:00, Sat 10:00-14:00", "ESCALATION_REMINDER": "30m"}
     (tmp_path / "font.ttf").write_bytes(b"")
     assert set(env) == set(KNOWN_KEYS)
     defaults = Settings.from_env({"BOT_TOKEN": TOKEN})

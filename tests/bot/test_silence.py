@@ -196,3 +196,22 @@ async def test_stats_count_answers_the_median_wait_and_photo_reviews(harness, fa
     assert "Check-ins answered: 2 of 2 (100%) · median time to answer: 1 h 30 min" in stats
     assert "Photos: 1 received · reviewed 1 (as expected 0 · call 1 · another asked 0)" in stats
     assert "Unanswered check-ins: 0 nudged · 0 told to staff" in stats
+
+
+async def test_an_answer_after_staff_were_told_resolves_the_silence_item_on_every_copy(harness, fake_api, clock):
+    from jobs.storage.models import InboxItem
+
+    step = await _day_2_check_in_sent(harness, clock)
+    clock.set_local(2, 14, 10)
+    await harness.dispatch()  # the nudge, with the check-in's buttons
+    message_id, data = harness.buttons(PATIENT_ID)
+    clock.set_local(3, 10, 6)
+    await harness.dispatch()  # staff told: a "no answer" item in the inbox
+    [item] = harness.rows(InboxItem, InboxItem.kind == "silence")
+    assert item.status == "open"
+    await harness.press(PATIENT_ID, data[0], message_id)  # the patient answers at last
+    [item] = harness.rows(InboxItem, InboxItem.kind == "silence")
+    assert item.status == "resolved"
+    edit = [c for c in fake_api.calls_to("editMessageText") if c.params["chat_id"] == STAFF_ID][-1]
+    assert NO_ANSWER in edit.params["text"] and "Closed" in edit.params["text"]
+    assert _step(harness).answer == "fine" and step.id == _step(harness).id

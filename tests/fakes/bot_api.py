@@ -581,6 +581,7 @@ class FakeBotAPI:
         media: str | None = None,
         edited: bool = False,
         message_thread_id: int | None = None,
+        contact: tuple[str, int | None] | None = None,
     ) -> dict[str, Any]:
         """Build (but do not push) an Update dict carrying a text message from a user.
 
@@ -593,6 +594,7 @@ class FakeBotAPI:
 
         ``reply_to_message_id`` makes it a reply to that bot message; ``photo_file_id`` makes it
         a photo with ``text`` as caption; ``location`` (latitude, longitude) a shared location;
+        ``contact`` (phone number, user id or None) a shared contact;
         ``media`` (``"voice"``, ``"audio"``, ``"video"``, ``"document"``, ``"video_note"`` or
         ``"sticker"``) that kind of attachment, with ``text`` as caption where it can have one.
 
@@ -647,6 +649,13 @@ class FakeBotAPI:
                 message["caption"] = text
             message[media] = _media_object(media, f"{media}-{message['message_id']}")
             return self._message_or_edit(message, edited)
+        if contact is not None:
+            # A shared contact: (phone number as Telegram gives it, the Telegram user it belongs to).
+            del message["text"]
+            message["contact"] = {"phone_number": contact[0], "first_name": first_name}
+            if contact[1] is not None:
+                message["contact"]["user_id"] = contact[1]
+            return {"update_id": self._take_update_id(), "message": message}
         if location is not None:
             del message["text"]
             message["location"] = {"latitude": location[0], "longitude": location[1]}
@@ -1372,7 +1381,9 @@ class FakeBotAPI:
         message = self._target_message(params)
         if message is None:
             return True
-        if not any(kind in message for kind in ("photo", "video", "document", "audio", "voice", "animation")):
+        # A copy (copyMessage) of a voice message, video or file keeps only its caption here.
+        if "caption" not in message and not any(kind in message for kind in ("photo", "video", "document", "audio",
+                                                                            "voice", "animation")):
             raise _ApiError(400, "Bad Request: there is no caption in the message to edit")
         caption = str(params.get("caption") or "")
         self._check_length(caption, params.get("parse_mode"), MAX_CAPTION_LENGTH,

@@ -1,0 +1,140 @@
+"""The staff inbox in Telegram: the buttons under alerts, /inbox, /take, /resolve; a patient's shared number."""
+
+from __future__ import annotations
+
+import logging
+
+from telegram import ReplyKeyboardRemove, Update
+
+from bot.callbacks import INBOX, parse_callback
+from bot.context import AftercareContext
+from bot.inbox_views import refresh_items, staffer_of
+from bot.keyboards import INBOX_TAKE
+from bot.limits import MAX_TEXT, fits
+from jobs.inbox import NOTE_LIMIT, InboxStatus, open_items, resolve_item, take_item
+from jobs.inputs import InputRefused, clean_text, display_phone, parse_phone, parse_row_id
+from jobs.patients import record_shared_phone
+from jobs.refusal import Refusal
+from messages.catalog import Raw
+
+log = logging.getLogger(__name__)
+
+# /inbox shows this many items; the rest are counted.
+INBOX_PAGE = 30
+_ICONS = {"worried": "⚠️", "escalation": "🔴", "photo": "📷", "silence": "🔕", "message": "💬"}
+
+
+def waited(services, seconds: float, locale: str) -> str:
+    """"4 min", "2 h 5 min", "3 d 4 h": how long something has waited, in the reader's language."""
+    minutes = int(seconds // 60)
+    if minutes < 60:
+        return services.text(locale, "inbox_wait_minutes", minutes=max(minutes, 0))
+    hours, minutes = divmod(minutes, 60)
+    if hours < 24:
+        return services.text(locale, "inbox_wait_hours", hours=hours, minutes=minutes)
+    days, hours = divmod(hours, 24)
+    return services.text(locale, "inbox_wait_days", days=days, hours=hours)
+
+
+async def inbox_button(update: Update, context: AftercareContext) -> None:
+    """*I'll take it* / *Resolved* under an alert: the item changes and every view of it is edited."""
+    services = context.services
+    query = update.callback_query
+    button = parse_callback(query.data)
+    if button is None or button.kind != INBOX or not await services.is_staff(update.effective_user.id):
+        raise Refusal("not_your_button")
+    staffer = staffer_of(update)
+    if button.value == INBOX_TAKE:
+        item = await services.store.run(take_item, item_id=button.number, staffer=staffer, now=services.clock())
+        notice = context.text("inbox_took", item_id=item.id)
+    else:
+        item = await services.store.run(resolve_item, item_id=button.number, staffer=staffer, now=services.clock())
+        notice = context.text("inbox_resolved", item_id=item.id)
+    log.info("staff %s: inbox item %d is %s", staffer.user_id, item.id, item.status)
+    await query.answer(notice[:200])
+    await refresh_items(services, context.bot, [item.id])
+
+
+def _item_id(context: AftercareContext, usage: str) -> tuple[int, str]:
+    """The item number the command names (and any words after it)."""
+    if not context.args:
+        raise Refusal(usage)
+    try:
+        item_id = parse_row_id(context.args[0].lstrip("#"), key=usage)
+    except InputRefused as exc:
+        raise Refusal(usage) from exc
+    return item_id, clean_text(" ".join(context.args[1:]), limit=NOTE_LIMIT)
+
+
+async def take_command(update: Update, context: AftercareContext) -> None:
+    """``/take 5``: the same as pressing *I'll take it* under item 5's alert."""
+    services = context.services
+    item_id, _ = _item_id(context, "inbox_take_usage")
+    item = await services.store.run(take_item, item_id=item_id, staffer=staffer_of(update), now=services.clock())
+    await context.reply("inbox_took", item_id=item.id)
+    await refresh_items(services, context.bot, [item.id])
+
+
+async def resolve_command(update: Update, context: AftercareContext) -> None:
+    """``/resolve 5 called her, all fine``: resolve item 5 with a note (or add the note if already resolved)."""
+    services = context.services
+    item_id, note = _item_id(context, "inbox_resolve_usage")
+    item = await services.store.run(resolve_item, item_id=item_id, staffer=staffer_of(update), now=services.clock(),
+                                    note=note or None)
+    await context.reply("inbox_noted" if note else "inbox_resolved", item_id=item.id)
+    await refresh_items(services, context.bot, [item.id])
+
+
+async def inbox_command(update: Update, context: AftercareContext) -> None:
+    """``/inbox``: what is open or taken, oldest first, with the patient and how long each has waited."""
+    services = context.services
+    locale = context.locale
+    now = services.clock()
+    rows, total = await services.store.run(open_items, limit=INBOX_PAGE)
+    if not rows:
+        await context.reply("inbox_empty")
+        return
+    lines = [context.text("inbox_header", total=total)]
+    shown = 0
+    for row in rows:
+        item = row.item
+        who = (context.text("inbox_row_patient", name=row.patient_name, patient_id=row.patient_id)
+               if row.patient_name else context.text("inbox_row_erased"))
+        taken = (context.text("inbox_row_taken", who=item.taken_by_name or str(item.taken_by))
+                 if item.status == InboxStatus.TAKEN else "")
+        lines.append(context.text(
+            "inbox_row", item_id=item.id, icon=_ICONS.get(item.kind, "•"), kind=context.text(f"inbox_kind_{item.kind}"),
+            who=Raw(who), waited=waited(services, (now - item.opened_at).total_seconds(), locale), taken=Raw(taken)))
+        if not fits("\n".join(lines), MAX_TEXT - 300):  # room for the last two lines
+            lines.pop()
+            break
+        shown += 1
+    if total > shown:
+        lines.append(context.text("inbox_more", more=total - shown))
+    lines.append(context.text("inbox_footer"))
+    await update.effective_message.reply_html("\n".join(lines))
+
+
+async def contact_message(update: Update, context: AftercareContext) -> None:
+    """A patient shared their number (the "I'm worried" flow's button): kept, shown on their open alerts."""
+    services = context.services
+    message, user = update.effective_message, update.effective_user
+    contact = message.contact
+    if contact.user_id is not None and contact.user_id != user.id:
+        raise Refusal("phone_not_own")
+    raw = contact.phone_number or ""
+    try:
+        phone = parse_phone(raw if raw.startswith("+") else f"+{raw}")
+    except InputRefused as exc:
+        raise Refusal("phone_not_own") from exc
+    staff = services.staff_locale
+    shared = await services.store.run(record_shared_phone, chat_id=update.effective_chat.id, phone=phone,
+                                      line=services.text(staff, "alert_phone", phone=display_phone(phone)))
+    if shared is None:
+        await context.reply("stranger")
+        return
+    patient, item_ids = shared
+    log.info("patient %d shared their phone number (%d open alert(s) updated)", patient.id, len(item_ids))
+    await message.reply_html(services.text(patient.locale, "phone_thanks", phone=display_phone(phone)),
+                             reply_markup=ReplyKeyboardRemove())
+    await refresh_items(services, context.bot, item_ids)
