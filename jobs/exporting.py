@@ -330,7 +330,9 @@ def _appointments(connection: Connection, table: Table, keep: set[int]) -> Itera
                 resource["end"] = _instant(end)
         reference = _first(row, "booking_id", "external_id", "uid")
         if reference is not None:
-            resource["identifier"] = [{"system": "urn:aftercare:booking", "value": str(reference)}]
+            # The booking's own id in its system ("calcom", or the generic hook's "booking").
+            system = f"urn:aftercare:booking:{row['source']}" if row.get("source") else "urn:aftercare:booking"
+            resource["identifier"] = [{"system": system, "value": str(reference)}]
         yield _entry(resource, row["id"])
 
 

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -47,10 +48,10 @@ from messages.protocol import Protocol
 # The API's fields, as the file's columns (any order; only ``name`` is required).
 COLUMNS = ("name", "session_at", "session", "series", "protocol", "tz", "lang", "phone", "external_id")
 MAX_EXTERNAL_ID_LENGTH = 128
+_EXTERNAL_ID = re.compile(r"^[A-Za-z0-9._:@/+-]{1,128}$")
 # Which column a refusal of check_enrollment is about.
 _COLUMN_OF_KEY = {"enroll_error_series": "series", "enroll_error_session_number": "session",
                   "enroll_error_future": "session_at", "enroll_error_too_old": "session_at"}
-_SESSION_AT_FORMATS = ("%Y-%m-%d %H:%M", "%Y-%m-%dT%H:%M", "%Y-%m-%d %H:%M:%S", "%Y-%m-%dT%H:%M:%S")
 # The columns each bulk insert writes (the others keep their column defaults: NULL, 0).
 PATIENT_COLUMNS = ("id", "name", "status", "timezone", "locale", "series_length", "enrolled_by", "created_at",
                    "phone", "external_id", "booking_ref")
@@ -190,19 +191,26 @@ class Defaults:
     phone_region: str | None = None
 
 
-def parse_session_at(value: str, *, now: datetime, zone: ZoneInfo) -> datetime:
-    """ISO 8601 with an offset ("2026-11-24T15:30:00+01:00", "…Z"); without one, the clinic's time; empty: now."""
+def parse_session_at(value: str, *, now: datetime) -> datetime:
+    """ISO 8601 with its offset ("2026-11-24T15:30:00+01:00", "…Z"), as the API takes it; empty: now."""
     raw = value.strip()
-    if not raw or raw.lower() == "now":
+    if not raw:
         return now
     try:
         moment = datetime.fromisoformat(raw)
     except ValueError:
         raise Refusal("import_error_session_at", value=inputs.echo(value)) from None
-    if moment.tzinfo is None:
-        # Read as the clinic's wall-clock time, as /enroll at=2026-11-24 15:30 does.
-        return moment.replace(tzinfo=zone)
+    if moment.tzinfo is None or moment.utcoffset() is None:
+        # A wall-clock time without its offset is ambiguous around a daylight-saving change.
+        raise Refusal("import_error_session_at", value=inputs.echo(value))
     return moment
+
+
+def parse_external_id(value: str) -> str:
+    """The clinic's reference: 1 to 128 letters, digits and ``. _ : @ / + -``, as the API takes it."""
+    if not _EXTERNAL_ID.match(value):
+        raise Refusal("import_error_external_id", value=inputs.echo(value), limit=MAX_EXTERNAL_ID_LENGTH)
+    return value
 
 
 def _cell(record: Mapping[str, str], column: str) -> str:
@@ -223,8 +231,7 @@ def check_row(record: Mapping[str, str], *, row: int, defaults: Defaults) -> Imp
     if "\0extra" in record:
         problems.append(("", Refusal("import_error_extra_cells", count=record["\0extra"])))
     name = attempt("name", inputs.clean_name, record.get("name") or "")
-    session_at = attempt("session_at", parse_session_at, _cell(record, "session_at"), now=defaults.now,
-                         zone=defaults.clinic_zone)
+    session_at = attempt("session_at", parse_session_at, _cell(record, "session_at"), now=defaults.now)
     number, length = 1, None
     if _cell(record, "session"):
         parsed = attempt("session", parse_session_number, _cell(record, "session"))
@@ -251,8 +258,7 @@ def check_row(record: Mapping[str, str], *, row: int, defaults: Defaults) -> Imp
              if _cell(record, "phone") else None)
     external_id = None
     if _cell(record, "external_id"):
-        external_id = attempt("external_id", inputs.clean_text, _cell(record, "external_id"),
-                              limit=MAX_EXTERNAL_ID_LENGTH)
+        external_id = attempt("external_id", parse_external_id, _cell(record, "external_id"))
     series_length = defaults.series_length if length is None else length
     if name is not None and session_at is not None and not any(column in ("session", "series")
                                                                 for column, _ in problems):
