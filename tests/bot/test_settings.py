@@ -67,6 +67,9 @@ def test_every_key_is_read():
         ("STAFF_CHAT_ID", "0", "STAFF_CHAT_ID: '0' is not a Telegram chat id"),
         ("WEBHOOK_LISTEN", "not-an-ip", "WEBHOOK_LISTEN: 'not-an-ip' is not an IP address"),
         ("WEBHOOK_PORT", "http", "WEBHOOK_PORT: 'http' is not a whole number"),
+        ("HTTP_PORT", "0", "HTTP_PORT: 0 is outside 1..65535"),
+        ("HTTP_LISTEN", "everywhere", "HTTP_LISTEN: 'everywhere' is not an IP address"),
+        ("BOOKING_WEBHOOK_SECRET", "short", "BOOKING_WEBHOOK_SECRET: use 16 to 256 characters"),
     ],
 )
 def test_a_bad_value_names_the_key(key, value, message):
@@ -105,7 +108,9 @@ def test_every_declared_setting_is_read_from_its_key():
            "DISPATCH_INTERVAL_SECONDS": "9", "CLAIM_LEASE_SECONDS": "60", "MESSAGES_DIR": ".",
            "DEFAULT_PROTOCOL": "p2", "TELEGRAM_API_BASE_URL": "http://127.0.0.1:1", "WEBHOOK_URL": "https://w.example/t",
            "WEBHOOK_LISTEN": "127.0.0.1", "WEBHOOK_PORT": "99", "WEBHOOK_SECRET": "s" * 16, "LOG_LEVEL": "error",
-           "UPDATE_RETENTION_HOURS": "48"}
+           "UPDATE_RETENTION_HOURS": "48",
+           "HTTP_PORT": "8081", "HTTP_LISTEN": "0.0.0.0", "BOOKING_WEBHOOK_SECRET": "b" * 16,
+           "CALCOM_WEBHOOK_SECRET": "c" * 16}
     assert set(env) == set(KNOWN_KEYS)
     defaults = Settings.from_env({"BOT_TOKEN": TOKEN})
     configured = Settings.from_env(env)
@@ -128,3 +133,13 @@ def test_postgresql_without_its_driver_says_which_extra_to_install(monkeypatch):
     with pytest.raises(SettingsError) as raised:
         Settings.from_env({"BOT_TOKEN": TOKEN, "DATABASE_URL": "postgresql+psycopg://u:pw@db/aftercare"})
     assert str(raised.value) == 'DATABASE_URL: PostgreSQL needs its driver: install the postgres extra, pip install ".[postgres]"'
+
+
+def test_the_http_side_may_not_share_the_webhook_port():
+    env = {"BOT_TOKEN": TOKEN, "WEBHOOK_URL": "https://w.example/t", "WEBHOOK_PORT": "8443", "HTTP_PORT": "8443"}
+    with pytest.raises(SettingsError) as raised:
+        Settings.from_env(env)
+    assert raised.value.key == "HTTP_PORT"
+    assert "\n" not in str(raised.value) and "WEBHOOK_PORT" in str(raised.value)
+    assert Settings.from_env({**env, "HTTP_PORT": "8080"}).http_port == 8080
+    assert Settings.from_env({"BOT_TOKEN": TOKEN}).http_port is None  # off by default
