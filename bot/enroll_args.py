@@ -13,7 +13,9 @@ from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from jobs import inputs
-from jobs.enrollment import MAX_SERIES_LENGTH
+
+# The session number rule is shared with the API and the import (jobs/enrollment_request.py).
+from jobs.enrollment import parse_session_number
 from jobs.refusal import Refusal
 
 OPTIONS = ("at", "session", "protocol", "tz", "lang", "phone")
@@ -21,7 +23,6 @@ OPTIONS = ("at", "session", "protocol", "tz", "lang", "phone")
 _OPTION = re.compile(r"(?:^|\s)([A-Za-z_]+)=")
 _CLOCK = re.compile(r"^(\d{1,2}):(\d{2})$")
 _AGO = re.compile(r"^(\d{1,4})\s*(m|min|mins|minutes?|h|hours?|d|days?)\s+ago$|^-(\d{1,4})\s*([mhd])$")
-_SESSION = re.compile(r"^(\d{1,2})(?:\s*(?:/|of)\s*(\d{1,2}))?$")
 _DATE_FORMATS = ("%Y-%m-%d %H:%M", "%Y-%m-%dT%H:%M", "%d.%m.%Y %H:%M", "%d/%m/%Y %H:%M")
 
 
@@ -106,21 +107,6 @@ def parse_session_time(value: str, *, now: datetime, zone: ZoneInfo) -> datetime
             continue
         return parsed.replace(tzinfo=zone)
     raise Refusal("enroll_error_bad_time", value=value)
-
-
-def parse_session_number(value: str) -> tuple[int, int | None]:
-    """"2" -> (2, None); "2/4" or "2 of 4" -> (2, 4)."""
-    match = _SESSION.match(value.strip().lower())
-    if not match:
-        raise Refusal("enroll_error_bad_session", value=value)
-    number = int(match.group(1))
-    length = int(match.group(2)) if match.group(2) else None
-    # "session=1/0" is a series of no sessions, not "use the default length".
-    if length is not None and not 1 <= length <= MAX_SERIES_LENGTH:
-        raise Refusal("enroll_error_series", limit=MAX_SERIES_LENGTH)
-    if number < 1:
-        raise Refusal("enroll_error_bad_session", value=value)
-    return number, length
 
 
 def parse_zone(value: str) -> ZoneInfo:

@@ -27,6 +27,9 @@ KIND_INFO = "info"
 KIND_CHECKIN = "checkin"
 KIND_REBOOK = "rebook"
 KIND_CHOICES = (KIND_INFO, KIND_CHECKIN, KIND_REBOOK)
+# Not a protocol step: the reminder of a booked appointment, planned from a booking hook
+# (jobs/bookings.py); its expiry is the appointment's start.
+KIND_APPOINTMENT = "appointment"
 
 _STEP_KEYS = {"key", "at", "not_before", "expires", "when", "kind", "text"}
 

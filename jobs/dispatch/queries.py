@@ -54,6 +54,8 @@ class ClaimedReminder:
     series_length: int
     session_at: datetime
     protocol_name: str
+    # The patient's opaque reference that booking links carry (jobs/bookings.py finds them by it).
+    booking_ref: str | None = None
 
 
 
@@ -63,7 +65,7 @@ _CLAIMED_COLUMNS = (
     Reminder.id, Patient.id, Patient.chat_id, Patient.name, Patient.locale, Patient.timezone,
     Reminder.step_key, Reminder.text_key, Reminder.kind, Reminder.due_at, Reminder.expires_at,
     Reminder.attempts, Enrollment.session_number, Enrollment.series_length, Enrollment.session_at,
-    Enrollment.protocol_name,
+    Enrollment.protocol_name, Patient.booking_ref,
 )
 
 

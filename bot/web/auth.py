@@ -1,0 +1,35 @@
+"""API keys on requests: ``Authorization: Bearer <key>``; a missing, unknown or revoked key is 401.
+
+Checked before the body is read, so a refused request changes nothing.
+"""
+
+from __future__ import annotations
+
+import functools
+
+from aiohttp import web
+
+from bot.web.common import SERVICES, json_error
+from jobs.api_keys import verify_key
+
+KEY_NAME = "api_key_name"
+
+
+def api_key_required(handler):
+    """Wrap a route: it runs only with a live key (its name is ``request[KEY_NAME]``)."""
+
+    @functools.wraps(handler)
+    async def checked(request: web.Request) -> web.StreamResponse:
+        services = request.app[SERVICES]
+        scheme, _, presented = request.headers.get("Authorization", "").partition(" ")
+        name = None
+        if scheme.lower() == "bearer" and presented.strip():
+            name = await services.store.run(verify_key, presented=presented.strip(), now=services.clock())
+        if name is None:
+            return json_error(401, "unauthorized",
+                              "send a live API key: Authorization: Bearer <key> (aftercare api-key create NAME)",
+                              headers={"WWW-Authenticate": 'Bearer realm="aftercare"'})
+        request[KEY_NAME] = name
+        return await handler(request)
+
+    return checked
