@@ -12,7 +12,8 @@ from aiohttp import web
 from bot.web.common import SERVICES, json_error
 from jobs.api_keys import verify_key
 
-KEY_NAME = "api_key_name"
+# Where a checked request keeps its key's name (a typed key on aiohttp versions that have them).
+KEY_NAME = web.RequestKey("api_key_name", str) if hasattr(web, "RequestKey") else "api_key_name"
 
 
 def api_key_required(handler):
