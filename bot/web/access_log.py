@@ -7,6 +7,8 @@ import time
 
 from aiohttp import web
 
+from jobs.storage.db import is_busy
+
 log = logging.getLogger(__name__)
 # A path is ours or a scanner's: either way no more of it than this reaches the log.
 MAX_LOGGED_PATH = 120
@@ -31,6 +33,12 @@ async def log_requests(request: web.Request, handler) -> web.StreamResponse:
         status = exc.status
         raise
     except Exception as exc:  # noqa: BLE001 - answered 500; the text may hold a patient's values
+        if is_busy(exc):
+            # SQLite's write lock stayed taken past the wait: nothing was done, the caller may retry.
+            log.warning("http %s %s: database busy", request.method, _path(request))
+            status = 503
+            return web.json_response({"error": "busy", "message": "the database is busy: try again in a moment"},
+                                     status=503, headers={"Retry-After": "1"})
         log.error("http %s %s failed (%s)", request.method, _path(request), _reason(exc))
         status = 500
         return web.json_response({"error": "internal", "message": "something went wrong on our side"}, status=500)

@@ -16,7 +16,7 @@ from aiohttp import web
 
 from bot.invite_card import invite_link, qr_png
 from bot.web.auth import KEY_NAME, api_key_required
-from bot.web.common import BOT, SERVICES, json_error, read_json, refusal_response
+from bot.web.common import BOT, SERVICES, json_error, read_json, refusal_response, write
 from jobs.bookings import bookings_of
 from jobs.console import patient_timeline
 from jobs.enrollment import enroll_once
@@ -44,8 +44,8 @@ async def create_enrollment(request: web.Request) -> web.Response:
         return refusal_response(services, exc)
     protocol = catalog.protocol(wanted.protocol or settings.default_protocol)
     try:
-        result = await services.store.run(
-            enroll_once, external_id=wanted.external_id, invite_ttl=settings.invite_ttl, now=now,
+        result = await write(
+            request, enroll_once, external_id=wanted.external_id, invite_ttl=settings.invite_ttl, now=now,
             name=wanted.name, protocol=protocol, session_at=wanted.session_at, session_number=wanted.session_number,
             series_length=wanted.series_length or settings.series_length,
             zone=wanted.zone or settings.clinic_timezone, locale=wanted.locale or "",

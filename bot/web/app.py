@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 
 from aiohttp import web
@@ -11,7 +12,7 @@ from bot.services import Services
 from bot.settings import Settings
 from bot.web import api, health, hooks, metrics, openapi
 from bot.web.access_log import log_requests
-from bot.web.common import BOT, MAX_BODY_BYTES, SERVICES
+from bot.web.common import BOT, MAX_BODY_BYTES, SERVICES, WRITE_LOCK
 
 log = logging.getLogger(__name__)
 
@@ -21,6 +22,7 @@ def build_web_app(services: Services, bot: Bot) -> web.Application:
     app = web.Application(client_max_size=MAX_BODY_BYTES, middlewares=[log_requests])
     app[SERVICES] = services
     app[BOT] = bot
+    app[WRITE_LOCK] = asyncio.Lock()
     for module in (health, metrics, openapi, api, hooks):
         module.add_routes(app)
     return app

@@ -16,7 +16,7 @@ from datetime import datetime
 from aiohttp import web
 
 from bot.booking_notices import tell_about_booking
-from bot.web.common import BOT, SERVICES, json_error, parse_json_object, read_body, refusal_text
+from bot.web.common import BOT, SERVICES, json_error, parse_json_object, read_body, refusal_text, write
 from jobs.bookings import BookingKind, record_booking
 from jobs.inputs import MAX_ROW_ID
 from jobs.refusal import Refusal
@@ -74,7 +74,7 @@ async def _signed_body(request: web.Request, *, secret: str, header: str, prefix
 async def _apply(request: web.Request, *, source: str, raw: bytes, **call) -> web.Response:
     services, bot = request.app[SERVICES], request.app[BOT]
     try:
-        change = await services.store.run(record_booking, source=source, digest=hashlib.sha256(raw).hexdigest(),
+        change = await write(request, record_booking, source=source, digest=hashlib.sha256(raw).hexdigest(),
                                           quiet_hours=services.settings.quiet_hours, now=services.clock(), **call)
     except Refusal as exc:
         if exc.key == "booking_replayed":

@@ -101,3 +101,21 @@ async def test_the_lag_histogram_counts_a_late_send_in_its_bucket(web_bot, http)
     assert samples[("aftercare_dispatch_lag_seconds_bucket", "300")] == count - 1
     assert samples[("aftercare_dispatch_lag_seconds_bucket", "900")] == count
     assert 599 <= samples[("aftercare_dispatch_lag_seconds_sum", None)] <= 601
+
+
+async def test_open_inbox_items_are_reported_where_the_inbox_exists(web_bot, http):
+    from sqlalchemy import text
+
+    with web_bot.services.store.engine.begin() as connection:
+        connection.execute(text("CREATE TABLE inbox_item (id INTEGER PRIMARY KEY, kind VARCHAR(16), "
+                                "status VARCHAR(16))"))
+        connection.execute(text("INSERT INTO inbox_item (id, kind, status) VALUES "
+                                "(1, 'worried', 'open'), (2, 'worried', 'taken'), (3, 'photo', 'resolved')"))
+    try:
+        text_format = await (await http.get("/metrics")).text()
+        families = {f.name: f for f in text_string_to_metric_families(text_format)}
+        open_items = {s.labels["kind"]: s.value for s in families["aftercare_inbox_open_items"].samples}
+        assert open_items == {"worried": 2}
+    finally:
+        with web_bot.services.store.engine.begin() as connection:
+            connection.execute(text("DROP TABLE inbox_item"))
