@@ -214,3 +214,13 @@ async def test_a_hook_without_its_secret_is_not_there(fake_api, database_url, cl
     finally:
         await client.close()
         await bot.stop()
+
+
+def test_only_a_calcom_booking_page_carries_the_reference():
+    from jobs.dispatch import ClinicInfo
+
+    plain = ClinicInfo("Clínica Sol", "+34", "https://clinic.example/book")
+    assert plain.booking_link("ref123") == "https://clinic.example/book"
+    calcom = ClinicInfo("Clínica Sol", "+34", "https://cal.com/sol/session?layout=month", calcom=True)
+    assert calcom.booking_link("ref123") == "https://cal.com/sol/session?layout=month&metadata[aftercare]=ref123"
+    assert calcom.booking_link(None) == "https://cal.com/sol/session?layout=month"  # an erased patient: none
