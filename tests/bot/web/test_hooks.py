@@ -77,8 +77,10 @@ async def test_booked_stops_rebooking_confirms_with_an_ics_and_plans_the_evening
     (event,) = calendar.walk("VEVENT")
     assert event.decoded("dtstart") == start and str(event["dtstart"].params["TZID"]) == "Europe/Madrid"
     assert calendar.walk("VTIMEZONE") and str(event["status"]) == "CONFIRMED"
-    # Staff were told.
+    # Staff were told, and the patient's card shows the planned reminder by its name.
     assert any("booked a session" in text for text in fake_api.texts(STAFF_ID))
+    await web_bot.send(STAFF_ID, f"/patient {patient.id}")
+    assert "Booked session: the evening before" in fake_api.texts(STAFF_ID)[-1]
     # The evening before, the reminder goes out like any other, and survives a restart until then.
     await web_bot.restart()
     web_bot.clock.now = datetime(2026, 12, 28, 18, 1, tzinfo=MADRID)
