@@ -16,6 +16,7 @@ from telegram import InlineKeyboardMarkup, Update
 from bot.access import staff_only
 from bot.context import AftercareContext
 from bot.enroll_args import EnrollArgs, parse_enroll_args, parse_session_time
+from bot.handlers.common import edit_or_send
 from bot.invite_card import invite_link, qr_png
 from bot.keyboards import (
     ENROLL_LANGUAGE,
@@ -220,7 +221,8 @@ async def form_button(update: Update, context: AftercareContext) -> None:
         return
     await query.answer()
     screen, keyboard = _form_screen(services, locale, form)
-    await query.edit_message_text(screen, reply_markup=keyboard)
+    # The same button pressed twice shows the same screen: Telegram refuses that edit as "not modified".
+    await edit_or_send(query, screen, reply_markup=keyboard)
 
 
 async def _finish_form(update: Update, context: AftercareContext, session_at) -> None:
