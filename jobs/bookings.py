@@ -93,6 +93,8 @@ def record_booking(session: Session, *, source: str, kind: BookingKind, booking_
     gives the moved booking a new id). Refusal ``booking_unknown_patient`` if nobody matches."""
     if seen(session, digest=digest):
         return BookingChange(kind=kind, changed=False)
+    # First the call's digest: the same call arriving twice at once stops here, before it changes anything.
+    received = _remember(session, source=source, digest=digest, kind=kind, now=now)
     patient = find_patient(session, patient_id=patient_id, external_id=external_id, booking_ref=booking_ref)
     booking = _booking(session, source, booking_key)
     if booking is None and previous_key is not None:
@@ -110,7 +112,8 @@ def record_booking(session: Session, *, source: str, kind: BookingKind, booking_
             raise Refusal("booking_bad_start")
         change = _book(session, source, booking_key, booking, patient, kind=kind, start_at=start_at,
                        quiet_hours=quiet_hours, now=now)
-    _remember(session, source=source, digest=digest, kind=kind, booking=change.booking, now=now)
+    received.booking_id = change.booking.id if change.booking is not None else None
+    session.add(received)
     return change
 
 
@@ -118,12 +121,13 @@ def _booking(session: Session, source: str, key: str) -> Booking | None:
     return session.exec(select(Booking).where(Booking.source == source, Booking.booking_key == key)).first()
 
 
-def _remember(session: Session, *, source: str, digest: str, kind: BookingKind, booking: Booking | None,
-              now: datetime) -> None:
+def _remember(session: Session, *, source: str, digest: str, kind: BookingKind, now: datetime) -> BookingEvent:
+    received = BookingEvent(source=source, digest=digest, kind=kind.value, received_at=now)
     try:
         with session.begin_nested():
-            session.add(BookingEvent(source=source, digest=digest, kind=kind.value,
-                                     booking_id=booking.id if booking is not None else None, received_at=now))
+            session.add(received)
+            session.flush()
+        return received
     except IntegrityError:
         # The same call arrived twice at once: the other one's transaction has it; ours changes nothing.
         raise Refusal("booking_replayed") from None

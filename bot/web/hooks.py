@@ -14,6 +14,7 @@ import logging
 from datetime import datetime
 
 from aiohttp import web
+from sqlalchemy.exc import IntegrityError
 
 from bot.booking_notices import tell_about_booking
 from bot.web.common import BOT, SERVICES, json_error, parse_json_object, read_body, refusal_text, write
@@ -76,6 +77,10 @@ async def _apply(request: web.Request, *, source: str, raw: bytes, **call) -> we
     try:
         change = await write(request, record_booking, source=source, digest=hashlib.sha256(raw).hexdigest(),
                                           quiet_hours=services.settings.quiet_hours, now=services.clock(), **call)
+    except IntegrityError:
+        # Another call about the same new booking was being written at the same moment: nothing of this one
+        # was kept; sending it again applies it after the other.
+        return json_error(409, "conflict", "another call about this booking arrived at the same time: send it again")
     except Refusal as exc:
         if exc.key == "booking_replayed":
             return web.json_response({"changed": False, "replayed": True})

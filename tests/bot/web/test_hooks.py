@@ -226,3 +226,16 @@ def test_only_a_calcom_booking_page_carries_the_reference():
     calcom = ClinicInfo("Clínica Sol", "+34", "https://cal.com/sol/session?layout=month", calcom=True)
     assert calcom.booking_link("ref123") == "https://cal.com/sol/session?layout=month&metadata[aftercare]=ref123"
     assert calcom.booking_link(None) == "https://cal.com/sol/session?layout=month"  # an erased patient: none
+
+
+async def test_the_same_call_three_times_at_once_is_applied_once(web_bot, http, fake_api):
+    import asyncio
+
+    patient = await _linked_patient(web_bot)
+    body = {"event": "booked", "id": "b-7", "patient_id": patient.id, "start": START}
+    answers = await asyncio.gather(*(_hook(http, body) for _ in range(3)))
+    assert [answer.status for answer in answers] == [200, 200, 200]
+    changed = [(await answer.json())["changed"] for answer in answers]
+    assert sorted(changed) == [False, False, True]
+    assert len(web_bot.rows(Booking)) == 1 and len(web_bot.rows(BookingEvent)) == 1
+    assert len(_appointments(web_bot)) == 1 and len(fake_api.calls_to("sendDocument")) == 1
