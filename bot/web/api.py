@@ -79,12 +79,11 @@ def _iso(moment) -> str | None:
 @api_key_required
 async def get_patient(request: web.Request) -> web.Response:
     """The patient's status, cycles, reminders with their outcome, lifecycle history and bookings."""
-    services = request.app[SERVICES]
     try:
         patient_id = parse_row_id(request.match_info["id"], key="api_not_found")
     except Refusal:
         return json_error(404, "not_found", "no such patient")
-    found = await services.store.run(_read_patient, patient_id=patient_id)
+    found = await write(request, _read_patient, patient_id=patient_id)  # SQLite: every transaction takes the lock
     if found is None:
         return json_error(404, "not_found", "no such patient")
     timeline, bookings = found

@@ -9,7 +9,7 @@ import functools
 
 from aiohttp import web
 
-from bot.web.common import SERVICES, json_error
+from bot.web.common import SERVICES, json_error, write
 from jobs.api_keys import verify_key
 
 # Where a checked request keeps its key's name (a typed key on aiohttp versions that have them).
@@ -25,7 +25,8 @@ def api_key_required(handler):
         scheme, _, presented = request.headers.get("Authorization", "").partition(" ")
         name = None
         if scheme.lower() == "bearer" and presented.strip():
-            name = await services.store.run(verify_key, presented=presented.strip(), now=services.clock())
+            # A transaction on SQLite takes the write lock (and may record the key's use): queued with the writes.
+            name = await write(request, verify_key, presented=presented.strip(), now=services.clock())
         if name is None:
             return json_error(401, "unauthorized",
                               "send a live API key: Authorization: Bearer <key> (aftercare api-key create NAME)",

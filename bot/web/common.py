@@ -23,7 +23,8 @@ WRITE_LOCK = web.AppKey("write_lock", asyncio.Lock)
 
 
 async def write(request: web.Request, function, /, **kwargs):
-    """Run a writing data function for a request, in its own transaction.
+    """Run a data function for a request, in its own transaction (on SQLite every transaction begins
+    IMMEDIATE, taking the write lock, so reads queue here too).
 
     On SQLite one writer at a time holds the file; the HTTP side's writers queue here, in order,
     instead of polling SQLite's lock against each other (8 at once starved some past 10 s). A
