@@ -81,6 +81,8 @@ def _main(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
             return _cards(env, args)
         if command == "export":
             return _export(env, args)
+        if command == "api-key":
+            return _api_key(env, args)
     except (SettingsError, MessageFileError) as exc:
         print(f"aftercare: {exc}", file=sys.stderr)
         return 2
@@ -129,6 +131,9 @@ def _parser() -> argparse.ArgumentParser:
     exports = commands.add_parser("export", help="export every patient's data: CSV files, or one FHIR R4 Bundle")
     exports.add_argument("--format", choices=["csv", "fhir"], required=True)
     exports.add_argument("target", help="csv: a new folder; fhir: a new .json file")
+    keys = commands.add_parser("api-key", help="keys for the HTTP API: create (shown once), list, revoke")
+    keys.add_argument("action", choices=["create", "list", "revoke"])
+    keys.add_argument("name", nargs="?", help="create/revoke: the key's name, e.g. the system that uses it")
     db = commands.add_parser("db", help="database migrations, and copying to another database")
     db.add_argument("action", choices=["upgrade", "current", "copy-to"],
                     help="upgrade: apply migrations; current: show the schema version; "
@@ -259,6 +264,44 @@ def _preview(env: dict[str, str], args: argparse.Namespace) -> int:
     return 0
 
 
+def _api_key(env: dict[str, str], args: argparse.Namespace) -> int:
+    from bot.app import load_messages
+    from jobs.api_keys import create_key, list_keys, revoke_key
+    from jobs.refusal import Refusal
+    from jobs.storage.db import Store, make_engine, upgrade
+
+    settings = Settings.from_env(env, require_token=False)
+    if args.action != "list" and not args.name:
+        print(f"aftercare: api-key {args.action}: name the key, e.g. aftercare api-key {args.action} booking-system",
+              file=sys.stderr)
+        return 2
+    catalog = load_messages(settings)
+    engine = make_engine(settings.database_url)
+    try:
+        upgrade(engine)
+        store = Store(engine)
+        now = datetime.now(UTC)
+        if args.action == "create":
+            key = store.call(create_key, name=args.name, now=now)
+            print(key)
+            print(f"api key {args.name!r} created: it is shown only now, keep it in the system that calls the API",
+                  file=sys.stderr)
+        elif args.action == "revoke":
+            revoked = store.call(revoke_key, name=args.name, now=now)
+            print(f"api key {args.name!r} " + ("revoked" if revoked else "was already revoked"))
+        else:
+            for key in store.call(list_keys):
+                state = f"revoked {key.revoked_at:%Y-%m-%d %H:%M}" if key.revoked_at else "live"
+                used = f"last used {key.last_used_at:%Y-%m-%d %H:%M}" if key.last_used_at else "never used"
+                print(f"{key.name:<32} created {key.created_at:%Y-%m-%d %H:%M} UTC  {state}  {used}")
+    except Refusal as exc:
+        print(f"aftercare: api-key: {catalog.bot('en', exc.key, **exc.values)}", file=sys.stderr)
+        return 1
+    finally:
+        engine.dispose()
+    return 0
+
+
 def setup_warnings(settings: Settings, catalog) -> list[str]:
     """What works but a clinic should fix: said by ``check`` and logged by ``run`` at start, one line each."""
     warnings = []
@@ -300,6 +343,8 @@ def _check(env: dict[str, str], *, telegram: bool = False, env_file: Path | None
             _warn_if_readable(path, "holds patient data")
         if current is None:
             print("database: empty; `aftercare run` (or `aftercare db upgrade`) creates the schema")
+        elif current == head:
+            _print_health(settings)
         elif current != head:
             print("aftercare: database: the schema is behind; `aftercare run` or `aftercare db upgrade` migrates it",
                   file=sys.stderr)
@@ -309,6 +354,23 @@ def _check(env: dict[str, str], *, telegram: bool = False, env_file: Path | None
     if telegram:
         return asyncio.run(_check_telegram(settings))
     return 0
+
+
+def _print_health(settings: Settings) -> None:
+    """The dispatcher's heartbeat and the queue, judged as GET /healthz judges them (jobs/health.py)."""
+    from jobs.health import health_report
+    from jobs.storage.db import Store, make_engine
+
+    engine = make_engine(settings.database_url)
+    try:
+        report = Store(engine).call(health_report, now=datetime.now(UTC))
+    finally:
+        engine.dispose()
+    beat = f"{report.heartbeat_at:%Y-%m-%d %H:%M} UTC" if report.heartbeat_at else "never"
+    print(f"dispatcher: last heartbeat {beat}; {report.pending} pending, {report.due} due now, {report.failed} failed")
+    for problem in report.problems:
+        # Not an error for check: the bot may simply not be running while it is set up.
+        print(f"aftercare: note: {problem} (GET /healthz answers 503 while this holds)", file=sys.stderr)
 
 
 def _warn_if_readable(path: Path | None, what: str) -> None:

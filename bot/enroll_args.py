@@ -8,12 +8,14 @@ was wrong and what to type.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from jobs import inputs
+
+# The session number rule is shared with the API and the import (jobs/enrollment_request.py).
 from jobs.enrollment import parse_session_number
+from jobs.enrollment_request import EnrollmentRequest
 from jobs.refusal import Refusal
 
 OPTIONS = ("at", "session", "protocol", "tz", "lang", "phone")
@@ -24,18 +26,8 @@ _AGO = re.compile(r"^(\d{1,4})\s*(m|min|mins|minutes?|h|hours?|d|days?)\s+ago$|^
 _DATE_FORMATS = ("%Y-%m-%d %H:%M", "%Y-%m-%dT%H:%M", "%d.%m.%Y %H:%M", "%d/%m/%Y %H:%M")
 
 
-@dataclass(frozen=True)
-class EnrollArgs:
-    """A parsed ``/enroll`` line; None means "use the default"."""
-
-    name: str
-    session_at: datetime
-    session_number: int = 1
-    series_length: int | None = None
-    protocol: str | None = None
-    zone: ZoneInfo | None = None
-    locale: str | None = None
-    phone: str | None = None
+# One record of an enrollment for every way in (/enroll, the API, the import); None means "the default".
+EnrollArgs = EnrollmentRequest
 
 
 def parse_enroll_args(text: str, *, now: datetime, clinic_zone: ZoneInfo, protocols: list[str] | tuple[str, ...],

@@ -20,6 +20,7 @@ from telegram.ext import Application
 from bot.intake import INTAKE_KEY, Intake, webhook_path
 from bot.services import SERVICES_KEY, Services
 from bot.settings import Settings
+from bot.web.app import start_http
 
 log = logging.getLogger(__name__)
 
@@ -35,6 +36,7 @@ async def serve(application: Application, settings: Settings) -> None:
     # Who holds this process's claims: refuses a second instance on one SQLite file.
     await asyncio.to_thread(services.store.take_presence)
     site_runner: web.AppRunner | None = None
+    http_runner: web.AppRunner | None = None
     initialized = False
     try:
         await application.initialize()  # getMe: a bad token or an unreachable server ends it here
@@ -50,6 +52,8 @@ async def serve(application: Application, settings: Settings) -> None:
             await web.TCPSite(site_runner, settings.webhook_listen, settings.webhook_port).start()
             await application.bot.set_webhook(settings.webhook_url, secret_token=settings.webhook_secret_token,
                                               allowed_updates=Update.ALL_TYPES)
+        if settings.http_port is not None:
+            http_runner = await start_http(services, application.bot, settings)
         intake.start(polling=not settings.webhook_url)
         await _until(stop, intake)
     finally:
@@ -57,6 +61,8 @@ async def serve(application: Application, settings: Settings) -> None:
         await asyncio.gather(intake.stop(), _stop_application(application), return_exceptions=True)
         if site_runner is not None:
             await site_runner.cleanup()
+        if http_runner is not None:
+            await http_runner.cleanup()
         if application.post_stop is not None:
             await application.post_stop(application)
         await application.shutdown()

@@ -6,6 +6,7 @@ import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from urllib.parse import urlparse
 
 from telegram import Update
 
@@ -62,8 +63,12 @@ class Services:
     @property
     def clinic(self) -> ClinicInfo:
         """The clinic details quoted in texts."""
-        return ClinicInfo(name=self.settings.clinic_name, phone=self.settings.clinic_phone,
-                          booking_url=self.settings.booking_url)
+        settings = self.settings
+        host = (urlparse(settings.booking_url).hostname or "") if settings.booking_url else ""
+        calcom = host in ("cal.com", "cal.eu") or host.endswith((".cal.com", ".cal.eu")) \
+            or bool(settings.calcom_webhook_secret)
+        return ClinicInfo(name=settings.clinic_name, phone=settings.clinic_phone,
+                          booking_url=settings.booking_url, calcom=calcom)
 
     @property
     def staff_locale(self) -> str:

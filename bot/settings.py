@@ -96,6 +96,12 @@ def _secret(raw: str) -> str:
     return raw
 
 
+def _hook_secret(raw: str) -> str:
+    if len(raw) < 16 or len(raw) > 256 or any(char.isspace() for char in raw):
+        raise ValueError("use 16 to 256 characters without spaces (the same secret as in the booking system)")
+    return raw
+
+
 def _zone(raw: str) -> ZoneInfo:
     try:
         return ZoneInfo(raw)
@@ -211,6 +217,11 @@ class Settings:
     webhook_listen: str = setting("WEBHOOK_LISTEN", _ip_address, "0.0.0.0")
     webhook_port: int = setting("WEBHOOK_PORT", _integer(1, 65535), 8443)
     webhook_secret: str = setting("WEBHOOK_SECRET", _secret, "", secret=True)
+    # The HTTP side (bot/web/): off unless HTTP_PORT is set; loopback unless told otherwise.
+    http_port: int | None = setting("HTTP_PORT", _integer(1, 65535))
+    http_listen: str = setting("HTTP_LISTEN", _ip_address, "127.0.0.1")
+    booking_webhook_secret: str = setting("BOOKING_WEBHOOK_SECRET", _hook_secret, "", secret=True)
+    calcom_webhook_secret: str = setting("CALCOM_WEBHOOK_SECRET", _hook_secret, "", secret=True)
     log_level: str = setting("LOG_LEVEL", _log_level, "INFO")
     # The invite cards' fonts (bot/invite_sheets.py), tried before the system's DejaVu Sans and fallbacks.
     card_fonts: tuple[Path, ...] = setting("CARD_FONTS", _font_files, ())
@@ -249,7 +260,11 @@ class Settings:
                 raise SettingsError("BOT_TOKEN", "missing: put BOT_TOKEN=<the token from @BotFather> in .env")
             if not _TOKEN_SHAPE.match(token):
                 raise SettingsError("BOT_TOKEN", "does not look like a bot token (digits, a colon, then letters)")
-        return cls(**values)
+        settings = cls(**values)
+        if settings.http_port is not None and settings.webhook_url and settings.http_port == settings.webhook_port:
+            raise SettingsError("HTTP_PORT", f"{settings.http_port} is WEBHOOK_PORT's too: give the HTTP side "
+                                "a port of its own")
+        return settings
 
     def is_admin(self, user_id: int | None) -> bool:
         """Whether a Telegram user id is an admin (listed in STAFF_IDS)."""

@@ -8,6 +8,7 @@ from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import func
+from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 
 from jobs.inputs import MAX_NAME_LENGTH, clean_name
@@ -23,7 +24,7 @@ MAX_SERIES_LENGTH = 20
 FUTURE_TOLERANCE = timedelta(minutes=10)
 # Older sessions have no aftercare left worth sending.
 MAX_SESSION_AGE = timedelta(days=60)
-# "2", "2/4", "2 of 4": which session, optionally of how many.
+# "2", "2/4", "2 of 4": which session of how many (/enroll's session=, the API's "session").
 _SESSION = re.compile(r"^(\d{1,2})(?:\s*(?:/|of)\s*(\d{1,2}))?$")
 
 
@@ -105,6 +106,53 @@ def enroll_patient(
     session.flush()
     return Enrolled(patient=patient, enrollment=enrollment, token=token, invite_expires_at=now + invite_ttl,
                     planned=planned, stale=stale)
+
+
+@dataclass(frozen=True)
+class EnrolledOnce:
+    """What an enrollment with the clinic's reference gave: the patient, whether it is new, and an invite
+    (None once the patient is linked: they need none)."""
+
+    patient: Patient
+    created: bool
+    token: str | None
+    invite_expires_at: datetime | None
+
+
+def enroll_once(session: Session, *, external_id: str | None, invite_ttl: timedelta, now: datetime,
+                **enrollment) -> EnrolledOnce:
+    """:func:`enroll_patient`, unless a patient with ``external_id`` exists: then that one, unchanged.
+
+    The unique constraint on ``patient.external_id`` decides between two concurrent calls: the
+    second one's insert fails inside a savepoint and it finds the first one's patient instead. A
+    patient found again who has not linked yet gets a fresh invite (the old one's token is only
+    stored as a hash, and may be used up or expired).
+    """
+    if external_id is not None:
+        existing = _by_external_id(session, external_id)
+        if existing is not None:
+            return _found_again(session, existing, invite_ttl=invite_ttl, now=now)
+    try:
+        with session.begin_nested():
+            enrolled = enroll_patient(session, external_id=external_id, invite_ttl=invite_ttl, now=now, **enrollment)
+    except IntegrityError:
+        existing = _by_external_id(session, external_id) if external_id is not None else None
+        if existing is None:
+            raise
+        return _found_again(session, existing, invite_ttl=invite_ttl, now=now)
+    return EnrolledOnce(patient=enrolled.patient, created=True, token=enrolled.token,
+                        invite_expires_at=enrolled.invite_expires_at)
+
+
+def _by_external_id(session: Session, external_id: str) -> Patient | None:
+    return session.exec(select(Patient).where(Patient.external_id == external_id)).first()
+
+
+def _found_again(session: Session, patient: Patient, *, invite_ttl: timedelta, now: datetime) -> EnrolledOnce:
+    if patient.chat_id is not None:
+        return EnrolledOnce(patient=patient, created=False, token=None, invite_expires_at=None)
+    token = create_invite(session, patient_id=patient.id, now=now, ttl=invite_ttl)
+    return EnrolledOnce(patient=patient, created=False, token=token, invite_expires_at=now + invite_ttl)
 
 
 def recent_namesake(session: Session, *, name: str, patient_id: int, now: datetime,

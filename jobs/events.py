@@ -13,6 +13,7 @@ LINKED = "linked"
 CHECKIN = "checkin"
 ESCALATED = "escalated"
 BOOKED = "booked"
+BOOKING_CANCELLED = "booking_cancelled"  # the booking system says a booked session was cancelled
 REBOOK_LATER = "rebook_later"
 NOT_CONTINUING = "not_continuing"
 PAUSED = "paused"

@@ -43,6 +43,8 @@ class CancelReason(StrEnum):
     SUPERSEDED = "another record took over the chat"
     ERASED = "patient erased their data"
     BOOKED = "patient booked"
+    BOOKED_ELSEWHERE = "booked in the booking system"  # a signed booking hook: undone if the booking is cancelled
+    BOOKING_CHANGED = "the booking moved or was cancelled"  # an appointment reminder of the old time
     NEXT_SESSION = "next session recorded"
     ANSWERED = "answered"  # a nudge or silence alert whose step the patient answered
 
@@ -286,7 +288,8 @@ def record_new_patients(session: Session, *, patient_ids: Sequence[int], event: 
 
 
 def cancel_reminders(session: Session, *, patient_id: int, reason: CancelReason, kinds: tuple[str, ...] | None = None,
-                     enrollment_id: int | None = None, take_over: bool = False) -> int:
+                     enrollment_id: int | None = None, take_over: bool = False,
+                     step_keys: tuple[str, ...] | None = None) -> int:
     """Cancel a patient's open reminders for ``reason`` (optionally only some kinds, or of one cycle).
 
     With ``take_over``, reminders cancelled for a temporary reason are re-labelled too, so that no
@@ -298,6 +301,8 @@ def cancel_reminders(session: Session, *, patient_id: int, reason: CancelReason,
         statement = statement.where(Reminder.kind.in_(kinds))
     if enrollment_id is not None:
         statement = statement.where(Reminder.enrollment_id == enrollment_id)
+    if step_keys is not None:
+        statement = statement.where(Reminder.step_key.in_(step_keys))
     count = session.exec(statement.values(status=ReminderStatus.CANCELLED, outcome=reason.value,
                                           claimed_until=None)).rowcount
     if take_over:
@@ -322,6 +327,25 @@ def close_followups(session: Session, *, patient_id: int, parent_id: int) -> int
                                         Reminder.outcome.in_([r.value for r in TEMPORARY_REASONS]))
                  .values(outcome=CancelReason.ANSWERED.value))
     return count
+def restore_reminders(session: Session, *, patient: Patient, reason: CancelReason, kinds: tuple[str, ...],
+                      enrollment_id: int, now: datetime) -> int:
+    """Bring back one cycle's reminders of ``kinds`` cancelled for ``reason`` whose window is still open.
+
+    The undo of one cause only (a booking cancelled in the booking system revives what that booking
+    stopped, never what staff or the patient cancelled), in the state the patient's status wants:
+    nothing comes back for a patient who stopped or was cancelled. Returns how many came back.
+    """
+    state, _ = state_for_new_reminder(patient.status)
+    if state is ReminderStatus.CANCELLED:
+        return 0
+    rows = session.exec(select(Reminder).where(
+        Reminder.patient_id == patient.id, Reminder.enrollment_id == enrollment_id, Reminder.kind.in_(kinds),
+        Reminder.status == ReminderStatus.CANCELLED, Reminder.outcome == reason.value,
+        Reminder.expires_at > now)).all()
+    for row in rows:
+        row.status, row.outcome, row.due_at, row.attempts = state, None, max(row.due_at, now), 0
+        session.add(row)
+    return len(rows)
 
 
 def state_for_new_reminder(status: str) -> tuple[ReminderStatus, str | None]:

@@ -74,11 +74,15 @@ class Catalog:
         return found
 
     def step_title(self, locale: str, key: str) -> str:
-        """A step's short name for staff ("Sun care"), in ``locale``, else English, else the key itself."""
-        for code in (locale, REFERENCE_LOCALE):
-            title = self.texts.get(code, {}).get("titles", {}).get(key)
-            if title:
-                return title
+        """A step's short name for staff ("Sun care"), in ``locale``, else English, else the key itself.
+
+        A key with a suffix after ":" ("appointment:12", one per booking) takes the title of its prefix.
+        """
+        for name in dict.fromkeys((key, key.partition(":")[0])):
+            for code in (locale, REFERENCE_LOCALE):
+                title = self.texts.get(code, {}).get("titles", {}).get(name)
+                if title:
+                    return title
         return key
 
     @property

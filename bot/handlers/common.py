@@ -36,7 +36,9 @@ async def help_command(update: Update, context: AftercareContext) -> None:
     def text(key: str) -> str:
         return services.text(locale, key)
 
-    booking = Raw(services.text(locale, "booking_line", url=settings.booking_url) if settings.booking_url else "")
+    # A patient's booking link carries their booking reference (a Cal.com page gets it back in its hook).
+    booking_url = services.clinic.booking_link(patient.booking_ref if patient is not None else None)
+    booking = Raw(services.text(locale, "booking_line", url=booking_url) if booking_url else "")
     patient_help = "\n".join([services.text(locale, "help_patient", booking_line=booking),
                               *help_lines(text, commands_for(Audience.PATIENT))])
     if await services.is_staff(user.id if user else None):

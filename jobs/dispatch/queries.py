@@ -58,6 +58,9 @@ class ClaimedReminder:
     nudge_after_spec: str | None = None
     alert_after_spec: str | None = None
     parent_id: int | None = None
+    # The patient's opaque reference that booking links carry (jobs/bookings.py finds them by it).
+    booking_ref: str | None = None
+
 
 
 # What the dispatcher needs of a claimed row, in ClaimedReminder's order. Plain columns, not ORM
@@ -67,6 +70,7 @@ _CLAIMED_COLUMNS = (
     Reminder.step_key, Reminder.text_key, Reminder.kind, Reminder.due_at, Reminder.expires_at,
     Reminder.attempts, Enrollment.session_number, Enrollment.series_length, Enrollment.session_at,
     Enrollment.protocol_name, Reminder.nudge_after_spec, Reminder.alert_after_spec, Reminder.parent_id,
+    Patient.booking_ref,
 )
 
 

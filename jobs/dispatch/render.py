@@ -8,6 +8,7 @@ from zoneinfo import ZoneInfo
 from jobs.dispatch.queries import ClaimedReminder
 from jobs.planning import next_session_window
 from messages.catalog import Catalog, Raw
+from messages.protocol import KIND_APPOINTMENT
 
 
 @dataclass(frozen=True)
@@ -17,7 +18,15 @@ class ClinicInfo:
     name: str
     phone: str
     booking_url: str = ""
+    # The booking page is Cal.com's: its link carries the patient's booking reference as booking
+    # metadata, which comes back in Cal.com's webhook (POST /hooks/calcom) and finds the patient.
+    calcom: bool = False
 
+    def booking_link(self, booking_ref: str | None) -> str:
+        """BOOKING_URL, with ``?metadata[aftercare]=<ref>`` added for a Cal.com page."""
+        if not self.booking_url or not self.calcom or not booking_ref:
+            return self.booking_url
+        return f"{self.booking_url}{'&' if '?' in self.booking_url else '?'}metadata[aftercare]={booking_ref}"
 
 
 def render_nudge(item: ClaimedReminder, *, catalog: Catalog, clinic: ClinicInfo) -> str:
@@ -32,15 +41,23 @@ def render_nudge(item: ClaimedReminder, *, catalog: Catalog, clinic: ClinicInfo)
 def render_reminder(item: ClaimedReminder, *, catalog: Catalog, clinic: ClinicInfo) -> str:
     """The text of a reminder in the patient's language, with the clinic's details filled in."""
     zone = ZoneInfo(item.timezone)
+    if item.kind == KIND_APPOINTMENT:
+        # Valid until the appointment starts, so its expiry is the appointment's time.
+        return catalog.bot(item.locale, "appointment_reminder", name=item.patient_name,
+                           clinic_name=clinic.name or catalog.bot(item.locale, "clinic_name_missing"),
+                           clinic_phone=clinic.phone or catalog.bot(item.locale, "clinic_phone_missing"),
+                           when=catalog.format_date(item.locale, item.expires_at.astimezone(zone), with_time=True),
+                           ).strip()
     protocol = catalog.protocol_for(item.protocol_name)
     window_start, window_end = next_session_window(protocol, session_at=item.session_at)
-    booking_line = catalog.bot(item.locale, "booking_line", url=clinic.booking_url) if clinic.booking_url else ""
+    booking_url = clinic.booking_link(item.booking_ref)
+    booking_line = catalog.bot(item.locale, "booking_line", url=booking_url) if booking_url else ""
     return catalog.render(
         item.locale, "steps", item.text_key,
         name=item.patient_name,
         clinic_name=clinic.name or catalog.bot(item.locale, "clinic_name_missing"),
         clinic_phone=clinic.phone or catalog.bot(item.locale, "clinic_phone_missing"),
-        booking_url=clinic.booking_url,
+        booking_url=booking_url,
         booking_line=Raw(booking_line),
         session_number=item.session_number,
         series_length=item.series_length,

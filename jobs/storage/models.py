@@ -400,3 +400,46 @@ class InboxEvent(SQLModel, table=True):
     actor_id: int | None = Field(default=None, sa_column=Column(BigInteger))
     from_status: str | None = Field(default=None, max_length=16)
     to_status: str = Field(max_length=16)
+class ApiKey(SQLModel, table=True):
+    """A key for the HTTP API (``aftercare api-key create NAME``). Only its SHA-256 is stored."""
+
+    __tablename__ = "api_key"
+
+    id: int | None = Field(default=None, primary_key=True)
+    name: str = Field(max_length=64, unique=True)
+    key_hash: str = Field(max_length=64, unique=True)
+    created_at: datetime = _utc()
+    revoked_at: datetime | None = _utc(default=None, nullable=True)
+    last_used_at: datetime | None = _utc(default=None, nullable=True)
+
+
+class Booking(SQLModel, table=True):
+    """A patient's appointment as the clinic's booking system told us (by a signed hook)."""
+
+    __table_args__ = (UniqueConstraint("source", "booking_key"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    patient_id: int = Field(foreign_key="patient.id", index=True, ondelete="CASCADE")
+    # The cycle whose rebooking reminders the booking stopped.
+    enrollment_id: int | None = Field(default=None, sa_column=Column(
+        Integer, ForeignKey("enrollment.id", ondelete="SET NULL"), nullable=True))
+    source: str = Field(max_length=16)          # "booking" (our own hook) or "calcom"
+    booking_key: str = Field(max_length=128)     # the booking's own id in that system
+    start_at: datetime = _utc()
+    status: str = Field(max_length=16)          # booked or cancelled
+    created_at: datetime = _utc()
+    updated_at: datetime = _utc()
+
+
+class BookingEvent(SQLModel, table=True):
+    """One hook call that changed a booking; its digest makes a replayed call change nothing."""
+
+    __tablename__ = "booking_event"
+
+    id: int | None = Field(default=None, primary_key=True)
+    booking_id: int | None = Field(default=None, sa_column=Column(
+        Integer, ForeignKey("booking.id", ondelete="CASCADE"), index=True, nullable=True))
+    source: str = Field(max_length=16)
+    digest: str = Field(max_length=64, unique=True)  # SHA-256 of the signed body
+    kind: str = Field(max_length=16)
+    received_at: datetime = _utc()

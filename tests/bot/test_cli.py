@@ -366,3 +366,38 @@ def test_a_second_instance_on_one_sqlite_file_is_refused(monkeypatch, tmp_path, 
     assert f"another bot process (pid {os.getpid()}) is running on this database file" in err
     # Once it has stopped, the file is free again.
     Presence(make_engine(url)).acquire().release()
+
+
+def test_api_key_create_shows_the_key_once_list_and_revoke(monkeypatch, tmp_path, capsys):
+    import re
+
+    from jobs.api_keys import hash_key
+    from jobs.storage.db import make_engine
+
+    assert run(["api-key", "create", "booking-system"], monkeypatch, tmp_path) == 0
+    key = capsys.readouterr().out.strip()
+    assert re.fullmatch(r"ak_[A-Za-z0-9_-]{43}", key)
+    with make_engine(f"sqlite:///{tmp_path / 'aftercare.db'}").connect() as connection:
+        stored = connection.exec_driver_sql("SELECT key_hash FROM api_key").scalar_one()
+    assert stored == hash_key(key) and key not in stored
+    assert run(["api-key", "create", "booking-system"], monkeypatch, tmp_path) == 1
+    assert "already a key called booking-system" in capsys.readouterr().err
+    assert run(["api-key", "create"], monkeypatch, tmp_path) == 2
+    assert run(["api-key", "list"], monkeypatch, tmp_path) == 0
+    listed = capsys.readouterr().out
+    assert "booking-system" in listed and "live" in listed and "never used" in listed and key not in listed
+    assert run(["api-key", "revoke", "booking-system"], monkeypatch, tmp_path) == 0
+    assert "revoked" in capsys.readouterr().out
+    assert run(["api-key", "list"], monkeypatch, tmp_path) == 0
+    assert "revoked 20" in capsys.readouterr().out
+    assert run(["api-key", "revoke", "nobody"], monkeypatch, tmp_path) == 1
+    assert "no key called nobody" in capsys.readouterr().err
+
+
+def test_check_reports_the_dispatcher_as_healthz_does(monkeypatch, tmp_path, capsys):
+    assert run(["db", "upgrade"], monkeypatch, tmp_path) == 0
+    capsys.readouterr()
+    assert run(["check"], monkeypatch, tmp_path, {"BOT_TOKEN": TOKEN}) == 0
+    captured = capsys.readouterr()
+    assert "dispatcher: last heartbeat never; 0 pending, 0 due now, 0 failed" in captured.out
+    assert "the dispatcher has never run on this database (GET /healthz answers 503" in captured.err

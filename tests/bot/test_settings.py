@@ -76,6 +76,9 @@ def test_every_key_is_read():
         ("CLINIC_HOURS", "Mon 19:00-09:00", "CLINIC_HOURS: 'Mon 19:00-09:00': the window must end after it starts"),
         ("CLINIC_HOURS", "Mon 09:00-25:00", "CLINIC_HOURS: 'Mon 09:00-25:00': 25:00 is not a time of day"),
         ("CLINIC_HOURS", "Mon-Fri 09:00-19:00,", "CLINIC_HOURS: '' is not a day"),
+        ("HTTP_PORT", "0", "HTTP_PORT: 0 is outside 1..65535"),
+        ("HTTP_LISTEN", "everywhere", "HTTP_LISTEN: 'everywhere' is not an IP address"),
+        ("BOOKING_WEBHOOK_SECRET", "short", "BOOKING_WEBHOOK_SECRET: use 16 to 256 characters"),
     ],
 )
 def test_a_bad_value_names_the_key(key, value, message):
@@ -115,7 +118,9 @@ def test_every_declared_setting_is_read_from_its_key(tmp_path):
            "DEFAULT_PROTOCOL": "p2", "TELEGRAM_API_BASE_URL": "http://127.0.0.1:1", "WEBHOOK_URL": "https://w.example/t",
            "WEBHOOK_LISTEN": "127.0.0.1", "WEBHOOK_PORT": "99", "WEBHOOK_SECRET": "s" * 16, "LOG_LEVEL": "error",
            "UPDATE_RETENTION_HOURS": "48", "CARD_FONTS": str(tmp_path / "font.ttf"),
-           "CLINIC_HOURS": "Mon-Fri 09:00-19:00, Sat 10:00-14:00", "ESCALATION_REMINDER": "30m"}
+           "CLINIC_HOURS": "Mon-Fri 09:00-19:00, Sat 10:00-14:00", "ESCALATION_REMINDER": "30m",
+           "HTTP_PORT": "8081", "HTTP_LISTEN": "0.0.0.0", "BOOKING_WEBHOOK_SECRET": "b" * 16,
+           "CALCOM_WEBHOOK_SECRET": "c" * 16}
     (tmp_path / "font.ttf").write_bytes(b"")
     assert set(env) == set(KNOWN_KEYS)
     defaults = Settings.from_env({"BOT_TOKEN": TOKEN})
@@ -139,3 +144,13 @@ def test_postgresql_without_its_driver_says_which_extra_to_install(monkeypatch):
     with pytest.raises(SettingsError) as raised:
         Settings.from_env({"BOT_TOKEN": TOKEN, "DATABASE_URL": "postgresql+psycopg://u:pw@db/aftercare"})
     assert str(raised.value) == 'DATABASE_URL: PostgreSQL needs its driver: install the postgres extra, pip install ".[postgres]"'
+
+
+def test_the_http_side_may_not_share_the_webhook_port():
+    env = {"BOT_TOKEN": TOKEN, "WEBHOOK_URL": "https://w.example/t", "WEBHOOK_PORT": "8443", "HTTP_PORT": "8443"}
+    with pytest.raises(SettingsError) as raised:
+        Settings.from_env(env)
+    assert raised.value.key == "HTTP_PORT"
+    assert "\n" not in str(raised.value) and "WEBHOOK_PORT" in str(raised.value)
+    assert Settings.from_env({**env, "HTTP_PORT": "8080"}).http_port == 8080
+    assert Settings.from_env({"BOT_TOKEN": TOKEN}).http_port is None  # off by default

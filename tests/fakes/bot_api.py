@@ -377,6 +377,7 @@ class FakeBotAPI:
             "sendchataction": self._true,
             "sendmessage": self._send_message,
             "sendphoto": self._send_photo,
+            "senddocument": self._send_document,
             "copymessage": self._copy_message,
             "editmessagetext": self._edit_message_text,
             "editmessagereplymarkup": self._edit_message_reply_markup,
@@ -1346,6 +1347,26 @@ class FakeBotAPI:
         topic = self._topic(group, call.params, right="can_delete_messages")
         self.delete_topic_by_user(group.chat_id, topic.thread_id)
         return True
+    async def _send_document(self, call: Call) -> dict[str, Any]:
+        """A file sent as a document (uploaded: its bytes are kept in ``call.files``)."""
+        params = call.params
+        chat_id = self._require_chat_id(params)
+        document = params.get("document")
+        content: bytes | None = call.files.get("document")
+        if content is None and isinstance(document, str) and document.startswith("attach://"):
+            content = call.files.get(document[len("attach://"):])
+        if content is None:
+            raise _ApiError(400, "Bad Request: there is no document in the request")
+        caption = params.get("caption")
+        message = self._new_bot_message(chat_id)
+        message["document"] = {"file_id": f"document-{message['message_id']}",
+                               "file_unique_id": f"unique-document-{message['message_id']}", "file_size": len(content)}
+        if caption is not None:
+            caption = str(caption)
+            self._check_length(caption, params.get("parse_mode"), MAX_CAPTION_LENGTH,
+                               "Bad Request: message caption is too long")
+            message["caption"] = caption
+        return self._store(message)
 
     def _target_message(self, params: dict[str, Any]) -> dict[str, Any] | None:
         """The stored message an edit refers to, or None for inline messages."""

@@ -1,0 +1,37 @@
+"""Assembling the HTTP side: every route, the request log, the body limit; started by bot/runner.py."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from aiohttp import web
+from telegram import Bot
+
+from bot.services import Services
+from bot.settings import Settings
+from bot.web import api, health, hooks, metrics, openapi
+from bot.web.access_log import log_requests
+from bot.web.common import BOT, MAX_BODY_BYTES, SERVICES, WRITE_LOCK
+
+log = logging.getLogger(__name__)
+
+
+def build_web_app(services: Services, bot: Bot) -> web.Application:
+    """The aiohttp application with every route of the HTTP side."""
+    app = web.Application(client_max_size=MAX_BODY_BYTES, middlewares=[log_requests])
+    app[SERVICES] = services
+    app[BOT] = bot
+    app[WRITE_LOCK] = asyncio.Lock()
+    for module in (health, metrics, openapi, api, hooks):
+        module.add_routes(app)
+    return app
+
+
+async def start_http(services: Services, bot: Bot, settings: Settings) -> web.AppRunner:
+    """Serve the HTTP side on HTTP_LISTEN:HTTP_PORT; the caller cleans the runner up."""
+    runner = web.AppRunner(build_web_app(services, bot), access_log=None)  # log_requests logs each request
+    await runner.setup()
+    await web.TCPSite(runner, settings.http_listen, settings.http_port).start()
+    log.info("HTTP side listening on %s:%d", settings.http_listen, settings.http_port)
+    return runner

@@ -1,0 +1,83 @@
+"""What the HTTP routes share: the application keys, JSON answers, a bounded body read, a refusal's answer."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+
+from aiohttp import web
+from telegram import Bot
+
+from bot.services import Services
+from jobs.refusal import Refusal
+from jobs.storage.db import SQLITE_BUSY_TIMEOUT_MS
+from messages.catalog import html_to_plain
+
+SERVICES = web.AppKey("services", Services)
+BOT = web.AppKey("bot", Bot)
+# Larger than any enrollment or booking call (Cal.com's payloads are a few kilobytes).
+MAX_BODY_BYTES = 64 * 1024
+
+
+WRITE_LOCK = web.AppKey("write_lock", asyncio.Lock)
+
+
+async def write(request: web.Request, function, /, **kwargs):
+    """Run a data function for a request, in its own transaction (on SQLite every transaction begins
+    IMMEDIATE, taking the write lock, so reads queue here too).
+
+    On SQLite one writer at a time holds the file; the HTTP side's writers queue here, in order,
+    instead of polling SQLite's lock against each other (8 at once starved some past 10 s). A
+    caller of the API waits for the lock as long as the dispatcher does: a Telegram user would be
+    told "busy" after 2 s, a booking system can wait. PostgreSQL takes them side by side.
+    """
+    services = request.app[SERVICES]
+    store = services.store.with_busy_timeout(SQLITE_BUSY_TIMEOUT_MS)
+    if store.engine.dialect.name != "sqlite":
+        return await store.run(function, **kwargs)
+    async with request.app[WRITE_LOCK]:
+        return await store.run(function, **kwargs)
+
+
+def json_error(status: int, error: str, message: str, *, headers: dict | None = None,
+               **extra: object) -> web.Response:
+    """An error answer: ``{"error": ..., "message": ...}`` and whatever else the caller needs."""
+    return web.json_response({"error": error, "message": message, **extra}, status=status, headers=headers)
+
+
+async def read_body(request: web.Request) -> bytes | web.Response:
+    """The raw body, or a 413 answer past :data:`MAX_BODY_BYTES`."""
+    if request.content_length is not None and request.content_length > MAX_BODY_BYTES:
+        return json_error(413, "too_large", f"the body may be at most {MAX_BODY_BYTES} bytes")
+    try:
+        return await request.read()
+    except web.HTTPRequestEntityTooLarge:
+        return json_error(413, "too_large", f"the body may be at most {MAX_BODY_BYTES} bytes")
+
+
+def parse_json_object(raw: bytes) -> dict | web.Response:
+    """A JSON object from ``raw``, or a 400 answer."""
+    try:
+        value = json.loads(raw.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError):
+        return json_error(400, "bad_json", "the body is not JSON (UTF-8)")
+    if not isinstance(value, dict):
+        return json_error(400, "bad_json", "the body must be a JSON object")
+    return value
+
+
+async def read_json(request: web.Request) -> dict | web.Response:
+    """A JSON object from the request's body, or the 400/413 answer to give instead."""
+    raw = await read_body(request)
+    return raw if isinstance(raw, web.Response) else parse_json_object(raw)
+
+
+def refusal_text(services: Services, refusal: Refusal) -> str:
+    """A refusal's explanation as /enroll gives it, in the staff language, as plain text."""
+    return html_to_plain(services.text(services.staff_locale, refusal.key, **refusal.values))
+
+
+def refusal_response(services: Services, refusal: Refusal, *, status: int = 422) -> web.Response:
+    """A 422 naming the field (when the refusal knows it) with the same explanation /enroll would give."""
+    return json_error(status, "invalid", refusal_text(services, refusal), field=getattr(refusal, "field", None),
+                      key=refusal.key)
