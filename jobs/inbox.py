@@ -22,6 +22,7 @@ from enum import StrEnum
 from sqlalchemy import func
 from sqlmodel import Session, select
 
+from jobs.inputs import storable_text
 from jobs.lifecycle import SYSTEM, Actor, Cause
 from jobs.refusal import Refusal
 from jobs.storage.models import InboxEvent, InboxItem, InboxView, Patient
@@ -137,6 +138,7 @@ def open_item(session: Session, *, kind: str, patient_id: int | None, text: str,
               cause: Cause = SYSTEM) -> InboxItem:
     """A new open item (or, for a patient's message, the conversation's item still open or taken)."""
     kind = InboxKind(kind)
+    text = storable_text(text)  # the patient's words as they came: PostgreSQL stores no NUL
     if kind is InboxKind.MESSAGE and patient_id is not None:
         current = session.exec(select(InboxItem).where(
             InboxItem.kind == kind.value, InboxItem.patient_id == patient_id,
@@ -153,8 +155,9 @@ def open_item(session: Session, *, kind: str, patient_id: int | None, text: str,
 def add_view(session: Session, *, item_id: int, chat_id: int, message_id: int, caption: bool = False,
              lead: str = "", body: str | None = None, extra_markup: str | None = None) -> None:
     """Note that this staff-chat message shows the item (``body``: its own words, if not the item's text)."""
-    session.add(InboxView(item_id=item_id, chat_id=chat_id, message_id=message_id, caption=caption, lead=lead,
-                          body=body, extra_markup=extra_markup))
+    session.add(InboxView(item_id=item_id, chat_id=chat_id, message_id=message_id, caption=caption,
+                          lead=storable_text(lead), body=None if body is None else storable_text(body),
+                          extra_markup=extra_markup))
 
 
 @dataclass(frozen=True)

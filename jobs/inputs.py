@@ -171,6 +171,14 @@ def display_phone(phone: str) -> str:
         return phone
 
 
+def storable_text(text: str) -> str:
+    """``text`` as any database stores it: without NUL (PostgreSQL refuses it in text) and with a lone
+    surrogate (no encoding has one) replaced by U+FFFD. For words kept as they came (staff alerts)."""
+    if text.isprintable():
+        return text
+    return "".join("\ufffd" if "\ud800" <= char <= "\udfff" else char for char in text if char != "\x00")
+
+
 def like_pattern(text: str) -> str:
     """A LIKE pattern matching ``text`` anywhere, its own "%", "_" and "\\" taken literally (escape "\\")."""
     escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")

@@ -29,7 +29,18 @@ from sqlmodel import Session, delete, select
 from jobs.planning import QuietHours, due_on_link, replan_spec
 from jobs.refusal import Refusal
 from jobs.storage.bulk import insert_rows
-from jobs.storage.models import Enrollment, Event, Invite, Patient, Photo, RelayLink, Reminder, StaffNote
+from jobs.storage.models import (
+    Booking,
+    BookingEvent,
+    Enrollment,
+    Event,
+    Invite,
+    Patient,
+    Photo,
+    RelayLink,
+    Reminder,
+    StaffNote,
+)
 from jobs.storage.states import PatientStatus, ReminderStatus
 
 
@@ -473,6 +484,10 @@ def _erase_identity(session: Session, patient: Patient, now: datetime) -> None:
     session.exec(delete(Invite).where(Invite.patient_id == patient.id))
     session.exec(delete(RelayLink).where(RelayLink.patient_id == patient.id))
     session.exec(delete(StaffNote).where(StaffNote.patient_id == patient.id))
+    # The booking system's ids name the person there: their bookings and the calls about them go.
+    bookings = select(Booking.id).where(Booking.patient_id == patient.id)
+    session.exec(delete(BookingEvent).where(BookingEvent.booking_id.in_(bookings)))
+    session.exec(delete(Booking).where(Booking.patient_id == patient.id))
     # Their photos stay on Telegram; the ids that show them go (the reviews stay, as counts).
     session.exec(update(Photo).where(Photo.patient_id == patient.id).values(file_id=None))
     patient.name = ""

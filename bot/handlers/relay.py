@@ -28,6 +28,7 @@ from bot.services import Services
 from bot.topics import note_staff_chat, reopen_for_patient
 from jobs.escalation import days_since_session
 from jobs.inbox import InboxKind, take_by_reply
+from jobs.inputs import storable_text
 from jobs.intake import has_effect, note_effect
 from jobs.patients import current_enrollment, mark_reachable, patient_for_chat
 from jobs.relay import patient_for_relay
@@ -105,7 +106,8 @@ async def _relay_to_staff(update: Update, context, services: Services, patient, 
     values = {"name": patient.name, "patient_id": patient.id, "day": day,
               "session_number": enrollment.session_number if enrollment else "?"}
     # The patient's own words; a header plus them may not fit Telegram's limit: then they follow alone.
-    words = message.text or message.caption or ""
+    # As staff will read it: no NUL, no lone surrogate (neither can be stored, measured or shown).
+    words = storable_text(message.text or message.caption or "")
     if edited:
         text, follow_up = split_for_limit(services.text(staff, "alert_relay_edited_header", **values),
                                           services.text(staff, "alert_relay_edited", text=words, **values),

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from jobs.inputs import InputRefused, display_phone, parse_phone, phone_region
-from jobs.storage.models import DELETED, Patient
+from jobs.storage.models import DELETED, Booking, BookingEvent, Patient
 from tests.conftest import PATIENT_ID, STAFF_ID
 
 
@@ -56,6 +56,13 @@ async def test_delete_erases_the_phone_and_the_references(harness, fake_api):
         patient = session.get(Patient, harness.rows(Patient)[0].id)
         patient.external_id = "crm-77"
         session.add(patient)
+        now = harness.clock()
+        booking = Booking(patient_id=patient.id, source="booking", booking_key="bk-1", start_at=now,
+                          status="booked", created_at=now, updated_at=now)
+        session.add(booking)
+        session.flush()
+        session.add(BookingEvent(booking_id=booking.id, source="booking", digest="d" * 64, kind="booked",
+                                 received_at=harness.clock()))
         session.commit()
     await harness.send(PATIENT_ID, "/delete")
     message_id, data = harness.buttons(PATIENT_ID)
@@ -63,3 +70,5 @@ async def test_delete_erases_the_phone_and_the_references(harness, fake_api):
     [patient] = harness.rows(Patient)
     assert patient.status == DELETED
     assert (patient.phone, patient.external_id, patient.booking_ref) == (None, None, None)
+    # The booking system's ids for the person go too.
+    assert harness.rows(Booking) == [] and harness.rows(BookingEvent) == []
