@@ -309,38 +309,22 @@ async def stats_command(update: Update, context: AftercareContext) -> None:
         booked=stats.booked, offered=stats.rebook_offered, rate=rate)
     inbox = await services.store.run(inbox_stats, since=since, now=now)
     await update.effective_message.reply_html(
-        summary + "\n" + services.text(locale, "stats_checkins", **checkin_values(checkins))
+        summary + "\n" + services.text(locale, "stats_checkins", **checkin_values(services, locale, checkins))
         + "\n" + inbox_stats_text(services, locale, inbox))
 
 
-def checkin_values(stats) -> dict[str, object]:
+def checkin_values(services, locale: str, stats) -> dict[str, object]:
     """/stats' check-in line: the share answered, the median wait, photos and their reviews, silences."""
     share = f"{stats.answered / stats.asked:.0%}" if stats.asked else "-"
     return {"answered": stats.answered, "asked": stats.asked, "share": share,
-            "median": short_duration(stats.median_answer), "photos": stats.photos, "reviewed": stats.reviewed,
+            "median": services.duration(locale, stats.median_answer), "photos": stats.photos,
+            "reviewed": stats.reviewed,
             "ok": stats.reviews["ok"], "call": stats.reviews["call"], "again": stats.reviews["again"],
             "nudged": stats.nudged, "silent": stats.silent}
 
 
-def short_duration(value: timedelta | None) -> str:
-    """"-", "12 min", "4 h 05 min", "2 d 3 h"."""
-    if value is None:
-        return "-"
-    minutes = int(value.total_seconds() // 60)
-    if minutes < 60:
-        return f"{minutes} min"
-    hours, minutes = divmod(minutes, 60)
-    if hours < 48:
-        return f"{hours} h {minutes:02d} min"
-    return f"{hours // 24} d {hours % 24} h"
-
-
 def inbox_stats_text(services, locale: str, stats: InboxStats) -> str:
     """The inbox lines of /stats: items opened, taken, resolved; how fast worried patients were taken."""
-    def minutes(value) -> str:
-        return "-" if value is None else services.text(locale, "inbox_wait_minutes",
-                                                       minutes=round(value.total_seconds() / 60))
-
     return services.text(locale, "stats_inbox", opened=stats.opened, taken=stats.taken, resolved=stats.resolved,
-                         worried=stats.worried_taken, median=minutes(stats.median_to_take),
-                         p90=minutes(stats.p90_to_take), raised=stats.raised_again)
+                         worried=stats.worried_taken, median=services.duration(locale, stats.median_to_take),
+                         p90=services.duration(locale, stats.p90_to_take), raised=stats.raised_again)

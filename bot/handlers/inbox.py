@@ -24,18 +24,6 @@ INBOX_PAGE = 30
 _ICONS = {"worried": "⚠️", "escalation": "🔴", "photo": "📷", "silence": "🔕", "message": "💬"}
 
 
-def waited(services, seconds: float, locale: str) -> str:
-    """"4 min", "2 h 5 min", "3 d 4 h": how long something has waited, in the reader's language."""
-    minutes = int(seconds // 60)
-    if minutes < 60:
-        return services.text(locale, "inbox_wait_minutes", minutes=max(minutes, 0))
-    hours, minutes = divmod(minutes, 60)
-    if hours < 24:
-        return services.text(locale, "inbox_wait_hours", hours=hours, minutes=minutes)
-    days, hours = divmod(hours, 24)
-    return services.text(locale, "inbox_wait_days", days=days, hours=hours)
-
-
 async def inbox_button(update: Update, context: AftercareContext) -> None:
     """*I'll take it* / *Resolved* under an alert: the item changes and every view of it is edited."""
     services = context.services
@@ -104,7 +92,7 @@ async def inbox_command(update: Update, context: AftercareContext) -> None:
                  if item.status == InboxStatus.TAKEN else "")
         lines.append(context.text(
             "inbox_row", item_id=item.id, icon=_ICONS.get(item.kind, "•"), kind=context.text(f"inbox_kind_{item.kind}"),
-            who=Raw(who), waited=waited(services, (now - item.opened_at).total_seconds(), locale), taken=Raw(taken)))
+            who=Raw(who), waited=services.duration(locale, now - item.opened_at), taken=Raw(taken)))
         if not fits("\n".join(lines), MAX_TEXT - 300):  # room for the last two lines
             lines.pop()
             break

@@ -1347,6 +1347,7 @@ class FakeBotAPI:
         topic = self._topic(group, call.params, right="can_delete_messages")
         self.delete_topic_by_user(group.chat_id, topic.thread_id)
         return True
+
     async def _send_document(self, call: Call) -> dict[str, Any]:
         """A file sent as a document (uploaded: its bytes are kept in ``call.files``)."""
         params = call.params
