@@ -99,7 +99,7 @@ def _one_by_one(url: str, count: int) -> dict:
     from datetime import UTC, datetime
 
     from bot.app import build_services
-    from jobs.enrollment import enroll_patient
+    from jobs.patients.enrollment import enroll_patient
 
     services = build_services(_settings(url))
     settings, protocol = services.settings, services.catalog.protocol("microneedling")
@@ -118,7 +118,7 @@ def _one_by_one(url: str, count: int) -> dict:
 def measure(kind: str, requests: int, concurrency: int) -> dict:
     from datetime import UTC, datetime
 
-    from jobs.api_keys import create_key
+    from jobs.ops.api_keys import create_key
     from jobs.storage.db import Store, make_engine, upgrade
 
     WORKDIR.mkdir(parents=True, exist_ok=True)

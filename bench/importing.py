@@ -123,7 +123,7 @@ def import_bulk(args: dict) -> dict:
 
 
 def _rows(args: dict, now: datetime):
-    from jobs.importing import Defaults, check_records, read_csv
+    from jobs.data.importing import Defaults, check_records, read_csv
 
     settings, catalog, engine = _setup(args["url"])
     source = write_csv(Path(args["workdir"]) / f"sample_{args['rows']}.csv", args["rows"], now=now, seed=11)
@@ -137,7 +137,7 @@ def _rows(args: dict, now: datetime):
 
 
 def _enroll(session, row, settings, now):
-    from jobs.enrollment import enroll_patient
+    from jobs.patients.enrollment import enroll_patient
 
     return enroll_patient(session, name=row.name, protocol=row.protocol, session_at=row.session_at,
                           session_number=row.session_number, series_length=row.series_length, zone=row.zone,
@@ -180,7 +180,7 @@ def import_cards(args: dict) -> dict:
     from bot.bulk_import import cards_from_rows
     from bot.invite_card import invite_link
     from bot.invite_sheets import FontChoice, invite_cards_pdf
-    from jobs.invites import new_token
+    from jobs.patients.invites import new_token
 
     settings, catalog, engine = _setup(args["url"])
     engine.dispose()

@@ -439,9 +439,9 @@ def scale_queries(args: dict) -> dict:
 
     from sqlmodel import Session
 
+    from jobs.care.planning import QuietHours
     from jobs.dispatch import claim_due
-    from jobs.enrollment import enroll_patient
-    from jobs.planning import QuietHours
+    from jobs.patients.enrollment import enroll_patient
     from jobs.storage.db import Store, make_engine
 
     catalog, _ = _catalog_and_clinic()
@@ -612,8 +612,8 @@ async def burst(args: dict) -> dict:
     from sqlmodel import Session
 
     from bench import seed as seeding
-    from jobs.enrollment import enroll_patient
-    from jobs.planning import QuietHours
+    from jobs.care.planning import QuietHours
+    from jobs.patients.enrollment import enroll_patient
     from jobs.storage.db import make_engine
     from messages.catalog import load_catalog
     from tests.fakes.bot_api import FakeBotAPI

@@ -18,8 +18,8 @@ from bot.inbox_views import markup_for, render
 from bot.limits import MAX_CAPTION, MAX_TEXT, fits, visible_length  # noqa: F401  (their home for the relay)
 from bot.services import Services
 from bot.topics import send_about
-from jobs.inbox import add_view, open_item
-from jobs.relay import remember_relay
+from jobs.staff.inbox import add_view, open_item
+from jobs.staff.relay import remember_relay
 
 log = logging.getLogger(__name__)
 
@@ -59,7 +59,7 @@ async def alert_staff(services: Services, bot: Bot, text: str, *, patient_id: in
     (HTML messages) come right after: what did not fit beside the header. A staff reply to any of
     them reaches the patient. ``reply_markup``: buttons of the alert's own (a photo's review).
 
-    With ``inbox_kind`` (jobs.inbox.InboxKind: "worried", "photo", "silence", "message", …) the alert
+    With ``inbox_kind`` (jobs.staff.inbox.InboxKind: "worried", "photo", "silence", "message", …) the alert
     is an inbox item: it is opened (a patient's further message joins their open conversation's
     item), the alert carries *I'll take it* / *Resolved* under its own buttons, and every message
     sent is remembered as a view of the item, edited when the item changes (bot/inbox_views.py).

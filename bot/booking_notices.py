@@ -12,7 +12,7 @@ from telegram.error import TelegramError
 
 from bot.alerts import alert_staff
 from bot.services import Services
-from jobs.bookings import BookingChange, BookingKind
+from jobs.care.bookings import BookingChange, BookingKind
 from jobs.storage.states import PatientStatus
 from messages.ics import appointment_ics
 

@@ -25,7 +25,7 @@ from sqlmodel import Session
 from bot.invite_card import invite_link
 from bot.invite_sheets import Card, CardsReport, FontChoice, create_private, invite_cards_pdf, invite_csv
 from bot.settings import Settings
-from jobs.importing import (
+from jobs.data.importing import (
     BulkRows,
     Checked,
     Defaults,

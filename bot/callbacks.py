@@ -21,11 +21,11 @@ from bot.keyboards import (
     SESSION_CONFIRM_PREFIX,
     SWITCH_PREFIX,
 )
-from jobs.answers import BOOKED, LATER, NOT_CONTINUING
 from jobs.buttons import CHECKIN_PREFIX, REBOOK_PREFIX
-from jobs.escalation import CHECKIN_ANSWERS
+from jobs.care.answers import BOOKED, LATER, NOT_CONTINUING
+from jobs.care.escalation import CHECKIN_ANSWERS
+from jobs.care.photos import REVIEWS
 from jobs.inputs import MAX_ROW_ID, InputRefused, parse_int
-from jobs.photos import REVIEWS
 
 # The kinds of button, one handler each (bot/app.py).
 ENROLL_FORM = "enroll_form"  # the /enroll form's buttons: its handler reads them against the form's step

@@ -185,11 +185,11 @@ def _run(env: dict[str, str]) -> int:
 
 def _preview(env: dict[str, str], args: argparse.Namespace) -> int:
     from bot.enroll_args import parse_session_time, parse_zone
+    from jobs.care.planning import plan_reminders
+    from jobs.care.silence import KIND_NUDGE, plan_followups
     from jobs.dispatch import ClaimedReminder, ClinicInfo, render_reminder
     from jobs.dispatch.render import render_nudge
-    from jobs.planning import plan_reminders
     from jobs.refusal import Refusal
-    from jobs.silence import KIND_NUDGE, plan_followups
     from messages.catalog import load_catalog
     from messages.protocol import ANSWERED_KINDS, KIND_PHOTO
 
@@ -266,7 +266,7 @@ def _preview(env: dict[str, str], args: argparse.Namespace) -> int:
 
 def _api_key(env: dict[str, str], args: argparse.Namespace) -> int:
     from bot.app import load_messages
-    from jobs.api_keys import create_key, list_keys, revoke_key
+    from jobs.ops.api_keys import create_key, list_keys, revoke_key
     from jobs.refusal import Refusal
     from jobs.storage.db import Store, make_engine, upgrade
 
@@ -357,8 +357,8 @@ def _check(env: dict[str, str], *, telegram: bool = False, env_file: Path | None
 
 
 def _print_health(settings: Settings) -> None:
-    """The dispatcher's heartbeat and the queue, judged as GET /healthz judges them (jobs/health.py)."""
-    from jobs.health import health_report
+    """The dispatcher's heartbeat and the queue, judged as GET /healthz judges them (jobs/ops/health.py)."""
+    from jobs.ops.health import health_report
     from jobs.storage.db import Store, make_engine
 
     engine = make_engine(settings.database_url)
@@ -442,8 +442,8 @@ def _copy_to(source, args: argparse.Namespace) -> int:
     from sqlalchemy.exc import ArgumentError
 
     from bot.services import utc_now
+    from jobs.data.transfer import TransferError, copy_database
     from jobs.storage.db import make_engine
-    from jobs.transfer import TransferError, copy_database
 
     if not args.url:
         print("aftercare: db copy-to: give the target database URL, e.g. "
@@ -578,7 +578,7 @@ def _cards(env: dict[str, str], args: argparse.Namespace) -> int:
 def _export(env: dict[str, str], args: argparse.Namespace) -> int:
     from bot.app import load_messages
     from bot.services import utc_now
-    from jobs.exporting import ExportError, export_csv, export_fhir
+    from jobs.data.exporting import ExportError, export_csv, export_fhir
 
     settings = Settings.from_env(env, require_token=False)
     engine = _database(settings)

@@ -21,13 +21,13 @@ from bot.context import AftercareContext
 from bot.inbox_views import markup_for, render
 from bot.services import Services
 from bot.topics import settle_topics
+from jobs.care.escalation import days_since_session
+from jobs.care.silence import Silence
 from jobs.dispatch import ClaimedReminder, DispatchReport, dispatch_due
-from jobs.escalation import days_since_session
-from jobs.health import beat, last_beat, queue_counts
-from jobs.inbox import due_for_raising, note_raised
 from jobs.intake import open_count, prune_updates
-from jobs.silence import Silence
-from jobs.staff import staff_members
+from jobs.ops.health import beat, last_beat, queue_counts
+from jobs.staff.inbox import due_for_raising, note_raised
+from jobs.staff.membership import staff_members
 from jobs.storage.db import SQLITE_BUSY_TIMEOUT_MS
 
 log = logging.getLogger(__name__)

@@ -13,9 +13,9 @@ from zoneinfo import ZoneInfo
 
 from jobs import inputs
 
-# The session number rule is shared with the API and the import (jobs/enrollment_request.py).
-from jobs.enrollment import parse_session_number
-from jobs.enrollment_request import EnrollmentRequest
+# The session number rule is shared with the API and the import (jobs/patients/enrollment_request.py).
+from jobs.patients.enrollment import parse_session_number
+from jobs.patients.enrollment_request import EnrollmentRequest
 from jobs.refusal import Refusal
 
 OPTIONS = ("at", "session", "protocol", "tz", "lang", "phone")

@@ -1,6 +1,6 @@
 """How an inbox item looks in a staff chat, and keeping every message that shows it up to date.
 
-An alert in Telegram is a view of an item (jobs/inbox.py): its words, a line saying who took or
+An alert in Telegram is a view of an item (jobs/staff/inbox.py): its words, a line saying who took or
 resolved it, and the buttons the item's status allows. After any change every view is edited, in
 every staff chat it went to, so two staff never both call.
 """
@@ -17,7 +17,7 @@ from telegram.error import BadRequest, TelegramError
 from bot.keyboards import INBOX_RESOLVE, INBOX_TAKE, inbox_keyboard
 from bot.limits import MAX_CAPTION, MAX_TEXT, fits
 from bot.services import Services
-from jobs.inbox import InboxKind, InboxStatus, Staffer, resolve_for_patient, views_of
+from jobs.staff.inbox import InboxKind, InboxStatus, Staffer, resolve_for_patient, views_of
 from jobs.storage.models import InboxItem, InboxView
 
 log = logging.getLogger(__name__)

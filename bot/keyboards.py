@@ -59,7 +59,7 @@ SESSION_CONFIRM_PREFIX = "ss:"  # ss:<patient id>:<latest cycle id>:<session uni
 
 
 def confirm_keyboard(action: str, nonce: str, *, yes: str, no: str) -> InlineKeyboardMarkup:
-    """Yes / no for a patient's /stop or /delete; ``nonce`` ties both to this prompt (jobs.confirmations)."""
+    """Yes / no for a patient's /stop or /delete; ``nonce`` ties both to this prompt (jobs.patients.confirmations)."""
     return InlineKeyboardMarkup([[InlineKeyboardButton(yes, callback_data=f"{CONFIRM_PREFIX}{action}:yes:{nonce}")],
                                  [InlineKeyboardButton(no, callback_data=f"{CONFIRM_PREFIX}{action}:no:{nonce}")]])
 

@@ -13,10 +13,10 @@ from zoneinfo import ZoneInfo
 from bot.handlers.answers import ANSWER_LABELS
 from bot.handlers.photos import REVIEW_LABELS
 from bot.services import Services
-from jobs.console import Timeline
+from jobs.care.photos import Review
+from jobs.care.silence import KIND_NUDGE, KIND_SILENCE
 from jobs.inputs import display_phone
-from jobs.photos import Review
-from jobs.silence import KIND_NUDGE, KIND_SILENCE
+from jobs.staff.console import Timeline
 from jobs.storage.models import Patient, Photo
 from messages.protocol import KIND_PHOTO
 

@@ -13,7 +13,7 @@ from telegram import Update
 from bot.settings import Settings
 from bot.throttle import WrongTokenThrottle
 from jobs.dispatch import ChatPacer, ClinicInfo, DeliveryPolicy
-from jobs.staff import is_staff_member, staff_members
+from jobs.staff.membership import is_staff_member, staff_members
 from jobs.storage.db import Store
 from messages.catalog import Catalog
 

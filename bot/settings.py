@@ -25,8 +25,8 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
 from jobs import inputs
-from jobs.clinic_hours import ClinicHours
-from jobs.planning import QuietHours
+from jobs.care.clinic_hours import ClinicHours
+from jobs.care.planning import QuietHours
 from messages.durations import parse_offset
 
 _TOKEN_SHAPE = re.compile(r"^\d{3,15}:[A-Za-z0-9_-]{20,}$")

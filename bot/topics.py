@@ -23,7 +23,7 @@ from telegram import Bot, Chat
 from telegram.error import BadRequest, TelegramError
 
 from bot.services import Services
-from jobs import topics
+from jobs.staff import topics
 from jobs.storage.models import DELETED, Patient
 
 log = logging.getLogger(__name__)

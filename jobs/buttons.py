@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup
 
-from jobs.answers import BOOKED, LATER, NOT_CONTINUING
-from jobs.escalation import FINE, STILL_RED, WORRIED
+from jobs.care.answers import BOOKED, LATER, NOT_CONTINUING
+from jobs.care.escalation import FINE, STILL_RED, WORRIED
 from messages.catalog import Catalog
 from messages.protocol import KIND_CHECKIN, KIND_REBOOK
 

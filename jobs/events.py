@@ -24,7 +24,7 @@ BLOCKED = "blocked"
 NEXT_SESSION = "next_session"
 CANCELLED = "cancelled"
 PHOTO = "photo"  # a photo answered a photo step
-PHOTO_REVIEWED = "photo_reviewed"  # staff reviewed it (detail: jobs.photos.Review)
+PHOTO_REVIEWED = "photo_reviewed"  # staff reviewed it (detail: jobs.care.photos.Review)
 
 
 def record_event(session: Session, *, kind: str, patient_id: int | None, now: datetime,

@@ -31,7 +31,7 @@ KIND_CHOICES = (KIND_INFO, KIND_CHECKIN, KIND_REBOOK, KIND_PHOTO)
 # Steps that wait for an answer, and so may be followed up when none comes (nudge_after, alert_after).
 ANSWERED_KINDS = (KIND_CHECKIN, KIND_PHOTO)
 # Not a protocol step: the reminder of a booked appointment, planned from a booking hook
-# (jobs/bookings.py); its expiry is the appointment's start.
+# (jobs/care/bookings.py); its expiry is the appointment's start.
 KIND_APPOINTMENT = "appointment"
 
 _STEP_KEYS = {"key", "at", "not_before", "expires", "when", "kind", "text", "nudge_after", "alert_after"}

@@ -207,6 +207,16 @@ def pytest_configure(config: pytest.Config) -> None:
     selected_backend()  # a misspelt AFTERCARE_TEST_DB stops the run instead of quietly testing SQLite
 
 
+SYSTEM_TESTS = Path(__file__).resolve().parent / "system"
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Every test under tests/system/ (real processes: crashes, kill -9, several instances, fuzz) is slow."""
+    for item in items:
+        if SYSTEM_TESTS in Path(item.path).resolve().parents:
+            item.add_marker(pytest.mark.slow)
+
+
 def pytest_report_header(config: pytest.Config) -> str:
     if selected_backend() == "sqlite":
         return f"database: SQLite, a file per test ({TEST_DB_ENV}=postgres for PostgreSQL)"

@@ -13,11 +13,11 @@ from bot.context import AftercareContext
 from bot.handlers.common import edit_or_send
 from bot.inbox_views import close_silence
 from bot.services import Services
-from jobs.answers import BOOKED, LATER, answer_checkin, answer_rebook
-from jobs.escalation import WORRIED
-from jobs.inbox import InboxKind
+from jobs.care.answers import BOOKED, LATER, answer_checkin, answer_rebook
+from jobs.care.escalation import WORRIED
 from jobs.inputs import display_phone
 from jobs.refusal import Refusal
+from jobs.staff.inbox import InboxKind
 
 log = logging.getLogger(__name__)
 

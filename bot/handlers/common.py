@@ -10,7 +10,7 @@ from telegram.constants import ChatType
 from telegram.error import BadRequest, Conflict, NetworkError
 
 from bot.context import AftercareContext
-from jobs.patients import patient_for_chat
+from jobs.patients.self_service import patient_for_chat
 from jobs.refusal import Refusal
 from jobs.storage.db import is_busy
 from messages.catalog import Raw, html_to_plain

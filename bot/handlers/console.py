@@ -23,7 +23,10 @@ from bot.invite_card import invite_link, qr_png
 from bot.keyboards import SESSION_CONFIRM_PREFIX, patients_keyboard
 from bot.patient_card import history_lines, notes_lines, profile_lines, timeline_lines
 from bot.services import Services
-from jobs.console import (
+from jobs.inputs import clean_query, echo, parse_int
+from jobs.patients.enrollment import FUTURE_TOLERANCE
+from jobs.refusal import Refusal
+from jobs.staff.console import (
     PATIENT_FILTERS,
     cancel_patient,
     checkin_stats,
@@ -36,12 +39,9 @@ from jobs.console import (
     reinvite,
     reopen_patient,
 )
-from jobs.enrollment import FUTURE_TOLERANCE
-from jobs.inbox import InboxStats, inbox_stats
-from jobs.inputs import clean_query, echo, parse_int
-from jobs.refusal import Refusal
+from jobs.staff.inbox import InboxStats, inbox_stats
+from jobs.staff.topics import patient_of_topic
 from jobs.storage.models import ACTIVE, AWAITING_LINK, DELETED, OPEN_STATES, PAUSED, Patient
-from jobs.topics import patient_of_topic
 
 log = logging.getLogger(__name__)
 

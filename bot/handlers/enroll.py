@@ -1,7 +1,7 @@
 """``/enroll``: staff enroll a patient in one line, or step by step with buttons.
 
 ``/enroll Anna K at=yesterday 17:00 session=2/4`` enrolls at once; ``/enroll`` alone opens a
-form (name, treatment, session number, time) whose state lives in the database (jobs.forms), so
+form (name, treatment, session number, time) whose state lives in the database (jobs.staff.forms), so
 it survives a restart and works across several bot instances. Both end in
 :func:`finish_enrollment`, which writes the plan and replies with the invite link and QR code.
 """
@@ -37,11 +37,11 @@ from bot.keyboards import (
 )
 from bot.services import Services
 from bot.timezones import zone_for_city
-from jobs import forms
-from jobs.enrollment import MAX_SERIES_LENGTH, enroll_patient, recent_namesake
-from jobs.forms import advance_form, close_form, current_form, open_form
 from jobs.inputs import clean_name
+from jobs.patients.enrollment import MAX_SERIES_LENGTH, enroll_patient, recent_namesake
 from jobs.refusal import Refusal
+from jobs.staff import forms
+from jobs.staff.forms import advance_form, close_form, current_form, open_form
 from messages.catalog import Raw
 
 log = logging.getLogger(__name__)

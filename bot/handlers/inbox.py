@@ -11,10 +11,10 @@ from bot.context import AftercareContext
 from bot.inbox_views import refresh_items, staffer_of
 from bot.keyboards import INBOX_TAKE
 from bot.limits import MAX_TEXT, fits
-from jobs.inbox import NOTE_LIMIT, InboxStatus, open_items, resolve_item, take_item
 from jobs.inputs import InputRefused, clean_text, display_phone, parse_phone, parse_row_id
-from jobs.patients import record_shared_phone
+from jobs.patients.self_service import record_shared_phone
 from jobs.refusal import Refusal
+from jobs.staff.inbox import NOTE_LIMIT, InboxStatus, open_items, resolve_item, take_item
 from messages.catalog import Raw
 
 log = logging.getLogger(__name__)

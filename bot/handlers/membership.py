@@ -9,7 +9,7 @@ from telegram.constants import ChatType
 
 from bot.alerts import alert_staff
 from bot.context import AftercareContext
-from jobs.patients import mark_reachable, mark_unreachable
+from jobs.patients.self_service import mark_reachable, mark_unreachable
 
 log = logging.getLogger(__name__)
 

@@ -19,9 +19,10 @@ from bot.inbox_views import refresh_items
 from bot.keyboards import confirm_keyboard, language_keyboard
 from bot.services import Services
 from bot.timezones import zone_for_city, zone_for_location
-from jobs.confirmations import close_prompt, open_prompt
+from jobs.care.planning import next_session_window
 from jobs.inputs import InputRefused, clean_query, echo
-from jobs.patients import (
+from jobs.patients.confirmations import close_prompt, open_prompt
+from jobs.patients.self_service import (
     erase_patient,
     inbox_items_of_chat,
     patient_for_chat,
@@ -31,7 +32,6 @@ from jobs.patients import (
     set_timezone,
     stop_patient,
 )
-from jobs.planning import next_session_window
 from jobs.refusal import Refusal
 from jobs.storage.models import ACTIVE
 

@@ -18,10 +18,10 @@ from bot.context import AftercareContext
 from bot.inbox_views import close_silence, refresh_items, staffer_of
 from bot.keyboards import photo_review_keyboard
 from bot.services import Services
-from jobs.inbox import resolve_by_message
+from jobs.care.photos import Review, review_photo, take_photo_answer
 from jobs.intake import has_effect, note_effect
-from jobs.photos import Review, review_photo, take_photo_answer
 from jobs.refusal import Refusal
+from jobs.staff.inbox import resolve_by_message
 from messages.catalog import html_to_plain
 
 log = logging.getLogger(__name__)

@@ -26,15 +26,15 @@ from bot.handlers.photos import photo_answer
 from bot.inbox_views import close_silence, refresh_items, staffer_of
 from bot.services import Services
 from bot.topics import note_staff_chat, reopen_for_patient
-from jobs.escalation import days_since_session
-from jobs.inbox import InboxKind, take_by_reply
+from jobs.care.escalation import days_since_session
+from jobs.care.silence import patient_wrote
 from jobs.inputs import storable_text
 from jobs.intake import has_effect, note_effect
-from jobs.patients import current_enrollment, mark_reachable, patient_for_chat
-from jobs.relay import patient_for_relay
-from jobs.silence import patient_wrote
+from jobs.patients.self_service import current_enrollment, mark_reachable, patient_for_chat
+from jobs.staff.inbox import InboxKind, take_by_reply
+from jobs.staff.relay import patient_for_relay
+from jobs.staff.topics import add_note, edit_note, has_note, patient_of_topic
 from jobs.storage.models import DELETED, UNREACHABLE
-from jobs.topics import add_note, edit_note, has_note, patient_of_topic
 
 log = logging.getLogger(__name__)
 

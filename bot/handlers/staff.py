@@ -13,7 +13,7 @@ from bot.context import AftercareContext
 from bot.invite_card import invite_link
 from jobs.inputs import parse_user_id
 from jobs.refusal import Refusal
-from jobs.staff import create_staff_invite, redeem_staff_invite, remove_staff, staff_members
+from jobs.staff.membership import create_staff_invite, redeem_staff_invite, remove_staff, staff_members
 
 log = logging.getLogger(__name__)
 

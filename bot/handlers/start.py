@@ -17,11 +17,11 @@ from bot.delivery import wake_dispatcher
 from bot.handlers.staff import join_as_staff
 from bot.keyboards import SWITCH_PREFIX
 from bot.services import Services
-from jobs.invites import LinkResult, confirm_switch, decline_switch, redeem_invite
-from jobs.lifecycle import LifecycleEvent
-from jobs.patients import patient_for_chat
+from jobs.patients.invites import LinkResult, confirm_switch, decline_switch, redeem_invite
+from jobs.patients.lifecycle import LifecycleEvent
+from jobs.patients.self_service import patient_for_chat
 from jobs.refusal import Refusal
-from jobs.staff import STAFF_TOKEN_PREFIX
+from jobs.staff.membership import STAFF_TOKEN_PREFIX
 from jobs.storage.states import PatientStatus
 
 log = logging.getLogger(__name__)

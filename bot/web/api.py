@@ -1,8 +1,8 @@
 """The JSON API (``/api/v1``): enroll a patient as ``/enroll`` does, and read a patient's status and timeline.
 
-``POST /api/v1/enrollments`` reads its JSON with :func:`jobs.enrollment_request.parse_enrollment_request`
+``POST /api/v1/enrollments`` reads its JSON with :func:`jobs.patients.enrollment_request.parse_enrollment_request`
 (the same rules and the same explanations as ``/enroll``) and enrolls with
-:func:`jobs.enrollment.enroll_once`: a repeated ``external_id`` gives the same patient back (200),
+:func:`jobs.patients.enrollment.enroll_once`: a repeated ``external_id`` gives the same patient back (200),
 never a second one.
 """
 
@@ -17,12 +17,12 @@ from aiohttp import web
 from bot.invite_card import invite_link, qr_png
 from bot.web.auth import KEY_NAME, api_key_required
 from bot.web.common import BOT, SERVICES, json_error, read_json, refusal_response, write
-from jobs.bookings import bookings_of
-from jobs.console import patient_timeline
-from jobs.enrollment import enroll_once
-from jobs.enrollment_request import FieldRefusal, parse_enrollment_request
+from jobs.care.bookings import bookings_of
 from jobs.inputs import parse_row_id
+from jobs.patients.enrollment import enroll_once
+from jobs.patients.enrollment_request import FieldRefusal, parse_enrollment_request
 from jobs.refusal import Refusal
+from jobs.staff.console import patient_timeline
 
 log = logging.getLogger(__name__)
 

@@ -10,7 +10,7 @@ import functools
 from aiohttp import web
 
 from bot.web.common import SERVICES, json_error, write
-from jobs.api_keys import verify_key
+from jobs.ops.api_keys import verify_key
 
 # Where a checked request keeps its key's name (a typed key on aiohttp versions that have them).
 KEY_NAME = web.RequestKey("api_key_name", str) if hasattr(web, "RequestKey") else "api_key_name"

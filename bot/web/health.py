@@ -1,6 +1,6 @@
 """``GET /healthz``: 200 while the database answers and the dispatcher beats, 503 with the reason otherwise.
 
-The judgement is :func:`jobs.health.health_report`'s, which ``aftercare check`` prints too.
+The judgement is :func:`jobs.ops.health.health_report`'s, which ``aftercare check`` prints too.
 """
 
 from __future__ import annotations
@@ -9,11 +9,11 @@ from aiohttp import web
 
 from bot.web.access_log import _reason
 from bot.web.common import SERVICES
-from jobs.health import health_report, unreachable
+from jobs.ops.health import health_report, unreachable
 
 
 async def healthz(request: web.Request) -> web.Response:
-    """The small JSON of :meth:`jobs.health.Health.as_json`."""
+    """The small JSON of :meth:`jobs.ops.health.Health.as_json`."""
     services = request.app[SERVICES]
     now = services.clock()
     try:

@@ -3,7 +3,7 @@
 Each call is checked against its secret over the raw body (HMAC-SHA256, compared in constant
 time) before anything is read from it: a bad signature is 401 and changes nothing. A hook whose
 secret is not set answers 404, as if it were not there. What a call does is
-:func:`jobs.bookings.record_booking`'s; a call seen before (same signed body) changes nothing.
+:func:`jobs.care.bookings.record_booking`'s; a call seen before (same signed body) changes nothing.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from sqlalchemy.exc import IntegrityError
 
 from bot.booking_notices import tell_about_booking
 from bot.web.common import BOT, SERVICES, json_error, parse_json_object, read_body, refusal_text, write
-from jobs.bookings import BookingKind, record_booking
+from jobs.care.bookings import BookingKind, record_booking
 from jobs.inputs import MAX_ROW_ID
 from jobs.refusal import Refusal
 

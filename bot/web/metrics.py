@@ -1,6 +1,6 @@
 """``GET /metrics``: Prometheus's text format, from a registry of our own filled at scrape time.
 
-The figures are read from the database when Prometheus asks (jobs/metrics.py), so they are the
+The figures are read from the database when Prometheus asks (jobs/ops/metrics.py), so they are the
 same on every instance sharing it and nothing is lost by a restart.
 """
 
@@ -16,8 +16,8 @@ from sqlmodel import Session
 
 from bot.services import Services
 from bot.web.common import SERVICES
-from jobs import metrics
-from jobs.health import last_beat
+from jobs.ops import metrics
+from jobs.ops.health import last_beat
 from jobs.storage.states import ReminderStatus
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"

@@ -25,6 +25,16 @@ from telegram import Bot
 from telegram.constants import ParseMode
 
 from jobs.buttons import reminder_keyboard
+from jobs.care.planning import QuietHours
+from jobs.care.silence import (
+    KIND_NUDGE,
+    KIND_SILENCE,
+    NUDGE_TEXTS,
+    Silence,
+    followup_wanted,
+    plan_followups,
+    record_sent_with_followups,
+)
 from jobs.dispatch.outcomes import FAILED, RETRIED, Outcome, classify, retry_delay
 from jobs.dispatch.pacing import ChatPacer, OutcomeRecorder
 from jobs.dispatch.queries import (
@@ -38,16 +48,6 @@ from jobs.dispatch.queries import (
     release_claims,
 )
 from jobs.dispatch.render import ClinicInfo, render_nudge, render_reminder
-from jobs.planning import QuietHours
-from jobs.silence import (
-    KIND_NUDGE,
-    KIND_SILENCE,
-    NUDGE_TEXTS,
-    Silence,
-    followup_wanted,
-    plan_followups,
-    record_sent_with_followups,
-)
 from messages.catalog import Catalog
 from messages.protocol import ANSWERED_KINDS, KIND_CHECKIN, KIND_PHOTO
 
@@ -168,7 +168,7 @@ async def dispatch_due(
 ) -> DispatchReport:
     """Send every reminder due at ``now``, batch by batch, until none is left.
 
-    ``quiet_hours`` place the nudges a sent check-in or photo step plans (jobs/silence.py) and keep
+    ``quiet_hours`` place the nudges a sent check-in or photo step plans (jobs/care/silence.py) and keep
     a late nudge out of them; ``staff_alert`` tells staff of an unanswered step (without it such an
     alert is skipped, with the reason on its row).
 

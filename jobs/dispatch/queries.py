@@ -15,8 +15,9 @@ from sqlalchemy import bindparam, or_, union_all, update
 from sqlalchemy.orm import aliased
 from sqlmodel import Session, select
 
-from jobs import lifecycle
-from jobs.lifecycle import LifecycleEvent
+from jobs.actors import SYSTEM
+from jobs.patients import lifecycle
+from jobs.patients.lifecycle import LifecycleEvent
 from jobs.storage.models import (
     ACTIVE,
     CLAIMED,
@@ -54,11 +55,11 @@ class ClaimedReminder:
     series_length: int
     session_at: datetime
     protocol_name: str
-    # Silence noticed (jobs/silence.py): a step's follow-up offsets, and a follow-up's step.
+    # Silence noticed (jobs/care/silence.py): a step's follow-up offsets, and a follow-up's step.
     nudge_after_spec: str | None = None
     alert_after_spec: str | None = None
     parent_id: int | None = None
-    # The patient's opaque reference that booking links carry (jobs/bookings.py finds them by it).
+    # The patient's opaque reference that booking links carry (jobs/care/bookings.py finds them by it).
     booking_ref: str | None = None
 
 
@@ -204,7 +205,7 @@ def record_unreachable(session: Session, *, reminder_id: int, patient_id: int, r
     patient = session.get(Patient, patient_id)
     if patient is None or not lifecycle.allowed(LifecycleEvent.BLOCK, patient.status):
         return False
-    lifecycle.apply_event(session, patient=patient, event=LifecycleEvent.BLOCK, cause=lifecycle.SYSTEM, now=now)
+    lifecycle.apply_event(session, patient=patient, event=LifecycleEvent.BLOCK, cause=SYSTEM, now=now)
     return True
 
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from zoneinfo import ZoneInfo
 
+from jobs.care.planning import next_session_window
 from jobs.dispatch.queries import ClaimedReminder
-from jobs.planning import next_session_window
 from messages.catalog import Catalog, Raw
 from messages.protocol import KIND_APPOINTMENT
 

@@ -183,7 +183,7 @@ class Photo(SQLModel, table=True):
     # The update that brought it: handled again after a crash, it finds this row instead of a second one.
     update_id: int | None = Field(default=None, sa_column=Column(BigInteger, unique=True))
     received_at: datetime = _utc()
-    # jobs.photos.Review: looks as expected / call the patient / another photo; None until reviewed.
+    # jobs.care.photos.Review: looks as expected / call the patient / another photo; None until reviewed.
     review: str | None = Field(default=None, max_length=16)
     reviewed_by: int | None = Field(default=None, sa_column=Column(BigInteger))
     reviewed_at: datetime | None = _utc(default=None, nullable=True)
@@ -238,7 +238,7 @@ class Event(SQLModel, table=True):
     kind: str = Field(max_length=32, index=True)
     detail: str | None = Field(default=None, max_length=64)
     at: datetime = _utc(index=True)
-    # Lifecycle events say who caused them (jobs.lifecycle.Actor) and the statuses around them.
+    # Lifecycle events say who caused them (jobs.actors.Actor) and the statuses around them.
     actor: str | None = Field(default=None, max_length=16)
     actor_id: int | None = Field(default=None, sa_column=Column(BigInteger))
     from_status: str | None = Field(default=None, max_length=20)
@@ -309,7 +309,7 @@ class InboundUpdate(SQLModel, table=True):
 
 class Confirmation(SQLModel, table=True):
     """A chat's open /stop or /delete prompt. Its "yes" button carries ``nonce``; a press acts only
-    while this row holds the same nonce, so a forged or old button erases nothing (jobs.confirmations)."""
+    while this row holds the same nonce, so a forged or old button erases nothing (jobs.patients.confirmations)."""
 
     chat_id: int = Field(sa_column=Column(BigInteger, primary_key=True, autoincrement=False))
     action: str = Field(max_length=16)
@@ -338,7 +338,7 @@ class StaffNote(SQLModel, table=True):
 class InboxItem(SQLModel, table=True):
     """A piece of staff work about a patient: an escalation, a photo to review, silence, a message.
 
-    Its status changes only through jobs/inbox.py (open -> taken -> resolved), each change an
+    Its status changes only through jobs/staff/inbox.py (open -> taken -> resolved), each change an
     :class:`InboxEvent`. Its alerts in staff chats are :class:`InboxView` rows, edited when it changes.
     """
 

@@ -1,7 +1,7 @@
 """The patient and reminder statuses, as enums (the columns hold their values as strings).
 
 They live beside the models because the tables' indexes name them; what each status *means*, and
-which changes between them are allowed, is ``jobs/lifecycle.py``'s.
+which changes between them are allowed, is ``jobs/patients/lifecycle.py``'s.
 """
 
 from __future__ import annotations

@@ -371,7 +371,7 @@ def test_a_second_instance_on_one_sqlite_file_is_refused(monkeypatch, tmp_path, 
 def test_api_key_create_shows_the_key_once_list_and_revoke(monkeypatch, tmp_path, capsys):
     import re
 
-    from jobs.api_keys import hash_key
+    from jobs.ops.api_keys import hash_key
     from jobs.storage.db import make_engine
 
     assert run(["api-key", "create", "booking-system"], monkeypatch, tmp_path) == 0

@@ -7,7 +7,7 @@ import re
 from datetime import timedelta
 
 from bot.invite_card import qr_png
-from jobs.invites import hash_token
+from jobs.patients.invites import hash_token
 from jobs.storage.models import ACTIVE, AWAITING_LINK, SKIPPED, Enrollment, Invite, Patient, Reminder
 from tests.conftest import OTHER_ID, PATIENT_ID, STAFF_ID
 

@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from bot.enroll_args import parse_enroll_args, parse_session_time
-from jobs.planning import QuietHours, plan_reminders
+from jobs.care.planning import QuietHours, plan_reminders
 from jobs.refusal import Refusal
 from messages.catalog import load_catalog
 

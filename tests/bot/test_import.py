@@ -21,8 +21,9 @@ from bot.app import load_messages
 from bot.bulk_import import run_import
 from bot.cli import main
 from bot.settings import Settings
-from jobs.enrollment import enroll_patient
-from jobs.lifecycle import LifecycleEvent, record_new_patients, staff
+from jobs.actors import staff
+from jobs.patients.enrollment import enroll_patient
+from jobs.patients.lifecycle import LifecycleEvent, record_new_patients
 from jobs.storage.models import Enrollment, Event, Invite, Patient, Reminder
 from tests.conftest import PATIENT_ID, bot_env
 

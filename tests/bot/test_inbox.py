@@ -9,8 +9,8 @@ from __future__ import annotations
 import pytest
 
 from bot.delivery import raise_untaken
-from jobs.inbox import TRANSITIONS, InboxChange, InboxKind, InboxStatus, apply_change
 from jobs.refusal import Refusal
+from jobs.staff.inbox import TRANSITIONS, InboxChange, InboxKind, InboxStatus, apply_change
 from jobs.storage.models import InboxEvent, InboxItem, InboxView, Patient
 from tests.conftest import PATIENT_ID, STAFF_ID, BotHarness, bot_env
 
@@ -305,7 +305,7 @@ def test_every_change_of_the_table_is_checked(database_url):
 
     from sqlmodel import Session, select
 
-    from jobs.inbox import SYSTEM, open_item
+    from jobs.staff.inbox import SYSTEM, open_item
     from jobs.storage.db import make_engine, upgrade
 
     engine = make_engine(database_url)
@@ -350,7 +350,7 @@ async def test_the_check_is_a_recurring_job_of_the_application(harness):
 
 
 async def test_a_long_inbox_fits_one_message_and_counts_the_rest(harness, fake_api, clock):
-    from jobs.inbox import open_item
+    from jobs.staff.inbox import open_item
 
     with harness.session() as session:
         for number in range(40):

@@ -10,7 +10,7 @@ import re
 
 from sqlmodel import select
 
-from jobs.lifecycle import CancelReason, PatientStatus, ReminderStatus
+from jobs.patients.lifecycle import CancelReason, PatientStatus, ReminderStatus
 from jobs.storage.models import Patient, Reminder
 from tests.conftest import OTHER_ID, PATIENT_ID, STAFF_ID
 

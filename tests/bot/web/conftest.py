@@ -10,7 +10,7 @@ import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
 from bot.web.app import build_web_app
-from jobs.api_keys import create_key
+from jobs.ops.api_keys import create_key
 from tests.conftest import BotHarness, bot_env
 
 BOOKING_SECRET = "booking-secret-0123456789"

@@ -8,7 +8,7 @@ import re
 
 from sqlmodel import select
 
-from jobs.api_keys import create_key, list_keys, revoke_key
+from jobs.ops.api_keys import create_key, list_keys, revoke_key
 from jobs.storage.models import Invite, Patient, Reminder
 from messages.catalog import html_to_plain
 from tests.bot.web.conftest import auth

@@ -7,7 +7,7 @@ from datetime import datetime, timedelta
 
 from prometheus_client.parser import text_string_to_metric_families
 
-from jobs.health import beat
+from jobs.ops.health import beat
 from tests.conftest import PATIENT_ID
 
 

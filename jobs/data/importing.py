@@ -1,0 +1,428 @@
+"""Bulk import: a CSV of patients checked row by row, then enrolled all together or not at all.
+
+The phases, so that the database's write lock is held only for the last:
+
+1. :func:`check_records` reads every row with the rules of ``/enroll``: the parsers of
+   :mod:`jobs.inputs` (names, zones, phone numbers), :func:`jobs.patients.enrollment.parse_session_number`
+   and :func:`jobs.patients.enrollment.check_enrollment`, whose refusals name the bot text that explains
+   them; it returns the good rows and one :class:`RowProblem` per bad row, naming each bad column.
+2. :func:`prepare_import` plans every patient in pure Python (:func:`jobs.care.planning.plan_reminders`)
+   and draws the invite tokens; :func:`build_rows` makes every row to write, for ids drawn ahead
+   (:func:`draw_ids`): no database, no clock.
+3. :func:`write_rows` inserts them in bulk (:mod:`jobs.storage.bulk`: the driver's executemany, COPY
+   on PostgreSQL) and records each patient's ``enrolled`` event through
+   :func:`jobs.patients.lifecycle.record_new_patients`, in the caller's one transaction.
+   (:func:`write_import` does 2 and 3 in one call.)
+
+An ``external_id`` that a patient in the database already has is *skipped* (the import is
+idempotent by it, as the API is: never a second patient for the same reference); one that two rows
+of the file share is a bad row, since the file contradicts itself.
+
+The row parsing is the API's too (issue 13): when ``jobs/patients/enrollment_request.py`` arrives, one
+parser of a record's fields serves both.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import select
+from sqlmodel import Session
+
+from jobs import inputs
+from jobs.actors import staff
+from jobs.care.planning import PlannedReminder, QuietHours, plan_reminders
+from jobs.patients.enrollment import MAX_SERIES_LENGTH, check_enrollment, parse_session_number
+from jobs.patients.invites import hash_token, new_token
+from jobs.patients.lifecycle import LifecycleEvent, record_new_patients, state_for_new_reminder
+from jobs.refusal import Refusal
+from jobs.storage.bulk import allocate_ids, datetime_to_driver, insert_rows
+from jobs.storage.models import AWAITING_LINK, SKIPPED, Enrollment, Invite, Patient, Reminder, new_booking_ref
+from messages.protocol import Protocol
+
+# The API's fields, as the file's columns (any order; only ``name`` is required).
+COLUMNS = ("name", "session_at", "session", "series", "protocol", "tz", "lang", "phone", "external_id")
+MAX_EXTERNAL_ID_LENGTH = 128
+_EXTERNAL_ID = re.compile(r"^[A-Za-z0-9._:@/+-]{1,128}$")
+# Which column a refusal of check_enrollment is about.
+_COLUMN_OF_KEY = {"enroll_error_series": "series", "enroll_error_session_number": "session",
+                  "enroll_error_future": "session_at", "enroll_error_too_old": "session_at"}
+# The columns each bulk insert writes (the others keep their column defaults: NULL, 0).
+PATIENT_COLUMNS = ("id", "name", "status", "timezone", "locale", "series_length", "enrolled_by", "created_at",
+                   "phone", "external_id", "booking_ref")
+ENROLLMENT_COLUMNS = ("id", "patient_id", "session_number", "series_length", "session_at", "protocol_name",
+                      "protocol_version", "created_at")
+REMINDER_COLUMNS = ("enrollment_id", "patient_id", "step_key", "text_key", "kind", "at_spec", "not_before_spec",
+                    "expires_spec", "nudge_after_spec", "alert_after_spec", "planned_at", "due_at", "expires_at",
+                    "status", "outcome", "attempts")
+INVITE_COLUMNS = ("patient_id", "token_hash", "created_at", "expires_at")
+# How many external ids one "already there?" query asks about.
+_LOOKUP_CHUNK = 500
+
+
+class ImportFileError(ValueError):
+    """The file cannot be read as a patients CSV at all (no header, no ``name`` column, bad encoding)."""
+
+
+@dataclass(frozen=True)
+class RowProblem:
+    """A bad row: its number as a spreadsheet shows it (the header is row 1) and each bad column's refusal."""
+
+    row: int
+    columns: tuple[tuple[str, Refusal], ...]
+
+
+@dataclass(frozen=True)
+class ImportRow:
+    """A good row, every value parsed and checked."""
+
+    row: int
+    name: str
+    session_at: datetime
+    session_number: int
+    series_length: int
+    protocol: Protocol
+    zone: ZoneInfo
+    locale: str
+    phone: str | None
+    external_id: str | None
+
+
+@dataclass(frozen=True)
+class Skipped:
+    """A row whose ``external_id`` a patient already has: not imported again."""
+
+    row: int
+    external_id: str
+    patient_id: int
+
+
+@dataclass
+class Checked:
+    """What :func:`check_records` found."""
+
+    rows: list[ImportRow] = field(default_factory=list)
+    problems: list[RowProblem] = field(default_factory=list)
+    skipped: list[Skipped] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+
+@dataclass(frozen=True)
+class PreparedPatient:
+    """One row ready to write: its plan and its invite token (in clear only here and in the output files)."""
+
+    row: ImportRow
+    plan: tuple[PlannedReminder, ...]
+    token: str
+    booking_ref: str
+
+
+@dataclass(frozen=True)
+class Imported:
+    """One patient written: its id and invite token, with the row it came from."""
+
+    row: ImportRow
+    patient_id: int
+    token: str
+    expires_at: datetime
+    planned: int
+    stale: int
+
+
+# --------------------------------------------------------------------------- reading
+
+
+def read_csv(text: str) -> tuple[list[str], Iterator[dict[str, str]]]:
+    """The header (lower-cased) and the rows of a patients CSV; ImportFileError if it is not one."""
+    text = text.removeprefix("\ufeff")  # a spreadsheet's byte order mark
+    try:
+        dialect = csv.Sniffer().sniff(text[:4096], delimiters=",;\t")
+    except csv.Error:
+        dialect = csv.excel
+    reader = csv.reader(io.StringIO(text, newline=""), dialect)
+    try:
+        header = [column.strip().lower() for column in next(reader)]
+    except StopIteration:
+        raise ImportFileError("the file is empty: the first line must name the columns (name, session_at, …)") \
+            from None
+    unknown = [column for column in header if column not in COLUMNS]
+    if unknown:
+        raise ImportFileError(f"unknown column(s) {', '.join(map(repr, unknown))}: the columns are "
+                              f"{', '.join(COLUMNS)}")
+    repeated = sorted({column for column in header if header.count(column) > 1})
+    if repeated:
+        raise ImportFileError(f"column(s) {', '.join(map(repr, repeated))} given twice")
+    if "name" not in header:
+        raise ImportFileError(f"no 'name' column: the first line must name the columns ({', '.join(COLUMNS)})")
+
+    def rows() -> Iterator[dict[str, str]]:
+        for values in reader:
+            if not any(value.strip() for value in values):
+                yield {}  # an empty line: counted (row numbers stay the spreadsheet's), then passed over
+                continue
+            record = dict(zip(header, values, strict=False))
+            if len(values) > len(header):
+                record["\0extra"] = str(len(values) - len(header))
+            yield record
+    return header, rows()
+
+
+# --------------------------------------------------------------------------- checking
+
+
+@dataclass(frozen=True)
+class Defaults:
+    """What an empty cell means: the clinic's settings and message files."""
+
+    now: datetime
+    clinic_zone: ZoneInfo
+    protocols: Mapping[str, Protocol]
+    default_protocol: str
+    series_length: int
+    locales: tuple[str, ...]
+    phone_region: str | None = None
+
+
+def parse_session_at(value: str, *, now: datetime) -> datetime:
+    """ISO 8601 with its offset ("2026-11-24T15:30:00+01:00", "…Z"), as the API takes it; empty: now."""
+    raw = value.strip()
+    if not raw:
+        return now
+    try:
+        moment = datetime.fromisoformat(raw)
+    except ValueError:
+        raise Refusal("import_error_session_at", value=inputs.echo(value)) from None
+    if moment.tzinfo is None or moment.utcoffset() is None:
+        # A wall-clock time without its offset is ambiguous around a daylight-saving change.
+        raise Refusal("import_error_session_at", value=inputs.echo(value))
+    return moment
+
+
+def parse_external_id(value: str) -> str:
+    """The clinic's reference: 1 to 128 letters, digits and ``. _ : @ / + -``, as the API takes it."""
+    if not _EXTERNAL_ID.match(value):
+        raise Refusal("import_error_external_id", value=inputs.echo(value), limit=MAX_EXTERNAL_ID_LENGTH)
+    return value
+
+
+def _cell(record: Mapping[str, str], column: str) -> str:
+    return (record.get(column) or "").strip()
+
+
+def check_row(record: Mapping[str, str], *, row: int, defaults: Defaults) -> ImportRow | RowProblem:
+    """Parse and check one row with the rules of ``/enroll``."""
+    problems: list[tuple[str, Refusal]] = []
+
+    def attempt(column: str, parse, *args, **kwargs):
+        try:
+            return parse(*args, **kwargs)
+        except Refusal as refusal:
+            problems.append((column, refusal))
+            return None
+
+    if "\0extra" in record:
+        problems.append(("", Refusal("import_error_extra_cells", count=record["\0extra"])))
+    name = attempt("name", inputs.clean_name, record.get("name") or "")
+    session_at = attempt("session_at", parse_session_at, _cell(record, "session_at"), now=defaults.now)
+    number, length = 1, None
+    if _cell(record, "session"):
+        parsed = attempt("session", parse_session_number, _cell(record, "session"))
+        if parsed is not None:
+            number, length = parsed
+    if _cell(record, "series"):
+        series = attempt("series", inputs.parse_int, _cell(record, "series"), low=1, high=MAX_SERIES_LENGTH,
+                         key="enroll_error_series", limit=MAX_SERIES_LENGTH)
+        if series is not None and length is not None and series != length:
+            problems.append(("series", Refusal("import_error_series_conflict", session=_cell(record, "session"),
+                                               series=series)))
+        length = series if series is not None else length
+    protocol_name = _cell(record, "protocol") or defaults.default_protocol
+    protocol = defaults.protocols.get(protocol_name)
+    if protocol is None:
+        problems.append(("protocol", Refusal("enroll_error_unknown_protocol", value=inputs.echo(protocol_name),
+                                             protocols=", ".join(sorted(defaults.protocols)))))
+    zone = attempt("tz", inputs.parse_zone, _cell(record, "tz")) if _cell(record, "tz") else defaults.clinic_zone
+    locale = _cell(record, "lang").lower()
+    if locale and locale not in defaults.locales:
+        problems.append(("lang", Refusal("enroll_error_bad_lang", value=inputs.echo(locale),
+                                         locales=", ".join(defaults.locales))))
+    phone = (attempt("phone", inputs.parse_phone, _cell(record, "phone"), region=defaults.phone_region)
+             if _cell(record, "phone") else None)
+    external_id = None
+    if _cell(record, "external_id"):
+        external_id = attempt("external_id", parse_external_id, _cell(record, "external_id"))
+    series_length = defaults.series_length if length is None else length
+    if name is not None and session_at is not None and not any(column in ("session", "series")
+                                                                for column, _ in problems):
+        try:
+            check_enrollment(name=name, session_at=session_at, session_number=number, series_length=series_length,
+                             now=defaults.now)
+        except Refusal as refusal:
+            problems.append((_COLUMN_OF_KEY.get(refusal.key, "name"), refusal))
+    if problems:
+        return RowProblem(row, tuple(problems))
+    return ImportRow(row=row, name=name, session_at=session_at, session_number=number, series_length=series_length,
+                     protocol=protocol, zone=zone, locale=locale, phone=phone, external_id=external_id)
+
+
+def check_records(records: Iterable[Mapping[str, str]], *, defaults: Defaults,
+                  existing: Mapping[str, int] | None = None) -> Checked:
+    """Check every row; rows whose ``external_id`` is in ``existing`` (id -> patient) are skipped.
+
+    Row numbers are a spreadsheet's: the header is row 1, the first patient row 2.
+    """
+    checked = Checked()
+    first_row_of: dict[str, int] = {}
+    existing = existing or {}
+    for index, record in enumerate(records, start=2):
+        if not record:
+            continue
+        result = check_row(record, row=index, defaults=defaults)
+        if isinstance(result, RowProblem):
+            checked.problems.append(result)
+            continue
+        if result.external_id is not None:
+            if result.external_id in first_row_of:
+                checked.problems.append(RowProblem(index, (("external_id", Refusal(
+                    "import_error_external_id_repeated", value=inputs.echo(result.external_id),
+                    row=first_row_of[result.external_id])),)))
+                continue
+            first_row_of[result.external_id] = index
+            if result.external_id in existing:
+                checked.skipped.append(Skipped(index, result.external_id, existing[result.external_id]))
+                continue
+        checked.rows.append(result)
+    return checked
+
+
+def existing_external_ids(session: Session, external_ids: Iterable[str]) -> dict[str, int]:
+    """Which of ``external_ids`` patients already have: external id -> patient id."""
+    wanted = sorted(set(external_ids))
+    found: dict[str, int] = {}
+    for start in range(0, len(wanted), _LOOKUP_CHUNK):
+        chunk = wanted[start:start + _LOOKUP_CHUNK]
+        statement = select(Patient.external_id, Patient.id).where(Patient.external_id.in_(chunk))
+        found.update({external_id: patient_id for external_id, patient_id in session.execute(statement)})
+    return found
+
+
+# --------------------------------------------------------------------------- planning
+
+
+def prepare_import(rows: Sequence[ImportRow], *, quiet_hours: QuietHours, now: datetime) -> list[PreparedPatient]:
+    """Every row's plan and a fresh invite token.
+
+    One plan per patient, from :func:`jobs.care.planning.plan_reminders`; patients whose plans must be
+    equal (same protocol, session time, zone and session of the series: a booking system's slots)
+    share the one computed for the first of them, since a plan is an immutable tuple of rows.
+    """
+    plans: dict[tuple, tuple[PlannedReminder, ...]] = {}
+    prepared = []
+    for row in rows:
+        key = (row.protocol.name, row.protocol.version, row.session_at, row.zone.key, row.session_number,
+               row.series_length)
+        plan = plans.get(key)
+        if plan is None:
+            plan = plans[key] = tuple(plan_reminders(
+                protocol=row.protocol, session_at=row.session_at, zone=row.zone, quiet_hours=quiet_hours,
+                session_number=row.session_number, series_length=row.series_length, now=now))
+        prepared.append(PreparedPatient(row=row, plan=plan, token=new_token(), booking_ref=new_booking_ref()))
+    return prepared
+
+
+# --------------------------------------------------------------------------- writing
+
+
+@dataclass(frozen=True)
+class BulkRows:
+    """Every row an import writes, ready for the driver, and what it made."""
+
+    patient_ids: list[int]
+    patients: list[tuple]
+    enrollments: list[tuple]
+    reminders: list[tuple]
+    invites: list[tuple]
+    imported: list[Imported]
+
+
+def draw_ids(session: Session, count: int) -> tuple[list[int], list[int]]:
+    """Ids for ``count`` patients and as many cycles (see :func:`jobs.storage.bulk.allocate_ids`)."""
+    connection = session.connection()
+    return (allocate_ids(connection, Patient.__table__, count),
+            allocate_ids(connection, Enrollment.__table__, count))
+
+
+def build_rows(prepared: Sequence[PreparedPatient], *, patient_ids: Sequence[int], enrollment_ids: Sequence[int],
+               dialect: str, invite_ttl: timedelta, enrolled_by: int | None, now: datetime) -> BulkRows:
+    """The rows of patients, cycles, reminders and invites for these ids (pure: no database)."""
+    to_driver = datetime_to_driver(dialect)
+    expires_at = now + invite_ttl
+    now_value, expires_value = to_driver(now), to_driver(expires_at)
+    initial, initial_outcome = state_for_new_reminder(AWAITING_LINK)
+    stale_outcome = "stale: its time had passed at enrollment"
+    # Patients who share a plan share its rows but for their ids: each plan's rows are made (and their
+    # times converted for the driver) once, and a patient's rows are its ids put before them.
+    tails: dict[int, tuple[tuple, ...]] = {}
+
+    def tails_of(plan: tuple[PlannedReminder, ...]) -> tuple[tuple, ...]:
+        found = tails.get(id(plan))
+        if found is None:
+            found = tails[id(plan)] = tuple(
+                (step.step_key, step.text_key, step.kind, step.at_spec, step.not_before_spec, step.expires_spec,
+                 step.nudge_after_spec, step.alert_after_spec,
+                 to_driver(step.planned_at), to_driver(step.due_at), to_driver(step.expires_at),
+                 SKIPPED if step.stale else initial, stale_outcome if step.stale else initial_outcome, 0)
+                for step in plan)
+        return found
+
+    triples = list(zip(prepared, patient_ids, enrollment_ids, strict=True))
+    return BulkRows(
+        patient_ids=list(patient_ids),
+        patients=[(patient_id, item.row.name, AWAITING_LINK, item.row.zone.key, item.row.locale,
+                   item.row.series_length, enrolled_by, now_value, item.row.phone, item.row.external_id,
+                   item.booking_ref) for item, patient_id, _ in triples],
+        enrollments=[(enrollment_id, patient_id, item.row.session_number, item.row.series_length,
+                      to_driver(item.row.session_at), item.row.protocol.name, item.row.protocol.version, now_value)
+                     for item, patient_id, enrollment_id in triples],
+        reminders=[(enrollment_id, patient_id) + tail for item, patient_id, enrollment_id in triples
+                   for tail in tails_of(item.plan)],
+        invites=[(patient_id, hash_token(item.token), now_value, expires_value) for item, patient_id, _ in triples],
+        imported=[Imported(row=item.row, patient_id=patient_id, token=item.token, expires_at=expires_at,
+                           planned=len(item.plan), stale=sum(step.stale for step in item.plan))
+                  for item, patient_id, _ in triples],
+    )
+
+
+def write_rows(session: Session, rows: BulkRows, *, enrolled_by: int | None, now: datetime) -> list[Imported]:
+    """Insert what :func:`build_rows` made, and record each patient's ``enrolled`` event, in the caller's
+    transaction."""
+    connection = session.connection()
+    for table, columns, values in ((Patient.__table__, PATIENT_COLUMNS, rows.patients),
+                                   (Enrollment.__table__, ENROLLMENT_COLUMNS, rows.enrollments),
+                                   (Reminder.__table__, REMINDER_COLUMNS, rows.reminders),
+                                   (Invite.__table__, INVITE_COLUMNS, rows.invites)):
+        insert_rows(connection, table, columns, values, converted=True)
+    record_new_patients(session, patient_ids=rows.patient_ids, event=LifecycleEvent.ENROLL,
+                        cause=staff(enrolled_by, "import"), now=now)
+    return rows.imported
+
+
+def write_import(session: Session, prepared: Sequence[PreparedPatient], *, invite_ttl: timedelta,
+                 enrolled_by: int | None, now: datetime) -> list[Imported]:
+    """Write every prepared patient with bulk inserts, in the caller's transaction; return them with their ids."""
+    if not prepared:
+        return []
+    patient_ids, enrollment_ids = draw_ids(session, len(prepared))
+    rows = build_rows(prepared, patient_ids=patient_ids, enrollment_ids=enrollment_ids,
+                      dialect=session.connection().dialect.name, invite_ttl=invite_ttl, enrolled_by=enrolled_by,
+                      now=now)
+    return write_rows(session, rows, enrolled_by=enrolled_by, now=now)

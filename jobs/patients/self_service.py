@@ -1,0 +1,153 @@
+"""What a linked patient can do to their own data: look, pause, resume, stop, erase, move zone, language.
+
+Every function finds the patient by their chat, so a patient can only ever act on their own rows.
+Status changes go through ``jobs.patients.lifecycle``; a request the patient's status does not allow raises
+``jobs.refusal.Refusal`` and changes nothing.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+from sqlmodel import Session, select
+
+from jobs.actors import PATIENT, SYSTEM
+from jobs.care.planning import QuietHours
+from jobs.patients import lifecycle
+from jobs.patients.lifecycle import LifecycleEvent, apply_event
+from jobs.refusal import Refusal
+from jobs.staff import inbox
+from jobs.storage.models import OPEN_STATES, Enrollment, Patient, Reminder
+
+
+def patient_for_chat(session: Session, *, chat_id: int) -> Patient | None:
+    """The one patient record this chat follows now (None for a stranger)."""
+    return lifecycle.current_patient_of_chat(session, chat_id=chat_id)
+
+
+def _patient_of(session: Session, chat_id: int) -> Patient:
+    patient = patient_for_chat(session, chat_id=chat_id)
+    if patient is None:
+        raise Refusal("not_a_patient")
+    return patient
+
+
+def current_enrollment(session: Session, *, patient_id: int) -> Enrollment | None:
+    """The patient's latest aftercare cycle."""
+    return session.exec(
+        select(Enrollment).where(Enrollment.patient_id == patient_id)
+        .order_by(Enrollment.session_at.desc(), Enrollment.id.desc())
+    ).first()
+
+
+def next_pending(session: Session, *, patient_id: int) -> Reminder | None:
+    """The next message the patient will get, if any."""
+    return session.exec(
+        select(Reminder).where(Reminder.patient_id == patient_id, Reminder.status.in_(OPEN_STATES))
+        .order_by(Reminder.due_at, Reminder.id)
+    ).first()
+
+
+@dataclass(frozen=True)
+class PatientStatus:
+    """What /status shows."""
+
+    patient: Patient
+    enrollment: Enrollment | None
+    next_reminder: Reminder | None
+
+
+def patient_status(session: Session, *, chat_id: int) -> PatientStatus:
+    """The patient's cycle and next message (a stranger is refused)."""
+    patient = _patient_of(session, chat_id)
+    return PatientStatus(patient, current_enrollment(session, patient_id=patient.id),
+                         next_pending(session, patient_id=patient.id))
+
+
+def set_paused(session: Session, *, chat_id: int, paused: bool, quiet_hours: QuietHours | None = None,
+               now: datetime) -> lifecycle.Applied:
+    """Pause, or resume (after a pause or the patient's own /stop). What went stale meanwhile is skipped."""
+    patient = _patient_of(session, chat_id)
+    return apply_event(session, patient=patient, event=LifecycleEvent.PAUSE if paused else LifecycleEvent.RESUME,
+                       cause=PATIENT, now=now, quiet_hours=quiet_hours)
+
+
+def stop_patient(session: Session, *, chat_id: int, now: datetime) -> Patient:
+    """No more messages: everything open is cancelled and the patient is stopped."""
+    patient = _patient_of(session, chat_id)
+    return apply_event(session, patient=patient, event=LifecycleEvent.STOP, cause=PATIENT, now=now).patient
+
+
+def erase_patient(session: Session, *, chat_id: int, now: datetime) -> int:
+    """Erase the chat's current patient and every older record on the chat; return how many.
+
+    Name, chat, invites and relayed messages go, open messages are cancelled. The rows that remain
+    (cycles, message outcomes, events) carry no name and no chat, so the clinic's counts stay right.
+    """
+    records = lifecycle.records_of_chat(session, chat_id=chat_id)
+    if not records or records[0].status not in lifecycle.CURRENT_STATUSES:
+        raise Refusal("not_a_patient")
+    for record in records:
+        apply_event(session, patient=record, event=LifecycleEvent.ERASE, cause=PATIENT, now=now)
+    return len(records)
+
+
+def inbox_items_of_chat(session: Session, *, chat_id: int) -> list[int]:
+    """The inbox items about every patient record of this chat (what an erasure changes for staff)."""
+    records = lifecycle.records_of_chat(session, chat_id=chat_id)
+    return inbox.items_of_patients(session, patient_ids=[record.id for record in records])
+
+
+def record_shared_phone(session: Session, *, chat_id: int, phone: str, line: str) -> tuple[Patient, list[int]] | None:
+    """The chat's patient shared their number: keep it, and add ``line`` to their open inbox items.
+
+    Returns the patient and those items' ids (None for a stranger).
+    """
+    patient = patient_for_chat(session, chat_id=chat_id)
+    if patient is None:
+        return None
+    patient.phone = phone
+    session.add(patient)
+    return patient, inbox.add_to_text(session, patient_id=patient.id, line=line)
+
+
+def set_timezone(session: Session, *, chat_id: int, zone: ZoneInfo, quiet_hours: QuietHours,
+                 now: datetime) -> Patient:
+    """Move the patient to ``zone`` and re-plan their open messages' local times for it."""
+    patient = _patient_of(session, chat_id)
+    patient.timezone = zone.key
+    session.add(patient)
+    lifecycle.replan_open_reminders(session, patient=patient, quiet_hours=quiet_hours, now=now)
+    return patient
+
+
+def set_locale(session: Session, *, chat_id: int, locale: str) -> Patient:
+    """Change the language of the patient's messages."""
+    patient = _patient_of(session, chat_id)
+    patient.locale = locale
+    session.add(patient)
+    return patient
+
+
+def mark_unreachable(session: Session, *, chat_id: int, now: datetime) -> Patient | None:
+    """The patient blocked the bot (we heard it from Telegram): cancel what is open.
+
+    Returns the patient only if this changed their state, so staff are told once.
+    """
+    patient = patient_for_chat(session, chat_id=chat_id)
+    if patient is None or not lifecycle.allowed(LifecycleEvent.BLOCK, patient.status):
+        return None
+    return apply_event(session, patient=patient, event=LifecycleEvent.BLOCK, cause=SYSTEM, now=now).patient
+
+
+def mark_reachable(session: Session, *, chat_id: int, quiet_hours: QuietHours, now: datetime) -> Patient | None:
+    """The patient unblocked the bot or wrote again: what was cancelled *because they were unreachable*
+    comes back if still valid (never what staff or the patient cancelled); returns the patient only if
+    they were unreachable."""
+    patient = patient_for_chat(session, chat_id=chat_id)
+    if patient is None or not lifecycle.allowed(LifecycleEvent.UNBLOCK, patient.status):
+        return None
+    return apply_event(session, patient=patient, event=LifecycleEvent.UNBLOCK, cause=SYSTEM, now=now,
+                       quiet_hours=quiet_hours).patient

@@ -1,0 +1,318 @@
+"""What the front desk reads and changes: patient lists, one patient's timeline, next sessions, stats."""
+
+from __future__ import annotations
+
+import unicodedata
+from collections import Counter
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import and_, false, func, or_, update
+from sqlmodel import Session, select
+
+from jobs import events
+from jobs.actors import staff
+from jobs.care.planning import QuietHours, next_session_window
+from jobs.care.silence import KIND_NUDGE, KIND_SILENCE
+from jobs.inputs import InputRefused, looks_like_id, parse_row_id
+from jobs.patients.enrollment import plan_cycle
+from jobs.patients.invites import create_invite
+from jobs.patients.lifecycle import Applied, CancelReason, LifecycleEvent, apply_event, cancel_reminders
+from jobs.patients.self_service import current_enrollment
+from jobs.refusal import Refusal
+from jobs.storage.models import Enrollment, Event, Invite, Patient, Photo, Reminder, StaffNote
+from jobs.storage.states import PatientStatus
+from messages.protocol import KIND_CHECKIN, KIND_PHOTO, KIND_REBOOK, Protocol
+
+DUE_THIS_WEEK = "due"
+PATIENT_FILTERS = (PatientStatus.ACTIVE.value, PatientStatus.AWAITING_LINK.value, PatientStatus.PAUSED.value,
+                   PatientStatus.STOPPED.value, PatientStatus.CANCELLED.value, PatientStatus.NOT_CONTINUING.value,
+                   PatientStatus.UNREACHABLE.value, DUE_THIS_WEEK)
+DELETED = PatientStatus.DELETED.value
+# A second /session this soon after the previous one is more likely a repeat than a visit: ask first.
+REPEAT_SESSION_WINDOW = timedelta(hours=12)
+
+
+@dataclass(frozen=True)
+class PatientRow:
+    """One line of /patients."""
+
+    patient: Patient
+    enrollment: Enrollment | None
+
+
+def list_patients(session: Session, *, which: str, page: int, page_size: int, now: datetime,
+                  protocols: Mapping[str, Protocol], default: Protocol) -> tuple[list[PatientRow], int]:
+    """One page of patients in a state (or due for their next session within 7 days) and the total.
+
+    "Due" follows each cycle's own protocol's window (the default protocol's for a file now gone).
+    """
+    latest = (select(Enrollment.patient_id, func.max(Enrollment.id).label("enrollment_id"))
+              .group_by(Enrollment.patient_id).subquery())
+    query = (select(Patient, Enrollment)
+             .join(latest, latest.c.patient_id == Patient.id, isouter=True)
+             .join(Enrollment, Enrollment.id == latest.c.enrollment_id, isouter=True))
+    if which == DUE_THIS_WEEK:
+        # The next session's window opens within a week (or is open) and has not closed.
+        def window(protocol: Protocol):
+            return and_(Enrollment.session_at <= now + timedelta(days=7) - protocol.next_session_after,
+                        Enrollment.session_at >= now - protocol.next_session_before)
+
+        names = [name for name in protocols if name != default.name]
+        in_window = or_(false(), *[and_(Enrollment.protocol_name == name, window(protocols[name])) for name in names],
+                        and_(Enrollment.protocol_name.not_in(names), window(default)))
+        query = query.where(
+            Patient.status.in_([PatientStatus.ACTIVE, PatientStatus.PAUSED]),
+            Enrollment.session_number < Enrollment.series_length,
+            in_window,
+            ~select(Event.id).where(Event.patient_id == Patient.id, Event.at >= Enrollment.created_at,
+                                    Event.kind.in_([events.BOOKED, events.NOT_CONTINUING])).exists(),
+        )
+    else:
+        query = query.where(Patient.status == which)
+    total = session.exec(select(func.count()).select_from(query.subquery())).one()
+    rows = session.exec(query.order_by(Patient.id.desc()).offset(page * page_size).limit(page_size)).all()
+    return [PatientRow(patient, enrollment) for patient, enrollment in rows], total
+
+
+def fold(text: str) -> str:
+    """Case and accents folded, spaces squeezed: "  María  JOSÉ" -> "maria jose"."""
+    decomposed = unicodedata.normalize("NFKD", text.casefold())
+    return " ".join("".join(c for c in decomposed if not unicodedata.combining(c)).split())
+
+
+def find_patients(session: Session, *, query: str) -> list[Patient]:
+    """Patients matching "#12" / "12" (id) or part of a name, ignoring case and accents; erased ones never.
+
+    ``query`` is already cleaned (jobs.inputs.clean_query). A number too large to be a row id
+    matches nobody. Names are compared in Python: SQL's LOWER and LIKE fold neither accents
+    (SQLite, PostgreSQL without unaccent) nor non-ASCII case (SQLite), and a clinic's patient
+    list fits in memory; "%" and "_" are letters there, never wildcards.
+    """
+    text = query.strip()
+    base = select(Patient).where(Patient.status != DELETED)
+    if looks_like_id(text):
+        try:
+            patient_id = parse_row_id(text, key="console_unknown_patient")
+        except InputRefused:
+            return []
+        return list(session.exec(base.where(Patient.id == patient_id)))
+    wanted = fold(text)
+    if not wanted:
+        return []
+    names = session.exec(select(Patient.id, Patient.name).where(Patient.status != DELETED).order_by(Patient.id)).all()
+    exact = [pid for pid, name in names if fold(name) == wanted]
+    ids = exact or [pid for pid, name in names if wanted in fold(name)][:10]
+    if not ids:
+        return []
+    return list(session.exec(base.where(Patient.id.in_(ids)).order_by(Patient.id)))
+
+
+@dataclass
+class Timeline:
+    """A patient's cycles and every reminder with its outcome."""
+
+    patient: Patient
+    enrollments: list[Enrollment] = field(default_factory=list)
+    reminders: list[Reminder] = field(default_factory=list)
+    history: list[Event] = field(default_factory=list)  # the lifecycle events, oldest first
+    notes: list[StaffNote] = field(default_factory=list)  # what staff wrote in the patient's topic, oldest first
+    photos: list[Photo] = field(default_factory=list)  # photos that answered photo steps, oldest first
+
+
+def patient_timeline(session: Session, *, patient_id: int) -> Timeline | None:
+    """Everything about one patient, for /patient."""
+    patient = session.get(Patient, patient_id)
+    if patient is None or patient.status == DELETED:
+        return None
+    enrollments = list(session.exec(select(Enrollment).where(Enrollment.patient_id == patient_id)
+                                    .order_by(Enrollment.session_at)))
+    reminders = list(session.exec(select(Reminder).where(Reminder.patient_id == patient_id)
+                                  .order_by(Reminder.due_at, Reminder.id)))
+    history = list(session.exec(select(Event).where(Event.patient_id == patient_id,
+                                                    Event.kind.in_([e.value for e in LifecycleEvent]))
+                                .order_by(Event.at, Event.id)))
+    notes = list(session.exec(select(StaffNote).where(StaffNote.patient_id == patient_id)
+                              .order_by(StaffNote.created_at, StaffNote.id)))
+    photos = list(session.exec(select(Photo).where(Photo.patient_id == patient_id)
+                               .order_by(Photo.received_at, Photo.id)))
+    return Timeline(patient, enrollments, reminders, history, notes=notes, photos=photos)
+
+
+def _check_next_session(session: Session, *, patient_id: int, session_at: datetime) -> tuple[Patient, Enrollment]:
+    """The patient and their latest cycle, if a next session can be recorded at ``session_at``; else Refusal."""
+    patient = session.get(Patient, patient_id)
+    previous = current_enrollment(session, patient_id=patient_id)
+    if patient is None or previous is None or patient.status == DELETED:
+        raise Refusal("console_unknown_patient", query=str(patient_id))
+    if patient.status == PatientStatus.SUPERSEDED:
+        raise Refusal("session_error_superseded", patient_id=patient_id)
+    if previous.session_number + 1 > previous.series_length:
+        raise Refusal("session_error_series_done", length=previous.series_length)
+    if session_at <= previous.session_at:
+        raise Refusal("session_error_before_previous")
+    return patient, previous
+
+
+def recent_session(session: Session, *, patient_id: int, session_at: datetime, now: datetime) -> Enrollment | None:
+    """The patient's latest cycle if it was recorded, or took place, too recently for another one.
+
+    Raises Refusal when no next session can be recorded at all (so staff are not asked first).
+    """
+    _, previous = _check_next_session(session, patient_id=patient_id, session_at=session_at)
+    if now - previous.created_at < REPEAT_SESSION_WINDOW or session_at - previous.session_at < REPEAT_SESSION_WINDOW:
+        return previous
+    return None
+
+
+@dataclass(frozen=True)
+class NextSession:
+    """What /session did: the new cycle, how many messages it planned and how many are to come."""
+
+    patient: Patient
+    enrollment: Enrollment
+    planned: int
+    upcoming: int
+    applied: Applied
+
+
+def record_next_session(session: Session, *, patient_id: int, session_at: datetime, protocol: Protocol,
+                        quiet_hours: QuietHours, now: datetime, staff_id: int | None = None,
+                        after_enrollment: int | None = None) -> NextSession:
+    """Plan the next session's aftercare; the old cycle's booking reminders stop.
+
+    A stopped, cancelled or not-continuing patient is active again (they came in for a session).
+    ``after_enrollment``, when given, is the cycle staff saw when they confirmed: if another was
+    recorded since, the confirmation is stale and nothing is recorded.
+    """
+    previous = current_enrollment(session, patient_id=patient_id)
+    if after_enrollment is not None and (previous is None or previous.id != after_enrollment):
+        raise Refusal("session_confirm_stale")
+    patient, previous = _check_next_session(session, patient_id=patient_id, session_at=session_at)
+    number = previous.session_number + 1
+    applied = apply_event(session, patient=patient, event=LifecycleEvent.NEXT_SESSION,
+                          cause=staff(staff_id, f"session {number}"), now=now)
+    cancel_reminders(session, patient_id=patient_id, reason=CancelReason.NEXT_SESSION, kinds=(KIND_REBOOK,),
+                     enrollment_id=previous.id)
+    enrollment, planned, stale = plan_cycle(
+        session, patient=patient, protocol=protocol, session_at=session_at, session_number=number,
+        series_length=previous.series_length, quiet_hours=quiet_hours, now=now,
+    )
+    return NextSession(patient, enrollment, planned, planned - stale, applied)
+
+
+def cancel_patient(session: Session, *, patient_id: int, now: datetime, staff_id: int | None = None) -> int:
+    """Staff stop all of a patient's messages for good; return how many were cancelled."""
+    patient = session.get(Patient, patient_id)
+    if patient is None or patient.status == DELETED:
+        raise Refusal("console_unknown_patient", query=str(patient_id))
+    return apply_event(session, patient=patient, event=LifecycleEvent.CANCEL, cause=staff(staff_id), now=now).cancelled
+
+
+def reopen_patient(session: Session, *, patient_id: int, quiet_hours: QuietHours, now: datetime,
+                   staff_id: int | None = None) -> Applied:
+    """Undo a patient's "I'm not continuing": the booking reminders still valid come back."""
+    patient = session.get(Patient, patient_id)
+    if patient is None or patient.status == DELETED:
+        raise Refusal("console_unknown_patient", query=str(patient_id))
+    return apply_event(session, patient=patient, event=LifecycleEvent.REOPEN, cause=staff(staff_id), now=now,
+                       quiet_hours=quiet_hours)
+
+
+def reinvite(session: Session, *, patient_id: int, now: datetime, ttl: timedelta) -> str:
+    """A fresh invite for a patient who lost theirs; older unused invites stop working."""
+    session.exec(update(Invite).where(Invite.patient_id == patient_id, Invite.used_at.is_(None))
+                 .values(expires_at=now))
+    return create_invite(session, patient_id=patient_id, now=now, ttl=ttl)
+
+
+@dataclass(frozen=True)
+class Stats:
+    """Counts over a period, for /stats."""
+
+    enrolled: int
+    linked: int
+    messages: Counter
+    answers: Counter
+    escalations: int
+    rebook_offered: int
+    booked: int
+
+
+def clinic_stats(session: Session, *, since: datetime, now: datetime) -> Stats:
+    """What happened between ``since`` and ``now``: enrollments, messages, answers, rebookings."""
+    enrolled = session.exec(select(func.count()).select_from(Patient)
+                            .where(Patient.created_at >= since, Patient.created_at <= now)).one()
+    linked = session.exec(select(func.count()).select_from(Patient)
+                          .where(Patient.linked_at >= since, Patient.linked_at <= now)).one()
+    messages = Counter(dict(session.exec(
+        # Patients' messages: a silence alert goes to staff, not to the patient.
+        select(Reminder.status, func.count()).where(Reminder.due_at >= since, Reminder.due_at <= now,
+                                                    Reminder.kind != KIND_SILENCE)
+        .group_by(Reminder.status)).all()))
+    event_counts = session.exec(select(Event.kind, Event.detail, func.count())
+                                .where(Event.at >= since, Event.at <= now)
+                                .group_by(Event.kind, Event.detail)).all()
+    answers: Counter = Counter()
+    totals: Counter = Counter()
+    for kind, detail, count in event_counts:
+        totals[kind] += count
+        if kind == events.CHECKIN:
+            answers[detail] += count
+    rebook_offered = session.exec(
+        select(func.count(func.distinct(Reminder.enrollment_id)))
+        .where(Reminder.kind == KIND_REBOOK, Reminder.status == "sent",
+               Reminder.sent_at >= since, Reminder.sent_at <= now)).one()
+    return Stats(enrolled=enrolled, linked=linked, messages=messages, answers=answers,
+                 escalations=totals[events.ESCALATED], rebook_offered=rebook_offered, booked=totals[events.BOOKED])
+
+
+@dataclass(frozen=True)
+class CheckinStats:
+    """How check-ins and photo check-ins were answered over a period, for /stats."""
+
+    asked: int  # check-in and photo steps sent in the period
+    answered: int  # ... of which the patient answered (at any time since)
+    median_answer: timedelta | None  # sent to answered, over the answered ones
+    photos: int  # photos received as answers in the period
+    reviews: Counter  # reviews made in the period, by jobs.care.photos.Review
+    nudged: int  # gentle reminders sent
+    silent: int  # staff told of a step left unanswered
+
+    @property
+    def reviewed(self) -> int:
+        return sum(self.reviews.values())
+
+
+def checkin_stats(session: Session, *, since: datetime, now: datetime) -> CheckinStats:
+    """Check-ins answered (share and median time), photos received and reviewed, silence followed up."""
+    sent_in_period = (Reminder.status == "sent", Reminder.sent_at >= since, Reminder.sent_at <= now)
+    steps = session.exec(select(Reminder.sent_at, Reminder.answered_at)
+                         .where(Reminder.kind.in_([KIND_CHECKIN, KIND_PHOTO]), *sent_in_period)).all()
+    waits = sorted(answered - sent for sent, answered in steps if answered is not None)
+    median = None
+    if waits:
+        middle = len(waits) // 2
+        median = waits[middle] if len(waits) % 2 else (waits[middle - 1] + waits[middle]) / 2
+    follow_ups = Counter(dict(session.exec(
+        select(Reminder.kind, func.count()).where(Reminder.kind.in_([KIND_NUDGE, KIND_SILENCE]), *sent_in_period)
+        .group_by(Reminder.kind)).all()))
+    photos = session.exec(select(func.count()).select_from(Photo)
+                          .where(Photo.received_at >= since, Photo.received_at <= now)).one()
+    reviews = Counter(dict(session.exec(
+        select(Photo.review, func.count()).where(Photo.reviewed_at >= since, Photo.reviewed_at <= now)
+        .group_by(Photo.review)).all()))
+    return CheckinStats(asked=len(steps), answered=len(waits), median_answer=median, photos=photos,
+                        reviews=reviews, nudged=follow_ups[KIND_NUDGE], silent=follow_ups[KIND_SILENCE])
+
+
+def next_window(enrollment: Enrollment, protocol: Protocol) -> tuple[datetime, datetime]:
+    """When the next session after ``enrollment`` is due."""
+    return next_session_window(protocol, session_at=enrollment.session_at)
+
+
+def local(moment: datetime, zone_name: str) -> datetime:
+    """``moment`` in a patient's zone."""
+    return moment.astimezone(ZoneInfo(zone_name))

@@ -1,0 +1,66 @@
+"""Staff membership: admins come from STAFF_IDS; admins can invite more staff and remove them."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from sqlmodel import Session, select
+
+from jobs.patients.invites import hash_token, looks_like_token, new_token
+from jobs.refusal import Refusal
+from jobs.storage.models import StaffInvite, StaffMember
+
+# Deep-link payloads starting with this are staff invites, not patient invites.
+STAFF_TOKEN_PREFIX = "staff-"
+
+
+def is_staff_member(session: Session, *, user_id: int) -> bool:
+    """Whether ``user_id`` joined through a staff invite (and was not removed)."""
+    return session.get(StaffMember, user_id) is not None
+
+
+def staff_members(session: Session) -> list[StaffMember]:
+    """Everyone added through staff invites, oldest first."""
+    return list(session.exec(select(StaffMember).order_by(StaffMember.added_at)))
+
+
+def create_staff_invite(session: Session, *, created_by: int, now: datetime, ttl: timedelta) -> str:
+    """A one-time staff invite payload (``staff-<token>``); only its hash is stored."""
+    token = new_token()
+    session.add(StaffInvite(token_hash=hash_token(token), created_by=created_by, created_at=now,
+                            expires_at=now + ttl))
+    return STAFF_TOKEN_PREFIX + token
+
+
+def redeem_staff_invite(session: Session, *, payload: str, user_id: int, now: datetime,
+                        name: str | None = None) -> None:
+    """Make ``user_id`` staff, remembering the ``name`` Telegram gives, or raise Refusal (``why``:
+    unknown, used or expired) changing nothing."""
+    token = payload.removeprefix(STAFF_TOKEN_PREFIX)
+    if not looks_like_token(token):
+        raise Refusal("staff_invite_bad", why="unknown")
+    invite = session.exec(select(StaffInvite).where(StaffInvite.token_hash == hash_token(token))
+                          .with_for_update()).first()
+    if invite is None:
+        raise Refusal("staff_invite_bad", why="unknown")
+    if invite.used_at is not None:
+        raise Refusal("staff_invite_bad", why="used")
+    if invite.expires_at <= now:
+        raise Refusal("staff_invite_bad", why="expired")
+    invite.used_at, invite.used_by = now, user_id
+    session.add(invite)
+    member = session.get(StaffMember, user_id)
+    if member is None:
+        session.add(StaffMember(user_id=user_id, added_by=invite.created_by, added_at=now, name=name))
+    elif name:
+        member.name = name
+        session.add(member)
+
+
+def remove_staff(session: Session, *, user_id: int) -> bool:
+    """Remove an invited staff member; False if there was none."""
+    member = session.get(StaffMember, user_id)
+    if member is None:
+        return False
+    session.delete(member)
+    return True
