@@ -44,8 +44,11 @@ def claim_topic(session: Session, *, patient_id: int, chat_id: int, now: datetim
     if patient.topic_chat_id == chat_id and patient.topic_thread_id is not None:
         return TopicClaim(Claim.HAVE, patient.topic_thread_id, patient.topic_closed)
     # One statement decides: whoever's update matches takes the claim; a rival's waits and then finds it taken.
+    # The statement checks again that no topic exists in this chat: a creator may have finished (and let go of
+    # its claim) between the read above and this update, and PostgreSQL re-reads only the row the update locks.
     taken = session.exec(update(Patient).where(
         Patient.id == patient_id,
+        or_(Patient.topic_thread_id.is_(None), Patient.topic_chat_id != chat_id),
         or_(Patient.topic_claimed_until.is_(None), Patient.topic_claimed_until < now))
         .values(topic_claimed_until=now + CREATION_LEASE)).rowcount
     return TopicClaim(Claim.MINE if taken else Claim.BUSY)
