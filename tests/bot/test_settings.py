@@ -105,6 +105,9 @@ def test_env_example_lists_exactly_the_declared_settings():
     example = (Path(__file__).parents[2] / ".env.example").read_text()
     listed = re.findall(r"^#?\s*([A-Z][A-Z_]+)=", example, re.MULTILINE)
     assert sorted(listed) == sorted(declared)
+    # The admin's page of settings names each one too (docs/settings.md, linked from the README).
+    page = (Path(__file__).parents[2] / "docs" / "settings.md").read_text()
+    assert [key for key in declared if f"`{key}`" not in page and f"`{key}=" not in page] == []
 
 
 def test_every_declared_setting_is_read_from_its_key(tmp_path):

@@ -1,4 +1,4 @@
-"""The README's lifecycle table is the code's transition table, and every status is explained there."""
+"""The lifecycle table in docs/patients.md is the code's transition table, and every status is explained there."""
 
 from __future__ import annotations
 
@@ -6,15 +6,15 @@ from pathlib import Path
 
 from jobs.patients.lifecycle import TRANSITIONS, LifecycleEvent, PatientStatus, transition_table_markdown
 
-README = Path(__file__).resolve().parents[3] / "README.md"
+PAGE = Path(__file__).resolve().parents[3] / "docs" / "patients.md"
 
 
-def test_readme_shows_the_transition_table_as_the_code_has_it():
-    assert transition_table_markdown() in README.read_text(encoding="utf-8")
+def test_the_docs_show_the_transition_table_as_the_code_has_it():
+    assert transition_table_markdown() in PAGE.read_text(encoding="utf-8")
 
 
-def test_readme_explains_every_status():
-    text = README.read_text(encoding="utf-8")
+def test_the_docs_explain_every_status():
+    text = PAGE.read_text(encoding="utf-8")
     for status in PatientStatus:
         assert f"| `{status.value}` |" in text, status
 
