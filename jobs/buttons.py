@@ -154,8 +154,11 @@ def _switch(fields: list[str]) -> Button | None:
 def _session_confirm(fields: list[str]) -> Button | None:
     if len(fields) != 4 or fields[3] not in (YES, NO):
         return None
-    numbers = (_number(fields[0], MAX_ROW_ID), _number(fields[1], MAX_ROW_ID), _number(fields[2], MAX_UNIX_TIME))
-    return None if None in numbers else Button(SESSION_CONFIRM, numbers=numbers, choice=fields[3])
+    patient_id, cycle_id = _number(fields[0], MAX_ROW_ID), _number(fields[1], MAX_ROW_ID)
+    session_time = _number(fields[2], MAX_UNIX_TIME)
+    if patient_id is None or cycle_id is None or session_time is None:
+        return None
+    return Button(SESSION_CONFIRM, numbers=(patient_id, cycle_id, session_time), choice=fields[3])
 
 
 def _enroll_form(fields: list[str]) -> Button:
