@@ -24,7 +24,7 @@ from telegram.ext import (
     filters,
 )
 
-from bot import callbacks
+from bot.callbacks import ButtonHandler
 from bot.commands import COMMANDS
 from bot.context import CONTEXT_TYPES
 from bot.delivery import (
@@ -48,6 +48,7 @@ from bot.logs import quiet_libraries
 from bot.menus import set_menus
 from bot.services import SERVICES_KEY, Services, utc_now
 from bot.settings import Settings, SettingsError
+from jobs import buttons
 from jobs.dispatch import DeliveryPolicy
 from jobs.storage.db import HANDLER_BUSY_TIMEOUT_MS, Store, make_engine, upgrade
 from messages.catalog import Catalog, load_catalog
@@ -118,16 +119,16 @@ def build_application(settings: Settings, services: Services | None = None) -> A
     new = filters.UpdateType.MESSAGE
     for command in COMMANDS:  # bot/commands.py: the one list (access, menus and /help follow from it)
         application.add_handler(CommandHandler(command.name, command.handler_callback(), filters=new))
-    for kind, callback in (
-        (callbacks.ENROLL_FORM, enroll.form_button),
-        (callbacks.CHECKIN, answers.checkin_button), (callbacks.REBOOK, answers.rebook_button),
-        (callbacks.CONFIRM, patient.confirm_button), (callbacks.LANGUAGE, patient.language_button),
-        (callbacks.PATIENTS, console.patients_button),
-        (callbacks.SWITCH, start.switch_button), (callbacks.SESSION_CONFIRM, console.session_confirm_button),
-        (callbacks.PHOTO_REVIEW, photos.photo_review_button),
-        (callbacks.INBOX, inbox.inbox_button),
-    ):
-        application.add_handler(CallbackQueryHandler(callback, pattern=callbacks.kind_is(kind)))
+    # Each press read once (jobs.buttons), handed to its kind's handler as context.button.
+    application.add_handler(ButtonHandler({
+        buttons.ENROLL_FORM: enroll.form_button,
+        buttons.CHECKIN: answers.checkin_button, buttons.REBOOK: answers.rebook_button,
+        buttons.CONFIRM: patient.confirm_button, buttons.LANGUAGE: patient.language_button,
+        buttons.PATIENTS: console.patients_button,
+        buttons.SWITCH: start.switch_button, buttons.SESSION_CONFIRM: console.session_confirm_button,
+        buttons.PHOTO_REVIEW: photos.photo_review_button,
+        buttons.INBOX: inbox.inbox_button,
+    }))
     # After every button of ours: data no button carries (old, forged) still gets an answer.
     application.add_handler(CallbackQueryHandler(common.unknown_button))
     application.add_handler(ChatMemberHandler(membership.my_chat_member, ChatMemberHandler.MY_CHAT_MEMBER))

@@ -13,17 +13,19 @@ from telegram import Message, Update
 from telegram.ext import CallbackContext, ContextTypes, ExtBot
 
 from bot.services import SERVICES_KEY, Services
+from jobs.buttons import Button
 
 if TYPE_CHECKING:
     from telegram.ext import Application
 
 
 class AftercareContext(CallbackContext[ExtBot, dict, dict, dict]):
-    """``context.services``, ``context.locale`` and ``context.reply(key, **values)``."""
+    """``context.services``, ``context.locale``, ``context.reply(key, **values)`` and a press's ``context.button``."""
 
     def __init__(self, application: Application, chat_id: int | None = None, user_id: int | None = None) -> None:
         super().__init__(application, chat_id=chat_id, user_id=user_id)
         self._update: Update | None = None
+        self._button: Button | None = None
 
     @classmethod
     def from_update(cls, update: object, application: Application) -> AftercareContext:
@@ -43,6 +45,17 @@ class AftercareContext(CallbackContext[ExtBot, dict, dict, dict]):
         if self._update is None:
             return self.services.staff_locale
         return self.services.locale_of(self._update)
+
+    @property
+    def button(self) -> Button:
+        """The pressed button, read once by ``bot.callbacks.ButtonHandler`` before its handler runs."""
+        if self._button is None:
+            raise RuntimeError("context.button needs a press routed by bot.callbacks.ButtonHandler")
+        return self._button
+
+    @button.setter
+    def button(self, button: Button) -> None:
+        self._button = button
 
     def text(self, key: str, /, **values: Any) -> str:
         """The ``[bot]`` text ``key`` in the sender's language."""

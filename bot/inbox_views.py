@@ -10,13 +10,14 @@ from __future__ import annotations
 import json
 import logging
 from datetime import datetime
+from functools import partial
 
 from telegram import Bot, InlineKeyboardMarkup, Update
 from telegram.error import BadRequest, TelegramError
 
-from bot.keyboards import INBOX_RESOLVE, INBOX_TAKE, inbox_keyboard
 from bot.limits import MAX_CAPTION, MAX_TEXT, fits
 from bot.services import Services
+from jobs.buttons import INBOX_RESOLVE, INBOX_TAKE, inbox_keyboard
 from jobs.staff.inbox import InboxKind, InboxStatus, Staffer, resolve_for_patient, views_of
 from jobs.storage.models import InboxItem, InboxView
 
@@ -56,13 +57,11 @@ def status_line(services: Services, item: InboxItem) -> str:
 
 def markup_for(services: Services, item: InboxItem, extra: InlineKeyboardMarkup | None) -> InlineKeyboardMarkup | None:
     """The buttons the item's status allows, under the alert's own (which go once it is resolved)."""
-    staff = services.staff_locale
-    take = (INBOX_TAKE, services.text(staff, "inbox_button_take"))
-    resolve = (INBOX_RESOLVE, services.text(staff, "inbox_button_resolve"))
+    text = partial(services.text, services.staff_locale)
     if item.status == InboxStatus.OPEN:
-        return inbox_keyboard(item.id, [take, resolve], extra)
+        return inbox_keyboard(item.id, (INBOX_TAKE, INBOX_RESOLVE), text=text, extra=extra)
     if item.status == InboxStatus.TAKEN:
-        return inbox_keyboard(item.id, [resolve], extra)
+        return inbox_keyboard(item.id, (INBOX_RESOLVE,), text=text, extra=extra)
     return None
 
 

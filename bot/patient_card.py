@@ -10,9 +10,8 @@ from __future__ import annotations
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
-from bot.handlers.answers import ANSWER_LABELS
-from bot.handlers.photos import REVIEW_LABELS
 from bot.services import Services
+from jobs.buttons import ANSWER_LABELS, REVIEW_LABELS
 from jobs.care.photos import Review
 from jobs.care.silence import KIND_NUDGE, KIND_SILENCE
 from jobs.inputs import display_phone

@@ -13,7 +13,7 @@ The packages, each named after what it holds (its ``__init__`` says what it may 
 
 Beside them, the few modules everything uses: ``refusal`` (one way to say no), ``inputs`` (every typed
 value parsed once), ``events`` (what is counted), ``intake`` (inbound updates stored before they are
-handled) and ``buttons`` (callback data under reminders).
+handled) and ``buttons`` (every inline button: callback data, its one parser, labels, keyboards).
 
 Nothing here imports ``bot``; ``jobs.care.planning`` imports no ``telegram`` and reads no clock.
 """

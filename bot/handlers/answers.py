@@ -8,30 +8,23 @@ from zoneinfo import ZoneInfo
 from telegram import KeyboardButton, ReplyKeyboardMarkup, Update
 
 from bot.alerts import alert_staff
-from bot.callbacks import CHECKIN, REBOOK, parse_callback
 from bot.context import AftercareContext
 from bot.handlers.common import edit_or_send
 from bot.inbox_views import close_silence
 from bot.services import Services
+from jobs.buttons import CHECKIN_LABELS, REBOOK_LABELS
 from jobs.care.answers import BOOKED, LATER, answer_checkin, answer_rebook
 from jobs.care.escalation import WORRIED
 from jobs.inputs import display_phone
-from jobs.refusal import Refusal
 from jobs.staff.inbox import InboxKind
 
 log = logging.getLogger(__name__)
-
-_CHECKIN_LABELS = {"fine": "button_fine", "red": "button_still_red", "worried": "button_worried"}
-_REBOOK_LABELS = {"booked": "button_booked", "later": "button_later", "stop": "button_not_continuing"}
-# Every answer a reminder can record, with the text key of its label (staff screens show it too).
-ANSWER_LABELS = {**_CHECKIN_LABELS, **_REBOOK_LABELS}
-
 
 async def checkin_button(update: Update, context: AftercareContext) -> None:
     """Record "how is your skin?", answer in the clinic's voice, alert staff when the rule says so."""
     services = context.services
     query = update.callback_query
-    reminder_id, answer = await _parse_or_refuse(update, services, CHECKIN)
+    reminder_id, answer = context.button.number, context.button.value
     result = await services.store.run(
         answer_checkin, reminder_id=reminder_id, chat_id=_chat_of(update), answer=answer,
         catalog=services.catalog, now=services.clock(),
@@ -42,7 +35,7 @@ async def checkin_button(update: Update, context: AftercareContext) -> None:
     await close_silence(services, context.bot, patient.id)  # an answer closes "no answer" on the staff side
     key = {"fine": "checkin_fine", "worried": "checkin_worried"}.get(
         answer, "checkin_red_escalated" if result.escalate else "checkin_red_expected")
-    await _show_answer(query, services, locale, _CHECKIN_LABELS[answer])
+    await _show_answer(query, services, locale, CHECKIN_LABELS[answer])
     await query.message.reply_html(services.text(locale, key, name=patient.name, day=result.day,
                                                  when=day_phrase(services, locale, result.day)))
     log.info("patient %d answered check-in %d: %s (escalate=%s)", patient.id, reminder_id, answer, result.escalate)
@@ -50,7 +43,7 @@ async def checkin_button(update: Update, context: AftercareContext) -> None:
         staff = services.staff_locale
         text = services.text(
             staff, "alert_escalation", name=patient.name, patient_id=patient.id,
-            answer=services.text(staff, _CHECKIN_LABELS[answer]), day=result.day,
+            answer=services.text(staff, CHECKIN_LABELS[answer]), day=result.day,
             session_number=enrollment.session_number, series_length=enrollment.series_length,
             session_date=_date(services, staff, enrollment.session_at, patient.timezone),
         )
@@ -84,7 +77,7 @@ async def rebook_button(update: Update, context: AftercareContext) -> None:
     """Booked / remind me later / not continuing."""
     services = context.services
     query = update.callback_query
-    reminder_id, answer = await _parse_or_refuse(update, services, REBOOK)
+    reminder_id, answer = context.button.number, context.button.value
     result = await services.store.run(
         answer_rebook, reminder_id=reminder_id, chat_id=_chat_of(update), answer=answer,
         quiet_hours=services.settings.quiet_hours, catalog=services.catalog, now=services.clock(),
@@ -92,7 +85,7 @@ async def rebook_button(update: Update, context: AftercareContext) -> None:
     patient, enrollment = result.patient, result.enrollment
     locale = patient.locale
     await query.answer()
-    await _show_answer(query, services, locale, _REBOOK_LABELS[answer])
+    await _show_answer(query, services, locale, REBOOK_LABELS[answer])
     if answer == LATER:
         when = services.catalog.format_date(locale, result.snoozed_until.astimezone(ZoneInfo(patient.timezone)),
                                             with_time=True)
@@ -106,15 +99,6 @@ async def rebook_button(update: Update, context: AftercareContext) -> None:
         staff, alert, name=patient.name, patient_id=patient.id, session_number=enrollment.session_number,
         next_number=enrollment.session_number + 1, series_length=enrollment.series_length,
     ), patient_id=patient.id)
-
-
-async def _parse_or_refuse(update: Update, services: Services, kind: str) -> tuple[int, str]:
-    """(reminder id, answer) from the button's data (read by bot.callbacks); malformed data is refused."""
-    button = parse_callback(update.callback_query.data)
-    if button is None or button.kind != kind:
-        log.info("button refused for user %s", update.effective_user.id)
-        raise Refusal("not_your_button")
-    return button.number, button.value
 
 
 async def _show_answer(query, services: Services, locale: str, label_key: str) -> None:

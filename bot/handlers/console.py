@@ -11,18 +11,17 @@ import logging
 import math
 from datetime import UTC, datetime, timedelta
 
-from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
+from telegram import Update
 
 from bot.access import staff_only
-from bot.callbacks import PATIENTS, SESSION_CONFIRM, parse_callback
 from bot.context import AftercareContext
 from bot.enroll_args import parse_session_time
 from bot.handlers.common import edit_or_send
 from bot.handlers.enroll import cancel_form
 from bot.invite_card import invite_link, qr_png
-from bot.keyboards import SESSION_CONFIRM_PREFIX, patients_keyboard
 from bot.patient_card import history_lines, notes_lines, profile_lines, timeline_lines
 from bot.services import Services
+from jobs.buttons import NO, patients_keyboard, session_confirm_keyboard
 from jobs.inputs import clean_query, echo, parse_int
 from jobs.patients.enrollment import FUTURE_TOLERANCE
 from jobs.refusal import Refusal
@@ -106,8 +105,8 @@ async def patients_button(update: Update, context: AftercareContext) -> None:
     """A filter or page button of /patients."""
     services = context.services
     query = update.callback_query
-    button = parse_callback(query.data)
-    if button is None or button.kind != PATIENTS or button.value not in PATIENT_FILTERS:
+    button = context.button
+    if button.value not in PATIENT_FILTERS:
         await query.answer(services.text(context.locale, "not_your_button"))
         return
     await query.answer()
@@ -182,11 +181,9 @@ async def session_command(update: Update, context: AftercareContext) -> None:
 async def _ask_to_confirm_session(update: Update, services: Services, patient: Patient, previous, session_at) -> None:
     locale = services.locale_of(update)
     zone = services.settings.clinic_timezone
-    data = f"{SESSION_CONFIRM_PREFIX}{patient.id}:{previous.id}:{int(session_at.timestamp())}"
-    keyboard = InlineKeyboardMarkup([[
-        InlineKeyboardButton(services.text(locale, "button_session_record"), callback_data=f"{data}:yes"),
-        InlineKeyboardButton(services.text(locale, "button_session_skip"), callback_data=f"{data}:no"),
-    ]])
+    keyboard = session_confirm_keyboard(patient.id, previous.id, int(session_at.timestamp()),
+                                        yes=services.text(locale, "button_session_record"),
+                                        no=services.text(locale, "button_session_skip"))
     await update.effective_message.reply_html(services.text(
         locale, "session_confirm_repeat", name=patient.name, patient_id=patient.id,
         session_number=previous.session_number,
@@ -200,12 +197,10 @@ async def session_confirm_button(update: Update, context: AftercareContext) -> N
     """Staff confirm (or drop) a session recorded soon after the previous one."""
     services = context.services
     query = update.callback_query
-    button = parse_callback(query.data)
-    if button is None or button.kind != SESSION_CONFIRM:
-        raise Refusal("not_your_button")
+    button = context.button
     patient_id, enrollment_id, stamp = button.numbers
     await query.answer()
-    if button.choice == "no":
+    if button.choice == NO:
         await query.edit_message_text(services.text(context.locale, "session_not_recorded"))
         return
     await query.edit_message_reply_markup(None)

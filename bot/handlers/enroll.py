@@ -18,25 +18,29 @@ from bot.context import AftercareContext
 from bot.enroll_args import EnrollArgs, parse_enroll_args, parse_session_time
 from bot.handlers.common import edit_or_send
 from bot.invite_card import invite_link, qr_png
-from bot.keyboards import (
+from bot.services import Services
+from bot.timezones import zone_for_city
+from jobs.buttons import (
     ENROLL_LANGUAGE,
     ENROLL_LANGUAGE_AUTO,
     ENROLL_LENGTH,
     ENROLL_NUMBER,
     ENROLL_OPTION,
     ENROLL_PROTOCOL,
+    ENROLL_WHEN,
     ENROLL_WHEN_NOW,
     ENROLL_WHEN_OTHER,
+    ENROLL_ZONE,
     ENROLL_ZONE_CLINIC,
     ENROLL_ZONE_OTHER,
-    choice_keyboard,
-    number_keyboard,
+    Button,
+    enroll_language_keyboard,
+    enroll_zone_keyboard,
     protocol_keyboard,
+    series_length_keyboard,
     session_number_keyboard,
     when_keyboard,
 )
-from bot.services import Services
-from bot.timezones import zone_for_city
 from jobs.inputs import clean_name
 from jobs.patients.enrollment import MAX_SERIES_LENGTH, enroll_patient, recent_namesake
 from jobs.refusal import Refusal
@@ -90,17 +94,15 @@ def _form_screen(services: Services, locale: str, form) -> tuple[str, InlineKeyb
     elif step == forms.ASK_LENGTH:
         question = services.text(locale, "enroll_ask_length")
         low = form.session_number or 1
-        keyboard = number_keyboard(ENROLL_LENGTH, range(low, max(low, _most_offered(settings.series_length)) + 1))
+        keyboard = series_length_keyboard(range(low, max(low, _most_offered(settings.series_length)) + 1))
     elif step == forms.ASK_LANGUAGE:
         question = services.text(locale, "enroll_ask_language")
-        keyboard = choice_keyboard(
-            [(ENROLL_LANGUAGE + ENROLL_LANGUAGE_AUTO, services.text(locale, "enroll_language_auto"))]
-            + [(ENROLL_LANGUAGE + code, catalog.bot(code, "language_name")) for code in catalog.locales])
+        keyboard = enroll_language_keyboard(services.text(locale, "enroll_language_auto"),
+                                            [(code, catalog.bot(code, "language_name")) for code in catalog.locales])
     elif step == forms.ASK_ZONE:
         question = services.text(locale, "enroll_ask_zone")
-        keyboard = choice_keyboard([
-            (ENROLL_ZONE_CLINIC, services.text(locale, "enroll_zone_clinic", zone=settings.clinic_timezone.key)),
-            (ENROLL_ZONE_OTHER, services.text(locale, "enroll_when_other"))])
+        keyboard = enroll_zone_keyboard(services.text(locale, "enroll_zone_clinic", zone=settings.clinic_timezone.key),
+                                        services.text(locale, "enroll_when_other"))
     elif step == forms.ASK_ZONE_NAME:
         question = services.text(locale, "enroll_ask_zone_name")
     elif step == forms.ASK_WHEN:
@@ -170,32 +172,32 @@ async def form_text(update: Update, context: AftercareContext) -> bool:
     return True
 
 
-def _button_answer(services: Services, form, data: str) -> dict | None:
-    """The answers a form button gives at the form's current step, or None if it does not fit."""
+def _button_answer(services: Services, form, button: Button) -> dict | None:
+    """The answers a form button (field and answer) gives at the form's current step, or None if it does not fit."""
     settings, catalog = services.settings, services.catalog
-    step, value = form.step, data.rpartition(":")[2]
+    step, field, value = form.step, button.value, button.choice
     # Digits only in ASCII and short: "²" and 200-digit forgeries are not numbers here.
     small_number = value.isascii() and value.isdigit() and len(value) <= 3
-    if step == forms.ASK_PROTOCOL and data.startswith(ENROLL_PROTOCOL) and value in catalog.protocols:
+    if step == forms.ASK_PROTOCOL and field == ENROLL_PROTOCOL and value in catalog.protocols:
         return {"protocol": value}
-    if step == forms.ASK_NUMBER and data.startswith(ENROLL_NUMBER) and small_number \
+    if step == forms.ASK_NUMBER and field == ENROLL_NUMBER and small_number \
             and 1 <= int(value) <= _most_offered(settings.series_length):
         number = int(value)
         # Session 5 with a default series of 3: the series is at least 5 long (changeable on the next screen).
         return {"session_number": number, "series_length": max(number, settings.series_length)}
-    if step == forms.ASK_WHEN and data.removeprefix(ENROLL_OPTION) in FORM_OPTIONS:
-        return {"step": FORM_OPTIONS[data.removeprefix(ENROLL_OPTION)]}
-    if step == forms.ASK_WHEN and data == ENROLL_WHEN_OTHER:
+    if step == forms.ASK_WHEN and field == ENROLL_OPTION and value in FORM_OPTIONS:
+        return {"step": FORM_OPTIONS[value]}
+    if step == forms.ASK_WHEN and field == ENROLL_WHEN and value == ENROLL_WHEN_OTHER:
         return {"step": forms.ASK_TIME}
-    if step == forms.ASK_LENGTH and data.startswith(ENROLL_LENGTH) and small_number \
+    if step == forms.ASK_LENGTH and field == ENROLL_LENGTH and small_number \
             and (form.session_number or 1) <= int(value) <= MAX_SERIES_LENGTH:
         return {"series_length": int(value), "step": forms.ASK_WHEN}
-    if step == forms.ASK_LANGUAGE and data.startswith(ENROLL_LANGUAGE) \
+    if step == forms.ASK_LANGUAGE and field == ENROLL_LANGUAGE \
             and (value == ENROLL_LANGUAGE_AUTO or value in catalog.locales):
         return {"locale": "" if value == ENROLL_LANGUAGE_AUTO else value, "step": forms.ASK_WHEN}
-    if step == forms.ASK_ZONE and data == ENROLL_ZONE_CLINIC:
+    if step == forms.ASK_ZONE and field == ENROLL_ZONE and value == ENROLL_ZONE_CLINIC:
         return {"timezone": settings.clinic_timezone.key, "step": forms.ASK_WHEN}
-    if step == forms.ASK_ZONE and data == ENROLL_ZONE_OTHER:
+    if step == forms.ASK_ZONE and field == ENROLL_ZONE and value == ENROLL_ZONE_OTHER:
         return {"step": forms.ASK_ZONE_NAME}
     return None
 
@@ -207,12 +209,14 @@ async def form_button(update: Update, context: AftercareContext) -> None:
     query = update.callback_query
     user_id, now, locale = update.effective_user.id, services.clock(), _staff_locale(services, update)
     form = await services.store.run(current_form, user_id=user_id, now=now)
-    if form is not None and form.step == forms.ASK_WHEN and query.data == ENROLL_WHEN_NOW:
+    button = context.button
+    just_now = button.value == ENROLL_WHEN and button.choice == ENROLL_WHEN_NOW
+    if form is not None and form.step == forms.ASK_WHEN and just_now:
         await query.answer()
         await edit_or_send(query, _form_summary(services, locale, form))
         await _finish_form(update, context, now)
         return
-    answers = _button_answer(services, form, query.data) if form is not None else None
+    answers = _button_answer(services, form, button) if form is not None else None
     if answers is not None:
         form = await services.store.run(advance_form, user_id=user_id, expect=form.step, now=now, **answers)
     if answers is None or form is None:

@@ -6,11 +6,10 @@ import logging
 
 from telegram import ReplyKeyboardRemove, Update
 
-from bot.callbacks import INBOX, parse_callback
 from bot.context import AftercareContext
 from bot.inbox_views import refresh_items, staffer_of
-from bot.keyboards import INBOX_TAKE
 from bot.limits import MAX_TEXT, fits
+from jobs.buttons import INBOX_TAKE
 from jobs.inputs import InputRefused, clean_text, display_phone, parse_phone, parse_row_id
 from jobs.patients.self_service import record_shared_phone
 from jobs.refusal import Refusal
@@ -28,8 +27,8 @@ async def inbox_button(update: Update, context: AftercareContext) -> None:
     """*I'll take it* / *Resolved* under an alert: the item changes and every view of it is edited."""
     services = context.services
     query = update.callback_query
-    button = parse_callback(query.data)
-    if button is None or button.kind != INBOX or not await services.is_staff(update.effective_user.id):
+    button = context.button
+    if not await services.is_staff(update.effective_user.id):
         raise Refusal("not_your_button")
     staffer = staffer_of(update)
     if button.value == INBOX_TAKE:

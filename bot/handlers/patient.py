@@ -12,13 +12,12 @@ from zoneinfo import ZoneInfo
 
 from telegram import KeyboardButton, ReplyKeyboardMarkup, ReplyKeyboardRemove, Update
 
-from bot.callbacks import CONFIRM, LANGUAGE, parse_callback
 from bot.context import AftercareContext
 from bot.handlers.common import edit_or_send
 from bot.inbox_views import refresh_items
-from bot.keyboards import confirm_keyboard, language_keyboard
 from bot.services import Services
 from bot.timezones import zone_for_city, zone_for_location
+from jobs.buttons import NO, confirm_keyboard, language_keyboard
 from jobs.care.planning import next_session_window
 from jobs.inputs import InputRefused, clean_query, echo
 from jobs.patients.confirmations import close_prompt, open_prompt
@@ -130,17 +129,17 @@ async def confirm_button(update: Update, context: AftercareContext) -> None:
     """The answer to a /stop or /delete confirmation."""
     services = context.services
     query = update.callback_query
-    button = parse_callback(query.data)
+    button = context.button
     chat_id = update.effective_user.id  # the presser's own private chat: nobody acts for a patient
     patient = await services.store.run(patient_for_chat, chat_id=chat_id)
-    if patient is None or button is None or button.kind != CONFIRM:
+    if patient is None:
         raise Refusal("not_your_button")
     action, choice, locale = button.value, button.choice, patient.locale
     # Only the chat's open prompt confirms: a forged, repeated or superseded button does nothing.
     if not await services.store.run(close_prompt, chat_id=chat_id, action=action, nonce=button.nonce,
                                     now=services.clock()):
         raise Refusal("button_stale", locale=locale)
-    if choice == "no":
+    if choice == NO:
         await query.answer()
         await edit_or_send(query, services.text(locale, "kept"))
         return
@@ -224,8 +223,7 @@ async def language_button(update: Update, context: AftercareContext) -> None:
     """Set the language chosen with a /language button."""
     services = context.services
     query = update.callback_query
-    button = parse_callback(query.data)
-    code = button.value if button is not None and button.kind == LANGUAGE else ""
+    code = context.button.value
     chat_id = update.effective_user.id
     if code not in services.catalog.locales:
         await query.answer(services.text(context.locale, "not_your_button"))

@@ -8,16 +8,16 @@ reviewed it and how, without its buttons, so nobody reviews it twice.
 from __future__ import annotations
 
 import logging
+from functools import partial
 
 from telegram import Update
 from telegram.error import BadRequest, TelegramError
 
 from bot.alerts import MAX_CAPTION, alert_staff, split_for_limit
-from bot.callbacks import PHOTO_REVIEW, parse_callback
 from bot.context import AftercareContext
 from bot.inbox_views import close_silence, refresh_items, staffer_of
-from bot.keyboards import photo_review_keyboard
 from bot.services import Services
+from jobs.buttons import REVIEW_LABELS, photo_review_keyboard
 from jobs.care.photos import Review, review_photo, take_photo_answer
 from jobs.intake import has_effect, note_effect
 from jobs.refusal import Refusal
@@ -27,14 +27,6 @@ from messages.catalog import html_to_plain
 log = logging.getLogger(__name__)
 
 PHOTO_RELAYED = "relayed"  # the same effect a relayed message notes: staff have it
-REVIEW_LABELS = {Review.OK: "button_photo_ok", Review.CALL: "button_photo_call", Review.AGAIN: "button_photo_again"}
-
-
-def review_keyboard(services: Services, photo_id: int):
-    """The three review buttons, in the staff language."""
-    staff = services.staff_locale
-    return photo_review_keyboard(photo_id, [(review.value, services.text(staff, label))
-                                            for review, label in REVIEW_LABELS.items()])
 
 
 async def photo_answer(update: Update, context: AftercareContext, patient) -> bool:
@@ -57,9 +49,9 @@ async def photo_answer(update: Update, context: AftercareContext, patient) -> bo
     words = message.caption or ""
     whole = header + (services.text(staff, "relay_photo_caption", text=words) if words else "")
     caption, follow_up = split_for_limit(header, whole, words, MAX_CAPTION)
+    reviews = photo_review_keyboard(answer.photo.id, text=partial(services.text, staff))
     delivered = await alert_staff(services, context.bot, caption, patient_id=patient.id, photo=answer.photo.file_id,
-                                  follow_up=follow_up, reply_markup=review_keyboard(services, answer.photo.id),
-                                  inbox_kind="photo")
+                                  follow_up=follow_up, reply_markup=reviews, inbox_kind="photo")
     if delivered:
         await services.store.run(note_effect, update_id=update.update_id, effect=PHOTO_RELAYED)
     log.info("patient %d answered photo step %d (photo %d); %d staff chat(s) have it", patient.id, answer.step.id,
@@ -72,8 +64,8 @@ async def photo_review_button(update: Update, context: AftercareContext) -> None
     """Staff review a photo: record it, tell the patient in the clinic's voice, mark the staff message."""
     services = context.services
     query, user = update.callback_query, update.effective_user
-    button = parse_callback(query.data)
-    if button is None or button.kind != PHOTO_REVIEW or not await services.is_staff(user.id):
+    button = context.button
+    if not await services.is_staff(user.id):
         log.info("photo review button refused for user %s", user.id)
         raise Refusal("not_your_button")
     review = Review(button.value)

@@ -8,15 +8,14 @@ from __future__ import annotations
 
 import logging
 
-from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
+from telegram import Update
 
 from bot.alerts import alert_staff
-from bot.callbacks import SWITCH, parse_callback
 from bot.context import AftercareContext
 from bot.delivery import wake_dispatcher
 from bot.handlers.staff import join_as_staff
-from bot.keyboards import SWITCH_PREFIX
 from bot.services import Services
+from jobs.buttons import NO, switch_keyboard
 from jobs.patients.invites import LinkResult, confirm_switch, decline_switch, redeem_invite
 from jobs.patients.lifecycle import LifecycleEvent
 from jobs.patients.self_service import patient_for_chat
@@ -72,12 +71,9 @@ def _where_you_stand(services: Services, patient) -> str:
 
 async def _ask_to_switch(update: Update, services: Services, result: LinkResult) -> None:
     locale = result.switch_from.locale
-    keyboard = InlineKeyboardMarkup([
-        [InlineKeyboardButton(services.text(locale, "button_switch_yes", name=result.patient.name),
-                              callback_data=f"{SWITCH_PREFIX}{result.invite_id}:yes")],
-        [InlineKeyboardButton(services.text(locale, "button_switch_no", name=result.switch_from.name),
-                              callback_data=f"{SWITCH_PREFIX}{result.invite_id}:no")],
-    ])
+    keyboard = switch_keyboard(result.invite_id,
+                               yes=services.text(locale, "button_switch_yes", name=result.patient.name),
+                               no=services.text(locale, "button_switch_no", name=result.switch_from.name))
     log.info("chat %s asked whether to follow patient %d instead of %d", update.effective_chat.id,
              result.patient.id, result.switch_from.id)
     await update.effective_message.reply_html(
@@ -89,12 +85,9 @@ async def switch_button(update: Update, context: AftercareContext) -> None:
     """The answer to "this chat follows X: switch to Y?"."""
     services = context.services
     query = update.callback_query
-    button = parse_callback(query.data)
-    if button is None or button.kind != SWITCH:
-        raise Refusal("not_your_button")
-    invite_id, choice = button.number, button.choice
+    invite_id, choice = context.button.number, context.button.choice
     chat_id = update.effective_user.id  # the presser's own private chat
-    if choice == "no":
+    if choice == NO:
         await services.store.run(decline_switch, invite_id=invite_id, chat_id=chat_id)
         await query.answer()
         await query.edit_message_text(services.text(context.locale, "kept"))

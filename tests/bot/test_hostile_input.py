@@ -1,7 +1,7 @@
 """End to end: hostile or odd input gets a clear reply and changes nothing (issue 11).
 
 Every case here crashed a handler, spun a button for ever, matched every patient or erased data
-before the edge parsers (jobs/inputs.py, bot/callbacks.py).
+before the edge parsers (jobs/inputs.py, jobs/buttons.py).
 """
 
 from __future__ import annotations
