@@ -53,8 +53,12 @@ def test_defaults_and_numbers_as_json_numbers():
     ({"name": "A", "tz": "Mars/Base"}, "tz", "enroll_error_bad_zone"),
     ({"name": "A", "lang": "xx"}, "lang", "enroll_error_bad_lang"),
     ({"name": "A", "phone": "12"}, "phone", "phone_invalid"),
-    ({"name": "A", "external_id": "x" * 129}, "external_id", "input_too_long"),
-    ({"name": "A", "external_id": "a\x00b"}, "external_id", "input_bad_characters"),
+    ({"name": "A", "external_id": "x" * 129}, "external_id", "enroll_error_external_id"),
+    ({"name": "A", "external_id": "a\x00b"}, "external_id", "enroll_error_external_id"),
+    ({"name": "A", "external_id": "EMR 12"}, "external_id", "enroll_error_external_id"),
+    ({"name": "A", "external_id": "Müller-7"}, "external_id", "enroll_error_external_id"),
+    ({"name": "A", "external_id": "A#1"}, "external_id", "enroll_error_external_id"),
+    ({"name": "A", "session": "2/4", "series": 5}, "series", "enroll_error_series_conflict"),
     ({"name": "A", "nmae": "B"}, "nmae", "api_error_unknown_field"),
 ])
 def test_each_bad_value_is_refused_naming_its_field(fields, field, key):
