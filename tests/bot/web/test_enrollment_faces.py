@@ -8,13 +8,15 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 from datetime import timedelta
 from pathlib import Path
 
 import pytest
 
 from bot.bulk_import import run_import
-from jobs.patients.enrollment_request import FIELDS
+from jobs.patients.enrollment_request import FIELD_RULES, FIELDS, parse_external_id
+from jobs.refusal import Refusal
 from jobs.storage.models import Patient
 from tests.bot.web.conftest import auth
 
@@ -132,3 +134,18 @@ async def test_both_faces_give_the_same_verdict_on_a_table_of_values(web_bot, ht
             assert by_import == f"{answer['field']}: {answer['message']}", (row, answer, by_import)
     # The table is not all good or all bad: both verdicts are exercised.
     assert 0 < len(import_verdicts) < len(rows)
+
+
+async def test_the_openapi_document_states_each_fields_rule_as_the_reader_applies_it(http):
+    document = await (await http.get("/api/v1/openapi.json")).json()
+    schema = document["components"]["schemas"]["EnrollmentRequest"]
+    assert list(schema["properties"]) == list(FIELDS)
+    assert {name: field["description"] for name, field in schema["properties"].items()} == FIELD_RULES
+    pattern = re.compile(schema["properties"]["external_id"]["pattern"])
+    for value in ("crm-1", "EMR-12.a_b:c@d/e+f", "x" * 128, "x" * 129, *REFUSED_EXTERNAL_IDS, "a\x00b", "Ｅ1", ""):
+        try:
+            parse_external_id(value)
+            accepted = True
+        except Refusal:
+            accepted = False
+        assert bool(pattern.match(value)) == accepted, value
