@@ -39,6 +39,7 @@ from jobs.patients.enrollment_request import (
     FIELDS,
     EnrollmentRules,
     FieldRefusal,
+    parse_external_id,
     read_enrollment,
     resolve_defaults,
 )
@@ -235,14 +236,24 @@ def check_records(records: Iterable[Mapping[str, str]], *, defaults: Defaults,
 
 
 def existing_external_ids(session: Session, external_ids: Iterable[str]) -> dict[str, int]:
-    """Which of ``external_ids`` patients already have: external id -> patient id."""
-    wanted = sorted(set(external_ids))
+    """Which of ``external_ids`` patients already have: external id -> patient id.
+
+    Only readable ids are asked about: a cell with a NUL byte is a bad row, not a query PostgreSQL refuses.
+    """
+    wanted = sorted({value for value in map(_readable_external_id, external_ids) if value is not None})
     found: dict[str, int] = {}
     for start in range(0, len(wanted), _LOOKUP_CHUNK):
         chunk = wanted[start:start + _LOOKUP_CHUNK]
         statement = select(Patient.external_id, Patient.id).where(Patient.external_id.in_(chunk))
         found.update({external_id: patient_id for external_id, patient_id in session.execute(statement)})
     return found
+
+
+def _readable_external_id(value: str) -> str | None:
+    try:
+        return parse_external_id(value)
+    except Refusal:
+        return None
 
 
 # --------------------------------------------------------------------------- planning
