@@ -15,6 +15,7 @@ from zoneinfo import ZoneInfo
 from jobs.patients.enrollment_request import (
     EnrollmentRequest,
     EnrollmentRules,
+    parse_name,
     parse_typed_session_time,
     parse_zone,
     read_enrollment,
@@ -54,6 +55,7 @@ def parse_enroll_args(text: str, *, now: datetime, clinic_zone: ZoneInfo, protoc
         options[option] = text[match.end():end].strip()
     fields: dict[str, object] = {"name": name}
     if "at" in options:
+        parse_name(name)  # a missing name is said before a bad time, as the reader would order them
         fields["session_at"] = parse_session_time(options["at"], now=now, zone=clinic_zone)
     fields.update({_FIELD_OF_OPTION[option]: value for option, value in options.items() if option != "at"})
     rules = EnrollmentRules(now=now, clinic_zone=clinic_zone, protocols=protocols, locales=locales,
