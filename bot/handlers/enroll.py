@@ -9,7 +9,6 @@ it survives a restart and works across several bot instances. Both end in
 from __future__ import annotations
 
 import logging
-from zoneinfo import ZoneInfo
 
 from telegram import InlineKeyboardMarkup, Update
 
@@ -41,8 +40,8 @@ from jobs.buttons import (
     session_number_keyboard,
     when_keyboard,
 )
-from jobs.inputs import clean_name
 from jobs.patients.enrollment import MAX_SERIES_LENGTH, enroll_patient, recent_namesake
+from jobs.patients.enrollment_request import EnrollmentRules, parse_name, read_enrollment, resolve_defaults
 from jobs.refusal import Refusal
 from jobs.staff import forms
 from jobs.staff.forms import advance_form, close_form, current_form, open_form
@@ -74,7 +73,8 @@ async def enroll_command(update: Update, context: AftercareContext) -> None:
     try:
         args = parse_enroll_args(text, now=services.clock(), clinic_zone=services.settings.clinic_timezone,
                                  protocols=sorted(catalog.protocols), locales=catalog.locales,
-                                 phone_region=services.settings.phone_region)
+                                 phone_region=services.settings.phone_region,
+                                 series_length=services.settings.series_length)
     except Refusal as exc:
         raise exc.with_hint("enroll_example") from exc
     await finish_enrollment(update, context, args)
@@ -158,7 +158,7 @@ async def form_text(update: Update, context: AftercareContext) -> bool:
     if form.step == forms.ASK_NAME:
         # The name is checked as it is typed (control characters, invisible, too long), not after every button.
         form = await services.store.run(advance_form, user_id=user_id, expect=forms.ASK_NAME, now=now,
-                                        name=clean_name(text))
+                                        name=parse_name(text))
     else:
         zone = zone_for_city(text)
         if zone is None:
@@ -234,9 +234,15 @@ async def _finish_form(update: Update, context: AftercareContext, session_at) ->
     form = await services.store.run(close_form, user_id=update.effective_user.id)
     if form is None:
         return
-    args = EnrollArgs(name=form.name or "", session_at=session_at, session_number=form.session_number or 1,
-                      series_length=form.series_length, protocol=form.protocol,
-                      zone=ZoneInfo(form.timezone) if form.timezone else None, locale=form.locale or None)
+    # The form's answers are read as /enroll's line is (buttons only offer good values; a form older than
+    # a settings change may not hold any more).
+    fields = {"name": form.name or "", "session_at": session_at, "session": form.session_number,
+              "series": form.series_length, "protocol": form.protocol, "tz": form.timezone, "lang": form.locale}
+    rules = EnrollmentRules.of(settings=services.settings, catalog=services.catalog, now=services.clock())
+    try:
+        args = read_enrollment(fields, rules=rules)
+    except Refusal as exc:
+        raise exc.with_hint("enroll_example") from exc
     await finish_enrollment(update, context, args)
 
 
@@ -255,20 +261,19 @@ async def finish_enrollment(update: Update, context: AftercareContext, args: Enr
     services = context.services
     settings, catalog = services.settings, services.catalog
     locale = _staff_locale(services, update)
-    protocol = catalog.protocol(args.protocol or settings.default_protocol)
-    zone = args.zone or settings.clinic_timezone
     try:
+        wanted = resolve_defaults(args, rules=EnrollmentRules.of(settings=settings, catalog=catalog,
+                                                                 now=services.clock()))
         enrolled = await services.store.run(
             enroll_patient,
-            name=args.name, protocol=protocol, session_at=args.session_at, session_number=args.session_number,
-            series_length=settings.series_length if args.series_length is None else args.series_length, zone=zone,
-            # Empty: take the patient's Telegram language when they link.
-            locale=args.locale or "",
+            name=args.name, protocol=wanted.protocol, session_at=args.session_at, session_number=args.session_number,
+            series_length=wanted.series_length, zone=wanted.zone, locale=wanted.locale,
             quiet_hours=settings.quiet_hours, invite_ttl=settings.invite_ttl,
             enrolled_by=update.effective_user.id, now=services.clock(), phone=args.phone,
         )
     except Refusal as exc:
         raise exc.with_hint("enroll_example") from exc
+    protocol, zone = wanted.protocol, wanted.zone
     patient, enrollment = enrolled.patient, enrolled.enrollment
     twin = await services.store.run(recent_namesake, name=patient.name, patient_id=patient.id, now=services.clock())
     log.info("staff %s enrolled patient %d (%d steps planned)", update.effective_user.id, patient.id, enrolled.planned)

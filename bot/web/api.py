@@ -1,9 +1,9 @@
 """The JSON API (``/api/v1``): enroll a patient as ``/enroll`` does, and read a patient's status and timeline.
 
-``POST /api/v1/enrollments`` reads its JSON with :func:`jobs.patients.enrollment_request.parse_enrollment_request`
-(the same rules and the same explanations as ``/enroll``) and enrolls with
-:func:`jobs.patients.enrollment.enroll_once`: a repeated ``external_id`` gives the same patient back (200),
-never a second one.
+``POST /api/v1/enrollments`` reads its JSON with :func:`jobs.patients.enrollment_request.read_enrollment`
+(the one reader of ``/enroll``, the form and the import: the same rules and explanations), stopping at the
+first bad field, and enrolls with :func:`jobs.patients.enrollment.enroll_once`: a repeated ``external_id``
+gives the same patient back (200), never a second one.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from bot.web.common import BOT, SERVICES, json_error, read_json, refusal_respons
 from jobs.care.bookings import bookings_of
 from jobs.inputs import parse_row_id
 from jobs.patients.enrollment import enroll_once
-from jobs.patients.enrollment_request import FieldRefusal, parse_enrollment_request
+from jobs.patients.enrollment_request import EnrollmentRules, FieldRefusal, read_enrollment, resolve_defaults
 from jobs.refusal import Refusal
 from jobs.staff.console import patient_timeline
 
@@ -36,20 +36,18 @@ async def create_enrollment(request: web.Request) -> web.Response:
     if isinstance(body, web.Response):
         return body
     now = services.clock()
+    rules = EnrollmentRules.of(settings=settings, catalog=catalog, now=now)
     try:
-        wanted = parse_enrollment_request(body, now=now, clinic_zone=settings.clinic_timezone, catalog=catalog,
-                                          default_series_length=settings.series_length,
-                                          phone_region=settings.phone_region)
+        wanted = resolve_defaults(read_enrollment(body, rules=rules), rules=rules)
     except FieldRefusal as exc:
         return refusal_response(services, exc)
-    protocol = catalog.protocol(wanted.protocol or settings.default_protocol)
+    given = wanted.request
     try:
         result = await write(
-            request, enroll_once, external_id=wanted.external_id, invite_ttl=settings.invite_ttl, now=now,
-            name=wanted.name, protocol=protocol, session_at=wanted.session_at, session_number=wanted.session_number,
-            series_length=wanted.series_length or settings.series_length,
-            zone=wanted.zone or settings.clinic_timezone, locale=wanted.locale or "",
-            quiet_hours=settings.quiet_hours, enrolled_by=None, phone=wanted.phone)
+            request, enroll_once, external_id=given.external_id, invite_ttl=settings.invite_ttl, now=now,
+            name=given.name, protocol=wanted.protocol, session_at=given.session_at,
+            session_number=given.session_number, series_length=wanted.series_length, zone=wanted.zone,
+            locale=wanted.locale, quiet_hours=settings.quiet_hours, enrolled_by=None, phone=given.phone)
     except Refusal as exc:
         return refusal_response(services, exc)
     patient = result.patient

@@ -8,6 +8,10 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from jobs.inputs import MAX_NAME_LENGTH
+from jobs.patients.enrollment import MAX_SERIES_LENGTH
+from jobs.patients.enrollment_request import EXTERNAL_ID_PATTERN, FIELD_RULES, FIELDS, MAX_EXTERNAL_ID_LENGTH
+
 _ERROR = {"type": "object", "required": ["error", "message"],
           "properties": {"error": {"type": "string"}, "message": {"type": "string"},
                          "field": {"type": "string", "nullable": True}, "key": {"type": "string"}}}
@@ -24,22 +28,22 @@ def _error(description: str) -> dict:
     return _answer(description, {"$ref": "#/components/schemas/Error"})
 
 
+# Each field's rule is the reader's (jobs/patients/enrollment_request.py): its words and its bounds.
+_FIELD_SCHEMAS: dict[str, dict] = {
+    "name": {"type": "string", "minLength": 1, "maxLength": MAX_NAME_LENGTH},
+    "session_at": {"type": "string", "format": "date-time"},
+    "session": {"oneOf": [{"type": "integer", "minimum": 1, "maximum": MAX_SERIES_LENGTH}, {"type": "string"}]},
+    "series": {"oneOf": [{"type": "integer", "minimum": 1, "maximum": MAX_SERIES_LENGTH}, {"type": "string"}]},
+    "protocol": {"type": "string"},
+    "tz": {"type": "string"},
+    "lang": {"type": "string"},
+    "phone": {"type": "string"},
+    "external_id": {"type": "string", "minLength": 1, "maxLength": MAX_EXTERNAL_ID_LENGTH,
+                    "pattern": EXTERNAL_ID_PATTERN},
+}
 ENROLLMENT_REQUEST = {
     "type": "object", "required": ["name"], "additionalProperties": False,
-    "properties": {
-        "name": {"type": "string", "maxLength": 120},
-        "session_at": {"type": "string", "format": "date-time",
-                       "description": "ISO 8601 with an offset; default: now"},
-        "session": {"oneOf": [{"type": "integer"}, {"type": "string"}],
-                    "description": 'which session of the series: 2, "2" or "2/4" (as /enroll\'s session=)'},
-        "series": {"type": "integer", "minimum": 1, "maximum": 20, "description": "sessions in the series"},
-        "protocol": {"type": "string", "description": "a protocol file's name; default DEFAULT_PROTOCOL"},
-        "tz": {"type": "string", "description": "the patient's IANA zone; default CLINIC_TIMEZONE"},
-        "lang": {"type": "string", "description": "the patient's language; default: their Telegram language"},
-        "phone": {"type": "string", "description": "a number staff may call (E.164, or national digits)"},
-        "external_id": {"type": "string", "maxLength": 128,
-                        "description": "the clinic's own reference: a repeated call returns the same patient"},
-    },
+    "properties": {name: {**_FIELD_SCHEMAS[name], "description": FIELD_RULES[name]} for name in FIELDS},
 }
 ENROLLMENT = {
     "type": "object", "required": ["patient_id", "status", "created", "invite_url", "qr_png", "expires_at"],
@@ -115,7 +119,8 @@ DOCUMENT = {
                                {"$ref": "#/components/schemas/Enrollment"}),
                 "400": _error("not a JSON object"), "401": _error("no live API key"),
                 "413": _error("body too large"),
-                "422": _error("a field /enroll would refuse; field names it, message says why")}}},
+                "422": _error("a field the one enrollment reader refuses (as /enroll and the import would); "
+                                      "field names it, message says why")}}},
         "/api/v1/patients/{id}": {"get": {
             "summary": "A patient's status and timeline", "security": _KEYED,
             "parameters": [{"name": "id", "in": "path", "required": True,

@@ -2,10 +2,11 @@
 
 The phases, so that the database's write lock is held only for the last:
 
-1. :func:`check_records` reads every row with the rules of ``/enroll``: the parsers of
-   :mod:`jobs.inputs` (names, zones, phone numbers), :func:`jobs.patients.enrollment.parse_session_number`
-   and :func:`jobs.patients.enrollment.check_enrollment`, whose refusals name the bot text that explains
-   them; it returns the good rows and one :class:`RowProblem` per bad row, naming each bad column.
+1. :func:`check_records` reads every row with the one reader of an enrollment's fields
+   (:func:`jobs.patients.enrollment_request.read_enrollment`, which ``/enroll``, the form and the API use
+   too), collecting every refusal, and fills empty cells with
+   :func:`~jobs.patients.enrollment_request.resolve_defaults`;
+   it returns the good rows and one :class:`RowProblem` per bad row, naming each bad column.
 2. :func:`prepare_import` plans every patient in pure Python (:func:`jobs.care.planning.plan_reminders`)
    and draws the invite tokens; :func:`build_rows` makes every row to write, for ids drawn ahead
    (:func:`draw_ids`): no database, no clock.
@@ -17,16 +18,12 @@ The phases, so that the database's write lock is held only for the last:
 An ``external_id`` that a patient in the database already has is *skipped* (the import is
 idempotent by it, as the API is: never a second patient for the same reference); one that two rows
 of the file share is a bad row, since the file contradicts itself.
-
-The row parsing is the API's too (issue 13): when ``jobs/patients/enrollment_request.py`` arrives, one
-parser of a record's fields serves both.
 """
 
 from __future__ import annotations
 
 import csv
 import io
-import re
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -38,7 +35,14 @@ from sqlmodel import Session
 from jobs import inputs
 from jobs.actors import staff
 from jobs.care.planning import PlannedReminder, QuietHours, plan_reminders
-from jobs.patients.enrollment import MAX_SERIES_LENGTH, check_enrollment, parse_session_number
+from jobs.patients.enrollment_request import (
+    FIELDS,
+    EnrollmentRules,
+    FieldRefusal,
+    parse_external_id,
+    read_enrollment,
+    resolve_defaults,
+)
 from jobs.patients.invites import hash_token, new_token
 from jobs.patients.lifecycle import LifecycleEvent, record_new_patients, state_for_new_reminder
 from jobs.refusal import Refusal
@@ -47,12 +51,7 @@ from jobs.storage.models import AWAITING_LINK, SKIPPED, Enrollment, Invite, Pati
 from messages.protocol import Protocol
 
 # The API's fields, as the file's columns (any order; only ``name`` is required).
-COLUMNS = ("name", "session_at", "session", "series", "protocol", "tz", "lang", "phone", "external_id")
-MAX_EXTERNAL_ID_LENGTH = 128
-_EXTERNAL_ID = re.compile(r"^[A-Za-z0-9._:@/+-]{1,128}$")
-# Which column a refusal of check_enrollment is about.
-_COLUMN_OF_KEY = {"enroll_error_series": "series", "enroll_error_session_number": "session",
-                  "enroll_error_future": "session_at", "enroll_error_too_old": "session_at"}
+COLUMNS = FIELDS
 # The columns each bulk insert writes (the others keep their column defaults: NULL, 0).
 PATIENT_COLUMNS = ("id", "name", "status", "timezone", "locale", "series_length", "enrolled_by", "created_at",
                    "phone", "external_id", "booking_ref")
@@ -179,99 +178,31 @@ def read_csv(text: str) -> tuple[list[str], Iterator[dict[str, str]]]:
 # --------------------------------------------------------------------------- checking
 
 
-@dataclass(frozen=True)
-class Defaults:
-    """What an empty cell means: the clinic's settings and message files."""
-
-    now: datetime
-    clinic_zone: ZoneInfo
-    protocols: Mapping[str, Protocol]
-    default_protocol: str
-    series_length: int
-    locales: tuple[str, ...]
-    phone_region: str | None = None
-
-
-def parse_session_at(value: str, *, now: datetime) -> datetime:
-    """ISO 8601 with its offset ("2026-11-24T15:30:00+01:00", "…Z"), as the API takes it; empty: now."""
-    raw = value.strip()
-    if not raw:
-        return now
-    try:
-        moment = datetime.fromisoformat(raw)
-    except ValueError:
-        raise Refusal("import_error_session_at", value=inputs.echo(value)) from None
-    if moment.tzinfo is None or moment.utcoffset() is None:
-        # A wall-clock time without its offset is ambiguous around a daylight-saving change.
-        raise Refusal("import_error_session_at", value=inputs.echo(value))
-    return moment
-
-
-def parse_external_id(value: str) -> str:
-    """The clinic's reference: 1 to 128 letters, digits and ``. _ : @ / + -``, as the API takes it."""
-    if not _EXTERNAL_ID.match(value):
-        raise Refusal("import_error_external_id", value=inputs.echo(value), limit=MAX_EXTERNAL_ID_LENGTH)
-    return value
-
-
-def _cell(record: Mapping[str, str], column: str) -> str:
-    return (record.get(column) or "").strip()
+# What an empty cell means (the clinic's settings and message files): the one set of rules every face reads with.
+Defaults = EnrollmentRules
 
 
 def check_row(record: Mapping[str, str], *, row: int, defaults: Defaults) -> ImportRow | RowProblem:
-    """Parse and check one row with the rules of ``/enroll``."""
+    """Read one row with the rules of every face (:func:`jobs.patients.enrollment_request.read_enrollment`),
+    keeping every bad column's refusal."""
+    cells = {column: value for column, value in record.items() if column != "\0extra"}
+    reading = read_enrollment(cells, rules=defaults, collect=True)
     problems: list[tuple[str, Refusal]] = []
-
-    def attempt(column: str, parse, *args, **kwargs):
-        try:
-            return parse(*args, **kwargs)
-        except Refusal as refusal:
-            problems.append((column, refusal))
-            return None
-
     if "\0extra" in record:
         problems.append(("", Refusal("import_error_extra_cells", count=record["\0extra"])))
-    name = attempt("name", inputs.clean_name, record.get("name") or "")
-    session_at = attempt("session_at", parse_session_at, _cell(record, "session_at"), now=defaults.now)
-    number, length = 1, None
-    if _cell(record, "session"):
-        parsed = attempt("session", parse_session_number, _cell(record, "session"))
-        if parsed is not None:
-            number, length = parsed
-    if _cell(record, "series"):
-        series = attempt("series", inputs.parse_int, _cell(record, "series"), low=1, high=MAX_SERIES_LENGTH,
-                         key="enroll_error_series", limit=MAX_SERIES_LENGTH)
-        if series is not None and length is not None and series != length:
-            problems.append(("series", Refusal("import_error_series_conflict", session=_cell(record, "session"),
-                                               series=series)))
-        length = series if series is not None else length
-    protocol_name = _cell(record, "protocol") or defaults.default_protocol
-    protocol = defaults.protocols.get(protocol_name)
-    if protocol is None:
-        problems.append(("protocol", Refusal("enroll_error_unknown_protocol", value=inputs.echo(protocol_name),
-                                             protocols=", ".join(sorted(defaults.protocols)))))
-    zone = attempt("tz", inputs.parse_zone, _cell(record, "tz")) if _cell(record, "tz") else defaults.clinic_zone
-    locale = _cell(record, "lang").lower()
-    if locale and locale not in defaults.locales:
-        problems.append(("lang", Refusal("enroll_error_bad_lang", value=inputs.echo(locale),
-                                         locales=", ".join(defaults.locales))))
-    phone = (attempt("phone", inputs.parse_phone, _cell(record, "phone"), region=defaults.phone_region)
-             if _cell(record, "phone") else None)
-    external_id = None
-    if _cell(record, "external_id"):
-        external_id = attempt("external_id", parse_external_id, _cell(record, "external_id"))
-    series_length = defaults.series_length if length is None else length
-    if name is not None and session_at is not None and not any(column in ("session", "series")
-                                                                for column, _ in problems):
+    problems += [(refusal.field, refusal) for refusal in reading.problems]
+    resolved = None
+    if reading.request is not None:
         try:
-            check_enrollment(name=name, session_at=session_at, session_number=number, series_length=series_length,
-                             now=defaults.now)
-        except Refusal as refusal:
-            problems.append((_COLUMN_OF_KEY.get(refusal.key, "name"), refusal))
-    if problems:
+            resolved = resolve_defaults(reading.request, rules=defaults)
+        except FieldRefusal as refusal:  # DEFAULT_PROTOCOL names no file
+            problems.append((refusal.field, refusal))
+    if problems or resolved is None:
         return RowProblem(row, tuple(problems))
-    return ImportRow(row=row, name=name, session_at=session_at, session_number=number, series_length=series_length,
-                     protocol=protocol, zone=zone, locale=locale, phone=phone, external_id=external_id)
+    request = resolved.request
+    return ImportRow(row=row, name=request.name, session_at=request.session_at, session_number=request.session_number,
+                     series_length=resolved.series_length, protocol=resolved.protocol, zone=resolved.zone,
+                     locale=resolved.locale, phone=request.phone, external_id=request.external_id)
 
 
 def check_records(records: Iterable[Mapping[str, str]], *, defaults: Defaults,
@@ -305,14 +236,24 @@ def check_records(records: Iterable[Mapping[str, str]], *, defaults: Defaults,
 
 
 def existing_external_ids(session: Session, external_ids: Iterable[str]) -> dict[str, int]:
-    """Which of ``external_ids`` patients already have: external id -> patient id."""
-    wanted = sorted(set(external_ids))
+    """Which of ``external_ids`` patients already have: external id -> patient id.
+
+    Only readable ids are asked about: a cell with a NUL byte is a bad row, not a query PostgreSQL refuses.
+    """
+    wanted = sorted({value for value in map(_readable_external_id, external_ids) if value is not None})
     found: dict[str, int] = {}
     for start in range(0, len(wanted), _LOOKUP_CHUNK):
         chunk = wanted[start:start + _LOOKUP_CHUNK]
         statement = select(Patient.external_id, Patient.id).where(Patient.external_id.in_(chunk))
         found.update({external_id: patient_id for external_id, patient_id in session.execute(statement)})
     return found
+
+
+def _readable_external_id(value: str) -> str | None:
+    try:
+        return parse_external_id(value)
+    except Refusal:
+        return None
 
 
 # --------------------------------------------------------------------------- planning

@@ -7,7 +7,13 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from jobs.patients.enrollment_request import FIELDS, FieldRefusal, parse_enrollment_request
+from jobs.patients.enrollment_request import (
+    FIELDS,
+    EnrollmentRules,
+    FieldRefusal,
+    parse_enrollment_request,
+    read_enrollment,
+)
 from messages.catalog import load_catalog
 
 NOW = datetime(2026, 11, 24, 14, 30, tzinfo=UTC)
@@ -53,8 +59,12 @@ def test_defaults_and_numbers_as_json_numbers():
     ({"name": "A", "tz": "Mars/Base"}, "tz", "enroll_error_bad_zone"),
     ({"name": "A", "lang": "xx"}, "lang", "enroll_error_bad_lang"),
     ({"name": "A", "phone": "12"}, "phone", "phone_invalid"),
-    ({"name": "A", "external_id": "x" * 129}, "external_id", "input_too_long"),
-    ({"name": "A", "external_id": "a\x00b"}, "external_id", "input_bad_characters"),
+    ({"name": "A", "external_id": "x" * 129}, "external_id", "enroll_error_external_id"),
+    ({"name": "A", "external_id": "a\x00b"}, "external_id", "enroll_error_external_id"),
+    ({"name": "A", "external_id": "EMR 12"}, "external_id", "enroll_error_external_id"),
+    ({"name": "A", "external_id": "Müller-7"}, "external_id", "enroll_error_external_id"),
+    ({"name": "A", "external_id": "A#1"}, "external_id", "enroll_error_external_id"),
+    ({"name": "A", "session": "2/4", "series": 5}, "series", "enroll_error_series_conflict"),
     ({"name": "A", "nmae": "B"}, "nmae", "api_error_unknown_field"),
 ])
 def test_each_bad_value_is_refused_naming_its_field(fields, field, key):
@@ -68,3 +78,19 @@ def test_each_bad_value_is_refused_naming_its_field(fields, field, key):
 
 def test_the_fields_are_the_apis():
     assert FIELDS == ("name", "session_at", "session", "series", "protocol", "tz", "lang", "phone", "external_id")
+
+
+def test_collecting_keeps_every_refusal_and_stopping_raises_the_first():
+    rules = EnrollmentRules(now=NOW, clinic_zone=MADRID, protocols=CATALOG.protocols, locales=CATALOG.locales,
+                            series_length=3)
+    bad = {"name": "Anna", "session": "2/4", "series": "5", "tz": "Mars/Base", "external_id": "EMR 12"}
+    reading = read_enrollment(bad, rules=rules, collect=True)
+    assert reading.request is None
+    assert [(p.field, p.key) for p in reading.problems] == [
+        ("series", "enroll_error_series_conflict"), ("tz", "enroll_error_bad_zone"),
+        ("external_id", "enroll_error_external_id")]
+    with pytest.raises(FieldRefusal) as first:
+        read_enrollment(bad, rules=rules)
+    assert (first.value.field, first.value.key) == ("series", "enroll_error_series_conflict")
+    good = read_enrollment({"name": "Anna", "session": "2/4", "series": "4"}, rules=rules, collect=True)
+    assert good.problems == () and (good.request.session_number, good.request.series_length) == (2, 4)
