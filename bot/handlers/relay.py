@@ -25,7 +25,7 @@ from bot.handlers.enroll import form_text
 from bot.handlers.photos import photo_answer
 from bot.inbox_views import close_silence, refresh_items, staffer_of
 from bot.services import Services
-from bot.topics import note_staff_chat, reopen_for_patient
+from bot.topics import note_staff_chat, queue_reopen
 from jobs.care.escalation import days_since_session
 from jobs.care.silence import patient_wrote
 from jobs.inputs import storable_text
@@ -145,7 +145,7 @@ async def _relay_to_staff(update: Update, context, services: Services, patient, 
     log.info("relayed a message of patient %d to %d staff chat(s)", patient.id, delivered)
     if delivered and not edited:
         # The patient is talking to the clinic again: a closed topic opens, so that any colleague can answer.
-        await reopen_for_patient(services, context.bot, patient.id)
+        await queue_reopen(services, patient.id)
     key = "relay_sent" if delivered else "relay_failed"
     await message.reply_html(services.text(patient.locale, key))
 

@@ -443,3 +443,43 @@ class BookingEvent(SQLModel, table=True):
     digest: str = Field(max_length=64, unique=True)  # SHA-256 of the signed body
     kind: str = Field(max_length=16)
     received_at: datetime = _utc()
+
+
+# --------------------------------------------------------------------------- staff outbox (0019)
+
+# Staff notice states (jobs/staff/outbox.py): queued, then sent by the outbox job at the staff chat's pace.
+NOTICE_PENDING = "pending"  # waiting for its chat's turn (``due_at``: not before)
+NOTICE_CLAIMED = "claimed"  # the outbox job is sending it (``holder``), until ``claimed_until``
+NOTICE_SENT = "sent"  # Telegram took it; its words are cleared, the row is pruned later
+NOTICE_FAILED = "failed"  # Telegram refused it for good, or it failed too often
+
+
+class StaffNotice(SQLModel, table=True):
+    """One thing to do in a staff chat (an alert, an edit of one, topic work), queued, sent at the chat's pace."""
+
+    __tablename__ = "staff_notice"
+    __table_args__ = (
+        # The outbox job's claim: open notices, most urgent first, then oldest.
+        Index("ix_staff_notice_open", "priority", "id",
+              postgresql_where=text("status IN ('pending', 'claimed')"),
+              sqlite_where=text("status IN ('pending', 'claimed')")),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    chat_id: int = Field(sa_column=Column(BigInteger, nullable=False))
+    # What it is about (topics, and replies to it reaching the patient); None: not about one patient.
+    patient_id: int | None = Field(default=None, index=True)
+    action: str = Field(max_length=16)  # jobs.staff.outbox.Action
+    # What to send, as JSON (words, media, buttons, the inbox item it shows); emptied once sent.
+    payload: str = Field(sa_column=Column(sa_Text, nullable=False))
+    priority: int = 0
+    # Queued twice under one key is queued once (a re-claimed silence alert; an edit already waiting).
+    dedup_key: str | None = Field(default=None, max_length=120, unique=True)
+    status: str = Field(default=NOTICE_PENDING, max_length=16)
+    created_at: datetime = _utc()
+    due_at: datetime = _utc()
+    claimed_until: datetime | None = _utc(default=None, nullable=True)
+    holder: int | None = Field(default=None, sa_column=Column(BigInteger))
+    attempts: int = 0
+    done_at: datetime | None = _utc(default=None, nullable=True, index=True)
+    last_error: str | None = Field(default=None, max_length=200)
