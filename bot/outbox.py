@@ -257,7 +257,7 @@ def outbox_waker(job_queue):
 
     def wake(when: datetime) -> None:
         for job in job_queue.get_jobs_by_name(OUTBOX_JOB_NAME):
-            current = job.job.next_run_time
+            current = getattr(job.job, "next_run_time", None)  # None: the scheduler has not started
             if current is None or when < current:
                 job.job.modify(next_run_time=when)
 
