@@ -2,12 +2,13 @@
 
 ``STAFF_CHAT_ID`` is asked once whether it is a forum (``getChat``'s ``is_forum``, cached, and asked
 again when Telegram's answers say it changed; a failed ask is cached too, for a shorter while). In a
-forum, everything :func:`bot.alerts.alert_staff` sends about a patient goes into the patient's topic, "#12 Anna K", created on first use
-(``createForumTopic``; one creator at a time, across processes, by a claim in the database). A topic
-staff deleted is made again on next use; a chat that stopped being a forum gets alerts in the chat
-itself, as before. The lifecycle marks topics to close or reopen (``jobs/lifecycle.note_topic``);
-:func:`settle_topics` does it. Every call here into the staff chat is made by the staff outbox
-(bot/outbox.py) at the chat's pace: :func:`queue_settle` and :func:`queue_reopen` only queue the work.
+forum, everything :func:`bot.alerts.alert_staff` sends about a patient goes into the patient's topic,
+"#12 Anna K", created on first use (``createForumTopic``; one creator at a time, across processes,
+by a claim in the database). A topic staff deleted is made again on next use; a chat that stopped
+being a forum gets alerts in the chat itself, as before. The lifecycle marks topics to close or
+reopen (``jobs/lifecycle.note_topic``); :func:`settle_topics` does it. Every call here into the
+staff chat is made by the staff outbox (bot/outbox.py) at the chat's pace: :func:`queue_settle`
+and :func:`queue_reopen` only queue the work.
 
 Without a forum nothing here changes anything: alerts go to the chat, replies work as they always did.
 """
