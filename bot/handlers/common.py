@@ -9,6 +9,7 @@ from telegram import CallbackQuery, InlineKeyboardMarkup, Update
 from telegram.constants import ChatType
 from telegram.error import BadRequest, Conflict, NetworkError
 
+from bot.commands import Audience, commands_for, help_lines
 from bot.context import AftercareContext
 from jobs.patients.self_service import patient_for_chat
 from jobs.refusal import Refusal
@@ -30,9 +31,6 @@ async def help_command(update: Update, context: AftercareContext) -> None:
         patient = await services.store.run(patient_for_chat, chat_id=update.effective_chat.id)
         if patient is not None and patient.locale:
             locale = services.catalog.resolve_locale(patient.locale)
-    # Imported here: the registry imports this module for /help's own entry.
-    from bot.commands import Audience, commands_for, help_lines
-
     def text(key: str) -> str:
         return services.text(locale, key)
 
