@@ -16,11 +16,11 @@ from aiohttp import web
 
 from bot.invite_card import invite_link, qr_png
 from bot.web.auth import KEY_NAME, api_key_required
-from bot.web.common import BOT, SERVICES, json_error, read_json, refusal_response, write
+from bot.web.common import BOT, SERVICES, read_json, write
 from jobs.care.bookings import bookings_of
 from jobs.inputs import parse_row_id
 from jobs.patients.enrollment import enroll_once
-from jobs.patients.enrollment_request import FieldRefusal, parse_enrollment_request
+from jobs.patients.enrollment_request import parse_enrollment_request
 from jobs.refusal import Refusal
 from jobs.staff.console import patient_timeline
 
@@ -36,22 +36,17 @@ async def create_enrollment(request: web.Request) -> web.Response:
     if isinstance(body, web.Response):
         return body
     now = services.clock()
-    try:
-        wanted = parse_enrollment_request(body, now=now, clinic_zone=settings.clinic_timezone, catalog=catalog,
-                                          default_series_length=settings.series_length,
-                                          phone_region=settings.phone_region)
-    except FieldRefusal as exc:
-        return refusal_response(services, exc)
+    # A refusal (a bad field, a used external_id...) is answered by bot.web.common.answer_refusals.
+    wanted = parse_enrollment_request(body, now=now, clinic_zone=settings.clinic_timezone, catalog=catalog,
+                                      default_series_length=settings.series_length,
+                                      phone_region=settings.phone_region)
     protocol = catalog.protocol(wanted.protocol or settings.default_protocol)
-    try:
-        result = await write(
-            request, enroll_once, external_id=wanted.external_id, invite_ttl=settings.invite_ttl, now=now,
-            name=wanted.name, protocol=protocol, session_at=wanted.session_at, session_number=wanted.session_number,
-            series_length=wanted.series_length or settings.series_length,
-            zone=wanted.zone or settings.clinic_timezone, locale=wanted.locale or "",
-            quiet_hours=settings.quiet_hours, enrolled_by=None, phone=wanted.phone)
-    except Refusal as exc:
-        return refusal_response(services, exc)
+    result = await write(
+        request, enroll_once, external_id=wanted.external_id, invite_ttl=settings.invite_ttl, now=now,
+        name=wanted.name, protocol=protocol, session_at=wanted.session_at, session_number=wanted.session_number,
+        series_length=wanted.series_length or settings.series_length,
+        zone=wanted.zone or settings.clinic_timezone, locale=wanted.locale or "",
+        quiet_hours=settings.quiet_hours, enrolled_by=None, phone=wanted.phone)
     patient = result.patient
     log.info("api key %s %s patient %d", request[KEY_NAME], "enrolled" if result.created else "found again",
              patient.id)
@@ -79,13 +74,10 @@ def _iso(moment) -> str | None:
 @api_key_required
 async def get_patient(request: web.Request) -> web.Response:
     """The patient's status, cycles, reminders with their outcome, lifecycle history and bookings."""
-    try:
-        patient_id = parse_row_id(request.match_info["id"], key="api_not_found")
-    except Refusal:
-        return json_error(404, "not_found", "no such patient")
+    patient_id = parse_row_id(request.match_info["id"], key="api_not_found")  # 404 (bot.web.common)
     found = await write(request, _read_patient, patient_id=patient_id)  # SQLite: every transaction takes the lock
     if found is None:
-        return json_error(404, "not_found", "no such patient")
+        raise Refusal("api_not_found")
     timeline, bookings = found
     patient = timeline.patient
     return web.json_response({
