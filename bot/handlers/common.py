@@ -88,9 +88,8 @@ async def edit_or_send(query: CallbackQuery, text: str, *, reply_markup: InlineK
 
 
 async def unknown_button(update: Update, context: AftercareContext) -> None:
-    """A press whose data no button of ours carries: answer it, so the client stops waiting."""
-    services = context.services
-    await update.callback_query.answer(services.text(context.locale, "not_your_button"))
+    """A press whose data no button of ours carries: answered (by the error handler), so the client stops waiting."""
+    raise Refusal("not_your_button")
 
 
 # Polling retries a Conflict with a growing pause (up to 30 s): one line now, then one per this.

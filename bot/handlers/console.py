@@ -89,9 +89,7 @@ async def patients_command(update: Update, context: AftercareContext) -> None:
     if which == "awaiting":
         which = AWAITING_LINK
     if which not in PATIENT_FILTERS:
-        await update.effective_message.reply_html(services.text(
-            context.locale, "patients_usage", filters=", ".join(PATIENT_FILTERS)))
-        return
+        raise Refusal("patients_usage", filters=", ".join(PATIENT_FILTERS))
     text, keyboard = await _patients_page(services, context.locale, which, 0)
     await update.effective_message.reply_html(text, reply_markup=keyboard)
 
@@ -103,8 +101,7 @@ async def patients_button(update: Update, context: AftercareContext) -> None:
     query = update.callback_query
     button = parse_callback(query.data)
     if button is None or button.kind != PATIENTS or button.value not in PATIENT_FILTERS:
-        await query.answer(services.text(context.locale, "not_your_button"))
-        return
+        raise Refusal("not_your_button")
     await query.answer()
     text, keyboard = await _patients_page(services, context.locale, button.value, button.number)
     await edit_or_send(query, text, reply_markup=keyboard)
