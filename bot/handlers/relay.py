@@ -113,7 +113,7 @@ async def _relay_to_staff(update: Update, context, services: Services, patient, 
                                           services.text(staff, "alert_relay_edited", text=words, **values),
                                           words, MAX_TEXT)
         delivered = await alert_staff(services, context.bot, text, patient_id=patient.id, follow_up=follow_up,
-                                      inbox_kind=InboxKind.MESSAGE)
+                                      inbox_kind=InboxKind.MESSAGE, dedup_key=f"relay:{update.update_id}")
         if delivered:
             await services.store.run(note_effect, update_id=update.update_id, effect=RELAYED)
         log.info("relayed an edited message of patient %d to %d staff chat(s)", patient.id, delivered)
@@ -129,14 +129,14 @@ async def _relay_to_staff(update: Update, context, services: Services, patient, 
         # A photo is sent on; a voice message, an audio, a video or a file is copied as it is.
         media = {"photo": message.photo[-1].file_id} if message.photo else {"copy_of": message}
         delivered = await alert_staff(services, context.bot, text, patient_id=patient.id, follow_up=follow_up,
-                                      inbox_kind=InboxKind.MESSAGE,
+                                      inbox_kind=InboxKind.MESSAGE, dedup_key=f"relay:{update.update_id}",
                                       **media)
     else:
         text, follow_up = split_for_limit(services.text(staff, "alert_relay_header", **values),
                                           services.text(staff, "alert_relay", text=words, **values),
                                           words, MAX_TEXT)
         delivered = await alert_staff(services, context.bot, text, patient_id=patient.id, follow_up=follow_up,
-                                      inbox_kind=InboxKind.MESSAGE)
+                                      inbox_kind=InboxKind.MESSAGE, dedup_key=f"relay:{update.update_id}")
     if delivered:
         await services.store.run(note_effect, update_id=update.update_id, effect=RELAYED)
         # Words are an answer to "how is your skin?" too: no nudge, no silence alert after them.
