@@ -27,7 +27,7 @@ from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, Tele
 from bot.alerts import alert_calls, deliver_alert
 from bot.inbox_views import edit_calls, edit_views
 from bot.services import Services
-from bot.topics import reopen_for_patient, settle_topics
+from bot.topics import queue_settle, reopen_for_patient, settle_topics
 from jobs.dispatch import DeliveryPolicy, retry_delay
 from jobs.staff.outbox import (
     Action,
@@ -51,6 +51,8 @@ OUTBOX_LEASE = timedelta(minutes=5)
 OUTBOX_BATCH = 50
 # A timeout or a network error: tried again with backoff, given up after this many attempts.
 OUTBOX_RETRY = DeliveryPolicy(max_attempts=8, retry_base=timedelta(seconds=15), retry_cap=timedelta(minutes=10))
+# Topics closed or reopened per notice (each is a call or two into the staff chat).
+SETTLE_PER_NOTICE = 2
 # The Bot API methods that write into a chat, and so spend its budget.
 PACED = frozenset({"send_message", "send_photo", "copy_message", "send_document", "create_forum_topic",
                    "edit_forum_topic", "close_forum_topic", "reopen_forum_topic", "edit_message_text",
@@ -210,7 +212,8 @@ async def _calls_needed(services: Services, notice: ClaimedNotice) -> int:
         return await alert_calls(services, notice)
     if notice.action is Action.EDIT:
         return await edit_calls(services, notice)
-    return 2 if notice.action is Action.SETTLE else 1
+    # Settling: a topic's rename (an erased patient) and its closing, for each topic it may do.
+    return 2 * SETTLE_PER_NOTICE if notice.action is Action.SETTLE else 1
 
 
 async def _perform(services: Services, bot: PacedBot, notice: ClaimedNotice) -> None:
@@ -219,7 +222,11 @@ async def _perform(services: Services, bot: PacedBot, notice: ClaimedNotice) -> 
     elif notice.action is Action.EDIT:
         await edit_views(services, bot, notice)
     elif notice.action is Action.SETTLE:
-        await settle_topics(services, bot)
+        # A few topics per notice, so that alerts waiting for the chat are not held behind many. A full
+        # batch done: the rest are queued again (the key was freed when this one was claimed); fewer: what
+        # is left could not be done now, and the dispatcher's next pass queues it again.
+        if await settle_topics(services, bot, limit=SETTLE_PER_NOTICE) >= SETTLE_PER_NOTICE:
+            await queue_settle(services)
     elif notice.action is Action.REOPEN and notice.patient_id is not None:
         await reopen_for_patient(services, bot, notice.patient_id)
 

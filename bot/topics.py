@@ -227,13 +227,15 @@ async def reopen_for_patient(services: Services, bot: Bot, patient_id: int) -> N
         await _change(services, bot, chat_id, patient_id, topic.thread_id, close=False, override=True)
 
 
-async def settle_topics(services: Services, bot: Bot) -> int:
-    """Close or reopen the topics the lifecycle marked (plans ended or resumed, series done); return how many."""
+async def settle_topics(services: Services, bot: Bot, *, limit: int = 50) -> int:
+    """Close or reopen up to ``limit`` of the topics the lifecycle marked (plans ended or resumed, series
+    done); return how many."""
     chat_id = await staff_forum(services, bot)
     if chat_id is None:
         return 0
     done = 0
-    for patient in await services.store.run(topics.pending_topics, chat_id=chat_id, now=services.clock()):
+    for patient in await services.store.run(topics.pending_topics, chat_id=chat_id, now=services.clock(),
+                                            limit=limit):
         if patient.status == DELETED:
             # Erased: the topic keeps no name, only the number.
             try:

@@ -17,7 +17,7 @@ from sqlmodel import update
 from bot.outbox import outbox_rounds, send_notices
 from bot.topics import FORUM_RECHECK_AFTER_FAILURE, staff_forum
 from jobs.staff.outbox import Action, Notice, Priority, StaffPacer, StaffPacing, claim_notices, enqueue
-from jobs.storage.models import NOTICE_PENDING, NOTICE_SENT, PENDING, SENT, Reminder, StaffNotice
+from jobs.storage.models import NOTICE_PENDING, NOTICE_SENT, PENDING, SENT, Patient, Reminder, StaffNotice
 from tests.conftest import STAFF_ID, BotHarness, bot_env
 
 FORUM = -1001777000002
@@ -189,3 +189,18 @@ def test_the_pacer_keeps_a_second_between_calls_and_twenty_a_minute_in_a_group(c
     assert pacer.ready_at(FORUM, now + timedelta(seconds=20), calls=3) == now + timedelta(seconds=62)
     pacer.hold(FORUM, now + timedelta(minutes=5))
     assert pacer.ready_at(FORUM, now + timedelta(minutes=2)) == now + timedelta(minutes=5)
+
+
+async def test_many_topics_to_close_go_a_few_per_notice_until_all_are_closed(staffed, fake_api, clock):
+    for n in range(5):
+        await staffed.link(f"/enroll Patient {n}", user_id=5000 + n)
+        await staffed.send(5000 + n, "hello")  # each patient's topic is made
+    with staffed.session() as session:  # five plans ended at once (as /cancel marks them)
+        session.exec(update(Patient).values(topic_pending="closed"))
+        session.commit()
+    before = max(n.id for n in staffed.rows(StaffNotice))
+    await staffed.rounds()
+    topics = fake_api.topics(FORUM)
+    assert len(topics) == 5 and all(topic.closed for topic in topics)
+    settles = staffed.rows(StaffNotice, StaffNotice.id > before, StaffNotice.action == Action.SETTLE)
+    assert len(settles) == 3  # two topics per notice: 2 + 2 + 1
