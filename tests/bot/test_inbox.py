@@ -10,8 +10,9 @@ import pytest
 
 from bot.delivery import raise_untaken
 from jobs.refusal import Refusal
-from jobs.staff.inbox import TRANSITIONS, InboxChange, InboxKind, InboxStatus, apply_change
+from jobs.staff.inbox import TRANSITIONS, InboxChange, InboxKind, apply_change
 from jobs.storage.models import InboxEvent, InboxItem, InboxView, Patient
+from jobs.storage.states import InboxStatus
 from tests.conftest import PATIENT_ID, STAFF_ID, BotHarness, bot_env
 
 COLLEAGUE = 1002

@@ -85,11 +85,12 @@ async def test_the_heartbeat_counts_for_health_only_while_fresh(web_bot, http):
 
 
 async def test_the_lag_histogram_counts_a_late_send_in_its_bucket(web_bot, http):
-    from jobs.storage.models import SENT, Reminder
+    from jobs.storage.models import Reminder
+    from jobs.storage.states import ReminderStatus
 
     await web_bot.link()
     with web_bot.session() as session:
-        row = session.exec(Reminder.__table__.select().where(Reminder.status == SENT)).first()
+        row = session.exec(Reminder.__table__.select().where(Reminder.status == ReminderStatus.SENT)).first()
         reminder = session.get(Reminder, row.id)
         reminder.sent_at = reminder.due_at + timedelta(minutes=10)  # ten minutes late
         session.add(reminder)

@@ -9,7 +9,7 @@ from zoneinfo import ZoneInfo
 import icalendar
 
 from jobs.care.bookings import evening_before
-from jobs.patients.lifecycle import CancelReason
+from jobs.patients.reminder_moves import CancelReason
 from jobs.storage.models import Booking, BookingEvent, Patient, Reminder
 from messages.protocol import KIND_APPOINTMENT, KIND_REBOOK
 from tests.bot.web.conftest import CALCOM_SECRET, signed
