@@ -69,7 +69,7 @@ def list_patients(session: Session, *, which: str, page: int, page_size: int, no
             Enrollment.session_number < Enrollment.series_length,
             in_window,
             ~select(Event.id).where(Event.patient_id == Patient.id, Event.at >= Enrollment.created_at,
-                                    Event.kind.in_([events.BOOKED, events.NOT_CONTINUING])).exists(),
+                                    Event.kind.in_([events.BOOKED, LifecycleEvent.NOT_CONTINUING])).exists(),
         )
     else:
         query = query.where(Patient.status == which)
