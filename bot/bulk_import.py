@@ -124,20 +124,20 @@ def _run_import(source: Path, *, engine: Engine, settings: Settings, catalog: Ca
                  "meanwhile?); run the import again")
         return ImportOutcome(1, [], checked)
     _summarize(imported, checked, csv_path, settings=settings, say=say, complain=complain)
-    report = None
+    report, printed = None, None
     if cards or (cards is None and len(imported) <= CARDS_AUTO_LIMIT):
         mark = time.perf_counter()
         report = write_cards(pdf_path, imported, links, settings=settings, catalog=catalog)
         timings["cards"] = time.perf_counter() - mark
+        printed = pdf_path
         say(f"invite cards to print: {pdf_path} ({report.pages} page(s), {len(imported)} cards)")
         for line in cards_warnings(report):
             complain(f"aftercare: warning: {line}")
     else:
-        pdf_path = None
         say(f"no cards printed for {len(imported)} patients (over {CARDS_AUTO_LIMIT:,}): make them for the rows "
             f"you need with  aftercare cards {csv_path}  (or import with --cards)")
     timings["total"] = time.perf_counter() - started
-    return ImportOutcome(0, imported, checked, csv_path, pdf_path, report, timings)
+    return ImportOutcome(0, imported, checked, csv_path, printed, report, timings)
 
 
 def _read_records(source: Path, *, complain: Callable[[str], None]) -> list[dict[str, str]] | None:
