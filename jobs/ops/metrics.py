@@ -12,7 +12,7 @@ from sqlalchemy import case, func, inspect, literal_column, text
 from sqlmodel import Session, select
 
 from jobs.storage.models import Reminder
-from jobs.storage.states import ReminderStatus
+from jobs.storage.states import InboxStatus, ReminderStatus
 
 # Dispatch lag (due -> sent) buckets, in seconds: from "on time" to "a day late after downtime".
 LAG_BUCKETS = (1.0, 5.0, 15.0, 30.0, 60.0, 120.0, 300.0, 900.0, 1800.0, 3600.0, 3 * 3600.0, 6 * 3600.0, 86400.0)
@@ -71,6 +71,6 @@ def open_inbox_items(session: Session) -> dict[str, int] | None:
         return None
     columns = {column["name"] for column in inspector.get_columns("inbox_item")}
     kind = "kind" if "kind" in columns else "'all'"
-    where = "WHERE status != 'resolved'" if "status" in columns else ""
+    where = f"WHERE status != '{InboxStatus.RESOLVED.value}'" if "status" in columns else ""
     rows = session.exec(text(f"SELECT {kind}, COUNT(*) FROM inbox_item {where} GROUP BY 1")).all()  # noqa: S608
     return {str(name): int(count) for name, count in rows}

@@ -69,7 +69,7 @@ async def test_a_forged_delete_confirmation_erases_nothing(harness, fake_api):
     assert harness.rows(Patient)[0].status != PatientStatus.DELETED
     stop_id, stop_data = harness.buttons(PATIENT_ID)
     await harness.press(PATIENT_ID, stop_data[0], stop_id)
-    assert harness.rows(Patient)[0].status == "stopped"
+    assert harness.rows(Patient)[0].status == PatientStatus.STOPPED
     await harness.press(PATIENT_ID, stop_data[0], stop_id)  # pressed again: the prompt is closed
     assert "expired" in _answers(fake_api)[-1]
 

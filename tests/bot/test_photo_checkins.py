@@ -39,7 +39,7 @@ async def _send_photo(harness, fake_api, file_id, caption=""):
 
 async def test_the_day_3_photo_step_asks_for_a_photo_with_how_to_take_it(clinic, fake_api, clock):
     step = await _asked_for_a_photo(clinic, clock)
-    assert step.status == "sent" and step.kind == "photo"
+    assert step.status == ReminderStatus.SENT and step.kind == "photo"
     request = fake_api.texts(PATIENT_ID)[-1]
     assert "photo of the treated area" in request and "daylight" in request and "no filter" in request
     assert "same angle" in request

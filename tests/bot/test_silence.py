@@ -5,7 +5,7 @@ in the database (they survive a restart) and follow the patient's lifecycle."""
 from __future__ import annotations
 
 from jobs.storage.models import Reminder
-from jobs.storage.states import ReminderStatus
+from jobs.storage.states import InboxStatus, ReminderStatus
 from tests.conftest import PATIENT_ID, STAFF_ID
 
 NO_ANSWER = "No answer from <b>Anna K</b> (#1) to the day-2 check-in"
@@ -209,10 +209,10 @@ async def test_an_answer_after_staff_were_told_resolves_the_silence_item_on_ever
     clock.set_local(3, 10, 6)
     await harness.dispatch()  # staff told: a "no answer" item in the inbox
     [item] = harness.rows(InboxItem, InboxItem.kind == "silence")
-    assert item.status == "open"
+    assert item.status == InboxStatus.OPEN
     await harness.press(PATIENT_ID, data[0], message_id)  # the patient answers at last
     [item] = harness.rows(InboxItem, InboxItem.kind == "silence")
-    assert item.status == "resolved"
+    assert item.status == InboxStatus.RESOLVED
     edit = [c for c in fake_api.calls_to("editMessageText") if c.params["chat_id"] == STAFF_ID][-1]
     assert NO_ANSWER in edit.params["text"] and "Closed" in edit.params["text"]
     assert _step(harness).answer == "fine" and step.id == _step(harness).id

@@ -215,7 +215,7 @@ async def test_sends_that_finish_together_are_marked_sent_by_one_executemany(har
     # One of them was taken over meanwhile (its lease ran out and it was re-queued): leave it alone.
     taken = claimed[0].id
     with store.engine.begin() as connection:
-        connection.execute(Reminder.__table__.update().where(Reminder.__table__.c.id == taken).values(status="pending"))
+        connection.execute(Reminder.__table__.update().where(Reminder.__table__.c.id == taken).values(status=ReminderStatus.PENDING))
     recorder = OutcomeRecorder(store)
     seen, stop = _statements(store.engine)
     try:
@@ -225,7 +225,7 @@ async def test_sends_that_finish_together_are_marked_sent_by_one_executemany(har
         stop()
     assert [entry for entry in seen if entry[0] == "UPDATE"] == [("UPDATE", True)]
     rows = {r.id: r for r in harness.rows(Reminder, Reminder.id.in_([r.id for r in claimed]))}
-    assert rows[taken].status == "pending" and rows[taken].telegram_message_id is None
+    assert rows[taken].status == ReminderStatus.PENDING and rows[taken].telegram_message_id is None
     for n, item in enumerate(claimed[1:], start=1):
         row = rows[item.id]
         assert (row.status, row.telegram_message_id, row.claimed_until) == (ReminderStatus.SENT, 900 + n, None)

@@ -252,7 +252,7 @@ async def test_a_stop_request_halts_the_sends_of_a_claimed_batch_that_have_not_b
     report = await run_dispatch(harness.services, harness.app.bot, should_stop=should_stop)
     assert report.sent == 1 and report.released == 5
     assert len(fake_api.calls_to("sendMessage")) == sent_before + 1
-    assert not harness.rows(Reminder, Reminder.status == "claimed")
+    assert not harness.rows(Reminder, Reminder.status == ReminderStatus.CLAIMED)
     assert len(harness.rows(Reminder, Reminder.step_key == "evening_checkin", Reminder.status == ReminderStatus.PENDING)) == 5
 
 
