@@ -2,8 +2,8 @@
 
 A change is an *event* (``LifecycleEvent``) applied by :func:`apply_event`: it checks the event is
 allowed from the patient's status (``TRANSITIONS``), moves the patient, brings their open reminders
-into the state the new status wants (``jobs/patients/reminder_moves.py``), erases them on
-``erased`` (``jobs/patients/erasure.py``), records an event row saying who caused it (the patient,
+into the state the new status wants (``jobs/patients/reminder_moves.py``), on ``erased`` removes
+what identifies them (``jobs/patients/erasure.py``), records an event row saying who caused it (the patient,
 a staff member or the system) and why, and marks their staff topic to close or reopen
 (``jobs/staff/topics.py``). DESIGN decision 10: nothing else writes ``Patient.status``.
 
@@ -174,8 +174,6 @@ def apply_event(session: Session, *, patient: Patient, event: LifecycleEvent, ca
     note_topic(session, patient)
     return Applied(patient=patient, event=event, before=before, after=after, cancelled=cancelled, revived=revived,
                    skipped=skipped)
-
-
 
 
 def record_new_patients(session: Session, *, patient_ids: Sequence[int], event: LifecycleEvent, cause: Cause,
