@@ -6,7 +6,7 @@ forum, everything :func:`bot.alerts.alert_staff` sends about a patient goes into
 "#12 Anna K", created on first use (``createForumTopic``; one creator at a time, across processes,
 by a claim in the database). A topic staff deleted is made again on next use; a chat that stopped
 being a forum gets alerts in the chat itself, as before. The lifecycle marks topics to close or
-reopen (``jobs/lifecycle.note_topic``); :func:`settle_topics` does it. Every call here into the
+reopen (``jobs/staff/topics.note_topic``); :func:`settle_topics` does it. Every call here into the
 staff chat is made by the staff outbox (bot/outbox.py) at the chat's pace: :func:`queue_settle`
 and :func:`queue_reopen` only queue the work.
 
@@ -27,7 +27,8 @@ from telegram.error import BadRequest, RetryAfter, TelegramError
 from bot.services import Services
 from jobs.staff import topics
 from jobs.staff.outbox import Action, Notice, Priority
-from jobs.storage.models import DELETED, Patient
+from jobs.storage.models import Patient
+from jobs.storage.states import PatientStatus
 
 log = logging.getLogger(__name__)
 
@@ -236,7 +237,7 @@ async def settle_topics(services: Services, bot: Bot, *, limit: int = 50) -> int
     done = 0
     for patient in await services.store.run(topics.pending_topics, chat_id=chat_id, now=services.clock(),
                                             limit=limit):
-        if patient.status == DELETED:
+        if patient.status == PatientStatus.DELETED:
             # Erased: the topic keeps no name, only the number.
             try:
                 await bot.edit_forum_topic(chat_id, patient.topic_thread_id, name=topic_name(patient.id, ""))
