@@ -28,9 +28,12 @@ from bot.delivery import run_dispatch
 from bot.outbox import outbox_rounds
 from bot.services import utc_now
 from jobs.staff.outbox import StaffPacer, StaffPacing
-from jobs.storage.models import NOTICE_SENT, PENDING, SENT, Reminder, StaffNotice
+from jobs.storage.models import Reminder, StaffNotice
+from jobs.storage.states import NoticeStatus, ReminderStatus
 from tests.conftest import BotHarness, bot_env
 from tests.fakes.bot_api import FakeBotAPI
+
+PENDING = ReminderStatus.PENDING
 
 FORUM = -1001888000001
 
@@ -64,7 +67,7 @@ async def _run(bot: BotHarness, api: FakeBotAPI, patients: int, seconds: float) 
         session.exec(update(Reminder).where(Reminder.kind.in_(("silence", "nudge")), Reminder.status == PENDING)
                      .values(due_at=now - timedelta(seconds=1)))
         session.exec(update(Reminder).where(Reminder.kind == "nudge", Reminder.status == PENDING)
-                     .values(status="cancelled"))
+                     .values(status=ReminderStatus.CANCELLED))
         firsts: dict[int, int] = {}
         for row in session.exec(Reminder.__table__.select().where(
                 Reminder.status == PENDING, Reminder.kind.notin_(("silence", "nudge"))).order_by(Reminder.due_at)):
@@ -84,7 +87,7 @@ async def _run(bot: BotHarness, api: FakeBotAPI, patients: int, seconds: float) 
 
     await asyncio.gather(every_second(run_dispatch), every_second(outbox_rounds))
     rows = bot.rows(Reminder, Reminder.id.in_(firsts.values()))
-    late = [(r.sent_at - due).total_seconds() for r in rows if r.status == SENT]
+    late = [(r.sent_at - due).total_seconds() for r in rows if r.status == ReminderStatus.SENT]
     notices = bot.rows(StaffNotice)
     group_calls = [c for c in api.calls[calls_before:] if c.params.get("chat_id") == FORUM]
     return {
@@ -92,7 +95,7 @@ async def _run(bot: BotHarness, api: FakeBotAPI, patients: int, seconds: float) 
         "reminders_due_at_45s": len(rows), "reminders_sent": len(late),
         "lateness_median_s": round(statistics.median(late), 2) if late else None,
         "lateness_max_s": round(max(late), 2) if late else None,
-        "staff_alerts_queued": len(notices), "staff_alerts_sent": sum(n.status == NOTICE_SENT for n in notices),
+        "staff_alerts_queued": len(notices), "staff_alerts_sent": sum(n.status == NoticeStatus.SENT for n in notices),
         "group_calls": len(group_calls), "group_429s": sum(c.status == 429 for c in group_calls),
     }
 

@@ -32,8 +32,9 @@ from sqlalchemy import and_, bindparam, case, delete, func, or_, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session, select
 
-from jobs.storage.models import NOTICE_CLAIMED, NOTICE_FAILED, NOTICE_PENDING, NOTICE_SENT, StaffNotice
+from jobs.storage.models import StaffNotice
 from jobs.storage.presence import ME, holder_gone
+from jobs.storage.states import NoticeStatus
 
 ERROR_LENGTH = 200  # the column's size
 
@@ -92,7 +93,7 @@ def enqueue(session: Session, *, notices: list[Notice], now: datetime) -> int:
         return 0
     rows = [{"chat_id": notice.chat_id, "patient_id": notice.patient_id, "action": notice.action.value,
              "payload": json.dumps(notice.payload), "priority": int(notice.priority), "dedup_key": notice.dedup_key,
-             "status": NOTICE_PENDING, "created_at": now, "due_at": now, "attempts": 0} for notice in notices]
+             "status": NoticeStatus.PENDING, "created_at": now, "due_at": now, "attempts": 0} for notice in notices]
     connection = session.connection()
     insert = (postgresql.insert if connection.dialect.name == "postgresql" else sqlite.insert)(StaffNotice.__table__)
     added = 0
@@ -105,12 +106,12 @@ def _claim_statements(dialect: str):
     table = StaffNotice
     now = bindparam("now")
     takeable = or_(
-        and_(table.status == NOTICE_PENDING, table.due_at <= now),
-        and_(table.status == NOTICE_CLAIMED, or_(table.claimed_until <= now, holder_gone(table.holder, dialect))),
+        and_(table.status == NoticeStatus.PENDING, table.due_at <= now),
+        and_(table.status == NoticeStatus.CLAIMED, or_(table.claimed_until <= now, holder_gone(table.holder, dialect))),
     )
     candidates = (
         select(table.id)
-        .where(table.status.in_((NOTICE_PENDING, NOTICE_CLAIMED)), takeable)
+        .where(table.status.in_((NoticeStatus.PENDING, NoticeStatus.CLAIMED)), takeable)
         .order_by(table.priority.desc(), table.id)
         .limit(bindparam("limit"))
         .with_for_update(skip_locked=True)
@@ -119,7 +120,7 @@ def _claim_statements(dialect: str):
     mark = (
         update(table)
         .where(table.id.in_(bindparam("ids", expanding=True)))
-        .values(status=NOTICE_CLAIMED, claimed_until=bindparam("until"), holder=bindparam(ME),
+        .values(status=NoticeStatus.CLAIMED, claimed_until=bindparam("until"), holder=bindparam(ME),
                 # An edit or topic work being sent no longer stands for changes made from now on.
                 dedup_key=case((table.action.in_(coalescing), None), else_=table.dedup_key))
         .returning(table.id, table.chat_id, table.patient_id, table.action, table.payload, table.attempts,
@@ -147,16 +148,16 @@ def claim_notices(session: Session, *, now: datetime, limit: int, lease: timedel
 
 def notice_sent(session: Session, *, notice_id: int, now: datetime) -> None:
     """Telegram took it: done, and its words are no longer kept."""
-    _finish(session, notice_id, NOTICE_SENT, now, None)
+    _finish(session, notice_id, NoticeStatus.SENT, now, None)
 
 
 def notice_failed(session: Session, *, notice_id: int, now: datetime, error: str) -> None:
     """Refused for good (or failed too often): kept, without its words, with why."""
-    _finish(session, notice_id, NOTICE_FAILED, now, error)
+    _finish(session, notice_id, NoticeStatus.FAILED, now, error)
 
 
 def _finish(session: Session, notice_id: int, status: str, now: datetime, error: str | None) -> None:
-    session.exec(update(StaffNotice).where(StaffNotice.id == notice_id, StaffNotice.status == NOTICE_CLAIMED)
+    session.exec(update(StaffNotice).where(StaffNotice.id == notice_id, StaffNotice.status == NoticeStatus.CLAIMED)
                  .values(status=status, payload="", done_at=now, claimed_until=None,
                          last_error=error[:ERROR_LENGTH] if error else None))
 
@@ -164,36 +165,36 @@ def _finish(session: Session, notice_id: int, status: str, now: datetime, error:
 def notice_later(session: Session, *, notice_id: int, due_at: datetime, attempts: int,
                  error: str | None = None) -> None:
     """Back to waiting until ``due_at`` (its chat had no budget, or Telegram said wait, or a retry)."""
-    session.exec(update(StaffNotice).where(StaffNotice.id == notice_id, StaffNotice.status == NOTICE_CLAIMED)
-                 .values(status=NOTICE_PENDING, due_at=due_at, attempts=attempts, claimed_until=None, holder=None,
+    session.exec(update(StaffNotice).where(StaffNotice.id == notice_id, StaffNotice.status == NoticeStatus.CLAIMED)
+                 .values(status=NoticeStatus.PENDING, due_at=due_at, attempts=attempts, claimed_until=None, holder=None,
                          last_error=error[:ERROR_LENGTH] if error else None))
 
 
 def hold_chat(session: Session, *, chat_id: int, until: datetime) -> int:
     """Telegram said to wait: nothing waiting for ``chat_id`` goes before ``until``. Return how many were held."""
     return session.exec(update(StaffNotice)
-                        .where(StaffNotice.chat_id == chat_id, StaffNotice.status == NOTICE_PENDING,
+                        .where(StaffNotice.chat_id == chat_id, StaffNotice.status == NoticeStatus.PENDING,
                                StaffNotice.due_at < until)
                         .values(due_at=until)).rowcount
 
 
 def next_due(session: Session) -> datetime | None:
     """When the earliest waiting notice may go (None: nothing waits)."""
-    return session.exec(select(func.min(StaffNotice.due_at)).where(StaffNotice.status == NOTICE_PENDING)).one()
+    return session.exec(select(func.min(StaffNotice.due_at)).where(StaffNotice.status == NoticeStatus.PENDING)).one()
 
 
 def outbox_counts(session: Session, *, now: datetime) -> dict[str, int]:
     """Waiting, of which due now, and failed for good: for the heartbeat and /metrics."""
-    waiting = StaffNotice.status.in_((NOTICE_PENDING, NOTICE_CLAIMED))
+    waiting = StaffNotice.status.in_((NoticeStatus.PENDING, NoticeStatus.CLAIMED))
     pending = session.exec(select(func.count()).where(waiting)).one()
     due = session.exec(select(func.count()).where(waiting, StaffNotice.due_at <= now)).one()
-    failed = session.exec(select(func.count()).where(StaffNotice.status == NOTICE_FAILED)).one()
+    failed = session.exec(select(func.count()).where(StaffNotice.status == NoticeStatus.FAILED)).one()
     return {"pending": pending, "due": due, "failed": failed}
 
 
 def prune_notices(session: Session, *, before: datetime) -> int:
     """Delete sent and failed notices done before ``before``; return how many."""
-    return session.exec(delete(StaffNotice).where(StaffNotice.status.in_((NOTICE_SENT, NOTICE_FAILED)),
+    return session.exec(delete(StaffNotice).where(StaffNotice.status.in_((NoticeStatus.SENT, NoticeStatus.FAILED)),
                                                   StaffNotice.done_at < before)).rowcount
 
 

@@ -14,7 +14,14 @@ from sqlalchemy import Text as sa_Text
 from sqlalchemy import false as sa_false
 from sqlmodel import Field, SQLModel
 
-from jobs.storage.states import CURRENT_STATUSES, InboxStatus, PatientStatus, ReminderStatus, UpdateStatus
+from jobs.storage.states import (
+    CURRENT_STATUSES,
+    InboxStatus,
+    NoticeStatus,
+    PatientStatus,
+    ReminderStatus,
+    UpdateStatus,
+)
 from jobs.storage.types import UTCDateTime
 
 # A Telegram chat follows at most one patient record in these statuses (the index below says so).
@@ -419,13 +426,6 @@ class BookingEvent(SQLModel, table=True):
 
 # --------------------------------------------------------------------------- staff outbox (0019)
 
-# Staff notice states (jobs/staff/outbox.py): queued, then sent by the outbox job at the staff chat's pace.
-NOTICE_PENDING = "pending"  # waiting for its chat's turn (``due_at``: not before)
-NOTICE_CLAIMED = "claimed"  # the outbox job is sending it (``holder``), until ``claimed_until``
-NOTICE_SENT = "sent"  # Telegram took it; its words are cleared, the row is pruned later
-NOTICE_FAILED = "failed"  # Telegram refused it for good, or it failed too often
-
-
 class StaffNotice(SQLModel, table=True):
     """One thing to do in a staff chat (an alert, an edit of one, topic work), queued, sent at the chat's pace."""
 
@@ -447,7 +447,7 @@ class StaffNotice(SQLModel, table=True):
     priority: int = 0
     # Queued twice under one key is queued once (a re-claimed silence alert; an edit already waiting).
     dedup_key: str | None = Field(default=None, max_length=120, unique=True)
-    status: str = Field(default=NOTICE_PENDING, max_length=16)
+    status: str = Field(default=NoticeStatus.PENDING.value, max_length=16)
     created_at: datetime = _utc()
     due_at: datetime = _utc()
     claimed_until: datetime | None = _utc(default=None, nullable=True)

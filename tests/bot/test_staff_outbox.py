@@ -17,7 +17,8 @@ from sqlmodel import update
 from bot.outbox import outbox_rounds, send_notices
 from bot.topics import FORUM_RECHECK_AFTER_FAILURE, staff_forum
 from jobs.staff.outbox import Action, Notice, Priority, StaffPacer, StaffPacing, claim_notices, enqueue
-from jobs.storage.models import NOTICE_PENDING, NOTICE_SENT, PENDING, SENT, Patient, Reminder, StaffNotice
+from jobs.storage.models import Patient, Reminder, StaffNotice
+from jobs.storage.states import NoticeStatus, ReminderStatus
 from tests.conftest import STAFF_ID, BotHarness, bot_env
 
 FORUM = -1001777000002
@@ -60,7 +61,7 @@ async def test_fifty_silence_alerts_at_once_hold_back_no_reminder_and_all_reach_
     # Each patient also has a reminder due 45 s from now (the next step of their plan, moved here).
     with staffed.session() as session:
         firsts = {}
-        for row in session.exec(Reminder.__table__.select().where(Reminder.status == PENDING,
+        for row in session.exec(Reminder.__table__.select().where(Reminder.status == ReminderStatus.PENDING,
                                                                   Reminder.kind != "silence",
                                                                   Reminder.parent_id.is_(None))
                                 .order_by(Reminder.due_at)):
@@ -76,7 +77,7 @@ async def test_fifty_silence_alerts_at_once_hold_back_no_reminder_and_all_reach_
     report = await run_dispatch(staffed.services, staffed.app.bot)  # the dispatcher alone
     assert report.sent == PATIENTS  # 50 silence alerts handed to the outbox...
     assert _group_calls(fake_api) == before  # ...and not one call to the staff group on the dispatcher's path
-    assert len(staffed.rows(StaffNotice, StaffNotice.status == NOTICE_PENDING)) == PATIENTS
+    assert len(staffed.rows(StaffNotice, StaffNotice.status == NoticeStatus.PENDING)) == PATIENTS
 
     # Both jobs tick every 5 s, as the JobQueue runs them (the outbox's also when woken).
     reminders_checked = False
@@ -86,13 +87,13 @@ async def test_fifty_silence_alerts_at_once_hold_back_no_reminder_and_all_reach_
         await run_dispatch(staffed.services, staffed.app.bot)
         if not reminders_checked and clock() >= start + timedelta(seconds=45):
             rows = staffed.rows(Reminder, Reminder.id.in_(firsts.values()))
-            assert [r.status for r in rows] == [SENT] * PATIENTS
+            assert [r.status for r in rows] == [ReminderStatus.SENT] * PATIENTS
             # On time: sent at the first dispatcher tick after they were due, whatever the group's backlog.
             assert max(r.sent_at for r in rows) - (start + timedelta(seconds=45)) <= timedelta(seconds=5)
-            backlog = staffed.rows(StaffNotice, StaffNotice.status == NOTICE_PENDING)
+            backlog = staffed.rows(StaffNotice, StaffNotice.status == NoticeStatus.PENDING)
             assert len(backlog) > 30  # the staff group was still far behind
             reminders_checked = True
-        if reminders_checked and not staffed.rows(StaffNotice, StaffNotice.status != NOTICE_SENT):
+        if reminders_checked and not staffed.rows(StaffNotice, StaffNotice.status != NoticeStatus.SENT):
             break
     assert reminders_checked
     # Every alert in its patient's own topic, each topic made once, and Telegram never said "too many".
@@ -113,7 +114,7 @@ async def test_a_429_holds_the_chat_for_its_retry_after_and_the_alert_still_arri
                                         Notice(FORUM, Action.SEND, {"text": "second"})])
     report = await send_notices(staffed.services, staffed.app.bot)
     assert (report.sent, report.waiting) == (0, 2)
-    assert {n.due_at for n in staffed.rows(StaffNotice, StaffNotice.status == NOTICE_PENDING)} == \
+    assert {n.due_at for n in staffed.rows(StaffNotice, StaffNotice.status == NoticeStatus.PENDING)} == \
         {clock() + timedelta(seconds=30)}
     clock.advance(seconds=29)
     assert (await send_notices(staffed.services, staffed.app.bot)).sent == 0  # not before retry_after
