@@ -201,9 +201,16 @@ async def _send_chat(services: Services, store, bot: Bot, notices: list[ClaimedN
 
 
 async def _put_back(store, notices: list[ClaimedNotice], due_at: datetime, report: OutboxReport) -> None:
-    for notice in notices:
-        await store.run(notice_later, notice_id=notice.id, due_at=due_at, attempts=notice.attempts)
+    """These wait until ``due_at``; so does everything else waiting for their chat (it has no budget
+    before then), so that the rest of this pass does not claim them only to put them back."""
+    await store.run(_later_all, notices=notices, due_at=due_at)
     report.waiting += len(notices)
+
+
+def _later_all(session, *, notices: list[ClaimedNotice], due_at: datetime) -> None:
+    for notice in notices:
+        notice_later(session, notice_id=notice.id, due_at=due_at, attempts=notice.attempts)
+    hold_chat(session, chat_id=notices[0].chat_id, until=due_at)
 
 
 async def _calls_needed(services: Services, notice: ClaimedNotice) -> int:
