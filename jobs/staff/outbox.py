@@ -192,6 +192,14 @@ def outbox_counts(session: Session, *, now: datetime) -> dict[str, int]:
     return {"pending": pending, "due": due, "failed": failed}
 
 
+def forget_notices(session: Session, *, patient_id: int) -> int:
+    """Drop the alerts about ``patient_id`` not sent yet, and the reopening of their topic (they erased
+    their data); return how many."""
+    return session.exec(delete(StaffNotice).where(
+        StaffNotice.patient_id == patient_id, StaffNotice.action.in_((Action.SEND.value, Action.REOPEN.value)),
+        StaffNotice.status.in_((NoticeStatus.PENDING, NoticeStatus.CLAIMED)))).rowcount
+
+
 def prune_notices(session: Session, *, before: datetime) -> int:
     """Delete sent and failed notices done before ``before``; return how many."""
     return session.exec(delete(StaffNotice).where(StaffNotice.status.in_((NoticeStatus.SENT, NoticeStatus.FAILED)),

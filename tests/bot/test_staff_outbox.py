@@ -19,7 +19,7 @@ from bot.topics import FORUM_RECHECK_AFTER_FAILURE, staff_forum
 from jobs.staff.outbox import Action, Notice, Priority, StaffPacer, StaffPacing, claim_notices, enqueue
 from jobs.storage.models import Patient, Reminder, StaffNotice
 from jobs.storage.states import NoticeStatus, ReminderStatus
-from tests.conftest import STAFF_ID, BotHarness, bot_env
+from tests.conftest import PATIENT_ID, STAFF_ID, BotHarness, bot_env
 
 FORUM = -1001777000002
 PATIENTS = 50
@@ -205,3 +205,17 @@ async def test_many_topics_to_close_go_a_few_per_notice_until_all_are_closed(sta
     assert len(topics) == 5 and all(topic.closed for topic in topics)
     settles = staffed.rows(StaffNotice, StaffNotice.id > before, StaffNotice.action == Action.SETTLE)
     assert len(settles) == 3  # two topics per notice: 2 + 2 + 1
+
+
+async def test_an_erased_patient_s_alerts_still_waiting_are_never_sent(staffed, fake_api, clock):
+    await staffed.link()
+    staffed.services.staff_pacer.hold(FORUM, clock() + timedelta(hours=1))  # Telegram holds the staff group
+    await staffed.services.queue_staff([Notice(FORUM, Action.SEND, {"text": "Anna K wrote: my cheek"}, patient_id=1),
+                                        Notice(FORUM, Action.SEND, {"text": "staff meeting at 5"})])
+    await staffed.send(PATIENT_ID, "/delete")
+    message_id, data = staffed.buttons(PATIENT_ID)
+    await staffed.press(PATIENT_ID, next(d for d in data if d.startswith("cf:delete:yes")), message_id)
+    clock.advance(hours=2)
+    await send_notices(staffed.services, staffed.app.bot)
+    texts = fake_api.texts(FORUM)
+    assert "staff meeting at 5" in texts and not any("cheek" in text for text in texts)
