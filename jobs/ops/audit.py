@@ -63,10 +63,10 @@ class Action(StrEnum):
     TAKE = "take"                      # U  an inbox item taken
     RESOLVE = "resolve"                # U  an inbox item resolved
     PHOTO_REVIEW = "photo_review"      # U  a patient's photo reviewed
-    STAFF_ADDED = "staff_added"        # C  someone joined the staff (``staff_id``)
-    STAFF_REMOVED = "staff_removed"    # D  an admin removed a staff member (``staff_id``)
-    API_KEY_CREATED = "api_key_created"  # C
-    API_KEY_REVOKED = "api_key_revoked"  # D
+    STAFF_ADDED = "staff_added"        # C  someone joined the staff (``subject``: their Telegram id)
+    STAFF_REMOVED = "staff_removed"    # D  an admin removed a staff member (``subject``: their id)
+    API_KEY_CREATED = "api_key_created"  # C  ``subject``: the key's name
+    API_KEY_REVOKED = "api_key_revoked"  # D  ``subject``: the key's name
     BACKUP = "backup"                  # R  the whole database copied to a file
     RESTORE = "restore"                # C  a backup put back
     ERASURE = "erasure"                # D  a patient erased their data
@@ -151,7 +151,7 @@ def _hash(row: AuditEvent) -> str:
     fields = {
         "id": row.id, "at": row.at.astimezone(UTC).isoformat(timespec="microseconds"), "action": row.action,
         "outcome": row.outcome, "face": row.face, "actor": row.actor, "actor_id": row.actor_id,
-        "actor_name": row.actor_name, "patient_id": row.patient_id, "staff_id": row.staff_id,
+        "actor_name": row.actor_name, "patient_id": row.patient_id, "subject": row.subject,
         "count": row.count, "prev_hash": row.prev_hash,
     }
     return hashlib.sha256(json.dumps(fields, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
@@ -173,7 +173,7 @@ def _tail(session: Session) -> tuple[int, str]:
 
 
 def record(session: Session, *, action: Action, now: datetime, patient_id: int | None = None,
-           outcome: Outcome = Outcome.SUCCESS, count: int | None = None, staff_id: int | None = None,
+           outcome: Outcome = Outcome.SUCCESS, count: int | None = None, subject: object = None,
            who: Who | None = None) -> AuditEvent:
     """Append one row (in the caller's transaction: it is kept only if what it records is).
 
@@ -186,7 +186,8 @@ def record(session: Session, *, action: Action, now: datetime, patient_id: int |
     name = who.name if outcome is Outcome.SUCCESS or who.kind is not ActorKind.PERSON else None
     row = AuditEvent(id=last_id + 1, at=now, action=Action(action).value, outcome=Outcome(outcome).value,
                      face=who.face.value, actor=who.kind.value, actor_id=who.id,
-                     actor_name=name[:200] if name else None, patient_id=patient_id, staff_id=staff_id,
+                     actor_name=name[:200] if name else None, patient_id=patient_id,
+                     subject=str(subject)[:64] if subject is not None else None,
                      count=count, prev_hash=last_hash, hash="")
     row.hash = _hash(row)
     session.add(row)
@@ -233,7 +234,7 @@ def events(session: Session, *, patient_id: int | None = None, actor_id: int | N
     if patient_id is not None:
         query = query.where(AuditEvent.patient_id == patient_id)
     if actor_id is not None:
-        query = query.where((AuditEvent.actor_id == actor_id) | (AuditEvent.staff_id == actor_id))
+        query = query.where((AuditEvent.actor_id == actor_id) | (AuditEvent.subject == str(actor_id)))
     if since is not None:
         query = query.where(AuditEvent.at >= since)
     if limit is not None:

@@ -465,7 +465,8 @@ class AuditEvent(SQLModel, table=True):
     actor_id: int | None = Field(default=None, sa_column=Column(BigInteger, index=True))  # a Telegram user id
     actor_name: str | None = Field(default=None, max_length=200)  # staff's name, an API key's, the OS user's
     patient_id: int | None = Field(default=None, index=True)
-    staff_id: int | None = Field(default=None, sa_column=Column(BigInteger))  # the staff member added or removed
+    # What was acted on besides a patient: the Telegram id of a staff member added or removed, an API key's name.
+    subject: str | None = Field(default=None, max_length=64)
     count: int | None = None                      # how many patients an export or an import held
     prev_hash: str = Field(max_length=64)
     hash: str = Field(max_length=64)

@@ -29,7 +29,7 @@ def upgrade() -> None:
         sa.Column('actor_id', sa.BigInteger(), nullable=True),
         sa.Column('actor_name', sqlmodel.sql.sqltypes.AutoString(length=200), nullable=True),
         sa.Column('patient_id', sa.Integer(), nullable=True),
-        sa.Column('staff_id', sa.BigInteger(), nullable=True),
+        sa.Column('subject', sqlmodel.sql.sqltypes.AutoString(length=64), nullable=True),
         sa.Column('count', sa.Integer(), nullable=True),
         sa.Column('prev_hash', sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
         sa.Column('hash', sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
