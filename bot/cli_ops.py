@@ -118,37 +118,50 @@ def _line(row, *, names: dict[int, str], zone: ZoneInfo, admins: frozenset[int])
 
 def _backup(env: dict[str, str], args: argparse.Namespace) -> int:
     from bot.services import utc_now
-    from jobs.ops.backup import BackupError, backup
+    from jobs.ops import audit
+    from jobs.ops.backup import backup
+    from jobs.storage.db import Store
 
     settings = Settings.from_env(env, require_token=False)
     engine = _engine(settings)
     if engine is None:
         return 2
     target = Path(args.file)
+    done, status = _attempt("backup", engine, lambda: (backup(engine, target, now=utc_now()),
+                                                       Store(engine).call(audit.verify)))
+    if done is None:
+        return status
+    size, trail = done
+    print(f"backup: {target} ({size:,} bytes, readable by you only)")
+    # Kept beside the backup, the head shows later whether the trail was rewritten since.
+    print(f"audit trail head: {trail.head} ({trail.rows:,} rows" + (")" if trail.ok else
+          f", broken at row {trail.broken_at}: run aftercare audit verify)"))
+    return 0
+
+
+def _attempt(command: str, engine, work):
+    """``(work(), 0)``; a BackupError said in one line as ``(None, 2)``; the engine closed either way."""
+    from jobs.ops.backup import BackupError
+
     try:
-        size = backup(engine, target, now=utc_now())
+        return work(), 0
     except BackupError as exc:
-        print(f"aftercare: backup: {exc}", file=sys.stderr)
-        return 2
+        print(f"aftercare: {command}: {exc}", file=sys.stderr)
+        return None, 2
     finally:
         engine.dispose()
-    print(f"backup: {target} ({size:,} bytes, readable by you only)")
-    return 0
 
 
 def _restore(env: dict[str, str], args: argparse.Namespace) -> int:
     from bot.services import utc_now
-    from jobs.ops.backup import BackupError, restore
+    from jobs.ops.backup import restore
 
     settings = Settings.from_env(env, require_token=False)
     engine = _engine(settings, current=False)
-    try:
-        restored = restore(engine, Path(args.file), now=utc_now(), force=args.force)
-    except BackupError as exc:
-        print(f"aftercare: restore: {exc}", file=sys.stderr)
-        return 2
-    finally:
-        engine.dispose()
+    restored, status = _attempt("restore", engine, lambda: restore(engine, Path(args.file), now=utc_now(),
+                                                                   force=args.force))
+    if restored is None:
+        return status
     print(f"restored {args.file}: schema {restored.revision}")
     if restored.audit.ok:
         print(f"audit trail: {restored.audit.rows:,} rows verify; head {restored.audit.head}")
