@@ -528,23 +528,6 @@ def _bot_username(settings: Settings) -> str | None:
     return None
 
 
-def _database(settings: Settings):
-    """The engine of DATABASE_URL, which must be at the current schema; None (said why) otherwise."""
-    from jobs.storage.db import current_revision, head_revision, make_engine, sqlite_file
-
-    database_file = sqlite_file(settings.database_url)
-    if database_file is not None and not database_file.exists():
-        print(f"aftercare: DATABASE_URL: no database yet ({database_file}); `aftercare db upgrade` creates it",
-              file=sys.stderr)
-        return None
-    engine = make_engine(settings.database_url)
-    if current_revision(engine) != head_revision(engine):
-        print("aftercare: database: the schema is behind; run `aftercare db upgrade` first", file=sys.stderr)
-        engine.dispose()
-        return None
-    return engine
-
-
 def _import(env: dict[str, str], args: argparse.Namespace) -> int:
     from bot.app import load_messages
     from bot.bulk_import import run_import
@@ -552,7 +535,7 @@ def _import(env: dict[str, str], args: argparse.Namespace) -> int:
 
     settings = Settings.from_env(env, require_token=False)
     catalog = load_messages(settings)
-    engine = _database(settings)
+    engine = cli_ops.database_at_head(settings)
     if engine is None:
         return 2
     try:
@@ -605,7 +588,7 @@ def _export(env: dict[str, str], args: argparse.Namespace) -> int:
     from jobs.data.exporting import ExportError, export_csv, export_fhir
 
     settings = Settings.from_env(env, require_token=False)
-    engine = _database(settings)
+    engine = cli_ops.database_at_head(settings)
     if engine is None:
         return 2
     try:

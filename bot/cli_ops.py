@@ -40,11 +40,27 @@ def run(command: str, env: dict[str, str], args: argparse.Namespace) -> int | No
     return handler(env, args) if handler is not None else None
 
 
+def database_at_head(settings: Settings):
+    """The engine of DATABASE_URL, which must be at the current schema; None (said why) otherwise."""
+    from jobs.storage.db import current_revision, head_revision, make_engine, sqlite_file
+
+    database_file = sqlite_file(settings.database_url)
+    if database_file is not None and not database_file.exists():
+        print(f"aftercare: DATABASE_URL: no database yet ({database_file}); `aftercare migrate` creates it",
+              file=sys.stderr)
+        return None
+    engine = make_engine(settings.database_url)
+    if current_revision(engine) != head_revision(engine):
+        print("aftercare: database: the schema is behind; run `aftercare migrate` first", file=sys.stderr)
+        engine.dispose()
+        return None
+    return engine
+
+
 def _engine(settings: Settings, *, current: bool = True):
-    from bot.cli import _database
     from jobs.storage.db import make_engine
 
-    return _database(settings) if current else make_engine(settings.database_url)
+    return database_at_head(settings) if current else make_engine(settings.database_url)
 
 
 def _audit(env: dict[str, str], args: argparse.Namespace) -> int:
