@@ -344,7 +344,14 @@ def _check(env: dict[str, str], *, telegram: bool = False, env_file: Path | None
     import asyncio
 
     from bot.app import load_messages
-    from jobs.storage.db import current_revision, head_revision, make_engine, sqlite_file, sqlite_files
+    from jobs.storage.db import (
+        current_revision,
+        head_revision,
+        known_revisions,
+        make_engine,
+        sqlite_file,
+        sqlite_files,
+    )
 
     settings = Settings.from_env(env)
     catalog = load_messages(settings)
@@ -369,8 +376,12 @@ def _check(env: dict[str, str], *, telegram: bool = False, env_file: Path | None
             print("database: empty; `aftercare run` (or `aftercare db upgrade`) creates the schema")
         elif current == head:
             _print_health(settings)
-        elif current != head:
-            print("aftercare: database: the schema is behind; `aftercare run` or `aftercare db upgrade` migrates it",
+        elif current not in known_revisions(engine):
+            print(f"aftercare: database: the schema ({current}) is newer than this version of the bot knows "
+                  f"({head}): install the version that migrated it", file=sys.stderr)
+            return 1
+        else:
+            print("aftercare: database: the schema is behind; `aftercare run` or `aftercare migrate` migrates it",
                   file=sys.stderr)
             return 1
     for warning in setup_warnings(settings, catalog):

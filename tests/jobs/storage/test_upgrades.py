@@ -141,3 +141,5 @@ def test_run_refuses_a_database_newer_than_the_code_with_one_line(database_url, 
         err = capsys.readouterr().err
         assert err.count("\n") == 1 and err.startswith("aftercare: DATABASE_URL: the database's schema (0999) is "
                                                       "newer than this version of the bot"), err
+    assert main(["check"]) == 1
+    assert "the schema (0999) is newer than this version of the bot knows" in capsys.readouterr().err
