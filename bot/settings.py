@@ -75,7 +75,10 @@ def _integer(low: int, high: int, unit: Callable[[int], object] = int) -> Callab
 
 def _audit_retention(raw: str) -> timedelta:
     # Health-data access logs are kept 6-12 months at least (CNIL); shorter would defeat their purpose.
-    days = _integer(1, 36_500)(raw)
+    try:
+        days = int(raw)
+    except ValueError:
+        raise ValueError(f"{raw!r} is not a whole number of days") from None
     if days < MIN_RETENTION_DAYS:
         raise ValueError(f"{days} days is too short: keep the audit trail at least {MIN_RETENTION_DAYS} days")
     return timedelta(days=days)

@@ -22,6 +22,7 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import Connection, Engine, MetaData, Table, create_engine, event, inspect, select
 from sqlmodel import Session, SQLModel
@@ -337,11 +338,11 @@ _AGENT_SYSTEM = {"person": "urn:aftercare:telegram-user", "api_key": "urn:afterc
 def _audit_events(connection: Connection, keep: set[int]) -> Iterator[dict]:
     """The audit trail as FHIR AuditEvents (an erased patient's rows stay, without naming the patient)."""
     table = SQLModel.metadata.tables["audit_event"]
-    for row in connection.execution_options(yield_per=BATCH_ROWS).execute(select(table).order_by(table.c.id)):
-        row = row._mapping
+    for record in connection.execution_options(yield_per=BATCH_ROWS).execute(select(table).order_by(table.c.id)):
+        row = record._mapping
         action = audit.Action(row["action"])
         code, display = _AUDIT_TYPE.get(action, ("110110", "Patient Record"))
-        agent: dict = {"requestor": row["actor"] != "system",
+        agent: dict[str, Any] = {"requestor": row["actor"] != "system",
                        "type": {"coding": [{"system": "urn:aftercare:actor", "code": row["actor"]}]}}
         identity = row["actor_id"] if row["actor_id"] is not None else row["actor_name"]
         if row["actor"] in _AGENT_SYSTEM and identity is not None:
@@ -352,7 +353,7 @@ def _audit_events(connection: Connection, keep: set[int]) -> Iterator[dict]:
             agent["who"] = _ref("Patient", row["patient_id"])
         else:
             agent["name"] = row["actor"]
-        resource = {
+        resource: dict[str, Any] = {
             "resourceType": "AuditEvent", "id": _id("AuditEvent", row["id"]),
             "type": {"system": _DCM, "code": code, "display": display},
             "subtype": [{"system": "urn:aftercare:audit-action", "code": action.value}],
@@ -361,7 +362,7 @@ def _audit_events(connection: Connection, keep: set[int]) -> Iterator[dict]:
             "source": {"observer": {"display": "Aftercare bot"},
                        "type": [{"system": "urn:aftercare:face", "code": row["face"]}]},
         }
-        entities = []
+        entities: list[dict[str, Any]] = []
         if row["patient_id"] in keep:
             entities.append({"what": _ref("Patient", row["patient_id"])})
         if row["count"] is not None:

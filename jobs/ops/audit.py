@@ -36,7 +36,7 @@ from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 
 from sqlalchemy import delete, func, text
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from jobs.storage.models import AuditAnchor, AuditEvent
 
@@ -165,7 +165,7 @@ def _lock(session: Session) -> None:
 
 def _tail(session: Session) -> tuple[int, str]:
     """The last row's id and hash (the anchor's after a prune of everything; 0 and GENESIS when empty)."""
-    last = session.exec(select(AuditEvent).order_by(AuditEvent.id.desc()).limit(1)).first()
+    last = session.exec(select(AuditEvent).order_by(col(AuditEvent.id).desc()).limit(1)).first()
     if last is not None:
         return last.id, last.hash
     anchor = session.get(AuditAnchor, 1)
@@ -214,7 +214,7 @@ def verify(session: Session) -> Verified:
     anchor = session.get(AuditAnchor, 1)
     expected_id, prev = (anchor.through_id + 1, anchor.hash) if anchor else (1, GENESIS)
     checked = 0
-    for row in session.exec(select(AuditEvent).order_by(AuditEvent.id)).yield_per(1000):
+    for row in session.exec(select(AuditEvent).order_by(col(AuditEvent.id))).yield_per(1000):
         if row.id != expected_id:
             why = (f"rows {expected_id}–{row.id - 1} are missing" if row.id > expected_id
                    else f"row {row.id} is out of place")
@@ -230,7 +230,7 @@ def verify(session: Session) -> Verified:
 def events(session: Session, *, patient_id: int | None = None, actor_id: int | None = None,
            since: datetime | None = None, limit: int | None = None) -> list[AuditEvent]:
     """The trail, oldest first, narrowed to a patient, a staff member (Telegram id) or a start time."""
-    query = select(AuditEvent).order_by(AuditEvent.id)
+    query = select(AuditEvent).order_by(col(AuditEvent.id))
     if patient_id is not None:
         query = query.where(AuditEvent.patient_id == patient_id)
     if actor_id is not None:
@@ -258,16 +258,18 @@ def prune(session: Session, *, retention: timedelta, now: datetime) -> int:
         raise ValueError(f"audit retention below {MIN_RETENTION_DAYS} days")
     _lock(session)
     cutoff = _month_start(now - retention)  # everything before this month's first instant is old enough
-    through = session.exec(select(func.max(AuditEvent.id)).where(AuditEvent.at < cutoff)).one()
+    through = session.exec(select(func.max(AuditEvent.id)).where(col(AuditEvent.at) < cutoff)).one()
     if through is None:
         return 0
     if not verify(session).ok:
         raise TamperedTrail("the audit trail does not verify: run `aftercare audit verify` (nothing pruned)")
     last = session.get(AuditEvent, through)
+    assert last is not None  # under the lock, and rows are only ever deleted here
     anchor = session.get(AuditAnchor, 1) or AuditAnchor(id=1, through_id=0, hash=GENESIS, pruned_at=now)
     anchor.through_id, anchor.hash, anchor.pruned_at = last.id, last.hash, now
     session.add(anchor)
-    gone = session.execute(delete(AuditEvent).where(AuditEvent.id <= through)).rowcount
+    gone = session.exec(select(func.count()).where(col(AuditEvent.id) <= through)).one()
+    session.execute(delete(AuditEvent).where(col(AuditEvent.id) <= through))
     session.flush()
     record(session, action=Action.AUDIT_PRUNED, now=now, count=gone, who=SYSTEM)
     return gone

@@ -457,7 +457,7 @@ class AuditEvent(SQLModel, table=True):
     __tablename__ = "audit_event"
 
     id: int = Field(sa_column=Column(Integer, primary_key=True, autoincrement=False))
-    at: datetime = _utc(index=True)
+    at: datetime = Field(sa_type=UTCDateTime, index=True)
     action: str = Field(max_length=24)            # jobs.ops.audit.Action
     outcome: str = Field(max_length=12)           # jobs.ops.audit.Outcome
     face: str = Field(max_length=12)              # jobs.ops.audit.Face: chat, console, api, cli, system
@@ -480,4 +480,4 @@ class AuditAnchor(SQLModel, table=True):
     id: int = Field(default=1, primary_key=True)
     through_id: int
     hash: str = Field(max_length=64)
-    pruned_at: datetime = _utc()
+    pruned_at: datetime = Field(sa_type=UTCDateTime)
