@@ -27,6 +27,7 @@ from jobs.inputs import storable_text
 from jobs.ops import audit
 from jobs.refusal import Refusal
 from jobs.storage.models import InboxEvent, InboxItem, InboxView, Patient
+from jobs.storage.states import InboxStatus
 
 
 class InboxKind(StrEnum):
@@ -37,14 +38,6 @@ class InboxKind(StrEnum):
     PHOTO = "photo"            # a photo check-in to review
     SILENCE = "silence"        # a check-in nobody answered
     MESSAGE = "message"        # a patient wrote to the clinic (one item per conversation until resolved)
-
-
-class InboxStatus(StrEnum):
-    """Where an item stands."""
-
-    OPEN = "open"          # raised, nobody has it yet
-    TAKEN = "taken"        # a staff member said "I'll take it"
-    RESOLVED = "resolved"  # done (by whom, with an optional note)
 
 
 class InboxChange(StrEnum):
