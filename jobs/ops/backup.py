@@ -17,7 +17,7 @@ import shutil
 import sqlite3
 import subprocess
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 
 from sqlalchemy import Engine, inspect, text
@@ -25,12 +25,15 @@ from sqlalchemy.engine import URL
 from sqlmodel import Session
 
 from jobs.ops import audit
+from jobs.ops.health import last_beat
 from jobs.storage.db import PRIVATE_FILE_MODE, current_revision, head_revision, known_revisions, sqlite_file
 
 SQLITE_MAGIC = b"SQLite format 3\x00"
 PGDUMP_MAGIC = b"PGDMP"
 # Tables whose rows say "this database is in use" (a restore over them needs --force).
 DATA_TABLES = ("patient", "staff_member", "api_key", "audit_event")
+# A dispatcher heartbeat this recent means a bot still runs on the database (it beats every minute).
+RUNNING_IF_BEAT_WITHIN = timedelta(minutes=3)
 
 
 class BackupError(RuntimeError):
@@ -170,9 +173,11 @@ def restore(engine: Engine, source: Path, *, now: datetime, force: bool = False)
                                 check=False)
         if listed.returncode != 0:
             raise BackupError(f"{source} is damaged: pg_restore says {_first_line(listed.stderr)}")
-    if has_data(engine) and not force:
-        raise BackupError("the database already holds data: restore into an empty one, or add --force to "
-                          "replace everything in it with the backup")
+    if has_data(engine):
+        if not force:
+            raise BackupError("the database already holds data: restore into an empty one, or add --force to "
+                              "replace everything in it with the backup")
+        _refuse_if_running(engine, now=now)
     engine.dispose()
     if engine.dialect.name == "sqlite":
         _restore_sqlite(engine, source)
@@ -186,6 +191,17 @@ def restore(engine: Engine, source: Path, *, now: datetime, force: bool = False)
         audit.record(session, action=audit.Action.RESTORE, now=now)
         session.commit()
     return Restored(revision, verdict)
+
+
+def _refuse_if_running(engine: Engine, *, now: datetime) -> None:
+    """A bot writing to the database being replaced would carry on against data it no longer matches."""
+    if "heartbeat" not in inspect(engine).get_table_names():
+        return
+    with Session(engine) as session:
+        beat = last_beat(session)
+    if beat is not None and now - beat < RUNNING_IF_BEAT_WITHIN:
+        raise BackupError(f"a bot beat on this database {int((now - beat).total_seconds())} s ago: stop every "
+                          "instance first, then restore")
 
 
 def _restore_sqlite(engine: Engine, source: Path) -> None:

@@ -19,6 +19,7 @@ from sqlmodel import Session
 from bot.intake import INTAKE_KEY
 from jobs.ops import audit
 from jobs.ops.backup import BackupError, backup, restore
+from jobs.ops.health import beat
 from jobs.storage.db import head_revision, make_engine, migrate
 from tests.conftest import PATIENT_ID, STAFF_ID, fresh_postgres_database, selected_backend
 
@@ -127,6 +128,13 @@ async def test_a_restore_refuses_a_database_with_data_unless_forced(harness, clo
                 restore(other, path, now=clock())
             restored = restore(other, path, now=clock(), force=True)
             assert restored.audit.ok and counts(other)["patient"] == 1
+            # Never under a running bot: its heartbeat (every minute) says it is there.
+            with Session(other) as session:
+                beat(session, now=clock())
+                session.commit()
+            with pytest.raises(BackupError, match="stop every instance first"):
+                restore(other, path, now=clock() + timedelta(minutes=1), force=True)
+            assert restore(other, path, now=clock() + timedelta(minutes=10), force=True).audit.ok
         finally:
             other.dispose()
 
