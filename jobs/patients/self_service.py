@@ -86,7 +86,9 @@ def erase_patient(session: Session, *, chat_id: int, now: datetime) -> int:
         raise Refusal("not_a_patient")
     for record in records:
         apply_event(session, patient=record, event=LifecycleEvent.ERASE, cause=PATIENT, now=now)
-        # The patient acts, known by their record's id only: the trail keeps no Telegram identity of theirs.
+    # Last, as audit.record asks: the trail's lock is then held only until the commit. The patient acts,
+    # known by their record's id only: the trail keeps no Telegram identity of theirs.
+    for record in records:
         audit.record(session, action=audit.Action.ERASURE, patient_id=record.id, now=now, who=audit.patient_acting())
     return len(records)
 
