@@ -17,13 +17,15 @@ import pytest
 from messages.catalog import STEP_PLACEHOLDERS, load_catalog
 
 CATALOG = load_catalog()
-SHIPPED = ("en", "es")
+SHIPPED = ("en", "es", "ru")
 
 # Greetings that name a time of day, and the local hours (start, end) each fits.
 GREETINGS = {
     "en": [(r"good morning", (5, 12)), (r"good afternoon", (12, 18)), (r"good evening", (17, 24)),
            (r"good night", (20, 24))],
     "es": [(r"buenos días", (5, 13)), (r"buenas tardes", (13, 21)), (r"buenas noches", (20, 24))],
+    "ru": [(r"доброе утро", (5, 12)), (r"добрый день", (12, 18)), (r"добрый вечер", (17, 24)),
+           (r"спокойной ночи", (20, 24))],
 }
 
 # The common aftercare practice DESIGN.md lists, as each language says it.
@@ -34,8 +36,14 @@ FACTS = {
     "es": {"make-up": r"maquillaje", "exercise": r"ejercicio intenso", "sauna": r"sauna", "swimming": r"piscina",
            "sweat": r"sudar", "cleansing": r"agua tibia", "actives": r"retinoides, ácidos ni exfoliantes",
            "picking": r"no te arranques"},
+    "ru": {"make-up": r"макияж", "exercise": r"интенсивных тренировок", "sauna": r"сауны", "swimming": r"бассейна",
+           "sweat": r"потеете", "cleansing": r"тёплой \(не горячей\) водой",
+           "actives": r"ретиноиды, кислоты и отшелушивающие средства", "picking": r"не сдирайте"},
 }
-SERIES = {"en": r"3 to 6 sessions, each 4 to 6 weeks", "es": r"de 3 a 6 sesiones, cada una de 4 a 6 semanas"}
+SERIES = {"en": r"3 to 6 sessions, each 4 to 6 weeks", "es": r"de 3 a 6 sesiones, cada una de 4 a 6 semanas",
+          "ru": r"из 3–6 процедур с интервалом 4–6 недель"}
+# How a rebooking text offers the phone, the booking link being optional.
+CALL_US = {"en": r"call us on PHONE", "es": r"llámanos al PHONE", "ru": r"позвоните нам по телефону PHONE"}
 
 
 def step_hours(step) -> tuple[float, float] | None:
@@ -99,7 +107,7 @@ def test_without_a_booking_link_no_text_leaves_a_gap(protocol, step, locale):
     assert not text.endswith("\n") and "\n\n\n" not in text
     assert not re.search(r"pick a time|elige el día", text, re.IGNORECASE)
     if step.kind == "rebook":  # booking is offered by phone, with the link only when there is one
-        assert re.search(r"(call us|llámanos) (on|al) PHONE", text, re.IGNORECASE), text
+        assert re.search(CALL_US[locale], text, re.IGNORECASE), text
 
 
 @pytest.mark.parametrize("locale", SHIPPED)
@@ -124,7 +132,8 @@ def test_the_series_is_explained_as_3_to_6_sessions(locale):
 
 
 # Phrasings read aloud and rejected: "welcome to the aftercare of Glow Skin Clinic".
-UNIDIOMATIC = {"en": r"aftercare of|assistant of|today is day \d", "es": r"bienvenida al seguimiento|hoy es el día \d"}
+UNIDIOMATIC = {"en": r"aftercare of|assistant of|today is day \d", "es": r"bienvenida al seguimiento|hoy es el día \d",
+               "ru": r"сегодня \d-й день"}
 
 
 @pytest.mark.parametrize("locale", SHIPPED)
