@@ -17,7 +17,7 @@ import pytest
 from messages.catalog import STEP_PLACEHOLDERS, load_catalog
 
 CATALOG = load_catalog()
-SHIPPED = ("en", "es", "ru")
+SHIPPED = ("en", "es", "ru", "uk")
 
 # Greetings that name a time of day, and the local hours (start, end) each fits.
 GREETINGS = {
@@ -26,6 +26,8 @@ GREETINGS = {
     "es": [(r"buenos días", (5, 13)), (r"buenas tardes", (13, 21)), (r"buenas noches", (20, 24))],
     "ru": [(r"доброе утро", (5, 12)), (r"добрый день", (12, 18)), (r"добрый вечер", (17, 24)),
            (r"спокойной ночи", (20, 24))],
+    "uk": [(r"доброго ранку", (5, 12)), (r"добрий день", (12, 18)), (r"добрий вечір", (17, 24)),
+           (r"на добраніч", (20, 24))],
 }
 
 # The common aftercare practice DESIGN.md lists, as each language says it.
@@ -39,11 +41,15 @@ FACTS = {
     "ru": {"make-up": r"макияж", "exercise": r"интенсивных тренировок", "sauna": r"сауны", "swimming": r"бассейна",
            "sweat": r"потеете", "cleansing": r"тёплой \(не горячей\) водой",
            "actives": r"ретиноиды, кислоты и отшелушивающие средства", "picking": r"не сдирайте"},
+    "uk": {"make-up": r"макіяж", "exercise": r"інтенсивних тренувань", "sauna": r"сауни", "swimming": r"басейну",
+           "sweat": r"пітнієте", "cleansing": r"теплою \(не гарячою\) водою",
+           "actives": r"ретиноїди, кислоти та відлущувальні засоби", "picking": r"не здирайте"},
 }
 SERIES = {"en": r"3 to 6 sessions, each 4 to 6 weeks", "es": r"de 3 a 6 sesiones, cada una de 4 a 6 semanas",
-          "ru": r"из 3–6 процедур с интервалом 4–6 недель"}
+          "ru": r"из 3–6 процедур с интервалом 4–6 недель", "uk": r"з 3–6 процедур з інтервалом 4–6 тижнів"}
 # How a rebooking text offers the phone, the booking link being optional.
-CALL_US = {"en": r"call us on PHONE", "es": r"llámanos al PHONE", "ru": r"позвоните нам по телефону PHONE"}
+CALL_US = {"en": r"call us on PHONE", "es": r"llámanos al PHONE", "ru": r"позвоните нам по телефону PHONE",
+           "uk": r"зателефонуйте нам за номером PHONE"}
 
 
 def step_hours(step) -> tuple[float, float] | None:
@@ -133,7 +139,7 @@ def test_the_series_is_explained_as_3_to_6_sessions(locale):
 
 # Phrasings read aloud and rejected: "welcome to the aftercare of Glow Skin Clinic".
 UNIDIOMATIC = {"en": r"aftercare of|assistant of|today is day \d", "es": r"bienvenida al seguimiento|hoy es el día \d",
-               "ru": r"сегодня \d-й день"}
+               "ru": r"сегодня \d-й день", "uk": r"сьогодні \d-й день"}
 
 
 @pytest.mark.parametrize("locale", SHIPPED)
