@@ -17,7 +17,7 @@ import pytest
 from messages.catalog import STEP_PLACEHOLDERS, load_catalog
 
 CATALOG = load_catalog()
-SHIPPED = ("en", "es", "ru", "uk", "pt")
+SHIPPED = ("en", "es", "ru", "uk", "pt", "tr")
 
 # Greetings that name a time of day, and the local hours (start, end) each fits.
 GREETINGS = {
@@ -29,6 +29,7 @@ GREETINGS = {
     "uk": [(r"доброго ранку", (5, 12)), (r"добрий день", (12, 18)), (r"добрий вечір", (17, 24)),
            (r"на добраніч", (20, 24))],
     "pt": [(r"bom dia", (5, 12)), (r"boa tarde", (12, 18)), (r"boa noite", (18, 24))],
+    "tr": [(r"günaydın", (5, 12)), (r"tünaydın", (12, 18)), (r"iyi akşamlar", (17, 24)), (r"iyi geceler", (20, 24))],
 }
 
 # The common aftercare practice DESIGN.md lists, as each language says it.
@@ -48,13 +49,18 @@ FACTS = {
     "pt": {"make-up": r"maquiagem", "exercise": r"exercícios intensos", "sauna": r"sauna", "swimming": r"piscina",
            "sweat": r"suar", "cleansing": r"água morna", "actives": r"retinoides, ácidos ou esfoliantes",
            "picking": r"não arranque"},
+    "tr": {"make-up": r"makyaj", "exercise": r"ağır egzersiz", "sauna": r"sauna", "swimming": r"yüzme",
+           "sweat": r"terletecek", "cleansing": r"ılık su", "actives": r"retinoid, asit veya peeling ürünleri",
+           "picking": r"koparmayın"},
 }
 SERIES = {"en": r"3 to 6 sessions, each 4 to 6 weeks", "es": r"de 3 a 6 sesiones, cada una de 4 a 6 semanas",
           "ru": r"из 3–6 процедур с интервалом 4–6 недель", "uk": r"з 3–6 процедур з інтервалом 4–6 тижнів",
-          "pt": r"de 3 a 6 sessões, cada uma de 4 a 6 semanas"}
+          "pt": r"de 3 a 6 sessões, cada uma de 4 a 6 semanas",
+          "tr": r"3 ila 6 seanstan oluşur ve her seans bir öncekinden 4 ila 6 hafta sonra"}
 # How a rebooking text offers the phone, the booking link being optional.
 CALL_US = {"en": r"call us on PHONE", "es": r"llámanos al PHONE", "ru": r"позвоните нам по телефону PHONE",
-           "uk": r"зателефонуйте нам за номером PHONE", "pt": r"ligue para PHONE"}
+           "uk": r"зателефонуйте нам за номером PHONE", "pt": r"ligue para PHONE",
+           "tr": r"PHONE numarasından bizi arayın"}
 
 
 def step_hours(step) -> tuple[float, float] | None:
@@ -145,7 +151,7 @@ def test_the_series_is_explained_as_3_to_6_sessions(locale):
 # Phrasings read aloud and rejected: "welcome to the aftercare of Glow Skin Clinic".
 UNIDIOMATIC = {"en": r"aftercare of|assistant of|today is day \d", "es": r"bienvenida al seguimiento|hoy es el día \d",
                "ru": r"сегодня \d-й день", "uk": r"сьогодні \d-й день",
-               "pt": r"hoje é o \d+º dia"}
+               "pt": r"hoje é o \d+º dia", "tr": r"bugün \d+\. gün"}
 
 
 @pytest.mark.parametrize("locale", SHIPPED)
