@@ -17,7 +17,7 @@ import pytest
 from messages.catalog import STEP_PLACEHOLDERS, load_catalog
 
 CATALOG = load_catalog()
-SHIPPED = ("en", "es", "ru", "uk", "pt", "tr")
+SHIPPED = ("en", "es", "ru", "uk", "pt", "tr", "ar")
 
 # Greetings that name a time of day, and the local hours (start, end) each fits.
 GREETINGS = {
@@ -30,6 +30,7 @@ GREETINGS = {
            (r"на добраніч", (20, 24))],
     "pt": [(r"bom dia", (5, 12)), (r"boa tarde", (12, 18)), (r"boa noite", (18, 24))],
     "tr": [(r"günaydın", (5, 12)), (r"tünaydın", (12, 18)), (r"iyi akşamlar", (17, 24)), (r"iyi geceler", (20, 24))],
+    "ar": [(r"صباح الخير", (5, 12)), (r"مساء الخير", (12, 24)), (r"تصبح على خير", (20, 24))],
 }
 
 # The common aftercare practice DESIGN.md lists, as each language says it.
@@ -52,15 +53,19 @@ FACTS = {
     "tr": {"make-up": r"makyaj", "exercise": r"ağır egzersiz", "sauna": r"sauna", "swimming": r"yüzme",
            "sweat": r"terletecek", "cleansing": r"ılık su", "actives": r"retinoid, asit veya peeling ürünleri",
            "picking": r"koparmayın"},
+    "ar": {"make-up": r"مكياج", "exercise": r"التمارين الشاقة", "sauna": r"الساونا", "swimming": r"السباحة",
+           "sweat": r"التعرّق", "cleansing": r"بماء فاتر", "actives": r"ريتينويدات أو أحماض أو مقشّرات",
+           "picking": r"دون نزعها"},
 }
 SERIES = {"en": r"3 to 6 sessions, each 4 to 6 weeks", "es": r"de 3 a 6 sesiones, cada una de 4 a 6 semanas",
           "ru": r"из 3–6 процедур с интервалом 4–6 недель", "uk": r"з 3–6 процедур з інтервалом 4–6 тижнів",
           "pt": r"de 3 a 6 sessões, cada uma de 4 a 6 semanas",
-          "tr": r"3 ila 6 seanstan oluşur ve her seans bir öncekinden 4 ila 6 hafta sonra"}
+          "tr": r"3 ila 6 seanstan oluşur ve her seans bir öncekinden 4 ila 6 hafta sonra",
+          "ar": r"من 3 إلى 6 جلسات، بين كل جلسة والتي تليها 4 إلى 6 أسابيع"}
 # How a rebooking text offers the phone, the booking link being optional.
 CALL_US = {"en": r"call us on PHONE", "es": r"llámanos al PHONE", "ru": r"позвоните нам по телефону PHONE",
            "uk": r"зателефонуйте нам за номером PHONE", "pt": r"ligue para PHONE",
-           "tr": r"PHONE numarasından bizi arayın"}
+           "tr": r"PHONE numarasından bizi arayın", "ar": r"الاتصال بنا على الرقم PHONE"}
 
 
 def step_hours(step) -> tuple[float, float] | None:
@@ -151,7 +156,8 @@ def test_the_series_is_explained_as_3_to_6_sessions(locale):
 # Phrasings read aloud and rejected: "welcome to the aftercare of Glow Skin Clinic".
 UNIDIOMATIC = {"en": r"aftercare of|assistant of|today is day \d", "es": r"bienvenida al seguimiento|hoy es el día \d",
                "ru": r"сегодня \d-й день", "uk": r"сьогодні \d-й день",
-               "pt": r"hoje é o \d+º dia", "tr": r"bugün \d+\. gün"}
+               "pt": r"hoje é o \d+º dia", "tr": r"bugün \d+\. gün",
+               "ar": r"اليوم هو اليوم \d"}
 
 
 @pytest.mark.parametrize("locale", SHIPPED)
