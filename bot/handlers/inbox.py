@@ -13,7 +13,8 @@ from jobs.buttons import INBOX_TAKE
 from jobs.inputs import InputRefused, clean_text, display_phone, parse_phone, parse_row_id
 from jobs.patients.self_service import record_shared_phone
 from jobs.refusal import Refusal
-from jobs.staff.inbox import NOTE_LIMIT, InboxStatus, open_items, resolve_item, take_item
+from jobs.staff.inbox import NOTE_LIMIT, open_items, resolve_item, take_item
+from jobs.storage.states import InboxStatus
 from messages.catalog import Raw
 
 log = logging.getLogger(__name__)
@@ -118,8 +119,7 @@ async def contact_message(update: Update, context: AftercareContext) -> None:
     shared = await services.store.run(record_shared_phone, chat_id=update.effective_chat.id, phone=phone,
                                       line=services.text(staff, "alert_phone", phone=display_phone(phone)))
     if shared is None:
-        await context.reply("stranger")
-        return
+        raise Refusal("stranger")
     patient, item_ids = shared
     log.info("patient %d shared their phone number (%d open alert(s) updated)", patient.id, len(item_ids))
     await message.reply_html(services.text(patient.locale, "phone_thanks", phone=display_phone(phone)),
