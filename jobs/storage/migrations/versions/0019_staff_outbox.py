@@ -1,7 +1,7 @@
 """The staff outbox: every message to staff queued, sent at the staff chat's own pace
 
 Revision ID: 0019
-Revises: 0015
+Revises: 0022
 Create Date: 2026-12-06 20:30:00
 """
 
@@ -12,7 +12,7 @@ from alembic import op
 from jobs.storage.types import UTCDateTime
 
 revision = '0019'
-down_revision = '0015'
+down_revision = '0022'
 branch_labels = None
 depends_on = None
 
