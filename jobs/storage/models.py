@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import secrets
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import BigInteger, Column, ForeignKey, Index, Integer, UniqueConstraint, text
 from sqlalchemy import Text as sa_Text
@@ -35,7 +36,8 @@ def new_booking_ref() -> str:
     return secrets.token_urlsafe(9)
 
 
-def _utc(**kwargs) -> object:
+def _utc(**kwargs) -> Any:
+    # Any, as SQLModel's own Field() is typed: the column's Python type is the annotation it is assigned to.
     return Field(sa_type=UTCDateTime, **kwargs)
 
 
