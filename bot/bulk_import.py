@@ -39,6 +39,7 @@ from jobs.data.importing import (
     read_csv,
     write_rows,
 )
+from jobs.data.targets import target_taken
 from jobs.refusal import Refusal
 from messages.catalog import Catalog
 
@@ -123,9 +124,9 @@ def _run_import(source: Path, *, engine: Engine, settings: Settings, catalog: Ca
     csv_path, pdf_path = output_paths(source, out_dir)
     if not check_only:
         for path in (csv_path, pdf_path):
-            if path.exists():
-                complain(f"aftercare: import: {path} already exists (it may hold links of an earlier import): "
-                         "move it away, or give --out another folder")
+            if (taken := target_taken(path)) is not None:
+                complain(f"aftercare: import: {taken} (it may hold links of an earlier import): move it away, or "
+                         "give --out another folder")
                 return ImportOutcome(2, [])
         if out_dir is not None and not out_dir.is_dir():
             complain(f"aftercare: import: --out: no such folder {str(out_dir)!r}")
@@ -204,6 +205,10 @@ def _run_import(source: Path, *, engine: Engine, settings: Settings, catalog: Ca
         complain("aftercare: import: nothing imported: the database refused a row (an external id enrolled "
                  "meanwhile?); run the import again")
         return ImportOutcome(1, [], checked)
+    except OSError as exc:  # the invites file could not be made (taken meanwhile, a full disk): nothing committed
+        complain(f"aftercare: import: nothing imported: cannot write {csv_path}: "
+                 f"{target_taken(csv_path) or exc.strerror or type(exc).__name__}")
+        return ImportOutcome(2, [], checked)
     timings["transaction"] = time.perf_counter() - mark
     planned = sum(item.planned for item in imported)
     stale = sum(item.stale for item in imported)

@@ -76,6 +76,9 @@ def parse_json_object(raw: bytes) -> dict | web.Response:
         value = json.loads(raw.decode("utf-8"))
     except (UnicodeDecodeError, ValueError):
         return json_error(400, "bad_json", "the body is not JSON (UTF-8)")
+    except RecursionError:
+        # 64 KiB of "[" nests deeper than Python's parser goes; no call of ours nests at all.
+        return json_error(400, "bad_json", "the body's JSON is nested too deeply")
     if not isinstance(value, dict):
         return json_error(400, "bad_json", "the body must be a JSON object")
     return value

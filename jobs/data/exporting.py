@@ -26,6 +26,7 @@ from sqlalchemy import Connection, Engine, MetaData, Table, create_engine, event
 from sqlmodel import SQLModel
 
 from jobs.data.cells import SafeWriter
+from jobs.data.targets import target_taken
 from jobs.storage import models  # noqa: F401 - registers every table on SQLModel.metadata
 from jobs.storage.states import PatientStatus, ReminderStatus
 
@@ -139,12 +140,14 @@ def _instant(value: datetime) -> str:
 
 
 def _private_dir(path: Path) -> None:
-    if path.exists():
-        raise ExportError(f"{path} already exists: give a new folder")
+    if (taken := target_taken(path, what="folder")) is not None:
+        raise ExportError(taken)
     try:
         path.mkdir(mode=PRIVATE_DIR_MODE, parents=False)
     except FileNotFoundError:
         raise ExportError(f"the folder {path.parent} does not exist") from None
+    except FileExistsError:  # made meanwhile
+        raise ExportError(target_taken(path, what="folder") or f"{path} already exists") from None
     os.chmod(path, PRIVATE_DIR_MODE)  # whatever the umask
 
 
@@ -152,8 +155,8 @@ def _private_dir(path: Path) -> None:
 def _private_file(path: Path, *, binary: bool = False):
     try:
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, PRIVATE_FILE_MODE)
-    except FileExistsError:
-        raise ExportError(f"{path} already exists: give a new file") from None
+    except FileExistsError:  # O_EXCL: a link, even one to nowhere, is never followed
+        raise ExportError(target_taken(path) or f"{path} already exists: give a new file") from None
     except FileNotFoundError:
         raise ExportError(f"the folder {path.parent} does not exist") from None
     os.fchmod(fd, PRIVATE_FILE_MODE)

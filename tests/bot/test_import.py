@@ -333,3 +333,21 @@ async def test_no_cell_of_the_invites_csv_can_run_in_a_spreadsheet(harness, cloc
 
     assert [row["name"] for row in read_invite_csv(outcome.csv_path.read_text(encoding="utf-8"))] == [
         formula, "+Maria"]
+
+
+async def test_a_dangling_symlink_where_the_invites_go_is_one_clear_line(harness, tmp_path):
+    """The invites file is created new: a link to nowhere in its place is refused before anything is written."""
+    path = write(tmp_path, "name\nAnna K\n")
+    (tmp_path / "patients-invites.csv").symlink_to(tmp_path / "elsewhere.csv")
+    outcome, lines = do_import(harness, path, cards=False)
+    assert outcome.status == 2 and count(harness, Patient) == 0
+    assert len(lines["err"]) == 1 and "symbolic link" in lines["err"][0], lines
+    assert not (tmp_path / "elsewhere.csv").exists()
+
+
+async def test_a_dangling_symlink_as_the_file_to_import_is_one_clear_line(harness, tmp_path):
+    source = tmp_path / "patients.csv"
+    source.symlink_to(tmp_path / "gone.csv")
+    outcome, lines = do_import(harness, source)
+    assert outcome.status == 2 and count(harness, Patient) == 0
+    assert lines["err"] == [f"aftercare: import: no such file {str(source)!r}"]

@@ -193,3 +193,18 @@ async def test_no_exported_cell_can_run_in_a_spreadsheet(harness, clock, tmp_pat
     for path in folder.iterdir():
         for row in csv.reader(io.StringIO(path.read_text(encoding="utf-8"))):
             assert not any(cell.startswith(("=", "@", "\t", "\r")) for cell in row), (path.name, row)
+
+
+@pytest.mark.parametrize("fmt", ["csv", "fhir"])
+async def test_a_dangling_symlink_as_the_target_is_one_clear_line(harness, fake_api, tmp_path, monkeypatch, capsys,
+                                                                   fmt):
+    """A link to nowhere is not a new folder or file: the command says so in one line and follows nothing."""
+    await harness.link()
+    for key, value in bot_env(fake_api, harness.services.settings.database_url).items():
+        monkeypatch.setenv(key, value)
+    target = tmp_path / "export"
+    target.symlink_to(tmp_path / "elsewhere")
+    assert await asyncio.to_thread(main, ["export", "--format", fmt, str(target)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "Traceback" not in err and "symbolic link" in err, err
+    assert not (tmp_path / "elsewhere").exists()
