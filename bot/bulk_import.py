@@ -31,16 +31,19 @@ from jobs.data.importing import (
     Defaults,
     Imported,
     ImportFileError,
+    RowProblem,
+    Skipped,
     build_rows,
-    check_records,
+    check_stream,
     draw_ids,
     existing_external_ids,
     prepare_import,
-    read_csv,
+    read_csv_file,
     write_rows,
 )
 from jobs.data.targets import target_taken
 from jobs.refusal import Refusal
+from jobs.storage.db import Store
 from messages.catalog import Catalog
 
 # Cards for more rows than this are made only when asked (--cards): 12,500 pages help nobody, and
@@ -105,58 +108,57 @@ def _run_import(source: Path, *, engine: Engine, settings: Settings, catalog: Ca
     timings: dict[str, float] = {}
     started = time.perf_counter()
     try:
-        text = source.read_bytes().decode("utf-8")
+        handle = source.open(encoding="utf-8-sig", newline="")
     except FileNotFoundError:
         complain(f"aftercare: import: no such file {str(source)!r}")
-        return ImportOutcome(2, [])
-    except UnicodeDecodeError:
-        complain(f"aftercare: import: {source} is not UTF-8 text: save it as \"CSV UTF-8\" and try again")
         return ImportOutcome(2, [])
     except OSError as exc:
         complain(f"aftercare: import: cannot read {source}: {exc.strerror}")
         return ImportOutcome(2, [])
-    try:
-        _header, records = read_csv(text)
-        records = list(records)
-    except ImportFileError as exc:
-        complain(f"aftercare: import: {source}: {exc}")
-        return ImportOutcome(2, [])
     csv_path, pdf_path = output_paths(source, out_dir)
-    if not check_only:
-        for path in (csv_path, pdf_path):
-            if (taken := target_taken(path)) is not None:
-                complain(f"aftercare: import: {taken} (it may hold links of an earlier import): move it away, or "
-                         "give --out another folder")
-                return ImportOutcome(2, [])
-        if out_dir is not None and not out_dir.is_dir():
-            complain(f"aftercare: import: --out: no such folder {str(out_dir)!r}")
-            return ImportOutcome(2, [])
     defaults = Defaults(now=now, clinic_zone=settings.clinic_timezone, protocols=catalog.protocols,
                         default_protocol=settings.default_protocol, series_length=settings.series_length,
                         locales=catalog.locales, phone_region=settings.phone_region)
-    wanted_ids = [(record.get("external_id") or "").strip() for record in records]
-    with Session(engine) as session:
-        existing = existing_external_ids(session, [value for value in wanted_ids if value])
-        session.rollback()
-    checked = check_records(records, defaults=defaults, existing=existing)
+    # Only the rows to write are kept (none with --check): the file is read and checked a window at a
+    # time, and the look-ups of its external ids take no write lock (the bot keeps working meanwhile).
+    checked = Checked(keep_rows=not check_only)
+    store = Store(engine)
+    with handle:
+        try:
+            _header, records = read_csv_file(handle)
+            if not check_only:
+                for path in (csv_path, pdf_path):
+                    if (taken := target_taken(path)) is not None:
+                        complain(f"aftercare: import: {taken} (it may hold links of an earlier import): move it "
+                                 "away, or give --out another folder")
+                        return ImportOutcome(2, [])
+                if out_dir is not None and not out_dir.is_dir():
+                    complain(f"aftercare: import: --out: no such folder {str(out_dir)!r}")
+                    return ImportOutcome(2, [])
+            for result in check_stream(records, defaults=defaults, lookup=lambda ids: store.read_call(
+                    existing_external_ids, external_ids=ids)):
+                checked.add(result)
+                if isinstance(result, RowProblem):
+                    parts = [f"{column}: {plain(catalog, settings, locale, refusal)}" if column
+                             else plain(catalog, settings, locale, refusal) for column, refusal in result.columns]
+                    complain(f"row {result.row}: " + "; ".join(parts))
+                elif isinstance(result, Skipped):
+                    say(f"row {result.row}: external_id {result.external_id!r} is patient {result.patient_id} "
+                        f"already: skipped (a fresh link for them: /invite {result.patient_id})")
+        except ImportFileError as exc:
+            complain(f"aftercare: import: {source}: {exc}")
+            return ImportOutcome(2, [], checked)
     timings["check"] = time.perf_counter() - started
-    for problem in checked.problems:
-        parts = [f"{column}: {plain(catalog, settings, locale, refusal)}" if column
-                 else plain(catalog, settings, locale, refusal) for column, refusal in problem.columns]
-        complain(f"row {problem.row}: " + "; ".join(parts))
-    for skipped in checked.skipped:
-        say(f"row {skipped.row}: external_id {skipped.external_id!r} is patient {skipped.patient_id} already: "
-            f"skipped (a fresh link for them: /invite {skipped.patient_id})")
-    total = len(checked.rows) + len(checked.problems) + len(checked.skipped)
-    if checked.problems:
-        complain(f"aftercare: import: nothing imported: {len(checked.problems)} bad row(s) of {total}; "
+    total = checked.total
+    if checked.bad:
+        complain(f"aftercare: import: nothing imported: {checked.bad} bad row(s) of {total}; "
                  "correct them and run the import again")
         return ImportOutcome(1, [], checked, seconds=timings)
     if check_only:
-        say(f"all {total} row(s) are good: {len(checked.rows)} would be imported, {len(checked.skipped)} skipped "
+        say(f"all {total} row(s) are good: {checked.good} would be imported, {checked.passed_over} skipped "
             "(nothing was written)")
         return ImportOutcome(0, [], checked, seconds=timings)
-    if not checked.rows:
+    if not checked.good:
         say("nothing to import: every row's patient is here already")
         return ImportOutcome(0, [], checked, seconds=timings)
     if bot_username is None:
@@ -214,7 +216,7 @@ def _run_import(source: Path, *, engine: Engine, settings: Settings, catalog: Ca
     stale = sum(item.stale for item in imported)
     say(f"imported {len(imported)} patient(s): {planned} messages planned"
         + (f" ({stale} already past and skipped)" if stale else "")
-        + (f"; {len(checked.skipped)} row(s) skipped" if checked.skipped else ""))
+        + (f"; {checked.passed_over} row(s) skipped" if checked.passed_over else ""))
     empty = [item for item in imported if item.planned and item.stale >= item.planned]
     for item in empty[:EMPTY_PLAN_LINES]:
         complain(f"aftercare: warning: row {item.row.row}: every message of patient {item.patient_id}'s plan is "

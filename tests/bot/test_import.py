@@ -351,3 +351,47 @@ async def test_a_dangling_symlink_as_the_file_to_import_is_one_clear_line(harnes
     outcome, lines = do_import(harness, source)
     assert outcome.status == 2 and count(harness, Patient) == 0
     assert lines["err"] == [f"aftercare: import: no such file {str(source)!r}"]
+
+
+async def test_a_cell_over_128_kib_is_one_clear_line(harness, tmp_path):
+    """An unclosed quote swallows the rest of the file into one cell: one line naming the line, no traceback."""
+    path = write(tmp_path, "name,external_id\nAnna K,A-1\n\"Bea" + " x" * 70_000 + "\n")
+    for check_only in (True, False):
+        outcome, lines = do_import(harness, path, check_only=check_only)
+        assert outcome.status == 2 and count(harness, Patient) == 0
+        assert lines["err"] == [f"aftercare: import: {path}: line 3: a cell is longer than 128 KiB: no patient's "
+                                "value is that long (a quote left open?)"], lines
+
+
+async def test_a_file_that_stops_being_utf8_half_way_is_one_clear_line(harness, tmp_path):
+    path = tmp_path / "patients.csv"
+    path.write_bytes(b"name\n" + b"Anna K\n" * 5_000 + "Beatriz Núñez\n".encode("latin-1"))
+    outcome, lines = do_import(harness, path, check_only=True)
+    assert outcome.status == 2
+    assert len(lines["err"]) == 1 and 'not UTF-8 text: save it as "CSV UTF-8"' in lines["err"][0], lines
+
+
+def test_rows_are_read_and_checked_a_window_at_a_time(harness, clock):
+    """Checking never runs ahead of its window: the first verdicts come before the rest of the file is read,
+    and each look-up of external ids asks about one window's."""
+    from jobs.data.importing import Defaults, ImportRow, check_stream
+
+    services = harness.services
+    settings = services.settings
+    defaults = Defaults(now=clock(), clinic_zone=settings.clinic_timezone, protocols=services.catalog.protocols,
+                        default_protocol=settings.default_protocol, series_length=settings.series_length,
+                        locales=services.catalog.locales, phone_region=settings.phone_region)
+    read = 0
+
+    def endless():
+        nonlocal read
+        while True:
+            read += 1
+            yield {"name": f"Patient {read}", "external_id": f"P-{read}"}
+
+    asked: list[int] = []
+    verdicts = check_stream(endless(), defaults=defaults, window=100,
+                            lookup=lambda ids: asked.append(len(ids)) or {})
+    first = [next(verdicts) for _ in range(150)]
+    assert all(isinstance(item, ImportRow) for item in first)
+    assert read == 200 and asked == [100, 100]
