@@ -395,3 +395,12 @@ def test_rows_are_read_and_checked_a_window_at_a_time(harness, clock):
     first = [next(verdicts) for _ in range(150)]
     assert all(isinstance(item, ImportRow) for item in first)
     assert read == 200 and asked == [100, 100]
+
+
+def test_the_first_row_of_each_external_id_is_remembered_through_growth():
+    from jobs.data.importing import _digest, _FirstRows
+
+    seen = _FirstRows()
+    assert [seen.setdefault(_digest(f"EXT-{n}"), n + 2) for n in range(20_000)] == [None] * 20_000
+    assert [seen.setdefault(_digest(f"EXT-{n}"), 99_999) for n in (0, 4_095, 19_999)] == [2, 4_097, 20_001]
+    assert seen.setdefault(_digest("EXT-new"), 7) is None
