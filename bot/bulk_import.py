@@ -13,10 +13,11 @@ import gc
 import html
 import re
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
+from typing import TextIO
 
 from sqlalchemy import Engine
 from sqlalchemy.exc import IntegrityError
@@ -104,68 +105,147 @@ def _run_import(source: Path, *, engine: Engine, settings: Settings, catalog: Ca
                 now: datetime, out_dir: Path | None, check_only: bool, cards: bool | None,
                 say: Callable[[str], None], complain: Callable[[str], None],
                 resolve_username: Callable[[], str] | None) -> ImportOutcome:
-    locale = settings.staff_locale
-    timings: dict[str, float] = {}
     started = time.perf_counter()
-    try:
-        handle = source.open(encoding="utf-8-sig", newline="")
-    except FileNotFoundError:
-        complain(f"aftercare: import: no such file {str(source)!r}")
-        return ImportOutcome(2, [])
-    except OSError as exc:
-        complain(f"aftercare: import: cannot read {source}: {exc.strerror}")
+    handle = _open(source, complain=complain)
+    if handle is None:
         return ImportOutcome(2, [])
     csv_path, pdf_path = output_paths(source, out_dir)
-    defaults = Defaults(now=now, clinic_zone=settings.clinic_timezone, protocols=catalog.protocols,
-                        default_protocol=settings.default_protocol, series_length=settings.series_length,
-                        locales=catalog.locales, phone_region=settings.phone_region)
-    # Only the rows to write are kept (none with --check): the file is read and checked a window at a
-    # time, and the look-ups of its external ids take no write lock (the bot keeps working meanwhile).
-    checked = Checked(keep_rows=not check_only)
-    store = Store(engine)
-    with handle:
-        try:
-            _header, records = read_csv_file(handle)
-            if not check_only:
-                for path in (csv_path, pdf_path):
-                    if (taken := target_taken(path)) is not None:
-                        complain(f"aftercare: import: {taken} (it may hold links of an earlier import): move it "
-                                 "away, or give --out another folder")
-                        return ImportOutcome(2, [])
-                if out_dir is not None and not out_dir.is_dir():
-                    complain(f"aftercare: import: --out: no such folder {str(out_dir)!r}")
-                    return ImportOutcome(2, [])
-            for result in check_stream(records, defaults=defaults, lookup=lambda ids: store.read_call(
-                    existing_external_ids, external_ids=ids)):
-                checked.add(result)
-                if isinstance(result, RowProblem):
-                    parts = [f"{column}: {plain(catalog, settings, locale, refusal)}" if column
-                             else plain(catalog, settings, locale, refusal) for column, refusal in result.columns]
-                    complain(f"row {result.row}: " + "; ".join(parts))
-                elif isinstance(result, Skipped):
-                    say(f"row {result.row}: external_id {result.external_id!r} is patient {result.patient_id} "
-                        f"already: skipped (a fresh link for them: /invite {result.patient_id})")
-        except ImportFileError as exc:
-            complain(f"aftercare: import: {source}: {exc}")
-            return ImportOutcome(2, [], checked)
-    timings["check"] = time.perf_counter() - started
-    total = checked.total
-    if checked.bad:
-        complain(f"aftercare: import: nothing imported: {checked.bad} bad row(s) of {total}; "
-                 "correct them and run the import again")
-        return ImportOutcome(1, [], checked, seconds=timings)
-    if check_only:
-        say(f"all {total} row(s) are good: {checked.good} would be imported, {checked.passed_over} skipped "
-            "(nothing was written)")
-        return ImportOutcome(0, [], checked, seconds=timings)
-    if not checked.good:
-        say("nothing to import: every row's patient is here already")
-        return ImportOutcome(0, [], checked, seconds=timings)
+    with handle:  # read a row at a time while the rows are checked
+        records = _read_records(source, handle, complain=complain)
+        if records is None or not (check_only or _outputs_free(csv_path, pdf_path, out_dir=out_dir,
+                                                                 complain=complain)):
+            return ImportOutcome(2, [])
+        checked = _check(source, records, engine=engine, settings=settings, catalog=catalog, now=now,
+                         keep_rows=not check_only, say=say, complain=complain)
+    if checked is None:
+        return ImportOutcome(2, [])
+    timings = {"check": time.perf_counter() - started}
+    status = _stop_before_writing(checked, check_only=check_only, say=say, complain=complain)
+    if status is not None:
+        return ImportOutcome(status, [], checked, seconds=timings)
     if bot_username is None:
         bot_username = resolve_username() if resolve_username else None
         if not bot_username:
             complain("aftercare: import: the bot's username is needed for the links: give --bot-username")
             return ImportOutcome(2, [], checked)
+    try:
+        imported, links = _write(checked, csv_path, engine=engine, settings=settings, bot_username=bot_username,
+                                 now=now, timings=timings)
+    except IntegrityError:
+        complain("aftercare: import: nothing imported: the database refused a row (an external id enrolled "
+                 "meanwhile?); run the import again")
+        return ImportOutcome(1, [], checked)
+    except OSError as exc:  # the invites file could not be made (taken meanwhile, a full disk): nothing committed
+        complain(f"aftercare: import: nothing imported: cannot write {csv_path}: "
+                 f"{target_taken(csv_path) or exc.strerror or type(exc).__name__}")
+        return ImportOutcome(2, [], checked)
+    _summarize(imported, checked, csv_path, settings=settings, say=say, complain=complain)
+    report, printed = None, None
+    if cards or (cards is None and len(imported) <= CARDS_AUTO_LIMIT):
+        mark = time.perf_counter()
+        report = write_cards(pdf_path, imported, links, settings=settings, catalog=catalog)
+        timings["cards"] = time.perf_counter() - mark
+        printed = pdf_path
+        say(f"invite cards to print: {pdf_path} ({report.pages} page(s), {len(imported)} cards)")
+        for line in cards_warnings(report):
+            complain(f"aftercare: warning: {line}")
+    else:
+        say(f"no cards printed for {len(imported)} patients (over {CARDS_AUTO_LIMIT:,}): make them for the rows "
+            f"you need with  aftercare cards {csv_path}  (or import with --cards)")
+    timings["total"] = time.perf_counter() - started
+    return ImportOutcome(0, imported, checked, csv_path, printed, report, timings)
+
+
+def _open(source: Path, *, complain: Callable[[str], None]) -> TextIO | None:
+    """The file, open for reading as text (a spreadsheet's byte order mark dropped), or None (said why)."""
+    try:
+        return source.open(encoding="utf-8-sig", newline="")
+    except FileNotFoundError:
+        complain(f"aftercare: import: no such file {str(source)!r}")
+    except OSError as exc:
+        complain(f"aftercare: import: cannot read {source}: {exc.strerror}")
+    return None
+
+
+def _read_records(source: Path, handle: TextIO, *,
+                  complain: Callable[[str], None]) -> Iterator[dict[str, str]] | None:
+    """The file's rows as records, read as they are asked for, or None (said why) when it cannot be read as
+    a CSV of patients."""
+    try:
+        _header, records = read_csv_file(handle)
+        return records
+    except ImportFileError as exc:
+        complain(f"aftercare: import: {source}: {exc}")
+        return None
+
+
+def _outputs_free(csv_path: Path, pdf_path: Path, *, out_dir: Path | None, complain: Callable[[str], None]) -> bool:
+    """Whether the invites may be written there: never over an earlier import's links, never into no folder."""
+    for path in (csv_path, pdf_path):
+        if (taken := target_taken(path)) is not None:
+            complain(f"aftercare: import: {taken} (it may hold links of an earlier import): move it away, or "
+                     "give --out another folder")
+            return False
+    if out_dir is not None and not out_dir.is_dir():
+        complain(f"aftercare: import: --out: no such folder {str(out_dir)!r}")
+        return False
+    return True
+
+
+def _check(source: Path, records: Iterator[dict[str, str]], *, engine: Engine, settings: Settings,
+           catalog: Catalog, now: datetime, keep_rows: bool, say: Callable[[str], None],
+           complain: Callable[[str], None]) -> Checked | None:
+    """Every row checked against the settings and the patients already here, a window at a time; each
+    problem and skip said as it is found. Only the rows to write are kept (none for a check only); None
+    (said why) when the file turns out unreadable half-way."""
+    locale = settings.staff_locale
+    defaults = Defaults(now=now, clinic_zone=settings.clinic_timezone, protocols=catalog.protocols,
+                        default_protocol=settings.default_protocol, series_length=settings.series_length,
+                        locales=catalog.locales, phone_region=settings.phone_region)
+    store = Store(engine)  # its look-ups of external ids take no write lock: the bot keeps working meanwhile
+    checked = Checked(keep_rows=keep_rows)
+    try:
+        for result in check_stream(records, defaults=defaults, lookup=lambda ids: store.read_call(
+                existing_external_ids, external_ids=ids)):
+            checked.add(result)
+            if isinstance(result, RowProblem):
+                parts = [f"{column}: {plain(catalog, settings, locale, refusal)}" if column
+                         else plain(catalog, settings, locale, refusal) for column, refusal in result.columns]
+                complain(f"row {result.row}: " + "; ".join(parts))
+            elif isinstance(result, Skipped):
+                say(f"row {result.row}: external_id {result.external_id!r} is patient {result.patient_id} already: "
+                    f"skipped (a fresh link for them: /invite {result.patient_id})")
+    except ImportFileError as exc:
+        complain(f"aftercare: import: {source}: {exc}")
+        return None
+    return checked
+
+
+def _stop_before_writing(checked: Checked, *, check_only: bool, say: Callable[[str], None],
+                         complain: Callable[[str], None]) -> int | None:
+    """The command's status when nothing is to be written (bad rows, a check only, nothing new); None: write."""
+    total = checked.total
+    if checked.bad:
+        complain(f"aftercare: import: nothing imported: {checked.bad} bad row(s) of {total}; "
+                 "correct them and run the import again")
+        return 1
+    if check_only:
+        say(f"all {total} row(s) are good: {checked.good} would be imported, {checked.passed_over} skipped "
+            "(nothing was written)")
+        return 0
+    if not checked.good:
+        say("nothing to import: every row's patient is here already")
+        return 0
+    return None
+
+
+def _write(checked: Checked, csv_path: Path, *, engine: Engine, settings: Settings, bot_username: str,
+           now: datetime, timings: dict[str, float]) -> tuple[list[Imported], list[str]]:
+    """Enroll every checked row in one transaction and write the invites CSV before it commits.
+
+    Returns the patients imported and their links; raises ``IntegrityError`` (nothing written, no CSV
+    left behind) when the database refuses a row.
+    """
     mark = time.perf_counter()
     prepared = prepare_import(checked.rows, quiet_hours=settings.quiet_hours, now=now)
     dialect = engine.dialect.name
@@ -187,31 +267,28 @@ def _run_import(source: Path, *, engine: Engine, settings: Settings, catalog: Ca
     rows, links, table = build(ahead)
     timings["plan"] = time.perf_counter() - mark
     mark = time.perf_counter()
-    try:
-        with Session(engine) as session:
-            if dialect != "postgresql":
-                again = draw_ids(session, len(prepared))
-                if again != ahead:  # someone enrolled a patient meanwhile: the next ids moved on
-                    rows, links, table = build(again)
-            # A patient enrolled meanwhile with one of these references: the unique index refuses the
-            # whole transaction (IntegrityError below), so the import stays all or nothing.
-            imported = write_rows(session, rows, enrolled_by=None, now=now)
-            timings["write"] = time.perf_counter() - mark
-            create_private(csv_path, table)
-            try:
-                session.commit()
-            except BaseException:
-                csv_path.unlink(missing_ok=True)  # links that do not work must not reach the front desk
-                raise
-    except IntegrityError:
-        complain("aftercare: import: nothing imported: the database refused a row (an external id enrolled "
-                 "meanwhile?); run the import again")
-        return ImportOutcome(1, [], checked)
-    except OSError as exc:  # the invites file could not be made (taken meanwhile, a full disk): nothing committed
-        complain(f"aftercare: import: nothing imported: cannot write {csv_path}: "
-                 f"{target_taken(csv_path) or exc.strerror or type(exc).__name__}")
-        return ImportOutcome(2, [], checked)
+    with Session(engine) as session:
+        if dialect != "postgresql":
+            again = draw_ids(session, len(prepared))
+            if again != ahead:  # someone enrolled a patient meanwhile: the next ids moved on
+                rows, links, table = build(again)
+        # A patient enrolled meanwhile with one of these references: the unique index refuses the
+        # whole transaction (IntegrityError), so the import stays all or nothing.
+        imported = write_rows(session, rows, enrolled_by=None, now=now)
+        timings["write"] = time.perf_counter() - mark
+        create_private(csv_path, table)
+        try:
+            session.commit()
+        except BaseException:
+            csv_path.unlink(missing_ok=True)  # links that do not work must not reach the front desk
+            raise
     timings["transaction"] = time.perf_counter() - mark
+    return imported, links
+
+
+def _summarize(imported: list[Imported], checked: Checked, csv_path: Path, *, settings: Settings,
+               say: Callable[[str], None], complain: Callable[[str], None]) -> None:
+    """What was imported, the rows whose whole plan is already past, and where the links are."""
     planned = sum(item.planned for item in imported)
     stale = sum(item.stale for item in imported)
     say(f"imported {len(imported)} patient(s): {planned} messages planned"
@@ -225,20 +302,6 @@ def _run_import(source: Path, *, engine: Engine, settings: Settings, catalog: Ca
         complain(f"aftercare: warning: … and {len(empty) - EMPTY_PLAN_LINES} more such rows")
     say(f"invite links: {csv_path} (readable by you only; the links work once and expire "
         f"{imported[0].expires_at.astimezone(settings.clinic_timezone):%Y-%m-%d %H:%M} {settings.clinic_timezone.key})")
-    report = None
-    if cards or (cards is None and len(imported) <= CARDS_AUTO_LIMIT):
-        mark = time.perf_counter()
-        report = write_cards(pdf_path, imported, links, settings=settings, catalog=catalog)
-        timings["cards"] = time.perf_counter() - mark
-        say(f"invite cards to print: {pdf_path} ({report.pages} page(s), {len(imported)} cards)")
-        for line in cards_warnings(report):
-            complain(f"aftercare: warning: {line}")
-    else:
-        pdf_path = None
-        say(f"no cards printed for {len(imported)} patients (over {CARDS_AUTO_LIMIT:,}): make them for the rows "
-            f"you need with  aftercare cards {csv_path}  (or import with --cards)")
-    timings["total"] = time.perf_counter() - started
-    return ImportOutcome(0, imported, checked, csv_path, pdf_path, report, timings)
 
 
 def cards_from_rows(rows, *, settings: Settings, catalog: Catalog) -> list[Card]:
