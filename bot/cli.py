@@ -562,6 +562,7 @@ def _cards(env: dict[str, str], args: argparse.Namespace) -> int:
     from bot.app import load_messages
     from bot.bulk_import import cards_from_rows, cards_warnings
     from bot.invite_sheets import FontChoice, create_private, invite_cards_pdf, read_invite_csv
+    from jobs.data.targets import target_taken
 
     settings = Settings.from_env(env, require_token=False)
     catalog = load_messages(settings)
@@ -572,8 +573,8 @@ def _cards(env: dict[str, str], args: argparse.Namespace) -> int:
     except (OSError, UnicodeDecodeError, ValueError) as exc:
         print(f"aftercare: cards: {source}: {getattr(exc, 'strerror', None) or exc}", file=sys.stderr)
         return 2
-    if target.exists():
-        print(f"aftercare: cards: {target} already exists: give --out another file", file=sys.stderr)
+    if (taken := target_taken(target)) is not None:
+        print(f"aftercare: cards: {taken} (--out)", file=sys.stderr)
         return 2
 
     def expiry(text: str):

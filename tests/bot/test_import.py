@@ -275,6 +275,12 @@ async def test_the_command_asks_telegram_for_the_username_and_refuses_to_overwri
     # Cards again from the CSV (a subset, say): the same links.
     assert await asyncio.to_thread(main, ["cards", str(tmp_path / "patients-invites.csv"), "--out", str(tmp_path / "again.pdf")]) == 0
     assert len(pypdf.PdfReader(tmp_path / "again.pdf").pages) == 1
+    # A link to nowhere where the cards would go is one line, not followed.
+    (tmp_path / "linked.pdf").symlink_to(tmp_path / "nowhere.pdf")
+    assert await asyncio.to_thread(main, ["cards", str(tmp_path / "patients-invites.csv"), "--out",
+                                          str(tmp_path / "linked.pdf")]) == 2
+    assert "linked.pdf is a symbolic link" in capsys.readouterr().err
+    assert not (tmp_path / "nowhere.pdf").exists()
 
 
 def test_cards_render_names_in_many_scripts(tmp_path):
