@@ -361,11 +361,13 @@ class _FirstRows:
         return None
 
     def _grow(self) -> None:
-        pairs = [(digest, row) for digest, row in zip(self._digests, self._rows, strict=True) if digest]
+        # Straight from the old arrays into the new: a list of the pairs would cost ~120 bytes each.
+        digests, rows = self._digests, self._rows
         self._allocate(2 * (self._mask + 1))
         self._count = 0
-        for digest, row in pairs:
-            self.setdefault(digest, row)
+        for slot, digest in enumerate(digests):
+            if digest:
+                self.setdefault(digest, rows[slot])
 
 
 def existing_external_ids(session: Session, external_ids: Iterable[str]) -> dict[str, int]:
