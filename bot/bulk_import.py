@@ -204,9 +204,16 @@ def _check(source: Path, records: Iterator[dict[str, str]], *, engine: Engine, s
                         locales=catalog.locales, phone_region=settings.phone_region)
     store = Store(engine)  # its look-ups of external ids take no write lock: the bot keeps working meanwhile
     checked = Checked(keep_rows=keep_rows)
+
+    def lookup(ids: list[str]) -> dict[str, int]:
+        found = store.read_call(existing_external_ids, external_ids=ids)
+        # The collector is off for the import (run_import), and a session is a knot of cycles: freed here,
+        # a window at a time (only what this window made is looked at), or a million rows would keep 500.
+        gc.collect(0)
+        return found
+
     try:
-        for result in check_stream(records, defaults=defaults, lookup=lambda ids: store.read_call(
-                existing_external_ids, external_ids=ids)):
+        for result in check_stream(records, defaults=defaults, lookup=lookup):
             checked.add(result)
             if isinstance(result, RowProblem):
                 parts = [f"{column}: {plain(catalog, settings, locale, refusal)}" if column
