@@ -1,12 +1,15 @@
 """``GET /metrics``: Prometheus's text format, from a registry of our own filled at scrape time.
 
 The figures are read from the database when Prometheus asks (jobs/ops/metrics.py), so they are the
-same on every instance sharing it and nothing is lost by a restart.
+same on every instance sharing it and nothing is lost by a restart. The read takes no write lock
+(:meth:`jobs.storage.db.Store.read_call`): a scrape flood never makes a staff reply wait. With
+``METRICS_TOKEN`` set, a scrape must send it as a bearer token.
 """
 
 from __future__ import annotations
 
 import asyncio
+import hmac
 
 from aiohttp import web
 from prometheus_client import CollectorRegistry, generate_latest
@@ -15,7 +18,7 @@ from prometheus_client.registry import Collector
 from sqlmodel import Session
 
 from bot.services import Services
-from bot.web.common import SERVICES
+from bot.web.common import SERVICES, json_error
 from jobs.ops import metrics
 from jobs.ops.health import last_beat
 from jobs.staff.outbox import outbox_counts
@@ -40,7 +43,7 @@ class DatabaseCollector(Collector):
 
     def collect(self):
         """Yield the families (called by ``generate_latest`` on a worker thread)."""
-        figures = self.services.store.call(_read, now=self.services.clock())
+        figures = self.services.store.read_call(_read, now=self.services.clock())
         reminders = GaugeMetricFamily("aftercare_reminders", "Reminder rows by status.", labels=["status"])
         for status in ReminderStatus:
             reminders.add_metric([status.value], figures["reminders"].get(status.value, 0))
@@ -77,9 +80,19 @@ def _bound(seconds: float) -> str:
 
 
 async def scrape(request: web.Request) -> web.Response:
-    """The text format Prometheus reads."""
+    """The text format Prometheus reads; with METRICS_TOKEN set, only for a scrape that sends it."""
+    token = request.app[SERVICES].settings.metrics_token
+    if token and not _bearer_matches(request.headers.get("Authorization", ""), token):
+        return json_error(401, "unauthorized", "send the METRICS_TOKEN as a bearer token",
+                          headers={"WWW-Authenticate": 'Bearer realm="metrics"'})
     body = await asyncio.to_thread(generate_latest, request.app[REGISTRY])
     return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE})
+
+
+def _bearer_matches(header: str, token: str) -> bool:
+    scheme, _, given = header.partition(" ")
+    # Compared in constant time, as bytes: a header may hold any character.
+    return scheme.lower() == "bearer" and hmac.compare_digest(given.strip().encode(), token.encode())
 
 
 def add_routes(app: web.Application) -> None:

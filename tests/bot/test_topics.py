@@ -278,13 +278,15 @@ def test_topic_names_fit_telegrams_limit():
     assert len(long.encode("utf-16-le")) // 2 <= 128 and long.startswith("#123456 😀")
 
 
-async def test_an_edited_note_is_kept_as_edited(forum_bot, fake_api):
+# A NUL byte, which PostgreSQL refuses in text, is dropped rather than the edit lost.
+@pytest.mark.parametrize("edited_text", ["call at 6", "call\x00 at 6"], ids=["plain", "nul"])
+async def test_an_edited_note_is_kept_as_edited(forum_bot, fake_api, edited_text):
     await forum_bot.link()
     await forum_bot.send(PATIENT_ID, "hello")
     thread = fake_api.topic_named(FORUM, "#1 Anna K").thread_id
     note = fake_api.message_update(user_id=STAFF_ID, text="call at 5", chat_id=FORUM, message_thread_id=thread)
     await forum_bot.process(note)
-    edit = fake_api.message_update(user_id=STAFF_ID, text="call at 6", chat_id=FORUM, message_thread_id=thread,
+    edit = fake_api.message_update(user_id=STAFF_ID, text=edited_text, chat_id=FORUM, message_thread_id=thread,
                                    edited=True)
     edit["edited_message"]["message_id"] = note["message"]["message_id"]
     to_patient = len(fake_api.texts(PATIENT_ID))
@@ -360,3 +362,13 @@ async def test_a_creation_claimed_elsewhere_is_waited_for_then_taken_over_once_i
     await alert_staff(forum_bot.services, forum_bot.app.bot, "now", patient_id=1)
     await forum_bot.send_notices()
     assert fake_api.in_topic(FORUM, fake_api.topic_named(FORUM, "#1 Anna K").thread_id)[-1] == "now"
+
+
+async def test_a_note_with_a_nul_byte_is_kept_without_it(forum_bot, fake_api, clock):
+    """PostgreSQL refuses NUL in text: the note is kept without it rather than lost to an error (both databases)."""
+    await forum_bot.link()
+    await worried(forum_bot, clock)
+    thread = fake_api.topic_named(FORUM, "#1 Anna K").thread_id
+    await in_group(forum_bot, COLLEAGUE, "call\x00 at 6", message_thread_id=thread)
+    assert [n.text for n in forum_bot.rows(StaffNote)] == ["call at 6"]
+
