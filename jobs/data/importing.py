@@ -139,15 +139,16 @@ class Checked:
         """Count one row's verdict, and keep it while ``keep_rows``."""
         if isinstance(result, RowProblem):
             self.bad += 1
-            kept = self.problems
+            if self.keep_rows:
+                self.problems.append(result)
         elif isinstance(result, Skipped):
             self.passed_over += 1
-            kept = self.skipped
+            if self.keep_rows:
+                self.skipped.append(result)
         else:
             self.good += 1
-            kept = self.rows
-        if self.keep_rows:
-            kept.append(result)
+            if self.keep_rows:
+                self.rows.append(result)
 
 
 @dataclass(frozen=True)
