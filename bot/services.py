@@ -7,6 +7,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from urllib.parse import urlparse
+from zoneinfo import ZoneInfo
 
 from telegram import Update
 
@@ -100,6 +101,16 @@ class Services:
     def emergency_phone(self, locale: str) -> str:
         """The number to call if things get worse: EMERGENCY_PHONE, else the clinic's phone."""
         return self.settings.emergency_phone or self.phone(locale)
+
+    def closed_until(self, locale: str, zone: str) -> str | None:
+        """Out of CLINIC_HOURS: when the clinic next opens, written for a reader in ``zone`` ("" if it never
+        does); None while it is open (or no hours are set)."""
+        settings = self.settings
+        now = self.clock()
+        if settings.clinic_hours.is_open(now, settings.clinic_timezone):
+            return None
+        opening = settings.clinic_hours.next_opening(now, settings.clinic_timezone)
+        return self.catalog.format_date(locale, opening.astimezone(ZoneInfo(zone)), with_time=True) if opening else ""
 
     def clinic_name(self, locale: str) -> str:
         """The clinic's name, or a stand-in ("our clinic") in the reader's language while CLINIC_NAME is unset."""

@@ -87,6 +87,8 @@ async def inbox_command(update: Update, context: AftercareContext) -> None:
         item = row.item
         who = (context.text("inbox_row_patient", name=row.patient_name, patient_id=row.patient_id)
                if row.patient_name else context.text("inbox_row_erased"))
+        if row.patient_phone:
+            who += context.text("inbox_row_phone", phone=display_phone(row.patient_phone))
         taken = (context.text("inbox_row_taken", who=item.taken_by_name or str(item.taken_by))
                  if item.status == InboxStatus.TAKEN else "")
         lines.append(context.text(

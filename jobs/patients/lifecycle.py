@@ -464,6 +464,7 @@ def _erase_identity(session: Session, patient: Patient, now: datetime) -> None:
     # Their photos stay on Telegram; the ids that show them go (the reviews stay, as counts).
     session.exec(update(Photo).where(Photo.patient_id == patient.id).values(file_id=None))
     patient.name = ""
+    patient.called = None
     patient.chat_id = None
     # The number, the clinic's reference and the booking reference point at the person too.
     patient.phone = None

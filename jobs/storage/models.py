@@ -71,6 +71,9 @@ class Patient(SQLModel, table=True):
 
     id: int | None = Field(default=None, primary_key=True)
     name: str = Field(max_length=120)
+    # The name the patient is greeted by ("Anna"; migration 0017). None: the first word of ``name``
+    # (patients enrolled before it existed). Staff screens keep the full name.
+    called: str | None = Field(default=None, max_length=60)
     status: str = Field(default=AWAITING_LINK, max_length=20, index=True)
     chat_id: int | None = Field(default=None, sa_column=Column(BigInteger, index=True))
     timezone: str = Field(max_length=64)
@@ -187,6 +190,9 @@ class Photo(SQLModel, table=True):
     review: str | None = Field(default=None, max_length=16)
     reviewed_by: int | None = Field(default=None, sa_column=Column(BigInteger))
     reviewed_at: datetime | None = _utc(default=None, nullable=True)
+    # The inbox item its alert showed (set at review): "another photo" keeps it open until the next
+    # photo of the same step is reviewed, which resolves it (migration 0017).
+    item_id: int | None = None
 
 
 class StaffMember(SQLModel, table=True):
