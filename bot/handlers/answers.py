@@ -36,7 +36,7 @@ async def checkin_button(update: Update, context: AftercareContext) -> None:
     key = {"fine": "checkin_fine", "worried": "checkin_worried"}.get(
         answer, "checkin_red_escalated" if result.escalate else "checkin_red_expected")
     await _show_answer(query, services, locale, CHECKIN_LABELS[answer])
-    await query.message.reply_html(services.text(locale, key, name=patient.name, day=result.day,
+    await query.message.reply_html(services.text(locale, key, name=patient.called_by, day=result.day,
                                                  when=day_phrase(services, locale, result.day)))
     log.info("patient %d answered check-in %d: %s (escalate=%s)", patient.id, reminder_id, answer, result.escalate)
     if result.escalate:
@@ -92,7 +92,7 @@ async def rebook_button(update: Update, context: AftercareContext) -> None:
         await query.message.reply_html(services.text(locale, "rebook_later", when=when))
         return
     key = "rebook_booked" if answer == BOOKED else "rebook_not_continuing"
-    await query.message.reply_html(services.text(locale, key, name=patient.name))
+    await query.message.reply_html(services.text(locale, key, name=patient.called_by))
     staff = services.staff_locale
     alert = "alert_booked" if answer == BOOKED else "alert_not_continuing"
     await alert_staff(services, context.bot, services.text(

@@ -125,7 +125,7 @@ async def _tell_patient(services: Services, bot, patient, review: Review) -> boo
                                      resize_keyboard=True, one_time_keyboard=True)
     else:
         key = "photo_review_call" if closed is None else "photo_review_call_closed"
-    text = services.text(locale, key, name=patient.name, emergency_phone=services.emergency_phone(locale),
+    text = services.text(locale, key, name=patient.called_by, emergency_phone=services.emergency_phone(locale),
                          when=closed or "")
     try:
         await bot.send_message(patient.chat_id, text, reply_markup=markup)

@@ -32,7 +32,7 @@ class ClinicInfo:
 def render_nudge(item: ClaimedReminder, *, catalog: Catalog, clinic: ClinicInfo) -> str:
     """A nudge's text (a ``[bot]`` text: the same for every step of its kind), in the patient's language."""
     return catalog.bot(
-        item.locale, item.text_key, name=item.patient_name,
+        item.locale, item.text_key, name=item.called or item.patient_name,
         clinic_name=clinic.name or catalog.bot(item.locale, "clinic_name_missing"),
         clinic_phone=clinic.phone or catalog.bot(item.locale, "clinic_phone_missing"),
     ).strip()
@@ -43,7 +43,7 @@ def render_reminder(item: ClaimedReminder, *, catalog: Catalog, clinic: ClinicIn
     zone = ZoneInfo(item.timezone)
     if item.kind == KIND_APPOINTMENT:
         # Valid until the appointment starts, so its expiry is the appointment's time.
-        return catalog.bot(item.locale, "appointment_reminder", name=item.patient_name,
+        return catalog.bot(item.locale, "appointment_reminder", name=item.called or item.patient_name,
                            clinic_name=clinic.name or catalog.bot(item.locale, "clinic_name_missing"),
                            clinic_phone=clinic.phone or catalog.bot(item.locale, "clinic_phone_missing"),
                            when=catalog.format_date(item.locale, item.expires_at.astimezone(zone), with_time=True),
@@ -54,7 +54,7 @@ def render_reminder(item: ClaimedReminder, *, catalog: Catalog, clinic: ClinicIn
     booking_line = catalog.bot(item.locale, "booking_line", url=booking_url) if booking_url else ""
     return catalog.render(
         item.locale, "steps", item.text_key,
-        name=item.patient_name,
+        name=item.called or item.patient_name,
         clinic_name=clinic.name or catalog.bot(item.locale, "clinic_name_missing"),
         clinic_phone=clinic.phone or catalog.bot(item.locale, "clinic_phone_missing"),
         booking_url=booking_url,

@@ -21,10 +21,13 @@ from zoneinfo import ZoneInfo
 from jobs import inputs
 from jobs.patients.enrollment import MAX_SERIES_LENGTH, check_enrollment, parse_session_number
 from jobs.refusal import Refusal
+from jobs.storage.models import called_name
 from messages.catalog import Catalog
 from messages.protocol import Protocol
 
-FIELDS = ("name", "session_at", "session", "series", "protocol", "tz", "lang", "phone", "external_id")
+FIELDS = ("name", "session_at", "session", "series", "protocol", "tz", "lang", "phone", "external_id", "called")
+# The name patients are greeted by ("Anna" for "Anna Karenina"): a short first name or nickname.
+MAX_CALLED_LENGTH = 60
 # The clinic's reference for a patient: what a booking or practice system's ids are made of, ASCII only
 # (a Cyrillic "А" beside a Latin "A" would make two references look like one), bounded.
 MAX_EXTERNAL_ID_LENGTH = 128
@@ -55,6 +58,8 @@ FIELD_RULES = {
     "phone": "a number staff may call: with its country code, or national digits in CLINIC_PHONE's country",
     "external_id": f"the clinic's own reference, 1 to {MAX_EXTERNAL_ID_LENGTH} {EXTERNAL_ID_CHARACTERS}; "
                    "a repeated one gives the same patient back",
+    "called": f"the name the patient is greeted by in their messages, 1 to {MAX_CALLED_LENGTH} visible characters; "
+              "default the first word of name (staff screens always show the full name)",
 }
 
 
@@ -79,6 +84,7 @@ class EnrollmentRequest:
     locale: str | None = None
     phone: str | None = None
     external_id: str | None = None
+    called: str | None = None
 
 
 @dataclass(frozen=True)
@@ -110,6 +116,7 @@ class Resolved:
     zone: ZoneInfo
     locale: str  # "": the patient's Telegram language, taken when they link
     series_length: int
+    called: str  # the name the patient is greeted by
 
 
 @dataclass(frozen=True)
@@ -128,6 +135,11 @@ def parse_name(value: object) -> str:
     if value is None or (isinstance(value, str) and not value.strip()):
         raise Refusal("enroll_error_name_missing")
     return inputs.clean_name(_text(value, "name"))
+
+
+def parse_called(value: object) -> str:
+    """The name the patient is greeted by (:func:`jobs.inputs.clean_name`, at most MAX_CALLED_LENGTH)."""
+    return inputs.clean_name(_text(value, "called"), limit=MAX_CALLED_LENGTH)
 
 
 def parse_session_at(value: object, *, now: datetime) -> datetime:
@@ -281,7 +293,7 @@ def read_enrollment(fields: Mapping[str, object], *, rules: EnrollmentRules, col
     for key, parse, options in (("protocol", parse_protocol, {"protocols": rules.protocols}),
                                 ("tz", parse_zone, {}), ("lang", parse_lang, {"locales": rules.locales}),
                                 ("phone", parse_phone, {"region": rules.phone_region}),
-                                ("external_id", parse_external_id, {})):
+                                ("external_id", parse_external_id, {}), ("called", parse_called, {})):
         values[key] = reader.attempt(key, parse, fields[key], **options) if _given(fields.get(key)) else None
     if name is not None and session_at is not None and not reader.refused("session", "series"):
         effective = length if length is not None else (rules.series_length or max(number, 1))
@@ -291,14 +303,15 @@ def read_enrollment(fields: Mapping[str, object], *, rules: EnrollmentRules, col
         return Reading(None, tuple(reader.problems))
     request = EnrollmentRequest(name=name, session_at=session_at, session_number=number, series_length=length,
                                 protocol=values["protocol"], zone=values["tz"], locale=values["lang"],
-                                phone=values["phone"], external_id=values["external_id"])
+                                phone=values["phone"], external_id=values["external_id"], called=values["called"])
     return Reading(request) if collect else request
 
 
 def resolve_defaults(request: EnrollmentRequest, *, rules: EnrollmentRules,
                      protocols: Mapping[str, Protocol] | None = None) -> Resolved:
     """The one place an absent value becomes the clinic's: DEFAULT_PROTOCOL, CLINIC_TIMEZONE, SERIES_LENGTH,
-    and "" for the language (the patient's Telegram language when they link)."""
+    "" for the language (the patient's Telegram language when they link), and the first word of the name
+    for the name they are greeted by."""
     files = protocols if protocols is not None else rules.protocols
     if not isinstance(files, Mapping):
         raise TypeError("resolve_defaults needs the protocol files: pass protocols= or rules with a mapping")
@@ -309,7 +322,8 @@ def resolve_defaults(request: EnrollmentRequest, *, rules: EnrollmentRules,
                            protocols=", ".join(sorted(files)))
     length = request.series_length if request.series_length is not None else rules.series_length
     return Resolved(request=request, protocol=protocol, zone=request.zone or rules.clinic_zone,
-                    locale=request.locale or "", series_length=length or max(request.session_number, 1))
+                    locale=request.locale or "", series_length=length or max(request.session_number, 1),
+                    called=called_name(request.name, request.called))
 
 
 def parse_enrollment_request(fields: Mapping[str, object], *, now: datetime, clinic_zone: ZoneInfo,

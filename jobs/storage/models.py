@@ -55,6 +55,11 @@ def _utc(**kwargs) -> object:
     return Field(sa_type=UTCDateTime, **kwargs)
 
 
+def called_name(name: str, called: str | None = None) -> str:
+    """The name a patient is greeted by: ``called`` when given, else the first word of ``name``."""
+    return called or (name.split()[0] if name.split() else "")
+
+
 class Patient(SQLModel, table=True):
     """A person the clinic follows up; linked to a Telegram chat once they open their invite."""
 
@@ -71,8 +76,8 @@ class Patient(SQLModel, table=True):
 
     id: int | None = Field(default=None, primary_key=True)
     name: str = Field(max_length=120)
-    # The name the patient is greeted by ("Anna"; migration 0017). None: the first word of ``name``
-    # (patients enrolled before it existed). Staff screens keep the full name.
+    # The name the patient is greeted by ("Anna"; migration 0017): given at enrollment, else the first
+    # word of ``name``. Staff screens keep the full name. None once the patient is erased.
     called: str | None = Field(default=None, max_length=60)
     status: str = Field(default=AWAITING_LINK, max_length=20, index=True)
     chat_id: int | None = Field(default=None, sa_column=Column(BigInteger, index=True))
@@ -98,6 +103,11 @@ class Patient(SQLModel, table=True):
     topic_closed: bool = Field(default=False, sa_column_kwargs={"server_default": sa_false()})
     topic_pending: str | None = Field(default=None, max_length=8)
     topic_claimed_until: datetime | None = _utc(default=None, nullable=True)
+
+    @property
+    def called_by(self) -> str:
+        """The name the patient reads in every message that greets them (staff screens use ``name``)."""
+        return called_name(self.name, self.called)
 
 
 class Invite(SQLModel, table=True):
@@ -274,6 +284,8 @@ class EnrollForm(SQLModel, table=True):
     # "" = the patient's own Telegram language; None = not asked yet.
     locale: str | None = Field(default=None, max_length=16)
     timezone: str | None = Field(default=None, max_length=64)
+    # The name to greet the patient by; None: the first word of their name (migration 0017).
+    called: str | None = Field(default=None, max_length=60)
 
 
 # --------------------------------------------------------------------------- durable intake (0007)

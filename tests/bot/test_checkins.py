@@ -23,7 +23,7 @@ async def test_fine_is_thanked_and_not_escalated(harness, fake_api, clock):
     await harness.link()
     message_id, data = await _checkin_message(harness, clock, 0, 19)
     await harness.press(PATIENT_ID, data[0], message_id)
-    assert "Lovely to hear, Anna K" in fake_api.texts(PATIENT_ID)[-1]
+    assert "Lovely to hear, Anna" in fake_api.texts(PATIENT_ID)[-1]
     assert fake_api.texts(STAFF_ID)[-1].startswith("✅")  # nothing new for staff since the enrollment
     [reminder] = harness.rows(Reminder, Reminder.step_key == "evening_checkin")
     assert reminder.answer == "fine"

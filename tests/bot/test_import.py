@@ -94,7 +94,7 @@ async def test_import_enrolls_every_row_and_its_link_works(harness, fake_api, cl
     # The link works like one from /enroll: the patient is greeted and the plan starts.
     token = table[0]["invite_url"].split("?start=")[1]
     await harness.send(PATIENT_ID, f"/start {token}")
-    assert fake_api.texts(PATIENT_ID)[0].startswith("Hi Anna K")
+    assert fake_api.texts(PATIENT_ID)[0].startswith("Hi Anna,")
     with Session(harness.services.store.engine) as session:
         assert session.get(Patient, patients[0].id).status == "active"
 

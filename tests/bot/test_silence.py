@@ -74,7 +74,7 @@ async def test_an_answer_after_the_nudge_closes_it_and_staff_are_not_told(harnes
     message_id, data = harness.buttons(PATIENT_ID)
     clock.set_local(2, 18, 0)
     await harness.press(PATIENT_ID, data[0], message_id)  # "It's fine", under the nudge
-    assert "Lovely to hear, Anna K" in fake_api.texts(PATIENT_ID)[-1]
+    assert "Lovely to hear, Anna" in fake_api.texts(PATIENT_ID)[-1]
     assert _step(harness).answer == "fine"
     silence = _follow_ups(harness, step)["silence"]
     assert (silence.status, silence.outcome) == (CANCELLED, "answered")

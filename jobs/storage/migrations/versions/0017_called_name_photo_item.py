@@ -16,12 +16,23 @@ depends_on = None
 
 
 def upgrade() -> None:
-    # NULL for patients enrolled before: they are greeted by the first word of their name, as the default is.
     op.add_column('patient', sa.Column('called', sqlmodel.sql.sqltypes.AutoString(length=60), nullable=True))
     op.add_column('photo', sa.Column('item_id', sa.Integer(), nullable=True))
+    op.add_column('enroll_form', sa.Column('called', sqlmodel.sql.sqltypes.AutoString(length=60), nullable=True))
+    # Patients enrolled before are greeted by the first word of their name, as new ones are by default.
+    patient = sa.table('patient', sa.column('id', sa.Integer()), sa.column('name', sa.String()),
+                       sa.column('called', sa.String()))
+    connection = op.get_bind()
+    rows = connection.execute(sa.select(patient.c.id, patient.c.name).where(patient.c.name != '')).all()
+    for patient_id, name in rows:
+        words = name.split()
+        if words:
+            connection.execute(patient.update().where(patient.c.id == patient_id).values(called=words[0][:60]))
 
 
 def downgrade() -> None:
+    with op.batch_alter_table('enroll_form') as batch:
+        batch.drop_column('called')
     with op.batch_alter_table('photo') as batch:
         batch.drop_column('item_id')
     with op.batch_alter_table('patient') as batch:
