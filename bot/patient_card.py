@@ -27,23 +27,29 @@ def _when(services: Services, locale: str, moment: datetime | None, zone: ZoneIn
     return services.catalog.format_date(locale, moment.astimezone(zone), with_time=True) if moment else "-"
 
 
+def staff_zone(services: Services) -> ZoneInfo:
+    """The zone of every time on a staff screen: the clinic's (the patient's own is named on the card)."""
+    return services.settings.clinic_timezone
+
+
 def profile_lines(services: Services, locale: str, patient: Patient) -> list[str]:
     """Name, status, zone and language, when enrolled and linked, and which zone the times are in."""
-    zone = ZoneInfo(patient.timezone)
+    zone = staff_zone(services)
     return [
         services.text(locale, "patient_profile", name=patient.name, patient_id=patient.id,
                       status=services.text(locale, f"state_{patient.status}"), zone=patient.timezone,
                       locale=patient.locale or "-", enrolled=_when(services, locale, patient.created_at, zone),
                       linked=_when(services, locale, patient.linked_at, zone)),
         *([services.text(locale, "patient_phone", phone=display_phone(patient.phone))] if patient.phone else []),
-        services.text(locale, "patient_times_zone", zone=patient.timezone),
+        services.text(locale, "patient_times_zone", zone=zone.key) if patient.timezone == zone.key else
+        services.text(locale, "patient_times_zone_elsewhere", zone=zone.key, patient_zone=patient.timezone),
     ]
 
 
 def timeline_lines(services: Services, locale: str, timeline: Timeline) -> list[str]:
     """Each cycle (session k of n, its protocol) and its steps with what became of each."""
     catalog = services.catalog
-    zone = ZoneInfo(timeline.patient.timezone)
+    zone = staff_zone(services)
     lines: list[str] = []
     for enrollment in timeline.enrollments:
         protocol = catalog.protocols.get(enrollment.protocol_name)
@@ -87,7 +93,7 @@ def history_lines(services: Services, locale: str, timeline: Timeline) -> list[s
     """The patient's status history from the lifecycle's event rows: when, what, who, and the new status."""
     if not timeline.history:
         return []
-    zone = ZoneInfo(timeline.patient.timezone)
+    zone = staff_zone(services)
     lines = [services.text(locale, "patient_history_title", zone=zone.key)]
     for event in timeline.history:
         who = services.text(locale, f"actor_{event.actor or 'system'}", user_id=event.actor_id or "?")
@@ -101,7 +107,7 @@ def notes_lines(services: Services, locale: str, timeline: Timeline) -> list[str
     """What staff wrote in the patient's topic (internal notes): when, who, what."""
     if not timeline.notes:
         return []
-    zone = ZoneInfo(timeline.patient.timezone)
+    zone = staff_zone(services)
     lines = [services.text(locale, "patient_notes_title", zone=zone.key)]
     for note in timeline.notes:
         words = note.text

@@ -102,6 +102,20 @@ class Services:
         """The number to call if things get worse: EMERGENCY_PHONE, else the clinic's phone."""
         return self.settings.emergency_phone or self.phone(locale)
 
+    def staff_time(self, moment: datetime, patient_zone: str | None = None) -> str:
+        """``moment`` as staff read it: the clinic's time, and the patient's with their zone named when it differs
+        ("Thu 26 Nov, 11:05 (10:05 for the patient, Europe/London)")."""
+        locale, clinic = self.staff_locale, self.settings.clinic_timezone
+        when = self.catalog.format_date(locale, moment.astimezone(clinic), with_time=True)
+        if not patient_zone or patient_zone == clinic.key:
+            return when
+        local = moment.astimezone(ZoneInfo(patient_zone))
+        if local.date() == moment.astimezone(clinic).date():
+            shown = local.strftime("%H:%M")
+        else:
+            shown = self.catalog.format_date(locale, local, with_time=True)
+        return self.text(locale, "staff_time_patient", when=when, local=shown, zone=patient_zone)
+
     def closed_until(self, locale: str, zone: str) -> str | None:
         """Out of CLINIC_HOURS: when the clinic next opens, written for a reader in ``zone`` ("" if it never
         does); None while it is open (or no hours are set)."""

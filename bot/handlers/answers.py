@@ -45,7 +45,7 @@ async def checkin_button(update: Update, context: AftercareContext) -> None:
             staff, "alert_escalation", name=patient.name, patient_id=patient.id,
             answer=services.text(staff, CHECKIN_LABELS[answer]), day=result.day,
             session_number=enrollment.session_number, series_length=enrollment.series_length,
-            session_date=_date(services, staff, enrollment.session_at, patient.timezone),
+            session_date=_date(services, staff, enrollment.session_at, services.settings.clinic_timezone.key),
         )
         if patient.phone:
             text += "\n" + services.text(staff, "alert_phone", phone=display_phone(patient.phone))
