@@ -12,10 +12,11 @@ from bot.context import AftercareContext
 from bot.handlers.common import edit_or_send
 from bot.inbox_views import close_silence
 from bot.services import Services
-from jobs.buttons import CHECKIN_LABELS, REBOOK_LABELS
-from jobs.care.answers import BOOKED, LATER, answer_checkin, answer_rebook
+from jobs.buttons import CHECKIN_LABELS, REBOOK_KEEP, REBOOK_LABELS, REBOOK_SURE, not_continuing_keyboard
+from jobs.care.answers import BOOKED, LATER, NOT_CONTINUING, answer_checkin, answer_rebook
 from jobs.care.escalation import WORRIED
 from jobs.inputs import display_phone
+from jobs.patients.self_service import patient_for_chat
 from jobs.staff.inbox import InboxKind
 
 log = logging.getLogger(__name__)
@@ -78,6 +79,20 @@ async def rebook_button(update: Update, context: AftercareContext) -> None:
     services = context.services
     query = update.callback_query
     reminder_id, answer = context.button.number, context.button.value
+    if answer in (NOT_CONTINUING, REBOOK_KEEP):
+        # Ending the series is asked once; only "yes, I'm not continuing" (REBOOK_SURE) does it.
+        patient = await services.store.run(patient_for_chat, chat_id=_chat_of(update))
+        locale = patient.locale if patient and patient.locale else services.locale_of(update)
+        await query.answer()
+        if answer == REBOOK_KEEP:
+            await edit_or_send(query, services.text(locale, "rebook_kept"))
+            return
+        await query.message.reply_html(services.text(locale, "rebook_not_continuing_question"),
+                                       reply_markup=not_continuing_keyboard(
+                                           reminder_id, sure=services.text(locale, "button_not_continuing_sure"),
+                                           keep=services.text(locale, "button_not_continuing_keep")))
+        return
+    answer = NOT_CONTINUING if answer == REBOOK_SURE else answer
     result = await services.store.run(
         answer_rebook, reminder_id=reminder_id, chat_id=_chat_of(update), answer=answer,
         quiet_hours=services.settings.quiet_hours, catalog=services.catalog, now=services.clock(),

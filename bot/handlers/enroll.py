@@ -316,5 +316,6 @@ async def finish_enrollment(update: Update, context: AftercareContext, args: Enr
         caption += services.text(locale, "enroll_nothing_left", patient_id=patient.id)
     if twin is not None:
         minutes = int((services.clock() - twin.created_at).total_seconds() // 60)
-        caption += services.text(locale, "enroll_duplicate_note", minutes=minutes, patient_id=twin.id)
+        caption += services.text(locale, "enroll_duplicate_note", minutes=minutes, patient_id=twin.id,
+                                 new_id=patient.id)
     await update.effective_message.reply_photo(photo=qr_png(link), caption=caption)

@@ -55,6 +55,7 @@ class CancelReason(StrEnum):
     UNREACHABLE = "patient unreachable"
     SUPERSEDED = "another record took over the chat"
     ERASED = "patient erased their data"
+    WITHDRAWN = "enrollment withdrawn by staff"  # a mistaken enrollment: erased like /delete
     BOOKED = "patient booked"
     BOOKED_ELSEWHERE = "booked in the booking system"  # a signed booking hook: undone if the booking is cancelled
     BOOKING_CHANGED = "the booking moved or was cancelled"  # an appointment reminder of the old time
@@ -79,6 +80,7 @@ class LifecycleEvent(StrEnum):
     NEXT_SESSION = "next_session"
     SUPERSEDE = "superseded"
     ERASE = "erased"
+    WITHDRAW = "withdrawn"
 
 
 S = PatientStatus
@@ -154,7 +156,12 @@ TRANSITIONS: dict[LifecycleEvent, Transition] = {
     LifecycleEvent.ERASE: Transition(
         {status: S.DELETED for status in S if status != S.DELETED}, cancels=CancelReason.ERASED, takes_over=True,
         summary="patient `/delete` (confirmed): name, chat, invites and relayed messages erased; counts stay"),
+    LifecycleEvent.WITHDRAW: Transition(
+        {status: S.DELETED for status in S if status != S.DELETED}, cancels=CancelReason.WITHDRAWN, takes_over=True,
+        summary="staff `/withdraw` (confirmed): a mistaken enrollment leaves the lists, erased as by `/delete`"),
 }
+# Events that erase the person: name, chat, phone, invites, relayed words (the counts stay).
+ERASING = frozenset({LifecycleEvent.ERASE, LifecycleEvent.WITHDRAW})
 
 
 @dataclass(frozen=True)
@@ -197,7 +204,7 @@ def apply_event(session: Session, *, patient: Patient, event: LifecycleEvent, ca
     if transition.cancels is not None:
         cancelled = cancel_reminders(session, patient_id=patient.id, reason=transition.cancels,
                                      take_over=transition.takes_over)
-    if event is LifecycleEvent.ERASE:
+    if event in ERASING:
         _erase_identity(session, patient, now)
     patient.status = after.value
     session.add(patient)
@@ -489,7 +496,7 @@ def transition_table() -> list[TableRow]:
         by_target: dict[PatientStatus, list[str]] = {}
         for source, target in transition.moves.items():
             by_target.setdefault(target, []).append(source.value)
-        if event is LifecycleEvent.ERASE:
+        if event in ERASING:
             rows.append(TableRow(event.value, ("any",), S.DELETED.value, transition.summary))
             continue
         for target, sources in by_target.items():

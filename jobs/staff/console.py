@@ -211,6 +211,24 @@ def cancel_patient(session: Session, *, patient_id: int, now: datetime, staff_id
     return apply_event(session, patient=patient, event=LifecycleEvent.CANCEL, cause=staff(staff_id), now=now).cancelled
 
 
+def withdraw_patient(session: Session, *, patient_id: int, now: datetime, staff_id: int | None = None) -> int:
+    """Staff withdraw a mistaken enrollment: it leaves every list, erased as by ``/delete``; return how many
+    messages were cancelled."""
+    patient = session.get(Patient, patient_id)
+    if patient is None or patient.status == DELETED:
+        raise Refusal("console_unknown_patient", query=str(patient_id))
+    return apply_event(session, patient=patient, event=LifecycleEvent.WITHDRAW, cause=staff(staff_id),
+                       now=now).cancelled
+
+
+def patient_to_confirm(session: Session, *, patient_id: int) -> Patient:
+    """The patient a staff confirmation is about (refused once erased or withdrawn)."""
+    patient = session.get(Patient, patient_id)
+    if patient is None or patient.status == DELETED:
+        raise Refusal("console_unknown_patient", query=str(patient_id))
+    return patient
+
+
 def reopen_patient(session: Session, *, patient_id: int, quiet_hours: QuietHours, now: datetime,
                    staff_id: int | None = None) -> Applied:
     """Undo a patient's "I'm not continuing": the booking reminders still valid come back."""
