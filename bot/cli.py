@@ -576,9 +576,13 @@ def _cards(env: dict[str, str], args: argparse.Namespace) -> int:
 
 
 def _export(env: dict[str, str], args: argparse.Namespace) -> int:
+    from functools import partial
+
     from bot.app import load_messages
     from bot.services import utc_now
     from jobs.data.exporting import ExportError, export_csv, export_fhir
+    from jobs.dispatch import ClinicInfo
+    from jobs.dispatch.render import render_stored
 
     settings = Settings.from_env(env, require_token=False)
     engine = _database(settings)
@@ -592,7 +596,11 @@ def _export(env: dict[str, str], args: argparse.Namespace) -> int:
             # Each step by its name for staff ("Sun care"), in the staff's language.
             titles = {step.key: catalog.step_title(settings.staff_locale, step.key)
                       for protocol in catalog.protocols.values() for step in protocol.steps}
-            counts = export_fhir(engine, Path(args.target), now=utc_now(), titles=titles)
+            clinic = ClinicInfo(settings.clinic_name, settings.clinic_phone, settings.booking_url)
+            # Each reminder sent, with its words as the patient read them (rendered again from the texts).
+            counts = export_fhir(engine, Path(args.target), now=utc_now(), titles=titles,
+                                 clinic=settings.clinic_name or None,
+                                 render=partial(render_stored, catalog=catalog, clinic=clinic))
     except ExportError as exc:
         print(f"aftercare: export: {exc}", file=sys.stderr)
         return 2

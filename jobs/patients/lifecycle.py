@@ -34,6 +34,7 @@ from jobs.storage.bulk import insert_rows
 from jobs.storage.models import (
     Booking,
     BookingEvent,
+    ConversationMessage,
     Enrollment,
     Event,
     Invite,
@@ -464,6 +465,7 @@ def _erase_identity(session: Session, patient: Patient, now: datetime) -> None:
     session.exec(delete(Invite).where(Invite.patient_id == patient.id))
     session.exec(delete(RelayLink).where(RelayLink.patient_id == patient.id))
     session.exec(delete(StaffNote).where(StaffNote.patient_id == patient.id))
+    session.exec(delete(ConversationMessage).where(ConversationMessage.patient_id == patient.id))
     # The booking system's ids name the person there: their bookings and the calls about them go.
     bookings = select(Booking.id).where(Booking.patient_id == patient.id)
     session.exec(delete(BookingEvent).where(BookingEvent.booking_id.in_(bookings)))

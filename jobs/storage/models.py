@@ -350,6 +350,27 @@ class StaffNote(SQLModel, table=True):
     staff_chat_id: int = Field(sa_column=Column(BigInteger, nullable=False))
     staff_message_id: int = Field(sa_column=Column(BigInteger, nullable=False))
     created_at: datetime = _utc()
+
+
+class ConversationMessage(SQLModel, table=True):
+    """What a patient wrote to the clinic, and what staff wrote back, as the record of the conversation
+    (migration 0017): the exports carry it; erased with the patient. Not the staff alerts about it."""
+
+    __tablename__ = "conversation_message"
+
+    id: int | None = Field(default=None, primary_key=True)
+    patient_id: int = Field(foreign_key="patient.id", index=True, ondelete="CASCADE")
+    # FROM_PATIENT or FROM_CLINIC (jobs/staff/relay.py).
+    direction: str = Field(max_length=16)
+    # The words (a photo's or file's caption; "" for media sent without one), as they came.
+    text: str = Field(default="", sa_column=Column(sa_Text, nullable=False))
+    kind: str = Field(default="text", max_length=16)  # text | photo | media
+    staff_id: int | None = Field(default=None, sa_column=Column(BigInteger))
+    # The update that brought it: handled again after a crash, it is not written twice.
+    update_id: int | None = Field(default=None, sa_column=Column(BigInteger, unique=True))
+    at: datetime = _utc()
+
+
 # --------------------------------------------------------------------------- the staff inbox (0012)
 
 

@@ -1,4 +1,4 @@
-"""The name a patient is called by; the inbox item a reviewed photo belongs to
+"""The name a patient is called by; the inbox item a reviewed photo belongs to; the conversation kept
 
 Revision ID: 0017
 Revises: 0015
@@ -9,6 +9,8 @@ import sqlalchemy as sa
 import sqlmodel
 from alembic import op
 
+from jobs.storage.types import UTCDateTime
+
 revision = '0017'
 down_revision = '0015'
 branch_labels = None
@@ -18,6 +20,21 @@ depends_on = None
 def upgrade() -> None:
     op.add_column('patient', sa.Column('called', sqlmodel.sql.sqltypes.AutoString(length=60), nullable=True))
     op.add_column('photo', sa.Column('item_id', sa.Integer(), nullable=True))
+    op.create_table(
+        'conversation_message',
+        sa.Column('id', sa.Integer(), nullable=False),
+        sa.Column('patient_id', sa.Integer(), nullable=False),
+        sa.Column('direction', sqlmodel.sql.sqltypes.AutoString(length=16), nullable=False),
+        sa.Column('text', sa.Text(), nullable=False),
+        sa.Column('kind', sqlmodel.sql.sqltypes.AutoString(length=16), nullable=False),
+        sa.Column('staff_id', sa.BigInteger(), nullable=True),
+        sa.Column('update_id', sa.BigInteger(), nullable=True),
+        sa.Column('at', UTCDateTime(), nullable=False),
+        sa.ForeignKeyConstraint(['patient_id'], ['patient.id'], ondelete='CASCADE'),
+        sa.PrimaryKeyConstraint('id'),
+        sa.UniqueConstraint('update_id'),
+    )
+    op.create_index(op.f('ix_conversation_message_patient_id'), 'conversation_message', ['patient_id'], unique=False)
     op.add_column('enroll_form', sa.Column('called', sqlmodel.sql.sqltypes.AutoString(length=60), nullable=True))
     # Patients enrolled before are greeted by the first word of their name, as new ones are by default.
     patient = sa.table('patient', sa.column('id', sa.Integer()), sa.column('name', sa.String()),
@@ -31,6 +48,8 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    op.drop_index(op.f('ix_conversation_message_patient_id'), table_name='conversation_message')
+    op.drop_table('conversation_message')
     with op.batch_alter_table('enroll_form') as batch:
         batch.drop_column('called')
     with op.batch_alter_table('photo') as batch:
