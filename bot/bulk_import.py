@@ -132,7 +132,7 @@ def _run_import(source: Path, *, engine: Engine, settings: Settings, catalog: Ca
             return ImportOutcome(2, [])
     defaults = Defaults(now=now, clinic_zone=settings.clinic_timezone, protocols=catalog.protocols,
                         default_protocol=settings.default_protocol, series_length=settings.series_length,
-                        locales=catalog.locales, phone_region=settings.phone_region)
+                        locales=catalog.locales, phone_region=settings.phone_region, local_times=True)
     wanted_ids = [(record.get("external_id") or "").strip() for record in records]
     with Session(engine) as session:
         existing = existing_external_ids(session, [value for value in wanted_ids if value])
@@ -224,7 +224,7 @@ def _run_import(source: Path, *, engine: Engine, settings: Settings, catalog: Ca
         report = write_cards(pdf_path, imported, links, settings=settings, catalog=catalog)
         timings["cards"] = time.perf_counter() - mark
         say(f"invite cards to print: {pdf_path} ({report.pages} page(s), {len(imported)} cards)")
-        for line in cards_warnings(report):
+        for line in cards_warnings(report, invites=csv_path):
             complain(f"aftercare: warning: {line}")
     else:
         pdf_path = None
@@ -262,8 +262,8 @@ def write_cards(path: Path, imported: list[Imported], links: list[str], *, setti
     return report
 
 
-def cards_warnings(report: CardsReport) -> list[str]:
-    """What the admin should know about the cards' fonts."""
+def cards_warnings(report: CardsReport, *, invites: str | Path) -> list[str]:
+    """What the admin should know about the cards' fonts (``invites``: the CSV to remake them from)."""
     lines = []
     if report.core_font_only:
         lines.append("no font file found (DejaVu Sans or CARD_FONTS): the cards use Helvetica, which shows "
@@ -271,5 +271,5 @@ def cards_warnings(report: CardsReport) -> list[str]:
     if report.missing_glyphs:
         lines.append(f"{report.missing_glyphs} card(s) have letters no font on this machine has: install "
                      "fonts-noto-core and fonts-noto-cjk, or name a font in CARD_FONTS, then remake them with "
-                     "aftercare cards FILE-invites.csv")
+                     f"aftercare cards {invites}")
     return lines

@@ -324,7 +324,8 @@ def _check(env: dict[str, str], *, telegram: bool = False, env_file: Path | None
 
     settings = Settings.from_env(env)
     catalog = load_messages(settings)
-    print(f"settings: ok (clinic zone {settings.clinic_timezone.key}, {len(settings.staff_ids)} admins)")
+    admins = len(settings.staff_ids)
+    print(f"settings: ok (clinic zone {settings.clinic_timezone.key}, {admins} admin{'' if admins == 1 else 's'})")
     print(f"messages: ok ({len(catalog.protocols)} protocols, locales {', '.join(catalog.locales)})")
     _warn_if_readable(env_file, "holds the bot token")
     database_file = sqlite_file(settings.database_url)
@@ -570,7 +571,7 @@ def _cards(env: dict[str, str], args: argparse.Namespace) -> int:
     data, report = invite_cards_pdf(cards, fonts=FontChoice(settings.card_fonts))
     create_private(target, data)
     print(f"invite cards to print: {target} ({report.pages} page(s), {len(cards)} cards)")
-    for line in cards_warnings(report):
+    for line in cards_warnings(report, invites=source):
         print(f"aftercare: warning: {line}", file=sys.stderr)
     return 0
 

@@ -110,7 +110,7 @@ def _form_screen(services: Services, locale: str, form) -> tuple[str, InlineKeyb
     elif step == forms.ASK_ZONE:
         question = services.text(locale, "enroll_ask_zone")
         keyboard = enroll_zone_keyboard(services.text(locale, "enroll_zone_clinic", zone=settings.clinic_timezone.key),
-                                        services.text(locale, "enroll_when_other"))
+                                        services.text(locale, "enroll_zone_other"))
     elif step == forms.ASK_ZONE_NAME:
         question = services.text(locale, "enroll_ask_zone_name")
     elif step == forms.ASK_CALLED:

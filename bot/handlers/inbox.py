@@ -100,7 +100,9 @@ async def inbox_command(update: Update, context: AftercareContext) -> None:
         shown += 1
     if total > shown:
         lines.append(context.text("inbox_more", more=total - shown))
-    lines.append(context.text("inbox_footer"))
+    # The example names an item of this list: the oldest nobody has taken, else the oldest.
+    example = next((row.item for row in rows if row.item.status == InboxStatus.OPEN), rows[0].item)
+    lines.append(context.text("inbox_footer", item_id=example.id))
     await update.effective_message.reply_html("\n".join(lines))
 
 

@@ -47,7 +47,8 @@ _FIELD_OF_KEY = {
 FIELD_RULES = {
     "name": f"the patient's name, 1 to {inputs.MAX_NAME_LENGTH} visible characters, no control characters",
     "session_at": "when the session was: ISO 8601 with its offset from UTC (2026-11-24T15:30:00+01:00, or Z); "
-                  "not more than 10 minutes ahead, nor older than 60 days; default now",
+                  "not more than 10 minutes ahead, nor older than 60 days; default now (the import also takes "
+                  "a time without an offset, read in CLINIC_TIMEZONE)",
     "session": f'which session of the series: 2, "2", "2/4" or "2 of 4" (a series of 1 to {MAX_SERIES_LENGTH}); '
                "default 1",
     "series": f"sessions in the series, 1 to {MAX_SERIES_LENGTH}; must agree with session's \"/4\" when both are "
@@ -98,6 +99,9 @@ class EnrollmentRules:
     default_protocol: str | None = None
     series_length: int | None = None
     phone_region: str | None = None
+    # The import (a spreadsheet's "2026-12-05 11:00"): a session time without an offset is read in
+    # clinic_zone. The API keeps requiring one: a machine can say which moment it means.
+    local_times: bool = False
 
     @classmethod
     def of(cls, *, settings: Any, catalog: Catalog, now: datetime) -> EnrollmentRules:
@@ -142,9 +146,10 @@ def parse_called(value: object) -> str:
     return inputs.clean_name(_text(value, "called"), limit=MAX_CALLED_LENGTH)
 
 
-def parse_session_at(value: object, *, now: datetime) -> datetime:
+def parse_session_at(value: object, *, now: datetime, zone: ZoneInfo | None = None) -> datetime:
     """ISO 8601 with an offset ("2026-11-24T15:30:00+01:00", or "Z"); absent means now. A datetime (a chat
-    face's ``at=`` or the form's time, already read in the clinic's zone) is taken as it is."""
+    face's ``at=`` or the form's time, already read in the clinic's zone) is taken as it is. With ``zone``
+    (the import), a time without an offset is read in it (in the hour the clocks go back, the first one)."""
     if value is None or value == "":
         return now
     if isinstance(value, datetime) and value.tzinfo is not None:
@@ -156,6 +161,8 @@ def parse_session_at(value: object, *, now: datetime) -> datetime:
     except ValueError:
         raise Refusal("api_error_session_at", value=inputs.echo(value)) from None
     if moment.tzinfo is None or moment.utcoffset() is None:
+        if zone is not None:
+            return moment.replace(tzinfo=zone)
         # A wall-clock time without its offset is ambiguous around a daylight-saving change.
         raise Refusal("api_error_session_at_offset", value=inputs.echo(value))
     return moment
@@ -277,7 +284,8 @@ def read_enrollment(fields: Mapping[str, object], *, rules: EnrollmentRules, col
             shown = str(key)[:64]
             reader.refuse(FieldRefusal(shown, "api_error_unknown_field", field=shown, fields=", ".join(FIELDS)))
     name = reader.attempt("name", parse_name, fields.get("name"))
-    session_at = reader.attempt("session_at", parse_session_at, fields.get("session_at"), now=rules.now)
+    session_at = reader.attempt("session_at", parse_session_at, fields.get("session_at"), now=rules.now,
+                                zone=rules.clinic_zone if rules.local_times else None)
     number, length = 1, None
     session, series = fields.get("session"), fields.get("series")
     if _given(session):
