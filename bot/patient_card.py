@@ -15,6 +15,7 @@ from jobs.buttons import ANSWER_LABELS, REVIEW_LABELS
 from jobs.care.photos import Review
 from jobs.care.silence import KIND_NUDGE, KIND_SILENCE
 from jobs.inputs import display_phone
+from jobs.patients.lifecycle import CancelReason
 from jobs.staff.console import Timeline
 from jobs.storage.models import Patient, Photo
 from messages.protocol import KIND_PHOTO
@@ -65,7 +66,7 @@ def timeline_lines(services: Services, locale: str, timeline: Timeline) -> list[
                 extra = services.text(locale, "patient_step_answer",
                                       answer=services.text(locale, label) if label else reminder.answer)
             elif reminder.status in ("skipped", "failed", "cancelled") and reminder.outcome:
-                extra = f" — {reminder.outcome}"
+                extra = f" — {outcome_text(services, locale, reminder.outcome)}"
             step = catalog.step_title(locale, reminder.step_key)
             if reminder.kind in (KIND_NUDGE, KIND_SILENCE):
                 step = services.text(locale, f"patient_step_{reminder.kind}", step=step)
@@ -75,6 +76,21 @@ def timeline_lines(services: Services, locale: str, timeline: Timeline) -> list[
             lines += [photo_line(services, locale, photo, zone) for photo in timeline.photos
                       if photo.reminder_id == reminder.id]
     return lines
+
+
+# Why a message was cancelled or skipped, as stored (English, for the logs), and the text that says it
+# to staff in their language. An outcome not listed (a send error's words) is shown as stored.
+OUTCOME_KEYS = {
+    **{reason.value: f"outcome_{reason.name.lower()}" for reason in CancelReason},
+    "stale: its time had passed at enrollment": "outcome_stale_at_enrollment",
+    "stale: its time had passed when the patient linked": "outcome_stale_at_link",
+}
+
+
+def outcome_text(services: Services, locale: str, outcome: str) -> str:
+    """What became of a message that did not go, in the staff member's language."""
+    key = OUTCOME_KEYS.get(outcome)
+    return services.text(locale, key) if key else outcome
 
 
 def photo_line(services: Services, locale: str, photo: Photo, zone: ZoneInfo) -> str:
