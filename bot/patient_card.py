@@ -73,7 +73,7 @@ def timeline_lines(services: Services, locale: str, timeline: Timeline) -> list[
             lines.append(services.text(locale, "patient_step", mark=_MARKS.get(reminder.status, "•"),
                                        when=_when(services, locale, reminder.sent_at or reminder.due_at, zone),
                                        step=step, extra=extra))
-            lines += [photo_line(services, locale, photo, zone) for photo in timeline.photos
+            lines += [photo_line(services, locale, photo, zone, timeline.staff_names) for photo in timeline.photos
                       if photo.reminder_id == reminder.id]
     return lines
 
@@ -93,14 +93,26 @@ def outcome_text(services: Services, locale: str, outcome: str) -> str:
     return services.text(locale, key) if key else outcome
 
 
-def photo_line(services: Services, locale: str, photo: Photo, zone: ZoneInfo) -> str:
+def who_did(services: Services, locale: str, actor: str | None, actor_id: int | None, detail: str | None,
+            names: dict[int, str]) -> str:
+    """"by Marta", "by the patient", "by import", "automatic": who caused an event, by name where known."""
+    if actor == "staff":
+        if actor_id is None and detail == "import":
+            return services.text(locale, "actor_import")
+        if actor_id in names:
+            return services.text(locale, "actor_staff_named", name=names[actor_id])
+    return services.text(locale, f"actor_{actor or 'system'}", user_id=actor_id or "?")
+
+
+def photo_line(services: Services, locale: str, photo: Photo, zone: ZoneInfo,
+               names: dict[int, str] | None = None) -> str:
     """One photo that answered a photo step, and its review: how, by whom, when (or that it waits)."""
     if photo.review is None:
         review = services.text(locale, "patient_photo_pending")
     else:
         review = services.text(locale, "patient_photo_reviewed",
                                label=services.text(locale, REVIEW_LABELS[Review(photo.review)]),
-                               who=services.text(locale, "actor_staff", user_id=photo.reviewed_by or "?"),
+                               who=who_did(services, locale, "staff", photo.reviewed_by, None, names or {}),
                                when=_when(services, locale, photo.reviewed_at, zone))
     return services.text(locale, "patient_photo", when=_when(services, locale, photo.received_at, zone), review=review)
 
@@ -112,7 +124,7 @@ def history_lines(services: Services, locale: str, timeline: Timeline) -> list[s
     zone = staff_zone(services)
     lines = [services.text(locale, "patient_history_title", zone=zone.key)]
     for event in timeline.history:
-        who = services.text(locale, f"actor_{event.actor or 'system'}", user_id=event.actor_id or "?")
+        who = who_did(services, locale, event.actor, event.actor_id, event.detail, timeline.staff_names)
         status = services.text(locale, f"state_{event.to_status}") if event.to_status else "-"
         lines.append(services.text(locale, "patient_history_line", event=services.text(locale, f"event_{event.kind}"),
                                    who=who, status=status, when=_when(services, locale, event.at, zone)))

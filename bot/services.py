@@ -14,7 +14,7 @@ from telegram import Update
 from bot.settings import Settings
 from bot.throttle import WrongTokenThrottle
 from jobs.dispatch import ChatPacer, ClinicInfo, DeliveryPolicy
-from jobs.staff.membership import is_staff_member, staff_members
+from jobs.staff.membership import is_staff_member, note_staff_name, staff_members
 from jobs.storage.db import Store
 from messages.catalog import Catalog
 
@@ -60,6 +60,8 @@ class Services:
     dispatching: bool = False
     dispatch_wanted: bool = False
     forum: ForumState = field(default_factory=ForumState)
+    # Staff names already noted by this process (bot/services.py note_staff): written only when one changes.
+    staff_names_seen: dict[int, str] = field(default_factory=dict)
 
     @property
     def clinic(self) -> ClinicInfo:
@@ -134,6 +136,14 @@ class Services:
         """The language to answer this update's sender in (their Telegram language, if we have it)."""
         user = update.effective_user
         return self.catalog.resolve_locale(user.language_code if user else None)
+
+    async def note_staff(self, user) -> None:
+        """Remember the name Telegram gives a staff member who acts (written when it changes)."""
+        name = " ".join("".join(c for c in (user.full_name or "") if c.isprintable()).split())[:200]
+        if not name or self.staff_names_seen.get(user.id) == name:
+            return
+        await self.store.run(note_staff_name, user_id=user.id, name=name, now=self.clock())
+        self.staff_names_seen[user.id] = name
 
     async def is_staff(self, user_id: int | None) -> bool:
         """Admins (STAFF_IDS) and staff who joined through a staff invite."""

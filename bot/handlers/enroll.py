@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 
 from telegram import InlineKeyboardMarkup, Update
+from telegram.error import TelegramError
 
 from bot.access import staff_only
 from bot.context import AftercareContext
@@ -50,7 +51,7 @@ from jobs.patients.enrollment_request import (
 )
 from jobs.refusal import Refusal
 from jobs.staff import forms
-from jobs.staff.forms import advance_form, close_form, current_form, open_form
+from jobs.staff.forms import advance_form, close_form, current_form, note_form_message, open_form
 from jobs.storage.models import called_name
 from messages.catalog import Raw
 
@@ -182,7 +183,8 @@ async def form_text(update: Update, context: AftercareContext) -> bool:
     if form is not None:
         # A typed answer cannot edit the form's message: the next screen is a new one, summary included.
         screen, keyboard = _form_screen(services, locale, form)
-        await message.reply_html(screen, reply_markup=keyboard)
+        sent = await message.reply_html(screen, reply_markup=keyboard)
+        await services.store.run(note_form_message, user_id=user_id, message_id=sent.message_id)
     return True
 
 
@@ -241,6 +243,8 @@ async def form_button(update: Update, context: AftercareContext) -> None:
     screen, keyboard = _form_screen(services, locale, form)
     # A press that leaves the screen as it was (the same protocol again) is not an error.
     await edit_or_send(query, screen, reply_markup=keyboard)
+    if query.message is not None:
+        await services.store.run(note_form_message, user_id=user_id, message_id=query.message.message_id)
 
 
 async def _finish_form(update: Update, context: AftercareContext, session_at) -> None:
@@ -248,6 +252,13 @@ async def _finish_form(update: Update, context: AftercareContext, session_at) ->
     form = await services.store.run(close_form, user_id=update.effective_user.id)
     if form is None:
         return
+    if form.message_id is not None and update.callback_query is None:
+        # A typed time ends the form: its message says what was chosen, not "Send the session time…".
+        try:
+            await context.bot.edit_message_text(_form_summary(services, _staff_locale(services, update), form),
+                                                chat_id=update.effective_chat.id, message_id=form.message_id)
+        except TelegramError as exc:
+            log.info("the form's message could not be updated: %s", exc)
     # The form's answers are read as /enroll's line is (buttons only offer good values; a form older than
     # a settings change may not hold any more).
     fields = {"name": form.name or "", "session_at": session_at, "session": form.session_number,

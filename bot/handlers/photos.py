@@ -68,6 +68,7 @@ async def photo_review_button(update: Update, context: AftercareContext) -> None
     if not await services.is_staff(user.id):
         log.info("photo review button refused for user %s", user.id)
         raise Refusal("not_your_button")
+    await services.note_staff(user)
     review = Review(button.value)
     result = await services.store.run(review_photo, photo_id=button.number, review=review, staff_id=user.id,
                                       now=services.clock())

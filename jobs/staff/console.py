@@ -13,7 +13,7 @@ from sqlalchemy import and_, false, func, or_, update
 from sqlmodel import Session, select
 
 from jobs import events
-from jobs.actors import staff
+from jobs.actors import Actor, staff
 from jobs.care.planning import QuietHours, next_session_window
 from jobs.care.silence import KIND_NUDGE, KIND_SILENCE
 from jobs.inputs import InputRefused, looks_like_id, parse_row_id
@@ -22,6 +22,7 @@ from jobs.patients.invites import create_invite
 from jobs.patients.lifecycle import Applied, CancelReason, LifecycleEvent, apply_event, cancel_reminders
 from jobs.patients.self_service import current_enrollment
 from jobs.refusal import Refusal
+from jobs.staff.membership import staff_names
 from jobs.storage.models import Enrollment, Event, Invite, Patient, Photo, Reminder, StaffNote
 from jobs.storage.states import PatientStatus
 from messages.protocol import KIND_CHECKIN, KIND_PHOTO, KIND_REBOOK, Protocol
@@ -120,6 +121,7 @@ class Timeline:
     history: list[Event] = field(default_factory=list)  # the lifecycle events, oldest first
     notes: list[StaffNote] = field(default_factory=list)  # what staff wrote in the patient's topic, oldest first
     photos: list[Photo] = field(default_factory=list)  # photos that answered photo steps, oldest first
+    staff_names: dict[int, str] = field(default_factory=dict)  # who acted, by name where known
 
 
 def patient_timeline(session: Session, *, patient_id: int) -> Timeline | None:
@@ -138,7 +140,9 @@ def patient_timeline(session: Session, *, patient_id: int) -> Timeline | None:
                               .order_by(StaffNote.created_at, StaffNote.id)))
     photos = list(session.exec(select(Photo).where(Photo.patient_id == patient_id)
                                .order_by(Photo.received_at, Photo.id)))
-    return Timeline(patient, enrollments, reminders, history, notes=notes, photos=photos)
+    names = staff_names(session, user_ids=[e.actor_id for e in history if e.actor == Actor.STAFF]
+                        + [p.reviewed_by for p in photos] + [n.author_id for n in notes])
+    return Timeline(patient, enrollments, reminders, history, notes=notes, photos=photos, staff_names=names)
 
 
 def _check_next_session(session: Session, *, patient_id: int, session_at: datetime) -> tuple[Patient, Enrollment]:

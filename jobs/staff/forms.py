@@ -60,6 +60,14 @@ def advance_form(session: Session, *, user_id: int, expect: str, now: datetime, 
     return form
 
 
+def note_form_message(session: Session, *, user_id: int, message_id: int) -> None:
+    """The message that shows the form's current screen (edited to its summary when the form ends)."""
+    form = session.get(EnrollForm, user_id)
+    if form is not None and form.message_id != message_id:
+        form.message_id = message_id
+        session.add(form)
+
+
 def close_form(session: Session, *, user_id: int) -> EnrollForm | None:
     """Remove the user's form; return what it held."""
     form = session.get(EnrollForm, user_id)

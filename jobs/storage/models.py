@@ -217,6 +217,17 @@ class StaffMember(SQLModel, table=True):
     name: str | None = Field(default=None, max_length=200)
 
 
+class StaffName(SQLModel, table=True):
+    """The name Telegram gives a staff member (admins included), noted when they act, so that staff
+    screens say "by Marta" rather than a number (migration 0017). Staff, never patients."""
+
+    __tablename__ = "staff_name"
+
+    user_id: int = Field(sa_column=Column(BigInteger, primary_key=True, autoincrement=False))
+    name: str = Field(max_length=200)
+    seen_at: datetime = _utc()
+
+
 class StaffInvite(SQLModel, table=True):
     """A single-use, expiring link that makes whoever opens it staff. Only its hash is stored."""
 
@@ -286,6 +297,8 @@ class EnrollForm(SQLModel, table=True):
     timezone: str | None = Field(default=None, max_length=64)
     # The name to greet the patient by; None: the first word of their name (migration 0017).
     called: str | None = Field(default=None, max_length=60)
+    # The form's message now (its screen), so that it is left showing the summary when the form ends.
+    message_id: int | None = Field(default=None, sa_column=Column(BigInteger))
 
 
 # --------------------------------------------------------------------------- durable intake (0007)

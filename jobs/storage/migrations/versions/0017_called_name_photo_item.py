@@ -35,7 +35,15 @@ def upgrade() -> None:
         sa.UniqueConstraint('update_id'),
     )
     op.create_index(op.f('ix_conversation_message_patient_id'), 'conversation_message', ['patient_id'], unique=False)
+    op.create_table(
+        'staff_name',
+        sa.Column('user_id', sa.BigInteger(), autoincrement=False, nullable=False),
+        sa.Column('name', sqlmodel.sql.sqltypes.AutoString(length=200), nullable=False),
+        sa.Column('seen_at', UTCDateTime(), nullable=False),
+        sa.PrimaryKeyConstraint('user_id'),
+    )
     op.add_column('enroll_form', sa.Column('called', sqlmodel.sql.sqltypes.AutoString(length=60), nullable=True))
+    op.add_column('enroll_form', sa.Column('message_id', sa.BigInteger(), nullable=True))
     # Patients enrolled before are greeted by the first word of their name, as new ones are by default.
     patient = sa.table('patient', sa.column('id', sa.Integer()), sa.column('name', sa.String()),
                        sa.column('called', sa.String()))
@@ -50,7 +58,9 @@ def upgrade() -> None:
 def downgrade() -> None:
     op.drop_index(op.f('ix_conversation_message_patient_id'), table_name='conversation_message')
     op.drop_table('conversation_message')
+    op.drop_table('staff_name')
     with op.batch_alter_table('enroll_form') as batch:
+        batch.drop_column('message_id')
         batch.drop_column('called')
     with op.batch_alter_table('photo') as batch:
         batch.drop_column('item_id')
