@@ -269,9 +269,9 @@ async def test_patient_shows_the_status_history_with_who_and_when_in_the_patient
     assert "Status history</b> (times in Europe/Madrid)" in text  # the clinic's time, on staff screens
     history = text.split("Status history")[1].splitlines()[1:]
     assert [line.split(" · ", 2)[-1] for line in history] == [
-        f"enrolled (by staff {STAFF_ID}) → awaiting link",
+        "enrolled (by Test) → awaiting link",
         "opened the invite (by the patient) → active",
         "stopped the messages (by the patient) → stopped",
-        f"messages cancelled (by staff {STAFF_ID}) → cancelled by staff",
+        "messages cancelled (by Test) → cancelled by staff",
     ]
     assert history[0].startswith("Tue 24 Nov, 15:30")  # the clinic's time (Madrid), not New York's 09:30

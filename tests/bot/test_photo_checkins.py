@@ -82,7 +82,7 @@ async def test_the_next_photo_is_the_answer_and_staff_review_it_as_expected(clin
     assert clinic.rows(Photo)[0].review == "ok"
     await clinic.send(STAFF_ID, "/patient 1")
     card = fake_api.texts(STAFF_ID)[-1]
-    assert "Day 3 photo check-in" in card and "📷 photo Fri 27 Nov, 11:00: ✅ Looks as expected, by staff 1001" in card
+    assert "Day 3 photo check-in" in card and "📷 photo Fri 27 Nov, 11:00: ✅ Looks as expected, by Test" in card
     assert not fake_api.unanswered_callbacks()
 
 
