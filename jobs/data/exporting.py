@@ -236,8 +236,8 @@ _OPEN = {ReminderStatus.PENDING.value, ReminderStatus.WAITING.value, ReminderSta
 
 def fhir_resources(connection: Connection, *, titles: Mapping[str, str] | None = None, clinic: str | None = None,
                    render: Render | None = None) -> Iterator[dict]:
-    """Every resource of the Bundle, in order: the clinic, patients, care plans, requests, communications,
-    answers, appointments (bookings).
+    """Every resource of the Bundle, in order: the clinic, patients, care plans, requests and sent
+    communications, the conversation, answers, appointments (bookings).
 
     Communications say who wrote what: the clinic (an ``Organization``) sent each reminder (its text by
     ``render``, else its title) and each staff reply, with their words; the patient sent their messages,
@@ -246,16 +246,36 @@ def fhir_resources(connection: Connection, *, titles: Mapping[str, str] | None =
     titles = titles or {}
     tables = _tables(connection)
     keep = exported_patient_ids(connection)
-    organization = {"resourceType": "Organization", "id": _id("Organization", "clinic"), "active": True,
-                    "name": clinic or "The clinic"}
-    yield _entry(organization, "clinic")
+    yield _entry({"resourceType": "Organization", "id": _id("Organization", "clinic"), "active": True,
+                  "name": clinic or "The clinic"}, "clinic")
     patient_status: dict[int, str] = {}
-    patients: dict[int, dict] = {}
-    enrollments: dict[int, dict] = {}
+    # The rows a reminder's text is rendered from (only when it is: they are kept in memory meanwhile).
+    rows: dict[str, dict[int, Mapping]] | None = {"patient": {}, "enrollment": {}} if render is not None else None
+    yield from _patients(connection, tables, keep, status_of=patient_status, rows=rows)
+    yield from _care_plans(connection, tables, keep, patient_status=patient_status, rows=rows)
+    answered: list[tuple[Mapping, str]] = []
+    yield from _requests(connection, tables, keep, titles=titles, answered=answered,
+                         text_of=_texts(render, rows) if render is not None and rows is not None else None)
+    if "conversation_message" in tables:
+        yield from _conversation(connection, tables["conversation_message"], keep)
+    yield from _answers(answered)
+    if "booking" in tables:
+        yield from _appointments(connection, tables["booking"], keep)
+
+
+def _texts(render: Render, rows: dict[str, dict[int, Mapping]]) -> Callable[[Mapping], str | None]:
+    """A reminder row's text, rendered from its patient's and cycle's rows."""
+    return lambda row: render(row, rows["patient"].get(row["patient_id"], {}),
+                              rows["enrollment"].get(row["enrollment_id"], {}))
+
+
+def _patients(connection: Connection, tables: dict[str, Table], keep: set[int], *,
+              status_of: dict[int, str], rows: dict[str, dict[int, Mapping]] | None = None) -> Iterator[dict]:
+    """A Patient per exported patient; their statuses are noted in ``status_of`` for the care plans."""
     for row in _rows(connection, tables["patient"], keep):
-        patient_status[row["id"]] = row["status"]
-        if render is not None:
-            patients[row["id"]] = row
+        status_of[row["id"]] = row["status"]
+        if rows is not None:
+            rows["patient"][row["id"]] = row
         resource = {"resourceType": "Patient", "id": _id("Patient", row["id"]),
                     "identifier": [{"system": "urn:aftercare:patient", "value": str(row["id"])}],
                     "active": row["status"] not in (PatientStatus.CANCELLED.value, PatientStatus.SUPERSEDED.value),
@@ -268,11 +288,16 @@ def fhir_resources(connection: Connection, *, titles: Mapping[str, str] | None =
             resource["communication"] = [{"language": {"coding": [{"system": "urn:ietf:bcp:47",
                                                                    "code": row["locale"]}]}}]
         yield _entry(resource, row["id"])
+
+
+def _care_plans(connection: Connection, tables: dict[str, Table], keep: set[int], *,
+                patient_status: Mapping[int, str], rows: dict[str, dict[int, Mapping]] | None = None) -> Iterator[dict]:
+    """A CarePlan per cycle: active while something of it is still to come, revoked if staff cancelled."""
     open_cycles = {row.enrollment_id for row in connection.execute(
         select(tables["reminder"].c.enrollment_id).where(tables["reminder"].c.status.in_(_OPEN)).distinct())}
     for row in _rows(connection, tables["enrollment"], keep):
-        if render is not None:
-            enrollments[row["id"]] = row
+        if rows is not None:
+            rows["enrollment"][row["id"]] = row
         status = "active" if row["id"] in open_cycles else (
             "revoked" if patient_status.get(row["patient_id"]) == PatientStatus.CANCELLED.value else "completed")
         yield _entry({
@@ -283,7 +308,14 @@ def fhir_resources(connection: Connection, *, titles: Mapping[str, str] | None =
             "subject": _ref("Patient", row["patient_id"]),
             "period": {"start": _instant(row["session_at"])}, "created": _instant(row["created_at"]),
         }, row["id"])
-    answered = []
+
+
+def _requests(connection: Connection, tables: dict[str, Table], keep: set[int], *, titles: Mapping[str, str],
+              answered: list[tuple[Mapping, str]],
+              text_of: Callable[[Mapping], str | None] | None = None) -> Iterator[dict]:
+    """A CommunicationRequest per reminder and a Communication from the clinic per one sent to the patient
+    (its text by ``text_of``, else its title); answered check-ins are collected in ``answered`` (their
+    responses come after every communication)."""
     for row in _rows(connection, tables["reminder"], keep):
         title = titles.get(row["step_key"], row["step_key"])
         request = {
@@ -299,8 +331,7 @@ def fhir_resources(connection: Connection, *, titles: Mapping[str, str] | None =
         yield _entry(request, row["id"])
         if row["status"] == ReminderStatus.SENT.value and row["sent_at"] is not None \
                 and row["kind"] not in STAFF_ONLY_KINDS:
-            words = render(row, patients.get(row["patient_id"], {}), enrollments.get(row["enrollment_id"], {})) \
-                if render is not None else None
+            words = text_of(row) if text_of is not None else None
             yield _entry({
                 "resourceType": "Communication", "id": _id("Communication", f"sent-{row['id']}"),
                 "status": "completed", "basedOn": [_ref("CommunicationRequest", row["id"])],
@@ -312,21 +343,6 @@ def fhir_resources(connection: Connection, *, titles: Mapping[str, str] | None =
             }, f"sent-{row['id']}")
         if row["answer"] and row["kind"] == "checkin":
             answered.append((row, title))
-    if "conversation_message" in tables:
-        yield from _conversation(connection, tables["conversation_message"], keep)
-    for row, title in answered:
-        resource = {
-            "resourceType": "QuestionnaireResponse", "id": _id("QuestionnaireResponse", row["id"]),
-            "status": "completed", "basedOn": [_ref("CarePlan", row["enrollment_id"])],
-            "subject": _ref("Patient", row["patient_id"]), "author": _ref("Patient", row["patient_id"]),
-            "item": [{"linkId": row["step_key"], "text": title,
-                      "answer": [{"valueCoding": {"system": ANSWER_SYSTEM, "code": row["answer"]}}]}],
-        }
-        if row["answered_at"] is not None:
-            resource["authored"] = _instant(row["answered_at"])
-        yield _entry(resource, row["id"])
-    if "booking" in tables:
-        yield from _appointments(connection, tables["booking"], keep)
 
 
 def _conversation(connection: Connection, table: Table, keep: set[int]) -> Iterator[dict]:
@@ -347,6 +363,21 @@ def _conversation(connection: Connection, table: Table, keep: set[int]) -> Itera
         if row["kind"] != "text":
             resource["note"] = [{"text": f"with a {row['kind']} (kept on Telegram, not in this export)"}]
         yield _entry(resource, f"message-{row['id']}")
+
+
+def _answers(answered: list[tuple[Mapping, str]]) -> Iterator[dict]:
+    """A QuestionnaireResponse per answered check-in."""
+    for row, title in answered:
+        resource = {
+            "resourceType": "QuestionnaireResponse", "id": _id("QuestionnaireResponse", row["id"]),
+            "status": "completed", "basedOn": [_ref("CarePlan", row["enrollment_id"])],
+            "subject": _ref("Patient", row["patient_id"]), "author": _ref("Patient", row["patient_id"]),
+            "item": [{"linkId": row["step_key"], "text": title,
+                      "answer": [{"valueCoding": {"system": ANSWER_SYSTEM, "code": row["answer"]}}]}],
+        }
+        if row["answered_at"] is not None:
+            resource["authored"] = _instant(row["answered_at"])
+        yield _entry(resource, row["id"])
 
 
 def _first(row: Mapping, *names: str):
