@@ -98,3 +98,15 @@ def test_the_cards_warning_names_the_real_file():
     report = CardsReport(pages=1, fonts=["Helvetica"], core_font_only=False, missing_glyphs=2)
     [line] = cards_warnings(report, invites="patients-invites.csv")
     assert "aftercare cards patients-invites.csv" in line and "FILE-" not in line
+
+
+def test_cards_without_a_language_use_the_clinics_language(harness):
+    from bot.bulk_import import cards_from_rows
+    services = harness.services
+    cards = cards_from_rows([("Ana", "https://t.me/x?start=a", "es", None, 1),
+                             ("Pia", "https://t.me/x?start=b", "", None, 2)],
+                            settings=services.settings, catalog=services.catalog)
+    spanish = cards[0].hint
+    assert cards[1].hint == spanish  # a row with no language: the clinic's patients' (Spanish), not English
+    assert cards_from_rows([("Pia", "https://t.me/x?start=b", "", None, 2)], settings=services.settings,
+                           catalog=services.catalog)[0].hint != spanish  # alone: STAFF_LANGUAGE (English)
