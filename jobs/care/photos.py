@@ -23,6 +23,7 @@ from sqlmodel import Session, or_, select
 
 from jobs import events
 from jobs.care.escalation import days_since_session
+from jobs.ops import audit
 from jobs.patients.reminder_moves import close_followups
 from jobs.refusal import Refusal
 from jobs.staff.inbox import (
@@ -31,7 +32,7 @@ from jobs.staff.inbox import (
     drop_own_buttons,
     item_of_message,
     keep_as_task,
-    resolve_item,
+    resolve_by_review,
 )
 from jobs.storage.models import Enrollment, InboxItem, Patient, Photo, Reminder
 from jobs.storage.states import PatientStatus, ReminderStatus
@@ -130,6 +131,8 @@ def review_photo(session: Session, *, photo_id: int, review: str, staff_id: int,
         step.answer, step.expires_at = ANSWER_AGAIN, max(step.expires_at, now + window)
         session.add(step)
     events.record_event(session, kind=events.PHOTO_REVIEWED, patient_id=patient.id, detail=review, now=now)
+    audit.record(session, action=audit.Action.PHOTO_REVIEW, patient_id=patient.id, subject=f"photo {photo.id}",
+                 now=now)
     return _answer(session, photo)
 
 
@@ -149,7 +152,7 @@ def settle_review(session: Session, *, photo_id: int, chat_id: int, message_id: 
         session.add(photo)
         drop_own_buttons(session, item_id=item.id)
         if photo.review == Review.OK:
-            resolve_item(session, item_id=item.id, staffer=staffer, now=now, note=note)
+            resolve_by_review(session, item_id=item.id, staffer=staffer, now=now, note=note)
         else:
             keep_as_task(session, item=item, staffer=staffer, now=now, note=note, take=photo.review == Review.CALL)
         changed.append(item.id)
@@ -157,6 +160,6 @@ def settle_review(session: Session, *, photo_id: int, chat_id: int, message_id: 
         Photo.reminder_id == photo.reminder_id, Photo.id < photo.id, Photo.review == Review.AGAIN.value,
         InboxItem.status.in_(OPEN_STATUSES))).all()
     for old in earlier:
-        resolve_item(session, item_id=old.id, staffer=staffer, now=now)
+        resolve_by_review(session, item_id=old.id, staffer=staffer, now=now)
         changed.append(old.id)
     return changed

@@ -8,6 +8,8 @@ from datetime import datetime
 from sqlmodel import Session, select
 
 from jobs.inputs import storable_text
+from jobs.ops import audit
+from jobs.staff.inbox import Staffer, take_by_reply
 from jobs.storage.models import ConversationMessage, Patient, RelayLink
 
 
@@ -38,3 +40,15 @@ def keep_message(session: Session, *, patient_id: int, direction: str, text: str
         return  # the same update handled again after a crash
     session.add(ConversationMessage(patient_id=patient_id, direction=direction, text=storable_text(text), kind=kind,
                                     staff_id=staff_id, update_id=update_id, at=now))
+
+
+def staff_replied(session: Session, *, patient_id: int, chat_id: int, message_id: int, staffer: Staffer,
+                  now: datetime) -> int | None:
+    """A staff member's reply reached the patient: recorded (not its words), and the item the replied-to
+    alert shows becomes theirs if nobody had it (that take is part of the reply, not recorded again).
+
+    Returns the item's id when it changed hands (:func:`jobs.staff.inbox.take_by_reply`).
+    """
+    taken = take_by_reply(session, chat_id=chat_id, message_id=message_id, staffer=staffer, now=now)
+    audit.record(session, action=audit.Action.REPLY, patient_id=patient_id, now=now)
+    return taken
