@@ -1,7 +1,7 @@
 """The name a patient is called by; the inbox item a reviewed photo belongs to; the conversation kept
 
 Revision ID: 0017
-Revises: 0015
+Revises: 0022
 Create Date: 2026-12-06 20:30:00
 """
 
@@ -12,7 +12,7 @@ from alembic import op
 from jobs.storage.types import UTCDateTime
 
 revision = '0017'
-down_revision = '0015'
+down_revision = '0022'
 branch_labels = None
 depends_on = None
 
