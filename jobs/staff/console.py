@@ -235,8 +235,10 @@ def withdraw_patient(session: Session, *, patient_id: int, now: datetime, staff_
     patient = session.get(Patient, patient_id)
     if patient is None or patient.status == DELETED:
         raise Refusal("console_unknown_patient", query=str(patient_id))
-    return apply_event(session, patient=patient, event=LifecycleEvent.WITHDRAW, cause=staff(staff_id),
-                       now=now).cancelled
+    cancelled = apply_event(session, patient=patient, event=LifecycleEvent.WITHDRAW, cause=staff(staff_id),
+                            now=now).cancelled
+    audit.record(session, action=audit.Action.WITHDRAW, patient_id=patient_id, now=now)
+    return cancelled
 
 
 def patient_to_confirm(session: Session, *, patient_id: int) -> Patient:
