@@ -20,7 +20,8 @@ from bot.inbox_views import markup_for, render
 from bot.limits import MAX_CAPTION, MAX_TEXT, fits, visible_length  # noqa: F401  (their home for the relay)
 from bot.services import Services
 from bot.topics import send_about
-from jobs.staff.inbox import InboxKind, add_view, open_item
+from jobs.inputs import display_phone
+from jobs.staff.inbox import InboxKind, add_view, open_item, patient_phone
 from jobs.staff.outbox import Action, ClaimedNotice, Notice, Priority
 from jobs.staff.relay import remember_relay
 from jobs.storage.models import InboxItem
@@ -77,6 +78,8 @@ async def alert_staff(services: Services, bot: Bot, text: str, *, patient_id: in
     item is shown as it is when the alert goes out, not as it was when queued.
     """
     chats = [chat_id for chat_id in await services.staff_chats() if chat_id != exclude]
+    if patient_id is not None:
+        text = await with_phone(services, text, patient_id)
     item_id = body = None
     if inbox_kind is not None:
         item = await services.store.run(open_item, kind=inbox_kind, patient_id=patient_id, text=text,
@@ -91,6 +94,15 @@ async def alert_staff(services: Services, bot: Bot, text: str, *, patient_id: in
     if not chats and exclude is None:
         log.error("an alert reached no staff chat: none is set (set STAFF_CHAT_ID or STAFF_IDS)")
     return queued
+
+
+async def with_phone(services: Services, text: str, patient_id: int) -> str:
+    """``text`` with the patient's number under it, when the clinic has one, so whoever reads the alert can call."""
+    phone = await services.store.run(patient_phone, patient_id=patient_id)
+    if not phone:
+        return text
+    line = services.text(services.staff_locale, "alert_phone", phone=display_phone(phone))
+    return text if line in text else f"{text}\n{line}"
 
 
 async def send_to_chats(services: Services, bot: Bot, chats: list[int], text: str, *, patient_id: int | None,

@@ -88,6 +88,7 @@ CALLBACKS: dict[str, Callable[..., Awaitable[object]]] = {
     "invite": console.invite_command,
     "cancel": console.cancel_command,
     "reopen": console.reopen_command,
+    "withdraw": console.withdraw_command,
     "inbox": inbox.inbox_command,
     "take": inbox.take_command,
     "resolve": inbox.resolve_command,
@@ -201,6 +202,7 @@ def build_application(settings: Settings, services: Services | None = None) -> A
         buttons.SWITCH: start.switch_button, buttons.SESSION_CONFIRM: console.session_confirm_button,
         buttons.PHOTO_REVIEW: photos.photo_review_button,
         buttons.INBOX: inbox.inbox_button,
+        buttons.STAFF_CONFIRM: console.staff_confirm_button,
     }))
     # After every button of ours: data no button carries (old, forged) still gets an answer.
     application.add_handler(CallbackQueryHandler(common.unknown_button))

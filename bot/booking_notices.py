@@ -47,7 +47,7 @@ async def tell_about_booking(services: Services, bot: Bot, change: BookingChange
     if patient.chat_id is not None and patient.status == PatientStatus.ACTIVE:
         key = {BookingKind.BOOKED: "booking_confirmed", BookingKind.RESCHEDULED: "booking_moved",
                BookingKind.CANCELLED: "booking_cancelled"}[change.kind]
-        text = services.text(locale, key, name=patient.name, when=when, zone=zone.key)
+        text = services.text(locale, key, name=patient.called_by, when=when, zone=zone.key)
         try:
             if change.kind is BookingKind.CANCELLED:
                 await bot.send_message(patient.chat_id, text)

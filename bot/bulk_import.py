@@ -13,7 +13,8 @@ import gc
 import html
 import re
 import time
-from collections.abc import Callable, Iterator
+from collections import Counter
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -147,7 +148,7 @@ def _run_import(source: Path, *, engine: Engine, settings: Settings, catalog: Ca
         timings["cards"] = time.perf_counter() - mark
         printed = pdf_path
         say(f"invite cards to print: {pdf_path} ({report.pages} page(s), {len(imported)} cards)")
-        for line in cards_warnings(report):
+        for line in cards_warnings(report, invites=csv_path):
             complain(f"aftercare: warning: {line}")
     else:
         say(f"no cards printed for {len(imported)} patients (over {CARDS_AUTO_LIMIT:,}): make them for the rows "
@@ -201,7 +202,7 @@ def _check(source: Path, records: Iterator[dict[str, str]], *, engine: Engine, s
     locale = settings.staff_locale
     defaults = Defaults(now=now, clinic_zone=settings.clinic_timezone, protocols=catalog.protocols,
                         default_protocol=settings.default_protocol, series_length=settings.series_length,
-                        locales=catalog.locales, phone_region=settings.phone_region)
+                        locales=catalog.locales, phone_region=settings.phone_region, local_times=True)
     store = Store(engine)  # its look-ups of external ids take no write lock: the bot keeps working meanwhile
     checked = Checked(keep_rows=keep_rows)
 
@@ -311,11 +312,21 @@ def _summarize(imported: list[Imported], checked: Checked, csv_path: Path, *, se
         f"{imported[0].expires_at.astimezone(settings.clinic_timezone):%Y-%m-%d %H:%M} {settings.clinic_timezone.key})")
 
 
+def clinic_language(languages: Iterable[str], *, settings: Settings) -> str:
+    """The language of a card whose row gives none: the one most rows of the file give (the clinic's
+    patients' language), else STAFF_LANGUAGE. The patient's own Telegram language takes over once they link."""
+    given = Counter(language for language in languages if language)
+    return given.most_common(1)[0][0] if given else settings.staff_locale
+
+
 def cards_from_rows(rows, *, settings: Settings, catalog: Catalog) -> list[Card]:
-    """Cards for (name, link, lang, expires_at, patient id) rows, their texts in each patient's language."""
+    """Cards for (name, link, lang, expires_at, patient id) rows, their texts in each patient's language
+    (a row without one: :func:`clinic_language`)."""
+    rows = list(rows)
+    fallback = clinic_language((row[2] for row in rows), settings=settings)
     made = []
     for name, link, lang, expires_at, patient_id in rows:
-        locale = lang or settings.staff_locale
+        locale = lang or fallback
         when = (catalog.format_date(locale, expires_at.astimezone(settings.clinic_timezone), with_time=True,
                                     with_year=True) if expires_at else "")
         made.append(Card(name=name, link=link, hint=plain_text(catalog.bot(locale, "invite_card_hint")),
@@ -339,8 +350,8 @@ def write_cards(path: Path, imported: list[Imported], links: list[str], *, setti
     return report
 
 
-def cards_warnings(report: CardsReport) -> list[str]:
-    """What the admin should know about the cards' fonts."""
+def cards_warnings(report: CardsReport, *, invites: str | Path) -> list[str]:
+    """What the admin should know about the cards' fonts (``invites``: the CSV to remake them from)."""
     lines = []
     if report.core_font_only:
         lines.append("no font file found (DejaVu Sans or CARD_FONTS): the cards use Helvetica, which shows "
@@ -348,5 +359,5 @@ def cards_warnings(report: CardsReport) -> list[str]:
     if report.missing_glyphs:
         lines.append(f"{report.missing_glyphs} card(s) have letters no font on this machine has: install "
                      "fonts-noto-core and fonts-noto-cjk, or name a font in CARD_FONTS, then remake them with "
-                     "aftercare cards FILE-invites.csv")
+                     f"aftercare cards {invites}")
     return lines

@@ -362,7 +362,8 @@ def _check(env: dict[str, str], *, telegram: bool = False, env_file: Path | None
 
     settings = Settings.from_env(env)
     catalog = load_messages(settings)
-    print(f"settings: ok (clinic zone {settings.clinic_timezone.key}, {len(settings.staff_ids)} admins)")
+    admins = len(settings.staff_ids)
+    print(f"settings: ok (clinic zone {settings.clinic_timezone.key}, {admins} admin{'' if admins == 1 else 's'})")
     print(f"messages: ok ({len(catalog.protocols)} protocols, locales {', '.join(catalog.locales)})")
     _warn_if_readable(env_file, "holds the bot token")
     database_file = sqlite_file(settings.database_url)
@@ -606,15 +607,19 @@ def _cards(env: dict[str, str], args: argparse.Namespace) -> int:
     data, report = invite_cards_pdf(cards, fonts=FontChoice(settings.card_fonts))
     create_private(target, data)
     print(f"invite cards to print: {target} ({report.pages} page(s), {len(cards)} cards)")
-    for line in cards_warnings(report):
+    for line in cards_warnings(report, invites=source):
         print(f"aftercare: warning: {line}", file=sys.stderr)
     return 0
 
 
 def _export(env: dict[str, str], args: argparse.Namespace) -> int:
+    from functools import partial
+
     from bot.app import load_messages
     from bot.services import utc_now
     from jobs.data.exporting import ExportError, export_csv, export_fhir
+    from jobs.dispatch import ClinicInfo
+    from jobs.dispatch.render import render_stored
 
     settings = Settings.from_env(env, require_token=False)
     engine = cli_ops.database_at_head(settings)
@@ -628,7 +633,11 @@ def _export(env: dict[str, str], args: argparse.Namespace) -> int:
             # Each step by its name for staff ("Sun care"), in the staff's language.
             titles = {step.key: catalog.step_title(settings.staff_locale, step.key)
                       for protocol in catalog.protocols.values() for step in protocol.steps}
-            counts = export_fhir(engine, Path(args.target), now=utc_now(), titles=titles)
+            clinic = ClinicInfo(settings.clinic_name, settings.clinic_phone, settings.booking_url)
+            # Each reminder sent, with its words as the patient read them (rendered again from the texts).
+            counts = export_fhir(engine, Path(args.target), now=utc_now(), titles=titles,
+                                 clinic=settings.clinic_name or None,
+                                 render=partial(render_stored, catalog=catalog, clinic=clinic))
     except ExportError as exc:
         print(f"aftercare: export: {exc}", file=sys.stderr)
         return 2

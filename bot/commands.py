@@ -60,6 +60,7 @@ COMMANDS: tuple[Command, ...] = (
     Command("invite", Audience.STAFF, usage="12", sample="1"),
     Command("cancel", Audience.STAFF, usage="12", sample="1"),
     Command("reopen", Audience.STAFF, usage="12", sample="1"),
+    Command("withdraw", Audience.STAFF, usage="12", sample="1"),
     Command("inbox", Audience.STAFF),
     Command("take", Audience.STAFF, usage="5", sample="1"),
     Command("resolve", Audience.STAFF, usage="5 note", sample="1"),

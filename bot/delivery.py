@@ -81,7 +81,7 @@ async def alert_silence(services: Services, bot, item: ClaimedReminder, silence:
         staff, f"alert_silence_{step.kind}", name=patient.name, patient_id=patient.id,
         day=days_since_session(enrollment.session_at, sent_at, zone),
         step=services.catalog.step_title(staff, step.step_key),
-        sent=services.catalog.format_date(staff, sent_at.astimezone(zone), with_time=True),
+        sent=services.staff_time(sent_at, patient.timezone),
         session_number=enrollment.session_number, series_length=enrollment.series_length)
     chats = await services.staff_chats()
     # Queued, not sent: the staff outbox sends it at the staff chat's pace, off this path. The key

@@ -22,11 +22,12 @@ from jobs.patients.enrollment_request import (
 )
 from jobs.refusal import Refusal
 
-OPTIONS = ("at", "session", "protocol", "tz", "lang", "phone")
+OPTIONS = ("at", "session", "protocol", "tz", "lang", "phone", "call")
 # An option starts at a word followed by "=", at the start or after white space.
 _OPTION = re.compile(r"(?:^|\s)([A-Za-z_]+)=")
 # The record's field each option fills (at= is read here: a time as staff type it, in the clinic's zone).
-_FIELD_OF_OPTION = {"session": "session", "protocol": "protocol", "tz": "tz", "lang": "lang", "phone": "phone"}
+_FIELD_OF_OPTION = {"session": "session", "protocol": "protocol", "tz": "tz", "lang": "lang", "phone": "phone",
+                    "call": "called"}
 
 # One record of an enrollment for every way in (/enroll, the API, the import); None means "the default".
 EnrollArgs = EnrollmentRequest

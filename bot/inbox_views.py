@@ -41,21 +41,23 @@ def _when(services: Services, moment: datetime) -> str:
 
 
 def status_line(services: Services, item: InboxItem) -> str:
-    """"🙋 Taken by Marta (Tue 24 Nov, 15:40)", "✅ Resolved by …: note", or nothing while open."""
+    """"🙋 Taken by Marta (Tue 24 Nov, 15:40)", "✅ Resolved by …", then the item's note; nothing while open
+    without one."""
     staff = services.staff_locale
+    line = ""
     if item.status == InboxStatus.TAKEN:
-        return services.text(staff, "inbox_line_taken", who=item.taken_by_name or str(item.taken_by),
+        line = services.text(staff, "inbox_line_taken", who=item.taken_by_name or str(item.taken_by),
                              when=_when(services, item.taken_at), item_id=item.id)
-    if item.status == InboxStatus.RESOLVED:
+    elif item.status == InboxStatus.RESOLVED:
         if item.resolved_by is None:
             line = services.text(staff, "inbox_line_closed", when=_when(services, item.resolved_at))
         else:
             line = services.text(staff, "inbox_line_resolved", who=item.resolved_by_name or str(item.resolved_by),
                                  when=_when(services, item.resolved_at))
-        if item.note:
-            line += "\n" + services.text(staff, "inbox_line_note", note=item.note)
-        return line
-    return ""
+    if item.note:
+        # A note says why an item open or taken is still work ("📞 Please call the patient — reviewed by …").
+        line = "\n".join(part for part in (line, services.text(staff, "inbox_line_note", note=item.note)) if part)
+    return line
 
 
 def markup_for(services: Services, item: InboxItem, extra: InlineKeyboardMarkup | None) -> InlineKeyboardMarkup | None:

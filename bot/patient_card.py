@@ -15,6 +15,7 @@ from jobs.buttons import ANSWER_LABELS, REVIEW_LABELS
 from jobs.care.photos import Review
 from jobs.care.silence import KIND_NUDGE, KIND_SILENCE
 from jobs.inputs import display_phone
+from jobs.patients.reminder_moves import CancelReason
 from jobs.staff.console import Timeline
 from jobs.storage.models import Patient, Photo
 from jobs.storage.states import ReminderStatus
@@ -29,23 +30,29 @@ def _when(services: Services, locale: str, moment: datetime | None, zone: ZoneIn
     return services.catalog.format_date(locale, moment.astimezone(zone), with_time=True) if moment else "-"
 
 
+def staff_zone(services: Services) -> ZoneInfo:
+    """The zone of every time on a staff screen: the clinic's (the patient's own is named on the card)."""
+    return services.settings.clinic_timezone
+
+
 def profile_lines(services: Services, locale: str, patient: Patient) -> list[str]:
     """Name, status, zone and language, when enrolled and linked, and which zone the times are in."""
-    zone = ZoneInfo(patient.timezone)
+    zone = staff_zone(services)
     return [
         services.text(locale, "patient_profile", name=patient.name, patient_id=patient.id,
                       status=services.text(locale, f"state_{patient.status}"), zone=patient.timezone,
                       locale=patient.locale or "-", enrolled=_when(services, locale, patient.created_at, zone),
                       linked=_when(services, locale, patient.linked_at, zone)),
         *([services.text(locale, "patient_phone", phone=display_phone(patient.phone))] if patient.phone else []),
-        services.text(locale, "patient_times_zone", zone=patient.timezone),
+        services.text(locale, "patient_times_zone", zone=zone.key) if patient.timezone == zone.key else
+        services.text(locale, "patient_times_zone_elsewhere", zone=zone.key, patient_zone=patient.timezone),
     ]
 
 
 def timeline_lines(services: Services, locale: str, timeline: Timeline) -> list[str]:
     """Each cycle (session k of n, its protocol) and its steps with what became of each."""
     catalog = services.catalog
-    zone = ZoneInfo(timeline.patient.timezone)
+    zone = staff_zone(services)
     lines: list[str] = []
     for enrollment in timeline.enrollments:
         protocol = catalog.protocols.get(enrollment.protocol_name)
@@ -61,26 +68,53 @@ def timeline_lines(services: Services, locale: str, timeline: Timeline) -> list[
                 extra = services.text(locale, "patient_step_answer",
                                       answer=services.text(locale, label) if label else reminder.answer)
             elif reminder.status in (R.SKIPPED, R.FAILED, R.CANCELLED) and reminder.outcome:
-                extra = f" — {reminder.outcome}"
+                extra = f" — {outcome_text(services, locale, reminder.outcome)}"
             step = catalog.step_title(locale, reminder.step_key)
             if reminder.kind in (KIND_NUDGE, KIND_SILENCE):
                 step = services.text(locale, f"patient_step_{reminder.kind}", step=step)
             lines.append(services.text(locale, "patient_step", mark=_MARKS.get(reminder.status, "•"),
                                        when=_when(services, locale, reminder.sent_at or reminder.due_at, zone),
                                        step=step, extra=extra))
-            lines += [photo_line(services, locale, photo, zone) for photo in timeline.photos
+            lines += [photo_line(services, locale, photo, zone, timeline.staff_names) for photo in timeline.photos
                       if photo.reminder_id == reminder.id]
     return lines
 
 
-def photo_line(services: Services, locale: str, photo: Photo, zone: ZoneInfo) -> str:
+# Why a message was cancelled or skipped, as stored (English, for the logs), and the text that says it
+# to staff in their language. An outcome not listed (a send error's words) is shown as stored.
+OUTCOME_KEYS = {
+    **{reason.value: f"outcome_{reason.name.lower()}" for reason in CancelReason},
+    "stale: its time had passed at enrollment": "outcome_stale_at_enrollment",
+    "stale: its time had passed when the patient linked": "outcome_stale_at_link",
+}
+
+
+def outcome_text(services: Services, locale: str, outcome: str) -> str:
+    """What became of a message that did not go, in the staff member's language."""
+    key = OUTCOME_KEYS.get(outcome)
+    return services.text(locale, key) if key else outcome
+
+
+def who_did(services: Services, locale: str, actor: str | None, actor_id: int | None, detail: str | None,
+            names: dict[int, str]) -> str:
+    """"by Marta", "by the patient", "by import", "automatic": who caused an event, by name where known."""
+    if actor == "staff":
+        if actor_id is None and detail == "import":
+            return services.text(locale, "actor_import")
+        if actor_id in names:
+            return services.text(locale, "actor_staff_named", name=names[actor_id])
+    return services.text(locale, f"actor_{actor or 'system'}", user_id=actor_id or "?")
+
+
+def photo_line(services: Services, locale: str, photo: Photo, zone: ZoneInfo,
+               names: dict[int, str] | None = None) -> str:
     """One photo that answered a photo step, and its review: how, by whom, when (or that it waits)."""
     if photo.review is None:
         review = services.text(locale, "patient_photo_pending")
     else:
         review = services.text(locale, "patient_photo_reviewed",
                                label=services.text(locale, REVIEW_LABELS[Review(photo.review)]),
-                               who=services.text(locale, "actor_staff", user_id=photo.reviewed_by or "?"),
+                               who=who_did(services, locale, "staff", photo.reviewed_by, None, names or {}),
                                when=_when(services, locale, photo.reviewed_at, zone))
     return services.text(locale, "patient_photo", when=_when(services, locale, photo.received_at, zone), review=review)
 
@@ -89,10 +123,10 @@ def history_lines(services: Services, locale: str, timeline: Timeline) -> list[s
     """The patient's status history from the lifecycle's event rows: when, what, who, and the new status."""
     if not timeline.history:
         return []
-    zone = ZoneInfo(timeline.patient.timezone)
+    zone = staff_zone(services)
     lines = [services.text(locale, "patient_history_title", zone=zone.key)]
     for event in timeline.history:
-        who = services.text(locale, f"actor_{event.actor or 'system'}", user_id=event.actor_id or "?")
+        who = who_did(services, locale, event.actor, event.actor_id, event.detail, timeline.staff_names)
         status = services.text(locale, f"state_{event.to_status}") if event.to_status else "-"
         lines.append(services.text(locale, "patient_history_line", event=services.text(locale, f"event_{event.kind}"),
                                    who=who, status=status, when=_when(services, locale, event.at, zone)))
@@ -103,7 +137,7 @@ def notes_lines(services: Services, locale: str, timeline: Timeline) -> list[str
     """What staff wrote in the patient's topic (internal notes): when, who, what."""
     if not timeline.notes:
         return []
-    zone = ZoneInfo(timeline.patient.timezone)
+    zone = staff_zone(services)
     lines = [services.text(locale, "patient_notes_title", zone=zone.key)]
     for note in timeline.notes:
         words = note.text

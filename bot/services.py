@@ -7,13 +7,14 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from urllib.parse import urlparse
+from zoneinfo import ZoneInfo
 
 from telegram import Update
 
 from bot.settings import Settings
 from bot.throttle import WrongTokenThrottle
 from jobs.dispatch import ChatPacer, ClinicInfo, DeliveryPolicy
-from jobs.staff.membership import is_staff_member, staff_members
+from jobs.staff.membership import is_staff_member, note_staff_name, staff_members
 from jobs.staff.outbox import Notice, StaffPacer, enqueue
 from jobs.storage.db import Store
 from messages.catalog import Catalog
@@ -70,6 +71,8 @@ class Services:
     outbox_wanted: bool = False
     outbox_waker: Callable[[datetime], None] | None = None
     outbox_sleep: Callable[[float], Awaitable[None]] = asyncio.sleep
+    # Staff names already noted by this process (bot/services.py note_staff): written only when one changes.
+    staff_names_seen: dict[int, str] = field(default_factory=dict)
 
     @property
     def clinic(self) -> ClinicInfo:
@@ -112,6 +115,30 @@ class Services:
         """The number to call if things get worse: EMERGENCY_PHONE, else the clinic's phone."""
         return self.settings.emergency_phone or self.phone(locale)
 
+    def staff_time(self, moment: datetime, patient_zone: str | None = None) -> str:
+        """``moment`` as staff read it: the clinic's time, and the patient's with their zone named when it differs
+        ("Thu 26 Nov, 11:05 (10:05 for the patient, Europe/London)")."""
+        locale, clinic = self.staff_locale, self.settings.clinic_timezone
+        when = self.catalog.format_date(locale, moment.astimezone(clinic), with_time=True)
+        if not patient_zone or patient_zone == clinic.key:
+            return when
+        local = moment.astimezone(ZoneInfo(patient_zone))
+        if local.date() == moment.astimezone(clinic).date():
+            shown = local.strftime("%H:%M")
+        else:
+            shown = self.catalog.format_date(locale, local, with_time=True)
+        return self.text(locale, "staff_time_patient", when=when, local=shown, zone=patient_zone)
+
+    def closed_until(self, locale: str, zone: str) -> str | None:
+        """Out of CLINIC_HOURS: when the clinic next opens, written for a reader in ``zone`` ("" if it never
+        does); None while it is open (or no hours are set)."""
+        settings = self.settings
+        now = self.clock()
+        if settings.clinic_hours.is_open(now, settings.clinic_timezone):
+            return None
+        opening = settings.clinic_hours.next_opening(now, settings.clinic_timezone)
+        return self.catalog.format_date(locale, opening.astimezone(ZoneInfo(zone)), with_time=True) if opening else ""
+
     def clinic_name(self, locale: str) -> str:
         """The clinic's name, or a stand-in ("our clinic") in the reader's language while CLINIC_NAME is unset."""
         return self.settings.clinic_name or self.catalog.bot(locale, "clinic_name_missing")
@@ -120,6 +147,14 @@ class Services:
         """The language to answer this update's sender in (their Telegram language, if we have it)."""
         user = update.effective_user
         return self.catalog.resolve_locale(user.language_code if user else None)
+
+    async def note_staff(self, user) -> None:
+        """Remember the name Telegram gives a staff member who acts (written when it changes)."""
+        name = " ".join("".join(c for c in (user.full_name or "") if c.isprintable()).split())[:200]
+        if not name or self.staff_names_seen.get(user.id) == name:
+            return
+        await self.store.run(note_staff_name, user_id=user.id, name=name, now=self.clock())
+        self.staff_names_seen[user.id] = name
 
     async def is_staff(self, user_id: int | None) -> bool:
         """Admins (STAFF_IDS) and staff who joined through a staff invite."""

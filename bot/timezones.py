@@ -32,9 +32,25 @@ def _cities() -> dict[str, str]:
     return cities
 
 
+# Places people name that are no zone's city: islands and cities whose zone is named after another.
+PLACES = {
+    "tenerife": "Atlantic/Canary", "santa cruz de tenerife": "Atlantic/Canary", "las palmas": "Atlantic/Canary",
+    "las palmas de gran canaria": "Atlantic/Canary", "gran canaria": "Atlantic/Canary",
+    "canary islands": "Atlantic/Canary", "canarias": "Atlantic/Canary", "lanzarote": "Atlantic/Canary",
+    "fuerteventura": "Atlantic/Canary", "la palma": "Atlantic/Canary", "la gomera": "Atlantic/Canary",
+    "el hierro": "Atlantic/Canary", "barcelona": "Europe/Madrid", "valencia": "Europe/Madrid",
+    "sevilla": "Europe/Madrid", "seville": "Europe/Madrid", "malaga": "Europe/Madrid", "bilbao": "Europe/Madrid",
+    "palma": "Europe/Madrid", "palma de mallorca": "Europe/Madrid", "mallorca": "Europe/Madrid",
+    "ibiza": "Europe/Madrid", "zaragoza": "Europe/Madrid", "alicante": "Europe/Madrid",
+    "manchester": "Europe/London", "edinburgh": "Europe/London", "birmingham": "Europe/London",
+    "munich": "Europe/Berlin", "milan": "Europe/Rome", "porto": "Europe/Lisbon",
+}
+
+
 def zone_for_city(query: str) -> ZoneInfo | None:
-    """The zone whose city (or full name) matches ``query``; None if none does."""
-    name = _cities().get(_fold(query))
+    """The zone whose city (or full name) matches ``query``, or a place of :data:`PLACES`; None if none does."""
+    folded = _fold(query)
+    name = _cities().get(folded) or PLACES.get(folded)
     return ZoneInfo(name) if name else None
 
 

@@ -13,7 +13,7 @@ Callback data is a prefix and fields joined by ":", at most 64 bytes (Telegram's
 kind               data
 =================  ==============================================================
 checkin            ``ci:<reminder id>:fine|red|worried``
-rebook             ``rb:<reminder id>:booked|later|stop``
+rebook             ``rb:<reminder id>:booked|later|stop`` (``stop`` asks: ``sure`` ends the series, ``keep`` not)
 photo_review       ``ph:<photo id>:ok|call|again`` (staff)
 inbox              ``ib:<item id>:take|done`` (staff)
 confirm            ``cf:stop|delete:yes|no:<nonce>`` (jobs.patients.confirmations)
@@ -22,6 +22,7 @@ patients           ``pl:<filter>:<page>`` (staff)
 switch             ``sw:<invite id>:yes|no``
 session_confirm    ``ss:<patient id>:<cycle id>:<session unix time>:yes|no`` (staff)
 enroll_form        ``enroll:<field>:<answer>`` (staff; the form's step decides what fits)
+staff_confirm      ``sc:cancel|withdraw:<patient id>:yes|no`` (staff: /cancel and /withdraw, confirmed)
 =================  ==============================================================
 
 It comes back from Telegram clients as whatever they send: an old button, a button of another
@@ -63,9 +64,10 @@ PATIENTS = "patients"  # staff: a /patients filter or page
 SWITCH = "switch"  # "this chat follows X: switch to Y?"
 SESSION_CONFIRM = "session_confirm"  # staff: "record another session so soon?"
 ENROLL_FORM = "enroll_form"  # staff: the /enroll form's buttons
+STAFF_CONFIRM = "staff_confirm"  # staff: "cancel / withdraw this patient?" yes or no
 # Each kind's prefix: no prefix begins another, so the prefix alone tells the kind.
 _PREFIX = {CHECKIN: "ci:", REBOOK: "rb:", PHOTO_REVIEW: "ph:", INBOX: "ib:", CONFIRM: "cf:", LANGUAGE: "lang:",
-           PATIENTS: "pl:", SWITCH: "sw:", SESSION_CONFIRM: "ss:", ENROLL_FORM: "enroll:"}
+           PATIENTS: "pl:", SWITCH: "sw:", SESSION_CONFIRM: "ss:", ENROLL_FORM: "enroll:", STAFF_CONFIRM: "sc:"}
 KINDS = tuple(_PREFIX)
 PREFIXES = tuple(_PREFIX.values())
 
@@ -75,6 +77,11 @@ INBOX_TAKE = "take"
 INBOX_RESOLVE = "done"
 INBOX_ACTIONS = (INBOX_TAKE, INBOX_RESOLVE)
 REBOOK_ANSWERS = (BOOKED.value, LATER.value, NOT_CONTINUING.value)
+# *I'm not continuing* asks once: "yes, end my series" or "no, keep reminding me".
+REBOOK_SURE, REBOOK_KEEP = "sure", "keep"
+# What staff confirm before it happens (``sc:<action>:<patient id>:yes|no``).
+STAFF_CANCEL, STAFF_WITHDRAW = "cancel", "withdraw"
+STAFF_CONFIRM_ACTIONS = (STAFF_CANCEL, STAFF_WITHDRAW)
 
 # The /enroll form's fields (``enroll:<field>:<answer>``) and their fixed answers.
 ENROLL_PROTOCOL = "protocol"  # answer: a protocol's name
@@ -161,6 +168,13 @@ def _session_confirm(fields: list[str]) -> Button | None:
     return Button(SESSION_CONFIRM, numbers=(patient_id, cycle_id, session_time), choice=fields[3])
 
 
+def _staff_confirm(fields: list[str]) -> Button | None:
+    if len(fields) != 3 or fields[0] not in STAFF_CONFIRM_ACTIONS or fields[2] not in (YES, NO):
+        return None
+    patient_id = _number(fields[1], MAX_ROW_ID)
+    return None if patient_id is None else Button(STAFF_CONFIRM, value=fields[0], number=patient_id, choice=fields[2])
+
+
 def _enroll_form(fields: list[str]) -> Button:
     # Which answers fit depends on the form's current step: the form's handler decides, and answers
     # anything else itself ("this form has moved on"), so every field is read as one here.
@@ -170,11 +184,11 @@ def _enroll_form(fields: list[str]) -> Button:
 
 _READERS: dict[str, Callable[[list[str]], Button | None]] = {
     CHECKIN: lambda fields: _id_and_choice(CHECKIN, fields, CHECKIN_ANSWERS),
-    REBOOK: lambda fields: _id_and_choice(REBOOK, fields, REBOOK_ANSWERS),
+    REBOOK: lambda fields: _id_and_choice(REBOOK, fields, (*REBOOK_ANSWERS, REBOOK_SURE, REBOOK_KEEP)),
     PHOTO_REVIEW: lambda fields: _id_and_choice(PHOTO_REVIEW, fields, REVIEWS),
     INBOX: lambda fields: _id_and_choice(INBOX, fields, INBOX_ACTIONS),
     CONFIRM: _confirm, LANGUAGE: _language, PATIENTS: _patients, SWITCH: _switch,
-    SESSION_CONFIRM: _session_confirm, ENROLL_FORM: _enroll_form,
+    SESSION_CONFIRM: _session_confirm, ENROLL_FORM: _enroll_form, STAFF_CONFIRM: _staff_confirm,
 }
 
 
@@ -221,6 +235,18 @@ def reminder_keyboard(kind: str, reminder_id: int, *, catalog: Catalog, locale: 
         return None
     return _one_a_row(_button(catalog.bot(locale, label), button_kind, reminder_id, answer)
                       for answer, label in labels.items())
+
+
+def not_continuing_keyboard(reminder_id: int, *, sure: str, keep: str) -> InlineKeyboardMarkup:
+    """*I'm not continuing*, asked once: end the series, or keep the reminders."""
+    return _one_a_row([_button(sure, REBOOK, reminder_id, REBOOK_SURE),
+                       _button(keep, REBOOK, reminder_id, REBOOK_KEEP)])
+
+
+def staff_confirm_keyboard(action: str, patient_id: int, *, yes: str, no: str) -> InlineKeyboardMarkup:
+    """/cancel or /withdraw, confirmed: yes or no, side by side."""
+    return InlineKeyboardMarkup([[_button(yes, STAFF_CONFIRM, action, patient_id, YES),
+                                  _button(no, STAFF_CONFIRM, action, patient_id, NO)]])
 
 
 def photo_review_keyboard(photo_id: int, *, text: Callable[[str], str]) -> InlineKeyboardMarkup:

@@ -12,10 +12,11 @@ from bot.context import AftercareContext
 from bot.handlers.common import edit_or_send
 from bot.inbox_views import close_silence
 from bot.services import Services
-from jobs.buttons import CHECKIN_LABELS, REBOOK_LABELS
-from jobs.care.answers import BOOKED, LATER, answer_checkin, answer_rebook
+from jobs.buttons import CHECKIN_LABELS, REBOOK_KEEP, REBOOK_LABELS, REBOOK_SURE, not_continuing_keyboard
+from jobs.care.answers import BOOKED, LATER, NOT_CONTINUING, answer_checkin, answer_rebook
 from jobs.care.escalation import WORRIED
 from jobs.inputs import display_phone
+from jobs.patients.self_service import patient_for_chat
 from jobs.staff.inbox import InboxKind
 
 log = logging.getLogger(__name__)
@@ -36,7 +37,7 @@ async def checkin_button(update: Update, context: AftercareContext) -> None:
     key = {"fine": "checkin_fine", "worried": "checkin_worried"}.get(
         answer, "checkin_red_escalated" if result.escalate else "checkin_red_expected")
     await _show_answer(query, services, locale, CHECKIN_LABELS[answer])
-    await query.message.reply_html(services.text(locale, key, name=patient.name, day=result.day,
+    await query.message.reply_html(services.text(locale, key, name=patient.called_by, day=result.day,
                                                  when=day_phrase(services, locale, result.day)))
     log.info("patient %d answered check-in %d: %s (escalate=%s)", patient.id, reminder_id, answer, result.escalate)
     if result.escalate:
@@ -45,7 +46,7 @@ async def checkin_button(update: Update, context: AftercareContext) -> None:
             staff, "alert_escalation", name=patient.name, patient_id=patient.id,
             answer=services.text(staff, CHECKIN_LABELS[answer]), day=result.day,
             session_number=enrollment.session_number, series_length=enrollment.series_length,
-            session_date=_date(services, staff, enrollment.session_at, patient.timezone),
+            session_date=_date(services, staff, enrollment.session_at, services.settings.clinic_timezone.key),
         )
         if patient.phone:
             text += "\n" + services.text(staff, "alert_phone", phone=display_phone(patient.phone))
@@ -78,6 +79,20 @@ async def rebook_button(update: Update, context: AftercareContext) -> None:
     services = context.services
     query = update.callback_query
     reminder_id, answer = context.button.number, context.button.value
+    if answer in (NOT_CONTINUING, REBOOK_KEEP):
+        # Ending the series is asked once; only "yes, I'm not continuing" (REBOOK_SURE) does it.
+        patient = await services.store.run(patient_for_chat, chat_id=_chat_of(update))
+        locale = patient.locale if patient and patient.locale else services.locale_of(update)
+        await query.answer()
+        if answer == REBOOK_KEEP:
+            await edit_or_send(query, services.text(locale, "rebook_kept"))
+            return
+        await query.message.reply_html(services.text(locale, "rebook_not_continuing_question"),
+                                       reply_markup=not_continuing_keyboard(
+                                           reminder_id, sure=services.text(locale, "button_not_continuing_sure"),
+                                           keep=services.text(locale, "button_not_continuing_keep")))
+        return
+    answer = NOT_CONTINUING if answer == REBOOK_SURE else answer
     result = await services.store.run(
         answer_rebook, reminder_id=reminder_id, chat_id=_chat_of(update), answer=answer,
         quiet_hours=services.settings.quiet_hours, catalog=services.catalog, now=services.clock(),
@@ -92,7 +107,7 @@ async def rebook_button(update: Update, context: AftercareContext) -> None:
         await query.message.reply_html(services.text(locale, "rebook_later", when=when))
         return
     key = "rebook_booked" if answer == BOOKED else "rebook_not_continuing"
-    await query.message.reply_html(services.text(locale, key, name=patient.name))
+    await query.message.reply_html(services.text(locale, key, name=patient.called_by))
     staff = services.staff_locale
     alert = "alert_booked" if answer == BOOKED else "alert_not_continuing"
     await alert_staff(services, context.bot, services.text(

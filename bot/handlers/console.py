@@ -21,7 +21,14 @@ from bot.handlers.enroll import cancel_form
 from bot.invite_card import invite_link, qr_png
 from bot.patient_card import history_lines, notes_lines, profile_lines, timeline_lines
 from bot.services import Services
-from jobs.buttons import NO, patients_keyboard, session_confirm_keyboard
+from jobs.buttons import (
+    NO,
+    STAFF_CANCEL,
+    STAFF_WITHDRAW,
+    patients_keyboard,
+    session_confirm_keyboard,
+    staff_confirm_keyboard,
+)
 from jobs.inputs import clean_query, echo, parse_int
 from jobs.patients.enrollment import FUTURE_TOLERANCE
 from jobs.refusal import Refusal
@@ -33,11 +40,13 @@ from jobs.staff.console import (
     find_patients,
     list_patients,
     patient_timeline,
+    patient_to_confirm,
     recent_session,
     record_next_session,
     reinvite,
     reopen_patient,
     view_patient,
+    withdraw_patient,
 )
 from jobs.staff.inbox import InboxStats, inbox_stats
 from jobs.staff.topics import patient_of_topic
@@ -229,14 +238,43 @@ async def _record_session(update: Update, services: Services, *, patient_id: int
 
 async def cancel_command(update: Update, context: AftercareContext) -> None:
     """``/cancel <patient>``: stop all of a patient's reminders (``/cancel`` alone leaves an open form)."""
-    services = context.services
     if not context.args and await cancel_form(update, context):
         return
     patient = await _patient_from_args(update, context, "cancel_usage")
-    count = await services.store.run(cancel_patient, patient_id=patient.id, now=services.clock(),
+    await _ask_staff(update, context, STAFF_CANCEL, patient)
+
+
+async def withdraw_command(update: Update, context: AftercareContext) -> None:
+    """``/withdraw <patient>``: a mistaken enrollment leaves the lists, erased as by /delete (asked first)."""
+    patient = await _patient_from_args(update, context, "withdraw_usage")
+    await _ask_staff(update, context, STAFF_WITHDRAW, patient)
+
+
+async def _ask_staff(update: Update, context: AftercareContext, action: str, patient: Patient) -> None:
+    """What cannot be undone by a button is asked first, naming the patient and what it does."""
+    keyboard = staff_confirm_keyboard(action, patient.id, yes=context.text(f"button_{action}_yes"),
+                                      no=context.text("button_staff_no"))
+    await update.effective_message.reply_html(
+        context.text(f"{action}_question", name=patient.name, patient_id=patient.id), reply_markup=keyboard)
+
+
+@staff_only
+async def staff_confirm_button(update: Update, context: AftercareContext) -> None:
+    """Staff answer "cancel / withdraw this patient?": yes does it, no changes nothing."""
+    services = context.services
+    query, button = update.callback_query, context.button
+    patient = await services.store.run(patient_to_confirm, patient_id=button.number)
+    await query.answer()
+    if button.choice == NO:
+        await query.edit_message_text(context.text("staff_confirm_kept", name=patient.name))
+        return
+    act = cancel_patient if button.value == STAFF_CANCEL else withdraw_patient
+    count = await services.store.run(act, patient_id=patient.id, now=services.clock(),
                                      staff_id=update.effective_user.id)
-    log.info("staff %s cancelled patient %d (%d reminders)", update.effective_user.id, patient.id, count)
-    await context.reply("cancel_done", count=count, name=patient.name)
+    log.info("staff %s %s patient %d (%d reminders)", update.effective_user.id,
+             "cancelled" if button.value == STAFF_CANCEL else "withdrew", patient.id, count)
+    done = "cancel_done" if button.value == STAFF_CANCEL else "withdraw_done"
+    await query.edit_message_text(context.text(done, count=count, name=patient.name, patient_id=patient.id))
 
 
 async def reopen_command(update: Update, context: AftercareContext) -> None:

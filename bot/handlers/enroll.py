@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 
 from telegram import InlineKeyboardMarkup, Update
+from telegram.error import TelegramError
 
 from bot.access import staff_only
 from bot.context import AftercareContext
@@ -41,16 +42,24 @@ from jobs.buttons import (
     when_keyboard,
 )
 from jobs.patients.enrollment import MAX_SERIES_LENGTH, enroll_patient, recent_namesake
-from jobs.patients.enrollment_request import EnrollmentRules, parse_name, read_enrollment, resolve_defaults
+from jobs.patients.enrollment_request import (
+    EnrollmentRules,
+    parse_called,
+    parse_name,
+    read_enrollment,
+    resolve_defaults,
+)
 from jobs.refusal import Refusal
 from jobs.staff import forms
-from jobs.staff.forms import advance_form, close_form, current_form, open_form
+from jobs.staff.forms import advance_form, close_form, current_form, note_form_message, open_form
+from jobs.storage.models import called_name
 from messages.catalog import Raw
 
 log = logging.getLogger(__name__)
 
 # The options the "when" screen offers to change, and the step each opens.
-FORM_OPTIONS = {"length": forms.ASK_LENGTH, "language": forms.ASK_LANGUAGE, "zone": forms.ASK_ZONE}
+FORM_OPTIONS = {"length": forms.ASK_LENGTH, "language": forms.ASK_LANGUAGE, "zone": forms.ASK_ZONE,
+                "called": forms.ASK_CALLED}
 # "A course is usually 3 to 6 sessions": the form offers numbers up to this (or the clinic's default).
 USUAL_LONGEST_SERIES = 6
 
@@ -102,9 +111,11 @@ def _form_screen(services: Services, locale: str, form) -> tuple[str, InlineKeyb
     elif step == forms.ASK_ZONE:
         question = services.text(locale, "enroll_ask_zone")
         keyboard = enroll_zone_keyboard(services.text(locale, "enroll_zone_clinic", zone=settings.clinic_timezone.key),
-                                        services.text(locale, "enroll_when_other"))
+                                        services.text(locale, "enroll_zone_other"))
     elif step == forms.ASK_ZONE_NAME:
         question = services.text(locale, "enroll_ask_zone_name")
+    elif step == forms.ASK_CALLED:
+        question = services.text(locale, "enroll_ask_called")
     elif step == forms.ASK_WHEN:
         question = services.text(locale, "enroll_ask_when")
         options = [(option, services.text(locale, f"enroll_option_{option}")) for option in FORM_OPTIONS]
@@ -130,6 +141,7 @@ def _form_summary(services: Services, locale: str, form) -> str:
                     else services.text(locale, "enroll_language_auto"))
         lines.append(services.text(locale, "enroll_form_language", language=language))
         lines.append(services.text(locale, "enroll_form_zone", zone=form.timezone or settings.clinic_timezone.key))
+        lines.append(services.text(locale, "enroll_form_called", called=called_name(form.name or "", form.called)))
     return "\n".join(lines)
 
 
@@ -147,7 +159,7 @@ async def form_text(update: Update, context: AftercareContext) -> bool:
         return False
     locale = _staff_locale(services, update)
     message = update.effective_message
-    if form.step not in (forms.ASK_NAME, forms.ASK_TIME, forms.ASK_ZONE_NAME):
+    if form.step not in (forms.ASK_NAME, forms.ASK_TIME, forms.ASK_ZONE_NAME, forms.ASK_CALLED):
         await message.reply_html(services.text(locale, "enroll_use_buttons"))
         return True
     text = (message.text or "").strip()
@@ -159,6 +171,9 @@ async def form_text(update: Update, context: AftercareContext) -> bool:
         # The name is checked as it is typed (control characters, invisible, too long), not after every button.
         form = await services.store.run(advance_form, user_id=user_id, expect=forms.ASK_NAME, now=now,
                                         name=parse_name(text))
+    elif form.step == forms.ASK_CALLED:
+        form = await services.store.run(advance_form, user_id=user_id, expect=forms.ASK_CALLED, now=now,
+                                        called=parse_called(text), step=forms.ASK_WHEN)
     else:
         zone = zone_for_city(text)
         if zone is None:
@@ -168,7 +183,8 @@ async def form_text(update: Update, context: AftercareContext) -> bool:
     if form is not None:
         # A typed answer cannot edit the form's message: the next screen is a new one, summary included.
         screen, keyboard = _form_screen(services, locale, form)
-        await message.reply_html(screen, reply_markup=keyboard)
+        sent = await message.reply_html(screen, reply_markup=keyboard)
+        await services.store.run(note_form_message, user_id=user_id, message_id=sent.message_id)
     return True
 
 
@@ -227,6 +243,8 @@ async def form_button(update: Update, context: AftercareContext) -> None:
     screen, keyboard = _form_screen(services, locale, form)
     # A press that leaves the screen as it was (the same protocol again) is not an error.
     await edit_or_send(query, screen, reply_markup=keyboard)
+    if query.message is not None:
+        await services.store.run(note_form_message, user_id=user_id, message_id=query.message.message_id)
 
 
 async def _finish_form(update: Update, context: AftercareContext, session_at) -> None:
@@ -234,10 +252,18 @@ async def _finish_form(update: Update, context: AftercareContext, session_at) ->
     form = await services.store.run(close_form, user_id=update.effective_user.id)
     if form is None:
         return
+    if form.message_id is not None and update.callback_query is None:
+        # A typed time ends the form: its message says what was chosen, not "Send the session time…".
+        try:
+            await context.bot.edit_message_text(_form_summary(services, _staff_locale(services, update), form),
+                                                chat_id=update.effective_chat.id, message_id=form.message_id)
+        except TelegramError as exc:
+            log.info("the form's message could not be updated: %s", exc)
     # The form's answers are read as /enroll's line is (buttons only offer good values; a form older than
     # a settings change may not hold any more).
     fields = {"name": form.name or "", "session_at": session_at, "session": form.session_number,
-              "series": form.series_length, "protocol": form.protocol, "tz": form.timezone, "lang": form.locale}
+              "series": form.series_length, "protocol": form.protocol, "tz": form.timezone, "lang": form.locale,
+              "called": form.called}
     rules = EnrollmentRules.of(settings=services.settings, catalog=services.catalog, now=services.clock())
     try:
         args = read_enrollment(fields, rules=rules)
@@ -269,7 +295,7 @@ async def finish_enrollment(update: Update, context: AftercareContext, args: Enr
             name=args.name, protocol=wanted.protocol, session_at=args.session_at, session_number=args.session_number,
             series_length=wanted.series_length, zone=wanted.zone, locale=wanted.locale,
             quiet_hours=settings.quiet_hours, invite_ttl=settings.invite_ttl,
-            enrolled_by=update.effective_user.id, now=services.clock(), phone=args.phone,
+            enrolled_by=update.effective_user.id, now=services.clock(), phone=args.phone, called=wanted.called,
         )
     except Refusal as exc:
         raise exc.with_hint("enroll_example") from exc
@@ -301,5 +327,6 @@ async def finish_enrollment(update: Update, context: AftercareContext, args: Enr
         caption += services.text(locale, "enroll_nothing_left", patient_id=patient.id)
     if twin is not None:
         minutes = int((services.clock() - twin.created_at).total_seconds() // 60)
-        caption += services.text(locale, "enroll_duplicate_note", minutes=minutes, patient_id=twin.id)
+        caption += services.text(locale, "enroll_duplicate_note", minutes=minutes, patient_id=twin.id,
+                                 new_id=patient.id)
     await update.effective_message.reply_photo(photo=qr_png(link), caption=caption)

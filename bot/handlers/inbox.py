@@ -90,6 +90,8 @@ async def inbox_command(update: Update, context: AftercareContext) -> None:
         item = row.item
         who = (context.text("inbox_row_patient", name=row.patient_name, patient_id=row.patient_id)
                if row.patient_name else context.text("inbox_row_erased"))
+        if row.patient_phone:
+            who += context.text("inbox_row_phone", phone=display_phone(row.patient_phone))
         taken = (context.text("inbox_row_taken", who=item.taken_by_name or str(item.taken_by))
                  if item.status == InboxStatus.TAKEN else "")
         lines.append(context.text(
@@ -101,7 +103,9 @@ async def inbox_command(update: Update, context: AftercareContext) -> None:
         shown += 1
     if total > shown:
         lines.append(context.text("inbox_more", more=total - shown))
-    lines.append(context.text("inbox_footer"))
+    # The example names an item of this list: the oldest nobody has taken, else the oldest.
+    example = next((row.item for row in rows if row.item.status == InboxStatus.OPEN), rows[0].item)
+    lines.append(context.text("inbox_footer", item_id=example.id))
     await update.effective_message.reply_html("\n".join(lines))
 
 

@@ -10,19 +10,18 @@ from __future__ import annotations
 import logging
 from functools import partial
 
-from telegram import Update
+from telegram import KeyboardButton, ReplyKeyboardMarkup, Update
 from telegram.error import BadRequest, TelegramError
 
 from bot.access import note_refused
-from bot.alerts import MAX_CAPTION, alert_staff, split_for_limit
+from bot.alerts import MAX_CAPTION, alert_staff, split_for_limit, with_phone
 from bot.context import AftercareContext
 from bot.inbox_views import close_silence, refresh_items, staffer_of
 from bot.services import Services
 from jobs.buttons import REVIEW_LABELS, photo_review_keyboard
-from jobs.care.photos import Review, review_photo, take_photo_answer
+from jobs.care.photos import Review, review_photo, settle_review, take_photo_answer
 from jobs.intake import has_effect, note_effect
 from jobs.refusal import Refusal
-from jobs.staff.inbox import resolve_by_message
 from messages.catalog import html_to_plain
 
 log = logging.getLogger(__name__)
@@ -47,6 +46,7 @@ async def photo_answer(update: Update, context: AftercareContext, patient) -> bo
     header = services.text(staff, "alert_photo", name=patient.name, patient_id=patient.id, day=answer.day,
                            session_number=enrollment.session_number, series_length=enrollment.series_length,
                            step=services.catalog.step_title(staff, answer.step.step_key))
+    header = await with_phone(services, header, patient.id)  # before the split: the number is never cut off
     words = message.caption or ""
     whole = header + (services.text(staff, "relay_photo_caption", text=words) if words else "")
     caption, follow_up = split_for_limit(header, whole, words, MAX_CAPTION)
@@ -71,6 +71,7 @@ async def photo_review_button(update: Update, context: AftercareContext) -> None
         log.info("photo review button refused for user %s", user.id)
         await note_refused(services)
         raise Refusal("not_your_button")
+    await services.note_staff(user)
     review = Review(button.value)
     result = await services.store.run(review_photo, photo_id=button.number, review=review, staff_id=user.id,
                                       now=services.clock())
@@ -84,16 +85,19 @@ async def photo_review_button(update: Update, context: AftercareContext) -> None
     if not told:
         note += "\n" + services.text(staff, "photo_review_not_delivered", name=patient.name)
     if query.message is not None:
-        # The photo's alert is an inbox item: reviewing it resolves it, and every staff copy says by whom.
-        label = services.text(services.staff_locale, REVIEW_LABELS[review])
+        # The photo's alert is an inbox item: the review decides what becomes of it (jobs/care/photos.py),
+        # and every staff copy says by whom.
+        label = services.text(services.staff_locale, "photo_reviewed_note_plain",
+                              label=services.text(services.staff_locale, REVIEW_LABELS[review]),
+                              who=staffer_of(update).name)
         if not told:
             label += " — " + html_to_plain(services.text(services.staff_locale, "photo_review_not_delivered",
                                                          name=patient.name))
-        item_id = await services.store.run(resolve_by_message, chat_id=query.message.chat.id,
-                                           message_id=query.message.message_id, staffer=staffer_of(update),
-                                           now=services.clock(), note=label)
-        if item_id is not None:
-            await refresh_items(services, context.bot, [item_id])
+        item_ids = await services.store.run(settle_review, photo_id=result.photo.id, chat_id=query.message.chat.id,
+                                            message_id=query.message.message_id, staffer=staffer_of(update),
+                                            note=label, now=services.clock())
+        if item_ids:
+            await refresh_items(services, context.bot, item_ids)
             return
     caption = query.message.caption_html if query.message and query.message.caption else ""
     try:
@@ -104,15 +108,31 @@ async def photo_review_button(update: Update, context: AftercareContext) -> None
 
 
 async def _tell_patient(services: Services, bot, patient, review: Review) -> bool:
-    """The outcome, in the patient's language; False if it could not reach them."""
+    """The outcome, in the patient's language; False if it could not reach them.
+
+    A call to come: out of clinic hours, when the clinic opens (in the patient's zone), not "soon";
+    without a number, the patient is asked for one with the share button, as the worried flow does.
+    """
     if patient.chat_id is None:
         return False
     locale = patient.locale
-    key = {Review.OK: "photo_review_ok", Review.AGAIN: "photo_review_again"}.get(
-        review, "photo_review_call" if patient.phone else "photo_review_call_no_phone")
-    text = services.text(locale, key, name=patient.name, emergency_phone=services.emergency_phone(locale))
+    markup = None
+    closed = services.closed_until(locale, patient.timezone)
+    if review == Review.OK:
+        key = "photo_review_ok"
+    elif review == Review.AGAIN:
+        key = "photo_review_again"
+    elif not patient.phone:
+        key = "photo_review_call_no_phone"
+        markup = ReplyKeyboardMarkup([[KeyboardButton(services.text(locale, "button_share_phone"),
+                                                      request_contact=True)]],
+                                     resize_keyboard=True, one_time_keyboard=True)
+    else:
+        key = "photo_review_call" if closed is None else "photo_review_call_closed"
+    text = services.text(locale, key, name=patient.called_by, emergency_phone=services.emergency_phone(locale),
+                         when=closed or "")
     try:
-        await bot.send_message(patient.chat_id, text)
+        await bot.send_message(patient.chat_id, text, reply_markup=markup)
     except TelegramError as exc:
         log.warning("photo review of patient %d not delivered: %s", patient.id, exc)
         return False

@@ -33,7 +33,7 @@ from jobs.intake import has_effect, note_effect
 from jobs.patients.queries import current_enrollment
 from jobs.patients.self_service import mark_reachable, patient_for_chat
 from jobs.staff.inbox import InboxKind
-from jobs.staff.relay import patient_for_relay, staff_replied
+from jobs.staff.relay import FROM_CLINIC, FROM_PATIENT, keep_message, patient_for_relay, staff_replied
 from jobs.staff.topics import add_note, edit_note, has_note, patient_of_topic
 from jobs.storage.states import PatientStatus
 
@@ -140,6 +140,8 @@ async def _relay_to_staff(update: Update, context, services: Services, patient, 
                                       inbox_kind=InboxKind.MESSAGE, dedup_key=f"relay:{update.update_id}")
     if delivered:
         await services.store.run(note_effect, update_id=update.update_id, effect=RELAYED)
+        await services.store.run(keep_message, patient_id=patient.id, direction=FROM_PATIENT, text=words,
+                                 kind=_kind_of(message), now=services.clock(), update_id=update.update_id)
         # Words are an answer to "how is your skin?" too: no nudge, no silence alert after them.
         await services.store.run(patient_wrote, patient_id=patient.id)
         await close_silence(services, context.bot, patient.id)
@@ -151,6 +153,11 @@ async def _relay_to_staff(update: Update, context, services: Services, patient, 
     await message.reply_html(services.text(patient.locale, key))
 
 
+def _kind_of(message) -> str:
+    """text | photo | media, as the conversation's record keeps it."""
+    return "photo" if message.photo else ("text" if message.text is not None else "media")
+
+
 async def _note_in_topic(update: Update, context: AftercareContext, services: Services) -> None:
     """Staff wrote in a patient's topic without replying to the patient: a note for the team, never sent."""
     message, chat = update.effective_message, update.effective_chat
@@ -159,7 +166,7 @@ async def _note_in_topic(update: Update, context: AftercareContext, services: Se
         return  # a topic staff made for something else, or an erased patient's
     if await services.store.run(has_note, staff_chat_id=chat.id, staff_message_id=message.message_id):
         return  # the same update handled again after a crash
-    kind = "photo" if message.photo else ("text" if message.text is not None else "media")
+    kind = _kind_of(message)
     await services.store.run(add_note, patient_id=patient.id, author_id=update.effective_user.id,
                              text=message.text or message.caption or "", kind=kind, staff_chat_id=chat.id,
                              staff_message_id=message.message_id, now=services.clock())
@@ -199,6 +206,9 @@ async def _reply_to_patient(update: Update, context, services: Services, patient
         await message.reply_html(services.text(staff, "relay_reply_failed", name=patient.name))
         return
     log.info("staff %s replied to patient %d", update.effective_user.id, patient.id)
+    await services.store.run(keep_message, patient_id=patient.id, direction=FROM_CLINIC,
+                             text=message.text or message.caption or "", kind=_kind_of(message),
+                             now=services.clock(), update_id=update.update_id, staff_id=update.effective_user.id)
     if message.is_topic_message:
         # In the patient's topic the whole team reads it: confirmed in the staff chat's language.
         await message.reply_html(services.text(services.staff_locale, "topic_reply_done", name=patient.name))

@@ -65,7 +65,7 @@ async def start_command(update: Update, context: AftercareContext) -> None:
 def _where_you_stand(services: Services, patient) -> str:
     """The reply to an invite the chat has already opened: true to the patient's status."""
     if patient.status in (PatientStatus.ACTIVE, PatientStatus.PAUSED):
-        return services.text(patient.locale, "start_already", name=patient.name)
+        return services.text(patient.locale, "start_already", name=patient.called_by)
     return services.text(patient.locale, f"patient_state_{patient.status}")
 
 
@@ -121,14 +121,14 @@ async def _greet(update: Update, services: Services, result: LinkResult) -> None
     message, patient, applied = update.effective_message, result.patient, result.applied
     if applied.event is not LifecycleEvent.LINK:
         if applied.after == PatientStatus.PAUSED:
-            text = services.text(patient.locale, "start_linked_again_paused", name=patient.name)
+            text = services.text(patient.locale, "start_linked_again_paused", name=patient.called_by)
         elif result.planned:
-            text = services.text(patient.locale, "start_linked_again", name=patient.name, planned=result.planned)
+            text = services.text(patient.locale, "start_linked_again", name=patient.called_by, planned=result.planned)
         else:
-            text = services.text(patient.locale, "start_linked_again_nothing", name=patient.name)
+            text = services.text(patient.locale, "start_linked_again_nothing", name=patient.called_by)
         await message.reply_html(text)
     else:
         quiet = services.settings.quiet_hours
         note = services.text(patient.locale, "start_quiet_note", quiet_start=f"{quiet.start:%H:%M}",
                              quiet_end=f"{quiet.end:%H:%M}") if quiet.enabled else ""
-        await message.reply_html(services.text(patient.locale, "start_linked", name=patient.name) + note)
+        await message.reply_html(services.text(patient.locale, "start_linked", name=patient.called_by) + note)

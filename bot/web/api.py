@@ -44,7 +44,8 @@ async def create_enrollment(request: web.Request) -> web.Response:
         request, enroll_once, external_id=given.external_id, invite_ttl=settings.invite_ttl, now=now,
         name=given.name, protocol=wanted.protocol, session_at=given.session_at,
         session_number=given.session_number, series_length=wanted.series_length, zone=wanted.zone,
-        locale=wanted.locale, quiet_hours=settings.quiet_hours, enrolled_by=None, phone=given.phone)
+        locale=wanted.locale, quiet_hours=settings.quiet_hours, enrolled_by=None, phone=given.phone,
+        called=wanted.called)
     patient = result.patient
     log.info("api key %s %s patient %d", request[KEY_NAME], "enrolled" if result.created else "found again",
              patient.id)
@@ -82,6 +83,7 @@ async def get_patient(request: web.Request) -> web.Response:
     return web.json_response({
         "patient_id": patient.id,
         "name": patient.name,
+        "called": patient.called_by,
         "status": patient.status,
         "linked": patient.chat_id is not None,
         "external_id": patient.external_id,

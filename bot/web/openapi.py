@@ -10,7 +10,13 @@ from aiohttp import web
 
 from jobs.inputs import MAX_NAME_LENGTH
 from jobs.patients.enrollment import MAX_SERIES_LENGTH
-from jobs.patients.enrollment_request import EXTERNAL_ID_PATTERN, FIELD_RULES, FIELDS, MAX_EXTERNAL_ID_LENGTH
+from jobs.patients.enrollment_request import (
+    EXTERNAL_ID_PATTERN,
+    FIELD_RULES,
+    FIELDS,
+    MAX_CALLED_LENGTH,
+    MAX_EXTERNAL_ID_LENGTH,
+)
 
 _ERROR = {"type": "object", "required": ["error", "message"],
           "properties": {"error": {"type": "string"}, "message": {"type": "string"},
@@ -40,6 +46,7 @@ _FIELD_SCHEMAS: dict[str, dict] = {
     "phone": {"type": "string"},
     "external_id": {"type": "string", "minLength": 1, "maxLength": MAX_EXTERNAL_ID_LENGTH,
                     "pattern": EXTERNAL_ID_PATTERN},
+    "called": {"type": "string", "minLength": 1, "maxLength": MAX_CALLED_LENGTH},
 }
 ENROLLMENT_REQUEST = {
     "type": "object", "required": ["name"], "additionalProperties": False,
@@ -60,7 +67,8 @@ ENROLLMENT = {
 PATIENT = {
     "type": "object", "required": ["patient_id", "status", "timeline"],
     "properties": {
-        "patient_id": {"type": "integer"}, "name": {"type": "string"}, "status": {"type": "string"},
+        "patient_id": {"type": "integer"}, "name": {"type": "string"}, "called": {"type": "string"},
+        "status": {"type": "string"},
         "linked": {"type": "boolean"}, "external_id": {"type": "string", "nullable": True},
         "timezone": {"type": "string"},
         "created_at": {"type": "string", "format": "date-time"},

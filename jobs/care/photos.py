@@ -5,6 +5,11 @@ not yet answered, not expired) the next photo the patient sends is its answer: i
 Telegram's ``file_id`` only (the image stays on Telegram), its follow-ups are closed, and staff get
 it with three buttons (:class:`Review`). "Another photo" opens the step again for a while, so the
 next photo answers it too.
+
+A photo's alert is an inbox item (jobs/staff/inbox.py), and a review decides what becomes of it
+(:func:`settle_review`): *looks as expected* resolves it; *please call* keeps it as a task, taken by
+whoever pressed it, until someone resolves it (the call made); *another photo* keeps it open until
+the next photo of the step is reviewed.
 """
 
 from __future__ import annotations
@@ -21,7 +26,15 @@ from jobs.care.escalation import days_since_session
 from jobs.ops import audit
 from jobs.patients.reminder_moves import close_followups
 from jobs.refusal import Refusal
-from jobs.storage.models import Enrollment, Patient, Photo, Reminder
+from jobs.staff.inbox import (
+    OPEN_STATUSES,
+    Staffer,
+    drop_own_buttons,
+    item_of_message,
+    keep_as_task,
+    resolve_by_review,
+)
+from jobs.storage.models import Enrollment, InboxItem, Patient, Photo, Reminder
 from jobs.storage.states import PatientStatus, ReminderStatus
 from messages.durations import parse_offset
 from messages.protocol import KIND_PHOTO
@@ -121,3 +134,32 @@ def review_photo(session: Session, *, photo_id: int, review: str, staff_id: int,
     audit.record(session, action=audit.Action.PHOTO_REVIEW, patient_id=patient.id, subject=f"photo {photo.id}",
                  now=now)
     return _answer(session, photo)
+
+
+def settle_review(session: Session, *, photo_id: int, chat_id: int, message_id: int, staffer: Staffer, note: str,
+                  now: datetime) -> list[int]:
+    """The inbox side of a review from the alert in ``chat_id``/``message_id``: the ids of the items it changed.
+
+    The review buttons go from every copy of the alert; the item is resolved (as expected), kept as a
+    call to make, taken by ``staffer``, or kept open for the next photo; and the items of earlier
+    photos of the same step that staff asked to be taken again are resolved, since this one is reviewed.
+    """
+    photo = session.get(Photo, photo_id)
+    changed: list[int] = []
+    item = item_of_message(session, chat_id=chat_id, message_id=message_id)
+    if item is not None:
+        photo.item_id = item.id
+        session.add(photo)
+        drop_own_buttons(session, item_id=item.id)
+        if photo.review == Review.OK:
+            resolve_by_review(session, item_id=item.id, staffer=staffer, now=now, note=note)
+        else:
+            keep_as_task(session, item=item, staffer=staffer, now=now, note=note, take=photo.review == Review.CALL)
+        changed.append(item.id)
+    earlier = session.exec(select(InboxItem).join(Photo, Photo.item_id == InboxItem.id).where(
+        Photo.reminder_id == photo.reminder_id, Photo.id < photo.id, Photo.review == Review.AGAIN.value,
+        InboxItem.status.in_(OPEN_STATUSES))).all()
+    for old in earlier:
+        resolve_by_review(session, item_id=old.id, staffer=staffer, now=now)
+        changed.append(old.id)
+    return changed

@@ -17,7 +17,7 @@ from __future__ import annotations
 import json
 import os
 import uuid
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
@@ -43,6 +43,7 @@ PATIENT_TABLES: dict[str, str] = {
     "staff_note": "patient_id",   # the team's notes from the patient's topic
     "inbox_item": "patient_id",   # the staff inbox (issue 12), where it exists
     "booking": "patient_id",      # bookings from the booking hooks (issue 13), where they exist
+    "conversation_message": "patient_id",  # what the patient wrote and what staff wrote back (issue 19)
 }
 # Tables with a patient column that are not exported, and why.
 NOT_EXPORTED: dict[str, str] = {
@@ -58,6 +59,11 @@ BATCH_ROWS = 5_000
 URN = uuid.UUID("8f0c6f3e-2a4b-5c1d-9e7f-a1b2c3d4e5f6")  # the namespace of this export's resource ids
 ANSWER_SYSTEM = "urn:aftercare:checkin-answer"
 STEP_SYSTEM = "urn:aftercare:step"
+MESSAGE_SYSTEM = "urn:aftercare:message"  # patient-message | staff-reply
+# Follow-ups that tell staff (not the patient) a step went unanswered: not a message to the patient.
+STAFF_ONLY_KINDS = {"silence"}
+# A reminder's text as the patient read it: (reminder row, patient row, enrollment row) -> text, or None.
+Render = Callable[[Mapping, Mapping, Mapping], "str | None"]
 
 
 class ExportError(ValueError):
@@ -237,19 +243,30 @@ _OPEN = {ReminderStatus.PENDING.value, ReminderStatus.WAITING.value, ReminderSta
          ReminderStatus.HELD.value}
 
 
-def fhir_resources(connection: Connection, *, titles: Mapping[str, str] | None = None) -> Iterator[dict]:
-    """Every resource of the Bundle, in order: patients, care plans, requests, communications, answers,
-    appointments (bookings), the audit trail (AuditEvents)."""
+def fhir_resources(connection: Connection, *, titles: Mapping[str, str] | None = None, clinic: str | None = None,
+                   render: Render | None = None) -> Iterator[dict]:
+    """Every resource of the Bundle, in order: the clinic, patients, care plans, requests and sent
+    communications, the conversation, answers, appointments (bookings), the audit trail (AuditEvents).
+
+    Communications say who wrote what: the clinic (an ``Organization``) sent each reminder (its text by
+    ``render``, else its title) and each staff reply, with their words; the patient sent their messages,
+    with their words. Staff alerts (a silence noticed, a booking) are staff work, not messages: left out.
+    """
     titles = titles or {}
     tables = _tables(connection)
     keep = exported_patient_ids(connection)
+    yield _entry({"resourceType": "Organization", "id": _id("Organization", "clinic"), "active": True,
+                  "name": clinic or "The clinic"}, "clinic")
     patient_status: dict[int, str] = {}
-    yield from _patients(connection, tables, keep, status_of=patient_status)
-    yield from _care_plans(connection, tables, keep, patient_status=patient_status)
+    # The rows a reminder's text is rendered from (only when it is: they are kept in memory meanwhile).
+    rows: dict[str, dict[int, Mapping]] | None = {"patient": {}, "enrollment": {}} if render is not None else None
+    yield from _patients(connection, tables, keep, status_of=patient_status, rows=rows)
+    yield from _care_plans(connection, tables, keep, patient_status=patient_status, rows=rows)
     answered: list[tuple[Mapping, str]] = []
-    yield from _requests(connection, tables, keep, titles=titles, answered=answered)
-    if "relay_link" in tables:
-        yield from _received_messages(connection, tables["relay_link"], keep)
+    yield from _requests(connection, tables, keep, titles=titles, answered=answered,
+                         text_of=_texts(render, rows) if render is not None and rows is not None else None)
+    if "conversation_message" in tables:
+        yield from _conversation(connection, tables["conversation_message"], keep)
     yield from _answers(answered)
     if "booking" in tables:
         yield from _appointments(connection, tables["booking"], keep)
@@ -257,11 +274,19 @@ def fhir_resources(connection: Connection, *, titles: Mapping[str, str] | None =
         yield from _audit_events(connection, keep)
 
 
+def _texts(render: Render, rows: dict[str, dict[int, Mapping]]) -> Callable[[Mapping], str | None]:
+    """A reminder row's text, rendered from its patient's and cycle's rows."""
+    return lambda row: render(row, rows["patient"].get(row["patient_id"], {}),
+                              rows["enrollment"].get(row["enrollment_id"], {}))
+
+
 def _patients(connection: Connection, tables: dict[str, Table], keep: set[int], *,
-              status_of: dict[int, str]) -> Iterator[dict]:
+              status_of: dict[int, str], rows: dict[str, dict[int, Mapping]] | None = None) -> Iterator[dict]:
     """A Patient per exported patient; their statuses are noted in ``status_of`` for the care plans."""
     for row in _rows(connection, tables["patient"], keep):
         status_of[row["id"]] = row["status"]
+        if rows is not None:
+            rows["patient"][row["id"]] = row
         resource = {"resourceType": "Patient", "id": _id("Patient", row["id"]),
                     "identifier": [{"system": "urn:aftercare:patient", "value": str(row["id"])}],
                     "active": row["status"] not in (PatientStatus.CANCELLED.value, PatientStatus.SUPERSEDED.value),
@@ -277,11 +302,13 @@ def _patients(connection: Connection, tables: dict[str, Table], keep: set[int], 
 
 
 def _care_plans(connection: Connection, tables: dict[str, Table], keep: set[int], *,
-                patient_status: Mapping[int, str]) -> Iterator[dict]:
+                patient_status: Mapping[int, str], rows: dict[str, dict[int, Mapping]] | None = None) -> Iterator[dict]:
     """A CarePlan per cycle: active while something of it is still to come, revoked if staff cancelled."""
     open_cycles = {row.enrollment_id for row in connection.execute(
         select(tables["reminder"].c.enrollment_id).where(tables["reminder"].c.status.in_(_OPEN)).distinct())}
     for row in _rows(connection, tables["enrollment"], keep):
+        if rows is not None:
+            rows["enrollment"][row["id"]] = row
         status = "active" if row["id"] in open_cycles else (
             "revoked" if patient_status.get(row["patient_id"]) == PatientStatus.CANCELLED.value else "completed")
         yield _entry({
@@ -295,9 +322,11 @@ def _care_plans(connection: Connection, tables: dict[str, Table], keep: set[int]
 
 
 def _requests(connection: Connection, tables: dict[str, Table], keep: set[int], *, titles: Mapping[str, str],
-              answered: list[tuple[Mapping, str]]) -> Iterator[dict]:
-    """A CommunicationRequest per reminder and a Communication per one sent; answered check-ins are
-    collected in ``answered`` (their responses come after every communication)."""
+              answered: list[tuple[Mapping, str]],
+              text_of: Callable[[Mapping], str | None] | None = None) -> Iterator[dict]:
+    """A CommunicationRequest per reminder and a Communication from the clinic per one sent to the patient
+    (its text by ``text_of``, else its title); answered check-ins are collected in ``answered`` (their
+    responses come after every communication)."""
     for row in _rows(connection, tables["reminder"], keep):
         title = titles.get(row["step_key"], row["step_key"])
         request = {
@@ -311,27 +340,40 @@ def _requests(connection: Connection, tables: dict[str, Table], keep: set[int], 
         if row["outcome"] and request["status"] == "revoked":
             request["statusReason"] = {"text": row["outcome"]}
         yield _entry(request, row["id"])
-        if row["status"] == ReminderStatus.SENT.value and row["sent_at"] is not None:
+        if row["status"] == ReminderStatus.SENT.value and row["sent_at"] is not None \
+                and row["kind"] not in STAFF_ONLY_KINDS:
+            words = text_of(row) if text_of is not None else None
             yield _entry({
                 "resourceType": "Communication", "id": _id("Communication", f"sent-{row['id']}"),
                 "status": "completed", "basedOn": [_ref("CommunicationRequest", row["id"])],
                 "subject": _ref("Patient", row["patient_id"]), "recipient": [_ref("Patient", row["patient_id"])],
+                "sender": _ref("Organization", "clinic"),
                 "category": [{"coding": [{"system": STEP_SYSTEM, "code": row["kind"]}]}],
-                "payload": [{"contentString": title}], "sent": _instant(row["sent_at"]),
+                "topic": {"text": title}, "payload": [{"contentString": words or title}],
+                "sent": _instant(row["sent_at"]),
             }, f"sent-{row['id']}")
         if row["answer"] and row["kind"] == "checkin":
             answered.append((row, title))
 
 
-def _received_messages(connection: Connection, relay_link: Table, keep: set[int]) -> Iterator[dict]:
-    """A Communication per message the patient wrote, relayed to staff (its words are not kept here)."""
-    for row in _rows(connection, relay_link, keep):
-        yield _entry({
-            "resourceType": "Communication", "id": _id("Communication", f"received-{row['id']}"),
-            "status": "completed", "subject": _ref("Patient", row["patient_id"]),
-            "sender": _ref("Patient", row["patient_id"]), "received": _instant(row["created_at"]),
-            "note": [{"text": "Message from the patient, relayed to the clinic's staff in Telegram"}],
-        }, f"received-{row['id']}")
+def _conversation(connection: Connection, table: Table, keep: set[int]) -> Iterator[dict]:
+    """What the patient wrote (from the patient, with their words) and what staff wrote back (from the clinic)."""
+    for row in _rows(connection, table, keep):
+        patient, clinic = _ref("Patient", row["patient_id"]), _ref("Organization", "clinic")
+        from_patient = row["direction"] == "from_patient"
+        resource = {
+            "resourceType": "Communication", "id": _id("Communication", f"message-{row['id']}"),
+            "status": "completed", "subject": patient,
+            "sender": patient if from_patient else clinic, "recipient": [clinic if from_patient else patient],
+            "category": [{"coding": [{"system": MESSAGE_SYSTEM,
+                                      "code": "patient-message" if from_patient else "staff-reply"}]}],
+            ("received" if from_patient else "sent"): _instant(row["at"]),
+        }
+        if row["text"]:
+            resource["payload"] = [{"contentString": row["text"]}]
+        if row["kind"] != "text":
+            resource["note"] = [{"text": f"with a {row['kind']} (kept on Telegram, not in this export)"}]
+        yield _entry(resource, f"message-{row['id']}")
 
 
 def _answers(answered: list[tuple[Mapping, str]]) -> Iterator[dict]:
@@ -433,8 +475,8 @@ def _appointments(connection: Connection, table: Table, keep: set[int]) -> Itera
         yield _entry(resource, row["id"])
 
 
-def export_fhir(engine: Engine, path: Path, *, now: datetime,
-                titles: Mapping[str, str] | None = None) -> dict[str, int]:
+def export_fhir(engine: Engine, path: Path, *, now: datetime, titles: Mapping[str, str] | None = None,
+                clinic: str | None = None, render: Render | None = None) -> dict[str, int]:
     """One FHIR R4 Bundle (type collection) of every resource, written (streamed) to the new private ``path``."""
     counts: dict[str, int] = {}
     with _private_file(path, binary=True) as buffer, snapshot(engine) as connection:
@@ -442,7 +484,7 @@ def export_fhir(engine: Engine, path: Path, *, now: datetime,
                 "type": "collection", "timestamp": _instant(now)}
         buffer.write(json.dumps(head, ensure_ascii=False)[:-1].encode() + b', "entry": [')
         first = True
-        for entry in fhir_resources(connection, titles=titles):
+        for entry in fhir_resources(connection, titles=titles, clinic=clinic, render=render):
             kind = entry["resource"]["resourceType"]
             counts[kind] = counts.get(kind, 0) + 1
             buffer.write((b"\n" if first else b",\n") + json.dumps(entry, ensure_ascii=False).encode())

@@ -61,7 +61,7 @@ from messages.protocol import Protocol
 COLUMNS = FIELDS
 # The columns each bulk insert writes (the others keep their column defaults: NULL, 0).
 PATIENT_COLUMNS = ("id", "name", "status", "timezone", "locale", "series_length", "enrolled_by", "created_at",
-                   "phone", "external_id", "booking_ref")
+                   "phone", "external_id", "booking_ref", "called")
 ENROLLMENT_COLUMNS = ("id", "patient_id", "session_number", "series_length", "session_at", "protocol_name",
                       "protocol_version", "created_at")
 REMINDER_COLUMNS = ("enrollment_id", "patient_id", "step_key", "text_key", "kind", "at_spec", "not_before_spec",
@@ -104,6 +104,7 @@ class ImportRow:
     locale: str
     phone: str | None
     external_id: str | None
+    called: str = ""
 
 
 @dataclass(frozen=True)
@@ -273,7 +274,8 @@ def check_row(record: Mapping[str, str], *, row: int, defaults: Defaults) -> Imp
     request = resolved.request
     return ImportRow(row=row, name=request.name, session_at=request.session_at, session_number=request.session_number,
                      series_length=resolved.series_length, protocol=resolved.protocol, zone=resolved.zone,
-                     locale=resolved.locale, phone=request.phone, external_id=request.external_id)
+                     locale=resolved.locale, phone=request.phone, external_id=request.external_id,
+                     called=resolved.called)
 
 
 def check_records(records: Iterable[Mapping[str, str]], *, defaults: Defaults,
@@ -467,7 +469,7 @@ def build_rows(prepared: Sequence[PreparedPatient], *, patient_ids: Sequence[int
         patient_ids=list(patient_ids),
         patients=[(patient_id, item.row.name, PatientStatus.AWAITING_LINK, item.row.zone.key, item.row.locale,
                    item.row.series_length, enrolled_by, now_value, item.row.phone, item.row.external_id,
-                   item.booking_ref) for item, patient_id, _ in triples],
+                   item.booking_ref, item.row.called) for item, patient_id, _ in triples],
         enrollments=[(enrollment_id, patient_id, item.row.session_number, item.row.series_length,
                       to_driver(item.row.session_at), item.row.protocol.name, item.row.protocol.version, now_value)
                      for item, patient_id, enrollment_id in triples],

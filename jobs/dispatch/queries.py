@@ -52,6 +52,8 @@ class ClaimedReminder:
     parent_id: int | None = None
     # The patient's opaque reference that booking links carry (jobs/care/bookings.py finds them by it).
     booking_ref: str | None = None
+    # The name the patient is greeted by (patient.called); patient_name stays the full one, for staff.
+    called: str | None = None
 
 
 
@@ -62,7 +64,7 @@ _CLAIMED_COLUMNS = (
     Reminder.step_key, Reminder.text_key, Reminder.kind, Reminder.due_at, Reminder.expires_at,
     Reminder.attempts, Enrollment.session_number, Enrollment.series_length, Enrollment.session_at,
     Enrollment.protocol_name, Reminder.nudge_after_spec, Reminder.alert_after_spec, Reminder.parent_id,
-    Patient.booking_ref,
+    Patient.booking_ref, Patient.called,
 )
 
 

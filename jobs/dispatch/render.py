@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from zoneinfo import ZoneInfo
 
@@ -32,7 +34,7 @@ class ClinicInfo:
 def render_nudge(item: ClaimedReminder, *, catalog: Catalog, clinic: ClinicInfo) -> str:
     """A nudge's text (a ``[bot]`` text: the same for every step of its kind), in the patient's language."""
     return catalog.bot(
-        item.locale, item.text_key, name=item.patient_name,
+        item.locale, item.text_key, name=item.called or item.patient_name,
         clinic_name=clinic.name or catalog.bot(item.locale, "clinic_name_missing"),
         clinic_phone=clinic.phone or catalog.bot(item.locale, "clinic_phone_missing"),
     ).strip()
@@ -43,7 +45,7 @@ def render_reminder(item: ClaimedReminder, *, catalog: Catalog, clinic: ClinicIn
     zone = ZoneInfo(item.timezone)
     if item.kind == KIND_APPOINTMENT:
         # Valid until the appointment starts, so its expiry is the appointment's time.
-        return catalog.bot(item.locale, "appointment_reminder", name=item.patient_name,
+        return catalog.bot(item.locale, "appointment_reminder", name=item.called or item.patient_name,
                            clinic_name=clinic.name or catalog.bot(item.locale, "clinic_name_missing"),
                            clinic_phone=clinic.phone or catalog.bot(item.locale, "clinic_phone_missing"),
                            when=catalog.format_date(item.locale, item.expires_at.astimezone(zone), with_time=True),
@@ -54,7 +56,7 @@ def render_reminder(item: ClaimedReminder, *, catalog: Catalog, clinic: ClinicIn
     booking_line = catalog.bot(item.locale, "booking_line", url=booking_url) if booking_url else ""
     return catalog.render(
         item.locale, "steps", item.text_key,
-        name=item.patient_name,
+        name=item.called or item.patient_name,
         clinic_name=clinic.name or catalog.bot(item.locale, "clinic_name_missing"),
         clinic_phone=clinic.phone or catalog.bot(item.locale, "clinic_phone_missing"),
         booking_url=booking_url,
@@ -66,3 +68,25 @@ def render_reminder(item: ClaimedReminder, *, catalog: Catalog, clinic: ClinicIn
         next_window_end=catalog.format_date(item.locale, window_end.astimezone(zone)),
     ).strip()
 
+
+
+def render_stored(reminder: Mapping, patient: Mapping, enrollment: Mapping, *, catalog: Catalog,
+                  clinic: ClinicInfo) -> str | None:
+    """A sent reminder's text rendered again from its rows (for the exports: the texts as they read now);
+    None when the rows no longer say enough (an erased patient, an unknown protocol)."""
+    if not patient or not enrollment or not patient.get("name"):
+        return None
+    item = ClaimedReminder(
+        id=reminder["id"], patient_id=reminder["patient_id"], chat_id=patient.get("chat_id") or 0,
+        patient_name=patient["name"], locale=catalog.resolve_locale(patient.get("locale") or None),
+        timezone=patient["timezone"], step_key=reminder["step_key"], text_key=reminder["text_key"],
+        kind=reminder["kind"], due_at=reminder["due_at"], expires_at=reminder["expires_at"], attempts=0,
+        session_number=enrollment["session_number"], series_length=enrollment["series_length"],
+        session_at=enrollment["session_at"], protocol_name=enrollment["protocol_name"],
+        called=patient.get("called"))
+    try:
+        text = render_nudge(item, catalog=catalog, clinic=clinic) if item.kind == "nudge" else \
+            render_reminder(item, catalog=catalog, clinic=clinic)
+    except (KeyError, LookupError, ValueError):
+        return None
+    return re.sub(r"<[^>]+>", "", text)

@@ -59,7 +59,7 @@ class Action(StrEnum):
     SESSION = "session"                # U  the next session of a series recorded
     CANCEL = "cancel"                  # U  staff cancelled a patient's messages
     REOPEN = "reopen"                  # U  staff reopened them
-    WITHDRAW = "withdraw"              # U  hook: staff withdraw a patient (comes with that branch)
+    WITHDRAW = "withdraw"              # U  staff withdrew a mistaken enrollment (/withdraw, confirmed)
     REPLY = "reply"                    # U  staff answered a patient (text not kept)
     TAKE = "take"                      # U  an inbox item taken
     RESOLVE = "resolve"                # U  an inbox item resolved

@@ -19,7 +19,7 @@ from jobs.patients.invites import create_invite
 from jobs.patients.lifecycle import LifecycleEvent, apply_event
 from jobs.patients.reminder_moves import state_for_new_reminder
 from jobs.refusal import Refusal
-from jobs.storage.models import Enrollment, Patient, Reminder
+from jobs.storage.models import Enrollment, Patient, Reminder, called_name
 from jobs.storage.states import ReminderStatus
 from messages.protocol import Protocol
 
@@ -90,16 +90,19 @@ def enroll_patient(
     now: datetime,
     phone: str | None = None,
     external_id: str | None = None,
+    called: str | None = None,
 ) -> Enrolled:
     """Write the patient, the enrollment, every planned reminder and an invite; return them.
 
     ``phone`` is already checked (E.164, :func:`jobs.inputs.parse_phone`); ``external_id`` is the
-    clinic's own reference, unique across patients.
+    clinic's own reference, unique across patients; ``called`` the name the patient is greeted by
+    (default: the first word of ``name``).
     """
     name = check_enrollment(name=name, session_at=session_at, session_number=session_number,
                             series_length=series_length, now=now)
     patient = Patient(name=name, timezone=zone.key, locale=locale, series_length=series_length,
-                      enrolled_by=enrolled_by, created_at=now, phone=phone, external_id=external_id)
+                      enrolled_by=enrolled_by, created_at=now, phone=phone, external_id=external_id,
+                      called=called_name(name, called))
     session.add(patient)
     session.flush()
     enrollment, planned, stale = plan_cycle(session, patient=patient, protocol=protocol, session_at=session_at,

@@ -21,10 +21,13 @@ from zoneinfo import ZoneInfo
 from jobs import inputs
 from jobs.patients.enrollment import MAX_SERIES_LENGTH, check_enrollment, parse_session_number
 from jobs.refusal import Refusal
+from jobs.storage.models import called_name
 from messages.catalog import Catalog
 from messages.protocol import Protocol
 
-FIELDS = ("name", "session_at", "session", "series", "protocol", "tz", "lang", "phone", "external_id")
+FIELDS = ("name", "session_at", "session", "series", "protocol", "tz", "lang", "phone", "external_id", "called")
+# The name patients are greeted by ("Anna" for "Anna Karenina"): a short first name or nickname.
+MAX_CALLED_LENGTH = 60
 # The clinic's reference for a patient: what a booking or practice system's ids are made of, ASCII only
 # (a Cyrillic "А" beside a Latin "A" would make two references look like one), bounded.
 MAX_EXTERNAL_ID_LENGTH = 128
@@ -44,7 +47,8 @@ _FIELD_OF_KEY = {
 FIELD_RULES = {
     "name": f"the patient's name, 1 to {inputs.MAX_NAME_LENGTH} visible characters, no control characters",
     "session_at": "when the session was: ISO 8601 with its offset from UTC (2026-11-24T15:30:00+01:00, or Z); "
-                  "not more than 10 minutes ahead, nor older than 60 days; default now",
+                  "not more than 10 minutes ahead, nor older than 60 days; default now (the import also takes "
+                  "a time without an offset, read in CLINIC_TIMEZONE)",
     "session": f'which session of the series: 2, "2", "2/4" or "2 of 4" (a series of 1 to {MAX_SERIES_LENGTH}); '
                "default 1",
     "series": f"sessions in the series, 1 to {MAX_SERIES_LENGTH}; must agree with session's \"/4\" when both are "
@@ -55,6 +59,8 @@ FIELD_RULES = {
     "phone": "a number staff may call: with its country code, or national digits in CLINIC_PHONE's country",
     "external_id": f"the clinic's own reference, 1 to {MAX_EXTERNAL_ID_LENGTH} {EXTERNAL_ID_CHARACTERS}; "
                    "a repeated one gives the same patient back",
+    "called": f"the name the patient is greeted by in their messages, 1 to {MAX_CALLED_LENGTH} visible characters; "
+              "default the first word of name (staff screens always show the full name)",
 }
 
 
@@ -79,6 +85,7 @@ class EnrollmentRequest:
     locale: str | None = None
     phone: str | None = None
     external_id: str | None = None
+    called: str | None = None
 
 
 @dataclass(frozen=True)
@@ -92,6 +99,9 @@ class EnrollmentRules:
     default_protocol: str | None = None
     series_length: int | None = None
     phone_region: str | None = None
+    # The import (a spreadsheet's "2026-12-05 11:00"): a session time without an offset is read in
+    # clinic_zone. The API keeps requiring one: a machine can say which moment it means.
+    local_times: bool = False
 
     @classmethod
     def of(cls, *, settings: Any, catalog: Catalog, now: datetime) -> EnrollmentRules:
@@ -110,6 +120,7 @@ class Resolved:
     zone: ZoneInfo
     locale: str  # "": the patient's Telegram language, taken when they link
     series_length: int
+    called: str  # the name the patient is greeted by
 
 
 @dataclass(frozen=True)
@@ -130,9 +141,15 @@ def parse_name(value: object) -> str:
     return inputs.clean_name(_text(value, "name"))
 
 
-def parse_session_at(value: object, *, now: datetime) -> datetime:
+def parse_called(value: object) -> str:
+    """The name the patient is greeted by (:func:`jobs.inputs.clean_name`, at most MAX_CALLED_LENGTH)."""
+    return inputs.clean_name(_text(value, "called"), limit=MAX_CALLED_LENGTH)
+
+
+def parse_session_at(value: object, *, now: datetime, zone: ZoneInfo | None = None) -> datetime:
     """ISO 8601 with an offset ("2026-11-24T15:30:00+01:00", or "Z"); absent means now. A datetime (a chat
-    face's ``at=`` or the form's time, already read in the clinic's zone) is taken as it is."""
+    face's ``at=`` or the form's time, already read in the clinic's zone) is taken as it is. With ``zone``
+    (the import), a time without an offset is read in it (in the hour the clocks go back, the first one)."""
     if value is None or value == "":
         return now
     if isinstance(value, datetime) and value.tzinfo is not None:
@@ -144,6 +161,8 @@ def parse_session_at(value: object, *, now: datetime) -> datetime:
     except ValueError:
         raise Refusal("api_error_session_at", value=inputs.echo(value)) from None
     if moment.tzinfo is None or moment.utcoffset() is None:
+        if zone is not None:
+            return moment.replace(tzinfo=zone)
         # A wall-clock time without its offset is ambiguous around a daylight-saving change.
         raise Refusal("api_error_session_at_offset", value=inputs.echo(value))
     return moment
@@ -265,7 +284,8 @@ def read_enrollment(fields: Mapping[str, object], *, rules: EnrollmentRules, col
             shown = str(key)[:64]
             reader.refuse(FieldRefusal(shown, "api_error_unknown_field", field=shown, fields=", ".join(FIELDS)))
     name = reader.attempt("name", parse_name, fields.get("name"))
-    session_at = reader.attempt("session_at", parse_session_at, fields.get("session_at"), now=rules.now)
+    session_at = reader.attempt("session_at", parse_session_at, fields.get("session_at"), now=rules.now,
+                                zone=rules.clinic_zone if rules.local_times else None)
     number, length = 1, None
     session, series = fields.get("session"), fields.get("series")
     if _given(session):
@@ -281,7 +301,7 @@ def read_enrollment(fields: Mapping[str, object], *, rules: EnrollmentRules, col
     for key, parse, options in (("protocol", parse_protocol, {"protocols": rules.protocols}),
                                 ("tz", parse_zone, {}), ("lang", parse_lang, {"locales": rules.locales}),
                                 ("phone", parse_phone, {"region": rules.phone_region}),
-                                ("external_id", parse_external_id, {})):
+                                ("external_id", parse_external_id, {}), ("called", parse_called, {})):
         values[key] = reader.attempt(key, parse, fields[key], **options) if _given(fields.get(key)) else None
     if name is not None and session_at is not None and not reader.refused("session", "series"):
         effective = length if length is not None else (rules.series_length or max(number, 1))
@@ -291,14 +311,15 @@ def read_enrollment(fields: Mapping[str, object], *, rules: EnrollmentRules, col
         return Reading(None, tuple(reader.problems))
     request = EnrollmentRequest(name=name, session_at=session_at, session_number=number, series_length=length,
                                 protocol=values["protocol"], zone=values["tz"], locale=values["lang"],
-                                phone=values["phone"], external_id=values["external_id"])
+                                phone=values["phone"], external_id=values["external_id"], called=values["called"])
     return Reading(request) if collect else request
 
 
 def resolve_defaults(request: EnrollmentRequest, *, rules: EnrollmentRules,
                      protocols: Mapping[str, Protocol] | None = None) -> Resolved:
     """The one place an absent value becomes the clinic's: DEFAULT_PROTOCOL, CLINIC_TIMEZONE, SERIES_LENGTH,
-    and "" for the language (the patient's Telegram language when they link)."""
+    "" for the language (the patient's Telegram language when they link), and the first word of the name
+    for the name they are greeted by."""
     files = protocols if protocols is not None else rules.protocols
     if not isinstance(files, Mapping):
         raise TypeError("resolve_defaults needs the protocol files: pass protocols= or rules with a mapping")
@@ -309,7 +330,8 @@ def resolve_defaults(request: EnrollmentRequest, *, rules: EnrollmentRules,
                            protocols=", ".join(sorted(files)))
     length = request.series_length if request.series_length is not None else rules.series_length
     return Resolved(request=request, protocol=protocol, zone=request.zone or rules.clinic_zone,
-                    locale=request.locale or "", series_length=length or max(request.session_number, 1))
+                    locale=request.locale or "", series_length=length or max(request.session_number, 1),
+                    called=called_name(request.name, request.called))
 
 
 def parse_enrollment_request(fields: Mapping[str, object], *, now: datetime, clinic_zone: ZoneInfo,

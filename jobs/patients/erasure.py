@@ -1,6 +1,6 @@
 """What erasing a patient removes: everything that identifies them, in every table.
 
-Called only by the lifecycle's ``erased`` event (``jobs/patients/lifecycle.py``), which also cancels
+Called only by the lifecycle's ``erased`` and ``withdrawn`` events (``jobs/patients/lifecycle.py``), which also cancels
 their reminders and records the event; counts (reminders, answers, photo reviews) stay, without a name.
 """
 
@@ -13,7 +13,16 @@ from sqlmodel import Session, delete, select
 
 from jobs.staff.inbox import erase_items
 from jobs.staff.outbox import forget_notices
-from jobs.storage.models import Booking, BookingEvent, Invite, Patient, Photo, RelayLink, StaffNote
+from jobs.storage.models import (
+    Booking,
+    BookingEvent,
+    ConversationMessage,
+    Invite,
+    Patient,
+    Photo,
+    RelayLink,
+    StaffNote,
+)
 
 
 def erase_identity(session: Session, patient: Patient, now: datetime) -> None:
@@ -26,6 +35,8 @@ def erase_identity(session: Session, patient: Patient, now: datetime) -> None:
     # Alerts about them still waiting in the staff outbox carry their name and words: they are not sent
     # (edits of their items stay queued: they show the item as it is now, without a name).
     forget_notices(session, patient_id=patient.id)
+    # Their words and the staff replies to them (the conversation kept for the exports).
+    session.exec(delete(ConversationMessage).where(ConversationMessage.patient_id == patient.id))
     # The booking system's ids name the person there: their bookings and the calls about them go.
     bookings = select(Booking.id).where(Booking.patient_id == patient.id)
     session.exec(delete(BookingEvent).where(BookingEvent.booking_id.in_(bookings)))
@@ -33,6 +44,7 @@ def erase_identity(session: Session, patient: Patient, now: datetime) -> None:
     # Their photos stay on Telegram; the ids that show them go (the reviews stay, as counts).
     session.exec(update(Photo).where(Photo.patient_id == patient.id).values(file_id=None))
     patient.name = ""
+    patient.called = None
     patient.chat_id = None
     # The number, the clinic's reference and the booking reference point at the person too.
     patient.phone = None

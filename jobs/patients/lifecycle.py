@@ -48,6 +48,7 @@ class LifecycleEvent(StrEnum):
     NEXT_SESSION = "next_session"
     SUPERSEDE = "superseded"
     ERASE = "erased"
+    WITHDRAW = "withdrawn"
 
 
 S = PatientStatus
@@ -116,7 +117,12 @@ TRANSITIONS: dict[LifecycleEvent, Transition] = {
     LifecycleEvent.ERASE: Transition(
         {status: S.DELETED for status in S if status != S.DELETED}, cancels=CancelReason.ERASED, takes_over=True,
         summary="patient `/delete` (confirmed): name, chat, invites and relayed messages erased; counts stay"),
+    LifecycleEvent.WITHDRAW: Transition(
+        {status: S.DELETED for status in S if status != S.DELETED}, cancels=CancelReason.WITHDRAWN, takes_over=True,
+        summary="staff `/withdraw` (confirmed): a mistaken enrollment leaves the lists, erased as by `/delete`"),
 }
+# Events that erase the person: name, chat, phone, invites, relayed words (the counts stay).
+ERASING = frozenset({LifecycleEvent.ERASE, LifecycleEvent.WITHDRAW})
 
 
 @dataclass(frozen=True)
@@ -159,7 +165,7 @@ def apply_event(session: Session, *, patient: Patient, event: LifecycleEvent, ca
     if transition.cancels is not None:
         cancelled = cancel_reminders(session, patient_id=patient.id, reason=transition.cancels,
                                      take_over=transition.takes_over)
-    if event is LifecycleEvent.ERASE:
+    if event in ERASING:
         erase_identity(session, patient, now)
     patient.status = after.value
     session.add(patient)

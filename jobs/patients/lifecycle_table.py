@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from jobs.patients.lifecycle import TRANSITIONS, LifecycleEvent
+from jobs.patients.lifecycle import ERASING, TRANSITIONS
 from jobs.storage.states import PatientStatus
 
 
@@ -25,7 +25,7 @@ def transition_table() -> list[TableRow]:
         by_target: dict[PatientStatus, list[str]] = {}
         for source, target in transition.moves.items():
             by_target.setdefault(target, []).append(source.value)
-        if event is LifecycleEvent.ERASE:
+        if event in ERASING:
             rows.append(TableRow(event.value, ("any",), PatientStatus.DELETED.value, transition.summary))
             continue
         for target, sources in by_target.items():

@@ -38,6 +38,7 @@ class CancelReason(StrEnum):
     UNREACHABLE = "patient unreachable"
     SUPERSEDED = "another record took over the chat"
     ERASED = "patient erased their data"
+    WITHDRAWN = "enrollment withdrawn by staff"  # a mistaken enrollment: erased like /delete
     BOOKED = "patient booked"
     BOOKED_ELSEWHERE = "booked in the booking system"  # a signed booking hook: undone if the booking is cancelled
     BOOKING_CHANGED = "the booking moved or was cancelled"  # an appointment reminder of the old time

@@ -13,7 +13,7 @@ from sqlalchemy import and_, false, func, or_, update
 from sqlmodel import Session, select
 
 from jobs import events
-from jobs.actors import staff
+from jobs.actors import Actor, staff
 from jobs.care.planning import QuietHours, next_session_window
 from jobs.care.silence import KIND_NUDGE, KIND_SILENCE
 from jobs.inputs import InputRefused, looks_like_id, parse_row_id
@@ -24,6 +24,7 @@ from jobs.patients.lifecycle import Applied, LifecycleEvent, apply_event
 from jobs.patients.queries import current_enrollment
 from jobs.patients.reminder_moves import CancelReason, cancel_reminders
 from jobs.refusal import Refusal
+from jobs.staff.membership import staff_names
 from jobs.storage.models import Enrollment, Event, Invite, Patient, Photo, Reminder, StaffNote
 from jobs.storage.states import PatientStatus, ReminderStatus
 from messages.protocol import KIND_CHECKIN, KIND_PHOTO, KIND_REBOOK, Protocol
@@ -122,6 +123,7 @@ class Timeline:
     history: list[Event] = field(default_factory=list)  # the lifecycle events, oldest first
     notes: list[StaffNote] = field(default_factory=list)  # what staff wrote in the patient's topic, oldest first
     photos: list[Photo] = field(default_factory=list)  # photos that answered photo steps, oldest first
+    staff_names: dict[int, str] = field(default_factory=dict)  # who acted, by name where known
 
 
 def patient_timeline(session: Session, *, patient_id: int) -> Timeline | None:
@@ -140,7 +142,9 @@ def patient_timeline(session: Session, *, patient_id: int) -> Timeline | None:
                               .order_by(StaffNote.created_at, StaffNote.id)))
     photos = list(session.exec(select(Photo).where(Photo.patient_id == patient_id)
                                .order_by(Photo.received_at, Photo.id)))
-    return Timeline(patient, enrollments, reminders, history, notes=notes, photos=photos)
+    names = staff_names(session, user_ids=[e.actor_id for e in history if e.actor == Actor.STAFF]
+                        + [p.reviewed_by for p in photos] + [n.author_id for n in notes])
+    return Timeline(patient, enrollments, reminders, history, notes=notes, photos=photos, staff_names=names)
 
 
 def view_patient(session: Session, *, patient_id: int, now: datetime) -> Timeline | None:
@@ -223,6 +227,26 @@ def cancel_patient(session: Session, *, patient_id: int, now: datetime, staff_id
                             now=now).cancelled
     audit.record(session, action=audit.Action.CANCEL, patient_id=patient_id, now=now)
     return cancelled
+
+
+def withdraw_patient(session: Session, *, patient_id: int, now: datetime, staff_id: int | None = None) -> int:
+    """Staff withdraw a mistaken enrollment: it leaves every list, erased as by ``/delete``; return how many
+    messages were cancelled."""
+    patient = session.get(Patient, patient_id)
+    if patient is None or patient.status == DELETED:
+        raise Refusal("console_unknown_patient", query=str(patient_id))
+    cancelled = apply_event(session, patient=patient, event=LifecycleEvent.WITHDRAW, cause=staff(staff_id),
+                            now=now).cancelled
+    audit.record(session, action=audit.Action.WITHDRAW, patient_id=patient_id, now=now)
+    return cancelled
+
+
+def patient_to_confirm(session: Session, *, patient_id: int) -> Patient:
+    """The patient a staff confirmation is about (refused once erased or withdrawn)."""
+    patient = session.get(Patient, patient_id)
+    if patient is None or patient.status == DELETED:
+        raise Refusal("console_unknown_patient", query=str(patient_id))
+    return patient
 
 
 def reopen_patient(session: Session, *, patient_id: int, quiet_hours: QuietHours, now: datetime,

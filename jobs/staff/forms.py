@@ -22,6 +22,7 @@ ASK_LENGTH = "length"
 ASK_LANGUAGE = "language"
 ASK_ZONE = "zone"
 ASK_ZONE_NAME = "zone_name"
+ASK_CALLED = "called"
 # A form left alone this long is forgotten: its answers are probably no longer true.
 FORM_TTL = timedelta(hours=2)
 
@@ -30,7 +31,7 @@ def open_form(session: Session, *, user_id: int, now: datetime) -> EnrollForm:
     """Start (or restart) a form at its first question."""
     form = session.get(EnrollForm, user_id) or EnrollForm(staff_user_id=user_id, step=ASK_NAME, updated_at=now)
     form.step, form.name, form.protocol, form.session_number, form.updated_at = ASK_NAME, None, None, None, now
-    form.series_length, form.locale, form.timezone = None, None, None
+    form.series_length, form.locale, form.timezone, form.called = None, None, None, None
     session.add(form)
     return form
 
@@ -57,6 +58,14 @@ def advance_form(session: Session, *, user_id: int, expect: str, now: datetime, 
     form.updated_at = now
     session.add(form)
     return form
+
+
+def note_form_message(session: Session, *, user_id: int, message_id: int) -> None:
+    """The message that shows the form's current screen (edited to its summary when the form ends)."""
+    form = session.get(EnrollForm, user_id)
+    if form is not None and form.message_id != message_id:
+        form.message_id = message_id
+        session.add(form)
 
 
 def close_form(session: Session, *, user_id: int) -> EnrollForm | None:

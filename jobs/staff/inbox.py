@@ -46,7 +46,7 @@ class InboxChange(StrEnum):
     OPEN = "opened"
     TAKE = "taken"
     RESOLVE = "resolved"
-    NOTE = "noted"           # a note added to a resolved item
+    NOTE = "noted"           # a note added (a photo reviewed: "call the patient"), the status unchanged
     RAISE_AGAIN = "raised_again"
     ERASE = "erased"         # the patient erased their data: the item keeps no name, no text
 
@@ -57,7 +57,7 @@ TRANSITIONS: dict[InboxChange, dict[InboxStatus | None, InboxStatus]] = {
     InboxChange.OPEN: {None: OP},
     InboxChange.TAKE: {OP: T},
     InboxChange.RESOLVE: {OP: R, T: R},
-    InboxChange.NOTE: {R: R},
+    InboxChange.NOTE: {OP: OP, T: T, R: R},
     InboxChange.RAISE_AGAIN: {OP: OP},
     InboxChange.ERASE: {OP: R, T: R, R: R},
 }
@@ -169,6 +169,27 @@ def views_of(session: Session, *, item_id: int) -> ItemViews:
     return ItemViews(item, views)
 
 
+def item_of_message(session: Session, *, chat_id: int, message_id: int) -> InboxItem | None:
+    """The item this staff-chat message shows (None: it shows none)."""
+    view = session.exec(select(InboxView).where(InboxView.chat_id == chat_id,
+                                                InboxView.message_id == message_id)).first()
+    return session.get(InboxItem, view.item_id) if view else None
+
+
+def drop_own_buttons(session: Session, *, item_id: int) -> None:
+    """The alert's own buttons (a photo's review) are spent: every view of the item shows the inbox's only."""
+    for view in session.exec(select(InboxView).where(InboxView.item_id == item_id,
+                                                     InboxView.extra_markup.is_not(None))):
+        view.extra_markup = None
+        session.add(view)
+
+
+def patient_phone(session: Session, *, patient_id: int) -> str | None:
+    """The number staff may call the patient on (E.164), for the alerts about them."""
+    patient = session.get(Patient, patient_id)
+    return patient.phone if patient else None
+
+
 def add_to_text(session: Session, *, patient_id: int, line: str) -> list[int]:
     """Add ``line`` to the open and taken items of a patient (a number they just shared); return their ids."""
     items = session.exec(select(InboxItem).where(InboxItem.patient_id == patient_id,
@@ -227,6 +248,24 @@ def _resolve(session: Session, *, item_id: int, staffer: Staffer, now: datetime,
                             staffer=staffer, note=note[:NOTE_LIMIT])
     return apply_change(session, item=item, change=InboxChange.RESOLVE, cause=staffer.cause, now=now,
                         staffer=staffer, note=note[:NOTE_LIMIT] if note else None)
+
+
+def keep_as_task(session: Session, *, item: InboxItem, staffer: Staffer, now: datetime, note: str,
+                 take: bool) -> InboxItem:
+    """The item stays work to do, with ``note`` saying why (a photo reviewed as "call the patient" or
+    "another photo"); with ``take``, an open item becomes ``staffer``'s (whoever asked for the call makes it).
+    An item someone resolved meanwhile only gets the note."""
+    apply_change(session, item=item, change=InboxChange.NOTE, cause=staffer.cause, now=now, staffer=staffer,
+                 note=note[:NOTE_LIMIT])
+    if take and item.status == OP.value:
+        apply_change(session, item=item, change=InboxChange.TAKE, cause=staffer.cause, now=now, staffer=staffer)
+    return item
+
+
+def resolve_by_review(session: Session, *, item_id: int, staffer: Staffer, now: datetime,
+                      note: str | None = None) -> InboxItem:
+    """A photo's item resolved as part of its review (audited as that review, jobs.care.photos), not again."""
+    return _resolve(session, item_id=item_id, staffer=staffer, now=now, note=note)
 
 
 def resolve_by_message(session: Session, *, chat_id: int, message_id: int, staffer: Staffer, now: datetime,
@@ -295,6 +334,7 @@ class InboxRow:
     item: InboxItem
     patient_id: int | None
     patient_name: str
+    patient_phone: str | None = None
 
 
 def open_items(session: Session, *, limit: int) -> tuple[list[InboxRow], int]:
@@ -303,8 +343,8 @@ def open_items(session: Session, *, limit: int) -> tuple[list[InboxRow], int]:
     total = session.exec(select(func.count()).select_from(InboxItem).where(where)).one()
     rows = session.exec(select(InboxItem, Patient).join(Patient, Patient.id == InboxItem.patient_id, isouter=True)
                         .where(where).order_by(InboxItem.opened_at, InboxItem.id).limit(limit)).all()
-    return [InboxRow(item, patient.id if patient else None, patient.name if patient else "")
-            for item, patient in rows], total
+    return [InboxRow(item, patient.id if patient else None, patient.name if patient else "",
+                     patient.phone if patient else None) for item, patient in rows], total
 
 
 @dataclass(frozen=True)

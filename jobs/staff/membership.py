@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import datetime, timedelta
 
 from sqlmodel import Session, select
@@ -10,7 +11,7 @@ from jobs.inputs import storable_text
 from jobs.ops import audit
 from jobs.patients.invites import hash_token, looks_like_token, new_token
 from jobs.refusal import Refusal
-from jobs.storage.models import StaffInvite, StaffMember
+from jobs.storage.models import StaffInvite, StaffMember, StaffName
 
 # Deep-link payloads starting with this are staff invites, not patient invites.
 STAFF_TOKEN_PREFIX = "staff-"
@@ -71,3 +72,25 @@ def remove_staff(session: Session, *, user_id: int, now: datetime) -> bool:
     session.delete(member)
     audit.record(session, action=audit.Action.STAFF_REMOVED, subject=user_id, now=now)
     return True
+
+
+def note_staff_name(session: Session, *, user_id: int, name: str, now: datetime) -> None:
+    """Remember the name Telegram gives this staff member (for "by Marta" on staff screens)."""
+    row = session.get(StaffName, user_id)
+    if row is None:
+        session.add(StaffName(user_id=user_id, name=name[:200], seen_at=now))
+    elif row.name != name:
+        row.name, row.seen_at = name[:200], now
+        session.add(row)
+
+
+def staff_names(session: Session, *, user_ids: Iterable[int]) -> dict[int, str]:
+    """The names of these staff members that are known: as they last acted, else as they joined."""
+    wanted = sorted({user_id for user_id in user_ids if user_id is not None})
+    if not wanted:
+        return {}
+    names = {row.user_id: row.name for row in session.exec(select(StaffMember).where(
+        StaffMember.user_id.in_(wanted))) if row.name}
+    names.update({row.user_id: row.name for row in session.exec(select(StaffName).where(
+        StaffName.user_id.in_(wanted)))})
+    return names

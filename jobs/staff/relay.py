@@ -1,4 +1,5 @@
-"""Relaying patient messages to staff and staff replies back: which staff message came from whom."""
+"""Relaying patient messages to staff and staff replies back: which staff message came from whom, and the
+conversation itself (what the patient wrote, what staff answered) kept for the clinic's record."""
 
 from __future__ import annotations
 
@@ -6,9 +7,10 @@ from datetime import datetime
 
 from sqlmodel import Session, select
 
+from jobs.inputs import storable_text
 from jobs.ops import audit
 from jobs.staff.inbox import Staffer, take_by_reply
-from jobs.storage.models import Patient, RelayLink
+from jobs.storage.models import ConversationMessage, Patient, RelayLink
 
 
 def remember_relay(session: Session, *, staff_chat_id: int, staff_message_id: int, patient_id: int,
@@ -23,6 +25,21 @@ def patient_for_relay(session: Session, *, staff_chat_id: int, staff_message_id:
     link = session.exec(select(RelayLink).where(RelayLink.staff_chat_id == staff_chat_id,
                                                 RelayLink.staff_message_id == staff_message_id)).first()
     return session.get(Patient, link.patient_id) if link else None
+
+
+# The two sides of the conversation kept for the record (ConversationMessage.direction).
+FROM_PATIENT = "from_patient"
+FROM_CLINIC = "from_clinic"
+
+
+def keep_message(session: Session, *, patient_id: int, direction: str, text: str, kind: str, now: datetime,
+                 update_id: int | None = None, staff_id: int | None = None) -> None:
+    """Keep a patient's message or a staff reply as the record of the conversation (once per update)."""
+    if update_id is not None and session.exec(select(ConversationMessage.id).where(
+            ConversationMessage.update_id == update_id)).first() is not None:
+        return  # the same update handled again after a crash
+    session.add(ConversationMessage(patient_id=patient_id, direction=direction, text=storable_text(text), kind=kind,
+                                    staff_id=staff_id, update_id=update_id, at=now))
 
 
 def staff_replied(session: Session, *, patient_id: int, chat_id: int, message_id: int, staffer: Staffer,

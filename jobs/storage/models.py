@@ -41,6 +41,11 @@ def _utc(**kwargs) -> Any:
     return Field(sa_type=UTCDateTime, **kwargs)
 
 
+def called_name(name: str, called: str | None = None) -> str:
+    """The name a patient is greeted by: ``called`` when given, else the first word of ``name``."""
+    return called or (name.split()[0] if name.split() else "")
+
+
 class Patient(SQLModel, table=True):
     """A person the clinic follows up; linked to a Telegram chat once they open their invite."""
 
@@ -57,6 +62,9 @@ class Patient(SQLModel, table=True):
 
     id: int | None = Field(default=None, primary_key=True)
     name: str = Field(max_length=120)
+    # The name the patient is greeted by ("Anna"; migration 0017): given at enrollment, else the first
+    # word of ``name``. Staff screens keep the full name. None once the patient is erased.
+    called: str | None = Field(default=None, max_length=60)
     status: str = Field(default=PatientStatus.AWAITING_LINK.value, max_length=20, index=True)
     chat_id: int | None = Field(default=None, sa_column=Column(BigInteger, index=True))
     timezone: str = Field(max_length=64)
@@ -81,6 +89,11 @@ class Patient(SQLModel, table=True):
     topic_closed: bool = Field(default=False, sa_column_kwargs={"server_default": sa_false()})
     topic_pending: str | None = Field(default=None, max_length=8)
     topic_claimed_until: datetime | None = _utc(default=None, nullable=True)
+
+    @property
+    def called_by(self) -> str:
+        """The name the patient reads in every message that greets them (staff screens use ``name``)."""
+        return called_name(self.name, self.called)
 
 
 class Invite(SQLModel, table=True):
@@ -175,6 +188,9 @@ class Photo(SQLModel, table=True):
     review: str | None = Field(default=None, max_length=16)
     reviewed_by: int | None = Field(default=None, sa_column=Column(BigInteger))
     reviewed_at: datetime | None = _utc(default=None, nullable=True)
+    # The inbox item its alert showed (set at review): "another photo" keeps it open until the next
+    # photo of the same step is reviewed, which resolves it (migration 0017).
+    item_id: int | None = None
 
 
 class StaffMember(SQLModel, table=True):
@@ -187,6 +203,17 @@ class StaffMember(SQLModel, table=True):
     added_at: datetime = _utc()
     # The name Telegram gave when they joined (staff, not patients: shown to admins in /staff).
     name: str | None = Field(default=None, max_length=200)
+
+
+class StaffName(SQLModel, table=True):
+    """The name Telegram gives a staff member (admins included), noted when they act, so that staff
+    screens say "by Marta" rather than a number (migration 0017). Staff, never patients."""
+
+    __tablename__ = "staff_name"
+
+    user_id: int = Field(sa_column=Column(BigInteger, primary_key=True, autoincrement=False))
+    name: str = Field(max_length=200)
+    seen_at: datetime = _utc()
 
 
 class StaffInvite(SQLModel, table=True):
@@ -256,6 +283,10 @@ class EnrollForm(SQLModel, table=True):
     # "" = the patient's own Telegram language; None = not asked yet.
     locale: str | None = Field(default=None, max_length=16)
     timezone: str | None = Field(default=None, max_length=64)
+    # The name to greet the patient by; None: the first word of their name (migration 0017).
+    called: str | None = Field(default=None, max_length=60)
+    # The form's message now (its screen), so that it is left showing the summary when the form ends.
+    message_id: int | None = Field(default=None, sa_column=Column(BigInteger))
 
 
 # --------------------------------------------------------------------------- durable intake (0007)
@@ -313,6 +344,27 @@ class StaffNote(SQLModel, table=True):
     staff_chat_id: int = Field(sa_column=Column(BigInteger, nullable=False))
     staff_message_id: int = Field(sa_column=Column(BigInteger, nullable=False))
     created_at: datetime = _utc()
+
+
+class ConversationMessage(SQLModel, table=True):
+    """What a patient wrote to the clinic, and what staff wrote back, as the record of the conversation
+    (migration 0017): the exports carry it; erased with the patient. Not the staff alerts about it."""
+
+    __tablename__ = "conversation_message"
+
+    id: int | None = Field(default=None, primary_key=True)
+    patient_id: int = Field(foreign_key="patient.id", index=True, ondelete="CASCADE")
+    # FROM_PATIENT or FROM_CLINIC (jobs/staff/relay.py).
+    direction: str = Field(max_length=16)
+    # The words (a photo's or file's caption; "" for media sent without one), as they came.
+    text: str = Field(default="", sa_column=Column(sa_Text, nullable=False))
+    kind: str = Field(default="text", max_length=16)  # text | photo | media
+    staff_id: int | None = Field(default=None, sa_column=Column(BigInteger))
+    # The update that brought it: handled again after a crash, it is not written twice.
+    update_id: int | None = Field(default=None, sa_column=Column(BigInteger, unique=True))
+    at: datetime = _utc()
+
+
 # --------------------------------------------------------------------------- the staff inbox (0012)
 
 

@@ -24,7 +24,7 @@ async def test_fine_is_thanked_and_not_escalated(harness, fake_api, clock):
     await harness.link()
     message_id, data = await _checkin_message(harness, clock, 0, 19)
     await harness.press(PATIENT_ID, data[0], message_id)
-    assert "Lovely to hear, Anna K" in fake_api.texts(PATIENT_ID)[-1]
+    assert "Lovely to hear, Anna" in fake_api.texts(PATIENT_ID)[-1]
     assert fake_api.texts(STAFF_ID)[-1].startswith("✅")  # nothing new for staff since the enrollment
     [reminder] = harness.rows(Reminder, Reminder.step_key == "evening_checkin")
     assert reminder.answer == "fine"
@@ -128,6 +128,8 @@ async def test_not_continuing_ends_the_series_politely(harness, fake_api, clock)
     await harness.link()
     message_id, data = await _rebook_message(harness, clock)
     await harness.press(PATIENT_ID, data[2], message_id)
+    asked_id, asked = harness.buttons(PATIENT_ID)  # it asks once (issue 19)
+    await harness.press(PATIENT_ID, asked[0], asked_id)
     assert "Thank you for your sessions with Clínica Sol" in fake_api.texts(PATIENT_ID)[-1]
     assert "is not continuing the series" in fake_api.texts(STAFF_ID)[-1]
     assert all(r.status != ReminderStatus.PENDING for r in harness.rows(Reminder, Reminder.kind == "rebook"))

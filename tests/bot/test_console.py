@@ -68,8 +68,9 @@ async def test_patient_timeline_shows_titles_answer_labels_and_the_zone_in_the_s
     await harness.press(PATIENT_ID, data[1], message_id)  # still red
     await harness.send(STAFF_ID, "/patient 1", language_code="es")
     text = fake_api.texts(STAFF_ID)[-1]
-    assert "<i>Las horas son las del paciente, en America/New_York.</i>" in text
-    assert "✅ mar 24 nov, 20:00 · Consulta de la tarde — respuesta: 🔴 Aún con rojez o hinchazón" in text, text
+    assert "<i>Las horas son las de la clínica, Europe/Madrid; el paciente vive en America/New_York.</i>" in text
+    # 20:00 in New York is 02:00 the next day at the clinic: staff screens are in clinic time (issue 19).
+    assert "✅ mié 25 nov, 02:00 · Consulta de la tarde — respuesta: 🔴 Aún con rojez o hinchazón" in text, text
     assert "· Cuidado del sol" in text and "settling_check" not in text and "— answered" not in text
     assert "Microneedling" in text
 
@@ -141,7 +142,10 @@ async def test_session_refusals(harness, fake_api, clock):
 async def test_cancel_stops_all_reminders(harness, fake_api, clock):
     await harness.link()
     await harness.send(STAFF_ID, "/cancel 1")
-    assert "Stopped all pending messages for <b>Anna K</b> (7 in all)" in fake_api.texts(STAFF_ID)[-1]
+    message_id, data = harness.buttons(STAFF_ID)  # it asks first (issue 19)
+    await harness.press(STAFF_ID, data[0], message_id)
+    assert "Stopped all pending messages for <b>Anna K</b> (7 in all)" in \
+        fake_api.calls_to("editMessageText")[-1].params["text"]
     clock.set_local(2, 10, 30)
     assert (await harness.dispatch()).handled == 0
 

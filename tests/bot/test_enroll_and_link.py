@@ -92,9 +92,9 @@ async def test_the_guided_form_keeps_a_running_summary_and_offers_length_languag
     await harness.press(STAFF_ID, "enroll:number:4", form_message)
     text, buttons = screen()
     assert "Treatment: Microneedling + peel or laser\nSession 4 of 4\nLanguage: Their Telegram language\n" \
-           "Time zone: Europe/Madrid\n\nWhen was the session?" in text
+           "Time zone: Europe/Madrid\nCalled: Carla\n\nWhen was the session?" in text
     assert buttons == ["enroll:when:now", "enroll:when:other", "enroll:option:length", "enroll:option:language",
-                       "enroll:option:zone"]
+                       "enroll:option:zone", "enroll:option:called"]
     await harness.press(STAFF_ID, "enroll:option:length", form_message)
     text, buttons = screen()
     assert buttons == ["enroll:length:4", "enroll:length:5", "enroll:length:6"]  # not fewer than session 4
@@ -113,7 +113,7 @@ async def test_the_guided_form_keeps_a_running_summary_and_offers_length_languag
     assert "<code>Atlantis</code> is not a time zone" in fake_api.texts(STAFF_ID)[-1]
     await harness.send(STAFF_ID, "new york")
     summary = fake_api.texts(STAFF_ID)[-1]
-    assert "Session 4 of 6\nLanguage: Español\nTime zone: America/New_York\n\nWhen was the session?" in summary
+    assert "Session 4 of 6\nLanguage: Español\nTime zone: America/New_York\nCalled: Carla\n\nWhen was the session?" in summary
     await harness.press(STAFF_ID, "enroll:when:now", len(fake_api.sent_messages(STAFF_ID)))
     assert screen()[0].startswith("📝 <b>Enrolling Carla Núñez</b>") and not screen()[1]  # the summary stays
     [patient] = harness.rows(Patient)
@@ -218,7 +218,7 @@ async def test_patient_links_is_greeted_by_name_and_gets_the_first_message_at_on
     clock.advance(minutes=10)
     await harness.send(PATIENT_ID, f"/start {token}")
     texts = fake_api.texts(PATIENT_ID)
-    assert texts[0].startswith("Hi Anna K, you're all set: Clínica Sol will look after your skin")
+    assert texts[0].startswith("Hi Anna, you're all set: Clínica Sol will look after your skin")
     assert texts[0].endswith("I stay quiet between 21:00 and 08:00.")
     assert "redness and mild swelling" in texts[1]  # the "what to expect" step, sent at once
     assert len(texts) == 2
@@ -298,7 +298,7 @@ async def test_logs_carry_ids_never_the_token_or_the_patient_name(harness, fake_
 async def test_bare_start_from_a_linked_patient_says_they_are_connected(harness, fake_api):
     await harness.link()
     await harness.send(PATIENT_ID, "/start")
-    assert "already connected, Anna K" in fake_api.texts(PATIENT_ID)[-1]
+    assert "already connected, Anna" in fake_api.texts(PATIENT_ID)[-1]
 
 
 async def test_one_telegram_account_never_gets_two_parallel_plans(harness, fake_api):
@@ -318,7 +318,8 @@ async def test_enroll_twice_by_mistake_is_pointed_out(harness, fake_api, clock):
     clock.advance(minutes=3)
     await harness.enroll("/enroll anna k tz=Europe/London")
     caption = fake_api.calls_to("sendPhoto")[-1].params["caption"]
-    assert "enrolled 3 min ago (#1)" in caption and "/cancel 1" in caption
+    # The new record is the one to take back (issue 19): it said "/cancel 1", the older patient.
+    assert "enrolled 3 min ago (#1)" in caption and "/withdraw 2" in caption and "/cancel 1" not in caption
     assert "The patient's messages follow Europe/London" in caption
 
 

@@ -25,6 +25,20 @@ async def _stop(harness, user_id: int = PATIENT_ID) -> None:
     await harness.press(user_id, _choice(data, "yes"), message_id)
 
 
+async def _cancel(harness, patient_id: int = 1) -> None:
+    """Staff ``/cancel``, confirmed with its button (it asks first: issue 19)."""
+    await harness.send(STAFF_ID, f"/cancel {patient_id}")
+    message_id, data = harness.buttons(STAFF_ID)
+    await harness.press(STAFF_ID, _choice(data, "yes"), message_id)
+
+
+async def _not_continuing(harness, data: list[str], message_id: int) -> None:
+    """The patient presses *I'm not continuing* and confirms it (it asks once: issue 19)."""
+    await harness.press(PATIENT_ID, _choice(data, "stop"), message_id)
+    asked_id, asked = harness.buttons(PATIENT_ID)
+    await harness.press(PATIENT_ID, _choice(asked, "sure"), asked_id)
+
+
 def _choice(data: list[str], choice: str) -> str:
     """The one button whose data carries ``choice`` ("yes" / "no" / an answer) among its fields."""
     [button] = [d for d in data if choice in d.split(":")]
@@ -159,7 +173,7 @@ async def test_4_relinking_a_patient_who_blocked_the_bot_restores_the_plan(harne
 
 async def test_5_a_staff_cancel_is_not_undone_when_an_unreachable_patient_comes_back(harness, fake_api, clock):
     await _linked_then_blocked(harness, fake_api, clock)
-    await harness.send(STAFF_ID, "/cancel 1")
+    await _cancel(harness)
     await harness.send(PATIENT_ID, "I'm back")  # writing again makes a patient reachable
     assert not _pending(harness, 1)
     reasons = {r.outcome for r in harness.rows(Reminder, Reminder.status == ReminderStatus.CANCELLED)}
@@ -187,7 +201,7 @@ async def test_6_remind_me_later_plans_nothing_for_a_stopped_patient(harness, fa
 
 async def test_7_not_continuing_moves_the_patient_to_its_own_list_and_staff_can_undo_it(harness, fake_api, clock):
     message_id, data = await _rebook_message(harness, fake_api, clock)
-    await harness.press(PATIENT_ID, _choice(data, "stop"), message_id)
+    await _not_continuing(harness, data, message_id)
     assert harness.rows(Patient)[0].status == PatientStatus.NOT_CONTINUING
     await harness.send(STAFF_ID, "/patients")
     assert "Anna K" not in fake_api.texts(STAFF_ID)[-1]
@@ -250,15 +264,15 @@ async def test_9b_patients_due_uses_each_protocols_window(harness, fake_api, clo
 async def test_patient_shows_the_status_history_with_who_and_when_in_the_patients_zone(harness, fake_api):
     await harness.link("/enroll Anna K tz=America/New_York")
     await _stop(harness)
-    await harness.send(STAFF_ID, "/cancel 1")
+    await _cancel(harness)
     await harness.send(STAFF_ID, "/patient 1")
     text = fake_api.texts(STAFF_ID)[-1]
-    assert "Status history</b> (times in America/New_York)" in text
+    assert "Status history</b> (times in Europe/Madrid)" in text  # the clinic's time, on staff screens
     history = text.split("Status history")[1].splitlines()[1:]
     assert [line.split(" · ", 2)[-1] for line in history] == [
-        f"enrolled (by staff {STAFF_ID}) → awaiting link",
+        "enrolled (by Test) → awaiting link",
         "opened the invite (by the patient) → active",
         "stopped the messages (by the patient) → stopped",
-        f"messages cancelled (by staff {STAFF_ID}) → cancelled by staff",
+        "messages cancelled (by Test) → cancelled by staff",
     ]
-    assert history[0].startswith("Tue 24 Nov, 09:30")  # 15:30 in Madrid is 09:30 in New York
+    assert history[0].startswith("Tue 24 Nov, 15:30")  # the clinic's time (Madrid), not New York's 09:30

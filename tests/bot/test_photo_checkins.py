@@ -83,7 +83,7 @@ async def test_the_next_photo_is_the_answer_and_staff_review_it_as_expected(clin
     assert clinic.rows(Photo)[0].review == "ok"
     await clinic.send(STAFF_ID, "/patient 1")
     card = fake_api.texts(STAFF_ID)[-1]
-    assert "Day 3 photo check-in" in card and "📷 photo Fri 27 Nov, 11:00: ✅ Looks as expected, by staff 1001" in card
+    assert "Day 3 photo check-in" in card and "📷 photo Fri 27 Nov, 11:00: ✅ Looks as expected, by Test" in card
     assert not fake_api.unanswered_callbacks()
 
 
@@ -95,7 +95,7 @@ async def test_please_call_tells_the_patient_the_clinic_will_ring_and_whom_to_ca
     assert "someone will call you soon on the number you gave us" in told
     assert "+34 900 111 222" in told  # EMERGENCY_PHONE, the number to call if it gets worse
     caption = fake_api.calls_to("editMessageCaption")[-1].params["caption"]
-    assert "Resolved by" in caption and "Please call the patient" in caption
+    assert "is on it" in caption and "Please call the patient" in caption  # a call is a task (issue 19)
     assert clinic.rows(Photo)[0].review == "call"
 
 
@@ -192,3 +192,71 @@ def review_buttons(call) -> list[str]:
     """The photo-review buttons a staff message carries (an ordinary message has the inbox's only)."""
     rows = call.params.get("reply_markup", {}).get("inline_keyboard", [])
     return [button["callback_data"] for row in rows for button in row if button["callback_data"].startswith("ph:")]
+
+
+# --------------------------------------------------------------------------- a call is a task (issue 19)
+
+
+def _item_of(harness, photo_index=0):
+    from jobs.storage.models import InboxItem
+    return harness.rows(InboxItem, InboxItem.kind == "photo")[photo_index]
+
+
+async def test_please_call_leaves_the_item_taken_with_the_phone_until_someone_resolves_it(clinic, fake_api, clock):
+    await _asked_for_a_photo(clinic, clock, "/enroll Anna K phone=+34 611 222 333")
+    alert, message_id, data = await _send_photo(clinic, fake_api, "patient-photo-call")
+    assert "+34 611 22 23 33" in alert.params["caption"]  # every alert about a patient with a phone shows it
+    await clinic.press(STAFF_ID, data[1], message_id)
+    item = _item_of(clinic)
+    assert (item.status, item.taken_by) == ("taken", STAFF_ID)  # the call is a task, the presser's
+    caption = fake_api.calls_to("editMessageCaption")[-1].params["caption"]
+    assert "Resolved" not in caption and "<b>Test</b> is on it" in caption and "Please call the patient" in caption
+    assert "+34 611 22 23 33" in caption
+    buttons = fake_api.calls_to("editMessageCaption")[-1].params["reply_markup"]["inline_keyboard"]
+    data_after = [b["callback_data"] for row in buttons for b in row]
+    assert data_after == [f"ib:{item.id}:done"]  # reviewed: the review buttons go, the task stays
+    await clinic.send(STAFF_ID, "/inbox")
+    listing = fake_api.texts(STAFF_ID)[-1]
+    assert f"#{item.id} 📷" in listing and "+34 611 22 23 33" in listing and "🙋 Test" in listing
+    await clinic.send(STAFF_ID, f"/resolve {item.id} called her, all fine")
+    assert _item_of(clinic).status == "resolved"
+
+
+async def test_please_call_out_of_hours_says_the_clinic_will_call_when_it_opens(fake_api, database_url, clock):
+    bot = BotHarness(fake_api, bot_env(fake_api, database_url, CLINIC_HOURS="Mon-Fri 09:00-19:00"), clock)
+    await bot.start()
+    try:
+        await _asked_for_a_photo(bot, clock, "/enroll Anna K phone=+34 611 222 333")
+        clock.set_local(3, 20, 0)  # Friday 27 November, 20:00: closed until Monday
+        _, message_id, data = await _send_photo(bot, fake_api, "evening-photo")
+        await bot.press(STAFF_ID, data[1], message_id)
+        told = fake_api.texts(PATIENT_ID)[-1]
+        assert "soon" not in told
+        assert "when the clinic opens" in told and "Mon 30 Nov, 09:00" in told
+    finally:
+        await bot.stop()
+
+
+async def test_please_call_without_a_number_offers_the_share_button(harness, fake_api, clock):
+    await _asked_for_a_photo(harness, clock)
+    _, message_id, data = await _send_photo(harness, fake_api, "no-number-photo")
+    await harness.press(STAFF_ID, data[1], message_id)
+    asked = fake_api.sent_messages(PATIENT_ID)[-1]
+    [[button]] = asked.params["reply_markup"]["keyboard"]
+    assert button["request_contact"] is True
+    assert _item_of(harness).status == "taken"
+
+
+async def test_another_photo_keeps_the_item_open_until_the_next_photo_is_reviewed(clinic, fake_api, clock):
+    await _asked_for_a_photo(clinic, clock)
+    _, message_id, data = await _send_photo(clinic, fake_api, "blurry")
+    await clinic.press(STAFF_ID, data[2], message_id)
+    first = _item_of(clinic)
+    assert first.status == "open"
+    caption = fake_api.calls_to("editMessageCaption")[-1].params["caption"]
+    assert "Resolved" not in caption and "Ask for another photo" in caption
+    clock.set_local(3, 15, 0)
+    _, message_id, data = await _send_photo(clinic, fake_api, "sharp")
+    assert _item_of(clinic).status == "open"  # the next photo came; it is not reviewed yet
+    await clinic.press(STAFF_ID, data[0], message_id)
+    assert _item_of(clinic, 0).status == "resolved" and _item_of(clinic, 1).status == "resolved"

@@ -75,7 +75,7 @@ async def test_an_answer_after_the_nudge_closes_it_and_staff_are_not_told(harnes
     message_id, data = harness.buttons(PATIENT_ID)
     clock.set_local(2, 18, 0)
     await harness.press(PATIENT_ID, data[0], message_id)  # "It's fine", under the nudge
-    assert "Lovely to hear, Anna K" in fake_api.texts(PATIENT_ID)[-1]
+    assert "Lovely to hear, Anna" in fake_api.texts(PATIENT_ID)[-1]
     assert _step(harness).answer == "fine"
     silence = _follow_ups(harness, step)["silence"]
     assert (silence.status, silence.outcome) == (ReminderStatus.CANCELLED, "answered")
@@ -216,3 +216,20 @@ async def test_an_answer_after_staff_were_told_resolves_the_silence_item_on_ever
     edit = [c for c in fake_api.calls_to("editMessageText") if c.params["chat_id"] == STAFF_ID][-1]
     assert NO_ANSWER in edit.params["text"] and "Closed" in edit.params["text"]
     assert _step(harness).answer == "fine" and step.id == _step(harness).id
+
+
+async def test_staff_read_clinic_time_with_the_patients_zone_named_where_it_differs(harness, fake_api, clock):
+    """Issue 19: the silence alert said "sent 10:05" in London time to a clinic in Madrid, with no zone."""
+    await harness.link("/enroll Anna K tz=Europe/London")
+    clock.set_local(2, 11, 5)  # 10:05 in London: the day-2 check-in goes
+    await harness.dispatch()
+    assert _step(harness).status == ReminderStatus.SENT
+    clock.set_local(3, 11, 10)
+    await harness.dispatch()
+    [alert] = _silence_alerts(fake_api)
+    assert "Thu 26 Nov, 11:05" in alert  # the clinic's time, as the inbox shows it
+    assert "10:05" in alert and "Europe/London" in alert  # and the patient's, with their zone named
+    await harness.send(STAFF_ID, "/patient 1")
+    card = fake_api.texts(STAFF_ID)[-1]
+    assert "Thu 26 Nov, 11:05 · Settling check, red flags" in card
+    assert "Europe/Madrid" in card and "Europe/London" in card

@@ -43,6 +43,12 @@ async def in_group(bot: BotHarness, user_id: int, text: str, **kwargs) -> None:
     await bot.send(user_id, text, chat_id=FORUM, chat_type="supergroup", **kwargs)
 
 
+async def confirm(bot: BotHarness, chat_id: int) -> None:
+    """Staff press "yes" under the bot's latest question in ``chat_id`` (a /cancel, asked first)."""
+    message_id, data = bot.buttons(chat_id)
+    await bot.press(STAFF_ID, data[0], message_id, chat_id=chat_id)
+
+
 def last_in_topic(api, thread: int, *, containing: str = "") -> dict:
     """The bot's latest message in the topic whose text or caption contains ``containing``."""
     found = [m for m in api.topic_messages(FORUM, thread) if containing in (m.get("text") or m.get("caption") or "")]
@@ -148,6 +154,7 @@ async def test_the_topic_closes_when_the_plan_ends_and_reopens_when_it_resumes(f
     assert not topic.closed and len(fake_api.calls_to("reopenForumTopic")) == 1
     # Staff cancel (typed in the patient's topic, which names the patient): closed; a new session: open again.
     await in_group(forum_bot, STAFF_ID, "/cancel", message_thread_id=topic.thread_id)
+    await confirm(forum_bot, FORUM)  # /cancel asks first (issue 19)
     assert forum_bot.rows(Patient)[0].status == PatientStatus.CANCELLED
     await forum_bot.rounds()
     assert topic.closed
@@ -168,6 +175,7 @@ async def test_a_patient_who_writes_into_a_closed_topic_opens_it_again(forum_bot
     await forum_bot.send(PATIENT_ID, "hello")
     topic = fake_api.topic_named(FORUM, "#1 Anna K")
     await forum_bot.send(STAFF_ID, "/cancel 1")
+    await confirm(forum_bot, STAFF_ID)
     await forum_bot.rounds()
     assert topic.closed
     await forum_bot.send(PATIENT_ID, "I still have a question")
@@ -334,6 +342,7 @@ async def test_a_closed_topic_the_bot_may_no_longer_post_in_sends_to_general(for
     await forum_bot.send(PATIENT_ID, "hello")
     topic = fake_api.topic_named(FORUM, "#1 Anna K")
     await forum_bot.send(STAFF_ID, "/cancel 1")
+    await confirm(forum_bot, STAFF_ID)
     await forum_bot.rounds()
     assert topic.closed
     fake_api.groups[FORUM].can_manage_topics = False

@@ -161,3 +161,16 @@ async def test_api_key_create_list_revoke(web_bot):
     assert store.call(revoke_key, name="booking", now=now) is True
     assert store.call(revoke_key, name="booking", now=now) is False
     assert key not in repr(store.call(list_keys))
+
+
+async def test_called_is_the_name_the_patient_is_greeted_by(web_bot, http, api_key):
+    """Issue 19: the API's ``called`` goes through the one reader; the default is the first word of the name."""
+    for body in ({"name": "Anna Karenina", "called": "Annie"}, {"name": "Pia Jones"}):
+        assert (await http.post("/api/v1/enrollments", headers=auth(api_key), json=body)).status == 201
+    assert [(p.name, p.called) for p in _patients(web_bot)] == [("Anna Karenina", "Annie"), ("Pia Jones", "Pia")]
+    read = await (await http.get("/api/v1/patients/1", headers=auth(api_key))).json()
+    assert (read["name"], read["called"]) == ("Anna Karenina", "Annie")
+    refused = await http.post("/api/v1/enrollments", headers=auth(api_key), json={"name": "X", "called": ""})
+    assert refused.status == 201  # empty means "the default", as for every optional field
+    refused = await http.post("/api/v1/enrollments", headers=auth(api_key), json={"name": "X", "called": "y" * 61})
+    assert refused.status == 422 and (await refused.json())["field"] == "called"

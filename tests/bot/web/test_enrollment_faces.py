@@ -129,6 +129,10 @@ async def test_both_faces_give_the_same_verdict_on_a_table_of_values(web_bot, ht
         by_import = import_verdicts.get(index + 2)
         if status == 201:
             assert by_import is None, (row, by_import)
+        elif answer.get("key") == "api_error_session_at_offset":
+            # The one rule that differs, on purpose (issue 19): the import reads a spreadsheet's time without
+            # an offset in CLINIC_TIMEZONE; the API keeps asking a machine to say which moment it means.
+            assert status == 422 and by_import is None, (row, answer, by_import)
         else:
             assert status == 422, (row, answer)
             assert by_import == f"{answer['field']}: {answer['message']}", (row, answer, by_import)

@@ -211,3 +211,50 @@ async def test_a_dangling_symlink_as_the_target_is_one_clear_line(harness, fake_
     said = [line for line in err.splitlines() if line.startswith("aftercare:")]
     assert len(said) == 1 and "symbolic link" in said[0], err
     assert not (tmp_path / "elsewhere").exists()
+
+
+async def test_fhir_communications_say_who_wrote_what(harness, fake_api, clock, tmp_path):
+    """Issue 19: every relay_link (staff alerts included) was exported as a message from the patient, with no
+    words; now the patient's messages come from the patient with their text, reminders and staff replies from
+    the clinic with theirs, and staff alerts are not patient messages."""
+    from fhir.resources.R4B.bundle import Bundle
+
+    from jobs.storage.models import ConversationMessage
+    from tests.conftest import STAFF_ID
+
+    await _clinic_day(harness, clock)  # Anna wrote "Can I wash my face tonight?"; Dave wrote nothing, erased
+    alert_id = fake_api.texts(STAFF_ID).index(next(t for t in fake_api.texts(STAFF_ID) if "wash my face" in t)) + 1
+    await harness.send(STAFF_ID, "Yes, with lukewarm water only.", reply_to_message_id=alert_id)
+    assert "lukewarm" in fake_api.texts(PATIENT_ID)[-1]
+    path = tmp_path / "export.json"
+    export_fhir(harness.services.store.engine, path, now=clock(), titles={"evening_checkin": "Evening check-in"},
+                clinic="Clínica Sol", render=lambda reminder, patient, enrollment: f"text of {reminder['step_key']}")
+    bundle = Bundle.model_validate(json.loads(path.read_text(encoding="utf-8")))
+    resources = [entry.resource for entry in bundle.entry]
+    [clinic] = [r for r in resources if r.get_resource_type() == "Organization"]
+    assert clinic.name == "Clínica Sol"
+    urls = {entry.resource.id: entry.fullUrl for entry in bundle.entry}
+    patient_ref, clinic_ref = urls["patient-1"], urls[clinic.id]
+    communications = [r for r in resources if r.get_resource_type() == "Communication"]
+
+    def sent_by(reference):
+        return [c for c in communications if c.sender is not None and c.sender.reference == reference]
+
+    from_patient = sent_by(patient_ref)
+    assert [c.payload[0].contentString for c in from_patient] == ["Can I wash my face tonight?"]
+    assert from_patient[0].recipient[0].reference == clinic_ref and from_patient[0].received is not None
+    from_clinic = sent_by(clinic_ref)
+    assert {c.payload[0].contentString for c in from_clinic} == {
+        "text of expect", "text of evening_checkin", "Yes, with lukewarm water only."}
+    assert all(c.recipient[0].reference == patient_ref for c in from_clinic)
+    assert len(communications) == len(from_patient) + len(from_clinic)  # no alert passes for a patient's message
+    assert not any("relayed to the clinic's staff" in str(c.note) for c in communications)
+    [_, kept] = [len(harness.rows(ConversationMessage, ConversationMessage.direction == d))
+                 for d in ("from_patient", "from_clinic")]
+    assert kept == 1
+    # The CSV export has the staff replies too.
+    folder = tmp_path / "csv"
+    export_csv(harness.services.store.engine, folder, now=clock())
+    rows = _read_csv(folder / "conversation_message.csv")
+    assert [(r["direction"], r["text"]) for r in rows] == [("from_patient", "Can I wash my face tonight?"),
+                                                          ("from_clinic", "Yes, with lukewarm water only.")]

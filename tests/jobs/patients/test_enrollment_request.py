@@ -77,7 +77,8 @@ def test_each_bad_value_is_refused_naming_its_field(fields, field, key):
 
 
 def test_the_fields_are_the_apis():
-    assert FIELDS == ("name", "session_at", "session", "series", "protocol", "tz", "lang", "phone", "external_id")
+    assert FIELDS == ("name", "session_at", "session", "series", "protocol", "tz", "lang", "phone", "external_id",
+                      "called")
 
 
 def test_collecting_keeps_every_refusal_and_stopping_raises_the_first():
