@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import and_, false, func, or_, update
+from sqlalchemy import and_, false, func, or_
 from sqlmodel import Session, select
 
 from jobs import events
@@ -18,11 +18,11 @@ from jobs.care.planning import QuietHours, next_session_window
 from jobs.care.silence import KIND_NUDGE, KIND_SILENCE
 from jobs.inputs import InputRefused, looks_like_id, parse_row_id
 from jobs.patients.enrollment import plan_cycle
-from jobs.patients.invites import create_invite
+from jobs.patients.invites import issue_invite
 from jobs.patients.lifecycle import Applied, CancelReason, LifecycleEvent, apply_event, cancel_reminders
 from jobs.patients.self_service import current_enrollment
 from jobs.refusal import Refusal
-from jobs.storage.models import Enrollment, Event, Invite, Patient, Photo, Reminder, StaffNote
+from jobs.storage.models import Enrollment, Event, Patient, Photo, Reminder, StaffNote
 from jobs.storage.states import PatientStatus
 from messages.protocol import KIND_CHECKIN, KIND_PHOTO, KIND_REBOOK, Protocol
 
@@ -223,9 +223,7 @@ def reopen_patient(session: Session, *, patient_id: int, quiet_hours: QuietHours
 
 def reinvite(session: Session, *, patient_id: int, now: datetime, ttl: timedelta) -> str:
     """A fresh invite for a patient who lost theirs; older unused invites stop working."""
-    session.exec(update(Invite).where(Invite.patient_id == patient_id, Invite.used_at.is_(None))
-                 .values(expires_at=now))
-    return create_invite(session, patient_id=patient_id, now=now, ttl=ttl)
+    return issue_invite(session, patient_id=patient_id, now=now, ttl=ttl)
 
 
 @dataclass(frozen=True)
