@@ -58,6 +58,8 @@ class Services:
     # The dispatcher job: whether a pass is running, and whether someone asked for one more.
     dispatching: bool = False
     dispatch_wanted: bool = False
+    # An erasure happened: once the update is handled (its payload dropped), the files are scrubbed.
+    scrub_wanted: bool = False
     forum: ForumState = field(default_factory=ForumState)
 
     @property

@@ -152,6 +152,7 @@ async def confirm_button(update: Update, context: AftercareContext) -> None:
         items = await services.store.run(inbox_items_of_chat, chat_id=chat_id)
         await services.store.run(erase_patient, chat_id=chat_id, now=services.clock())
         log.info("patient %d erased their data", patient.id)
+        services.scrub_wanted = True  # the intake scrubs the files once this update keeps no payload
         # Their alerts in staff chats lose the name and the words too.
         await refresh_items(services, context.bot, items)
         done = "delete_done"

@@ -280,7 +280,8 @@ UPDATE_FAILED = "failed"  # given up after too many attempts (each one a crash m
 
 
 class InboundUpdate(SQLModel, table=True):
-    """One update from Telegram, exactly as it came (raw JSON), keyed by Telegram's ``update_id``."""
+    """One update from Telegram, keyed by Telegram's ``update_id``: exactly as it came (raw JSON) until
+    handled, then only its id, status and effects (jobs/intake.py)."""
 
     __tablename__ = "inbound_update"
     __table_args__ = (
