@@ -18,6 +18,7 @@ from zoneinfo import ZoneInfo
 
 from bot.alerts import alert_staff, send_to_chats
 from bot.context import AftercareContext
+from bot.erasure import unname_erased
 from bot.inbox_views import markup_for, render
 from bot.services import Services
 from bot.topics import settle_topics
@@ -108,11 +109,16 @@ async def dispatch_job(context: AftercareContext) -> None:
 
 
 async def _settle_topics(services: Services, bot) -> None:
-    """The patients' topics the lifecycle marked are closed or reopened (a forum staff chat only)."""
+    """The patients' topics the lifecycle marked are closed or reopened (a forum staff chat only), and
+    staff messages that name an erased patient are edited to drop the name."""
     try:
         await settle_topics(services, bot)
     except Exception:  # noqa: BLE001 - a topic left open is no reason to stop sending reminders
         log.exception("could not close or reopen the patients' topics; trying again at the next pass")
+    try:
+        await unname_erased(services, bot)
+    except Exception:  # noqa: BLE001 - nor is a name left in a staff chat: it is tried again
+        log.exception("could not edit the staff messages of erased patients; trying again at the next pass")
 
 
 def wake_dispatcher(services: Services, job_queue) -> None:

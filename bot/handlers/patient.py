@@ -13,6 +13,7 @@ from zoneinfo import ZoneInfo
 from telegram import KeyboardButton, ReplyKeyboardMarkup, ReplyKeyboardRemove, Update
 
 from bot.context import AftercareContext
+from bot.delivery import wake_dispatcher
 from bot.handlers.common import edit_or_send
 from bot.inbox_views import refresh_items
 from bot.services import Services
@@ -158,6 +159,9 @@ async def confirm_button(update: Update, context: AftercareContext) -> None:
         done = "delete_done"
     await query.answer()
     await edit_or_send(query, services.text(locale, done))
+    if action != "stop":
+        # The rest of the staff chats' messages that name them, and their topic, at once (bot/erasure.py).
+        wake_dispatcher(services, context.job_queue)
 
 
 async def timezone_command(update: Update, context: AftercareContext) -> None:

@@ -90,3 +90,22 @@ async def test_after_delete_nothing_of_the_patient_is_left_in_the_database(harne
     assert {(row.payload, row.chat_key) for row in rows} == {("", None)}
     assert _text_columns_holding(harness, NEEDLES) == []
     assert _files_holding(harness, NEEDLES) == []
+
+
+async def test_after_delete_no_staff_message_names_the_patient_in_private_staff_chats(harness, fake_api):
+    await harness.link(f"/enroll {NAME}")  # the enrollment's QR code and caption
+    await harness.send(PATIENT_ID, WORDS)  # relayed to staff privately
+    relayed = next(m for m in fake_api.bot_messages(STAFF_ID) if WORDS in (m.get("text") or ""))
+    await harness.send(STAFF_ID, "Cool it down.", reply_to_message_id=relayed["message_id"])  # "Sent to …"
+    await harness.send(STAFF_ID, "/patient 1")
+    await harness.send(STAFF_ID, "/invite 1")
+
+    def naming() -> list[str]:
+        shown = [m.get("text") or m.get("caption") or "" for m in fake_api.bot_messages(STAFF_ID)]
+        return [text for text in shown if "Zwicky" in text or WORDS in text]
+
+    assert len(naming()) >= 5, naming()
+    await harness.send(PATIENT_ID, "/delete")
+    message_id, data = harness.buttons(PATIENT_ID)
+    await harness.press(PATIENT_ID, data[0], message_id)
+    assert naming() == []

@@ -353,3 +353,32 @@ async def test_a_creation_claimed_elsewhere_is_waited_for_then_taken_over_once_i
     clock.advance(seconds=31)
     await alert_staff(forum_bot.services, forum_bot.app.bot, "now", patient_id=1)
     assert fake_api.in_topic(FORUM, fake_api.topic_named(FORUM, "#1 Anna K").thread_id)[-1] == "now"
+
+
+async def test_erasure_takes_the_name_off_every_staff_message_that_named_the_patient(forum_bot, fake_api, clock):
+    await forum_bot.link("/enroll Hilda Zwicky")
+    await forum_bot.send(PATIENT_ID, "It burns a bit")  # the topic, its opening message, the relayed words
+    topic = fake_api.topic_named(FORUM, "#1 Hilda Zwicky")
+    services, bot = forum_bot.services, forum_bot.app.bot
+    # An alert that is no inbox item (a booking, say), and one with a photo.
+    await alert_staff(services, bot, "📅 <b>Hilda Zwicky</b> (#1) booked Tue 1 Dec, 10:00", patient_id=1)
+    await alert_staff(services, bot, "📷 <b>Hilda Zwicky</b> (#1) sent a photo", patient_id=1, photo="ph-1")
+    relayed = last_in_topic(fake_api, topic.thread_id, containing="It burns a bit")
+    await in_group(forum_bot, STAFF_ID, "Cool it down.", reply_to_message_id=relayed["message_id"])  # "Sent to"
+    await in_group(forum_bot, STAFF_ID, "/patient 1", message_thread_id=topic.thread_id)  # the card
+
+    def naming() -> list[str]:
+        shown = [m.get("text") or m.get("caption") or "" for m in fake_api.bot_messages(FORUM)]
+        return [text for text in shown if "Hilda" in text or "burns" in text]
+
+    assert len(naming()) >= 6, naming()
+    await forum_bot.send(PATIENT_ID, "/delete")
+    message_id, data = forum_bot.buttons(PATIENT_ID)
+    await forum_bot.press(PATIENT_ID, data[0], message_id)  # wakes the dispatcher: its after-pass edits them
+    assert naming() == []
+    assert (topic.name, topic.closed) == ("#1", True)
+    assert "#1: erased at the patient's request" in last_in_topic(fake_api, topic.thread_id)["text"]
+    # Each was edited once and forgotten: a later pass edits nothing.
+    edits = len(fake_api.calls_to("editMessageText")) + len(fake_api.calls_to("editMessageCaption"))
+    await dispatch_rounds(services, bot)
+    assert len(fake_api.calls_to("editMessageText")) + len(fake_api.calls_to("editMessageCaption")) == edits
