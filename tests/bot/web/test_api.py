@@ -211,3 +211,15 @@ async def test_twelve_concurrent_calls_for_one_external_id_leave_one_live_link(w
     now = web_bot.clock()
     live = web_bot.rows(Invite, Invite.used_at.is_(None), Invite.expires_at > now)
     assert len(live) == 1 and len(_patients(web_bot)) == 1
+
+
+async def test_an_older_link_opened_by_a_chat_that_follows_someone_asks_nothing(web_bot, http, api_key, fake_api):
+    await web_bot.link("/enroll Bob B", user_id=OTHER_ID)
+    first, second = await _links(http, api_key, {"name": "Hilda M", "external_id": "crm-q"}, 2)
+    await web_bot.send(PATIENT_ID, f"/start {second}")
+    await web_bot.send(OTHER_ID, f"/start {first}")
+    # No "switch to Hilda?" question: the link is refused, and both chats keep their own records.
+    assert not fake_api.sent_messages(OTHER_ID)[-1].params.get("reply_markup")
+    assert fake_api.texts(OTHER_ID)[-1] == html_to_plain(web_bot.services.text("en", "start_taken"))
+    assert {p.name: p.chat_id for p in _patients(web_bot)} == {"Bob B": OTHER_ID, "Hilda M": PATIENT_ID}
+    assert "Someone opened an old invite link of <b>Hilda M</b> (#2)" in fake_api.texts(STAFF_ID)[-1]
