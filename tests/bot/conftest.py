@@ -8,7 +8,8 @@ import time
 import pytest
 
 from bot.intake import INTAKE_KEY
-from jobs.storage.models import UPDATE_DONE, InboundUpdate
+from jobs.storage.models import InboundUpdate
+from jobs.storage.states import UpdateStatus
 
 
 async def until(predicate, what: str, timeout: float = 15) -> None:
@@ -21,7 +22,7 @@ async def until(predicate, what: str, timeout: float = 15) -> None:
 
 
 def all_done(harness) -> bool:
-    return all(row.status == UPDATE_DONE for row in harness.rows(InboundUpdate))
+    return all(row.status == UpdateStatus.DONE for row in harness.rows(InboundUpdate))
 
 
 @pytest.fixture

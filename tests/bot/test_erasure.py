@@ -15,7 +15,8 @@ import re
 from sqlalchemy import inspect, text
 
 from jobs.storage.db import sqlite_files
-from jobs.storage.models import DELETED, UPDATE_DONE, InboundUpdate, Patient
+from jobs.storage.models import InboundUpdate, Patient
+from jobs.storage.states import PatientStatus, UpdateStatus
 from tests.bot.conftest import all_done, until
 from tests.conftest import PATIENT_ID, STAFF_ID
 
@@ -82,11 +83,11 @@ async def test_after_delete_nothing_of_the_patient_is_left_in_the_database(harne
     await _through_intake(harness, intake, fake_api.message_update(text="/delete", **said))
     message_id, data = harness.buttons(PATIENT_ID)
     await _through_intake(harness, intake, fake_api.callback_update(data=data[0], message_id=message_id, **said))
-    assert [patient.status for patient in harness.rows(Patient)] == [DELETED]
+    assert [patient.status for patient in harness.rows(Patient)] == [PatientStatus.DELETED]
 
     # Handled updates keep their id, status and effects (for de-duplication), no payload, no chat.
     rows = harness.rows(InboundUpdate)
-    assert len(rows) == 7 and {row.status for row in rows} == {UPDATE_DONE}
+    assert len(rows) == 7 and {row.status for row in rows} == {UpdateStatus.DONE}
     assert {(row.payload, row.chat_key) for row in rows} == {("", None)}
     assert _text_columns_holding(harness, NEEDLES) == []
     assert _files_holding(harness, NEEDLES) == []

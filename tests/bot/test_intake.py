@@ -12,8 +12,9 @@ from telegram import Update
 from bot.delivery import prune_job
 from bot.intake import UPDATE_LEASE, ChatOrderedProcessor
 from jobs.intake import claim_updates, mark_done, store_updates
-from jobs.storage.models import UPDATE_CLAIMED, UPDATE_DONE, InboundUpdate, Invite, Patient
+from jobs.storage.models import InboundUpdate, Invite, Patient
 from jobs.storage.presence import Presence
+from jobs.storage.states import UpdateStatus
 from tests.bot.conftest import all_done, until
 from tests.conftest import OTHER_ID, PATIENT_ID, STAFF_ID
 
@@ -40,7 +41,7 @@ async def test_polling_confirms_an_update_only_once_it_is_stored(harness, fake_a
     assert len(fake_api.texts(OTHER_ID)) == 1
     [row] = harness.rows(InboundUpdate)
     # Handled: the row keeps its id for de-duplication, not the update (issue 20).
-    assert row.update_id == refused[0] and row.status == UPDATE_DONE and row.payload == "" and row.chat_key is None
+    assert row.update_id == refused[0] and row.status == UpdateStatus.DONE and row.payload == "" and row.chat_key is None
 
 
 async def test_an_update_delivered_twice_is_handled_once(harness, fake_api, intake):
@@ -73,7 +74,7 @@ def _dies_before_done(harness, monkeypatch) -> list[int]:
 async def _handled_again(harness, intake, lost: list[int]) -> None:
     await until(lambda: lost and not intake._in_flight, "the first run")
     [row] = harness.rows(InboundUpdate, InboundUpdate.update_id == lost[0])
-    assert row.status == UPDATE_CLAIMED and row.payload  # not done: what it said is still there to redo
+    assert row.status == UpdateStatus.CLAIMED and row.payload  # not done: what it said is still there to redo
     harness.clock.advance(seconds=UPDATE_LEASE.total_seconds() + 1)
     intake._wake.set()
     await until(lambda: all_done(harness) and harness.rows(InboundUpdate)[0].attempts == 2, "the second run")
