@@ -117,6 +117,8 @@ def redeem_invite(session: Session, *, token: str, chat_id: int, now: datetime, 
     if found is None:
         raise Refusal("start_unknown")
     patient, invite = _locked(session, invite_id=found.id, patient_id=found.patient_id)
+    if invite is None:  # erased with its patient between the two reads
+        raise Refusal("start_unknown")
     if invite.used_at is not None and invite.used_by_chat == chat_id and patient.chat_id == chat_id:
         return LinkResult(patient=patient, already=True)
     live = invite.used_at is None and invite.expires_at > now and patient.status != PatientStatus.DELETED
@@ -145,7 +147,7 @@ def confirm_switch(session: Session, *, invite_id: int, chat_id: int, now: datet
     if found is None:
         raise Refusal("switch_stale")
     patient, invite = _locked(session, invite_id=found.id, patient_id=found.patient_id)
-    if invite.offered_to_chat != chat_id or invite.used_at is not None or invite.expires_at <= now:
+    if invite is None or invite.offered_to_chat != chat_id or invite.used_at is not None or invite.expires_at <= now:
         raise Refusal("switch_stale")
     if patient is None or patient.status == PatientStatus.DELETED:
         raise Refusal("switch_stale")
@@ -176,11 +178,11 @@ def patient_of_taken_link(session: Session, *, patient_id: int) -> Patient | Non
     return None if patient is None or patient.status == PatientStatus.DELETED else patient
 
 
-def _locked(session: Session, *, invite_id: int, patient_id: int) -> tuple[Patient, Invite]:
+def _locked(session: Session, *, invite_id: int, patient_id: int) -> tuple[Patient, Invite | None]:
     """The patient and the invite, locked in that order (:func:`issue_invite`'s order: no deadlock)."""
     patient = lock_patient(session, patient_id=patient_id)
     invite = session.exec(select(Invite).where(Invite.id == invite_id).with_for_update()
-                          .execution_options(populate_existing=True)).one()
+                          .execution_options(populate_existing=True)).first()
     return patient, invite
 
 
