@@ -44,6 +44,7 @@ PATIENT_TABLES: dict[str, str] = {
 # Tables with a patient column that are not exported, and why.
 NOT_EXPORTED: dict[str, str] = {
     "invite": "hashes of one-time links: nothing a patient or another system can use",
+    "staff_mention": "ids of the bot's messages in staff chats, kept to edit them at erasure: meaningless outside",
 }
 # Columns never exported: secrets, or references only meaningful inside this database.
 SECRET_COLUMNS = {("patient", "booking_ref"), ("booking", "secret")}
