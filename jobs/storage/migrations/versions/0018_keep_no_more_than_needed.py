@@ -1,7 +1,7 @@
 """Keep no more than needed: handled updates lose their payload; staff messages naming a patient are recorded
 
 Revision ID: 0018
-Revises: 0015
+Revises: 0022
 Create Date: 2026-12-06 20:30:00
 """
 
@@ -11,7 +11,7 @@ from alembic import op
 from jobs.storage.types import UTCDateTime
 
 revision = '0018'
-down_revision = '0015'
+down_revision = '0022'
 branch_labels = None
 depends_on = None
 
