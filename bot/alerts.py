@@ -16,6 +16,7 @@ import logging
 from telegram import Bot, InlineKeyboardMarkup, Message
 from telegram.error import TelegramError
 
+from bot.erasure import remember
 from bot.inbox_views import markup_for, render
 from bot.limits import MAX_CAPTION, MAX_TEXT, fits, visible_length  # noqa: F401  (their home for the relay)
 from bot.services import Services
@@ -181,3 +182,7 @@ async def deliver_alert(services: Services, bot: Bot, notice: ClaimedNotice) -> 
         for message_id in sent:
             await services.store.run(remember_relay, staff_chat_id=chat_id, staff_message_id=message_id,
                                      patient_id=patient_id, now=services.clock())
+        # What names the patient, for erasure: the alert (an inbox item's is edited with the item) and
+        # the patient's words after it.
+        await remember(services, patient_id, chat_id, sent[:1] if item_id is None else [], caption=caption)
+        await remember(services, patient_id, chat_id, sent[1:])

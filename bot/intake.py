@@ -232,7 +232,19 @@ class Intake:
             await self.services.store.run(mark_done, update_ids=[item.update_id], now=self.services.clock())
         except Exception as exc:  # noqa: BLE001 - left claimed: handled again once the claim lapses
             log.warning("update %d: could not mark it done (%s)", item.update_id, _reason(exc))
+        await self._scrub_if_erased()
         self._wake.set()  # that chat's next update may be claimed now
+
+    async def _scrub_if_erased(self) -> None:
+        """A handler erased a patient: now that its update kept no payload, no old copy stays in the files."""
+        services = self.services
+        if not services.scrub_wanted:
+            return
+        services.scrub_wanted = False
+        try:
+            await asyncio.to_thread(services.store.scrub)
+        except Exception as exc:  # noqa: BLE001 - the erasure itself is done; SQLite's checkpoints follow
+            log.warning("could not scrub the database files after an erasure (%s)", _reason(exc))
 
     # ------------------------------------------------------------------ running
 

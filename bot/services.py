@@ -63,6 +63,8 @@ class Services:
     # The dispatcher job: whether a pass is running, and whether someone asked for one more.
     dispatching: bool = False
     dispatch_wanted: bool = False
+    # An erasure happened: once the update is handled (its payload dropped), the files are scrubbed.
+    scrub_wanted: bool = False
     forum: ForumState = field(default_factory=ForumState)
     # The staff outbox (bot/outbox.py): each staff chat's budget, whether its job runs or was asked for
     # once more, what moves its next run (the application sets it), and its wait between two calls of a notice.

@@ -24,6 +24,7 @@ from typing import TypeVar
 from telegram import Bot, Chat
 from telegram.error import BadRequest, RetryAfter, TelegramError
 
+from bot.erasure import remember
 from bot.services import Services
 from jobs.staff import topics
 from jobs.staff.outbox import Action, Notice, Priority
@@ -163,10 +164,12 @@ async def _create_topic(services: Services, bot: Bot, chat_id: int, patient_id: 
     await services.store.run(topics.topic_created, patient_id=patient_id, chat_id=chat_id, thread_id=thread)
     log.info("created patient %d's topic in the staff chat (thread %d)", patient_id, thread)
     try:
-        await bot.send_message(chat_id, services.text(services.staff_locale, "topic_intro", name=patient.name,
-                                                      patient_id=patient.id), message_thread_id=thread)
+        intro = await bot.send_message(chat_id, services.text(services.staff_locale, "topic_intro", name=patient.name,
+                                                              patient_id=patient.id), message_thread_id=thread)
     except TelegramError as exc:
         log.warning("could not post the introduction in patient %d's topic: %s", patient_id, exc)
+    else:
+        await remember(services, patient.id, chat_id, [intro])
     return thread
 
 

@@ -11,7 +11,10 @@ committed; only then is it confirmed to Telegram (the next ``getUpdates`` offset
 - a claim carries a lease and a holder; a dead holder's claims are taken again at once
   (jobs/storage/presence.py), an expired lease's after it;
 - handlers note what they have done for an update (``effects``), so a second run after a crash
-  does not, for example, relay a patient's message to staff twice.
+  does not, for example, relay a patient's message to staff twice;
+- a row keeps the update's payload (the patient's words, name, phone, photo) only until it is
+  handled: a done (or given-up) row keeps its id, status and effects for de-duplication, and
+  neither the payload nor the chat (:data:`HANDLED`).
 
 No ``telegram`` import here: rows are plain JSON; bot/intake.py turns them into updates.
 """
@@ -39,6 +42,8 @@ log = logging.getLogger(__name__)
 # because every restart after a kill -9 or a power cut takes the updates in flight again too.
 MAX_ATTEMPTS = 25
 OPEN = (UpdateStatus.NEW, UpdateStatus.CLAIMED)
+# What a handled row keeps of the update: nothing but its id, status, effects and times.
+HANDLED = {"payload": "", "chat_key": None, "claimed_until": None}
 
 
 @dataclass(frozen=True)
@@ -127,15 +132,15 @@ def claim_updates(session: Session, *, now: datetime, limit: int, lease: timedel
         log.error("updates %s given up: each was being handled when the process died, %d times", given_up,
                   MAX_ATTEMPTS)
         connection.execute(update(InboundUpdate).where(InboundUpdate.update_id.in_(given_up))
-                           .values(status=UpdateStatus.FAILED, done_at=now, claimed_until=None))
+                           .values(status=UpdateStatus.FAILED, done_at=now, **HANDLED))
     return claimed
 
 
 def mark_done(session: Session, *, update_ids: list[int], now: datetime) -> None:
-    """The updates were handled: done, kept until the retention period ends."""
+    """The updates were handled: done, their payload dropped, the rest kept until the retention ends."""
     if update_ids:
         session.exec(update(InboundUpdate).where(InboundUpdate.update_id.in_(update_ids))
-                     .values(status=UpdateStatus.DONE, done_at=now, claimed_until=None))
+                     .values(status=UpdateStatus.DONE, done_at=now, **HANDLED))
 
 
 def note_effect(session: Session, *, update_id: int, effect: str) -> None:

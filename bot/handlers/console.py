@@ -16,6 +16,7 @@ from telegram import Update
 from bot.access import staff_only
 from bot.context import AftercareContext
 from bot.enroll_args import parse_session_time
+from bot.erasure import remember
 from bot.handlers.common import edit_or_send
 from bot.handlers.enroll import cancel_form
 from bot.invite_card import invite_link, qr_png
@@ -152,7 +153,9 @@ async def patient_command(update: Update, context: AftercareContext) -> None:
              + history_lines(services, locale, timeline) + notes_lines(services, locale, timeline))
     text = "\n".join(lines)
     # Telegram's limit is 4096 characters; a long history is cut at the oldest end.
-    await update.effective_message.reply_html(text if len(text) < 4000 else "…\n" + text[-3900:].split("\n", 1)[1])
+    card = await update.effective_message.reply_html(
+        text if len(text) < 4000 else "…\n" + text[-3900:].split("\n", 1)[1])
+    await remember(services, patient.id, card.chat_id, [card])
 
 
 async def session_command(update: Update, context: AftercareContext) -> None:
@@ -305,7 +308,8 @@ async def invite_command(update: Update, context: AftercareContext) -> None:
         # Opening the link restarts the plan: say so, so staff know what the patient will get.
         caption += "\n" + services.text(locale, "invite_restarts", status=services.text(
             locale, f"state_{patient.status}"))
-    await update.effective_message.reply_photo(photo=qr_png(link), caption=caption)
+    sent = await update.effective_message.reply_photo(photo=qr_png(link), caption=caption)
+    await remember(services, patient.id, sent.chat_id, [sent], caption=True)
 
 
 async def stats_command(update: Update, context: AftercareContext) -> None:

@@ -16,6 +16,7 @@ from telegram.error import TelegramError
 from bot.access import staff_only
 from bot.context import AftercareContext
 from bot.enroll_args import EnrollArgs, parse_enroll_args, parse_session_time
+from bot.erasure import remember
 from bot.handlers.common import edit_or_send
 from bot.invite_card import invite_link, qr_png
 from bot.services import Services
@@ -329,4 +330,5 @@ async def finish_enrollment(update: Update, context: AftercareContext, args: Enr
         minutes = int((services.clock() - twin.created_at).total_seconds() // 60)
         caption += services.text(locale, "enroll_duplicate_note", minutes=minutes, patient_id=twin.id,
                                  new_id=patient.id)
-    await update.effective_message.reply_photo(photo=qr_png(link), caption=caption)
+    sent = await update.effective_message.reply_photo(photo=qr_png(link), caption=caption)
+    await remember(services, patient.id, sent.chat_id, [sent], caption=True)

@@ -114,15 +114,14 @@ async def contact_message(update: Update, context: AftercareContext) -> None:
     services = context.services
     message, user = update.effective_message, update.effective_user
     contact = message.contact
-    if contact.user_id is not None and contact.user_id != user.id:
-        raise Refusal("phone_not_own")
     raw = contact.phone_number or ""
     try:
         phone = parse_phone(raw if raw.startswith("+") else f"+{raw}")
     except InputRefused as exc:
         raise Refusal("phone_not_own") from exc
     staff = services.staff_locale
-    shared = await services.store.run(record_shared_phone, chat_id=update.effective_chat.id, phone=phone,
+    shared = await services.store.run(record_shared_phone, chat_id=update.effective_chat.id, sender_id=user.id,
+                                      owner_id=contact.user_id, phone=phone,
                                       line=services.text(staff, "alert_phone", phone=display_phone(phone)))
     if shared is None:
         raise Refusal("stranger")

@@ -13,6 +13,7 @@ from zoneinfo import ZoneInfo
 from telegram import KeyboardButton, ReplyKeyboardMarkup, ReplyKeyboardRemove, Update
 
 from bot.context import AftercareContext
+from bot.delivery import wake_dispatcher
 from bot.handlers.common import edit_or_send
 from bot.inbox_views import refresh_items
 from bot.services import Services
@@ -152,11 +153,15 @@ async def confirm_button(update: Update, context: AftercareContext) -> None:
         items = await services.store.run(inbox_items_of_chat, chat_id=chat_id)
         await services.store.run(erase_patient, chat_id=chat_id, now=services.clock())
         log.info("patient %d erased their data", patient.id)
+        services.scrub_wanted = True  # the intake scrubs the files once this update keeps no payload
         # Their alerts in staff chats lose the name and the words too.
         await refresh_items(services, context.bot, items)
         done = "delete_done"
     await query.answer()
     await edit_or_send(query, services.text(locale, done))
+    if action != "stop":
+        # The rest of the staff chats' messages that name them, and their topic, at once (bot/erasure.py).
+        wake_dispatcher(services, context.job_queue)
 
 
 async def timezone_command(update: Update, context: AftercareContext) -> None:

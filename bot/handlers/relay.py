@@ -21,6 +21,7 @@ from telegram.error import Forbidden, TelegramError
 
 from bot.alerts import MAX_CAPTION, MAX_TEXT, alert_staff, split_for_limit
 from bot.context import AftercareContext
+from bot.erasure import remember
 from bot.handlers.enroll import form_text
 from bot.handlers.photos import photo_answer
 from bot.inbox_views import close_silence, refresh_items, staffer_of
@@ -211,9 +212,10 @@ async def _reply_to_patient(update: Update, context, services: Services, patient
                              now=services.clock(), update_id=update.update_id, staff_id=update.effective_user.id)
     if message.is_topic_message:
         # In the patient's topic the whole team reads it: confirmed in the staff chat's language.
-        await message.reply_html(services.text(services.staff_locale, "topic_reply_done", name=patient.name))
+        done = await message.reply_html(services.text(services.staff_locale, "topic_reply_done", name=patient.name))
     else:
-        await message.reply_html(services.text(staff, "relay_reply_done", name=patient.name))
+        done = await message.reply_html(services.text(staff, "relay_reply_done", name=patient.name))
+    await remember(services, patient.id, message.chat_id, [done])
     # Whoever answers the patient has the item that alert shows, if nobody had it yet: everyone sees so.
     taken = await services.store.run(staff_replied, patient_id=patient.id, chat_id=message.chat_id,
                                      message_id=message.reply_to_message.message_id,

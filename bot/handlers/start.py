@@ -16,7 +16,14 @@ from bot.delivery import wake_dispatcher
 from bot.handlers.staff import join_as_staff
 from bot.services import Services
 from jobs.buttons import NO, switch_keyboard
-from jobs.patients.invites import LinkResult, confirm_switch, decline_switch, redeem_invite
+from jobs.patients.invites import (
+    TAKEN,
+    LinkResult,
+    confirm_switch,
+    decline_switch,
+    patient_of_taken_link,
+    redeem_invite,
+)
 from jobs.patients.lifecycle import LifecycleEvent
 from jobs.patients.self_service import patient_for_chat
 from jobs.refusal import Refusal
@@ -52,6 +59,8 @@ async def start_command(update: Update, context: AftercareContext) -> None:
     except Refusal as refusal:
         await services.wrong_tokens.wrong_token(user.id)
         log.info("invite refused for chat %s: %s", chat.id, refusal.key)
+        if refusal.key == TAKEN:
+            await _tell_staff_of_taken_link(services, context, refusal.values["patient_id"])
         raise
     if result.already:
         await message.reply_html(_where_you_stand(services, result.patient))
@@ -60,6 +69,17 @@ async def start_command(update: Update, context: AftercareContext) -> None:
         await _ask_to_switch(update, services, result)
         return
     await _linked(update, context, services, result)
+
+
+async def _tell_staff_of_taken_link(services: Services, context: AftercareContext, patient_id: int) -> None:
+    """Someone opened an old link of a patient linked elsewhere: staff hear of it (who tried is not said:
+    the patient's own new account and a stranger look alike, and staff answer both with ``/invite``)."""
+    patient = await services.store.run(patient_of_taken_link, patient_id=patient_id)
+    if patient is None:
+        return
+    log.warning("an old invite of patient %d was opened from another chat and refused", patient.id)
+    await alert_staff(services, context.bot, services.text(
+        services.staff_locale, "alert_taken_link", name=patient.name, patient_id=patient.id), patient_id=patient.id)
 
 
 def _where_you_stand(services: Services, patient) -> str:

@@ -49,6 +49,7 @@ PATIENT_TABLES: dict[str, str] = {
 NOT_EXPORTED: dict[str, str] = {
     "invite": "hashes of one-time links: nothing a patient or another system can use",
     "staff_notice": "the staff outbox: messages on their way to staff chats, emptied once sent, then pruned",
+    "staff_mention": "ids of the bot's messages in staff chats, kept to edit them at erasure: meaningless outside",
     "audit_event": "the audit trail: in the FHIR export as AuditEvent resources (not per patient: who saw whom)",
 }
 # Columns never exported: secrets, or references only meaningful inside this database.

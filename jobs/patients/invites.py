@@ -3,6 +3,12 @@
 A token is 192 random bits in URL-safe base64 (32 characters, inside Telegram's 64-character
 limit for ``/start`` deep-link payloads). The database keeps its SHA-256, so a copy of the
 database does not hand out working links.
+
+A patient has at most one open invite: :func:`issue_invite` is the one way to make one (``/enroll``,
+``/invite``, the API, the console) and retires the older ones, and linking retires any left (from
+before this rule). An old link of a patient who is linked elsewhere moves nothing: it is refused with
+:data:`TAKEN`, and the bot tells staff. (The import writes its invites in bulk for patients it has
+just created, who have no older ones.)
 """
 
 from __future__ import annotations
@@ -13,7 +19,7 @@ import secrets
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
-from sqlalchemy import func
+from sqlalchemy import func, update
 from sqlmodel import Session, select
 
 from jobs.actors import PATIENT, Actor, Cause
@@ -43,11 +49,37 @@ def looks_like_token(text: str) -> bool:
     return bool(_TOKEN_SHAPE.match(text))
 
 
-def create_invite(session: Session, *, patient_id: int, now: datetime, ttl: timedelta) -> str:
-    """Store a new invite for the patient and return its token (the only time it exists in clear)."""
+# The refusal of an old link of a patient linked to another chat (staff are told: bot/handlers/start.py).
+TAKEN = "start_taken"
+
+
+def issue_invite(session: Session, *, patient_id: int, now: datetime, ttl: timedelta) -> str:
+    """Store a new invite for the patient, retire every older open one, and return its token (the only
+    time it exists in clear).
+
+    The patient's row is locked first (``SELECT … FOR UPDATE`` on PostgreSQL; SQLite's ``BEGIN
+    IMMEDIATE`` already serialises writers), so two calls at once leave one open invite, not two.
+    """
+    lock_patient(session, patient_id=patient_id)
+    _retire_open_invites(session, patient_id=patient_id, now=now)
     token = new_token()
     session.add(Invite(patient_id=patient_id, token_hash=hash_token(token), created_at=now, expires_at=now + ttl))
+    session.flush()
     return token
+
+
+def lock_patient(session: Session, *, patient_id: int) -> Patient | None:
+    """The patient, read afresh with its row locked until the transaction ends (PostgreSQL)."""
+    return session.exec(select(Patient).where(Patient.id == patient_id).with_for_update()
+                        .execution_options(populate_existing=True)).first()
+
+
+def _retire_open_invites(session: Session, *, patient_id: int, now: datetime, keep: int | None = None) -> None:
+    """Every open invite of the patient (but ``keep``) stops working now."""
+    query = update(Invite).where(Invite.patient_id == patient_id, Invite.used_at.is_(None), Invite.expires_at > now)
+    if keep is not None:
+        query = query.where(Invite.id != keep)
+    session.exec(query.values(expires_at=now))
 
 
 @dataclass(frozen=True)
@@ -81,17 +113,21 @@ def redeem_invite(session: Session, *, token: str, chat_id: int, now: datetime, 
     """
     if not looks_like_token(token):
         raise Refusal("start_unknown")
-    invite = session.exec(
-        select(Invite).where(Invite.token_hash == hash_token(token)).with_for_update()
-    ).first()
-    if invite is None:
+    found = session.exec(select(Invite.id, Invite.patient_id).where(Invite.token_hash == hash_token(token))).first()
+    if found is None:
         raise Refusal("start_unknown")
-    patient = session.get(Patient, invite.patient_id)
+    patient, invite = _locked(session, invite_id=found.id, patient_id=found.patient_id)
+    if invite is None:  # erased with its patient between the two reads
+        raise Refusal("start_unknown")
+    if invite.used_at is not None and invite.used_by_chat == chat_id and patient.chat_id == chat_id:
+        return LinkResult(patient=patient, already=True)
+    live = invite.used_at is None and invite.expires_at > now and patient.status != PatientStatus.DELETED
+    if not live and patient.chat_id is not None and patient.chat_id != chat_id:
+        # An old link of a patient who is linked elsewhere: never a way to their record.
+        raise Refusal(TAKEN, patient_id=patient.id)
     if invite.used_at is not None:
-        if invite.used_by_chat == chat_id and patient.chat_id == chat_id:
-            return LinkResult(patient=patient, already=True)
         raise Refusal("start_used")
-    if invite.expires_at <= now or patient.status == PatientStatus.DELETED:
+    if not live:
         raise Refusal("start_expired")
     current = current_patient_of_chat(session, chat_id=chat_id)
     if current is not None and current.id != patient.id:
@@ -107,10 +143,12 @@ def confirm_switch(session: Session, *, invite_id: int, chat_id: int, now: datet
     """The chat confirmed it follows the invite's patient from now on: the chat's current record is
     superseded (its messages stop) and the invite links. Only the chat the question was put to can
     confirm, and only while the invite is still unused and valid."""
-    invite = session.get(Invite, invite_id)
+    found = session.get(Invite, invite_id)
+    if found is None:
+        raise Refusal("switch_stale")
+    patient, invite = _locked(session, invite_id=found.id, patient_id=found.patient_id)
     if invite is None or invite.offered_to_chat != chat_id or invite.used_at is not None or invite.expires_at <= now:
         raise Refusal("switch_stale")
-    patient = session.get(Patient, invite.patient_id)
     if patient is None or patient.status == PatientStatus.DELETED:
         raise Refusal("switch_stale")
     current = current_patient_of_chat(session, chat_id=chat_id)
@@ -134,10 +172,26 @@ def decline_switch(session: Session, *, invite_id: int, chat_id: int) -> None:
     session.add(invite)
 
 
+def patient_of_taken_link(session: Session, *, patient_id: int) -> Patient | None:
+    """The patient a refused :data:`TAKEN` link belongs to (for the staff alert; None once erased)."""
+    patient = session.get(Patient, patient_id)
+    return None if patient is None or patient.status == PatientStatus.DELETED else patient
+
+
+def _locked(session: Session, *, invite_id: int, patient_id: int) -> tuple[Patient, Invite | None]:
+    """The patient and the invite, locked in that order (:func:`issue_invite`'s order: no deadlock)."""
+    patient = lock_patient(session, patient_id=patient_id)
+    invite = session.exec(select(Invite).where(Invite.id == invite_id).with_for_update()
+                          .execution_options(populate_existing=True)).first()
+    return patient, invite
+
+
 def _link(session: Session, *, invite: Invite, patient: Patient, chat_id: int, now: datetime, locale: str,
           quiet_hours: QuietHours | None) -> LinkResult:
     invite.used_at, invite.used_by_chat, invite.offered_to_chat = now, chat_id, None
     session.add(invite)
+    # Links handed out before this one (before issuing retired older ones) must not outlive it.
+    _retire_open_invites(session, patient_id=patient.id, now=now, keep=invite.id)
     first_time = patient.status == PatientStatus.AWAITING_LINK
     patient.chat_id = chat_id
     patient.linked_at = patient.linked_at or now

@@ -99,11 +99,17 @@ def inbox_items_of_chat(session: Session, *, chat_id: int) -> list[int]:
     return inbox.items_of_patients(session, patient_ids=[record.id for record in records])
 
 
-def record_shared_phone(session: Session, *, chat_id: int, phone: str, line: str) -> tuple[Patient, list[int]] | None:
+def record_shared_phone(session: Session, *, chat_id: int, sender_id: int, owner_id: int | None, phone: str,
+                        line: str) -> tuple[Patient, list[int]] | None:
     """The chat's patient shared their number: keep it, and add ``line`` to their open inbox items.
 
-    Returns the patient and those items' ids (None for a stranger).
+    Only the sender's own contact counts (``owner_id``, the contact's Telegram user, is the sender:
+    what the *Share my number* button sends); a contact card of someone else, or of no Telegram
+    user, is refused and nothing is stored. Returns the patient and those items' ids (None for a
+    stranger).
     """
+    if owner_id is None or owner_id != sender_id:
+        raise Refusal("phone_not_own")
     patient = patient_for_chat(session, chat_id=chat_id)
     if patient is None:
         return None

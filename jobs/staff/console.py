@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import and_, false, func, or_, update
+from sqlalchemy import and_, false, func, or_
 from sqlmodel import Session, select
 
 from jobs import events
@@ -19,13 +19,13 @@ from jobs.care.silence import KIND_NUDGE, KIND_SILENCE
 from jobs.inputs import InputRefused, looks_like_id, parse_row_id
 from jobs.ops import audit
 from jobs.patients.enrollment import plan_cycle
-from jobs.patients.invites import create_invite
+from jobs.patients.invites import issue_invite
 from jobs.patients.lifecycle import Applied, LifecycleEvent, apply_event
 from jobs.patients.queries import current_enrollment
 from jobs.patients.reminder_moves import CancelReason, cancel_reminders
 from jobs.refusal import Refusal
 from jobs.staff.membership import staff_names
-from jobs.storage.models import Enrollment, Event, Invite, Patient, Photo, Reminder, StaffNote
+from jobs.storage.models import Enrollment, Event, Patient, Photo, Reminder, StaffNote
 from jobs.storage.states import PatientStatus, ReminderStatus
 from messages.protocol import KIND_CHECKIN, KIND_PHOTO, KIND_REBOOK, Protocol
 
@@ -263,9 +263,7 @@ def reopen_patient(session: Session, *, patient_id: int, quiet_hours: QuietHours
 
 def reinvite(session: Session, *, patient_id: int, now: datetime, ttl: timedelta) -> str:
     """A fresh invite for a patient who lost theirs; older unused invites stop working."""
-    session.exec(update(Invite).where(Invite.patient_id == patient_id, Invite.used_at.is_(None))
-                 .values(expires_at=now))
-    token = create_invite(session, patient_id=patient_id, now=now, ttl=ttl)
+    token = issue_invite(session, patient_id=patient_id, now=now, ttl=ttl)
     audit.record(session, action=audit.Action.INVITE, patient_id=patient_id, now=now)
     return token
 

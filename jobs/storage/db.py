@@ -1,7 +1,8 @@
 """Engines, sessions and migrations: the one place that knows which database we talk to.
 
 SQLite gets WAL, foreign keys, a busy timeout and ``BEGIN IMMEDIATE`` for every transaction
-(so two writers queue on the lock instead of failing half-way); PostgreSQL needs nothing
+(so two writers queue on the lock instead of failing half-way), and ``secure_delete`` (what is
+erased is overwritten in the file, not left in its free space); PostgreSQL needs nothing
 special. Data functions are plain synchronous functions taking a ``Session`` first; the bot
 runs them through :meth:`Store.run`, which moves them off the event loop onto a worker thread.
 """
@@ -95,6 +96,9 @@ def make_engine(url: str) -> Engine:
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
         cursor.execute("PRAGMA synchronous=NORMAL")
+        # Deleted and overwritten rows are zeroed in the file: an erased patient's name is not left in
+        # the free space of a page (issue 20). Costs a little write I/O on deletes; they are rare.
+        cursor.execute("PRAGMA secure_delete=ON")
         cursor.close()
 
     @event.listens_for(engine, "begin")
@@ -317,6 +321,28 @@ class Store:
             raise
         finally:
             await asyncio.to_thread(connection.close)
+
+    def scrub(self) -> bool:
+        """After an erasure: let no copy of the erased rows outlive them in the files (SQLite).
+
+        The -wal file keeps the pages as they were before each change until a checkpoint copies the
+        newest into the database (zeroed where erased: ``secure_delete``) and truncates it. Returns
+        whether it was truncated (False while another connection still reads an older snapshot: the
+        next scrub, or SQLite's own checkpoints, finish the job). PostgreSQL: nothing to do here
+        (a deleted row's old version is unreadable and reclaimed by autovacuum).
+        """
+        if self.engine.dialect.name != "sqlite":
+            return True
+        connection = self.engine.raw_connection()
+        try:
+            cursor = connection.cursor()  # autocommit (_on_connect): a checkpoint runs outside a transaction
+            busy, _, _ = cursor.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+            cursor.close()
+        finally:
+            connection.close()
+        if busy:
+            log.warning("erased rows may stay in the -wal file until the next checkpoint (a reader was busy)")
+        return not busy
 
     def dispose(self) -> None:
         """Give the presence back and close pooled connections."""

@@ -243,6 +243,22 @@ class RelayLink(SQLModel, table=True):
     created_at: datetime = _utc()
 
 
+class StaffMention(SQLModel, table=True):
+    """A bot message in a staff chat that names a patient (an alert, a topic's opening message, a
+    reply's "Sent to …", a ``/patient`` card): edited to drop the name once the patient is erased,
+    then forgotten (bot/erasure.py; migration 0018)."""
+
+    __tablename__ = "staff_mention"
+
+    id: int | None = Field(default=None, primary_key=True)
+    patient_id: int = Field(foreign_key="patient.id", index=True, ondelete="CASCADE")
+    chat_id: int = Field(sa_column=Column(BigInteger, nullable=False))
+    message_id: int = Field(sa_column=Column(BigInteger, nullable=False))
+    # The name is in a caption (a photo, a copied voice message or file), not in a text.
+    caption: bool = Field(default=False, sa_column_kwargs={"server_default": sa_false()})
+    created_at: datetime = _utc()
+
+
 class Event(SQLModel, table=True):
     """Something that happened, for staff statistics. Survives a patient's erasure without naming them."""
 
@@ -292,7 +308,8 @@ class EnrollForm(SQLModel, table=True):
 # --------------------------------------------------------------------------- durable intake (0007)
 
 class InboundUpdate(SQLModel, table=True):
-    """One update from Telegram, exactly as it came (raw JSON), keyed by Telegram's ``update_id``."""
+    """One update from Telegram, keyed by Telegram's ``update_id``: exactly as it came (raw JSON) until
+    handled, then only its id, status and effects (jobs/intake.py)."""
 
     __tablename__ = "inbound_update"
     __table_args__ = (

@@ -7,40 +7,16 @@ import asyncio
 import time
 from datetime import timedelta
 
-import pytest
-from sqlalchemy import update as sql_update
 from telegram import Update
 
 from bot.delivery import prune_job
-from bot.intake import INTAKE_KEY, ChatOrderedProcessor
+from bot.intake import UPDATE_LEASE, ChatOrderedProcessor
 from jobs.intake import claim_updates, mark_done, store_updates
 from jobs.storage.models import InboundUpdate, Invite, Patient
 from jobs.storage.presence import Presence
 from jobs.storage.states import UpdateStatus
+from tests.bot.conftest import all_done, until
 from tests.conftest import OTHER_ID, PATIENT_ID, STAFF_ID
-
-
-async def until(predicate, what: str, timeout: float = 15) -> None:
-    """Wait for the fake server or the database to show ``predicate`` (real HTTP takes real time)."""
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        await asyncio.sleep(0.02)
-
-
-def all_done(harness) -> bool:
-    return all(row.status == UpdateStatus.DONE for row in harness.rows(InboundUpdate))
-
-
-@pytest.fixture
-async def intake(harness):
-    """The harness's intake, with the application started as in production (its JobQueue runs)."""
-    intake = harness.app.bot_data[INTAKE_KEY]
-    await harness.app.start()
-    yield intake
-    await intake.stop()
-    await harness.app.stop()
 
 
 async def test_polling_confirms_an_update_only_once_it_is_stored(harness, fake_api, intake, monkeypatch):
@@ -64,7 +40,8 @@ async def test_polling_confirms_an_update_only_once_it_is_stored(harness, fake_a
     assert refused[0] + 1 in offsets
     assert len(fake_api.texts(OTHER_ID)) == 1
     [row] = harness.rows(InboundUpdate)
-    assert row.update_id == refused[0] and row.status == UpdateStatus.DONE and '"/start"' in row.payload
+    # Handled: the row keeps its id for de-duplication, not the update (issue 20).
+    assert row.update_id == refused[0] and row.status == UpdateStatus.DONE and row.payload == "" and row.chat_key is None
 
 
 async def test_an_update_delivered_twice_is_handled_once(harness, fake_api, intake):
@@ -78,37 +55,50 @@ async def test_an_update_delivered_twice_is_handled_once(harness, fake_api, inta
     assert len(harness.rows(InboundUpdate)) == 1
 
 
-def _handle_again(harness, update_id: int) -> None:
-    """As after a crash in the middle of handling it: the update is open again (its effects stay)."""
-    with harness.session() as session:
-        session.exec(sql_update(InboundUpdate).where(InboundUpdate.update_id == update_id)
-                     .values(status=UpdateStatus.NEW, done_at=None))
-        session.commit()
+def _dies_before_done(harness, monkeypatch) -> list[int]:
+    """The first update handled is not marked done, as when the process dies right after its handlers
+    ran: it stays claimed (payload and effects kept) and is taken again once its lease lapses."""
+    real_run = harness.services.store.run
+    lost: list[int] = []
+
+    async def run(function, /, **kwargs):
+        if function is mark_done and not lost:
+            lost.extend(kwargs["update_ids"])
+            return None
+        return await real_run(function, **kwargs)
+
+    monkeypatch.setattr(harness.services.store, "run", run)
+    return lost
 
 
-async def test_a_patient_message_handled_twice_reaches_staff_once(harness, fake_api, intake):
-    await harness.link()
-    raw = fake_api.message_update(user_id=PATIENT_ID, text="I have pus and a fever")
-    await intake.receive([raw])
-    intake.start(polling=False)
-    await until(lambda: all_done(harness) and len(harness.rows(InboundUpdate)) == 1, "the relay")
-    _handle_again(harness, raw["update_id"])
+async def _handled_again(harness, intake, lost: list[int]) -> None:
+    await until(lambda: lost and not intake._in_flight, "the first run")
+    [row] = harness.rows(InboundUpdate, InboundUpdate.update_id == lost[0])
+    assert row.status == UpdateStatus.CLAIMED and row.payload  # not done: what it said is still there to redo
+    harness.clock.advance(seconds=UPDATE_LEASE.total_seconds() + 1)
     intake._wake.set()
     await until(lambda: all_done(harness) and harness.rows(InboundUpdate)[0].attempts == 2, "the second run")
+
+
+async def test_a_patient_message_handled_twice_reaches_staff_once(harness, fake_api, intake, monkeypatch):
+    await harness.link()
+    raw = fake_api.message_update(user_id=PATIENT_ID, text="I have pus and a fever")
+    lost = _dies_before_done(harness, monkeypatch)
+    await intake.receive([raw])
+    intake.start(polling=False)
+    await _handled_again(harness, intake, lost)
     to_staff = [text for text in fake_api.texts(STAFF_ID) if "pus and a fever" in text]
     assert len(to_staff) == 1
     assert harness.rows(InboundUpdate)[0].effects == "relayed"
 
 
-async def test_a_start_handled_twice_links_once(harness, fake_api, intake):
+async def test_a_start_handled_twice_links_once(harness, fake_api, intake, monkeypatch):
     token = await harness.enroll()
     raw = fake_api.message_update(user_id=PATIENT_ID, text=f"/start {token}")
+    lost = _dies_before_done(harness, monkeypatch)
     await intake.receive([raw])
     intake.start(polling=False)
-    await until(lambda: all_done(harness) and harness.rows(Patient)[0].chat_id == PATIENT_ID, "the link")
-    _handle_again(harness, raw["update_id"])
-    intake._wake.set()
-    await until(lambda: all_done(harness) and harness.rows(InboundUpdate)[0].attempts == 2, "the second run")
+    await _handled_again(harness, intake, lost)
     [patient] = harness.rows(Patient)
     assert patient.chat_id == PATIENT_ID and len(harness.rows(Invite)) == 1
     # The first message came once, from the dispatcher job the /start woke.

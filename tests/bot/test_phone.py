@@ -73,3 +73,14 @@ async def test_delete_erases_the_phone_and_the_references(harness, fake_api):
     assert (patient.phone, patient.external_id, patient.booking_ref) == (None, None, None)
     # The booking system's ids for the person go too.
     assert harness.rows(Booking) == [] and harness.rows(BookingEvent) == []
+
+
+@pytest.mark.parametrize("owner", [None, 4242], ids=["a contact card of no Telegram user", "another user's contact"])
+async def test_a_contact_that_is_not_the_patients_own_is_answered_and_not_kept(harness, fake_api, owner):
+    await harness.link("/enroll Anna K phone=+34 600 111 222")
+    await harness.process(fake_api.message_update(user_id=PATIENT_ID, text="", contact=("34699999999", owner)))
+    assert "your own number" in fake_api.texts(PATIENT_ID)[-1]
+    assert harness.rows(Patient)[0].phone == "+34600111222"
+    # The patient's own contact (the button's: it carries their user id) is kept.
+    await harness.process(fake_api.message_update(user_id=PATIENT_ID, text="", contact=("34611222333", PATIENT_ID)))
+    assert harness.rows(Patient)[0].phone == "+34611222333"

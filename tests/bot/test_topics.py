@@ -381,3 +381,32 @@ async def test_a_note_with_a_nul_byte_is_kept_without_it(forum_bot, fake_api, cl
     await in_group(forum_bot, COLLEAGUE, "call\x00 at 6", message_thread_id=thread)
     assert [n.text for n in forum_bot.rows(StaffNote)] == ["call at 6"]
 
+
+async def test_erasure_takes_the_name_off_every_staff_message_that_named_the_patient(forum_bot, fake_api, clock):
+    await forum_bot.link("/enroll Hilda Zwicky")
+    await forum_bot.send(PATIENT_ID, "It burns a bit")  # the topic, its opening message, the relayed words
+    topic = fake_api.topic_named(FORUM, "#1 Hilda Zwicky")
+    services, bot = forum_bot.services, forum_bot.app.bot
+    # An alert that is no inbox item (a booking, say), and one with a photo.
+    await alert_staff(services, bot, "📅 <b>Hilda Zwicky</b> (#1) booked Tue 1 Dec, 10:00", patient_id=1)
+    await alert_staff(services, bot, "📷 <b>Hilda Zwicky</b> (#1) sent a photo", patient_id=1, photo="ph-1")
+    await forum_bot.rounds()  # the staff outbox sends them
+    relayed = last_in_topic(fake_api, topic.thread_id, containing="It burns a bit")
+    await in_group(forum_bot, STAFF_ID, "Cool it down.", reply_to_message_id=relayed["message_id"])  # "Sent to"
+    await in_group(forum_bot, STAFF_ID, "/patient 1", message_thread_id=topic.thread_id)  # the card
+
+    def naming() -> list[str]:
+        shown = [m.get("text") or m.get("caption") or "" for m in fake_api.bot_messages(FORUM)]
+        return [text for text in shown if "Hilda" in text or "burns" in text]
+
+    assert len(naming()) >= 6, naming()
+    await forum_bot.send(PATIENT_ID, "/delete")
+    message_id, data = forum_bot.buttons(PATIENT_ID)
+    await forum_bot.press(PATIENT_ID, data[0], message_id)  # wakes the dispatcher: its after-pass edits them
+    assert naming() == []
+    assert (topic.name, topic.closed) == ("#1", True)
+    assert "#1: erased at the patient's request" in last_in_topic(fake_api, topic.thread_id)["text"]
+    # Each was edited once and forgotten: a later pass edits nothing.
+    edits = len(fake_api.calls_to("editMessageText")) + len(fake_api.calls_to("editMessageCaption"))
+    await forum_bot.rounds()
+    assert len(fake_api.calls_to("editMessageText")) + len(fake_api.calls_to("editMessageCaption")) == edits

@@ -700,6 +700,8 @@ class FakeBotAPI:
         message_id: int,
         chat_id: int | None = None,
         first_name: str = "Test",
+        last_name: str | None = None,
+        username: str | None = None,
         language_code: str | None = "en",
     ) -> dict[str, Any]:
         """Build (but do not push) an Update dict with a callback query (an inline button press).
@@ -717,7 +719,7 @@ class FakeBotAPI:
             "update_id": self._take_update_id(),
             "callback_query": {
                 "id": f"cbq-{query_id}",
-                "from": self._user(user_id, first_name, None, None, language_code),
+                "from": self._user(user_id, first_name, last_name, username, language_code),
                 "message": copy.deepcopy(message),
                 "chat_instance": f"instance-{chat_id}",
                 "data": data,

@@ -12,7 +12,7 @@ from jobs.ops.api_keys import create_key, list_keys, revoke_key
 from jobs.storage.models import Invite, Patient, Reminder
 from messages.catalog import html_to_plain
 from tests.bot.web.conftest import auth
-from tests.conftest import PATIENT_ID
+from tests.conftest import OTHER_ID, PATIENT_ID, STAFF_ID
 
 
 def _patients(web_bot) -> list[Patient]:
@@ -101,8 +101,8 @@ async def test_a_repeated_external_id_is_the_same_patient_with_a_fresh_invite_un
     assert second["invite_url"] != first["invite_url"] and second["qr_png"]
     assert [p.name for p in _patients(web_bot)] == ["Anna K"]
     reminders = len(web_bot.rows(Reminder))
-    # The first link gets used; the patient links with it; a third call has no invite to give.
-    await web_bot.send(PATIENT_ID, f"/start {first['invite_url'].rpartition('=')[2]}")
+    # The patient links with the newest link; a third call has no invite to give.
+    await web_bot.send(PATIENT_ID, f"/start {second['invite_url'].rpartition('=')[2]}")
     third = await (await http.post("/api/v1/enrollments", json=body, headers=auth(api_key))).json()
     assert third["patient_id"] == first["patient_id"]
     assert third["invite_url"] is None and third["qr_png"] is None and third["expires_at"] is None
@@ -174,3 +174,65 @@ async def test_called_is_the_name_the_patient_is_greeted_by(web_bot, http, api_k
     assert refused.status == 201  # empty means "the default", as for every optional field
     refused = await http.post("/api/v1/enrollments", headers=auth(api_key), json={"name": "X", "called": "y" * 61})
     assert refused.status == 422 and (await refused.json())["field"] == "called"
+
+
+async def _links(http, api_key, body: dict, times: int) -> list[str]:
+    """``times`` enrollment calls with one body; the invite token of each answer."""
+    answers = [await (await http.post("/api/v1/enrollments", json=body, headers=auth(api_key))).json()
+               for _ in range(times)]
+    return [answer["invite_url"].rpartition("=")[2] for answer in answers]
+
+
+async def test_an_older_api_link_cannot_take_over_a_linked_patient(web_bot, http, api_key, fake_api):
+    first, second, third = await _links(http, api_key, {"name": "Hilda M", "external_id": "crm-h"}, 3)
+    await web_bot.send(PATIENT_ID, f"/start {third}")
+    (patient,) = _patients(web_bot)
+    assert patient.chat_id == PATIENT_ID
+    staff_before = len(fake_api.sent_messages(STAFF_ID))
+    await web_bot.send(OTHER_ID, f"/start {first}")
+    # Nothing moved: the record stays with its patient, the stranger is told no and asked nothing.
+    assert _patients(web_bot)[0].chat_id == PATIENT_ID
+    (answer,) = fake_api.texts(OTHER_ID)
+    assert answer == html_to_plain(web_bot.services.text("en", "start_taken"))
+    assert "Hilda" not in answer and not fake_api.sent_messages(OTHER_ID)[-1].params.get("reply_markup")
+    await web_bot.send(PATIENT_ID, "/status")
+    assert "Session 1 of 3" in fake_api.texts(PATIENT_ID)[-1]
+    # Staff hear that a used link was tried, naming their patient and not the stranger.
+    alerts = fake_api.texts(STAFF_ID)[staff_before:]
+    assert len(alerts) == 1 and f"#{patient.id}" in alerts[0] and str(OTHER_ID) not in alerts[0]
+    # The second link is as dead, and so is the third for anyone but its patient.
+    await web_bot.send(OTHER_ID, f"/start {second}")
+    await web_bot.send(OTHER_ID, f"/start {third}")
+    assert _patients(web_bot)[0].chat_id == PATIENT_ID
+    assert fake_api.texts(OTHER_ID)[1:] == [answer, answer]
+
+
+async def test_a_new_invite_retires_every_older_open_one(web_bot, http, api_key, fake_api):
+    first, second = await _links(http, api_key, {"name": "Anna K", "external_id": "crm-r"}, 2)
+    await web_bot.send(PATIENT_ID, f"/start {first}")
+    assert _patients(web_bot)[0].chat_id is None
+    assert fake_api.texts(PATIENT_ID)[-1] == html_to_plain(web_bot.services.text("en", "start_expired"))
+    await web_bot.send(PATIENT_ID, f"/start {second}")
+    assert _patients(web_bot)[0].chat_id == PATIENT_ID
+
+
+async def test_twelve_concurrent_calls_for_one_external_id_leave_one_live_link(web_bot, http, api_key):
+    body = {"name": "Anna K", "external_id": "crm-12"}
+    answers = await asyncio.gather(*(http.post("/api/v1/enrollments", json=body, headers=auth(api_key))
+                                     for _ in range(12)))
+    assert sorted(answer.status for answer in answers) == [200] * 11 + [201]
+    now = web_bot.clock()
+    live = web_bot.rows(Invite, Invite.used_at.is_(None), Invite.expires_at > now)
+    assert len(live) == 1 and len(_patients(web_bot)) == 1
+
+
+async def test_an_older_link_opened_by_a_chat_that_follows_someone_asks_nothing(web_bot, http, api_key, fake_api):
+    await web_bot.link("/enroll Bob B", user_id=OTHER_ID)
+    first, second = await _links(http, api_key, {"name": "Hilda M", "external_id": "crm-q"}, 2)
+    await web_bot.send(PATIENT_ID, f"/start {second}")
+    await web_bot.send(OTHER_ID, f"/start {first}")
+    # No "switch to Hilda?" question: the link is refused, and both chats keep their own records.
+    assert not fake_api.sent_messages(OTHER_ID)[-1].params.get("reply_markup")
+    assert fake_api.texts(OTHER_ID)[-1] == html_to_plain(web_bot.services.text("en", "start_taken"))
+    assert {p.name: p.chat_id for p in _patients(web_bot)} == {"Bob B": OTHER_ID, "Hilda M": PATIENT_ID}
+    assert "Someone opened an old invite link of <b>Hilda M</b> (#2)" in fake_api.texts(STAFF_ID)[-1]
