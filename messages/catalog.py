@@ -207,7 +207,7 @@ def load_catalog(directory: Path | str | None = None, *, default_protocol: str |
         raise MessageFileError(directory, "", "folder not found")
     protocols = _load_protocols(directory / "protocols")
     texts = _load_texts(directory / "texts")
-    vocabularies, shipped = _load_red_flags(directory / "texts", texts)
+    vocabularies, shipped, no_vocabulary = _load_red_flags(directory / "texts", texts)
     if default_protocol is None:
         default_protocol = "microneedling" if "microneedling" in protocols else sorted(protocols)[0]
     elif default_protocol not in protocols:
@@ -217,7 +217,7 @@ def load_catalog(directory: Path | str | None = None, *, default_protocol: str |
         )
     reference_bot = _reference_bot_placeholders(directory)
     placeholders, missing = _validate(directory, protocols, texts, reference_bot)
-    return Catalog(directory, protocols, texts, default_protocol, placeholders, tuple(missing),
+    return Catalog(directory, protocols, texts, default_protocol, placeholders, tuple(missing + no_vocabulary),
                    red_flags(vocabularies), shipped)
 
 
@@ -247,11 +247,13 @@ def _load_texts(folder: Path) -> dict[str, dict[str, dict[str, str]]]:
     return texts
 
 
-def _load_red_flags(folder: Path, texts: dict) -> tuple[list[Vocabulary], tuple[str, ...]]:
-    """Each locale's red-flag vocabulary, and the locales that lacked one (the shipped one is used for them:
-    a clinic's older texts folder never silently stops reading patients' words)."""
+def _load_red_flags(folder: Path, texts: dict) -> tuple[list[Vocabulary], tuple[str, ...], list[tuple[str, str, str]]]:
+    """Each locale's red-flag vocabulary; the locales that lacked one and use the shipped one instead (a clinic's
+    older texts folder never silently stops reading patients' words); and those with none at all (a language
+    the clinic added: its patients' words are read with the other languages' vocabularies)."""
     vocabularies: list[Vocabulary] = []
     shipped: list[str] = []
+    missing: list[tuple[str, str, str]] = []
     for locale in sorted(texts, key=lambda code: (code != REFERENCE_LOCALE, code)):
         path = folder / f"{locale}.toml"
         data, _raw = read_toml(path)
@@ -261,8 +263,10 @@ def _load_red_flags(folder: Path, texts: dict) -> tuple[list[Vocabulary], tuple[
         default = DEFAULTS_DIR / "texts" / f"{locale}.toml"
         if default.is_file() and default.resolve() != path.resolve():
             vocabularies.append(read_vocabulary(default, locale, read_toml(default)[0].get(RED_FLAGS, {})))
-        shipped.append(locale)
-    return vocabularies, tuple(shipped)
+            shipped.append(locale)
+        else:
+            missing.append((locale, RED_FLAGS, "vocabulary"))
+    return vocabularies, tuple(shipped), missing
 
 
 def _reference_bot_placeholders(directory: Path) -> dict[str, set[str]]:
