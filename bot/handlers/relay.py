@@ -100,8 +100,9 @@ async def _relay_to_staff(update: Update, context, services: Services, patient, 
     # The patient's own words; a header plus them may not fit Telegram's limit: then they follow alone.
     # As staff will read it: no NUL, no lone surrogate (neither can be stored, measured or shown).
     words = storable_text(message.text or message.caption or "")
-    # Words that carry a red flag are handled like "I'm worried" (an edit is relayed as an edit, not re-read).
-    flagged = bool(words) and not edited and bool(services.catalog.red_flags.flags(words))
+    # Words that carry a red flag are handled like "I'm worried"; so is an edit that adds one (caution first:
+    # an edit of a message that already raised one raises it again).
+    flagged = bool(words) and bool(services.catalog.red_flags.flags(words))
     # Handled again after a crash (the intake is at-least-once): staff already have it.
     if await services.store.run(has_effect, update_id=update.update_id, effect=RELAYED):
         log.info("update %d: patient %d's message already reached staff", update.update_id, patient.id)
@@ -113,7 +114,7 @@ async def _relay_to_staff(update: Update, context, services: Services, patient, 
     values = {"name": patient.name, "patient_id": patient.id, "day": day,
               "session_number": enrollment.session_number if enrollment else "?"}
     note = _status_note(services, staff, patient, flagged=flagged)
-    if edited:
+    if edited and not flagged:
         text, follow_up = split_for_limit(services.text(staff, "alert_relay_edited_header", **values) + note,
                                           services.text(staff, "alert_relay_edited", text=words, **values) + note,
                                           words, MAX_TEXT)

@@ -109,6 +109,19 @@ async def test_in_clinic_hours_a_red_flag_gets_the_guidance_and_no_closed_notice
     assert "📞 +34 611 22 23 33" in alert and "38.5" in alert
 
 
+async def test_a_message_edited_to_a_red_flag_is_read_again(clinic, fake_api, clock):
+    await clinic.link()
+    clock.set_local(1, 11, 0)
+    await clinic.send(PATIENT_ID, "all fine thanks")
+    await clinic.send(PATIENT_ID, "all fine thanks, no blisters", edited=True)  # still fine: an edit, as before
+    assert [i.kind for i in clinic.rows(InboxItem)] == ["message"]
+    assert "edited a message" in _staff_texts(fake_api)[-1]
+    await clinic.send(PATIENT_ID, "actually there are blisters now", edited=True)
+    assert [i.kind for i in clinic.rows(InboxItem)] == ["message", "worried"]
+    assert "in their own words" in _staff_texts(fake_api)[-1]
+    assert "Please don't wait for us" in fake_api.texts(PATIENT_ID)[-2]
+
+
 async def test_a_photo_caption_with_a_red_flag_is_a_worried_item_with_the_photo(clinic, fake_api, clock):
     await clinic.link()
     clock.set_local(1, 11, 0)
