@@ -188,7 +188,7 @@ async def _answer_patient(message, services: Services, patient, *, flagged: bool
         await message.reply_html(text)
         await worried_follow_up(message, services, patient)
         return
-    closed = closed_notice(services, patient, "relay_closed_note")
+    closed = closed_notice(services, patient, "relay_closed_note") if delivered else None
     await message.reply_html(text if closed is None else f"{text}\n{closed}")
 
 
