@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from zoneinfo import ZoneInfo
 
-from telegram import KeyboardButton, Message, ReplyKeyboardMarkup, Update
+from telegram import KeyboardButton, ReplyKeyboardMarkup, Update
 
 from bot.alerts import alert_staff
 from bot.context import AftercareContext
@@ -52,7 +52,7 @@ async def checkin_button(update: Update, context: AftercareContext) -> None:
         kind = InboxKind.WORRIED if answer == WORRIED else InboxKind.ESCALATION
         await alert_staff(services, context.bot, text, patient_id=patient.id, inbox_kind=kind)
     if answer == WORRIED:
-        await worried_follow_up(query.message, services, patient)
+        await worried_follow_up(update.effective_message, services, patient)  # the check-in's message
 
 
 def closed_notice(services: Services, patient, key: str) -> str | None:
@@ -70,7 +70,7 @@ def closed_notice(services: Services, patient, key: str) -> str | None:
     return services.text(locale, key, when=when, emergency_phone=services.emergency_phone(locale))
 
 
-async def worried_follow_up(message: Message, services: Services, patient) -> None:
+async def worried_follow_up(message, services: Services, patient) -> None:
     """Out of clinic hours, say so at once with the number to call; offer to share a number staff can ring."""
     locale = patient.locale
     closed = closed_notice(services, patient, "worried_clinic_closed")
@@ -82,7 +82,7 @@ async def worried_follow_up(message: Message, services: Services, patient) -> No
             [[button]], resize_keyboard=True, one_time_keyboard=True))
 
 
-async def red_flag_follow_up(message: Message, services: Services, patient) -> None:
+async def red_flag_follow_up(message, services: Services, patient) -> None:
     """A patient's words carried a red flag: the red-flag guidance, then what *I'm worried* is answered with."""
     await message.reply_html(services.text(patient.locale, "red_flag_words", name=patient.name))
     await worried_follow_up(message, services, patient)
