@@ -24,7 +24,7 @@ from jobs.events import ESCALATED, FROM_WORDS, record_event
 from jobs.inputs import display_phone, storable_text
 from jobs.intake import has_effect, note_effect
 from jobs.refusal import Refusal
-from jobs.staff.inbox import InboxKind, resolve_by_message
+from jobs.staff.inbox import InboxKind, ItemOrigin, resolve_by_message
 from messages.catalog import html_to_plain
 
 log = logging.getLogger(__name__)
@@ -61,7 +61,8 @@ async def photo_answer(update: Update, context: AftercareContext, patient) -> bo
     reviews = photo_review_keyboard(answer.photo.id, text=partial(services.text, staff))
     delivered = await alert_staff(services, context.bot, caption, patient_id=patient.id, photo=answer.photo.file_id,
                                   follow_up=follow_up, reply_markup=reviews,
-                                  inbox_kind=InboxKind.WORRIED if flagged else InboxKind.PHOTO)
+                                  inbox_kind=InboxKind.WORRIED if flagged else InboxKind.PHOTO,
+                                  inbox_origin=ItemOrigin.WORDS if flagged else None)
     if delivered:
         await services.store.run(note_effect, update_id=update.update_id, effect=PHOTO_RELAYED)
         if flagged:

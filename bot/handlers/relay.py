@@ -34,7 +34,7 @@ from jobs.inputs import display_phone, storable_text
 from jobs.intake import has_effect, note_effect
 from jobs.patients.queries import current_enrollment
 from jobs.patients.self_service import mark_reachable, patient_for_chat
-from jobs.staff.inbox import InboxKind, take_by_reply
+from jobs.staff.inbox import InboxKind, ItemOrigin, take_by_reply
 from jobs.staff.relay import patient_for_relay
 from jobs.staff.topics import add_note, edit_note, has_note, patient_of_topic
 from jobs.storage.states import PatientStatus
@@ -126,6 +126,7 @@ async def _relay_to_staff(update: Update, context, services: Services, patient, 
         log.info("relayed an edited message of patient %d to %d staff chat(s)", patient.id, delivered)
         return
     kind = InboxKind.WORRIED if flagged else InboxKind.MESSAGE
+    origin = ItemOrigin.WORDS if flagged else None
     caption = services.text(staff, "relay_photo_caption", text=words) if message.caption else ""
     if message.photo or message.text is None:
         if message.sticker or message.video_note:
@@ -138,7 +139,7 @@ async def _relay_to_staff(update: Update, context, services: Services, patient, 
         # A photo is sent on; a voice message, an audio, a video or a file is copied as it is.
         media = {"photo": message.photo[-1].file_id} if message.photo else {"copy_of": message}
         delivered = await alert_staff(services, context.bot, text, patient_id=patient.id, follow_up=follow_up,
-                                      inbox_kind=kind, **media)
+                                      inbox_kind=kind, inbox_origin=origin, **media)
     else:
         header, whole = ("alert_red_flag_header", "alert_red_flag") if flagged else ("alert_relay_header",
                                                                                       "alert_relay")
@@ -146,7 +147,7 @@ async def _relay_to_staff(update: Update, context, services: Services, patient, 
                                           services.text(staff, whole, text=words, **values) + note,
                                           words, MAX_TEXT)
         delivered = await alert_staff(services, context.bot, text, patient_id=patient.id, follow_up=follow_up,
-                                      inbox_kind=kind)
+                                      inbox_kind=kind, inbox_origin=origin)
     if delivered:
         await services.store.run(note_effect, update_id=update.update_id, effect=RELAYED)
         if flagged:

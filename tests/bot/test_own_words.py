@@ -48,11 +48,14 @@ async def test_the_issue_s_sunday_evening_blisters_are_a_worried_item_and_the_pa
     assert "share your number" in share
 
     [item] = clinic.rows(InboxItem)
-    assert (item.kind, item.status) == ("worried", "open")
+    assert (item.kind, item.status, item.origin) == ("worried", "open", "words")
     alert = _staff_texts(fake_api)[-1]
     assert "in their own words" in alert and "Anna K" in alert
     assert "burning and getting more swollen, there are blisters" in alert  # quoted for staff
     assert [(e.kind, e.detail) for e in clinic.rows(Event, Event.kind == "escalated")] == [("escalated", "words")]
+
+    await clinic.send(STAFF_ID, "/inbox")
+    assert f"#{item.id} ⚠️ worried (in their own words) · <b>Anna K</b> (#1)" in _staff_texts(fake_api)[-1]
 
     # Raised again like any worried item: not overnight, at Monday's opening.
     clock.set_local(SUNDAY, 23, 0)
