@@ -261,8 +261,10 @@ def _load_red_flags(folder: Path, texts: dict) -> tuple[list[Vocabulary], tuple[
             vocabularies.append(read_vocabulary(path, locale, data[RED_FLAGS]))
             continue
         default = DEFAULTS_DIR / "texts" / f"{locale}.toml"
-        if default.is_file() and default.resolve() != path.resolve():
-            vocabularies.append(read_vocabulary(default, locale, read_toml(default)[0].get(RED_FLAGS, {})))
+        table = read_toml(default)[0].get(RED_FLAGS) if default.is_file() and default.resolve() != path.resolve() \
+            else None
+        if table is not None:
+            vocabularies.append(read_vocabulary(default, locale, table))
             shipped.append(locale)
         else:
             missing.append((locale, RED_FLAGS, "vocabulary"))
