@@ -63,7 +63,8 @@ async def photo_answer(update: Update, context: AftercareContext, patient) -> bo
     delivered = await alert_staff(services, context.bot, caption, patient_id=patient.id, photo=answer.photo.file_id,
                                   follow_up=follow_up, reply_markup=reviews,
                                   inbox_kind=InboxKind.WORRIED if flagged else InboxKind.PHOTO,
-                                  inbox_origin=ItemOrigin.WORDS if flagged else None)
+                                  inbox_origin=ItemOrigin.WORDS if flagged else None,
+                                  dedup_key=f"photo:{update.update_id}")
     if delivered:
         await services.store.run(note_effect, update_id=update.update_id, effect=PHOTO_RELAYED)
         if flagged:

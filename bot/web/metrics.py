@@ -18,17 +18,18 @@ from bot.services import Services
 from bot.web.common import SERVICES
 from jobs.ops import metrics
 from jobs.ops.health import last_beat
+from jobs.staff.outbox import outbox_counts
 from jobs.storage.states import ReminderStatus
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 REGISTRY = web.AppKey("metrics_registry", CollectorRegistry)
 
 
-def _read(session: Session) -> dict:
+def _read(session: Session, *, now) -> dict:
     """Everything a scrape reports, in one transaction."""
     return {"reminders": metrics.reminders_by_status(session), "deliveries": metrics.deliveries_by_outcome(session),
             "lag": metrics.dispatch_lag(session), "inbox": metrics.open_inbox_items(session),
-            "heartbeat": last_beat(session)}
+            "heartbeat": last_beat(session), "outbox": outbox_counts(session, now=now)}
 
 
 class DatabaseCollector(Collector):
@@ -39,7 +40,7 @@ class DatabaseCollector(Collector):
 
     def collect(self):
         """Yield the families (called by ``generate_latest`` on a worker thread)."""
-        figures = self.services.store.call(_read)
+        figures = self.services.store.call(_read, now=self.services.clock())
         reminders = GaugeMetricFamily("aftercare_reminders", "Reminder rows by status.", labels=["status"])
         for status in ReminderStatus:
             reminders.add_metric([status.value], figures["reminders"].get(status.value, 0))
@@ -57,6 +58,12 @@ class DatabaseCollector(Collector):
         if figures["heartbeat"] is not None:
             yield GaugeMetricFamily("aftercare_dispatcher_heartbeat_timestamp_seconds",
                                     "When a dispatcher last beat (Unix time).", value=figures["heartbeat"].timestamp())
+        notices = GaugeMetricFamily("aftercare_staff_notices",
+                                    "Staff outbox: notices waiting (of which due now) and failed for good.",
+                                    labels=["state"])
+        for state in ("pending", "due", "failed"):
+            notices.add_metric([state], figures["outbox"][state])
+        yield notices
         if figures["inbox"] is not None:
             inbox = GaugeMetricFamily("aftercare_inbox_open_items", "Staff inbox items not resolved yet, by kind.",
                                       labels=["kind"])

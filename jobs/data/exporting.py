@@ -46,6 +46,7 @@ PATIENT_TABLES: dict[str, str] = {
 # Tables with a patient column that are not exported, and why.
 NOT_EXPORTED: dict[str, str] = {
     "invite": "hashes of one-time links: nothing a patient or another system can use",
+    "staff_notice": "the staff outbox: messages on their way to staff chats, emptied once sent, then pruned",
     "audit_event": "the audit trail: in the FHIR export as AuditEvent resources (not per patient: who saw whom)",
 }
 # Columns never exported: secrets, or references only meaningful inside this database.

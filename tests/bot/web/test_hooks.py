@@ -78,7 +78,8 @@ async def test_booked_stops_rebooking_confirms_with_an_ics_and_plans_the_evening
     (event,) = calendar.walk("VEVENT")
     assert event.decoded("dtstart") == start and str(event["dtstart"].params["TZID"]) == "Europe/Madrid"
     assert calendar.walk("VTIMEZONE") and str(event["status"]) == "CONFIRMED"
-    # Staff were told, and the patient's card shows the planned reminder by its name.
+    # Staff were told (by the staff outbox's job), and the patient's card shows the planned reminder by its name.
+    await web_bot.send_notices()
     assert any("booked a session" in text for text in fake_api.texts(STAFF_ID))
     await web_bot.send(STAFF_ID, f"/patient {patient.id}")
     assert "Booked session: the evening before" in fake_api.texts(STAFF_ID)[-1]
@@ -122,6 +123,7 @@ async def test_rescheduled_moves_the_reminder_and_cancelled_brings_the_rebooking
     assert all(row.status == "cancelled" for row in _appointments(web_bot))
     # The rebooking reminders whose window is still open are back, as they were.
     assert {row.status for row in _rebooks(web_bot)} == {"pending"}
+    await web_bot.send_notices()
     assert any("cancelled their session" in text for text in fake_api.texts(STAFF_ID))
     assert any("has been cancelled" in text for text in fake_api.texts(PATIENT_ID))
 
