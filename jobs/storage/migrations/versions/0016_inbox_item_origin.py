@@ -1,7 +1,7 @@
 """inbox items say what raised them: a red flag in the patient's own words
 
 Revision ID: 0016
-Revises: 0022
+Revises: 0019
 Create Date: 2026-12-06 21:00:00
 """
 
@@ -10,7 +10,7 @@ import sqlmodel
 from alembic import op
 
 revision = '0016'
-down_revision = '0022'
+down_revision = '0019'
 branch_labels = None
 depends_on = None
 
