@@ -59,8 +59,8 @@ def split_for_limit(header: str, whole: str, words: str, limit: int) -> tuple[st
 async def alert_staff(services: Services, bot: Bot, text: str, *, patient_id: int | None = None,
                       photo: str | None = None, copy_of: Message | None = None, exclude: int | None = None,
                       follow_up: list[str] | None = None, reply_markup: InlineKeyboardMarkup | None = None,
-                      inbox_kind: str | None = None, priority: Priority | None = None,
-                      dedup_key: str | None = None) -> int:
+                      inbox_kind: str | None = None, inbox_origin: str | None = None,
+                      priority: Priority | None = None, dedup_key: str | None = None) -> int:
     """Queue ``text`` for staff (but ``exclude``); return how many staff chats it is queued for.
 
     The staff outbox (bot/outbox.py) sends it, at each staff chat's pace, the most urgent first
@@ -73,10 +73,11 @@ async def alert_staff(services: Services, bot: Bot, text: str, *, patient_id: in
     them reaches the patient. ``reply_markup``: buttons of the alert's own (a photo's review).
 
     With ``inbox_kind`` (jobs.staff.inbox.InboxKind: "worried", "photo", "silence", "message", …) the alert
-    is an inbox item: it is opened (a patient's further message joins their open conversation's
-    item), the alert carries *I'll take it* / *Resolved* under its own buttons, and every message
-    sent is remembered as a view of the item, edited when the item changes (bot/inbox_views.py). The
-    item is shown as it is when the alert goes out, not as it was when queued.
+    is an inbox item (``inbox_origin``, jobs.staff.inbox.ItemOrigin: what raised it, where the kind does not
+    say): it is opened (a patient's further message joins their open conversation's item), the alert
+    carries *I'll take it* / *Resolved* under its own buttons, and every message sent is remembered
+    as a view of the item, edited when the item changes (bot/inbox_views.py). The item is shown as it
+    is when the alert goes out, not as it was when queued.
     """
     chats = [chat_id for chat_id in await services.staff_chats() if chat_id != exclude]
     if patient_id is not None:
@@ -84,7 +85,7 @@ async def alert_staff(services: Services, bot: Bot, text: str, *, patient_id: in
     item_id = body = None
     if inbox_kind is not None:
         item = await services.store.run(open_item, kind=inbox_kind, patient_id=patient_id, text=text,
-                                        now=services.clock())
+                                        now=services.clock(), origin=inbox_origin)
         # A conversation's later message shows its own words, under the item's status and buttons.
         item_id, body = item.id, (None if item.text == text else text)
         if priority is None:

@@ -13,6 +13,7 @@ import logging
 import os
 import re
 import sys
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -182,7 +183,7 @@ def _run(env: dict[str, str], *, env_file: Path | None = None) -> int:
     configure_logging(settings.log_level, settings.bot_token)
     services = build_services(settings)
     application = build_application(settings, services)
-    for warning in setup_warnings(settings, services.catalog):
+    for warning in setup_warnings(settings, services.catalog, env):
         log.warning("%s", warning)
     # What `check` warns about, said again where the admin looks once the bot runs (its log).
     from jobs.storage.db import sqlite_files
@@ -333,14 +334,24 @@ def _api_key(env: dict[str, str], args: argparse.Namespace) -> int:
     return 0
 
 
-def setup_warnings(settings: Settings, catalog) -> list[str]:
+def setup_warnings(settings: Settings, catalog, env: Mapping[str, str]) -> list[str]:
     """What works but a clinic should fix: said by ``check`` and logged by ``run`` at start, one line each."""
     warnings = []
     if not settings.staff_ids:
         warnings.append("STAFF_IDS is empty: nobody can enroll patients yet (send /enroll to the bot to learn your id)")
+    if not settings.clinic_name:
+        warnings.append(f"CLINIC_NAME is not set: patients read {catalog.bot('en', 'clinic_name_missing')!r} "
+                        "instead of the clinic's name; put it in .env")
+    if not (env.get("CLINIC_TIMEZONE") or "").strip():
+        # Unset, not merely UTC: a clinic that really is on UTC says so and is not warned.
+        warnings.append("CLINIC_TIMEZONE is not set: every time patients and staff read is UTC; put the clinic's "
+                        "zone in .env, e.g. CLINIC_TIMEZONE=Europe/Madrid")
     if not settings.clinic_phone:
         warnings.append("CLINIC_PHONE is not set: the red-flag texts tell patients to call "
                         f"{catalog.bot('en', 'clinic_phone_missing')!r}; put the clinic's number in .env")
+    for locale in catalog.red_flags_shipped:
+        warnings.append(f"texts/{locale}.toml has no [red_flags] table: patients' words are read with the "
+                        "vocabulary shipped with aftercare; copy it from the shipped file to edit it")
     for locale, keys in sorted(catalog.missing_by_locale().items()):
         instead = "staff see the step key instead" if locale == "en" else "English is used for them"
         warnings.append(f"texts/{locale}.toml lacks {len(keys)} text(s), {instead}: {', '.join(keys)}")
@@ -392,7 +403,7 @@ def _check(env: dict[str, str], *, telegram: bool = False, env_file: Path | None
             print("aftercare: database: the schema is behind; `aftercare run` or `aftercare migrate` migrates it",
                   file=sys.stderr)
             return 1
-    for warning in setup_warnings(settings, catalog):
+    for warning in setup_warnings(settings, catalog, env):
         print(f"aftercare: warning: {warning}", file=sys.stderr)
     if telegram:
         return asyncio.run(_check_telegram(settings))

@@ -222,6 +222,8 @@ class Settings:
     # A "worried" item nobody took within this is raised again to every staff member and the staff chat.
     escalation_reminder: timedelta = setting("ESCALATION_REMINDER", _reminder, timedelta(minutes=15))
     booking_url: str = setting("BOOKING_URL", _url, "")
+    # The clinic's privacy notice, linked from the line that tells a patient on linking what is kept.
+    privacy_url: str = setting("PRIVACY_URL", _url, "")
     clinic_timezone: ZoneInfo = setting("CLINIC_TIMEZONE", _zone, ZoneInfo("UTC"))
     quiet_hours: QuietHours = setting("QUIET_HOURS", QuietHours.parse, QuietHours.parse("21:00-08:00"))
     series_length: int = setting("SERIES_LENGTH", _integer(1, 20), 3)

@@ -14,6 +14,7 @@ from jobs.storage.models import Event
 
 CHECKIN = "checkin"
 ESCALATED = "escalated"
+FROM_WORDS = "words"  # the detail of an escalation raised by a red flag in the patient's own words
 BOOKED = "booked"
 BOOKING_CANCELLED = "booking_cancelled"  # the booking system says a booked session was cancelled
 REBOOK_LATER = "rebook_later"

@@ -10,6 +10,9 @@ needs a new text says so at start instead of failing in front of a patient.
 
 Rendering escapes every value for Telegram's HTML parse mode; the texts themselves may use
 ``<b>`` and ``<i>``.
+
+A texts file also carries the language's red-flag vocabulary (``[red_flags]``, messages/red_flags.py),
+checked here too; a clinic's file without one uses the vocabulary shipped for that language.
 """
 
 from __future__ import annotations
@@ -26,6 +29,8 @@ from pathlib import Path
 from messages.errors import MessageFileError
 from messages.files import read_toml
 from messages.protocol import Protocol, load_protocol
+from messages.red_flags import SECTION as RED_FLAGS
+from messages.red_flags import RedFlags, Vocabulary, read_vocabulary, red_flags
 
 DEFAULTS_DIR = Path(__file__).resolve().parent / "defaults"
 REFERENCE_LOCALE = "en"
@@ -65,6 +70,10 @@ class Catalog:
     placeholders: dict[tuple[str, str], frozenset[str]] = field(default_factory=dict)
     # Texts a locale lacks (locale, section, key): English is used for each.
     missing: tuple[tuple[str, str, str], ...] = ()
+    # Every language's red-flag vocabulary, read against each patient message.
+    red_flags: RedFlags = field(default_factory=lambda: RedFlags(()))
+    # Locales whose file has no [red_flags] table: the vocabulary shipped for them is used.
+    red_flags_shipped: tuple[str, ...] = ()
 
     def missing_by_locale(self) -> dict[str, list[str]]:
         """``{"de": ["[bot] help_patient", …]}``: what each locale lacks."""
@@ -198,6 +207,7 @@ def load_catalog(directory: Path | str | None = None, *, default_protocol: str |
         raise MessageFileError(directory, "", "folder not found")
     protocols = _load_protocols(directory / "protocols")
     texts = _load_texts(directory / "texts")
+    vocabularies, shipped, no_vocabulary = _load_red_flags(directory / "texts", texts)
     if default_protocol is None:
         default_protocol = "microneedling" if "microneedling" in protocols else sorted(protocols)[0]
     elif default_protocol not in protocols:
@@ -207,7 +217,8 @@ def load_catalog(directory: Path | str | None = None, *, default_protocol: str |
         )
     reference_bot = _reference_bot_placeholders(directory)
     placeholders, missing = _validate(directory, protocols, texts, reference_bot)
-    return Catalog(directory, protocols, texts, default_protocol, placeholders, tuple(missing))
+    return Catalog(directory, protocols, texts, default_protocol, placeholders, tuple(missing + no_vocabulary),
+                   red_flags(vocabularies), shipped)
 
 
 def _load_protocols(folder: Path) -> dict[str, Protocol]:
@@ -234,6 +245,30 @@ def _load_texts(folder: Path) -> dict[str, dict[str, dict[str, str]]]:
     if REFERENCE_LOCALE not in texts:
         raise MessageFileError(folder / f"{REFERENCE_LOCALE}.toml", "", "missing: English texts are the reference")
     return texts
+
+
+def _load_red_flags(folder: Path, texts: dict) -> tuple[list[Vocabulary], tuple[str, ...], list[tuple[str, str, str]]]:
+    """Each locale's red-flag vocabulary; the locales that lacked one and use the shipped one instead (a clinic's
+    older texts folder never silently stops reading patients' words); and those with none at all (a language
+    the clinic added: its patients' words are read with the other languages' vocabularies)."""
+    vocabularies: list[Vocabulary] = []
+    shipped: list[str] = []
+    missing: list[tuple[str, str, str]] = []
+    for locale in sorted(texts, key=lambda code: (code != REFERENCE_LOCALE, code)):
+        path = folder / f"{locale}.toml"
+        data, _raw = read_toml(path)
+        if RED_FLAGS in data:
+            vocabularies.append(read_vocabulary(path, locale, data[RED_FLAGS]))
+            continue
+        default = DEFAULTS_DIR / "texts" / f"{locale}.toml"
+        table = read_toml(default)[0].get(RED_FLAGS) if default.is_file() and default.resolve() != path.resolve() \
+            else None
+        if table is not None:
+            vocabularies.append(read_vocabulary(default, locale, table))
+            shipped.append(locale)
+        else:
+            missing.append((locale, RED_FLAGS, "vocabulary"))
+    return vocabularies, tuple(shipped), missing
 
 
 def _reference_bot_placeholders(directory: Path) -> dict[str, set[str]]:

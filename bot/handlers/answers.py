@@ -53,25 +53,40 @@ async def checkin_button(update: Update, context: AftercareContext) -> None:
         kind = InboxKind.WORRIED if answer == WORRIED else InboxKind.ESCALATION
         await alert_staff(services, context.bot, text, patient_id=patient.id, inbox_kind=kind)
     if answer == WORRIED:
-        await _worried_follow_up(query, services, patient)
+        await worried_follow_up(update.effective_message, services, patient)  # the check-in's message
 
 
-async def _worried_follow_up(query, services: Services, patient) -> None:
-    """Out of clinic hours, say so at once with the number to call; offer to share a number staff can ring."""
+def closed_notice(services: Services, patient, key: str) -> str | None:
+    """Out of CLINIC_HOURS, the text ``key`` with the next opening in the patient's own zone and the number to
+    call (``key`` + "_unknown" when no opening is known); None while the clinic is open."""
     settings = services.settings
-    locale = patient.locale
     now = services.clock()
-    if not settings.clinic_hours.is_open(now, settings.clinic_timezone):
-        opening = settings.clinic_hours.next_opening(now, settings.clinic_timezone)
-        when = (services.catalog.format_date(locale, opening.astimezone(ZoneInfo(patient.timezone)), with_time=True)
-                if opening else "")
-        key = "worried_clinic_closed" if opening else "worried_clinic_closed_unknown"
-        await query.message.reply_html(services.text(locale, key, when=when,
-                                                     emergency_phone=services.emergency_phone(locale)))
+    if settings.clinic_hours.is_open(now, settings.clinic_timezone):
+        return None
+    locale = patient.locale
+    opening = settings.clinic_hours.next_opening(now, settings.clinic_timezone)
+    if opening is None:
+        return services.text(locale, f"{key}_unknown", emergency_phone=services.emergency_phone(locale))
+    when = services.catalog.format_date(locale, opening.astimezone(ZoneInfo(patient.timezone)), with_time=True)
+    return services.text(locale, key, when=when, emergency_phone=services.emergency_phone(locale))
+
+
+async def worried_follow_up(message, services: Services, patient) -> None:
+    """Out of clinic hours, say so at once with the number to call; offer to share a number staff can ring."""
+    locale = patient.locale
+    closed = closed_notice(services, patient, "worried_clinic_closed")
+    if closed is not None:
+        await message.reply_html(closed)
     if not patient.phone:
         button = KeyboardButton(services.text(locale, "button_share_phone"), request_contact=True)
-        await query.message.reply_html(services.text(locale, "worried_share_phone"), reply_markup=ReplyKeyboardMarkup(
+        await message.reply_html(services.text(locale, "worried_share_phone"), reply_markup=ReplyKeyboardMarkup(
             [[button]], resize_keyboard=True, one_time_keyboard=True))
+
+
+async def red_flag_follow_up(message, services: Services, patient) -> None:
+    """A patient's words carried a red flag: the red-flag guidance, then what *I'm worried* is answered with."""
+    await message.reply_html(services.text(patient.locale, "red_flag_words", name=patient.name))
+    await worried_follow_up(message, services, patient)
 
 
 async def rebook_button(update: Update, context: AftercareContext) -> None:

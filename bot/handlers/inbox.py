@@ -95,7 +95,7 @@ async def inbox_command(update: Update, context: AftercareContext) -> None:
         taken = (context.text("inbox_row_taken", who=item.taken_by_name or str(item.taken_by))
                  if item.status == InboxStatus.TAKEN else "")
         lines.append(context.text(
-            "inbox_row", item_id=item.id, icon=_ICONS.get(item.kind, "•"), kind=context.text(f"inbox_kind_{item.kind}"),
+            "inbox_row", item_id=item.id, icon=_ICONS.get(item.kind, "•"), kind=_kind(context, item),
             who=Raw(who), waited=services.duration(locale, now - item.opened_at), taken=Raw(taken)))
         if not fits("\n".join(lines), MAX_TEXT - 300):  # room for the last two lines
             lines.pop()
@@ -130,3 +130,8 @@ async def contact_message(update: Update, context: AftercareContext) -> None:
     await message.reply_html(services.text(patient.locale, "phone_thanks", phone=display_phone(phone)),
                              reply_markup=ReplyKeyboardRemove())
     await refresh_items(services, context.bot, item_ids)
+
+
+def _kind(context: AftercareContext, item) -> str:
+    """"worried", or "worried (in their own words)" for one a red flag in the patient's words raised."""
+    return context.text(f"inbox_kind_{item.kind}" + (f"_{item.origin}" if item.origin else ""))

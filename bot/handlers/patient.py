@@ -12,6 +12,7 @@ from zoneinfo import ZoneInfo
 
 from telegram import KeyboardButton, ReplyKeyboardMarkup, ReplyKeyboardRemove, Update
 
+from bot.alerts import alert_staff
 from bot.context import AftercareContext
 from bot.delivery import wake_dispatcher
 from bot.handlers.common import edit_or_send
@@ -148,6 +149,10 @@ async def confirm_button(update: Update, context: AftercareContext) -> None:
     if action == "stop":
         await services.store.run(stop_patient, chat_id=chat_id, now=services.clock())
         log.info("patient %d stopped their messages", patient.id)
+        # Staff hear of it, as of "I'm not continuing": someone may want to ask why.
+        await alert_staff(services, context.bot, services.text(services.staff_locale, "alert_stopped",
+                                                               name=patient.name, patient_id=patient.id),
+                          patient_id=patient.id)
         done = "stop_done"
     else:
         items = await services.store.run(inbox_items_of_chat, chat_id=chat_id)

@@ -16,12 +16,16 @@ from telegram.error import BadRequest, TelegramError
 from bot.access import note_refused
 from bot.alerts import MAX_CAPTION, alert_staff, split_for_limit, with_phone
 from bot.context import AftercareContext
+from bot.handlers.answers import closed_notice, red_flag_follow_up
 from bot.inbox_views import close_silence, refresh_items, staffer_of
 from bot.services import Services
 from jobs.buttons import REVIEW_LABELS, photo_review_keyboard
 from jobs.care.photos import Review, review_photo, settle_review, take_photo_answer
+from jobs.events import ESCALATED, FROM_WORDS, record_event
+from jobs.inputs import storable_text
 from jobs.intake import has_effect, note_effect
 from jobs.refusal import Refusal
+from jobs.staff.inbox import InboxKind, ItemOrigin
 from messages.catalog import html_to_plain
 
 log = logging.getLogger(__name__)
@@ -47,18 +51,32 @@ async def photo_answer(update: Update, context: AftercareContext, patient) -> bo
                            session_number=enrollment.session_number, series_length=enrollment.series_length,
                            step=services.catalog.step_title(staff, answer.step.step_key))
     header = await with_phone(services, header, patient.id)  # before the split: the number is never cut off
-    words = message.caption or ""
+    words = storable_text(message.caption or "")
+    # A caption with a red flag makes the photo a worried item (its review buttons stay), as a message would.
+    flagged = bool(words) and bool(services.catalog.red_flags.flags(words))
+    if flagged:
+        header += "\n" + services.text(staff, "alert_red_flag_line")
     whole = header + (services.text(staff, "relay_photo_caption", text=words) if words else "")
     caption, follow_up = split_for_limit(header, whole, words, MAX_CAPTION)
     reviews = photo_review_keyboard(answer.photo.id, text=partial(services.text, staff))
     delivered = await alert_staff(services, context.bot, caption, patient_id=patient.id, photo=answer.photo.file_id,
-                                  follow_up=follow_up, reply_markup=reviews, inbox_kind="photo",
+                                  follow_up=follow_up, reply_markup=reviews,
+                                  inbox_kind=InboxKind.WORRIED if flagged else InboxKind.PHOTO,
+                                  inbox_origin=ItemOrigin.WORDS if flagged else None,
                                   dedup_key=f"photo:{update.update_id}")
     if delivered:
         await services.store.run(note_effect, update_id=update.update_id, effect=PHOTO_RELAYED)
-    log.info("patient %d answered photo step %d (photo %d); %d staff chat(s) have it", patient.id, answer.step.id,
-             answer.photo.id, delivered)
-    await message.reply_html(services.text(patient.locale, "photo_received" if delivered else "relay_failed"))
+        if flagged:
+            await services.store.run(record_event, kind=ESCALATED, patient_id=patient.id, detail=FROM_WORDS,
+                                     now=services.clock())
+    log.info("patient %d answered photo step %d (photo %d); %d staff chat(s) have it%s", patient.id,
+             answer.step.id, answer.photo.id, delivered, " as a red flag" if flagged else "")
+    if flagged and delivered:
+        await red_flag_follow_up(message, services, patient)
+        return True
+    text = services.text(patient.locale, "photo_received" if delivered else "relay_failed")
+    closed = closed_notice(services, patient, "relay_closed_note") if delivered else None
+    await message.reply_html(text if closed is None else f"{text}\n{closed}")
     return True
 
 

@@ -22,6 +22,7 @@ from telegram.error import Forbidden, TelegramError
 from bot.alerts import MAX_CAPTION, MAX_TEXT, alert_staff, split_for_limit
 from bot.context import AftercareContext
 from bot.erasure import remember
+from bot.handlers.answers import closed_notice, red_flag_follow_up, worried_follow_up
 from bot.handlers.enroll import form_text
 from bot.handlers.photos import photo_answer
 from bot.inbox_views import close_silence, refresh_items, staffer_of
@@ -29,11 +30,12 @@ from bot.services import Services
 from bot.topics import note_staff_chat, queue_reopen
 from jobs.care.escalation import days_since_session
 from jobs.care.silence import patient_wrote
-from jobs.inputs import storable_text
+from jobs.events import ESCALATED, FROM_WORDS, record_event
+from jobs.inputs import display_phone, storable_text
 from jobs.intake import has_effect, note_effect
 from jobs.patients.queries import current_enrollment
 from jobs.patients.self_service import mark_reachable, patient_for_chat
-from jobs.staff.inbox import InboxKind
+from jobs.staff.inbox import InboxKind, ItemOrigin
 from jobs.staff.relay import FROM_CLINIC, FROM_PATIENT, keep_message, patient_for_relay, staff_replied
 from jobs.staff.topics import add_note, edit_note, has_note, patient_of_topic
 from jobs.storage.states import PatientStatus
@@ -97,22 +99,26 @@ async def edited_message(update: Update, context: AftercareContext) -> None:
 
 async def _relay_to_staff(update: Update, context, services: Services, patient, *, edited: bool = False) -> None:
     message = update.effective_message
+    # The patient's own words; a header plus them may not fit Telegram's limit: then they follow alone.
+    # As staff will read it: no NUL, no lone surrogate (neither can be stored, measured or shown).
+    words = storable_text(message.text or message.caption or "")
+    # Words that carry a red flag are handled like "I'm worried"; so is an edit that adds one (caution first:
+    # an edit of a message that already raised one raises it again).
+    flagged = bool(words) and bool(services.catalog.red_flags.flags(words))
     # Handled again after a crash (the intake is at-least-once): staff already have it.
     if await services.store.run(has_effect, update_id=update.update_id, effect=RELAYED):
         log.info("update %d: patient %d's message already reached staff", update.update_id, patient.id)
-        await message.reply_html(services.text(patient.locale, "relay_sent"))
+        await _answer_patient(message, services, patient, flagged=flagged, delivered=True)
         return
     enrollment = await services.store.run(current_enrollment, patient_id=patient.id)
     day = days_since_session(enrollment.session_at, services.clock(), ZoneInfo(patient.timezone)) if enrollment else 0
     staff = services.staff_locale
     values = {"name": patient.name, "patient_id": patient.id, "day": day,
               "session_number": enrollment.session_number if enrollment else "?"}
-    # The patient's own words; a header plus them may not fit Telegram's limit: then they follow alone.
-    # As staff will read it: no NUL, no lone surrogate (neither can be stored, measured or shown).
-    words = storable_text(message.text or message.caption or "")
-    if edited:
-        text, follow_up = split_for_limit(services.text(staff, "alert_relay_edited_header", **values),
-                                          services.text(staff, "alert_relay_edited", text=words, **values),
+    note = _status_note(services, staff, patient, flagged=flagged)
+    if edited and not flagged:
+        text, follow_up = split_for_limit(services.text(staff, "alert_relay_edited_header", **values) + note,
+                                          services.text(staff, "alert_relay_edited", text=words, **values) + note,
                                           words, MAX_TEXT)
         delivered = await alert_staff(services, context.bot, text, patient_id=patient.id, follow_up=follow_up,
                                       inbox_kind=InboxKind.MESSAGE, dedup_key=f"relay:{update.update_id}")
@@ -120,38 +126,75 @@ async def _relay_to_staff(update: Update, context, services: Services, patient, 
             await services.store.run(note_effect, update_id=update.update_id, effect=RELAYED)
         log.info("relayed an edited message of patient %d to %d staff chat(s)", patient.id, delivered)
         return
+    kind = InboxKind.WORRIED if flagged else InboxKind.MESSAGE
+    origin = ItemOrigin.WORDS if flagged else None
     caption = services.text(staff, "relay_photo_caption", text=words) if message.caption else ""
     if message.photo or message.text is None:
         if message.sticker or message.video_note:
             # Neither can carry the caption that says who sent it, and a sticker says nothing clinical.
             await message.reply_html(services.text(patient.locale, "relay_unsupported"))
             return
-        header = services.text(staff, "alert_relay_photo" if message.photo else "alert_relay_media", **values)
-        text, follow_up = split_for_limit(header, header + caption, words, MAX_CAPTION)
+        key = "alert_red_flag_media" if flagged else "alert_relay_photo" if message.photo else "alert_relay_media"
+        header = services.text(staff, key, **values)
+        text, follow_up = split_for_limit(header + note, header + caption + note, words, MAX_CAPTION)
         # A photo is sent on; a voice message, an audio, a video or a file is copied as it is.
         media = {"photo": message.photo[-1].file_id} if message.photo else {"copy_of": message}
         delivered = await alert_staff(services, context.bot, text, patient_id=patient.id, follow_up=follow_up,
-                                      inbox_kind=InboxKind.MESSAGE, dedup_key=f"relay:{update.update_id}",
+                                      inbox_kind=kind, inbox_origin=origin, dedup_key=f"relay:{update.update_id}",
                                       **media)
     else:
-        text, follow_up = split_for_limit(services.text(staff, "alert_relay_header", **values),
-                                          services.text(staff, "alert_relay", text=words, **values),
+        header, whole = ("alert_red_flag_header", "alert_red_flag") if flagged else ("alert_relay_header",
+                                                                                      "alert_relay")
+        text, follow_up = split_for_limit(services.text(staff, header, **values) + note,
+                                          services.text(staff, whole, text=words, **values) + note,
                                           words, MAX_TEXT)
         delivered = await alert_staff(services, context.bot, text, patient_id=patient.id, follow_up=follow_up,
-                                      inbox_kind=InboxKind.MESSAGE, dedup_key=f"relay:{update.update_id}")
+                                      inbox_kind=kind, inbox_origin=origin, dedup_key=f"relay:{update.update_id}")
     if delivered:
         await services.store.run(note_effect, update_id=update.update_id, effect=RELAYED)
         await services.store.run(keep_message, patient_id=patient.id, direction=FROM_PATIENT, text=words,
                                  kind=_kind_of(message), now=services.clock(), update_id=update.update_id)
+        if flagged:
+            await services.store.run(record_event, kind=ESCALATED, patient_id=patient.id, detail=FROM_WORDS,
+                                     now=services.clock())
         # Words are an answer to "how is your skin?" too: no nudge, no silence alert after them.
         await services.store.run(patient_wrote, patient_id=patient.id)
         await close_silence(services, context.bot, patient.id)
-    log.info("relayed a message of patient %d to %d staff chat(s)", patient.id, delivered)
+    log.info("relayed a message of patient %d to %d staff chat(s)%s", patient.id, delivered,
+             " as a red flag" if flagged else "")
     if delivered and not edited:
         # The patient is talking to the clinic again: a closed topic opens, so that any colleague can answer.
         await queue_reopen(services, patient.id)
-    key = "relay_sent" if delivered else "relay_failed"
-    await message.reply_html(services.text(patient.locale, key))
+    await _answer_patient(message, services, patient, flagged=flagged, delivered=bool(delivered))
+
+
+def _status_note(services: Services, staff: str, patient, *, flagged: bool) -> str:
+    """Lines under a relayed message: that the patient had stopped (or ended the series), and for a red flag
+    the number staff can call."""
+    note = ""
+    if patient.status == PatientStatus.STOPPED:
+        note += "\n" + services.text(staff, "alert_relay_stopped")
+    elif patient.status == PatientStatus.NOT_CONTINUING:
+        note += "\n" + services.text(staff, "alert_relay_not_continuing")
+    if flagged and patient.phone:
+        note += "\n" + services.text(staff, "alert_phone", phone=display_phone(patient.phone))
+    return note
+
+
+async def _answer_patient(message, services: Services, patient, *, flagged: bool, delivered: bool) -> None:
+    """A red flag: the guidance, as for "I'm worried". Otherwise: it reached the team, and, out of clinic hours,
+    when they will read it and whom to call meanwhile."""
+    locale = patient.locale
+    if flagged and delivered:
+        await red_flag_follow_up(message, services, patient)
+        return
+    text = services.text(locale, "relay_sent" if delivered else "relay_failed")
+    if flagged:  # it did not reach the team: the number to call, and the closed notice out of hours
+        await message.reply_html(text)
+        await worried_follow_up(message, services, patient)
+        return
+    closed = closed_notice(services, patient, "relay_closed_note") if delivered else None
+    await message.reply_html(text if closed is None else f"{text}\n{closed}")
 
 
 def _kind_of(message) -> str:

@@ -6,6 +6,7 @@ already follows someone asks, with buttons, whether to switch, and changes nothi
 
 from __future__ import annotations
 
+import html
 import logging
 
 from telegram import Update
@@ -29,6 +30,7 @@ from jobs.patients.self_service import patient_for_chat
 from jobs.refusal import Refusal
 from jobs.staff.membership import STAFF_TOKEN_PREFIX
 from jobs.storage.states import PatientStatus
+from messages.catalog import Raw
 
 log = logging.getLogger(__name__)
 
@@ -151,4 +153,15 @@ async def _greet(update: Update, services: Services, result: LinkResult) -> None
         quiet = services.settings.quiet_hours
         note = services.text(patient.locale, "start_quiet_note", quiet_start=f"{quiet.start:%H:%M}",
                              quiet_end=f"{quiet.end:%H:%M}") if quiet.enabled else ""
-        await message.reply_html(services.text(patient.locale, "start_linked", name=patient.called_by) + note)
+        await message.reply_html(services.text(patient.locale, "start_linked", name=patient.called_by) + note
+                                 + privacy_line(services, patient.locale))
+
+
+def privacy_line(services: Services, locale: str) -> str:
+    """What the clinic keeps about the patient and how to erase it, with the privacy notice linked when set."""
+    line = services.text(locale, "privacy_note")
+    url = services.settings.privacy_url
+    if url:
+        link = Raw(f'<a href="{html.escape(url)}">{html.escape(url, quote=False)}</a>')
+        line += services.text(locale, "privacy_link", link=link)
+    return line

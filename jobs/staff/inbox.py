@@ -40,6 +40,12 @@ class InboxKind(StrEnum):
     MESSAGE = "message"        # a patient wrote to the clinic (one item per conversation until resolved)
 
 
+class ItemOrigin(StrEnum):
+    """What raised an item, where its kind alone does not say (``inbox_item.origin``; None: the usual way)."""
+
+    WORDS = "words"  # a "worried" item raised by a red flag in the patient's own words, not the button
+
+
 class InboxChange(StrEnum):
     """What can happen to an item (the ``inbox_event.kind`` each records)."""
 
@@ -129,8 +135,9 @@ def _refusal(item: InboxItem, change: InboxChange, staffer: Staffer | None) -> R
 
 
 def open_item(session: Session, *, kind: str, patient_id: int | None, text: str, now: datetime,
-              cause: Cause = SYSTEM) -> InboxItem:
-    """A new open item (or, for a patient's message, the conversation's item still open or taken)."""
+              cause: Cause = SYSTEM, origin: str | None = None) -> InboxItem:
+    """A new open item (or, for a patient's message, the conversation's item still open or taken);
+    ``origin`` (:class:`ItemOrigin`) says what raised it when the kind alone does not."""
     kind = InboxKind(kind)
     text = storable_text(text)  # the patient's words as they came: PostgreSQL stores no NUL
     if kind is InboxKind.MESSAGE and patient_id is not None:
@@ -139,7 +146,8 @@ def open_item(session: Session, *, kind: str, patient_id: int | None, text: str,
             InboxItem.status.in_(OPEN_STATUSES)).order_by(InboxItem.id.desc())).first()
         if current is not None:
             return current
-    item = InboxItem(kind=kind.value, patient_id=patient_id, text=text, opened_at=now, raised_at=now)
+    item = InboxItem(kind=kind.value, patient_id=patient_id, text=text, opened_at=now, raised_at=now,
+                     origin=ItemOrigin(origin).value if origin else None)
     session.add(item)
     session.flush()
     _record(session, item, InboxChange.OPEN, cause, now, None)

@@ -415,6 +415,9 @@ class InboxItem(SQLModel, table=True):
     # When it was last raised to staff (opened, or raised again because nobody took it), and how often again.
     raised_at: datetime = _utc()
     raised_again: int = 0
+    # What raised it, where a kind can come from more than one place: "words" for a "worried" item a red
+    # flag in the patient's own words raised (jobs/staff/inbox.py ItemOrigin); None for the usual source.
+    origin: str | None = Field(default=None, max_length=16)
 
 
 class InboxView(SQLModel, table=True):

@@ -182,7 +182,8 @@ def test_default_protocol_and_staff_language_are_checked_against_the_files(monke
 
 
 def test_check_in_a_fresh_folder_passes_and_leaves_nothing_behind(monkeypatch, tmp_path, capsys):
-    (tmp_path / ".env").write_text(f"BOT_TOKEN={TOKEN}\nCLINIC_PHONE=+34 600 000 000\nSTAFF_IDS=1001\n")
+    (tmp_path / ".env").write_text(f"BOT_TOKEN={TOKEN}\nCLINIC_PHONE=+34 600 000 000\nSTAFF_IDS=1001\n"
+                                   "CLINIC_NAME=Clínica Sol\nCLINIC_TIMEZONE=Europe/Madrid\n")
     (tmp_path / ".env").chmod(0o600)  # as the README says: the token is for this account only
     assert run(["check"], monkeypatch, tmp_path) == 0
     captured = capsys.readouterr()
@@ -215,11 +216,19 @@ def test_a_misspelt_key_in_env_is_warned_about(monkeypatch, tmp_path, capsys):
     assert "STAFF_IDS is empty" in err
 
 
-def test_check_warns_without_a_clinic_phone(monkeypatch, tmp_path, capsys):
+def test_check_warns_without_a_clinic_phone_name_or_zone_one_line_each(monkeypatch, tmp_path, capsys):
     assert run(["check"], monkeypatch, tmp_path, {"BOT_TOKEN": TOKEN, "STAFF_IDS": "1001"}) == 0
     err = capsys.readouterr().err.splitlines()
-    assert err == ["aftercare: warning: CLINIC_PHONE is not set: the red-flag texts tell patients to call "
+    assert err == ["aftercare: warning: CLINIC_NAME is not set: patients read 'our clinic' instead of the clinic's "
+                   "name; put it in .env",
+                   "aftercare: warning: CLINIC_TIMEZONE is not set: every time patients and staff read is UTC; put "
+                   "the clinic's zone in .env, e.g. CLINIC_TIMEZONE=Europe/Madrid",
+                   "aftercare: warning: CLINIC_PHONE is not set: the red-flag texts tell patients to call "
                    "\"the clinic's usual number\"; put the clinic's number in .env"]
+    # A clinic that really is on UTC says so, and is not warned.
+    env = {"BOT_TOKEN": TOKEN, "STAFF_IDS": "1001", "CLINIC_NAME": "Sol", "CLINIC_TIMEZONE": "UTC", "CLINIC_PHONE": "1"}
+    assert run(["check"], monkeypatch, tmp_path, env) == 0
+    assert capsys.readouterr().err == ""
 
 
 def test_bad_telegram_ids_and_addresses_stop_check_naming_the_key(monkeypatch, tmp_path, capsys):
@@ -256,7 +265,7 @@ def test_a_message_file_that_is_a_folder_or_nested_too_deeply_is_one_line(monkey
 def test_a_failed_start_without_network_is_one_clean_line(tmp_path):
     env = {key: value for key, value in os.environ.items() if not key.startswith(("BOT_", "PYTHONPATH"))}
     env.update(BOT_TOKEN=TOKEN, TELEGRAM_API_BASE_URL="http://127.0.0.1:9", CLINIC_PHONE="+34 600", STAFF_IDS="1001",
-               LOG_LEVEL="WARNING")
+               CLINIC_NAME="Clínica Sol", CLINIC_TIMEZONE="Europe/Madrid", LOG_LEVEL="WARNING")
     result = subprocess.run([sys.executable, "-m", "bot", "run"], cwd=tmp_path, env=env, capture_output=True,
                             text=True, timeout=60)
     assert result.returncode == 3
@@ -326,12 +335,31 @@ def test_a_locale_lacking_a_text_starts_with_a_warning_and_check_lists_it(monkey
     start = spanish.index("\nsun_care = ") + 1
     end = spanish.index('"""', spanish.index('"""', start) + 3) + 3
     (folder / "texts" / "de.toml").write_text(spanish[:start] + spanish[end:])
-    env = {"BOT_TOKEN": TOKEN, "MESSAGES_DIR": str(folder), "CLINIC_PHONE": "1", "STAFF_IDS": "1001"}
+    env = {"BOT_TOKEN": TOKEN, "MESSAGES_DIR": str(folder), "CLINIC_PHONE": "1", "STAFF_IDS": "1001",
+           "CLINIC_NAME": "Sol", "CLINIC_TIMEZONE": "Europe/Madrid"}
     assert run(["check"], monkeypatch, tmp_path, env) == 0
     captured = capsys.readouterr()
     assert "locales en, ar, de, es, pt, ru, tr, uk" in captured.out
     assert captured.err == ("aftercare: warning: texts/de.toml lacks 1 text(s), English is used for them: "
                             "[steps] sun_care\n")
+
+
+def test_check_says_when_a_clinic_texts_file_has_no_red_flag_vocabulary(monkeypatch, tmp_path, capsys):
+    folder = tmp_path / "mine"
+    shutil.copytree(DEFAULTS_DIR, folder)
+    english = (folder / "texts" / "en.toml").read_text()
+    start = english.index("[red_flags]")
+    (folder / "texts" / "en.toml").write_text(english[:start] + english[english.index("# ----", start):])
+    env = {"BOT_TOKEN": TOKEN, "MESSAGES_DIR": str(folder), "CLINIC_PHONE": "1", "STAFF_IDS": "1001",
+           "CLINIC_NAME": "Sol", "CLINIC_TIMEZONE": "Europe/Madrid"}
+    assert run(["check"], monkeypatch, tmp_path, env) == 0
+    assert capsys.readouterr().err == ("aftercare: warning: texts/en.toml has no [red_flags] table: patients' words "
+                                       "are read with the vocabulary shipped with aftercare; copy it from the "
+                                       "shipped file to edit it\n")
+    (folder / "texts" / "en.toml").write_text(english.replace('blisters = ["blister*"', 'blisters = ["b*"'))
+    assert run(["check"], monkeypatch, tmp_path, env) == 2
+    err = capsys.readouterr().err
+    assert "en.toml: [red_flags] blisters: 'b*': a word ending in * needs at least 3 letters" in err
 
 
 def test_the_readme_set_up_checks_before_the_first_run():
@@ -340,6 +368,8 @@ def test_the_readme_set_up_checks_before_the_first_run():
     readme = (Path(__file__).parents[2] / "README.md").read_text()
     first_block = re.search(r"```sh\n(.*?)\n```", readme, re.DOTALL).group(1)
     assert ".venv/bin/aftercare check && .venv/bin/aftercare run" in first_block
+    set_up = readme[readme.index("## Set-up"):readme.index("```sh")]
+    assert all(f"`{key}=" in set_up for key in ("CLINIC_NAME", "CLINIC_PHONE", "CLINIC_TIMEZONE"))
 
 
 def test_copy_to_postgresql_without_its_driver_is_one_line(monkeypatch, tmp_path, capsys):

@@ -219,7 +219,8 @@ async def test_patient_links_is_greeted_by_name_and_gets_the_first_message_at_on
     await harness.send(PATIENT_ID, f"/start {token}")
     texts = fake_api.texts(PATIENT_ID)
     assert texts[0].startswith("Hi Anna, you're all set: Clínica Sol will look after your skin")
-    assert texts[0].endswith("I stay quiet between 21:00 and 08:00.")
+    assert "I stay quiet between 21:00 and 08:00.\n\n🔒 What Clínica Sol keeps about you" in texts[0]
+    assert texts[0].endswith("It stays until you send /delete, which erases it at once.")
     assert "redness and mild swelling" in texts[1]  # the "what to expect" step, sent at once
     assert len(texts) == 2
     [patient] = harness.rows(Patient)
