@@ -11,14 +11,15 @@ from datetime import datetime
 from zoneinfo import ZoneInfo
 
 from bot.services import Services
-from jobs.buttons import ANSWER_LABELS, REVIEW_LABELS
+from jobs.buttons import ANSWER_LABELS, REVIEW_LABELS, scale_label
+from jobs.care.outcomes import REVIEW_OPENED
 from jobs.care.photos import Review
 from jobs.care.silence import KIND_NUDGE, KIND_SILENCE
 from jobs.inputs import display_phone
 from jobs.staff.console import Timeline
 from jobs.storage.models import Patient, Photo
 from jobs.storage.states import ReminderStatus
-from messages.protocol import KIND_PHOTO
+from messages.protocol import KIND_OUTCOME, KIND_PHOTO, KIND_REVIEW
 
 R = ReminderStatus
 _MARKS = {R.SENT: "✅", R.PENDING: "⏳", R.WAITING: "⏳", R.HELD: "⏸", R.CLAIMED: "⏳", R.SKIPPED: "⏭", R.FAILED: "❌",
@@ -57,9 +58,8 @@ def timeline_lines(services: Services, locale: str, timeline: Timeline) -> list[
             extra = ""
             # A photo step's answers are its photos, listed under it with their reviews.
             if reminder.answer and reminder.kind != KIND_PHOTO:
-                label = ANSWER_LABELS.get(reminder.answer)
                 extra = services.text(locale, "patient_step_answer",
-                                      answer=services.text(locale, label) if label else reminder.answer)
+                                      answer=answer_label(services, locale, reminder, enrollment.protocol_name))
             elif reminder.status in (R.SKIPPED, R.FAILED, R.CANCELLED) and reminder.outcome:
                 extra = f" — {reminder.outcome}"
             step = catalog.step_title(locale, reminder.step_key)
@@ -70,6 +70,34 @@ def timeline_lines(services: Services, locale: str, timeline: Timeline) -> list[
                                        step=step, extra=extra))
             lines += [photo_line(services, locale, photo, zone) for photo in timeline.photos
                       if photo.reminder_id == reminder.id]
+    return lines
+
+
+def answer_label(services: Services, locale: str, reminder, protocol_name: str) -> str:
+    """A step's answer in words: a button's label, an outcome on its scale, a review link opened."""
+    if reminder.kind == KIND_OUTCOME:
+        scale = services.catalog.protocol_for(protocol_name).step_scale(reminder.step_key)
+        return scale_label(scale, reminder.answer, catalog=services.catalog, locale=locale)
+    if reminder.kind == KIND_REVIEW and reminder.answer == REVIEW_OPENED:
+        return services.text(locale, "review_opened")
+    label = ANSWER_LABELS.get(reminder.answer)
+    return services.text(locale, label) if label else reminder.answer
+
+
+def outcome_lines(services: Services, locale: str, timeline: Timeline) -> list[str]:
+    """The patient's own answers to the outcome steps, on the scale each was asked with, oldest first."""
+    if not timeline.outcomes:
+        return []
+    zone = ZoneInfo(timeline.patient.timezone)
+    lines = [services.text(locale, "patient_outcomes_title")]
+    for row in timeline.outcomes:
+        scale = services.catalog.protocol_for(row.protocol_name).scale(row.scale)
+        lines.append(services.text(
+            locale, "patient_outcome_line", step=services.catalog.step_title(locale, row.step_key),
+            answer=("📉 " if row.worse else "") + scale_label(scale, row.answer, catalog=services.catalog,
+                                                              locale=locale),
+            changed=services.text(locale, "patient_outcome_changed") if row.changes else "",
+            when=_when(services, locale, row.changed_at or row.answered_at, zone)))
     return lines
 
 

@@ -10,7 +10,7 @@ from telegram import Bot
 
 from bot.services import Services
 from bot.settings import Settings
-from bot.web import api, health, hooks, metrics, openapi
+from bot.web import api, health, hooks, metrics, openapi, reviews
 from bot.web.access_log import log_requests
 from bot.web.common import BOT, MAX_BODY_BYTES, SERVICES, WRITE_LOCK, answer_refusals
 
@@ -24,7 +24,7 @@ def build_web_app(services: Services, bot: Bot) -> web.Application:
     app[SERVICES] = services
     app[BOT] = bot
     app[WRITE_LOCK] = asyncio.Lock()
-    for module in (health, metrics, openapi, api, hooks):
+    for module in (health, metrics, openapi, api, hooks, reviews):
         module.add_routes(app)
     return app
 

@@ -14,6 +14,7 @@ from sqlmodel import Session, select
 
 from jobs import events
 from jobs.actors import staff
+from jobs.care.outcomes import patient_outcomes
 from jobs.care.planning import QuietHours, next_session_window
 from jobs.care.silence import KIND_NUDGE, KIND_SILENCE
 from jobs.inputs import InputRefused, looks_like_id, parse_row_id
@@ -23,7 +24,7 @@ from jobs.patients.lifecycle import Applied, LifecycleEvent, apply_event
 from jobs.patients.queries import current_enrollment
 from jobs.patients.reminder_moves import CancelReason, cancel_reminders
 from jobs.refusal import Refusal
-from jobs.storage.models import Enrollment, Event, Invite, Patient, Photo, Reminder, StaffNote
+from jobs.storage.models import Enrollment, Event, Invite, OutcomeAnswer, Patient, Photo, Reminder, StaffNote
 from jobs.storage.states import PatientStatus, ReminderStatus
 from messages.protocol import KIND_CHECKIN, KIND_PHOTO, KIND_REBOOK, Protocol
 
@@ -121,6 +122,7 @@ class Timeline:
     history: list[Event] = field(default_factory=list)  # the lifecycle events, oldest first
     notes: list[StaffNote] = field(default_factory=list)  # what staff wrote in the patient's topic, oldest first
     photos: list[Photo] = field(default_factory=list)  # photos that answered photo steps, oldest first
+    outcomes: list[OutcomeAnswer] = field(default_factory=list)  # outcome steps answered, oldest first
 
 
 def patient_timeline(session: Session, *, patient_id: int) -> Timeline | None:
@@ -139,7 +141,8 @@ def patient_timeline(session: Session, *, patient_id: int) -> Timeline | None:
                               .order_by(StaffNote.created_at, StaffNote.id)))
     photos = list(session.exec(select(Photo).where(Photo.patient_id == patient_id)
                                .order_by(Photo.received_at, Photo.id)))
-    return Timeline(patient, enrollments, reminders, history, notes=notes, photos=photos)
+    return Timeline(patient, enrollments, reminders, history, notes=notes, photos=photos,
+                    outcomes=patient_outcomes(session, patient_id=patient_id))
 
 
 def _check_next_session(session: Session, *, patient_id: int, session_at: datetime) -> tuple[Patient, Enrollment]:
