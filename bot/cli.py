@@ -575,6 +575,17 @@ def _cards(env: dict[str, str], args: argparse.Namespace) -> int:
     return 0
 
 
+def outcome_scales(catalog, locale: str) -> dict[tuple[str, str], list[tuple[str, str]]]:
+    """Each protocol's outcome scales as (code, label in ``locale``), for the FHIR Questionnaires."""
+    from jobs.buttons import scale_label
+    from messages.protocol import KIND_OUTCOME
+
+    return {(protocol.name, scale.name): [(answer, scale_label(scale, answer, catalog=catalog, locale=locale))
+                                          for answer in scale.answers]
+            for protocol in catalog.protocols.values()
+            for scale in (protocol.scale(step.scale) for step in protocol.steps if step.kind == KIND_OUTCOME)}
+
+
 def _export(env: dict[str, str], args: argparse.Namespace) -> int:
     from bot.app import load_messages
     from bot.services import utc_now
@@ -592,7 +603,8 @@ def _export(env: dict[str, str], args: argparse.Namespace) -> int:
             # Each step by its name for staff ("Sun care"), in the staff's language.
             titles = {step.key: catalog.step_title(settings.staff_locale, step.key)
                       for protocol in catalog.protocols.values() for step in protocol.steps}
-            counts = export_fhir(engine, Path(args.target), now=utc_now(), titles=titles)
+            counts = export_fhir(engine, Path(args.target), now=utc_now(), titles=titles,
+                                 scales=outcome_scales(catalog, settings.staff_locale))
     except ExportError as exc:
         print(f"aftercare: export: {exc}", file=sys.stderr)
         return 2
