@@ -2,7 +2,9 @@
 
 A press records the answer (jobs/care/outcomes.py), marks it on the buttons (which stay, so a
 second press within the step's validity changes it) and thanks the patient; a "worse" answer
-goes to staff as an inbox item, and the patient is told the clinic will be in touch.
+goes to staff as an inbox item, and the patient is told the clinic will be in touch. The first
+answer is followed by "anything you'd like to tell us?": the patient's words then reach staff as
+any message does (bot/handlers/relay.py), so nothing new is needed to carry them.
 """
 
 from __future__ import annotations
@@ -51,6 +53,9 @@ async def outcome_button(update: Update, context: AftercareContext) -> None:
             await query.message.reply_html(services.text(locale, "outcome_worse", name=patient.name))
     elif result.previous is None:
         await query.message.reply_html(services.text(locale, "outcome_thanks", name=patient.name))
+    if result.previous is None:
+        # The free-text follow-up: what the patient writes next is relayed to staff like any message.
+        await query.message.reply_html(services.text(locale, "outcome_tell_us"))
     log.info("patient %d answered outcome %d: %s (was %s)", patient.id, reminder_id, answer, result.previous)
     if result.newly_worse:
         staff = services.staff_locale

@@ -54,7 +54,8 @@ async def test_an_answer_is_thanked_and_a_second_press_changes_it_and_says_so(cl
     await _after_the_series(clinic, clock)
     message_id, data = clinic.buttons(PATIENT_ID)
     await clinic.press(PATIENT_ID, data[1], message_id)  # much improved
-    assert "Thank you, Anna K!" in fake_api.texts(PATIENT_ID)[-1]
+    assert "Thank you, Anna K!" in fake_api.texts(PATIENT_ID)[-2]
+    assert "anything you'd like to tell us about your results?" in fake_api.texts(PATIENT_ID)[-1]
     marked = fake_api.calls_to("editMessageReplyMarkup")[-1].params["reply_markup"]["inline_keyboard"]
     assert marked[1][0]["text"] == "✓ Much improved" and marked[0][0]["text"] == "Very much improved"
     clock.advance(days=2)
@@ -82,7 +83,7 @@ async def test_a_worse_answer_is_an_owned_inbox_item_and_the_patient_is_told(cli
     await _after_the_series(clinic, clock)
     message_id, data = clinic.buttons(OTHER_ID)
     await clinic.press(OTHER_ID, data[-1], message_id)  # very much worse
-    assert "someone will be in touch with you" in fake_api.texts(OTHER_ID)[-1]
+    assert "someone will be in touch with you" in fake_api.texts(OTHER_ID)[-2]
     alert = fake_api.texts(STAFF_ID)[-1]
     assert "Ben Ortega" in alert and "Very much worse" in alert and "One month after the series" in alert
     [item] = clinic.rows(InboxItem)
@@ -147,5 +148,49 @@ async def test_the_question_waits_for_the_clinic_to_open(fake_api, database_url,
         clock.set_local(31, 9, 1)  # Friday 09:01
         await bot.dispatch()
         assert "how has your skin changed overall?" in fake_api.texts(PATIENT_ID)[-1]
+    finally:
+        await bot.stop()
+
+
+async def test_what_the_patient_writes_after_answering_reaches_staff_like_any_message(clinic, fake_api, clock):
+    await _after_the_series(clinic, clock)
+    message_id, data = clinic.buttons(PATIENT_ID)
+    await clinic.press(PATIENT_ID, data[2], message_id)
+    assert "Just write it here" in fake_api.texts(PATIENT_ID)[-1]
+    await clinic.send(PATIENT_ID, "The scars on my cheeks are much softer, thank you!")
+    assert any("The scars on my cheeks are much softer" in text for text in fake_api.texts(STAFF_ID)[-2:])
+    [item] = clinic.rows(InboxItem)
+    assert item.kind == InboxKind.MESSAGE  # a message, not an outcome to call about
+
+
+async def test_a_protocols_own_scale_gives_the_buttons_and_says_which_answers_are_worse(fake_api, database_url, clock,
+                                                                                       tmp_path):
+    import shutil
+
+    from messages.catalog import DEFAULTS_DIR
+
+    folder = tmp_path / "mine"
+    shutil.copytree(DEFAULTS_DIR, folder)
+    protocol = folder / "protocols" / "microneedling.toml"
+    protocol.write_text(protocol.read_text().replace('key = "outcome_day30"', 'key = "outcome_day30"\nscale = "gais"')
+                        + '\n[scales.gais]\nanswers = [\n'
+                          '  { key = "better", labels = { en = "Better", es = "Mejor" } },\n'
+                          '  { key = "same", labels = { en = "The same" } },\n'
+                          '  { key = "worse", labels = { en = "Worse", es = "Peor" }, worse = true },\n]\n')
+    bot = await BotHarness(fake_api, bot_env(fake_api, database_url, MESSAGES_DIR=str(folder)), clock).start()
+    try:
+        await bot.link("/enroll Ana session=3/3 lang=es")
+        clock.set_local(30, 11, 5)
+        await bot.dispatch()
+        message_id, data = bot.buttons(PATIENT_ID)
+        assert [d.rsplit(":", 1)[1] for d in data] == ["better", "same", "worse"]
+        assert [row[0]["text"] for row in _markup(fake_api, PATIENT_ID)] == ["Mejor", "The same", "Peor"]
+        await bot.press(PATIENT_ID, data[1], message_id)
+        assert not bot.rows(InboxItem)
+        await bot.press(PATIENT_ID, data[2], message_id)
+        [item] = bot.rows(InboxItem)
+        assert item.kind == InboxKind.OUTCOME and "Worse" in fake_api.texts(STAFF_ID)[-1]
+        [row] = bot.rows(OutcomeAnswer)
+        assert (row.scale, row.answer, row.worse) == ("gais", "worse", True)
     finally:
         await bot.stop()
