@@ -17,7 +17,7 @@ from jobs.care.photos import Review
 from jobs.care.silence import KIND_NUDGE, KIND_SILENCE
 from jobs.inputs import display_phone
 from jobs.staff.console import Timeline
-from jobs.storage.models import Patient, Photo
+from jobs.storage.models import OutcomeAnswer, Patient, Photo, Reminder
 from jobs.storage.states import ReminderStatus
 from messages.protocol import KIND_OUTCOME, KIND_PHOTO, KIND_REVIEW
 
@@ -73,24 +73,25 @@ def timeline_lines(services: Services, locale: str, timeline: Timeline) -> list[
     return lines
 
 
-def answer_label(services: Services, locale: str, reminder, protocol_name: str) -> str:
+def answer_label(services: Services, locale: str, reminder: Reminder, protocol_name: str) -> str:
     """A step's answer in words: a button's label, an outcome on its scale, a review link opened."""
+    answer = reminder.answer or ""
     if reminder.kind == KIND_OUTCOME:
         scale = services.catalog.protocol_for(protocol_name).step_scale(reminder.step_key)
-        return scale_label(scale, reminder.answer, catalog=services.catalog, locale=locale)
-    if reminder.kind == KIND_REVIEW and reminder.answer == REVIEW_OPENED:
+        return scale_label(scale, answer, catalog=services.catalog, locale=locale)
+    if reminder.kind == KIND_REVIEW and answer == REVIEW_OPENED:
         return services.text(locale, "review_opened")
-    label = ANSWER_LABELS.get(reminder.answer)
-    return services.text(locale, label) if label else reminder.answer
+    label = ANSWER_LABELS.get(answer)
+    return services.text(locale, label) if label else answer
 
 
-def outcome_lines(services: Services, locale: str, timeline: Timeline) -> list[str]:
+def outcome_lines(services: Services, locale: str, patient: Patient, outcomes: list[OutcomeAnswer]) -> list[str]:
     """The patient's own answers to the outcome steps, on the scale each was asked with, oldest first."""
-    if not timeline.outcomes:
+    if not outcomes:
         return []
-    zone = ZoneInfo(timeline.patient.timezone)
+    zone = ZoneInfo(patient.timezone)
     lines = [services.text(locale, "patient_outcomes_title")]
-    for row in timeline.outcomes:
+    for row in outcomes:
         scale = services.catalog.protocol_for(row.protocol_name).scale(row.scale)
         lines.append(services.text(
             locale, "patient_outcome_line", step=services.catalog.step_title(locale, row.step_key),

@@ -141,7 +141,8 @@ async def patient_command(update: Update, context: AftercareContext) -> None:
     timeline = await services.store.run(view_patient, patient_id=patient.id, now=services.clock())
     locale = context.locale
     lines = (profile_lines(services, locale, patient) + timeline_lines(services, locale, timeline)
-             + outcome_lines(services, locale, timeline) + history_lines(services, locale, timeline)
+             + outcome_lines(services, locale, patient, timeline.outcomes if timeline else [])
+             + history_lines(services, locale, timeline)
              + notes_lines(services, locale, timeline))
     text = "\n".join(lines)
     # Telegram's limit is 4096 characters; a long history is cut at the oldest end.

@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 
 from telegram import Update
+from telegram.constants import ParseMode
 from telegram.error import BadRequest
 
 from bot.alerts import alert_staff
@@ -27,14 +28,20 @@ log = logging.getLogger(__name__)
 async def outcome_button(update: Update, context: AftercareContext) -> None:
     """Record or change an outcome answer; a newly "worse" one opens an item for staff."""
     services = context.services
-    query = update.callback_query
+    query, user = update.callback_query, update.effective_user
+    if query is None or user is None:  # the button handler routes presses only
+        return
     reminder_id, answer = context.button.number, context.button.value
-    result = await services.store.run(answer_outcome, reminder_id=reminder_id, chat_id=update.effective_user.id,
+    result = await services.store.run(answer_outcome, reminder_id=reminder_id, chat_id=user.id,
                                       answer=answer, catalog=services.catalog, now=services.clock())
     patient, locale = result.patient, result.patient.locale
 
     def label(key: str, in_locale: str = locale) -> str:
         return scale_label(result.scale, key, catalog=services.catalog, locale=in_locale)
+
+    async def reply(key: str, **values: object) -> None:
+        # To the presser's own chat: the pressed message may be too old for Telegram to reply to.
+        await context.bot.send_message(user.id, services.text(locale, key, **values), parse_mode=ParseMode.HTML)
 
     if result.previous == answer:
         await query.answer(services.text(locale, "already_answered"))
@@ -46,16 +53,15 @@ async def outcome_button(update: Update, context: AftercareContext) -> None:
     except BadRequest as exc:  # the message is too old to edit, or unchanged: the reply below still says it
         log.info("outcome %d: buttons not updated: %s", reminder_id, exc.message)
     if result.previous is not None:
-        await query.message.reply_html(services.text(locale, "outcome_changed", answer=label(answer),
-                                                     previous=label(result.previous)))
+        await reply("outcome_changed", answer=label(answer), previous=label(result.previous))
     if result.worse:
         if result.previous is None or result.newly_worse:
-            await query.message.reply_html(services.text(locale, "outcome_worse", name=patient.name))
+            await reply("outcome_worse", name=patient.name)
     elif result.previous is None:
-        await query.message.reply_html(services.text(locale, "outcome_thanks", name=patient.name))
+        await reply("outcome_thanks", name=patient.name)
     if result.previous is None:
         # The free-text follow-up: what the patient writes next is relayed to staff like any message.
-        await query.message.reply_html(services.text(locale, "outcome_tell_us"))
+        await reply("outcome_tell_us")
     log.info("patient %d answered outcome %d: %s (was %s)", patient.id, reminder_id, answer, result.previous)
     if result.newly_worse:
         staff = services.staff_locale

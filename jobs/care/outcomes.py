@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from sqlalchemy import func
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from jobs import events
 from jobs.care.answers import sent_to_presser
@@ -52,16 +52,18 @@ def answer_outcome(session: Session, *, reminder_id: int, chat_id: int, answer: 
     """Record (or change, within the step's validity) the answer to outcome step ``reminder_id``."""
     reminder, patient = sent_to_presser(session, reminder_id, chat_id, KIND_OUTCOME)
     enrollment = session.get(Enrollment, reminder.enrollment_id)
+    if enrollment is None or enrollment.id is None:
+        raise Refusal("not_your_button")
     scale = catalog.protocol_for(enrollment.protocol_name).step_scale(reminder.step_key)
     if answer not in scale.answers:
         raise Refusal("not_your_button")
-    row = session.exec(select(OutcomeAnswer).where(OutcomeAnswer.reminder_id == reminder_id)).first()
+    row = session.exec(select(OutcomeAnswer).where(col(OutcomeAnswer.reminder_id) == reminder_id)).first()
     if row is not None and reminder.expires_at <= now:
         raise Refusal("outcome_closed", locale=patient.locale)
     previous = row.answer if row is not None else None
     worse = answer in scale.worse
     if row is None:
-        row = OutcomeAnswer(reminder_id=reminder_id, patient_id=patient.id, enrollment_id=enrollment.id,
+        row = OutcomeAnswer(reminder_id=reminder_id, patient_id=reminder.patient_id, enrollment_id=enrollment.id,
                             protocol_name=enrollment.protocol_name, step_key=reminder.step_key, scale=scale.name,
                             answer=answer, worse=worse, answered_at=now)
         events.record_event(session, kind=events.OUTCOME, patient_id=patient.id, detail=answer, now=now)
@@ -128,21 +130,20 @@ class OutcomeFigures:
 def outcome_figures(session: Session, *, since: datetime | None = None) -> OutcomeFigures:
     """The figures of outcome steps and review requests sent since ``since`` (all time for None)."""
     figures = OutcomeFigures()
-    sent = [Reminder.status == ReminderStatus.SENT]
+    sent = [col(Reminder.status) == ReminderStatus.SENT]
     if since is not None:
-        sent.append(Reminder.sent_at >= since)
+        sent.append(col(Reminder.sent_at) >= since)
     figures.asked = session.exec(select(func.count()).select_from(Reminder)
-                                 .where(Reminder.kind == KIND_OUTCOME, *sent)).one()
-    rows = session.exec(select(OutcomeAnswer.protocol_name, OutcomeAnswer.step_key, OutcomeAnswer.answer,
-                               OutcomeAnswer.worse, Enrollment.session_number)
-                        .join(Reminder, Reminder.id == OutcomeAnswer.reminder_id)
-                        .join(Enrollment, Enrollment.id == OutcomeAnswer.enrollment_id).where(*sent)).all()
-    for protocol_name, step_key, answer, worse, session_number in rows:
-        figures.by_protocol[(protocol_name, step_key)][answer] += 1
-        figures.by_sessions[session_number][answer] += 1
+                                 .where(col(Reminder.kind) == KIND_OUTCOME, *sent)).one()
+    rows = session.exec(select(OutcomeAnswer, col(Enrollment.session_number))
+                        .join(Reminder, col(Reminder.id) == col(OutcomeAnswer.reminder_id))
+                        .join(Enrollment, col(Enrollment.id) == col(OutcomeAnswer.enrollment_id)).where(*sent)).all()
+    for row, session_number in rows:
+        figures.by_protocol[(row.protocol_name, row.step_key)][row.answer] += 1
+        figures.by_sessions[session_number][row.answer] += 1
         figures.answered += 1
-        figures.worse += bool(worse)
-    reviews = session.exec(select(Reminder.answer).where(Reminder.kind == KIND_REVIEW, *sent)).all()
+        figures.worse += row.worse
+    reviews = session.exec(select(col(Reminder.answer)).where(col(Reminder.kind) == KIND_REVIEW, *sent)).all()
     figures.reviews_sent = len(reviews)
     figures.reviews_opened = sum(1 for answer in reviews if answer == REVIEW_OPENED)
     return figures
@@ -150,10 +151,6 @@ def outcome_figures(session: Session, *, since: datetime | None = None) -> Outco
 
 def patient_outcomes(session: Session, *, patient_id: int) -> list[OutcomeAnswer]:
     """A patient's outcome answers, oldest first."""
-    return list(session.exec(select(OutcomeAnswer).where(OutcomeAnswer.patient_id == patient_id)
-                             .order_by(OutcomeAnswer.answered_at, OutcomeAnswer.id)).all())
+    return list(session.exec(select(OutcomeAnswer).where(col(OutcomeAnswer.patient_id) == patient_id)
+                             .order_by(col(OutcomeAnswer.answered_at), col(OutcomeAnswer.id))).all())
 
-
-def all_outcomes(session: Session) -> list[OutcomeAnswer]:
-    """Every outcome answer, for the exports, in answer order."""
-    return list(session.exec(select(OutcomeAnswer).order_by(OutcomeAnswer.answered_at, OutcomeAnswer.id)).all())

@@ -187,8 +187,8 @@ class OutcomeAnswer(SQLModel, table=True):
     scale: str = Field(max_length=32)
     answer: str = Field(max_length=16)
     worse: bool = False
-    answered_at: datetime = _utc()
-    changed_at: datetime | None = _utc(default=None, nullable=True)
+    answered_at: datetime = Field(sa_type=UTCDateTime)
+    changed_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     changes: int = 0
 
 
