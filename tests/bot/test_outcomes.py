@@ -94,6 +94,8 @@ async def test_a_worse_answer_is_an_owned_inbox_item_and_the_patient_is_told(cli
     await clinic.press(STAFF_ID, take, len(fake_api.sent_messages(STAFF_ID)))
     [item] = clinic.rows(InboxItem)
     assert (item.status, item.taken_by) == (InboxStatus.TAKEN, STAFF_ID)
+    await clinic.send(STAFF_ID, "/inbox")
+    assert "📉" in fake_api.texts(STAFF_ID)[-1] and "outcome: worse" in fake_api.texts(STAFF_ID)[-1]
     # Changing between two "worse" answers tells staff nothing new; the answer is still changed.
     await clinic.press(OTHER_ID, data[-2], message_id)
     assert len(clinic.rows(InboxItem)) == 1
