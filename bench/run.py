@@ -64,7 +64,8 @@ sys.path.insert(0, str(ROOT))
 from bench import seed as seeding  # noqa: E402
 from bench.common import TOKEN  # noqa: E402
 
-SECTIONS = ("throughput", "sweep", "components", "profile", "limit", "scale", "usual", "outage", "burst", "import")
+SECTIONS = ("throughput", "sweep", "components", "profile", "limit", "scale", "usual", "outage", "burst", "import",
+            "staff")
 TARGET_PATIENTS = 100_000
 TARGET_JOBS = TARGET_PATIENTS * 8
 
@@ -78,6 +79,7 @@ FULL = {
     "outage_jobs": 1000, "outage_s": 5, "ours_outage_due": 1000, "ours_outage_stale": 200,
     "burst_patients": 40, "burst_backlog": 5000,
     "import_rows": TARGET_PATIENTS, "import_one_by_one": 1000, "import_orm": 5000, "import_cards": 1000,
+    "staff_patients": 50, "staff_seconds": 75,
 }
 QUICK = {
     **FULL, "tp_n": 3000, "sweep": [], "components_n": 1000,
@@ -451,6 +453,16 @@ def section_burst(run: Runner, cfg: dict, kinds: list[str], out: dict) -> None:
         seeding.drop_database(kind, "bench_burst", run.workdir)
 
 
+def section_staff(run: Runner, cfg: dict, out: dict) -> None:
+    """Reminders' lateness while a forum staff group has a backlog of silence alerts (bench/staff_backlog.py)."""
+    result = run.worker("staff_backlog", {"patients": cfg["staff_patients"], "seconds": cfg["staff_seconds"]},
+                        timeout=cfg["staff_seconds"] + 300)
+    out["staff"] = result
+    log(f"staff backlog: {result['reminders_sent']} of {result['reminders_due_at_45s']} reminders sent, "
+        f"lateness median {result['lateness_median_s']} s, max {result['lateness_max_s']} s; "
+        f"{result['staff_alerts_sent']} of {result['staff_alerts_queued']} alerts out, {result['group_429s']} 429s")
+
+
 def machine() -> dict:
     cpu = "unknown"
     with open("/proc/cpuinfo") as info:
@@ -645,6 +657,15 @@ def render(results: dict, cfg: dict, quick: bool) -> str:
         f"{cfg['burst_backlog']:,}: /start to greeting (median / p95 / max s)", "p95 ≤ 2",
         burst("sqlite"), burst("postgres"), "", "")
 
+    st = results.get("staff")
+    if st:
+        row(f"{st['patients']} silence alerts due at once to a forum staff group (3 group calls each, Telegram's 20 a "
+            f"minute), {st['reminders_due_at_45s']} patient reminders due 45 s later: reminders' lateness (median / "
+            f"max s); alerts out after {st['seconds']:.0f} s; 429s", "on time whatever the backlog",
+            f"**{_fmt(st['lateness_median_s'], digits=2)} / {_fmt(st['lateness_max_s'], digits=2)}** "
+            f"({st['reminders_sent']} of {st['reminders_due_at_45s']} sent); {st['staff_alerts_sent']} of "
+            f"{st['staff_alerts_queued']} alerts; {st['group_429s']} 429s", "", "", "")
+
     im = results.get("import", {})
 
     def imp(kind, worker, key, digits=1, suffix=""):
@@ -802,6 +823,8 @@ def main() -> int:
                     section_burst(run, cfg, kinds, results)
                 elif name == "import":
                     section_import(run, cfg, kinds, results)
+                elif name == "staff":
+                    section_staff(run, cfg, results)
             except Exception as exc:  # noqa: BLE001 - one broken section must not lose the others
                 log(f"section {name} failed: {type(exc).__name__}: {exc}")
                 results.setdefault("errors", {})[name] = f"{type(exc).__name__}: {exc}"

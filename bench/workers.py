@@ -694,8 +694,15 @@ async def burst(args: dict) -> dict:
 
 # ---------------------------------------------------------------------------------------------- main
 
+async def staff_backlog(args: dict) -> dict:
+    """Reminders' lateness behind a staff group's backlog of alerts (bench/staff_backlog.py)."""
+    from bench.staff_backlog import measure
+
+    return await measure(args["patients"], args["seconds"])
+
+
 WORKERS = {"drain": drain, "components": components, "dispatcher_start": dispatcher_start,
-           "scale_queries": scale_queries, "outage_ours": outage_ours, "burst": burst}
+           "scale_queries": scale_queries, "outage_ours": outage_ours, "burst": burst, "staff_backlog": staff_backlog}
 
 
 def main() -> None:

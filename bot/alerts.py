@@ -1,8 +1,10 @@
 """Telling staff: escalations, bookings, blocked patients and relayed patient messages.
 
 Alerts go to ``STAFF_CHAT_ID`` when set (into the patient's own topic when that chat is a forum:
-bot/topics.py), otherwise to each staff member privately. An alert about a patient is remembered,
-so that a staff member who replies to it reaches the patient.
+bot/topics.py), otherwise to each staff member privately. They are queued here and sent by the staff
+outbox (bot/outbox.py) at each chat's pace: :func:`alert_staff` queues, :func:`deliver_alert` sends.
+An alert about a patient is remembered (when sent), so that a staff member who replies to it
+reaches the patient.
 """
 
 from __future__ import annotations
@@ -18,10 +20,18 @@ from bot.inbox_views import markup_for, render
 from bot.limits import MAX_CAPTION, MAX_TEXT, fits, visible_length  # noqa: F401  (their home for the relay)
 from bot.services import Services
 from bot.topics import send_about
-from jobs.staff.inbox import add_view, open_item
+from jobs.staff.inbox import InboxKind, add_view, open_item
+from jobs.staff.outbox import Action, ClaimedNotice, Notice, Priority
 from jobs.staff.relay import remember_relay
+from jobs.storage.models import InboxItem
 
 log = logging.getLogger(__name__)
+
+# Which alerts go first when a staff chat has more waiting than it may be sent.
+KIND_PRIORITY = {
+    InboxKind.WORRIED: Priority.URGENT, InboxKind.ESCALATION: Priority.URGENT,
+    InboxKind.MESSAGE: Priority.PATIENT, InboxKind.PHOTO: Priority.PATIENT,
+}
 
 def chunks(words: str, limit: int = MAX_TEXT) -> list[str]:
     """Plain ``words`` as HTML messages of at most ``limit`` each (split between characters, escaped after)."""
@@ -47,12 +57,13 @@ def split_for_limit(header: str, whole: str, words: str, limit: int) -> tuple[st
 async def alert_staff(services: Services, bot: Bot, text: str, *, patient_id: int | None = None,
                       photo: str | None = None, copy_of: Message | None = None, exclude: int | None = None,
                       follow_up: list[str] | None = None, reply_markup: InlineKeyboardMarkup | None = None,
-                      inbox_kind: str | None = None) -> int:
-    """Send ``text`` to staff (but ``exclude``); return how many got it.
+                      inbox_kind: str | None = None, priority: Priority | None = None,
+                      dedup_key: str | None = None) -> int:
+    """Queue ``text`` for staff (but ``exclude``); return how many staff chats it is queued for.
 
-    ``reply_markup``: buttons under the alert itself (a photo's review buttons). ``inbox_kind``
-    ("photo", "silence", "worried", …) says which kind of staff work the alert is; accepted and not
-    yet used here (the staff inbox of issue 12 opens an item for it).
+    The staff outbox (bot/outbox.py) sends it, at each staff chat's pace, the most urgent first
+    (``priority``: by default from ``inbox_kind``); ``dedup_key`` queues it once however often this is
+    called with it (a silence alert whose reminder was claimed again). ``bot`` is not called here.
 
     With ``photo``, the photo with ``text`` as its caption; with ``copy_of``, a copy of that
     message (a patient's voice message, video or file) with ``text`` as its caption. ``follow_up``
@@ -62,69 +73,99 @@ async def alert_staff(services: Services, bot: Bot, text: str, *, patient_id: in
     With ``inbox_kind`` (jobs.staff.inbox.InboxKind: "worried", "photo", "silence", "message", …) the alert
     is an inbox item: it is opened (a patient's further message joins their open conversation's
     item), the alert carries *I'll take it* / *Resolved* under its own buttons, and every message
-    sent is remembered as a view of the item, edited when the item changes (bot/inbox_views.py).
+    sent is remembered as a view of the item, edited when the item changes (bot/inbox_views.py). The
+    item is shown as it is when the alert goes out, not as it was when queued.
     """
     chats = [chat_id for chat_id in await services.staff_chats() if chat_id != exclude]
-    item = None
-    body = None
+    item_id = body = None
     if inbox_kind is not None:
         item = await services.store.run(open_item, kind=inbox_kind, patient_id=patient_id, text=text,
                                         now=services.clock())
         # A conversation's later message shows its own words, under the item's status and buttons.
-        body = None if item.text == text else text
-        text = render(services, item, body=body, caption=photo is not None or copy_of is not None)
-        reply_markup_sent = markup_for(services, item, reply_markup)
-    else:
-        reply_markup_sent = reply_markup
-    delivered = await send_to_chats(services, bot, chats, text, patient_id=patient_id, photo=photo, copy_of=copy_of,
-                                    follow_up=follow_up, reply_markup=reply_markup_sent,
-                                    item_id=item.id if item else None, body=body, extra=reply_markup)
-    if chats and not delivered:
-        log.error("an alert reached none of the %d staff chat(s): every send failed (see the warnings above)",
-                  len(chats))
-    elif not chats and exclude is None:
+        item_id, body = item.id, (None if item.text == text else text)
+        if priority is None:
+            priority = KIND_PRIORITY.get(InboxKind(inbox_kind), Priority.ROUTINE)
+    queued = await send_to_chats(services, bot, chats, text, patient_id=patient_id, photo=photo, copy_of=copy_of,
+                                 follow_up=follow_up, reply_markup=reply_markup, item_id=item_id, body=body,
+                                 priority=priority or Priority.ROUTINE, dedup_key=dedup_key)
+    if not chats and exclude is None:
         log.error("an alert reached no staff chat: none is set (set STAFF_CHAT_ID or STAFF_IDS)")
-    return delivered
+    return queued
 
 
 async def send_to_chats(services: Services, bot: Bot, chats: list[int], text: str, *, patient_id: int | None,
                         photo: str | None = None, copy_of: Message | None = None, follow_up: list[str] | None = None,
                         reply_markup: InlineKeyboardMarkup | None = None, item_id: int | None = None,
-                        lead: str = "", body: str | None = None, extra: InlineKeyboardMarkup | None = None) -> int:
-    """Send the alert to each of ``chats``; remember each message for replies (and as a view of ``item_id``)."""
-    delivered = 0
-    for chat_id in chats:
+                        lead: str = "", body: str | None = None, priority: Priority = Priority.ROUTINE,
+                        dedup_key: str | None = None) -> int:
+    """Queue the alert for each of ``chats`` (one notice each); return how many.
 
-        async def first(thread: int | None, chat_id: int = chat_id) -> Message:
-            if copy_of is not None:
-                return await bot.copy_message(chat_id, from_chat_id=copy_of.chat_id, message_id=copy_of.message_id,
-                                              caption=text, message_thread_id=thread, reply_markup=reply_markup)
-            if photo is not None:
-                return await bot.send_photo(chat_id, photo=photo, caption=text, message_thread_id=thread,
-                                            reply_markup=reply_markup)
-            return await bot.send_message(chat_id, text, message_thread_id=thread, reply_markup=reply_markup)
+    With ``item_id`` the words and buttons are the item's, rendered when sent (``lead`` above them,
+    ``body`` instead of the item's text); ``reply_markup`` is then the alert's own buttons, kept under
+    the item's. Without it, ``text`` and ``reply_markup`` go as they are.
+    """
+    payload = {
+        "text": text, "photo": photo, "follow_up": list(follow_up or ()),
+        "copy": [copy_of.chat_id, copy_of.message_id] if copy_of is not None else None,
+        "markup": reply_markup.to_dict() if reply_markup is not None else None,
+        "item_id": item_id, "lead": lead, "body": body,
+    }
+    return await services.queue_staff([
+        Notice(chat_id, Action.SEND, payload, patient_id=patient_id, priority=priority,
+               dedup_key=f"{dedup_key}:{chat_id}" if dedup_key else None)
+        for chat_id in chats])
 
-        try:
-            # In a forum staff chat, into the patient's topic (bot/topics.py); anywhere else, as it always was.
-            message, thread = await send_about(services, bot, chat_id, patient_id, first)
-        except TelegramError as exc:
-            # One unreachable staff member must not keep the alert from the others.
-            log.warning("could not alert staff chat %s: %s", chat_id, exc)
-            continue
-        if item_id is not None:
-            await services.store.run(add_view, item_id=item_id, chat_id=chat_id, message_id=message.message_id,
-                                     caption=photo is not None or copy_of is not None, lead=lead, body=body,
-                                     extra_markup=json.dumps(extra.to_dict()) if extra is not None else None)
-        sent = [message.message_id]
-        try:
-            for part in follow_up or ():
-                sent.append((await bot.send_message(chat_id, part, message_thread_id=thread)).message_id)
-        except TelegramError as exc:
-            log.warning("could not alert staff chat %s (the message after the header): %s", chat_id, exc)
-            continue
-        delivered += 1
-        if patient_id is not None:
-            for message_id in sent:
-                await services.store.run(remember_relay, staff_chat_id=chat_id, staff_message_id=message_id,
-                                         patient_id=patient_id, now=services.clock())
-    return delivered
+
+async def alert_calls(services: Services, notice: ClaimedNotice) -> int:
+    """The most calls this alert may make in its chat: the topic and its introduction, the alert, what follows."""
+    calls = 1 + len(notice.payload.get("follow_up") or ())
+    if notice.patient_id is not None and notice.chat_id == services.settings.staff_chat_id \
+            and services.forum.is_forum is not False:
+        calls += 2
+    return calls
+
+
+async def deliver_alert(services: Services, bot: Bot, notice: ClaimedNotice) -> None:
+    """Send one queued alert to its chat (into the patient's topic in a forum); remember it for replies.
+
+    Raises what Telegram raised for the alert itself (the outbox decides: wait, retry, give up); a
+    follow-up message that fails is only logged, as the alert is out and must not go twice.
+    """
+    payload, chat_id, patient_id = notice.payload, notice.chat_id, notice.patient_id
+    photo, copy = payload.get("photo"), payload.get("copy")
+    caption = photo is not None or copy is not None
+    extra = InlineKeyboardMarkup.de_json(payload["markup"], None) if payload.get("markup") else None
+    item_id, text, markup = payload.get("item_id"), payload.get("text") or "", extra
+    if item_id is not None:
+        item = await services.store.run(lambda session: session.get(InboxItem, item_id))
+        if item is None:
+            log.info("inbox item %d is gone; its alert to chat %s is not sent", item_id, chat_id)
+            return
+        text = render(services, item, lead=payload.get("lead") or "", body=payload.get("body"), caption=caption)
+        markup = markup_for(services, item, extra)
+
+    async def first(thread: int | None) -> Message:
+        if copy is not None:
+            return await bot.copy_message(chat_id, from_chat_id=copy[0], message_id=copy[1], caption=text,
+                                          message_thread_id=thread, reply_markup=markup)
+        if photo is not None:
+            return await bot.send_photo(chat_id, photo=photo, caption=text, message_thread_id=thread,
+                                        reply_markup=markup)
+        return await bot.send_message(chat_id, text, message_thread_id=thread, reply_markup=markup)
+
+    # In a forum staff chat, into the patient's topic (bot/topics.py); anywhere else, as it always was.
+    message, thread = await send_about(services, bot, chat_id, patient_id, first)
+    if item_id is not None:
+        await services.store.run(add_view, item_id=item_id, chat_id=chat_id, message_id=message.message_id,
+                                 caption=caption, lead=payload.get("lead") or "", body=payload.get("body"),
+                                 extra_markup=json.dumps(payload["markup"]) if payload.get("markup") else None)
+    sent = [message.message_id]
+    try:
+        for part in payload.get("follow_up") or ():
+            sent.append((await bot.send_message(chat_id, part, message_thread_id=thread)).message_id)
+    except TelegramError as exc:
+        log.warning("could not alert staff chat %s (the message after the header): %s", chat_id, exc)
+    if patient_id is not None:
+        for message_id in sent:
+            await services.store.run(remember_relay, staff_chat_id=chat_id, staff_message_id=message_id,
+                                     patient_id=patient_id, now=services.clock())

@@ -60,6 +60,7 @@ from bot.http_client import AiohttpRequest
 from bot.intake import INTAKE_KEY, ChatOrderedProcessor, Intake
 from bot.logs import quiet_libraries
 from bot.menus import set_menus
+from bot.outbox import OUTBOX_INTERVAL, OUTBOX_JOB_NAME, outbox_job, outbox_waker
 from bot.services import SERVICES_KEY, Services, utc_now
 from bot.settings import Settings, SettingsError
 from jobs import buttons
@@ -162,7 +163,10 @@ def build_application(settings: Settings, services: Services | None = None) -> A
         # 30 messages/s overall as one message every 1/30 s: the default bucket of 30 lets a burst
         # of 30 go at once on top of the steady rate, which Telegram answers with 429s (bench/).
         # RetryAfter comes back to the dispatcher, which re-queues the reminder.
-        .rate_limiter(AIORateLimiter(overall_max_rate=1, overall_time_period=1 / 30, max_retries=0))
+        # No group limit here: PTB's would sleep inside whoever sends (it held the dispatcher behind the
+        # staff group's 20 a minute); the staff outbox (bot/outbox.py) paces every staff chat itself.
+        .rate_limiter(AIORateLimiter(overall_max_rate=1, overall_time_period=1 / 30, group_max_rate=0,
+                                     max_retries=0))
         .post_init(_post_init)
         .post_shutdown(_post_shutdown)
         # aiohttp instead of PTB's default httpx: a quarter of the CPU per call (bot/http_client.py).
@@ -222,6 +226,10 @@ def build_application(settings: Settings, services: Services | None = None) -> A
         # One pass at a time; a pass missed while the machine slept simply runs at the next tick.
         job_kwargs={"max_instances": 1, "coalesce": True, "misfire_grace_time": None},
     )
+    # The staff outbox: its own job, so a staff group's pace never holds the dispatcher (bot/outbox.py).
+    application.job_queue.run_repeating(outbox_job, interval=OUTBOX_INTERVAL, first=1, name=OUTBOX_JOB_NAME,
+                                        job_kwargs={"max_instances": 1, "coalesce": True, "misfire_grace_time": None})
+    services.outbox_waker = outbox_waker(application.job_queue)
     application.job_queue.run_repeating(heartbeat_job, interval=HEARTBEAT_INTERVAL, first=HEARTBEAT_INTERVAL,
                                         name=HEARTBEAT_JOB_NAME,
                                         job_kwargs={"max_instances": 1, "coalesce": True, "misfire_grace_time": None})

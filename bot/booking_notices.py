@@ -14,6 +14,7 @@ from bot.alerts import alert_staff
 from bot.services import Services
 from jobs.care.bookings import BookingChange, BookingKind
 from jobs.storage.states import PatientStatus
+from messages.catalog import html_to_plain
 from messages.ics import appointment_ics
 
 log = logging.getLogger(__name__)
@@ -25,9 +26,11 @@ def booking_ics(services: Services, change: BookingChange, *, locale: str) -> by
     clinic = services.clinic_name(locale)
     return appointment_ics(
         uid=f"booking-{booking.id}@aftercare", start=booking.start_at, end=None, zone=ZoneInfo(patient.timezone),
-        summary=services.text(locale, "booking_ics_summary", clinic_name=clinic),
+        # A calendar shows plain text: the texts' HTML (and the escaping of "Skin & Co") is Telegram's.
+        summary=html_to_plain(services.text(locale, "booking_ics_summary", clinic_name=clinic)),
         location=clinic,
-        description=services.text(locale, "booking_ics_description", clinic_phone=services.phone(locale)),
+        description=html_to_plain(services.text(locale, "booking_ics_description",
+                                                clinic_phone=services.phone(locale))),
         sequence=int(booking.updated_at.timestamp()) % 2**31, stamp=booking.updated_at,
         cancelled=change.kind is BookingKind.CANCELLED)
 

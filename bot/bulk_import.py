@@ -13,10 +13,11 @@ import gc
 import html
 import re
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
+from typing import TextIO
 
 from sqlalchemy import Engine
 from sqlalchemy.exc import IntegrityError
@@ -31,15 +32,19 @@ from jobs.data.importing import (
     Defaults,
     Imported,
     ImportFileError,
+    RowProblem,
+    Skipped,
     build_rows,
-    check_records,
+    check_stream,
     draw_ids,
     existing_external_ids,
     prepare_import,
-    read_csv,
+    read_csv_file,
     write_rows,
 )
+from jobs.data.targets import target_taken
 from jobs.refusal import Refusal
+from jobs.storage.db import Store
 from messages.catalog import Catalog
 
 # Cards for more rows than this are made only when asked (--cards): 12,500 pages help nobody, and
@@ -101,12 +106,19 @@ def _run_import(source: Path, *, engine: Engine, settings: Settings, catalog: Ca
                 say: Callable[[str], None], complain: Callable[[str], None],
                 resolve_username: Callable[[], str] | None) -> ImportOutcome:
     started = time.perf_counter()
-    records = _read_records(source, complain=complain)
-    csv_path, pdf_path = output_paths(source, out_dir)
-    if records is None or not (check_only or _outputs_free(csv_path, pdf_path, out_dir=out_dir, complain=complain)):
+    handle = _open(source, complain=complain)
+    if handle is None:
         return ImportOutcome(2, [])
-    checked = _check(records, engine=engine, settings=settings, catalog=catalog, now=now, say=say,
-                     complain=complain)
+    csv_path, pdf_path = output_paths(source, out_dir)
+    with handle:  # read a row at a time while the rows are checked
+        records = _read_records(source, handle, complain=complain)
+        if records is None or not (check_only or _outputs_free(csv_path, pdf_path, out_dir=out_dir,
+                                                                 complain=complain)):
+            return ImportOutcome(2, [])
+        checked = _check(source, records, engine=engine, settings=settings, catalog=catalog, now=now,
+                         keep_rows=not check_only, say=say, complain=complain)
+    if checked is None:
+        return ImportOutcome(2, [])
     timings = {"check": time.perf_counter() - started}
     status = _stop_before_writing(checked, check_only=check_only, say=say, complain=complain)
     if status is not None:
@@ -123,6 +135,10 @@ def _run_import(source: Path, *, engine: Engine, settings: Settings, catalog: Ca
         complain("aftercare: import: nothing imported: the database refused a row (an external id enrolled "
                  "meanwhile?); run the import again")
         return ImportOutcome(1, [], checked)
+    except OSError as exc:  # the invites file could not be made (taken meanwhile, a full disk): nothing committed
+        complain(f"aftercare: import: nothing imported: cannot write {csv_path}: "
+                 f"{target_taken(csv_path) or exc.strerror or type(exc).__name__}")
+        return ImportOutcome(2, [], checked)
     _summarize(imported, checked, csv_path, settings=settings, say=say, complain=complain)
     report, printed = None, None
     if cards or (cards is None and len(imported) <= CARDS_AUTO_LIMIT):
@@ -140,22 +156,24 @@ def _run_import(source: Path, *, engine: Engine, settings: Settings, catalog: Ca
     return ImportOutcome(0, imported, checked, csv_path, printed, report, timings)
 
 
-def _read_records(source: Path, *, complain: Callable[[str], None]) -> list[dict[str, str]] | None:
-    """The file's rows as records, or None (said why) when it cannot be read as a CSV of patients."""
+def _open(source: Path, *, complain: Callable[[str], None]) -> TextIO | None:
+    """The file, open for reading as text (a spreadsheet's byte order mark dropped), or None (said why)."""
     try:
-        text = source.read_bytes().decode("utf-8")
+        return source.open(encoding="utf-8-sig", newline="")
     except FileNotFoundError:
         complain(f"aftercare: import: no such file {str(source)!r}")
-        return None
-    except UnicodeDecodeError:
-        complain(f"aftercare: import: {source} is not UTF-8 text: save it as \"CSV UTF-8\" and try again")
-        return None
     except OSError as exc:
         complain(f"aftercare: import: cannot read {source}: {exc.strerror}")
-        return None
+    return None
+
+
+def _read_records(source: Path, handle: TextIO, *,
+                  complain: Callable[[str], None]) -> Iterator[dict[str, str]] | None:
+    """The file's rows as records, read as they are asked for, or None (said why) when it cannot be read as
+    a CSV of patients."""
     try:
-        _header, records = read_csv(text)
-        return list(records)
+        _header, records = read_csv_file(handle)
+        return records
     except ImportFileError as exc:
         complain(f"aftercare: import: {source}: {exc}")
         return None
@@ -164,9 +182,9 @@ def _read_records(source: Path, *, complain: Callable[[str], None]) -> list[dict
 def _outputs_free(csv_path: Path, pdf_path: Path, *, out_dir: Path | None, complain: Callable[[str], None]) -> bool:
     """Whether the invites may be written there: never over an earlier import's links, never into no folder."""
     for path in (csv_path, pdf_path):
-        if path.exists():
-            complain(f"aftercare: import: {path} already exists (it may hold links of an earlier import): "
-                     "move it away, or give --out another folder")
+        if (taken := target_taken(path)) is not None:
+            complain(f"aftercare: import: {taken} (it may hold links of an earlier import): move it away, or "
+                     "give --out another folder")
             return False
     if out_dir is not None and not out_dir.is_dir():
         complain(f"aftercare: import: --out: no such folder {str(out_dir)!r}")
@@ -174,41 +192,55 @@ def _outputs_free(csv_path: Path, pdf_path: Path, *, out_dir: Path | None, compl
     return True
 
 
-def _check(records: list[dict[str, str]], *, engine: Engine, settings: Settings, catalog: Catalog, now: datetime,
-           say: Callable[[str], None], complain: Callable[[str], None]) -> Checked:
-    """Every row checked against the settings and the patients already here; each problem and skip said."""
+def _check(source: Path, records: Iterator[dict[str, str]], *, engine: Engine, settings: Settings,
+           catalog: Catalog, now: datetime, keep_rows: bool, say: Callable[[str], None],
+           complain: Callable[[str], None]) -> Checked | None:
+    """Every row checked against the settings and the patients already here, a window at a time; each
+    problem and skip said as it is found. Only the rows to write are kept (none for a check only); None
+    (said why) when the file turns out unreadable half-way."""
     locale = settings.staff_locale
     defaults = Defaults(now=now, clinic_zone=settings.clinic_timezone, protocols=catalog.protocols,
                         default_protocol=settings.default_protocol, series_length=settings.series_length,
                         locales=catalog.locales, phone_region=settings.phone_region)
-    wanted_ids = [(record.get("external_id") or "").strip() for record in records]
-    with Session(engine) as session:
-        existing = existing_external_ids(session, [value for value in wanted_ids if value])
-        session.rollback()
-    checked = check_records(records, defaults=defaults, existing=existing)
-    for problem in checked.problems:
-        parts = [f"{column}: {plain(catalog, settings, locale, refusal)}" if column
-                 else plain(catalog, settings, locale, refusal) for column, refusal in problem.columns]
-        complain(f"row {problem.row}: " + "; ".join(parts))
-    for skipped in checked.skipped:
-        say(f"row {skipped.row}: external_id {skipped.external_id!r} is patient {skipped.patient_id} already: "
-            f"skipped (a fresh link for them: /invite {skipped.patient_id})")
+    store = Store(engine)  # its look-ups of external ids take no write lock: the bot keeps working meanwhile
+    checked = Checked(keep_rows=keep_rows)
+
+    def lookup(ids: list[str]) -> dict[str, int]:
+        found = store.read_call(existing_external_ids, external_ids=ids)
+        # The collector is off for the import (run_import), and a session is a knot of cycles: freed here,
+        # a window at a time (only what this window made is looked at), or a million rows would keep 500.
+        gc.collect(0)
+        return found
+
+    try:
+        for result in check_stream(records, defaults=defaults, lookup=lookup):
+            checked.add(result)
+            if isinstance(result, RowProblem):
+                parts = [f"{column}: {plain(catalog, settings, locale, refusal)}" if column
+                         else plain(catalog, settings, locale, refusal) for column, refusal in result.columns]
+                complain(f"row {result.row}: " + "; ".join(parts))
+            elif isinstance(result, Skipped):
+                say(f"row {result.row}: external_id {result.external_id!r} is patient {result.patient_id} already: "
+                    f"skipped (a fresh link for them: /invite {result.patient_id})")
+    except ImportFileError as exc:
+        complain(f"aftercare: import: {source}: {exc}")
+        return None
     return checked
 
 
 def _stop_before_writing(checked: Checked, *, check_only: bool, say: Callable[[str], None],
                          complain: Callable[[str], None]) -> int | None:
     """The command's status when nothing is to be written (bad rows, a check only, nothing new); None: write."""
-    total = len(checked.rows) + len(checked.problems) + len(checked.skipped)
-    if checked.problems:
-        complain(f"aftercare: import: nothing imported: {len(checked.problems)} bad row(s) of {total}; "
+    total = checked.total
+    if checked.bad:
+        complain(f"aftercare: import: nothing imported: {checked.bad} bad row(s) of {total}; "
                  "correct them and run the import again")
         return 1
     if check_only:
-        say(f"all {total} row(s) are good: {len(checked.rows)} would be imported, {len(checked.skipped)} skipped "
+        say(f"all {total} row(s) are good: {checked.good} would be imported, {checked.passed_over} skipped "
             "(nothing was written)")
         return 0
-    if not checked.rows:
+    if not checked.good:
         say("nothing to import: every row's patient is here already")
         return 0
     return None
@@ -268,7 +300,7 @@ def _summarize(imported: list[Imported], checked: Checked, csv_path: Path, *, se
     stale = sum(item.stale for item in imported)
     say(f"imported {len(imported)} patient(s): {planned} messages planned"
         + (f" ({stale} already past and skipped)" if stale else "")
-        + (f"; {len(checked.skipped)} row(s) skipped" if checked.skipped else ""))
+        + (f"; {checked.passed_over} row(s) skipped" if checked.passed_over else ""))
     empty = [item for item in imported if item.planned and item.stale >= item.planned]
     for item in empty[:EMPTY_PLAN_LINES]:
         complain(f"aftercare: warning: row {item.row.row}: every message of patient {item.patient_id}'s plan is "

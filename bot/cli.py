@@ -86,7 +86,7 @@ def _operator() -> audit.Who:
 def _command(command: str, env: dict[str, str], args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     try:
         if command == "run":
-            return _run(env)
+            return _run(env, env_file=Path(args.env_file or ".env"))
         if command == "preview":
             return _preview(env, args)
         if command == "check":
@@ -168,7 +168,7 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _run(env: dict[str, str]) -> int:
+def _run(env: dict[str, str], *, env_file: Path | None = None) -> int:
     import asyncio
 
     from telegram.error import InvalidToken, NetworkError
@@ -183,6 +183,13 @@ def _run(env: dict[str, str]) -> int:
     services = build_services(settings)
     application = build_application(settings, services)
     for warning in setup_warnings(settings, services.catalog):
+        log.warning("%s", warning)
+    # What `check` warns about, said again where the admin looks once the bot runs (its log).
+    from jobs.storage.db import sqlite_files
+
+    private = [(env_file, "holds the bot token"),
+               *((path, "holds patient data") for path in sqlite_files(services.store.engine))]
+    for warning in file_mode_warnings(private):
         log.warning("%s", warning)
     log.info("starting: %d protocols, %d languages, database %s, clinic zone %s, quiet hours %s",
              len(services.catalog.protocols), len(services.catalog.locales),
@@ -467,13 +474,23 @@ def _print_health(settings: Settings) -> None:
 
 def _warn_if_readable(path: Path | None, what: str) -> None:
     """Warn when other users of this machine may read ``path`` (it holds secrets or patient data)."""
-    try:
-        mode = path.stat().st_mode if path is not None else 0
-    except OSError:
-        return
-    if mode & 0o077:
-        print(f"aftercare: warning: {path} {what} and other users of this machine can open it "
-              f"(mode {mode & 0o777:04o}): run  chmod 600 {path}", file=sys.stderr)
+    for warning in file_mode_warnings([(path, what)]):
+        print(f"aftercare: warning: {warning}", file=sys.stderr)
+
+
+def file_mode_warnings(paths: list[tuple[Path | None, str]]) -> list[str]:
+    """One line per ``(path, what it holds)`` that other users of this machine may open (``check`` prints
+    them, ``run`` logs them at start)."""
+    warnings = []
+    for path, what in paths:
+        try:
+            mode = path.stat().st_mode if path is not None else 0
+        except OSError:
+            continue
+        if mode & 0o077:
+            warnings.append(f"{path} {what} and other users of this machine can open it "
+                            f"(mode {mode & 0o777:04o}): run  chmod 600 {path}")
+    return warnings
 
 
 async def _check_telegram(settings: Settings) -> int:
@@ -620,6 +637,7 @@ def _cards(env: dict[str, str], args: argparse.Namespace) -> int:
     from bot.app import load_messages
     from bot.bulk_import import cards_from_rows, cards_warnings
     from bot.invite_sheets import FontChoice, create_private, invite_cards_pdf, read_invite_csv
+    from jobs.data.targets import target_taken
 
     settings = Settings.from_env(env, require_token=False)
     catalog = load_messages(settings)
@@ -630,8 +648,8 @@ def _cards(env: dict[str, str], args: argparse.Namespace) -> int:
     except (OSError, UnicodeDecodeError, ValueError) as exc:
         print(f"aftercare: cards: {source}: {getattr(exc, 'strerror', None) or exc}", file=sys.stderr)
         return 2
-    if target.exists():
-        print(f"aftercare: cards: {target} already exists: give --out another file", file=sys.stderr)
+    if (taken := target_taken(target)) is not None:
+        print(f"aftercare: cards: {taken} (--out)", file=sys.stderr)
         return 2
 
     def expiry(text: str):

@@ -4,6 +4,10 @@ After each dispatcher run, staff hear about patients who blocked the bot and rem
 failed for good; after a long downtime, once the backlog is caught up, staff get one summary
 line counting every pass it took.
 
+Nothing here writes to a staff chat: alerts are queued for the staff outbox (bot/outbox.py), which
+sends them from its own job at the staff chat's pace, so a staff group's backlog never delays a
+patient's reminder.
+
 There is one dispatcher job and nothing else sends reminders: a handler that wants what is due
 sent now (a patient who just linked) *wakes* that job (:func:`wake_dispatcher`), so the bound on
 sends in flight, the shutdown and the staff report hold for those sends too.
@@ -18,9 +22,8 @@ from zoneinfo import ZoneInfo
 
 from bot.alerts import alert_staff, send_to_chats
 from bot.context import AftercareContext
-from bot.inbox_views import markup_for, render
 from bot.services import Services
-from bot.topics import settle_topics
+from bot.topics import queue_settle
 from jobs.care.escalation import days_since_session
 from jobs.care.silence import Silence
 from jobs.dispatch import ClaimedReminder, DispatchReport, dispatch_due
@@ -29,6 +32,7 @@ from jobs.ops import audit
 from jobs.ops.health import beat, last_beat, queue_counts
 from jobs.staff.inbox import due_for_raising, note_raised
 from jobs.staff.membership import staff_members
+from jobs.staff.outbox import Priority, outbox_counts, prune_notices
 from jobs.storage.db import SQLITE_BUSY_TIMEOUT_MS
 
 log = logging.getLogger(__name__)
@@ -80,10 +84,13 @@ async def alert_silence(services: Services, bot, item: ClaimedReminder, silence:
         sent=services.catalog.format_date(staff, sent_at.astimezone(zone), with_time=True),
         session_number=enrollment.session_number, series_length=enrollment.series_length)
     chats = await services.staff_chats()
-    delivered = await alert_staff(services, bot, text, patient_id=patient.id, inbox_kind="silence")
-    log.info("silence alert for patient %d, step %d: %d staff chat(s)", patient.id, step.id, delivered)
+    # Queued, not sent: the staff outbox sends it at the staff chat's pace, off this path. The key
+    # keeps a reminder claimed again (after a crash) from queuing a second alert.
+    queued = await alert_staff(services, bot, text, patient_id=patient.id, inbox_kind="silence",
+                               dedup_key=f"silence:{item.id}")
+    log.info("silence alert for patient %d, step %d: queued for %d staff chat(s)", patient.id, step.id, queued)
     # With no staff chat at all there is nobody to retry for: the log above says so.
-    return bool(delivered) or not chats
+    return bool(queued) or not chats
 
 
 async def dispatch_rounds(services: Services, bot, *, should_stop=lambda: False) -> None:
@@ -109,11 +116,11 @@ async def dispatch_job(context: AftercareContext) -> None:
 
 
 async def _settle_topics(services: Services, bot) -> None:
-    """The patients' topics the lifecycle marked are closed or reopened (a forum staff chat only)."""
+    """The patients' topics the lifecycle marked are to be closed or reopened: queued for the staff outbox."""
     try:
-        await settle_topics(services, bot)
+        await queue_settle(services)
     except Exception:  # noqa: BLE001 - a topic left open is no reason to stop sending reminders
-        log.exception("could not close or reopen the patients' topics; trying again at the next pass")
+        log.exception("could not queue closing or reopening the patients' topics; trying again at the next pass")
 
 
 def wake_dispatcher(services: Services, job_queue) -> None:
@@ -168,17 +175,24 @@ async def heartbeat_job(context: AftercareContext) -> None:
     await services.store.run(beat, now=now)
     counts = await services.store.run(queue_counts, now=now)
     waiting = await services.store.run(open_count)
-    log.info("heartbeat: %(pending)d pending, %(due)d due now, %(failed)d failed; %(updates)d updates waiting",
-             {**counts, "updates": waiting})
+    outbox = await services.store.run(outbox_counts, now=now)
+    log.info("heartbeat: %(pending)d pending, %(due)d due now, %(failed)d failed; %(updates)d updates waiting; "
+             "%(notices)d staff notices waiting (%(notices_due)d due)",
+             {**counts, "updates": waiting, "notices": outbox["pending"], "notices_due": outbox["due"]})
 
 
 async def prune_job(context: AftercareContext) -> None:
     """Delete handled updates older than UPDATE_RETENTION_HOURS (kept so a re-delivery is recognised), and
     the audit trail's months older than AUDIT_RETENTION_DAYS."""
     services = context.services
-    removed = await services.store.run(prune_updates, before=services.clock() - services.settings.update_retention)
+    before = services.clock() - services.settings.update_retention
+    removed = await services.store.run(prune_updates, before=before)
     if removed:
         log.info("pruned %d handled updates", removed)
+    # Sent staff notices kept their keys (a re-claimed silence alert is not queued twice), not their words.
+    notices = await services.store.run(prune_notices, before=before)
+    if notices:
+        log.info("pruned %d sent staff notices", notices)
     try:
         removed = await services.store.run(audit.prune, retention=services.settings.audit_retention,
                                            now=services.clock())
@@ -218,8 +232,8 @@ async def raise_untaken(services: Services, bot) -> int:
                 continue  # taken or resolved meanwhile
             minutes = int((now - item.opened_at).total_seconds() // 60)
             lead = services.text(staff, "inbox_raised_again", minutes=minutes, item_id=item.id)
-            await send_to_chats(services, bot, chats, render(services, item, lead=lead), patient_id=item.patient_id,
-                                reply_markup=markup_for(services, item, None), item_id=item.id, lead=lead)
+            await send_to_chats(services, bot, chats, "", patient_id=item.patient_id, item_id=item.id, lead=lead,
+                                priority=Priority.URGENT)
             log.info("inbox item %d raised again to %d chat(s): nobody took it in %d min", item.id, len(chats), minutes)
             raised += 1
         return raised

@@ -2,7 +2,8 @@
 
 An alert in Telegram is a view of an item (jobs/staff/inbox.py): its words, a line saying who took or
 resolved it, and the buttons the item's status allows. After any change every view is edited, in
-every staff chat it went to, so two staff never both call.
+every staff chat it went to, so two staff never both call: the edits are queued in the staff outbox
+(bot/outbox.py), ahead of routine alerts.
 """
 
 from __future__ import annotations
@@ -13,12 +14,13 @@ from datetime import datetime
 from functools import partial
 
 from telegram import Bot, InlineKeyboardMarkup, Update
-from telegram.error import BadRequest, TelegramError
+from telegram.error import BadRequest, RetryAfter, TelegramError
 
 from bot.limits import MAX_CAPTION, MAX_TEXT, fits
 from bot.services import Services
 from jobs.buttons import INBOX_RESOLVE, INBOX_TAKE, inbox_keyboard
 from jobs.staff.inbox import InboxKind, Staffer, resolve_for_patient, views_of
+from jobs.staff.outbox import Action, ClaimedNotice, Notice, Priority
 from jobs.storage.models import InboxItem, InboxView
 from jobs.storage.states import InboxStatus
 
@@ -81,7 +83,7 @@ def render(services: Services, item: InboxItem, *, lead: str = "", body: str | N
     return text
 
 
-def extra_markup(view: InboxView, bot: Bot) -> InlineKeyboardMarkup | None:
+def extra_markup(view: InboxView, bot: Bot | None) -> InlineKeyboardMarkup | None:
     """The alert's own buttons, kept with the view."""
     if not view.extra_markup:
         return None
@@ -97,27 +99,58 @@ async def close_silence(services: Services, bot: Bot, patient_id: int) -> None:
 
 
 async def refresh_items(services: Services, bot: Bot, item_ids: list[int]) -> int:
-    """Edit every message that shows these items to their current state; return how many were edited."""
-    edited = 0
+    """Queue an edit of every message that shows these items, one per staff chat; return how many are queued.
+
+    The staff outbox makes them (bot/outbox.py), urgent, showing each item as it is then: an edit
+    already waiting for a chat stands for this one too. A view not sent yet needs none: an alert is
+    rendered when it goes out.
+    """
+    notices = []
     for item_id in dict.fromkeys(item_ids):
         found = await services.store.run(views_of, item_id=item_id)
         if found.item is None:
             continue
-        for view in found.views:
-            text = render(services, found.item, lead=view.lead, body=view.body, caption=view.caption)
-            markup = markup_for(services, found.item, extra_markup(view, bot))
-            try:
-                if view.caption:
-                    await bot.edit_message_caption(chat_id=view.chat_id, message_id=view.message_id, caption=text,
-                                                   reply_markup=markup)
-                else:
-                    await bot.edit_message_text(text, chat_id=view.chat_id, message_id=view.message_id,
-                                                reply_markup=markup)
-                edited += 1
-            except BadRequest as exc:
-                if "not modified" not in exc.message.lower():
-                    log.warning("could not update inbox item %d's message in chat %s: %s", item_id, view.chat_id, exc)
-            except TelegramError as exc:
-                # A staff member who blocked the bot, a deleted message: the other views still change.
+        for chat_id in dict.fromkeys(view.chat_id for view in found.views):
+            notices.append(Notice(chat_id, Action.EDIT, {"item_id": item_id}, patient_id=found.item.patient_id,
+                                  priority=Priority.URGENT, dedup_key=f"edit:{item_id}:{chat_id}"))
+    return await services.queue_staff(notices)
+
+
+async def edit_calls(services: Services, notice: ClaimedNotice) -> int:
+    """How many messages of the item this edit changes in its chat (its budget)."""
+    found = await services.store.run(views_of, item_id=notice.payload["item_id"])
+    return max(sum(1 for view in found.views if view.chat_id == notice.chat_id), 1)
+
+
+async def edit_views(services: Services, bot: Bot, notice: ClaimedNotice) -> int:
+    """Edit every message of the notice's item in its chat to the item's current state; return how many.
+
+    A 429 goes up to the outbox (which tries again later); any other refusal of one message is
+    logged and the others still change.
+    """
+    item_id, edited = notice.payload["item_id"], 0
+    found = await services.store.run(views_of, item_id=item_id)
+    if found.item is None:
+        return 0
+    for view in found.views:
+        if view.chat_id != notice.chat_id:
+            continue
+        text = render(services, found.item, lead=view.lead, body=view.body, caption=view.caption)
+        markup = markup_for(services, found.item, extra_markup(view, None))
+        try:
+            if view.caption:
+                await bot.edit_message_caption(chat_id=view.chat_id, message_id=view.message_id, caption=text,
+                                               reply_markup=markup)
+            else:
+                await bot.edit_message_text(text, chat_id=view.chat_id, message_id=view.message_id,
+                                            reply_markup=markup)
+            edited += 1
+        except RetryAfter:
+            raise
+        except BadRequest as exc:
+            if "not modified" not in exc.message.lower():
                 log.warning("could not update inbox item %d's message in chat %s: %s", item_id, view.chat_id, exc)
+        except TelegramError as exc:
+            # A staff member who blocked the bot, a deleted message: the other views still change.
+            log.warning("could not update inbox item %d's message in chat %s: %s", item_id, view.chat_id, exc)
     return edited

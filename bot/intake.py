@@ -170,7 +170,7 @@ class Intake:
                 return web.Response(status=403)
             try:
                 update = await request.json()
-            except ValueError:
+            except (ValueError, RecursionError):  # not JSON, or nested past the parser's depth
                 return web.Response(status=400)
             if not isinstance(update, dict) or not isinstance(update.get("update_id"), int):
                 return web.Response(status=400)

@@ -28,6 +28,8 @@ from pathlib import Path
 
 import segno
 
+from jobs.data.cells import SafeWriter, unescape_cell
+
 log = logging.getLogger(__name__)
 
 PRIVATE_FILE_MODE = 0o600
@@ -80,9 +82,10 @@ def create_private(path: Path, data: bytes) -> None:
 
 
 def invite_csv(lines: Iterable[Sequence[object]]) -> bytes:
-    """The invites CSV (UTF-8 with a byte order mark, so spreadsheets read the names right)."""
+    """The invites CSV (UTF-8 with a byte order mark, so spreadsheets read the names right; no cell that a
+    spreadsheet could run as a formula, see :mod:`jobs.data.cells`)."""
     buffer = _Buffer()
-    writer = csv.writer(buffer)
+    writer = SafeWriter(buffer)
     writer.writerow(CSV_COLUMNS)
     writer.writerows(lines)
     return ("\ufeff" + "".join(buffer.parts)).encode("utf-8")
@@ -93,7 +96,9 @@ def read_invite_csv(text: str) -> list[dict[str, str]]:
     reader = csv.DictReader(text.removeprefix("\ufeff").splitlines())
     if reader.fieldnames is None or not {"name", "invite_url"} <= set(reader.fieldnames):
         raise ValueError("not an invites file: it needs the columns name and invite_url")
-    return list(reader)
+    # Cells a spreadsheet could run were written with a quote in front (jobs/data/cells.py): drop it.
+    return [{column: unescape_cell(value) if isinstance(value, str) else value for column, value in row.items()}
+            for row in reader]
 
 
 class _Buffer:

@@ -21,6 +21,7 @@ from bot.intake import INTAKE_KEY, Intake, webhook_path
 from bot.services import SERVICES_KEY, Services
 from bot.settings import Settings
 from bot.web.app import start_http
+from bot.web.hardening import runner as hardened_runner
 
 log = logging.getLogger(__name__)
 
@@ -46,8 +47,7 @@ async def serve(application: Application, settings: Settings) -> None:
         await application.start()
         if settings.webhook_url:
             path = webhook_path(settings.webhook_url)
-            site_runner = web.AppRunner(intake.webhook_app(path=path, secret=settings.webhook_secret_token),
-                                        access_log=None)
+            site_runner = hardened_runner(intake.webhook_app(path=path, secret=settings.webhook_secret_token))
             await site_runner.setup()
             await web.TCPSite(site_runner, settings.webhook_listen, settings.webhook_port).start()
             await application.bot.set_webhook(settings.webhook_url, secret_token=settings.webhook_secret_token,

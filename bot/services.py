@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from urllib.parse import urlparse
@@ -14,6 +14,7 @@ from bot.settings import Settings
 from bot.throttle import WrongTokenThrottle
 from jobs.dispatch import ChatPacer, ClinicInfo, DeliveryPolicy
 from jobs.staff.membership import is_staff_member, staff_members
+from jobs.staff.outbox import Notice, StaffPacer, enqueue
 from jobs.storage.db import Store
 from messages.catalog import Catalog
 
@@ -31,6 +32,9 @@ class ForumState:
 
     is_forum: bool | None = None        # None: not asked yet
     checked_at: datetime | None = None
+    # The last ask failed (kept, like an answer, for a while: a staff chat Telegram will not describe is
+    # not asked about again on every alert).
+    failed: bool = False
     # createForumTopic was refused (the bot lacks "Manage topics"): alerts go to General until then.
     refused_until: datetime | None = None
     # One topic creation at a time per patient in this process (the database claim covers the others).
@@ -59,6 +63,13 @@ class Services:
     dispatching: bool = False
     dispatch_wanted: bool = False
     forum: ForumState = field(default_factory=ForumState)
+    # The staff outbox (bot/outbox.py): each staff chat's budget, whether its job runs or was asked for
+    # once more, what moves its next run (the application sets it), and its wait between two calls of a notice.
+    staff_pacer: StaffPacer = field(default_factory=StaffPacer)
+    outbox_running: bool = False
+    outbox_wanted: bool = False
+    outbox_waker: Callable[[datetime], None] | None = None
+    outbox_sleep: Callable[[float], Awaitable[None]] = asyncio.sleep
 
     @property
     def clinic(self) -> ClinicInfo:
@@ -119,6 +130,16 @@ class Services:
         if self.settings.is_admin(user_id):
             return True
         return await self.store.run(is_staff_member, user_id=user_id)
+
+    async def queue_staff(self, notices: list[Notice]) -> int:
+        """Queue notices for staff chats (jobs/staff/outbox.py) and wake the outbox job; return how many."""
+        if not notices:
+            return 0
+        await self.store.run(enqueue, notices=notices, now=self.clock())
+        self.outbox_wanted = True
+        if not self.outbox_running and self.outbox_waker is not None:
+            self.outbox_waker(datetime.now(UTC))
+        return len(notices)
 
     async def staff_chats(self) -> list[int]:
         """Where alerts go: the staff chat if set, otherwise every staff member privately."""

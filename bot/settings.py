@@ -114,6 +114,14 @@ def _hook_secret(raw: str) -> str:
     return raw
 
 
+def _metrics_token(raw: str) -> str:
+    if len(raw) < 16 or len(raw) > 256 or not raw.isascii() or any(not char.isprintable() or char.isspace()
+                                                                    for char in raw):
+        raise ValueError("use 16 to 256 printable ASCII characters without spaces (Prometheus sends it as "
+                         "a bearer token: authorization: {credentials: …})")
+    return raw
+
+
 def _zone(raw: str) -> ZoneInfo:
     try:
         return ZoneInfo(raw)
@@ -240,6 +248,8 @@ class Settings:
     public_url: str = setting("PUBLIC_URL", _url, "")
     booking_webhook_secret: str = setting("BOOKING_WEBHOOK_SECRET", _hook_secret, "", secret=True)
     calcom_webhook_secret: str = setting("CALCOM_WEBHOOK_SECRET", _hook_secret, "", secret=True)
+    # When set, GET /metrics answers only a scrape that sends "Authorization: Bearer <this>".
+    metrics_token: str = setting("METRICS_TOKEN", _metrics_token, "", secret=True)
     log_level: str = setting("LOG_LEVEL", _log_level, "INFO")
     # The invite cards' fonts (bot/invite_sheets.py), tried before the system's DejaVu Sans and fallbacks.
     card_fonts: tuple[Path, ...] = setting("CARD_FONTS", _font_files, ())

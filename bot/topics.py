@@ -1,12 +1,14 @@
 """A thread per patient: when the staff chat is a forum supergroup, each patient has a topic of their own.
 
 ``STAFF_CHAT_ID`` is asked once whether it is a forum (``getChat``'s ``is_forum``, cached, and asked
-again when Telegram's answers say it changed). In a forum, everything :func:`bot.alerts.alert_staff`
-sends about a patient goes into the patient's topic, "#12 Anna K", created on first use
-(``createForumTopic``; one creator at a time, across processes, by a claim in the database). A topic
-staff deleted is made again on next use; a chat that stopped being a forum gets alerts in the chat
-itself, as before. The lifecycle marks topics to close or reopen (``jobs/staff/topics.note_topic``);
-:func:`settle_topics` does it after each dispatcher pass.
+again when Telegram's answers say it changed; a failed ask is cached too, for a shorter while). In a
+forum, everything :func:`bot.alerts.alert_staff` sends about a patient goes into the patient's topic,
+"#12 Anna K", created on first use (``createForumTopic``; one creator at a time, across processes,
+by a claim in the database). A topic staff deleted is made again on next use; a chat that stopped
+being a forum gets alerts in the chat itself, as before. The lifecycle marks topics to close or
+reopen (``jobs/staff/topics.note_topic``); :func:`settle_topics` does it. Every call here into the
+staff chat is made by the staff outbox (bot/outbox.py) at the chat's pace: :func:`queue_settle`
+and :func:`queue_reopen` only queue the work.
 
 Without a forum nothing here changes anything: alerts go to the chat, replies work as they always did.
 """
@@ -20,10 +22,11 @@ from datetime import timedelta
 from typing import TypeVar
 
 from telegram import Bot, Chat
-from telegram.error import BadRequest, TelegramError
+from telegram.error import BadRequest, RetryAfter, TelegramError
 
 from bot.services import Services
 from jobs.staff import topics
+from jobs.staff.outbox import Action, Notice, Priority
 from jobs.storage.models import Patient
 from jobs.storage.states import PatientStatus
 
@@ -34,6 +37,8 @@ T = TypeVar("T")
 # How long getChat's answer is trusted (topics may be turned on or off in the app at any time; the
 # staff chat's own messages, which say is_forum, refresh it sooner).
 FORUM_CHECK_EVERY = timedelta(minutes=15)
+# How long a failed getChat is trusted (the answer it stands for: "as last known").
+FORUM_RECHECK_AFTER_FAILURE = timedelta(minutes=2)
 # After createForumTopic was refused for lack of rights, how long alerts go to General before asking again.
 REFUSED_PAUSE = timedelta(minutes=10)
 MAX_TOPIC_NAME = 128  # Telegram: 1-128 characters
@@ -74,13 +79,18 @@ async def staff_forum(services: Services, bot: Bot, *, fresh: bool = False) -> i
     if chat_id is None:
         return None
     state, now = services.forum, services.clock()
-    if fresh or state.is_forum is None or state.checked_at is None or now - state.checked_at >= FORUM_CHECK_EVERY:
+    every = FORUM_RECHECK_AFTER_FAILURE if state.failed else FORUM_CHECK_EVERY
+    if fresh or state.checked_at is None or now - state.checked_at >= every:
         try:
             chat = await bot.get_chat(chat_id)
         except TelegramError as exc:
-            log.warning("could not ask Telegram whether the staff chat is a forum: %s", exc)
+            # A failure is an answer too, until it is asked again: the chat stays as it was last known
+            # (not a forum, if never known), rather than asking Telegram again on every alert.
+            state.checked_at, state.failed = now, True
+            log.warning("could not ask Telegram whether the staff chat is a forum (asked again in %d min): %s",
+                        FORUM_RECHECK_AFTER_FAILURE.total_seconds() // 60, exc)
             return chat_id if state.is_forum else None
-        was, state.is_forum, state.checked_at = state.is_forum, bool(chat.is_forum), now
+        was, state.is_forum, state.checked_at, state.failed = state.is_forum, bool(chat.is_forum), now, False
         if was is not None and was != state.is_forum:
             log.info("the staff chat is %s a forum now", "" if state.is_forum else "no longer")
     return chat_id if state.is_forum else None
@@ -133,6 +143,8 @@ async def _create_topic(services: Services, bot: Bot, chat_id: int, patient_id: 
         topic = await bot.create_forum_topic(chat_id, topic_name(patient.id, patient.name))
     except TelegramError as exc:
         await services.store.run(topics.release_claim, patient_id=patient_id)
+        if isinstance(exc, RetryAfter):
+            raise  # the staff outbox (bot/outbox.py) holds the chat and tries the alert again
         if _says(exc, "not a forum"):
             state.is_forum, state.checked_at = False, now
             log.info("the staff chat is no longer a forum: alerts go to the chat itself")
@@ -143,6 +155,10 @@ async def _create_topic(services: Services, bot: Bot, chat_id: int, patient_id: 
         else:
             log.warning("could not create patient %d's topic: %s", patient_id, exc)
         return None
+    except BaseException:
+        # Not sent (the chat had no budget left, a shutdown): the next attempt may create it.
+        await services.store.run(topics.release_claim, patient_id=patient_id)
+        raise
     thread = topic.message_thread_id
     await services.store.run(topics.topic_created, patient_id=patient_id, chat_id=chat_id, thread_id=thread)
     log.info("created patient %d's topic in the staff chat (thread %d)", patient_id, thread)
@@ -184,6 +200,24 @@ async def send_about(services: Services, bot: Bot, chat_id: int, patient_id: int
     return await send(again[1]), again[1]
 
 
+async def queue_reopen(services: Services, patient_id: int) -> None:
+    """The patient wrote: their closed topic is to open again (done by the staff outbox, at the chat's pace)."""
+    chat_id = services.settings.staff_chat_id
+    if chat_id is not None:
+        await services.queue_staff([Notice(chat_id, Action.REOPEN, patient_id=patient_id, priority=Priority.PATIENT,
+                                           dedup_key=f"reopen:{patient_id}:{chat_id}")])
+
+
+async def queue_settle(services: Services) -> None:
+    """Topics the lifecycle marked are to be closed or reopened (by the staff outbox), if any are."""
+    chat_id = services.settings.staff_chat_id
+    if chat_id is None:
+        return
+    if await services.store.run(topics.pending_topics, chat_id=chat_id, now=services.clock(), limit=1):
+        await services.queue_staff([Notice(chat_id, Action.SETTLE, priority=Priority.BACKGROUND,
+                                           dedup_key=f"settle:{chat_id}")])
+
+
 async def reopen_for_patient(services: Services, bot: Bot, patient_id: int) -> None:
     """The patient wrote: a closed topic is opened again, so that every colleague can answer in it."""
     chat_id = await staff_forum(services, bot)
@@ -194,13 +228,15 @@ async def reopen_for_patient(services: Services, bot: Bot, patient_id: int) -> N
         await _change(services, bot, chat_id, patient_id, topic.thread_id, close=False, override=True)
 
 
-async def settle_topics(services: Services, bot: Bot) -> int:
-    """Close or reopen the topics the lifecycle marked (plans ended or resumed, series done); return how many."""
+async def settle_topics(services: Services, bot: Bot, *, limit: int = 50) -> int:
+    """Close or reopen up to ``limit`` of the topics the lifecycle marked (plans ended or resumed, series
+    done); return how many."""
     chat_id = await staff_forum(services, bot)
     if chat_id is None:
         return 0
     done = 0
-    for patient in await services.store.run(topics.pending_topics, chat_id=chat_id, now=services.clock()):
+    for patient in await services.store.run(topics.pending_topics, chat_id=chat_id, now=services.clock(),
+                                            limit=limit):
         if patient.status == PatientStatus.DELETED:
             # Erased: the topic keeps no name, only the number.
             try:

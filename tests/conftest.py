@@ -3,7 +3,7 @@
 The harness runs the real python-telegram-bot ``Application`` (handlers, conversation, JobQueue
 wiring) against :class:`tests.fakes.bot_api.FakeBotAPI` over real HTTP, with a database file in
 the test's temporary folder. Time never passes on its own: tests move :class:`Clock` forward and
-call the dispatcher themselves.
+call the dispatcher themselves (the harness then runs the staff outbox's job, as the JobQueue would).
 """
 
 from __future__ import annotations
@@ -24,8 +24,10 @@ from telegram import Update
 
 from bot.app import build_application, build_services
 from bot.delivery import dispatch_rounds, run_dispatch
+from bot.outbox import outbox_rounds
 from bot.settings import Settings
 from jobs.dispatch import ChatPacer
+from jobs.staff.outbox import StaffPacer, StaffPacing
 from tests.fakes.bot_api import FakeBotAPI
 
 CLINIC_ZONE = ZoneInfo("Europe/Madrid")
@@ -252,6 +254,9 @@ class BotHarness:
         self.services = build_services(settings, clock=self.clock)
         # Pacing between two messages to one chat would sleep a real second; its own tests cover it.
         self.services.pacer = ChatPacer(0)
+        # The staff outbox's pacing too (it paces by this clock, which moves only when a test says):
+        # tests of pacing set their own (tests/bot/test_staff_outbox.py).
+        self.services.staff_pacer = StaffPacer(StaffPacing(group_limit=0, gap=timedelta(0)))
         self.app = build_application(settings, self.services)
         await self.app.initialize()
         return self
@@ -279,10 +284,24 @@ class BotHarness:
         await self.app.process_update(Update.de_json(raw, self.app.bot))
         if self.services.dispatch_wanted:
             await dispatch_rounds(self.services, self.app.bot)
+        await self.send_notices()
 
     async def dispatch(self):
-        """One dispatcher pass at the clock's time."""
-        return await run_dispatch(self.services, self.app.bot)
+        """One dispatcher pass at the clock's time, then the staff notices it queued (as their job would)."""
+        report = await run_dispatch(self.services, self.app.bot)
+        await self.send_notices()
+        return report
+
+    async def rounds(self):
+        """The dispatcher job's passes (reports to staff, topics to settle), then the staff outbox's."""
+        await dispatch_rounds(self.services, self.app.bot)
+        await self.send_notices()
+
+    async def send_notices(self):
+        """The staff outbox's job, if something woke it: the notices whose turn has come at the clock's time."""
+        if self.services.outbox_wanted:
+            return await outbox_rounds(self.services, self.app.bot)
+        return None
 
     async def enroll(self, text: str = "/enroll Anna K") -> str:
         """Staff enroll a patient; return the invite token from the reply."""

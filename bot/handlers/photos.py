@@ -52,7 +52,8 @@ async def photo_answer(update: Update, context: AftercareContext, patient) -> bo
     caption, follow_up = split_for_limit(header, whole, words, MAX_CAPTION)
     reviews = photo_review_keyboard(answer.photo.id, text=partial(services.text, staff))
     delivered = await alert_staff(services, context.bot, caption, patient_id=patient.id, photo=answer.photo.file_id,
-                                  follow_up=follow_up, reply_markup=reviews, inbox_kind="photo")
+                                  follow_up=follow_up, reply_markup=reviews, inbox_kind="photo",
+                                  dedup_key=f"photo:{update.update_id}")
     if delivered:
         await services.store.run(note_effect, update_id=update.update_id, effect=PHOTO_RELAYED)
     log.info("patient %d answered photo step %d (photo %d); %d staff chat(s) have it", patient.id, answer.step.id,

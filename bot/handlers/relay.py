@@ -25,7 +25,7 @@ from bot.handlers.enroll import form_text
 from bot.handlers.photos import photo_answer
 from bot.inbox_views import close_silence, refresh_items, staffer_of
 from bot.services import Services
-from bot.topics import note_staff_chat, reopen_for_patient
+from bot.topics import note_staff_chat, queue_reopen
 from jobs.care.escalation import days_since_session
 from jobs.care.silence import patient_wrote
 from jobs.inputs import storable_text
@@ -114,7 +114,7 @@ async def _relay_to_staff(update: Update, context, services: Services, patient, 
                                           services.text(staff, "alert_relay_edited", text=words, **values),
                                           words, MAX_TEXT)
         delivered = await alert_staff(services, context.bot, text, patient_id=patient.id, follow_up=follow_up,
-                                      inbox_kind=InboxKind.MESSAGE)
+                                      inbox_kind=InboxKind.MESSAGE, dedup_key=f"relay:{update.update_id}")
         if delivered:
             await services.store.run(note_effect, update_id=update.update_id, effect=RELAYED)
         log.info("relayed an edited message of patient %d to %d staff chat(s)", patient.id, delivered)
@@ -130,14 +130,14 @@ async def _relay_to_staff(update: Update, context, services: Services, patient, 
         # A photo is sent on; a voice message, an audio, a video or a file is copied as it is.
         media = {"photo": message.photo[-1].file_id} if message.photo else {"copy_of": message}
         delivered = await alert_staff(services, context.bot, text, patient_id=patient.id, follow_up=follow_up,
-                                      inbox_kind=InboxKind.MESSAGE,
+                                      inbox_kind=InboxKind.MESSAGE, dedup_key=f"relay:{update.update_id}",
                                       **media)
     else:
         text, follow_up = split_for_limit(services.text(staff, "alert_relay_header", **values),
                                           services.text(staff, "alert_relay", text=words, **values),
                                           words, MAX_TEXT)
         delivered = await alert_staff(services, context.bot, text, patient_id=patient.id, follow_up=follow_up,
-                                      inbox_kind=InboxKind.MESSAGE)
+                                      inbox_kind=InboxKind.MESSAGE, dedup_key=f"relay:{update.update_id}")
     if delivered:
         await services.store.run(note_effect, update_id=update.update_id, effect=RELAYED)
         # Words are an answer to "how is your skin?" too: no nudge, no silence alert after them.
@@ -146,7 +146,7 @@ async def _relay_to_staff(update: Update, context, services: Services, patient, 
     log.info("relayed a message of patient %d to %d staff chat(s)", patient.id, delivered)
     if delivered and not edited:
         # The patient is talking to the clinic again: a closed topic opens, so that any colleague can answer.
-        await reopen_for_patient(services, context.bot, patient.id)
+        await queue_reopen(services, patient.id)
     key = "relay_sent" if delivered else "relay_failed"
     await message.reply_html(services.text(patient.locale, key))
 

@@ -11,7 +11,7 @@ from bot import menus
 from bot.alerts import alert_staff
 from bot.context import AftercareContext
 from bot.invite_card import invite_link
-from jobs.inputs import parse_user_id
+from jobs.inputs import parse_user_id, storable_text
 from jobs.refusal import Refusal
 from jobs.staff.membership import create_staff_invite, redeem_staff_invite, remove_staff, staff_members
 
@@ -37,10 +37,11 @@ async def join_as_staff(update: Update, context: AftercareContext, payload: str)
     user = update.effective_user
     locale = context.locale
     # Staff are not patients: their Telegram name helps admins see who is who (alerts, /staff).
-    staff_name = user.full_name + (f" (@{user.username})" if user.username else "")
+    # Whatever its owner typed, storable and sendable: no NUL (PostgreSQL), no lone surrogate (JSON to Telegram).
+    staff_name = storable_text(user.full_name + (f" (@{user.username})" if user.username else ""))[:200]
     try:
         await services.store.run(redeem_staff_invite, payload=payload, user_id=user.id, now=services.clock(),
-                                 name=staff_name[:200])
+                                 name=staff_name)
     except Refusal as refusal:
         log.info("staff invite refused for user %s: %s", user.id, refusal.values.get("why"))
         await services.wrong_tokens.wrong_token(user.id)

@@ -10,6 +10,7 @@ from aiohttp import web
 from telegram import Bot
 
 from bot.services import Services
+from bot.web.access_log import logged_path
 from jobs.refusal import Refusal
 from jobs.storage.db import SQLITE_BUSY_TIMEOUT_MS
 from messages.catalog import html_to_plain
@@ -23,6 +24,8 @@ MAX_BODY_BYTES = 64 * 1024
 
 
 WRITE_LOCK = web.AppKey("write_lock", asyncio.Lock)
+# How long a handler waits for a whole body (bot/web/hardening.py sets it).
+BODY_TIMEOUT = web.AppKey("body_timeout", float)
 
 
 async def write(request: web.Request, function, /, **kwargs):
@@ -49,13 +52,22 @@ def json_error(status: int, error: str, message: str, *, headers: dict | None = 
 
 
 async def read_body(request: web.Request) -> bytes | web.Response:
-    """The raw body, or a 413 answer past :data:`MAX_BODY_BYTES`."""
+    """The raw body, or a 413 answer past :data:`MAX_BODY_BYTES`, or a 408 when it is not all there in
+    time (the connection is then closed: a client that trickles its body holds nothing of ours)."""
     if request.content_length is not None and request.content_length > MAX_BODY_BYTES:
         return json_error(413, "too_large", f"the body may be at most {MAX_BODY_BYTES} bytes")
+    deadline = request.app[BODY_TIMEOUT]
     try:
-        return await request.read()
+        async with asyncio.timeout(deadline):
+            return await request.read()
     except web.HTTPRequestEntityTooLarge:
         return json_error(413, "too_large", f"the body may be at most {MAX_BODY_BYTES} bytes")
+    except TimeoutError:
+        log.warning("http %s %s: the body was not all there after %g s: cut off", request.method,
+                    logged_path(request), deadline)
+        response = json_error(408, "too_slow", f"the body must arrive within {deadline:g} seconds")
+        response.force_close()
+        return response
 
 
 def parse_json_object(raw: bytes) -> dict | web.Response:
@@ -64,6 +76,9 @@ def parse_json_object(raw: bytes) -> dict | web.Response:
         value = json.loads(raw.decode("utf-8"))
     except (UnicodeDecodeError, ValueError):
         return json_error(400, "bad_json", "the body is not JSON (UTF-8)")
+    except RecursionError:
+        # 64 KiB of "[" nests deeper than Python's parser goes; no call of ours nests at all.
+        return json_error(400, "bad_json", "the body's JSON is nested too deeply")
     if not isinstance(value, dict):
         return json_error(400, "bad_json", "the body must be a JSON object")
     return value

@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import logging
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 
 from aiohttp import web
 from sqlalchemy.exc import IntegrityError
@@ -31,6 +31,9 @@ CALCOM_TRIGGERS = {"BOOKING_CREATED": BookingKind.BOOKED, "BOOKING_RESCHEDULED":
                    "BOOKING_CANCELLED": BookingKind.CANCELLED}
 # The booking metadata key the booking link carries (BOOKING_URL?metadata[aftercare]=<booking_ref>).
 CALCOM_METADATA_KEY = "aftercare"
+# A booking's start this far from today, either way, is a typing or system error (year 1, year 9999), not a
+# session: refused, so no plan is made around it.
+MAX_BOOKING_DISTANCE = timedelta(days=5 * 366)
 
 
 def signature_ok(secret: str, body: bytes, given: str) -> bool:
@@ -43,14 +46,22 @@ def _invalid(field: str, message: str) -> web.Response:
     return json_error(422, "invalid", message, field=field)
 
 
-def _moment(value: object) -> datetime | None:
+def _moment(value: object, *, now: datetime) -> datetime | None:
+    """An ISO 8601 time with an offset, within :data:`MAX_BOOKING_DISTANCE` of ``now``; else None."""
     if not isinstance(value, str) or len(value) > 40:
         return None
     try:
         moment = datetime.fromisoformat(value.strip())
     except ValueError:
         return None
-    return moment if moment.tzinfo is not None and moment.utcoffset() is not None else None
+    if moment.tzinfo is None or moment.utcoffset() is None:
+        return None
+    try:
+        # Year 1 at +14:00 is before the calendar's first day in UTC: it cannot even be compared.
+        distance = abs(moment.astimezone(UTC) - now)
+    except OverflowError:
+        return None
+    return moment if distance <= MAX_BOOKING_DISTANCE else None
 
 
 def _key(value: object) -> str | None:
@@ -133,9 +144,10 @@ async def booking_hook(request: web.Request) -> web.Response:
         return _invalid("external_id", "external_id must be the clinic's reference of the patient")
     if patient_id is None and external_id is None:
         return _invalid("patient_id", "name the patient: patient_id or external_id")
-    start = _moment(body.get("start"))
+    start = _moment(body.get("start"), now=request.app[SERVICES].clock())
     if start is None and kind is not BookingKind.CANCELLED:
-        return _invalid("start", "start must be ISO 8601 with an offset, such as 2026-12-20T10:00:00+01:00")
+        return _invalid("start", "start must be ISO 8601 with an offset, such as 2026-12-20T10:00:00+01:00, "
+                                 "within five years of today")
     return await _apply(request, source=SOURCE_BOOKING, raw=raw, kind=kind, booking_key=key, start_at=start,
                         patient_id=patient_id, external_id=_key(external_id) if external_id is not None else None)
 
@@ -159,9 +171,9 @@ async def calcom_hook(request: web.Request) -> web.Response:
         return _invalid("payload.uid", "the booking has no uid")
     metadata = payload.get("metadata") if isinstance(payload.get("metadata"), dict) else {}
     reference = _key(metadata.get(CALCOM_METADATA_KEY))
-    start = _moment(payload.get("startTime"))
+    start = _moment(payload.get("startTime"), now=services.clock())
     if start is None and kind is not BookingKind.CANCELLED:
-        return _invalid("payload.startTime", "startTime must be ISO 8601 with an offset")
+        return _invalid("payload.startTime", "startTime must be ISO 8601 with an offset, within five years of today")
     previous = _key(payload.get("rescheduleUid")) or _key(payload.get("fromReschedule"))
     # A booking without our reference whose patient we cannot find is a stranger's, not an error.
     accepted = REPLAYED | (STRANGER if reference is None else {})

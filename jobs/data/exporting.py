@@ -14,7 +14,6 @@ locked out; REPEATABLE READ on PostgreSQL) and writes files readable by their ow
 
 from __future__ import annotations
 
-import csv
 import json
 import os
 import uuid
@@ -27,6 +26,8 @@ from typing import Any
 from sqlalchemy import Connection, Engine, MetaData, Table, create_engine, event, inspect, select
 from sqlmodel import Session, SQLModel
 
+from jobs.data.cells import SafeWriter
+from jobs.data.targets import target_taken
 from jobs.ops import audit
 from jobs.storage import models  # noqa: F401 - registers every table on SQLModel.metadata
 from jobs.storage.states import PatientStatus, ReminderStatus
@@ -47,6 +48,7 @@ PATIENT_TABLES: dict[str, str] = {
 # Tables with a patient column that are not exported, and why.
 NOT_EXPORTED: dict[str, str] = {
     "invite": "hashes of one-time links: nothing a patient or another system can use",
+    "staff_notice": "the staff outbox: messages on their way to staff chats, emptied once sent, then pruned",
     "audit_event": "the audit trail: in the FHIR export as AuditEvent resources (not per patient: who saw whom)",
 }
 # Columns never exported: secrets, or references only meaningful inside this database.
@@ -149,12 +151,14 @@ def _instant(value: datetime) -> str:
 
 
 def _private_dir(path: Path) -> None:
-    if path.exists():
-        raise ExportError(f"{path} already exists: give a new folder")
+    if (taken := target_taken(path, what="folder")) is not None:
+        raise ExportError(taken)
     try:
         path.mkdir(mode=PRIVATE_DIR_MODE, parents=False)
     except FileNotFoundError:
         raise ExportError(f"the folder {path.parent} does not exist") from None
+    except FileExistsError:  # made meanwhile
+        raise ExportError(target_taken(path, what="folder") or f"{path} already exists") from None
     os.chmod(path, PRIVATE_DIR_MODE)  # whatever the umask
 
 
@@ -162,8 +166,8 @@ def _private_dir(path: Path) -> None:
 def _private_file(path: Path, *, binary: bool = False):
     try:
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, PRIVATE_FILE_MODE)
-    except FileExistsError:
-        raise ExportError(f"{path} already exists: give a new file") from None
+    except FileExistsError:  # O_EXCL: a link, even one to nowhere, is never followed
+        raise ExportError(target_taken(path) or f"{path} already exists: give a new file") from None
     except FileNotFoundError:
         raise ExportError(f"the folder {path.parent} does not exist") from None
     os.fchmod(fd, PRIVATE_FILE_MODE)
@@ -185,7 +189,7 @@ def export_csv(engine: Engine, folder: Path, *, now: datetime) -> dict[str, int]
         for name, table in _tables(connection).items():
             columns = [column.name for column in table.columns if (name, column.name) not in SECRET_COLUMNS]
             with _private_file(folder / f"{name}.csv") as handle:
-                writer = csv.writer(handle)
+                writer = SafeWriter(handle)
                 writer.writerow(columns)
                 count = 0
                 for row in _rows(connection, table, keep):
@@ -194,7 +198,7 @@ def export_csv(engine: Engine, folder: Path, *, now: datetime) -> dict[str, int]
             counts[f"{name}.csv"] = count
         reminder = SQLModel.metadata.tables["reminder"]
         with _private_file(folder / "answers.csv") as handle:
-            writer = csv.writer(handle)
+            writer = SafeWriter(handle)
             columns = ["reminder_id", "patient_id", "enrollment_id", "step_key", "kind", "answer", "answered_at"]
             writer.writerow(columns)
             count = 0

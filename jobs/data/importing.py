@@ -2,7 +2,8 @@
 
 The phases, so that the database's write lock is held only for the last:
 
-1. :func:`check_records` reads every row with the one reader of an enrollment's fields
+1. :func:`check_stream` (:func:`check_records` for rows in memory) reads every row, a bounded window at a
+   time (:func:`read_csv_file` streams the file), with the one reader of an enrollment's fields
    (:func:`jobs.patients.enrollment_request.read_enrollment`, which ``/enroll``, the form and the API use
    too), collecting every refusal, and fills empty cells with
    :func:`~jobs.patients.enrollment_request.resolve_defaults`;
@@ -23,10 +24,13 @@ of the file share is a bad row, since the file contradicts itself.
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from array import array
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import TextIO
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
@@ -66,6 +70,12 @@ REMINDER_COLUMNS = ("enrollment_id", "patient_id", "step_key", "text_key", "kind
 INVITE_COLUMNS = ("patient_id", "token_hash", "created_at", "expires_at")
 # How many external ids one "already there?" query asks about.
 _LOOKUP_CHUNK = 500
+# How many rows are checked together (one "already there?" look-up for their external ids): the
+# window that bounds what checking holds, whatever the file's size.
+CHECK_WINDOW = 2_000
+# Python's csv module refuses a cell longer than this (its default limit, kept): a patient's value is
+# never near it, so such a cell is a broken file (an unclosed quote swallowing the rest).
+MAX_FIELD_BYTES = csv.field_size_limit()
 
 
 class ImportFileError(ValueError):
@@ -107,15 +117,38 @@ class Skipped:
 
 @dataclass
 class Checked:
-    """What :func:`check_records` found."""
+    """What :func:`check_records` found (good rows kept only while ``keep_rows``; counts always)."""
 
     rows: list[ImportRow] = field(default_factory=list)
     problems: list[RowProblem] = field(default_factory=list)
     skipped: list[Skipped] = field(default_factory=list)
+    keep_rows: bool = True
+    good: int = 0
+    bad: int = 0
+    passed_over: int = 0  # skipped rows
 
     @property
     def ok(self) -> bool:
-        return not self.problems
+        return not self.bad
+
+    @property
+    def total(self) -> int:
+        return self.good + self.bad + self.passed_over
+
+    def add(self, result: ImportRow | RowProblem | Skipped) -> None:
+        """Count one row's verdict, and keep it while ``keep_rows``."""
+        if isinstance(result, RowProblem):
+            self.bad += 1
+            if self.keep_rows:
+                self.problems.append(result)
+        elif isinstance(result, Skipped):
+            self.passed_over += 1
+            if self.keep_rows:
+                self.skipped.append(result)
+        else:
+            self.good += 1
+            if self.keep_rows:
+                self.rows.append(result)
 
 
 @dataclass(frozen=True)
@@ -144,15 +177,30 @@ class Imported:
 
 
 def read_csv(text: str) -> tuple[list[str], Iterator[dict[str, str]]]:
-    """The header (lower-cased) and the rows of a patients CSV; ImportFileError if it is not one."""
-    text = text.removeprefix("\ufeff")  # a spreadsheet's byte order mark
+    """The header (lower-cased) and the rows of a patients CSV held in memory (see :func:`read_csv_file`)."""
+    return read_csv_file(io.StringIO(text.removeprefix("\ufeff"), newline=""))
+
+
+def read_csv_file(handle: TextIO) -> tuple[list[str], Iterator[dict[str, str]]]:
+    """The header (lower-cased) and the rows of a patients CSV, read from ``handle`` one row at a time.
+
+    ``handle`` is a text file opened with ``newline=""`` (and ``encoding="utf-8-sig"``, so a spreadsheet's
+    byte order mark is dropped) that can seek back to its start: its first 4 KiB tell the delimiter.
+    ImportFileError, raised at once or while the rows are read, is one line for the admin: no header,
+    a cell over :data:`MAX_FIELD_BYTES`, text that is not UTF-8.
+    """
     try:
-        dialect = csv.Sniffer().sniff(text[:4096], delimiters=",;\t")
+        head = handle.read(4096)
+        handle.seek(0)
+    except UnicodeDecodeError:
+        raise ImportFileError(_NOT_UTF8) from None
+    try:
+        dialect = csv.Sniffer().sniff(head, delimiters=",;\t")
     except csv.Error:
         dialect = csv.excel
-    reader = csv.reader(io.StringIO(text, newline=""), dialect)
+    reader = csv.reader(handle, dialect)
     try:
-        header = [column.strip().lower() for column in next(reader)]
+        header = [column.strip().lower() for column in _next_values(reader)]
     except StopIteration:
         raise ImportFileError("the file is empty: the first line must name the columns (name, session_at, …)") \
             from None
@@ -167,7 +215,11 @@ def read_csv(text: str) -> tuple[list[str], Iterator[dict[str, str]]]:
         raise ImportFileError(f"no 'name' column: the first line must name the columns ({', '.join(COLUMNS)})")
 
     def rows() -> Iterator[dict[str, str]]:
-        for values in reader:
+        while True:
+            try:
+                values = _next_values(reader)
+            except StopIteration:
+                return
             if not any(value.strip() for value in values):
                 yield {}  # an empty line: counted (row numbers stay the spreadsheet's), then passed over
                 continue
@@ -176,6 +228,22 @@ def read_csv(text: str) -> tuple[list[str], Iterator[dict[str, str]]]:
                 record["\0extra"] = str(len(values) - len(header))
             yield record
     return header, rows()
+
+
+_NOT_UTF8 = 'the file is not UTF-8 text: save it as "CSV UTF-8" and try again'
+
+
+def _next_values(reader) -> list[str]:
+    """The reader's next row; a file it cannot read further is one ImportFileError naming the line."""
+    try:
+        return next(reader)
+    except UnicodeDecodeError:
+        raise ImportFileError(f"line {reader.line_num + 1}: {_NOT_UTF8}") from None
+    except csv.Error as exc:
+        if "field larger than field limit" in str(exc):
+            raise ImportFileError(f"line {reader.line_num}: a cell is longer than {MAX_FIELD_BYTES // 1024} KiB: "
+                                  "no patient's value is that long (a quote left open?)") from None
+        raise ImportFileError(f"line {reader.line_num}: {exc}") from None
 
 
 # --------------------------------------------------------------------------- checking
@@ -215,27 +283,93 @@ def check_records(records: Iterable[Mapping[str, str]], *, defaults: Defaults,
     Row numbers are a spreadsheet's: the header is row 1, the first patient row 2.
     """
     checked = Checked()
-    first_row_of: dict[str, int] = {}
-    existing = existing or {}
-    for index, record in enumerate(records, start=2):
-        if not record:
-            continue
-        result = check_row(record, row=index, defaults=defaults)
-        if isinstance(result, RowProblem):
-            checked.problems.append(result)
-            continue
-        if result.external_id is not None:
-            if result.external_id in first_row_of:
-                checked.problems.append(RowProblem(index, (("external_id", Refusal(
-                    "import_error_external_id_repeated", value=inputs.echo(result.external_id),
-                    row=first_row_of[result.external_id])),)))
-                continue
-            first_row_of[result.external_id] = index
-            if result.external_id in existing:
-                checked.skipped.append(Skipped(index, result.external_id, existing[result.external_id]))
-                continue
-        checked.rows.append(result)
+    known = existing or {}
+    for result in check_stream(records, defaults=defaults, lookup=lambda ids: known):
+        checked.add(result)
     return checked
+
+
+def check_stream(records: Iterable[Mapping[str, str]], *, defaults: Defaults,
+                 lookup: Callable[[list[str]], Mapping[str, int]],
+                 window: int = CHECK_WINDOW) -> Iterator[ImportRow | RowProblem | Skipped]:
+    """Each row's verdict, in the file's order, reading and checking ``window`` rows at a time.
+
+    ``lookup`` says which of a window's external ids patients already have (id -> patient); what is
+    held is one window and, to find an id the file repeats, each id's 8-byte digest and row number
+    (:class:`_FirstRows`: 24 MB for a million ids).
+    """
+    first_row_of = _FirstRows()
+    batch: list[tuple[int, Mapping[str, str]]] = []
+
+    def verdicts() -> Iterator[ImportRow | RowProblem | Skipped]:
+        wanted = [(record.get("external_id") or "").strip() for _, record in batch]
+        existing = lookup([value for value in wanted if value])
+        for index, record in batch:
+            result = check_row(record, row=index, defaults=defaults)
+            if isinstance(result, ImportRow) and result.external_id is not None:
+                first = first_row_of.setdefault(_digest(result.external_id), index)
+                if first is not None:
+                    yield RowProblem(index, (("external_id", Refusal(
+                        "import_error_external_id_repeated", value=inputs.echo(result.external_id), row=first)),))
+                    continue
+                if result.external_id in existing:
+                    yield Skipped(index, result.external_id, existing[result.external_id])
+                    continue
+            yield result
+        batch.clear()
+
+    for index, record in enumerate(records, start=2):
+        if record:
+            batch.append((index, record))
+        if len(batch) >= window:
+            yield from verdicts()
+    if batch:
+        yield from verdicts()
+
+
+def _digest(external_id: str) -> int:
+    digest = int.from_bytes(hashlib.blake2b(external_id.encode("utf-8", "surrogatepass"), digest_size=8).digest())
+    return digest or 1  # 0 marks an empty slot in _FirstRows (a collision of 64-bit digests is ~1e-8 at 1e6 ids)
+
+
+class _FirstRows:
+    """External id digest -> the row it was first seen on: an open-addressing table in two flat arrays.
+
+    A dict of Python ints costs about 110 bytes an entry (130 MB at a million rows, more than the
+    rest of the check); this costs at most 24 (8-byte digests and 4-byte rows, kept under half full).
+    """
+
+    def __init__(self) -> None:
+        self._count = 0
+        self._allocate(1 << 12)
+
+    def _allocate(self, slots: int) -> None:
+        self._mask = slots - 1
+        self._digests = array("Q", bytes(8 * slots))
+        self._rows = array("I", bytes(4 * slots))
+
+    def setdefault(self, digest: int, row: int) -> int | None:
+        """The row ``digest`` was first seen on, or None after remembering ``row`` as its first."""
+        digests, mask = self._digests, self._mask
+        slot = digest & mask
+        while (found := digests[slot]) != 0:
+            if found == digest:
+                return self._rows[slot]
+            slot = (slot + 1) & mask
+        digests[slot], self._rows[slot] = digest, row
+        self._count += 1
+        if 2 * self._count > mask:
+            self._grow()
+        return None
+
+    def _grow(self) -> None:
+        # Straight from the old arrays into the new: a list of the pairs would cost ~120 bytes each.
+        digests, rows = self._digests, self._rows
+        self._allocate(2 * (self._mask + 1))
+        self._count = 0
+        for slot, digest in enumerate(digests):
+            if digest:
+                self.setdefault(digest, rows[slot])
 
 
 def existing_external_ids(session: Session, external_ids: Iterable[str]) -> dict[str, int]:

@@ -38,6 +38,7 @@ from enum import StrEnum
 from sqlalchemy import delete, func, text
 from sqlmodel import Session, col, select
 
+from jobs.inputs import storable_text
 from jobs.storage.models import AuditAnchor, AuditEvent
 
 GENESIS = "0" * 64
@@ -186,7 +187,8 @@ def record(session: Session, *, action: Action, now: datetime, patient_id: int |
     name = who.name if outcome is Outcome.SUCCESS or who.kind is not ActorKind.PERSON else None
     row = AuditEvent(id=last_id + 1, at=now, action=Action(action).value, outcome=Outcome(outcome).value,
                      face=who.face.value, actor=who.kind.value, actor_id=who.id,
-                     actor_name=name[:200] if name else None, patient_id=patient_id,
+                     # A Telegram name is whatever its owner typed: no NUL (PostgreSQL), no lone surrogate (hashing).
+                     actor_name=storable_text(name)[:200] if name else None, patient_id=patient_id,
                      subject=str(subject)[:64] if subject is not None else None,
                      count=count, prev_hash=last_hash, hash="")
     row.hash = _hash(row)

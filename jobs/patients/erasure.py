@@ -12,6 +12,7 @@ from sqlalchemy import update
 from sqlmodel import Session, delete, select
 
 from jobs.staff.inbox import erase_items
+from jobs.staff.outbox import forget_notices
 from jobs.storage.models import Booking, BookingEvent, Invite, Patient, Photo, RelayLink, StaffNote
 
 
@@ -22,6 +23,9 @@ def erase_identity(session: Session, patient: Patient, now: datetime) -> None:
     session.exec(delete(Invite).where(Invite.patient_id == patient.id))
     session.exec(delete(RelayLink).where(RelayLink.patient_id == patient.id))
     session.exec(delete(StaffNote).where(StaffNote.patient_id == patient.id))
+    # Alerts about them still waiting in the staff outbox carry their name and words: they are not sent
+    # (edits of their items stay queued: they show the item as it is now, without a name).
+    forget_notices(session, patient_id=patient.id)
     # The booking system's ids name the person there: their bookings and the calls about them go.
     bookings = select(Booking.id).where(Booking.patient_id == patient.id)
     session.exec(delete(BookingEvent).where(BookingEvent.booking_id.in_(bookings)))

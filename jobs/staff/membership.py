@@ -6,6 +6,7 @@ from datetime import datetime, timedelta
 
 from sqlmodel import Session, select
 
+from jobs.inputs import storable_text
 from jobs.ops import audit
 from jobs.patients.invites import hash_token, looks_like_token, new_token
 from jobs.refusal import Refusal
@@ -48,6 +49,8 @@ def redeem_staff_invite(session: Session, *, payload: str, user_id: int, now: da
         raise Refusal("staff_invite_bad", why="used")
     if invite.expires_at <= now:
         raise Refusal("staff_invite_bad", why="expired")
+    # Telegram's name is whatever its owner typed: PostgreSQL refuses a NUL in text.
+    name = storable_text(name) if name else name
     invite.used_at, invite.used_by = now, user_id
     session.add(invite)
     member = session.get(StaffMember, user_id)

@@ -15,6 +15,7 @@ from enum import StrEnum
 from sqlalchemy import and_, exists, or_, update
 from sqlmodel import Session, select
 
+from jobs.inputs import storable_text
 from jobs.patients.queries import current_enrollment
 from jobs.storage.models import Enrollment, Patient, Reminder, StaffNote
 from jobs.storage.states import OPEN_REMINDER_STATES, PatientStatus
@@ -165,7 +166,9 @@ def topic_settled(session: Session, *, patient_id: int, closed: bool, override: 
 def add_note(session: Session, *, patient_id: int, author_id: int | None, text: str, kind: str, staff_chat_id: int,
              staff_message_id: int, now: datetime) -> StaffNote:
     """Keep what a staff member wrote in the patient's topic (never sent to the patient)."""
-    note = StaffNote(patient_id=patient_id, author_id=author_id, text=text, kind=kind, staff_chat_id=staff_chat_id,
+    # Kept as written, but storable: PostgreSQL refuses a NUL in text, and losing the note is worse.
+    note = StaffNote(patient_id=patient_id, author_id=author_id, text=storable_text(text), kind=kind,
+                     staff_chat_id=staff_chat_id,
                      staff_message_id=staff_message_id, created_at=now)
     session.add(note)
     return note
@@ -183,6 +186,6 @@ def edit_note(session: Session, *, staff_chat_id: int, staff_message_id: int, te
                                                 StaffNote.staff_message_id == staff_message_id)).first()
     if note is None:
         return False
-    note.text = text
+    note.text = storable_text(text)
     session.add(note)
     return True

@@ -37,6 +37,8 @@ HANDLER_BUSY_TIMEOUT_MS = 2_000
 # The busy timeout of the transaction being begun on this thread (set by Store.call).
 _busy_timeout_ms: contextvars.ContextVar[int] = contextvars.ContextVar("busy_timeout_ms",
                                                                       default=SQLITE_BUSY_TIMEOUT_MS)
+# Whether the transaction being begun on this thread only reads (set by Store.read_call).
+_reading: contextvars.ContextVar[bool] = contextvars.ContextVar("reading", default=False)
 # The database file and its -wal and -shm companions hold every patient's name and answers.
 PRIVATE_FILE_MODE = 0o600
 
@@ -103,7 +105,9 @@ def make_engine(url: str) -> Engine:
             connection.exec_driver_sql(f"PRAGMA busy_timeout={int(wanted)}")
             info["busy_timeout_ms"] = wanted
         # Take the write lock up front: a claim that reads then updates can't lose a race half-way.
-        connection.exec_driver_sql("BEGIN IMMEDIATE")
+        # A reader (Store.read_call) takes none: in WAL mode a deferred transaction reads one snapshot
+        # while a writer works, and neither waits for the other.
+        connection.exec_driver_sql("BEGIN" if _reading.get() else "BEGIN IMMEDIATE")
 
     return engine
 
@@ -269,6 +273,18 @@ class Store:
                 return result
         finally:
             _busy_timeout_ms.reset(token)
+
+    def read_call(self, function: Callable[..., T], /, **kwargs) -> T:
+        """Run ``function(session, **kwargs)``, which only reads, in one transaction that takes no write lock
+        on SQLite (a scrape of /metrics must not queue behind the dispatcher, nor staff behind a scrape)."""
+        token = _reading.set(True)
+        try:
+            with Session(self.engine, expire_on_commit=False) as session:
+                result = function(session, **kwargs)
+                session.rollback()  # nothing to keep: it only read
+                return result
+        finally:
+            _reading.reset(token)
 
     async def run(self, function: Callable[..., T], /, **kwargs) -> T:
         """:meth:`call` on a worker thread, so the event loop keeps serving Telegram meanwhile."""

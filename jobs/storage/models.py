@@ -8,13 +8,21 @@ from __future__ import annotations
 
 import secrets
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import BigInteger, Column, ForeignKey, Index, Integer, UniqueConstraint, text
 from sqlalchemy import Text as sa_Text
 from sqlalchemy import false as sa_false
 from sqlmodel import Field, SQLModel
 
-from jobs.storage.states import CURRENT_STATUSES, InboxStatus, PatientStatus, ReminderStatus, UpdateStatus
+from jobs.storage.states import (
+    CURRENT_STATUSES,
+    InboxStatus,
+    NoticeStatus,
+    PatientStatus,
+    ReminderStatus,
+    UpdateStatus,
+)
 from jobs.storage.types import UTCDateTime
 
 # A Telegram chat follows at most one patient record in these statuses (the index below says so).
@@ -28,7 +36,8 @@ def new_booking_ref() -> str:
     return secrets.token_urlsafe(9)
 
 
-def _utc(**kwargs) -> object:
+def _utc(**kwargs) -> Any:
+    # Any, as SQLModel's own Field() is typed: the column's Python type is the annotation it is assigned to.
     return Field(sa_type=UTCDateTime, **kwargs)
 
 
@@ -477,3 +486,36 @@ class AuditAnchor(SQLModel, table=True):
     through_id: int
     hash: str = Field(max_length=64)
     pruned_at: datetime = Field(sa_type=UTCDateTime)
+
+
+# --------------------------------------------------------------------------- staff outbox (0019)
+
+class StaffNotice(SQLModel, table=True):
+    """One thing to do in a staff chat (an alert, an edit of one, topic work), queued, sent at the chat's pace."""
+
+    __tablename__ = "staff_notice"
+    __table_args__ = (
+        # The outbox job's claim: open notices, most urgent first, then oldest.
+        Index("ix_staff_notice_open", "priority", "id",
+              postgresql_where=text("status IN ('pending', 'claimed')"),
+              sqlite_where=text("status IN ('pending', 'claimed')")),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    chat_id: int = Field(sa_column=Column(BigInteger, nullable=False))
+    # What it is about (topics, and replies to it reaching the patient); None: not about one patient.
+    patient_id: int | None = Field(default=None, index=True)
+    action: str = Field(max_length=16)  # jobs.staff.outbox.Action
+    # What to send, as JSON (words, media, buttons, the inbox item it shows); emptied once sent.
+    payload: str = Field(sa_column=Column(sa_Text, nullable=False))
+    priority: int = 0
+    # Queued twice under one key is queued once (a re-claimed silence alert; an edit already waiting).
+    dedup_key: str | None = Field(default=None, max_length=120, unique=True)
+    status: str = Field(default=NoticeStatus.PENDING.value, max_length=16)
+    created_at: datetime = _utc()
+    due_at: datetime = _utc()
+    claimed_until: datetime | None = _utc(default=None, nullable=True)
+    holder: int | None = Field(default=None, sa_column=Column(BigInteger))
+    attempts: int = 0
+    done_at: datetime | None = _utc(default=None, nullable=True, index=True)
+    last_error: str | None = Field(default=None, max_length=200)

@@ -1,4 +1,4 @@
-"""The statuses of patients, reminders, inbound updates and inbox items, as enums.
+"""The statuses of patients, reminders, inbound updates, inbox items and staff notices, as enums.
 
 The columns hold their values as strings; code compares and writes the enum members, never the spelled-out
 values (a StrEnum member equals its value, so a row read back compares equal).
@@ -6,7 +6,7 @@ values (a StrEnum member equals its value, so a row read back compares equal).
 They live beside the models because the tables' indexes name them; which changes between them are
 allowed is decided by their one writer each: ``jobs/patients/lifecycle.py`` for patients (and, through
 ``jobs/patients/reminder_moves.py``, their reminders), ``jobs/intake.py`` for updates and
-``jobs/staff/inbox.py`` for inbox items.
+``jobs/staff/inbox.py`` for inbox items, ``jobs/staff/outbox.py`` for staff notices.
 """
 
 from __future__ import annotations
@@ -57,6 +57,15 @@ class InboxStatus(StrEnum):
     OPEN = "open"          # raised, nobody has it yet
     TAKEN = "taken"        # a staff member said "I'll take it"
     RESOLVED = "resolved"  # done (by whom, with an optional note)
+
+
+class NoticeStatus(StrEnum):
+    """A staff notice's state (``jobs/staff/outbox.py``): queued, then sent at its staff chat's pace."""
+
+    PENDING = "pending"  # waiting for its chat's turn (``due_at``: not before)
+    CLAIMED = "claimed"  # the outbox job is sending it (``holder``), until ``claimed_until``
+    SENT = "sent"        # Telegram took it; its words are cleared, the row is pruned later
+    FAILED = "failed"    # Telegram refused it for good, or it failed too often
 
 
 # Still to come, in any of these forms (the rest are done: sent, skipped, failed, cancelled).

@@ -454,3 +454,25 @@ def test_check_says_whether_review_steps_are_sent_and_validates_a_protocols_own_
                            .replace('labels = { en = "No different" } }', 'labels = { en = "Same" }, worse = true }'))
     assert run(["check"], monkeypatch, tmp_path, env) != 0
     assert "every answer is 'worse'" in capsys.readouterr().err
+
+
+def test_run_warns_at_start_about_files_others_can_read(monkeypatch, tmp_path, capsys):
+    """`check`'s warnings about a world-readable .env or database, said again by `run` at start (in its log)."""
+    from jobs.storage.db import make_engine
+    from jobs.storage.presence import Presence
+
+    (tmp_path / ".env").write_text(f"BOT_TOKEN={TOKEN}\n")
+    (tmp_path / ".env").chmod(0o644)
+    database = tmp_path / "aftercare.db"
+    url = f"sqlite:///{database}"
+    running = Presence(make_engine(url)).acquire()  # so that `run` stops right after its start-up checks
+    database.chmod(0o644)
+    try:
+        code = run(["run"], monkeypatch, tmp_path, {"DATABASE_URL": url, "TELEGRAM_API_BASE_URL": "http://127.0.0.1:9"})
+    finally:
+        running.release()
+    err = capsys.readouterr().err
+    assert code == 2
+    assert "WARNING" in err and ".env holds the bot token and other users of this machine can open it (mode 0644)" in err
+    assert f"{database} holds patient data and other users of this machine can open it (mode 0644)" in err
+    assert TOKEN not in err

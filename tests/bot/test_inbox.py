@@ -159,14 +159,18 @@ async def test_an_untaken_worried_item_is_raised_again_to_everyone_in_clinic_hou
         assert "clinic is closed" not in " ".join(fake_api.texts(PATIENT_ID))
         clock.set_local(1, 10, 14)
         assert await raise_untaken(bot.services, bot.app.bot) == 0
+        await bot.send_notices()
         clock.set_local(1, 10, 15)
         assert await raise_untaken(bot.services, bot.app.bot) == 1
+        await bot.send_notices()
         for chat_id in (GROUP, STAFF_ID, COLLEAGUE):
             _, text, data = _alert(fake_api, chat_id, containing="Nobody has taken this yet")
             assert "(15 min)" in text and "Anna K" in text and data == [f"ib:{item.id}:take", f"ib:{item.id}:done"]
         assert await raise_untaken(bot.services, bot.app.bot) == 0  # not again at once
+        await bot.send_notices()
         clock.set_local(1, 10, 30)
         assert await raise_untaken(bot.services, bot.app.bot) == 1  # and again after another interval
+        await bot.send_notices()
         # Taking it from a raised copy edits every copy, the first alert in the group included.
         message_id, _, data = _alert(fake_api, COLLEAGUE, containing="Nobody has taken")
         await bot.press(COLLEAGUE, data[0], message_id, first_name="Luis")
@@ -176,6 +180,7 @@ async def test_an_untaken_worried_item_is_raised_again_to_everyone_in_clinic_hou
             assert "Luis</b> is on it" in fake_api._messages[(view.chat_id, view.message_id)]["text"]
         clock.set_local(1, 11, 0)
         assert await raise_untaken(bot.services, bot.app.bot) == 0  # taken: never again
+        await bot.send_notices()
         assert [e.kind for e in bot.rows(InboxEvent)] == ["opened", "raised_again", "raised_again", "taken"]
         # A reply to a raised copy still reaches the patient.
         await bot.send(STAFF_ID, "We will call you in 5 minutes", reply_to_message_id=_alert(
@@ -193,8 +198,10 @@ async def test_out_of_hours_the_patient_is_told_at_once_and_the_item_waits_for_o
                       "If it can't wait, please call +34 600 000 000."]
     clock.set_local(0, 23, 0)
     assert await raise_untaken(staffed.services, staffed.app.bot) == 0  # nobody is at the clinic
+    await staffed.send_notices()
     clock.set_local(1, 9, 0)
     assert await raise_untaken(staffed.services, staffed.app.bot) == 1  # the first check once it opens
+    await staffed.send_notices()
     assert "(750 min)" in _alert(fake_api, STAFF_ID, containing="Nobody has taken")[1]
 
 
@@ -214,6 +221,7 @@ async def test_without_clinic_hours_it_is_raised_any_time_and_nobody_is_told_clo
     assert not [text for text in fake_api.texts(PATIENT_ID) if "closed" in text]
     clock.set_local(0, 23, 15)
     assert await raise_untaken(harness.services, harness.app.bot) == 1
+    await harness.send_notices()
 
 
 async def test_a_worried_patient_shares_their_number_and_every_alert_shows_it(staffed, fake_api, clock):
@@ -253,6 +261,7 @@ async def test_a_late_still_red_is_an_escalation_item_never_raised_again(staffed
     assert _alert(fake_api, STAFF_ID, containing="Still red")[2] == [f"ib:{item.id}:take", f"ib:{item.id}:done"]
     clock.set_local(3, 12, 0)
     assert await raise_untaken(staffed.services, staffed.app.bot) == 0
+    await staffed.send_notices()
 
 
 async def test_stats_count_the_inbox_and_how_fast_worried_patients_were_taken(staffed, fake_api, clock):

@@ -44,3 +44,13 @@ async def test_command_menus_are_scoped(harness, fake_api):
     assert "status" in patient_names and "enroll" not in patient_names
     assert "enroll" in staff_names and "staffinvite" in staff_names
     assert any(c.params.get("language_code") == "es" for c in calls)
+
+
+async def test_a_telegram_name_with_a_nul_byte_joins_without_it(harness, fake_api):
+    """PostgreSQL refuses NUL in text: a colleague whose Telegram name has one still joins (both databases)."""
+    await harness.send(STAFF_ID, "/staffinvite")
+    link = fake_api.texts(STAFF_ID)[-1].split("?start=")[1].split()[0]
+    await harness.send(OTHER_ID, f"/start {link}", first_name="Lu\x00cía", last_name="P\ud800", username="lucia_p")
+    assert "Welcome to the team" in fake_api.texts(OTHER_ID)[-1]
+    assert harness.rows(StaffMember)[0].name == "Lucía P\ufffd (@lucia_p)"
+    assert any("Lucía P\ufffd (@lucia_p)" in text for text in fake_api.texts(STAFF_ID))

@@ -17,6 +17,9 @@ What it offers a test:
 * fault injection (:meth:`FakeBotAPI.fail`, :meth:`FakeBotAPI.hang`, :meth:`FakeBotAPI.drop`)
   for the failure modes a production bot meets: blocked users, flood limits, Telegram 5xx,
   slow answers and dropped connections;
+* Telegram's flood control for groups: at most 20 messages a minute into one group (a negative
+  chat id), then 429 with ``retry_after`` until the oldest of them is a minute old; the limit, the
+  window and the clock it is counted by are the test's to set (:meth:`FakeBotAPI.limit_groups`);
 * groups the test declares (:meth:`FakeBotAPI.add_group`), forum supergroups among them, with the
   forum-topic methods (``createForumTopic``, ``editForumTopic``, ``closeForumTopic``,
   ``reopenForumTopic``, ``deleteForumTopic``), ``getChat`` and ``message_thread_id`` on every send,
@@ -40,8 +43,11 @@ import asyncio
 import copy
 import html
 import json
+import math
 import re
 import time
+from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -313,6 +319,13 @@ def _decode_value(name: str, value: Any) -> Any:
     return value
 
 
+# Telegram's flood control for a group: about 20 messages a minute. What counts: what writes into the chat.
+GROUP_LIMIT, GROUP_WINDOW = 20, 60.0
+GROUP_WRITES = frozenset({"sendmessage", "sendphoto", "senddocument", "copymessage", "createforumtopic",
+                          "editforumtopic", "closeforumtopic", "reopenforumtopic", "editmessagetext",
+                          "editmessagecaption", "editmessagereplymarkup"})
+
+
 class FakeBotAPI:
     """A Telegram Bot API look-alike HTTP server for tests; see the module docstring.
 
@@ -361,6 +374,11 @@ class FakeBotAPI:
         # current when it started, and every waiter wakes up on the next push.
         self._update_pushed = asyncio.Event()
         self._closing = asyncio.Event()
+
+        # Flood control for groups (limit_groups): the times of the recent messages into each group.
+        self.group_limit, self.group_window = GROUP_LIMIT, GROUP_WINDOW
+        self.flood_clock: Callable[[], float] = time.monotonic
+        self._group_writes: dict[int, deque[float]] = {}
 
         self._methods = {
             "getme": self._get_me,
@@ -764,6 +782,31 @@ class FakeBotAPI:
         """
         self._faults.append(_Fault("drop", method.lower(), times, chat_id=chat_id))
 
+    def limit_groups(self, limit: int = 20, window: float = 60.0, *,
+                     clock: Callable[[], float] | None = None) -> None:
+        """Telegram's flood control for groups: at most ``limit`` messages into one group per ``window``
+        seconds, counted by ``clock`` (seconds; a test's own clock, so no test waits a real minute).
+        ``limit=0`` turns it off. Beyond it: 429 ``Too Many Requests: retry after N``."""
+        self.group_limit, self.group_window = limit, window
+        if clock is not None:
+            self.flood_clock = clock
+        self._group_writes.clear()
+
+    def _flood_control(self, method: str, params: dict[str, Any]) -> int | None:
+        """The seconds to wait if this call would go over its group's limit (it then does not count), else None."""
+        chat_id = params.get("chat_id")
+        if (self.group_limit <= 0 or method not in GROUP_WRITES or not isinstance(chat_id, int)
+                or isinstance(chat_id, bool) or chat_id >= 0):
+            return None
+        now = self.flood_clock()
+        recent = self._group_writes.setdefault(chat_id, deque())
+        while recent and recent[0] <= now - self.group_window:
+            recent.popleft()
+        if len(recent) >= self.group_limit:
+            return max(1, math.ceil(recent[0] + self.group_window - now))
+        recent.append(now)
+        return None
+
     # ------------------------------------------------------------------ HTTP plumbing
 
     async def _handle(self, request: web.Request) -> web.StreamResponse:
@@ -803,6 +846,9 @@ class FakeBotAPI:
         implementation = self._methods.get(method.lower())
         if implementation is None:
             return self._error(404, "Not Found", call=call)
+        wait = self._flood_control(method.lower(), params)
+        if wait is not None:
+            return self._error(429, f"Too Many Requests: retry after {wait}", {"retry_after": wait}, call=call)
         try:
             self._check_markup(params.get("reply_markup"))
             result = await implementation(call)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import time
 import warnings
+from datetime import timedelta
 
 import pytest
 import pytest_asyncio
@@ -528,3 +529,23 @@ async def test_get_chat_member_tells_the_bot_its_rights(api, bot):
     assert (await bot.get_chat_member(FORUM - 2, bot.id)).status == "member"
     with pytest.raises(BadRequest, match="(?i)chat not found"):
         await bot.get_chat_member(-42, bot.id)
+
+
+async def test_a_group_gets_twenty_messages_a_minute_then_429_with_retry_after(api, bot):
+    now = [1000.0]
+    api.limit_groups(20, 60.0, clock=lambda: now[0])
+    group = -100123
+    for n in range(20):
+        now[0] += 1
+        await bot.send_message(group, f"m{n}")
+    with pytest.raises(RetryAfter) as excinfo:
+        await bot.send_message(group, "one too many")
+    # The first of the 20 went at 1001, now is 1020: the window frees a place at 1061.
+    assert excinfo.value.retry_after in (41, timedelta(seconds=41))
+    await bot.send_message(PATIENT, "a private chat is not a group")  # not counted
+    now[0] = 1061.0
+    await bot.send_message(group, "again")
+    assert api.texts(group)[-1] == "again" and len(api.texts(group)) == 21
+    api.limit_groups(0)
+    for n in range(30):
+        await bot.send_message(group, f"unlimited {n}")

@@ -25,7 +25,7 @@ from hypothesis import strategies as st
 from telegram import Update
 
 from bot.logs import install_filters
-from jobs.storage.models import Patient
+from jobs.storage.models import Patient, StaffMember
 from tests.conftest import SESSION_START, STAFF_ID, BotHarness, Clock, bot_env
 from tests.fakes.bot_api import FakeBotAPI
 
@@ -33,6 +33,7 @@ UPDATES = int(os.environ.get("FUZZ_UPDATES", "5000"))
 BATCH = 50
 PATIENTS = (2101, 2102, 2103)
 STRANGER = 3999
+JOINERS = 5000  # colleagues who join through a staff invite get ids above this
 STAFF_GROUP = -1009999
 USERS = (STAFF_ID, *PATIENTS, STRANGER)
 COMMANDS = ("start", "help", "status", "pause", "resume", "stop", "delete", "timezone", "language", "enroll",
@@ -83,6 +84,8 @@ actions = st.one_of(
     st.tuples(st.just("location"), st.sampled_from(USERS), st.floats(-90, 90), st.floats(-180, 180)),
     st.tuples(st.just("group"), st.one_of(nasty_text, argument.map(lambda a: "/patients " + a))),
     st.tuples(st.just("tick"), st.integers(0, 30)),
+    # A colleague opens a staff invite with whatever Telegram name they typed (NUL, surrogates, overrides).
+    st.tuples(st.just("join"), st.one_of(nasty_text, refused, plain), st.one_of(st.none(), nasty_text, refused)),
 )
 
 HANDLED = re.compile(r"message is not modified|there is no text in the message to edit")
@@ -99,6 +102,7 @@ class Run:
         self.bot: BotHarness | None = None
         self.names: set[str] = set()
         self.fed = 0
+        self.joined = 0
         self.log = io.StringIO()
         self.handler = logging.StreamHandler(self.log)
         self.errors: list[logging.LogRecord] = []
@@ -210,6 +214,13 @@ class Run:
         elif kind == "tick":
             self.clock.advance(hours=action[1])
             await self.bot.dispatch()
+        elif kind == "join":
+            _, first_name, last_name = action
+            await self.push(api.message_update(user_id=STAFF_ID, text="/staffinvite"))
+            link = api.texts(STAFF_ID)[-1].split("?start=")[1].split()[0]
+            self.joined += 1  # a new colleague each time: the fuzzed users stay who they are
+            await self.push(api.message_update(user_id=JOINERS + self.joined, text=f"/start {link}",
+                                               first_name=first_name or ".", last_name=last_name))
 
     async def feed(self, batch: list[tuple]) -> None:
         for action in batch:
@@ -255,6 +266,7 @@ def test_generated_updates_never_break_the_bot(database_url):
     stored = {patient.name for patient in run.bot.rows(Patient) if "Qz" in patient.name}
     assert len(stored) >= min(10, UPDATES // 250), len(stored)
     assert len(run.api.answered_callbacks) >= UPDATES // 20
+    assert run.joined and run.bot.rows(StaffMember, StaffMember.user_id > JOINERS)  # colleagues joined, odd names too
     log = run.log.getvalue()
     assert "INFO" in log  # the capture worked: there is a log to look through
     leaked = sorted(name for name in run.names if re.search(re.escape(name), log))

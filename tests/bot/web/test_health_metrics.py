@@ -67,6 +67,9 @@ async def test_metrics_are_prometheus_text_read_from_the_database(web_bot, http)
     # What was due at the link went at once: within the first bucket.
     assert lag[("aftercare_dispatch_lag_seconds_bucket", "1")] == sent
     assert list(families["aftercare_inbox_open_items"].samples) == []  # nothing waits in the inbox yet
+    # The staff outbox: what linking queued for staff has gone (the harness runs its job), nothing failed.
+    notices = {sample.labels["state"]: sample.value for sample in families["aftercare_staff_notices"].samples}
+    assert notices == {"pending": 0, "due": 0, "failed": 0}
 
 
 async def test_every_request_is_logged_with_method_path_status_and_time_never_a_name(web_bot, http, caplog):

@@ -78,7 +78,8 @@ async def test_booked_stops_rebooking_confirms_with_an_ics_and_plans_the_evening
     (event,) = calendar.walk("VEVENT")
     assert event.decoded("dtstart") == start and str(event["dtstart"].params["TZID"]) == "Europe/Madrid"
     assert calendar.walk("VTIMEZONE") and str(event["status"]) == "CONFIRMED"
-    # Staff were told, and the patient's card shows the planned reminder by its name.
+    # Staff were told (by the staff outbox's job), and the patient's card shows the planned reminder by its name.
+    await web_bot.send_notices()
     assert any("booked a session" in text for text in fake_api.texts(STAFF_ID))
     await web_bot.send(STAFF_ID, f"/patient {patient.id}")
     assert "Booked session: the evening before" in fake_api.texts(STAFF_ID)[-1]
@@ -122,6 +123,7 @@ async def test_rescheduled_moves_the_reminder_and_cancelled_brings_the_rebooking
     assert all(row.status == "cancelled" for row in _appointments(web_bot))
     # The rebooking reminders whose window is still open are back, as they were.
     assert {row.status for row in _rebooks(web_bot)} == {"pending"}
+    await web_bot.send_notices()
     assert any("cancelled their session" in text for text in fake_api.texts(STAFF_ID))
     assert any("has been cancelled" in text for text in fake_api.texts(PATIENT_ID))
 
@@ -240,3 +242,27 @@ async def test_the_same_call_three_times_at_once_is_applied_once(web_bot, http, 
     assert sorted(changed) == [False, False, True]
     assert len(web_bot.rows(Booking)) == 1 and len(web_bot.rows(BookingEvent)) == 1
     assert len(_appointments(web_bot)) == 1 and len(fake_api.calls_to("sendDocument")) == 1
+
+
+async def test_the_calendar_file_has_plain_text(fake_api, database_url, clock):
+    """A clinic called "Skin & Co" is "Skin & Co" in the calendar, not its HTML escape."""
+    from aiohttp.test_utils import TestClient, TestServer
+
+    from bot.web.app import build_web_app
+    from tests.bot.web.conftest import BOOKING_SECRET
+    from tests.conftest import BotHarness, bot_env
+
+    env = bot_env(fake_api, database_url, BOOKING_WEBHOOK_SECRET=BOOKING_SECRET, CLINIC_NAME="Skin & Co <Derm>")
+    bot = await BotHarness(fake_api, env, clock).start()
+    try:
+        async with TestClient(TestServer(build_web_app(bot.services, bot.app.bot), host="127.0.0.1")) as http:
+            patient = await _linked_patient(bot)
+            response = await _hook(http, {"event": "booked", "id": "b-1", "patient_id": patient.id, "start": START})
+            assert response.status == 200
+    finally:
+        await bot.stop()
+    raw = fake_api.calls_to("sendDocument")[-1].files["document"]
+    event = icalendar.Calendar.from_ical(raw).walk("VEVENT")[0]
+    assert str(event["summary"]) == "Session at Skin & Co <Derm>"
+    assert str(event["location"]) == "Skin & Co <Derm>"
+    assert "&amp;" not in raw.decode() and "&lt;" not in raw.decode()

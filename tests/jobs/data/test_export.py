@@ -218,3 +218,38 @@ async def test_outcome_answers_are_questionnaire_responses_to_the_scales_questio
     rows = _read_csv(tmp_path / "csv" / "outcome_answer.csv")
     assert [(r["patient_id"], r["step_key"], r["scale"], r["answer"], r["worse"], r["changes"]) for r in rows] == [
         ("1", "outcome_day30", "pgic", "mi", "false", "1"), ("2", "outcome_day30", "pgic", "mw", "true", "0")]
+
+
+async def test_no_exported_cell_can_run_in_a_spreadsheet(harness, clock, tmp_path):
+    """A patient's name or words that a spreadsheet would take for a formula get a quote in front."""
+    from sqlalchemy import update
+
+    await _clinic_day(harness, clock)
+    with harness.session() as session:
+        session.exec(update(Patient).where(Patient.id == 1).values(name="=HYPERLINK(\"https://evil.example\")"))
+        session.commit()
+    folder = tmp_path / "export"
+    export_csv(harness.services.store.engine, folder, now=clock())
+    [anna] = _read_csv(folder / "patient.csv")
+    assert anna["name"] == "'=HYPERLINK(\"https://evil.example\")"
+    assert anna["phone"] == "+34600111222"  # a plain number cannot run: it stays the number
+    for path in folder.iterdir():
+        for row in csv.reader(io.StringIO(path.read_text(encoding="utf-8"))):
+            assert not any(cell.startswith(("=", "@", "\t", "\r")) for cell in row), (path.name, row)
+
+
+@pytest.mark.parametrize("fmt", ["csv", "fhir"])
+async def test_a_dangling_symlink_as_the_target_is_one_clear_line(harness, fake_api, tmp_path, monkeypatch, capsys,
+                                                                   fmt):
+    """A link to nowhere is not a new folder or file: the command says so in one line and follows nothing."""
+    await harness.link()
+    for key, value in bot_env(fake_api, harness.services.settings.database_url).items():
+        monkeypatch.setenv(key, value)
+    target = tmp_path / "export"
+    target.symlink_to(tmp_path / "elsewhere")
+    assert await asyncio.to_thread(main, ["export", "--format", fmt, str(target)]) == 2
+    err = capsys.readouterr().err
+    # (Another test's `run` may have left a log handler on stderr: only the command's own lines count.)
+    said = [line for line in err.splitlines() if line.startswith("aftercare:")]
+    assert len(said) == 1 and "symbolic link" in said[0], err
+    assert not (tmp_path / "elsewhere").exists()

@@ -158,10 +158,10 @@ async def test_the_dispatcher_job_is_one_recurring_job_with_the_configured_inter
     bot = await BotHarness(fake_api, bot_env(fake_api, database_url, DISPATCH_INTERVAL_SECONDS="45"), clock).start()
     try:
         jobs = {job.name: job for job in bot.app.job_queue.jobs()}
-        # One dispatcher job for all reminders (not one job per reminder), the heartbeat, the pruning and the
-        # inbox's check for worried patients nobody took.
+        # One dispatcher job for all reminders (not one job per reminder), the staff outbox's, the heartbeat,
+        # the pruning and the inbox's check for worried patients nobody took.
         assert sorted(jobs) == ["dispatch-due-reminders", "heartbeat", "prune-handled-updates",
-                                "raise-untaken-escalations"]
+                                "raise-untaken-escalations", "send-staff-notices"]
         assert jobs["dispatch-due-reminders"].job.trigger.interval == timedelta(seconds=45)
         assert jobs["dispatch-due-reminders"].job.misfire_grace_time is None
     finally:

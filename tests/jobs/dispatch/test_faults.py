@@ -52,6 +52,7 @@ async def test_blocked_patient_becomes_unreachable_staff_told_once_others_unaffe
                   chat_id=PATIENT_ID, times=5)
     report = await harness.dispatch()
     await report_to_staff(harness.services, harness.app.bot, report)
+    await harness.send_notices()
     patients = {p.id: p for p in harness.rows(Patient)}
     assert patients[1].status == PatientStatus.UNREACHABLE and patients[2].status == PatientStatus.ACTIVE
     assert _row(harness, (1, "evening_checkin")).status == ReminderStatus.FAILED
@@ -63,6 +64,7 @@ async def test_blocked_patient_becomes_unreachable_staff_told_once_others_unaffe
     clock.advance(days=1)
     report = await harness.dispatch()
     await report_to_staff(harness.services, harness.app.bot, report)
+    await harness.send_notices()
     assert len([t for t in fake_api.texts(STAFF_ID) if "blocked the bot" in t]) == 1
 
 
@@ -101,6 +103,7 @@ async def test_bad_request_fails_that_reminder_with_the_reason_and_staff_are_tol
     fake_api.fail("sendMessage", status=400, description="Bad Request: chat not found", chat_id=PATIENT_ID)
     report = await harness.dispatch()
     await report_to_staff(harness.services, harness.app.bot, report)
+    await harness.send_notices()
     row = _row(harness, (1, "evening_checkin"))
     assert row.status == ReminderStatus.FAILED and "Chat not found" in row.outcome
     assert _row(harness, (2, "evening_checkin")).status == ReminderStatus.SENT
@@ -195,10 +198,12 @@ async def test_staff_get_one_summary_after_downtime(harness, fake_api, clock):
     await note_downtime(harness.services)
     report = await harness.dispatch()
     await report_to_staff(harness.services, harness.app.bot, report)
+    await harness.send_notices()
     summary = fake_api.texts(STAFF_ID)[-1]
     assert summary.startswith("🔄 Back after 43 h offline: 1 sent, 2 skipped as out of date")
     report = await harness.dispatch()
     await report_to_staff(harness.services, harness.app.bot, report)
+    await harness.send_notices()
     assert fake_api.texts(STAFF_ID)[-1] == summary and len([t for t in fake_api.texts(STAFF_ID) if "Back after" in t]) == 1
 
 
@@ -348,12 +353,16 @@ async def test_the_summary_after_downtime_counts_every_pass_until_caught_up(harn
     services.downtime = timedelta(hours=14)
     # With several instances the first tick may be another's (skipped here); a 429 halts a pass early.
     await report_to_staff(services, harness.app.bot, report(ran=False))
+    await harness.send_notices()
     await report_to_staff(services, harness.app.bot, report(sent=30, skipped=1, halted=True))
+    await harness.send_notices()
     assert not [text for text in fake_api.texts(STAFF_ID) if "Back after" in text]  # not caught up yet
     await report_to_staff(services, harness.app.bot, report(sent=7, skipped=4, failed=1))
+    await harness.send_notices()
     [summary] = [text for text in fake_api.texts(STAFF_ID) if "Back after" in text]
     assert summary.startswith("🔄 Back after 14 h offline: 37 sent, 5 skipped as out of date, 1 failed")
     await report_to_staff(services, harness.app.bot, report(sent=3))
+    await harness.send_notices()
     assert len([text for text in fake_api.texts(STAFF_ID) if "Back after" in text]) == 1
 
 

@@ -1,7 +1,7 @@
 """Outcome answers: how the skin turned out after the series, one row per outcome step answered
 
 Revision ID: 0023
-Revises: 0022
+Revises: 0019
 Create Date: 2026-12-06 21:00:00
 """
 
@@ -12,7 +12,7 @@ from alembic import op
 from jobs.storage.types import UTCDateTime
 
 revision = '0023'
-down_revision = '0022'
+down_revision = '0019'
 branch_labels = None
 depends_on = None
 
