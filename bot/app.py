@@ -49,6 +49,7 @@ from bot.handlers import (
     enroll,
     inbox,
     membership,
+    outcomes,
     patient,
     photos,
     relay,
@@ -197,6 +198,7 @@ def build_application(settings: Settings, services: Services | None = None) -> A
     application.add_handler(ButtonHandler({
         buttons.ENROLL_FORM: enroll.form_button,
         buttons.CHECKIN: answers.checkin_button, buttons.REBOOK: answers.rebook_button,
+        buttons.OUTCOME: outcomes.outcome_button,
         buttons.CONFIRM: patient.confirm_button, buttons.LANGUAGE: patient.language_button,
         buttons.PATIENTS: console.patients_button,
         buttons.SWITCH: start.switch_button, buttons.SESSION_CONFIRM: console.session_confirm_button,

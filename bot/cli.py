@@ -268,6 +268,8 @@ def _preview(env: dict[str, str], args: argparse.Namespace) -> int:
         moved = "  (moved out of quiet hours)" if item.due_at != item.planned_at else ""
         print(f"  {item.due_at.astimezone(zone).strftime(stamp):<24} {item.step_key:<26} {item.kind:<8} "
               f"{item.expires_at.astimezone(zone).strftime(stamp)}{moved}")
+        for line in _after_series_lines(item, protocol=protocol, catalog=catalog, locale=locale, settings=settings):
+            print(f"  {'':<24} {line}")
         if args.texts:
             claimed = ClaimedReminder(
                 id=0, patient_id=0, chat_id=0, patient_name=args.name, locale=locale, timezone=zone.key,
@@ -294,6 +296,25 @@ def _preview(env: dict[str, str], args: argparse.Namespace) -> int:
                 text = re.sub(r"<[^>]+>", "", render_nudge(claimed, catalog=catalog, clinic=clinic))
                 print("\n".join("      " + line for line in text.splitlines()) + "\n")
     return 0
+
+
+def _after_series_lines(item, *, protocol, catalog, locale: str, settings: Settings) -> list[str]:
+    """Under an outcome step, its scale (worse answers marked) and when it goes; under a review step, its link."""
+    from jobs.buttons import scale_label
+    from messages.protocol import KIND_OUTCOME, KIND_REVIEW
+
+    if item.kind == KIND_OUTCOME:
+        scale = protocol.step_scale(item.step_key)
+        answers = " · ".join(scale_label(scale, answer, catalog=catalog, locale=locale)
+                             + (" (worse: to staff)" if answer in scale.worse else "") for answer in scale.answers)
+        hours = "" if settings.clinic_hours.always_open else f"; sent only in clinic hours ({settings.clinic_hours})"
+        return [f"↳ answers on scale {scale.name!r}{hours}:", f"  {answers}"]
+    if item.kind == KIND_REVIEW:
+        if not settings.review_url:
+            return ["↳ skipped: REVIEW_URL is not set"]
+        counted = "through the redirect, counted as opened" if settings.review_redirect else "opened is not counted"
+        return [f"↳ to every patient, whatever they answered: {settings.review_url} ({counted})"]
+    return []
 
 
 def _api_key(env: dict[str, str], args: argparse.Namespace) -> int:
@@ -352,9 +373,44 @@ def setup_warnings(settings: Settings, catalog, env: Mapping[str, str]) -> list[
     for locale in catalog.red_flags_shipped:
         warnings.append(f"texts/{locale}.toml has no [red_flags] table: patients' words are read with the "
                         "vocabulary shipped with aftercare; copy it from the shipped file to edit it")
+    warnings += scale_warnings(catalog)
     for locale, keys in sorted(catalog.missing_by_locale().items()):
         instead = "staff see the step key instead" if locale == "en" else "English is used for them"
         warnings.append(f"texts/{locale}.toml lacks {len(keys)} text(s), {instead}: {', '.join(keys)}")
+    return warnings
+
+
+def review_line(settings: Settings, catalog) -> str:
+    """What ``check`` says of review steps: where they send patients, or that they are skipped (no REVIEW_URL).
+
+    Not a warning: a clinic may choose not to ask for reviews at all, and the shipped protocols have the step.
+    """
+    from messages.protocol import KIND_REVIEW
+
+    steps = [f"{protocol.name}: {step.key}" for protocol in sorted(catalog.protocols.values(), key=lambda p: p.name)
+             for step in protocol.steps if step.kind == KIND_REVIEW]
+    if not steps:
+        return "reviews: no protocol has a review step"
+    if not settings.review_url:
+        return f"reviews: REVIEW_URL is not set, so these review steps are skipped: {'; '.join(steps)}"
+    counted = ("opened counted through the HTTP side's /r/ redirect" if settings.review_redirect
+               else "opened not counted (set PUBLIC_URL with HTTP_PORT to count it)")
+    return f"reviews: {len(steps)} review step(s) send every patient they reach to {settings.review_url}; {counted}"
+
+
+def scale_warnings(catalog) -> list[str]:
+    """A protocol's own outcome scale lacking labels in a locale the texts have (English is shown)."""
+    from messages.protocol import KIND_OUTCOME
+
+    warnings = []
+    for protocol in sorted(catalog.protocols.values(), key=lambda p: p.name):
+        for name in sorted({step.scale for step in protocol.steps if step.kind == KIND_OUTCOME and step.scale}):
+            scale = protocol.scale(name)
+            for locale in catalog.locales:
+                lacking = [answer for answer in scale.answers if locale not in scale.labels.get(answer, {})]
+                if scale.labels and lacking:
+                    warnings.append(f"protocol {protocol.name!r}, scale {name!r}: no {locale!r} label for "
+                                    f"{', '.join(lacking)} (English shown)")
     return warnings
 
 
@@ -376,6 +432,7 @@ def _check(env: dict[str, str], *, telegram: bool = False, env_file: Path | None
     admins = len(settings.staff_ids)
     print(f"settings: ok (clinic zone {settings.clinic_timezone.key}, {admins} admin{'' if admins == 1 else 's'})")
     print(f"messages: ok ({len(catalog.protocols)} protocols, locales {', '.join(catalog.locales)})")
+    print(review_line(settings, catalog))
     _warn_if_readable(env_file, "holds the bot token")
     database_file = sqlite_file(settings.database_url)
     if database_file is not None and not database_file.exists():
@@ -623,6 +680,17 @@ def _cards(env: dict[str, str], args: argparse.Namespace) -> int:
     return 0
 
 
+def outcome_scales(catalog, locale: str) -> dict[tuple[str, str], list[tuple[str, str]]]:
+    """Each protocol's outcome scales as (code, label in ``locale``), for the FHIR Questionnaires."""
+    from jobs.buttons import scale_label
+    from messages.protocol import KIND_OUTCOME
+
+    return {(protocol.name, scale.name): [(answer, scale_label(scale, answer, catalog=catalog, locale=locale))
+                                          for answer in scale.answers]
+            for protocol in catalog.protocols.values()
+            for scale in (protocol.scale(step.scale) for step in protocol.steps if step.kind == KIND_OUTCOME)}
+
+
 def _export(env: dict[str, str], args: argparse.Namespace) -> int:
     from functools import partial
 
@@ -648,7 +716,8 @@ def _export(env: dict[str, str], args: argparse.Namespace) -> int:
             # Each reminder sent, with its words as the patient read them (rendered again from the texts).
             counts = export_fhir(engine, Path(args.target), now=utc_now(), titles=titles,
                                  clinic=settings.clinic_name or None,
-                                 render=partial(render_stored, catalog=catalog, clinic=clinic))
+                                 render=partial(render_stored, catalog=catalog, clinic=clinic),
+                                 scales=outcome_scales(catalog, settings.staff_locale))
     except ExportError as exc:
         print(f"aftercare: export: {exc}", file=sys.stderr)
         return 2

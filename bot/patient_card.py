@@ -11,15 +11,16 @@ from datetime import datetime
 from zoneinfo import ZoneInfo
 
 from bot.services import Services
-from jobs.buttons import ANSWER_LABELS, REVIEW_LABELS
+from jobs.buttons import ANSWER_LABELS, REVIEW_LABELS, scale_label
+from jobs.care.outcomes import REVIEW_OPENED
 from jobs.care.photos import Review
 from jobs.care.silence import KIND_NUDGE, KIND_SILENCE
 from jobs.inputs import display_phone
 from jobs.patients.reminder_moves import CancelReason
 from jobs.staff.console import Timeline
-from jobs.storage.models import Patient, Photo
+from jobs.storage.models import OutcomeAnswer, Patient, Photo, Reminder
 from jobs.storage.states import ReminderStatus
-from messages.protocol import KIND_PHOTO
+from messages.protocol import KIND_OUTCOME, KIND_PHOTO, KIND_REVIEW
 
 R = ReminderStatus
 _MARKS = {R.SENT: "✅", R.PENDING: "⏳", R.WAITING: "⏳", R.HELD: "⏸", R.CLAIMED: "⏳", R.SKIPPED: "⏭", R.FAILED: "❌",
@@ -64,9 +65,8 @@ def timeline_lines(services: Services, locale: str, timeline: Timeline) -> list[
             extra = ""
             # A photo step's answers are its photos, listed under it with their reviews.
             if reminder.answer and reminder.kind != KIND_PHOTO:
-                label = ANSWER_LABELS.get(reminder.answer)
                 extra = services.text(locale, "patient_step_answer",
-                                      answer=services.text(locale, label) if label else reminder.answer)
+                                      answer=answer_label(services, locale, reminder, enrollment.protocol_name))
             elif reminder.status in (R.SKIPPED, R.FAILED, R.CANCELLED) and reminder.outcome:
                 extra = f" — {outcome_text(services, locale, reminder.outcome)}"
             step = catalog.step_title(locale, reminder.step_key)
@@ -77,6 +77,35 @@ def timeline_lines(services: Services, locale: str, timeline: Timeline) -> list[
                                        step=step, extra=extra))
             lines += [photo_line(services, locale, photo, zone, timeline.staff_names) for photo in timeline.photos
                       if photo.reminder_id == reminder.id]
+    return lines
+
+
+def answer_label(services: Services, locale: str, reminder: Reminder, protocol_name: str) -> str:
+    """A step's answer in words: a button's label, an outcome on its scale, a review link opened."""
+    answer = reminder.answer or ""
+    if reminder.kind == KIND_OUTCOME:
+        scale = services.catalog.protocol_for(protocol_name).step_scale(reminder.step_key)
+        return scale_label(scale, answer, catalog=services.catalog, locale=locale)
+    if reminder.kind == KIND_REVIEW and answer == REVIEW_OPENED:
+        return services.text(locale, "review_opened")
+    label = ANSWER_LABELS.get(answer)
+    return services.text(locale, label) if label else answer
+
+
+def outcome_lines(services: Services, locale: str, patient: Patient, outcomes: list[OutcomeAnswer]) -> list[str]:
+    """The patient's own answers to the outcome steps, on the scale each was asked with, oldest first."""
+    if not outcomes:
+        return []
+    zone = ZoneInfo(patient.timezone)
+    lines = [services.text(locale, "patient_outcomes_title")]
+    for row in outcomes:
+        scale = services.catalog.protocol_for(row.protocol_name).scale(row.scale)
+        lines.append(services.text(
+            locale, "patient_outcome_line", step=services.catalog.step_title(locale, row.step_key),
+            answer=("📉 " if row.worse else "") + scale_label(scale, row.answer, catalog=services.catalog,
+                                                              locale=locale),
+            changed=services.text(locale, "patient_outcome_changed") if row.changes else "",
+            when=_when(services, locale, row.changed_at or row.answered_at, zone)))
     return lines
 
 

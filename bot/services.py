@@ -84,7 +84,9 @@ class Services:
         calcom = host in ("cal.com", "cal.eu") or host.endswith((".cal.com", ".cal.eu")) \
             or bool(settings.calcom_webhook_secret)
         return ClinicInfo(name=settings.clinic_name, phone=settings.clinic_phone,
-                          booking_url=settings.booking_url, calcom=calcom)
+                          booking_url=settings.booking_url, calcom=calcom, review_url=settings.review_url,
+                          review_redirect=settings.review_redirect, review_secret=settings.review_secret,
+                          hours=settings.clinic_hours, zone=settings.clinic_timezone)
 
     @property
     def staff_locale(self) -> str:

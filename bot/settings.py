@@ -224,6 +224,9 @@ class Settings:
     booking_url: str = setting("BOOKING_URL", _url, "")
     # The clinic's privacy notice, linked from the line that tells a patient on linking what is kept.
     privacy_url: str = setting("PRIVACY_URL", _url, "")
+    # Where review steps send every patient they reach (Google, a booking site, the clinic's page);
+    # empty: review steps are skipped, and `aftercare check` says so.
+    review_url: str = setting("REVIEW_URL", _url, "")
     clinic_timezone: ZoneInfo = setting("CLINIC_TIMEZONE", _zone, ZoneInfo("UTC"))
     quiet_hours: QuietHours = setting("QUIET_HOURS", QuietHours.parse, QuietHours.parse("21:00-08:00"))
     series_length: int = setting("SERIES_LENGTH", _integer(1, 20), 3)
@@ -242,6 +245,9 @@ class Settings:
     # The HTTP side (bot/web/): off unless HTTP_PORT is set; loopback unless told otherwise.
     http_port: int | None = setting("HTTP_PORT", _integer(1, 65535))
     http_listen: str = setting("HTTP_LISTEN", _ip_address, "127.0.0.1")
+    # The HTTP side's address as patients' phones reach it (behind the reverse proxy): with HTTP_PORT,
+    # review links go through its redirect (/r/...), which counts them as opened.
+    public_url: str = setting("PUBLIC_URL", _url, "")
     booking_webhook_secret: str = setting("BOOKING_WEBHOOK_SECRET", _hook_secret, "", secret=True)
     calcom_webhook_secret: str = setting("CALCOM_WEBHOOK_SECRET", _hook_secret, "", secret=True)
     # When set, GET /metrics answers only a scrape that sends "Authorization: Bearer <this>".
@@ -261,6 +267,16 @@ class Settings:
         Derived, every instance behind a load balancer agrees on it without configuration.
         """
         return self.webhook_secret or hashlib.sha256(f"aftercare-webhook:{self.bot_token}".encode()).hexdigest()[:48]
+
+    @property
+    def review_redirect(self) -> str:
+        """The base of review links through the HTTP side ("<PUBLIC_URL>/r/"), or "" when it is off."""
+        return f"{self.public_url}/r/" if self.http_port and self.public_url else ""
+
+    @property
+    def review_secret(self) -> str:
+        """The key that signs review links: derived from the token, so every instance agrees on it."""
+        return hashlib.sha256(f"aftercare-review:{self.bot_token}".encode()).hexdigest()
 
     @property
     def phone_region(self) -> str | None:

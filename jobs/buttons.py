@@ -14,6 +14,7 @@ kind               data
 =================  ==============================================================
 checkin            ``ci:<reminder id>:fine|red|worried``
 rebook             ``rb:<reminder id>:booked|later|stop`` (``stop`` asks: ``sure`` ends the series, ``keep`` not)
+outcome            ``oc:<reminder id>:<answer key>`` (the step's scale decides which keys fit)
 photo_review       ``ph:<photo id>:ok|call|again`` (staff)
 inbox              ``ib:<item id>:take|done`` (staff)
 confirm            ``cf:stop|delete:yes|no:<nonce>`` (jobs.patients.confirmations)
@@ -44,7 +45,7 @@ from jobs.care.escalation import CHECKIN_ANSWERS, FINE, STILL_RED, WORRIED
 from jobs.care.photos import REVIEWS, Review
 from jobs.inputs import MAX_ROW_ID, InputRefused, parse_int
 from messages.catalog import Catalog
-from messages.protocol import KIND_CHECKIN, KIND_REBOOK
+from messages.protocol import KIND_CHECKIN, KIND_REBOOK, Scale
 
 # Telegram's own limit; longer data can only be forged.
 MAX_CALLBACK_BYTES = 64
@@ -56,6 +57,7 @@ MAX_UNIX_TIME = 4_102_444_800
 # The kinds of button, one handler each (bot/app.py).
 CHECKIN = "checkin"
 REBOOK = "rebook"
+OUTCOME = "outcome"  # an answer on an outcome step's scale
 PHOTO_REVIEW = "photo_review"  # staff: a photo check-in looks as expected / call the patient / another photo
 INBOX = "inbox"  # staff: "I'll take it" / "Resolved" under an alert
 CONFIRM = "confirm"  # a patient's /stop or /delete, confirmed
@@ -66,8 +68,9 @@ SESSION_CONFIRM = "session_confirm"  # staff: "record another session so soon?"
 ENROLL_FORM = "enroll_form"  # staff: the /enroll form's buttons
 STAFF_CONFIRM = "staff_confirm"  # staff: "cancel / withdraw this patient?" yes or no
 # Each kind's prefix: no prefix begins another, so the prefix alone tells the kind.
-_PREFIX = {CHECKIN: "ci:", REBOOK: "rb:", PHOTO_REVIEW: "ph:", INBOX: "ib:", CONFIRM: "cf:", LANGUAGE: "lang:",
-           PATIENTS: "pl:", SWITCH: "sw:", SESSION_CONFIRM: "ss:", ENROLL_FORM: "enroll:", STAFF_CONFIRM: "sc:"}
+_PREFIX = {CHECKIN: "ci:", REBOOK: "rb:", OUTCOME: "oc:", PHOTO_REVIEW: "ph:", INBOX: "ib:", CONFIRM: "cf:",
+           LANGUAGE: "lang:", PATIENTS: "pl:", SWITCH: "sw:", SESSION_CONFIRM: "ss:", ENROLL_FORM: "enroll:",
+           STAFF_CONFIRM: "sc:"}
 KINDS = tuple(_PREFIX)
 PREFIXES = tuple(_PREFIX.values())
 
@@ -134,6 +137,15 @@ def _id_and_choice(kind: str, fields: list[str], choices: Sequence[str]) -> Butt
     return None if number is None else Button(kind, value=fields[1], number=number)
 
 
+def _outcome(fields: list[str]) -> Button | None:
+    # Which keys fit is the step's scale's business (jobs/care/outcomes.py checks it); here only
+    # the shape a scale's key may have (messages/protocol.py: snake_case, at most 12 characters).
+    if len(fields) != 2 or not fields[1].isidentifier() or not fields[1].isascii() or len(fields[1]) > 12:
+        return None
+    number = _number(fields[0], MAX_ROW_ID)
+    return None if number is None else Button(OUTCOME, value=fields[1], number=number)
+
+
 def _confirm(fields: list[str]) -> Button | None:
     if len(fields) != 3 or fields[0] not in CONFIRM_ACTIONS or fields[1] not in (YES, NO) or not fields[2]:
         return None
@@ -185,6 +197,7 @@ def _enroll_form(fields: list[str]) -> Button:
 _READERS: dict[str, Callable[[list[str]], Button | None]] = {
     CHECKIN: lambda fields: _id_and_choice(CHECKIN, fields, CHECKIN_ANSWERS),
     REBOOK: lambda fields: _id_and_choice(REBOOK, fields, (*REBOOK_ANSWERS, REBOOK_SURE, REBOOK_KEEP)),
+    OUTCOME: _outcome,
     PHOTO_REVIEW: lambda fields: _id_and_choice(PHOTO_REVIEW, fields, REVIEWS),
     INBOX: lambda fields: _id_and_choice(INBOX, fields, INBOX_ACTIONS),
     CONFIRM: _confirm, LANGUAGE: _language, PATIENTS: _patients, SWITCH: _switch,
@@ -247,6 +260,33 @@ def staff_confirm_keyboard(action: str, patient_id: int, *, yes: str, no: str) -
     """/cancel or /withdraw, confirmed: yes or no, side by side."""
     return InlineKeyboardMarkup([[_button(yes, STAFF_CONFIRM, action, patient_id, YES),
                                   _button(no, STAFF_CONFIRM, action, patient_id, NO)]])
+
+
+def scale_label(scale: Scale, answer: str, *, catalog: Catalog, locale: str) -> str:
+    """An answer's label in ``locale``: the default scale's from the texts, a protocol's own from its file.
+
+    An answer the scale no longer has (the protocol was edited since) shows as its key.
+    """
+    if answer not in scale.answers:
+        return answer
+    key = scale.label_key(answer)
+    if key is not None:
+        return catalog.bot(locale, key)
+    labels = scale.labels.get(answer, {})
+    return labels.get(locale) or labels.get("en") or answer
+
+
+def outcome_keyboard(reminder_id: int, scale: Scale, *, catalog: Catalog, locale: str,
+                     chosen: str | None = None) -> InlineKeyboardMarkup:
+    """The scale's answers, one a row; the ``chosen`` one marked, so a second press can change it."""
+    return _one_a_row(_button(("✓ " if answer == chosen else "") + scale_label(scale, answer, catalog=catalog,
+                                                                               locale=locale),
+                              OUTCOME, reminder_id, answer) for answer in scale.answers)
+
+
+def link_keyboard(label: str, url: str) -> InlineKeyboardMarkup:
+    """One button that opens ``url`` (a review request's link)."""
+    return InlineKeyboardMarkup([[InlineKeyboardButton(label, url=url)]])
 
 
 def photo_review_keyboard(photo_id: int, *, text: Callable[[str], str]) -> InlineKeyboardMarkup:

@@ -19,6 +19,9 @@ BOOKED = "booked"
 BOOKING_CANCELLED = "booking_cancelled"  # the booking system says a booked session was cancelled
 REBOOK_LATER = "rebook_later"
 PHOTO = "photo"  # a photo answered a photo step
+OUTCOME = "outcome"  # an outcome step answered (detail: the answer key)
+OUTCOME_CHANGED = "outcome_changed"  # ... and changed by a second press (detail: the new answer key)
+REVIEW_OPENED = "review_opened"  # the review link was pressed (through the HTTP side's redirect)
 PHOTO_REVIEWED = "photo_reviewed"  # staff reviewed it (detail: jobs.care.photos.Review)
 
 

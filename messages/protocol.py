@@ -27,14 +27,49 @@ KIND_INFO = "info"
 KIND_CHECKIN = "checkin"
 KIND_REBOOK = "rebook"
 KIND_PHOTO = "photo"  # asks for a photo of the treated area; the next photo the patient sends answers it
-KIND_CHOICES = (KIND_INFO, KIND_CHECKIN, KIND_REBOOK, KIND_PHOTO)
+# After the series: how the skin turned out, on a fixed answer scale (a default PGIC-style one, or the
+# protocol's own), and a review request sent to everyone the step reaches (jobs/care/outcomes.py).
+KIND_OUTCOME = "outcome"
+KIND_REVIEW = "review"
+KIND_CHOICES = (KIND_INFO, KIND_CHECKIN, KIND_REBOOK, KIND_PHOTO, KIND_OUTCOME, KIND_REVIEW)
 # Steps that wait for an answer, and so may be followed up when none comes (nudge_after, alert_after).
 ANSWERED_KINDS = (KIND_CHECKIN, KIND_PHOTO)
 # Not a protocol step: the reminder of a booked appointment, planned from a booking hook
 # (jobs/care/bookings.py); its expiry is the appointment's start.
 KIND_APPOINTMENT = "appointment"
 
-_STEP_KEYS = {"key", "at", "not_before", "expires", "when", "kind", "text", "nudge_after", "alert_after"}
+_STEP_KEYS = {"key", "at", "not_before", "expires", "when", "kind", "text", "nudge_after", "alert_after", "scale"}
+
+# The default outcome scale: a Patient Global Impression of Change in seven answers (public domain;
+# the licensed aesthetic questionnaires such as FACE-Q may not be shipped in an MIT project). Its
+# labels are bot texts ("outcome_pgic_<key>") in every texts file; keys are short for callback data.
+DEFAULT_SCALE = "pgic"
+PGIC_ANSWERS = ("vmi", "mi", "li", "nc", "lw", "mw", "vmw")  # very much improved ... very much worse
+PGIC_WORSE = ("lw", "mw", "vmw")
+_SCALE_KEYS = {"answers"}
+_ANSWER_KEYS = {"key", "labels", "worse"}
+MAX_SCALE_ANSWERS = 10
+
+
+@dataclass(frozen=True)
+class Scale:
+    """A fixed answer scale for outcome steps: answer keys in order, which are "worse", and labels.
+
+    ``labels`` maps an answer key to its label per locale; empty for the default scale, whose labels
+    are the texts files' ``outcome_pgic_<key>``.
+    """
+
+    name: str
+    answers: tuple[str, ...]
+    worse: frozenset[str]
+    labels: dict[str, dict[str, str]]
+
+    def label_key(self, answer: str) -> str | None:
+        """The bot text key of an answer's label (default scale), or None (the protocol's own labels)."""
+        return f"outcome_{self.name}_{answer}" if not self.labels else None
+
+
+PGIC = Scale(DEFAULT_SCALE, PGIC_ANSWERS, frozenset(PGIC_WORSE), {})
 
 
 @dataclass(frozen=True)
@@ -72,6 +107,8 @@ class Step:
     alert_after: timedelta | None = None
     nudge_after_spec: str | None = None
     alert_after_spec: str | None = None
+    # Outcome steps: the name of the answer scale (the default PGIC-style one, or the protocol's own).
+    scale: str | None = None
 
     def applies(self, *, session_number: int, series_length: int) -> bool:
         """Whether this step belongs in the plan of session ``session_number`` of ``series_length``."""
@@ -101,10 +138,21 @@ class Protocol:
     red_expected_days: int = 3
     # "Remind me in a few days" on a rebooking message moves it by this much.
     rebook_snooze: timedelta = timedelta(days=3)
+    # Answer scales the protocol defines for its outcome steps, by name (the default one is always known).
+    scales: dict[str, Scale] | None = None
 
     def step(self, key: str) -> Step | None:
         """The step called ``key``, or None."""
         return next((step for step in self.steps if step.key == key), None)
+
+    def scale(self, name: str | None) -> Scale:
+        """The scale called ``name``; the default PGIC-style one for None or an unknown name."""
+        return (self.scales or {}).get(name or DEFAULT_SCALE, PGIC)
+
+    def step_scale(self, step_key: str) -> Scale:
+        """The answer scale of outcome step ``step_key`` (the default one if the step is gone)."""
+        step = self.step(step_key)
+        return self.scale(step.scale if step is not None else None)
 
 
 def load_protocol(path: Path) -> Protocol:
@@ -145,6 +193,12 @@ def parse_protocol(data: dict, *, path: Path, version: str) -> Protocol:
         if not isinstance(days, int) or isinstance(days, bool) or not 0 <= days <= 60:
             raise MessageFileError(path, "escalation: 'red_expected_days'", "must be a whole number of days, 0 to 60")
         window["red_expected_days"] = days
+    scales = _parse_scales(data.get("scales", {}), path=path)
+    for step in steps:
+        if step.kind == KIND_OUTCOME and step.scale not in (None, DEFAULT_SCALE) and step.scale not in scales:
+            raise MessageFileError(path, f"step {step.key!r}: 'scale'",
+                                   f"no scale {step.scale!r} (define it under [scales.{step.scale}], "
+                                   f"or use the default {DEFAULT_SCALE!r})")
     protocol = Protocol(
         name=name,
         title=str(data.get("title") or name),
@@ -152,6 +206,7 @@ def parse_protocol(data: dict, *, path: Path, version: str) -> Protocol:
         steps=tuple(steps),
         version=version,
         path=path,
+        scales=scales,
         **window,
     )
     if protocol.next_session_before < protocol.next_session_after:
@@ -202,10 +257,55 @@ def _parse_step(raw: object, *, path: Path, index: int) -> Step:
         raise MessageFileError(path, f"{where}: 'nudge_after'",
                                f"{raw['nudge_after']!r} must be shorter than alert_after ({raw['alert_after']!r}): "
                                "the patient is reminded before staff are told")
-    return Step(key=key, timing=timing, expires=expires, when=when, kind=kind, text_key=text_key,
+    scale = field("scale", _identifier, required=False)
+    if scale is not None and kind != KIND_OUTCOME:
+        raise MessageFileError(path, f"{where}: 'scale'", f"only a step of kind {KIND_OUTCOME!r} has an answer scale")
+    return Step(key=key, timing=timing, expires=expires, when=when, kind=kind, text_key=text_key, scale=scale,
                 at_spec=raw["at"], not_before_spec=raw.get("not_before"), expires_spec=raw["expires"],
                 nudge_after=nudge_after, alert_after=alert_after, nudge_after_spec=_compact(raw.get("nudge_after")),
                 alert_after_spec=_compact(raw.get("alert_after")))
+
+
+def _parse_scales(raw: object, *, path: Path) -> dict[str, Scale]:
+    """``[scales.<name>]`` tables: ``answers = [{key, labels = {en = ..., es = ...}, worse = true}, ...]``."""
+    if not isinstance(raw, dict):
+        raise MessageFileError(path, "scales", "must be a table of [scales.<name>] tables")
+    scales: dict[str, Scale] = {}
+    for name, table in raw.items():
+        where = f"scales.{name}"
+        if not name.isidentifier() or name == DEFAULT_SCALE:
+            raise MessageFileError(path, where, f"a scale needs a snake_case name other than {DEFAULT_SCALE!r}")
+        if not isinstance(table, dict) or set(table) - _SCALE_KEYS or not isinstance(table.get("answers"), list):
+            raise MessageFileError(path, where, "must hold answers = [{ key, labels, worse }, ...] only")
+        answers = table["answers"]
+        if not 2 <= len(answers) <= MAX_SCALE_ANSWERS:
+            raise MessageFileError(path, f"{where}: 'answers'", f"give 2 to {MAX_SCALE_ANSWERS} answers")
+        keys: list[str] = []
+        worse: set[str] = set()
+        labels: dict[str, dict[str, str]] = {}
+        for index, answer in enumerate(answers, start=1):
+            if not isinstance(answer, dict) or set(answer) - _ANSWER_KEYS:
+                raise MessageFileError(path, f"{where}: answer #{index}", "must be { key, labels, worse } only")
+            key = answer.get("key")
+            # Short keys: they travel in callback data (64 bytes) with the reminder's id.
+            if not isinstance(key, str) or not key.isidentifier() or len(key) > 12 or key in keys:
+                raise MessageFileError(path, f"{where}: answer #{index}: 'key'",
+                                       "missing, repeated, or not a snake_case name of up to 12 characters")
+            texts = answer.get("labels")
+            if not isinstance(texts, dict) or "en" not in texts or not all(
+                    isinstance(label, str) and label.strip() for label in texts.values()):
+                raise MessageFileError(path, f"{where}: answer {key!r}: 'labels'",
+                                       "must be a table of labels by language, English (en) at least")
+            if not isinstance(answer.get("worse", False), bool):
+                raise MessageFileError(path, f"{where}: answer {key!r}: 'worse'", "must be true or false")
+            keys.append(key)
+            labels[key] = {str(locale): label.strip() for locale, label in texts.items()}
+            if answer.get("worse", False):
+                worse.add(key)
+        if len(worse) == len(keys):
+            raise MessageFileError(path, where, "every answer is 'worse': at least one must not be")
+        scales[name] = Scale(name, tuple(keys), frozenset(worse), labels)
+    return scales
 
 
 class _TimingError(ValueError):

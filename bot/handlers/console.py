@@ -20,16 +20,18 @@ from bot.erasure import remember
 from bot.handlers.common import edit_or_send
 from bot.handlers.enroll import cancel_form
 from bot.invite_card import invite_link, qr_png
-from bot.patient_card import history_lines, notes_lines, profile_lines, timeline_lines
+from bot.patient_card import history_lines, notes_lines, outcome_lines, profile_lines, timeline_lines
 from bot.services import Services
 from jobs.buttons import (
     NO,
     STAFF_CANCEL,
     STAFF_WITHDRAW,
     patients_keyboard,
+    scale_label,
     session_confirm_keyboard,
     staff_confirm_keyboard,
 )
+from jobs.care.outcomes import OutcomeFigures, outcome_figures
 from jobs.inputs import clean_query, echo, parse_int
 from jobs.patients.enrollment import FUTURE_TOLERANCE
 from jobs.refusal import Refusal
@@ -150,7 +152,9 @@ async def patient_command(update: Update, context: AftercareContext) -> None:
     timeline = await services.store.run(view_patient, patient_id=patient.id, now=services.clock())
     locale = context.locale
     lines = (profile_lines(services, locale, patient) + timeline_lines(services, locale, timeline)
-             + history_lines(services, locale, timeline) + notes_lines(services, locale, timeline))
+             + outcome_lines(services, locale, patient, timeline.outcomes if timeline else [])
+             + history_lines(services, locale, timeline)
+             + notes_lines(services, locale, timeline))
     text = "\n".join(lines)
     # Telegram's limit is 4096 characters; a long history is cut at the oldest end.
     card = await update.effective_message.reply_html(
@@ -330,9 +334,10 @@ async def stats_command(update: Update, context: AftercareContext) -> None:
         red=stats.answers["red"], worried=stats.answers["worried"], escalations=stats.escalations,
         booked=stats.booked, offered=stats.rebook_offered, rate=rate)
     inbox = await services.store.run(inbox_stats, since=since, now=now)
+    outcomes = await services.store.run(outcome_figures, since=since)
     await update.effective_message.reply_html(
         summary + "\n" + services.text(locale, "stats_checkins", **checkin_values(services, locale, checkins))
-        + "\n" + inbox_stats_text(services, locale, inbox))
+        + "\n" + inbox_stats_text(services, locale, inbox) + "\n" + outcome_stats_text(services, locale, outcomes))
 
 
 def checkin_values(services, locale: str, stats) -> dict[str, object]:
@@ -343,6 +348,38 @@ def checkin_values(services, locale: str, stats) -> dict[str, object]:
             "reviewed": stats.reviewed,
             "ok": stats.reviews["ok"], "call": stats.reviews["call"], "again": stats.reviews["again"],
             "nudged": stats.nudged, "silent": stats.silent}
+
+
+def outcome_stats_text(services, locale: str, figures: OutcomeFigures) -> str:
+    """The outcome lines of /stats: share answered, answers by protocol step and by session, review requests.
+
+    "Opened" is counted only through the HTTP side's redirect (PUBLIC_URL with HTTP_PORT); without it
+    the figure is "-", not a zero that would read as "nobody opened it".
+    """
+    share = f"{figures.share_answered}%" if figures.share_answered is not None else "-"
+    opened = figures.reviews_opened if services.settings.review_redirect else "-"
+    lines = [services.text(locale, "stats_outcomes", answered=figures.answered, asked=figures.asked, share=share,
+                           worse=figures.worse, sent=figures.reviews_sent, opened=opened)]
+    catalog = services.catalog
+
+    def spread(protocol_name: str, step_key: str | None, counts) -> str:
+        protocol = catalog.protocol_for(protocol_name)
+        scale = protocol.step_scale(step_key) if step_key else protocol.scale(None)
+        order = {answer: index for index, answer in enumerate(scale.answers)}
+        return " · ".join(f"{scale_label(scale, answer, catalog=catalog, locale=locale)} {count}"
+                          for answer, count in sorted(counts.items(), key=lambda item: order.get(item[0], 99)))
+
+    for (protocol_name, step_key), counts in sorted(figures.by_protocol.items()):
+        protocol = catalog.protocols.get(protocol_name)
+        lines.append(services.text(locale, "stats_outcome_protocol",
+                                   protocol=protocol.title if protocol else protocol_name,
+                                   step=catalog.step_title(locale, step_key),
+                                   answers=spread(protocol_name, step_key, counts)))
+    for sessions, counts in sorted(figures.by_sessions.items()):
+        # Across protocols the default scale names the answers; a protocol's own keys show as they are.
+        lines.append(services.text(locale, "stats_outcome_sessions", sessions=sessions,
+                                   answers=spread(services.settings.default_protocol, None, counts)))
+    return "\n".join(lines)
 
 
 def inbox_stats_text(services, locale: str, stats: InboxStats) -> str:

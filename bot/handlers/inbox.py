@@ -22,7 +22,7 @@ log = logging.getLogger(__name__)
 
 # /inbox shows this many items; the rest are counted.
 INBOX_PAGE = 30
-_ICONS = {"worried": "⚠️", "escalation": "🔴", "photo": "📷", "silence": "🔕", "message": "💬"}
+_ICONS = {"worried": "⚠️", "escalation": "🔴", "photo": "📷", "silence": "🔕", "message": "💬", "outcome": "📉"}
 
 
 async def inbox_button(update: Update, context: AftercareContext) -> None:

@@ -10,7 +10,7 @@ from telegram import Bot
 
 from bot.services import Services
 from bot.settings import Settings
-from bot.web import api, health, hooks, metrics, openapi
+from bot.web import api, health, hooks, metrics, openapi, reviews
 from bot.web.access_log import log_requests
 from bot.web.common import BODY_TIMEOUT, BOT, MAX_BODY_BYTES, SERVICES, WRITE_LOCK, answer_refusals
 from bot.web.hardening import BODY_TIMEOUT_SECONDS, HEADER_TIMEOUT_SECONDS, harden, runner
@@ -26,7 +26,7 @@ def build_web_app(services: Services, bot: Bot, *, body_timeout: float = BODY_TI
     app[BOT] = bot
     app[WRITE_LOCK] = asyncio.Lock()
     app[BODY_TIMEOUT] = body_timeout
-    for module in (health, metrics, openapi, api, hooks):
+    for module in (health, metrics, openapi, api, hooks, reviews):
         module.add_routes(app)
     return harden(app)
 

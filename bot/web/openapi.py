@@ -153,6 +153,13 @@ DOCUMENT = {
                           "400": _error("not a JSON object"), "401": _error("bad signature"),
                           "404": _error("CALCOM_WEBHOOK_SECRET not set, or the reference matches nobody"),
                           "413": _error("body too large"), "422": _error("a field is wrong")}}},
+        "/r/{token}": {"get": {
+            "summary": "A review request's link: counted as opened once, then on to REVIEW_URL", "security": [],
+            "parameters": [{"name": "token", "in": "path", "required": True,
+                            "schema": {"type": "string", "maxLength": 40}}],
+            "responses": {"302": {"description": "to REVIEW_URL (also for a token the bot did not make, "
+                                                 "which counts nothing)"},
+                          "404": _error("REVIEW_URL not set")}}},
     },
 }
 

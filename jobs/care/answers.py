@@ -50,7 +50,8 @@ class Answered:
     snoozed_until: datetime | None = None
 
 
-def _load(session: Session, reminder_id: int, chat_id: int, kind: str) -> tuple[Reminder, Patient, Enrollment]:
+def sent_to_presser(session: Session, reminder_id: int, chat_id: int, kind: str) -> tuple[Reminder, Patient]:
+    """The sent reminder of ``kind`` a button belongs to and its patient, whose own chat pressed; else Refusal."""
     reminder = session.get(Reminder, reminder_id)
     if reminder is None or reminder.kind != kind or reminder.status != ReminderStatus.SENT:
         raise Refusal("not_your_button")
@@ -58,6 +59,11 @@ def _load(session: Session, reminder_id: int, chat_id: int, kind: str) -> tuple[
     if patient is None or patient.chat_id != chat_id or patient.status in (PatientStatus.SUPERSEDED,
                                                                           PatientStatus.DELETED):
         raise Refusal("not_your_button")
+    return reminder, patient
+
+
+def _load(session: Session, reminder_id: int, chat_id: int, kind: str) -> tuple[Reminder, Patient, Enrollment]:
+    reminder, patient = sent_to_presser(session, reminder_id, chat_id, kind)
     if reminder.answer is not None:
         raise Refusal("already_answered", locale=patient.locale)
     return reminder, patient, session.get(Enrollment, reminder.enrollment_id)

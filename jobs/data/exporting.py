@@ -44,6 +44,7 @@ PATIENT_TABLES: dict[str, str] = {
     "inbox_item": "patient_id",   # the staff inbox (issue 12), where it exists
     "booking": "patient_id",      # bookings from the booking hooks (issue 13), where they exist
     "conversation_message": "patient_id",  # what the patient wrote and what staff wrote back (issue 19)
+    "outcome_answer": "patient_id",  # how the skin turned out, on each outcome step's scale (outcome_answer.csv)
 }
 # Tables with a patient column that are not exported, and why.
 NOT_EXPORTED: dict[str, str] = {
@@ -59,6 +60,12 @@ PRIVATE_FILE_MODE = 0o600
 BATCH_ROWS = 5_000
 URN = uuid.UUID("8f0c6f3e-2a4b-5c1d-9e7f-a1b2c3d4e5f6")  # the namespace of this export's resource ids
 ANSWER_SYSTEM = "urn:aftercare:checkin-answer"
+# An outcome scale of a protocol: the Questionnaire's canonical url, and its answers' code system.
+QUESTIONNAIRE_URL = "urn:aftercare:questionnaire:{protocol}:{scale}"
+SCALE_SYSTEM = "urn:aftercare:outcome-scale:{protocol}:{scale}"
+OUTCOME_LINK_ID = "outcome"
+# The question every outcome scale answers (the step's own wording is in the texts, per language).
+OUTCOME_QUESTION = "Compared with before the treatment, how has the skin changed overall?"
 STEP_SYSTEM = "urn:aftercare:step"
 MESSAGE_SYSTEM = "urn:aftercare:message"  # patient-message | staff-reply
 # Follow-ups that tell staff (not the patient) a step went unanswered: not a message to the patient.
@@ -245,13 +252,17 @@ _OPEN = {ReminderStatus.PENDING.value, ReminderStatus.WAITING.value, ReminderSta
 
 
 def fhir_resources(connection: Connection, *, titles: Mapping[str, str] | None = None, clinic: str | None = None,
-                   render: Render | None = None) -> Iterator[dict]:
+                   render: Render | None = None,
+                   scales: Mapping[tuple[str, str], list[tuple[str, str]]] | None = None) -> Iterator[dict]:
     """Every resource of the Bundle, in order: the clinic, patients, care plans, requests and sent
-    communications, the conversation, answers, appointments (bookings), the audit trail (AuditEvents).
+    communications, the conversation, answers, outcome questionnaires and their responses, appointments
+    (bookings), the audit trail (AuditEvents).
 
     Communications say who wrote what: the clinic (an ``Organization``) sent each reminder (its text by
     ``render``, else its title) and each staff reply, with their words; the patient sent their messages,
     with their words. Staff alerts (a silence noticed, a booking) are staff work, not messages: left out.
+    ``scales``: each (protocol, scale name)'s answers as (code, label), for the Questionnaires; a scale
+    not given (its protocol is gone) lists the answers that were given.
     """
     titles = titles or {}
     tables = _tables(connection)
@@ -269,6 +280,8 @@ def fhir_resources(connection: Connection, *, titles: Mapping[str, str] | None =
     if "conversation_message" in tables:
         yield from _conversation(connection, tables["conversation_message"], keep)
     yield from _answers(answered)
+    if "outcome_answer" in tables:
+        yield from _outcomes(connection, tables["outcome_answer"], keep, titles=titles, scales=scales or {})
     if "booking" in tables:
         yield from _appointments(connection, tables["booking"], keep)
     if "audit_event" in inspect(connection).get_table_names():
@@ -392,6 +405,39 @@ def _answers(answered: list[tuple[Mapping, str]]) -> Iterator[dict]:
         yield _entry(resource, row["id"])
 
 
+def _outcomes(connection: Connection, table: Table, keep: set[int], *, titles: Mapping[str, str],
+              scales: Mapping[tuple[str, str], list[tuple[str, str]]]) -> Iterator[dict]:
+    """A Questionnaire per outcome scale used, then a QuestionnaireResponse per outcome answer."""
+    rows = list(_rows(connection, table, keep))
+    used: dict[tuple[str, str], dict[str, str]] = {}
+    for row in rows:
+        key = (row["protocol_name"], row["scale"])
+        used.setdefault(key, dict(scales.get(key, ()))).setdefault(row["answer"], row["answer"])
+    for (protocol, scale), options in used.items():
+        url = QUESTIONNAIRE_URL.format(protocol=protocol, scale=scale)
+        system = SCALE_SYSTEM.format(protocol=protocol, scale=scale)
+        yield _entry({
+            "resourceType": "Questionnaire", "id": _id("Questionnaire", f"{protocol}-{scale}"), "url": url,
+            "status": "active", "title": f"Outcome after the series ({scale}, {protocol})",
+            "item": [{"linkId": OUTCOME_LINK_ID, "text": OUTCOME_QUESTION, "type": "choice", "required": True,
+                      "answerOption": [{"valueCoding": {"system": system, "code": code, "display": label}}
+                                       for code, label in options.items()]}],
+        }, f"{protocol}/{scale}")
+    for row in rows:
+        protocol, scale = row["protocol_name"], row["scale"]
+        yield _entry({
+            "resourceType": "QuestionnaireResponse", "id": _id("QuestionnaireResponse", f"outcome-{row['id']}"),
+            "questionnaire": QUESTIONNAIRE_URL.format(protocol=protocol, scale=scale), "status": "completed",
+            "basedOn": [_ref("CarePlan", row["enrollment_id"])], "subject": _ref("Patient", row["patient_id"]),
+            "author": _ref("Patient", row["patient_id"]),
+            "authored": _instant(row["changed_at"] or row["answered_at"]),
+            "item": [{"linkId": OUTCOME_LINK_ID, "text": titles.get(row["step_key"], row["step_key"]),
+                      "answer": [{"valueCoding": {"system": SCALE_SYSTEM.format(protocol=protocol, scale=scale),
+                                                  "code": row["answer"],
+                                                  "display": used[(protocol, scale)][row["answer"]]}}]}],
+        }, f"outcome-{row['id']}")
+
+
 # DICOM's event types (FHIR's AuditEvent.type): a patient record used, data exported or imported,
 # someone let in or refused, who may act changed.
 _DCM = "http://dicom.nema.org/resources/ontology/DCM"
@@ -477,7 +523,8 @@ def _appointments(connection: Connection, table: Table, keep: set[int]) -> Itera
 
 
 def export_fhir(engine: Engine, path: Path, *, now: datetime, titles: Mapping[str, str] | None = None,
-                clinic: str | None = None, render: Render | None = None) -> dict[str, int]:
+                clinic: str | None = None, render: Render | None = None,
+                scales: Mapping[tuple[str, str], list[tuple[str, str]]] | None = None) -> dict[str, int]:
     """One FHIR R4 Bundle (type collection) of every resource, written (streamed) to the new private ``path``."""
     counts: dict[str, int] = {}
     with _private_file(path, binary=True) as buffer, snapshot(engine) as connection:
@@ -485,7 +532,7 @@ def export_fhir(engine: Engine, path: Path, *, now: datetime, titles: Mapping[st
                 "type": "collection", "timestamp": _instant(now)}
         buffer.write(json.dumps(head, ensure_ascii=False)[:-1].encode() + b', "entry": [')
         first = True
-        for entry in fhir_resources(connection, titles=titles, clinic=clinic, render=render):
+        for entry in fhir_resources(connection, titles=titles, clinic=clinic, render=render, scales=scales):
             kind = entry["resource"]["resourceType"]
             counts[kind] = counts.get(kind, 0) + 1
             buffer.write((b"\n" if first else b",\n") + json.dumps(entry, ensure_ascii=False).encode())

@@ -24,7 +24,7 @@ from zoneinfo import ZoneInfo
 from telegram import Bot
 from telegram.constants import ParseMode
 
-from jobs.buttons import reminder_keyboard
+from jobs.buttons import link_keyboard, outcome_keyboard, reminder_keyboard
 from jobs.care.planning import QuietHours
 from jobs.care.silence import (
     KIND_NUDGE,
@@ -49,7 +49,7 @@ from jobs.dispatch.queries import (
 )
 from jobs.dispatch.render import ClinicInfo, render_nudge, render_reminder
 from messages.catalog import Catalog
-from messages.protocol import ANSWERED_KINDS, KIND_CHECKIN, KIND_PHOTO
+from messages.protocol import ANSWERED_KINDS, KIND_CHECKIN, KIND_OUTCOME, KIND_PHOTO, KIND_REVIEW
 
 # Tells staff that a step went unanswered (bot/delivery.py gives one); True once some staff chat has it.
 StaffAlert = Callable[[ClaimedReminder, Silence], Awaitable[bool]]
@@ -254,6 +254,19 @@ async def _deliver_one(run: _Run, item: ClaimedReminder) -> Outcome:
             await record(record_retry, reminder_id=item.id, due_at=later, attempts=item.attempts,
                          reason="deferred: quiet hours")
             return Outcome.RETRY
+    if item.kind == KIND_REVIEW and not run.clinic.review_url:
+        await record(record_skipped, reminder_id=item.id, reason="skipped: REVIEW_URL is not set")
+        return Outcome.STALE
+    if item.kind == KIND_OUTCOME and not run.clinic.hours.is_open(now, run.clinic.zone):
+        # Asked while the clinic is staffed, so that a "worse" answer finds someone to own it.
+        opening = run.clinic.hours.next_opening(now, run.clinic.zone)
+        if opening is None or opening >= item.expires_at:
+            await record(record_skipped, reminder_id=item.id,
+                         reason="stale: the clinic does not open before it expires")
+            return Outcome.STALE
+        await record(record_retry, reminder_id=item.id, due_at=opening, attempts=item.attempts,
+                     reason="deferred: clinic hours")
+        return Outcome.RETRY
     try:
         if item.kind == KIND_NUDGE:
             text = render_nudge(item, catalog=run.catalog, clinic=run.clinic)
@@ -262,7 +275,7 @@ async def _deliver_one(run: _Run, item: ClaimedReminder) -> Outcome:
                         if item.text_key == NUDGE_TEXTS[KIND_CHECKIN] else None)
         else:
             text = render_reminder(item, catalog=run.catalog, clinic=run.clinic)
-            keyboard = reminder_keyboard(item.kind, item.id, catalog=run.catalog, locale=item.locale)
+            keyboard = _keyboard(run, item)
     except (KeyError, ValueError) as exc:
         log.error("reminder %d: cannot render text %r: %s", item.id, item.text_key, exc)
         return await _fail(run, item, Outcome.BROKEN, f"render: {exc}", attempts=item.attempts)
@@ -280,6 +293,16 @@ async def _deliver_one(run: _Run, item: ClaimedReminder) -> Outcome:
     else:
         await record(record_sent, reminder_id=item.id, message_id=message.message_id, now=now)
     return Outcome.SENT
+
+
+def _keyboard(run: _Run, item: ClaimedReminder):
+    """The buttons under a step: answers (check-in, rebooking, the outcome's scale), or the review link."""
+    if item.kind == KIND_OUTCOME:
+        scale = run.catalog.protocol_for(item.protocol_name).step_scale(item.step_key)
+        return outcome_keyboard(item.id, scale, catalog=run.catalog, locale=item.locale)
+    if item.kind == KIND_REVIEW:
+        return link_keyboard(run.catalog.bot(item.locale, "review_button"), run.clinic.review_link(item.id))
+    return reminder_keyboard(item.kind, item.id, catalog=run.catalog, locale=item.locale)
 
 
 async def _alert_silence(run: _Run, item: ClaimedReminder, silence: Silence) -> Outcome:

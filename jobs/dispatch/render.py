@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from zoneinfo import ZoneInfo
 
+from jobs.care.clinic_hours import ClinicHours
+from jobs.care.outcomes import review_token
 from jobs.care.planning import next_session_window
 from jobs.dispatch.queries import ClaimedReminder
 from messages.catalog import Catalog, Raw
@@ -23,6 +25,22 @@ class ClinicInfo:
     # The booking page is Cal.com's: its link carries the patient's booking reference as booking
     # metadata, which comes back in Cal.com's webhook (POST /hooks/calcom) and finds the patient.
     calcom: bool = False
+    # Where review requests send patients (REVIEW_URL; empty: review steps are skipped). With
+    # ``review_redirect`` (the HTTP side's public address + "/r/") the link goes through the bot's
+    # own redirect, which counts it as opened; ``review_secret`` signs that link.
+    review_url: str = ""
+    review_redirect: str = ""
+    review_secret: str = field(default="", repr=False)
+    # When the clinic is staffed, in its own zone: outcome steps go out then, so a "worse" answer
+    # finds someone to own it.
+    hours: ClinicHours = ClinicHours()
+    zone: ZoneInfo = ZoneInfo("UTC")
+
+    def review_link(self, reminder_id: int) -> str:
+        """The link of review request ``reminder_id``: through the redirect when there is one."""
+        if self.review_redirect and self.review_secret:
+            return self.review_redirect + review_token(reminder_id, secret=self.review_secret)
+        return self.review_url
 
     def booking_link(self, booking_ref: str | None) -> str:
         """BOOKING_URL, with ``?metadata[aftercare]=<ref>`` added for a Cal.com page."""

@@ -14,6 +14,7 @@ from sqlmodel import Session, select
 
 from jobs import events
 from jobs.actors import Actor, staff
+from jobs.care.outcomes import patient_outcomes
 from jobs.care.planning import QuietHours, next_session_window
 from jobs.care.silence import KIND_NUDGE, KIND_SILENCE
 from jobs.inputs import InputRefused, looks_like_id, parse_row_id
@@ -25,7 +26,7 @@ from jobs.patients.queries import current_enrollment
 from jobs.patients.reminder_moves import CancelReason, cancel_reminders
 from jobs.refusal import Refusal
 from jobs.staff.membership import staff_names
-from jobs.storage.models import Enrollment, Event, Patient, Photo, Reminder, StaffNote
+from jobs.storage.models import Enrollment, Event, OutcomeAnswer, Patient, Photo, Reminder, StaffNote
 from jobs.storage.states import PatientStatus, ReminderStatus
 from messages.protocol import KIND_CHECKIN, KIND_PHOTO, KIND_REBOOK, Protocol
 
@@ -124,6 +125,7 @@ class Timeline:
     notes: list[StaffNote] = field(default_factory=list)  # what staff wrote in the patient's topic, oldest first
     photos: list[Photo] = field(default_factory=list)  # photos that answered photo steps, oldest first
     staff_names: dict[int, str] = field(default_factory=dict)  # who acted, by name where known
+    outcomes: list[OutcomeAnswer] = field(default_factory=list)  # outcome steps answered, oldest first
 
 
 def patient_timeline(session: Session, *, patient_id: int) -> Timeline | None:
@@ -144,7 +146,8 @@ def patient_timeline(session: Session, *, patient_id: int) -> Timeline | None:
                                .order_by(Photo.received_at, Photo.id)))
     names = staff_names(session, user_ids=[e.actor_id for e in history if e.actor == Actor.STAFF]
                         + [p.reviewed_by for p in photos] + [n.author_id for n in notes])
-    return Timeline(patient, enrollments, reminders, history, notes=notes, photos=photos, staff_names=names)
+    return Timeline(patient, enrollments, reminders, history, notes=notes, photos=photos, staff_names=names,
+                    outcomes=patient_outcomes(session, patient_id=patient_id))
 
 
 def view_patient(session: Session, *, patient_id: int, now: datetime) -> Timeline | None:

@@ -38,6 +38,7 @@ class InboxKind(StrEnum):
     PHOTO = "photo"            # a photo check-in to review
     SILENCE = "silence"        # a check-in nobody answered
     MESSAGE = "message"        # a patient wrote to the clinic (one item per conversation until resolved)
+    OUTCOME = "outcome"        # an outcome step answered "worse": someone calls the patient (not raised again)
 
 
 class ItemOrigin(StrEnum):

@@ -193,6 +193,30 @@ class Photo(SQLModel, table=True):
     item_id: int | None = None
 
 
+class OutcomeAnswer(SQLModel, table=True):
+    """A patient's answer to an outcome step ("how has your skin changed?"), one per step's reminder.
+
+    Written by jobs/care/outcomes.py; a second press within the step's validity changes ``answer``
+    and counts in ``changes``. ``scale`` and ``worse`` are copied from the protocol at answer time,
+    so editing a protocol later never rewrites what was answered. Added by migration 0023.
+    """
+
+    __tablename__ = "outcome_answer"
+
+    id: int | None = Field(default=None, primary_key=True)
+    reminder_id: int = Field(foreign_key="reminder.id", unique=True, ondelete="CASCADE")
+    patient_id: int = Field(foreign_key="patient.id", index=True, ondelete="CASCADE")
+    enrollment_id: int = Field(foreign_key="enrollment.id", ondelete="CASCADE")
+    protocol_name: str = Field(max_length=64)
+    step_key: str = Field(max_length=64)
+    scale: str = Field(max_length=32)
+    answer: str = Field(max_length=16)
+    worse: bool = False
+    answered_at: datetime = Field(sa_type=UTCDateTime)
+    changed_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    changes: int = 0
+
+
 class StaffMember(SQLModel, table=True):
     """Staff added through a staff invite (admins are the STAFF_IDS setting, not rows here)."""
 

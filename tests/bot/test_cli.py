@@ -433,6 +433,59 @@ def test_check_reports_the_dispatcher_as_healthz_does(monkeypatch, tmp_path, cap
     assert "the dispatcher has never run on this database (GET /healthz answers 503" in captured.err
 
 
+def test_preview_shows_the_outcome_scale_and_the_review_link(monkeypatch, tmp_path, capsys):
+    env = {"CLINIC_TIMEZONE": "Europe/Madrid", "CLINIC_HOURS": "Mon-Fri 09:00-19:00"}
+    assert run(["preview", "--session", "2026-11-24 15:30", "--number", "3"], monkeypatch, tmp_path, env) == 0
+    out = capsys.readouterr().out
+    assert "outcome_day30" in out and "outcome_day90" in out and "review_request" in out
+    assert "↳ answers on scale 'pgic'; sent only in clinic hours (Mon 09:00-19:00" in out
+    assert "Very much improved · Much improved" in out and "Very much worse (worse: to staff)" in out
+    assert "↳ skipped: REVIEW_URL is not set" in out
+    env["REVIEW_URL"] = "https://g.page/r/clinic/review"
+    assert run(["preview", "--session", "2026-11-24 15:30", "--number", "3", "--locale", "es"],
+               monkeypatch, tmp_path, env) == 0
+    out = capsys.readouterr().out
+    assert "↳ to every patient, whatever they answered: https://g.page/r/clinic/review (opened is not counted)" in out
+    assert "Muchísimo mejor" in out
+    # Not after a session that is not the last: the outcome questions follow the end of the series.
+    assert run(["preview", "--session", "2026-11-24 15:30"], monkeypatch, tmp_path, env) == 0
+    assert "outcome_day30" not in capsys.readouterr().out
+
+
+def test_check_says_whether_review_steps_are_sent_and_validates_a_protocols_own_scale(monkeypatch, tmp_path, capsys):
+    env = {"BOT_TOKEN": TOKEN, "STAFF_IDS": "1001", "CLINIC_PHONE": "1"}
+    assert run(["check"], monkeypatch, tmp_path, env) == 0
+    out = capsys.readouterr().out
+    assert ("reviews: REVIEW_URL is not set, so these review steps are skipped: microneedling: review_request; "
+            "microneedling_peel_laser: review_request") in out
+    # A clinic's own scale: labels per language, which answers are worse.
+    folder = tmp_path / "mine"
+    shutil.copytree(DEFAULTS_DIR, folder)
+    protocol = folder / "protocols" / "microneedling.toml"
+    text = protocol.read_text()
+    own = text.replace('key = "outcome_day90"', 'key = "outcome_day90"\nscale = "gais"') + (
+        '\n[scales.gais]\nanswers = [\n'
+        '  { key = "much", labels = { en = "Much better", es = "Mucho mejor" } },\n'
+        '  { key = "same", labels = { en = "No different" } },\n'
+        '  { key = "worse", labels = { en = "Worse", es = "Peor" }, worse = true },\n]\n')
+    protocol.write_text(own)
+    env.update(MESSAGES_DIR=str(folder), REVIEW_URL="https://g.page/r/clinic/review")
+    assert run(["check"], monkeypatch, tmp_path, env) == 0
+    captured = capsys.readouterr()
+    assert "reviews: 2 review step(s) send every patient they reach to https://g.page/r/clinic/review" in captured.out
+    assert "aftercare: warning: protocol 'microneedling', scale 'gais': no 'es' label for same (English shown)" \
+        in captured.err
+    # A scale a step names but nobody defined, or whose every answer is worse, stops check naming the place.
+    protocol.write_text(own.replace('scale = "gais"', 'scale = "gias"'))
+    assert run(["check"], monkeypatch, tmp_path, env) != 0
+    assert "step 'outcome_day90': 'scale'" in capsys.readouterr().err
+    protocol.write_text(own.replace('labels = { en = "Much better", es = "Mucho mejor" } }',
+                                    'labels = { en = "Much better" }, worse = true }')
+                           .replace('labels = { en = "No different" } }', 'labels = { en = "Same" }, worse = true }'))
+    assert run(["check"], monkeypatch, tmp_path, env) != 0
+    assert "every answer is 'worse'" in capsys.readouterr().err
+
+
 def test_run_warns_at_start_about_files_others_can_read(monkeypatch, tmp_path, capsys):
     """`check`'s warnings about a world-readable .env or database, said again by `run` at start (in its log)."""
     from jobs.storage.db import make_engine

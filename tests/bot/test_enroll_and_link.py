@@ -205,9 +205,10 @@ async def test_malformed_enroll_lines_get_a_reason_and_write_nothing(harness, fa
 
 
 async def test_an_enrollment_whose_messages_are_all_past_warns_that_nothing_will_be_sent(harness, fake_api):
-    await harness.send(STAFF_ID, "/enroll Anna K at=2026-10-10 10:00 session=3/3")
+    # Not the last session: after the last one the 90-day outcome question is still ahead (the 60-day limit).
+    await harness.send(STAFF_ID, "/enroll Anna K at=2026-10-10 10:00 session=2/3")
     caption = fake_api.calls_to("sendPhoto")[-1].params["caption"]
-    assert "already past and skipped: 7" in caption and "Messages planned: 7" in caption
+    assert "already past and skipped: 8" in caption and "Messages planned: 8" in caption
     assert "⚠️ <b>Nothing will be sent</b>" in caption and "/cancel 1" in caption and "at=yesterday 17:00" in caption
     await harness.send(STAFF_ID, "/enroll Bea at=yesterday 17:00")
     assert "Nothing will be sent" not in fake_api.calls_to("sendPhoto")[-1].params["caption"]

@@ -124,7 +124,8 @@ def test_every_declared_setting_is_read_from_its_key(tmp_path):
            "UPDATE_RETENTION_HOURS": "48", "CARD_FONTS": str(tmp_path / "font.ttf"),
            "CLINIC_HOURS": "Mon-Fri 09:00-19:00, Sat 10:00-14:00", "ESCALATION_REMINDER": "30m",
            "HTTP_PORT": "8081", "HTTP_LISTEN": "0.0.0.0", "BOOKING_WEBHOOK_SECRET": "b" * 16,
-           "CALCOM_WEBHOOK_SECRET": "c" * 16, "METRICS_TOKEN": "m" * 16, "AUDIT_RETENTION_DAYS": "730"}
+           "CALCOM_WEBHOOK_SECRET": "c" * 16, "METRICS_TOKEN": "m" * 16, "AUDIT_RETENTION_DAYS": "730",
+           "REVIEW_URL": "https://r.example/review", "PUBLIC_URL": "https://aftercare.example"}
     (tmp_path / "font.ttf").write_bytes(b"")
     assert set(env) == set(KNOWN_KEYS)
     defaults = Settings.from_env({"BOT_TOKEN": TOKEN})

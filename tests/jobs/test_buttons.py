@@ -22,6 +22,7 @@ from jobs.buttons import (
     MAX_CALLBACK_BYTES,
     MAX_PAGE,
     MAX_UNIX_TIME,
+    OUTCOME,
     PATIENTS,
     PHOTO_REVIEW,
     REBOOK,
@@ -33,7 +34,7 @@ from jobs.buttons import (
 from jobs.care.photos import REVIEWS
 from jobs.inputs import MAX_ROW_ID
 from messages.catalog import load_catalog
-from messages.protocol import KIND_CHECKIN, KIND_INFO, KIND_REBOOK
+from messages.protocol import KIND_CHECKIN, KIND_INFO, KIND_REBOOK, PGIC, Scale
 
 ROOT = Path(__file__).resolve().parents[2]
 BIG = MAX_ROW_ID  # the largest id any button carries
@@ -52,6 +53,13 @@ def _keyboards() -> list[tuple[InlineKeyboardMarkup, list[Button]]]:
          [Button(CHECKIN, value=answer, number=BIG) for answer in ("fine", "red", "worried")]),
         (buttons.reminder_keyboard(KIND_REBOOK, BIG, catalog=catalog, locale="es"),
          [Button(REBOOK, value=answer, number=BIG) for answer in ("booked", "later", "stop")]),
+        # An outcome step's scale, the default one and a protocol's own with the longest keys it may have.
+        (buttons.outcome_keyboard(BIG, PGIC, catalog=catalog, locale="ar", chosen="mi"),
+         [Button(OUTCOME, value=answer, number=BIG) for answer in PGIC.answers]),
+        (buttons.outcome_keyboard(BIG, Scale("own", ("a" * 12, "b" * 12), frozenset({"b" * 12}),
+                                             {"a" * 12: {"en": "A"}, "b" * 12: {"en": "B"}}),
+                                  catalog=catalog, locale="tr"),
+         [Button(OUTCOME, value="a" * 12, number=BIG), Button(OUTCOME, value="b" * 12, number=BIG)]),
         (buttons.photo_review_keyboard(BIG, text=_label),
          [Button(PHOTO_REVIEW, value=review, number=BIG) for review in REVIEWS]),
         (buttons.inbox_keyboard(BIG, (buttons.INBOX_TAKE, buttons.INBOX_RESOLVE), text=_label),
@@ -127,7 +135,8 @@ def test_data_telegram_would_refuse_is_never_built():
 @pytest.mark.parametrize("data", [
     "ci:²:fine", "ci:0:fine", f"ci:{MAX_ROW_ID + 1}:fine", "rb:1:maybe", "ph:1:", "ib:1:steal", "cf:delete",
     "cf:delete:yes:", "cf:erase:yes:x", "lang:", "pl:active:" + "9" * 30, "pl::0", "sw:1:maybe",
-    "ss:1:2:3", f"ss:1:2:{MAX_UNIX_TIME + 1}:yes", "nothing-of-ours", "", "ci:1:fine" + " " * 60, None, 5,
+    "ss:1:2:3", f"ss:1:2:{MAX_UNIX_TIME + 1}:yes", "oc:1:", "oc:0:vmi", "oc:1:a-b", "oc:1:" + "x" * 13,
+    "oc:1:vmi:x", "oc:1:é", "nothing-of-ours", "", "ci:1:fine" + " " * 60, None, 5,
 ])
 def test_forged_data_reads_as_no_button(data):
     assert parse_callback(data) is None

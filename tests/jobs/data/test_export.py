@@ -19,6 +19,7 @@ from jobs.data.exporting import NOT_EXPORTED, PATIENT_TABLES, export_csv, export
 from jobs.storage.models import Patient
 from jobs.storage.states import PatientStatus
 from jobs.storage.types import UTCDateTime
+from messages.protocol import PGIC_ANSWERS
 from tests.conftest import PATIENT_ID, bot_env
 
 ERASED_ID = 4004
@@ -176,6 +177,47 @@ async def test_the_command_writes_both_formats(harness, fake_api, clock, tmp_pat
     assert "CommunicationRequest" in capsys.readouterr().out
     assert await asyncio.to_thread(main, ["export", "--format", "fhir", str(tmp_path / "out.json")]) == 2
     assert "already exists" in capsys.readouterr().err
+
+
+async def test_outcome_answers_are_questionnaire_responses_to_the_scales_questionnaire(harness, clock, tmp_path):
+    """An outcome answer (changed once) and a worse one: read back from the Bundle and from the CSV files."""
+    bundle_models = pytest.importorskip("fhir.resources.R4B.bundle")
+    from bot.cli import outcome_scales
+
+    await harness.link("/enroll Anna K session=3/3")
+    await harness.link("/enroll Ben session=3/3", user_id=ERASED_ID + 1)
+    clock.set_local(30, 11, 5)
+    await harness.dispatch()
+    message_id, data = harness.buttons(PATIENT_ID)
+    await harness.press(PATIENT_ID, data[2], message_id)  # a little improved...
+    await harness.press(PATIENT_ID, data[1], message_id)  # ...no: much improved
+    message_id, data = harness.buttons(ERASED_ID + 1)
+    await harness.press(ERASED_ID + 1, data[5], message_id)  # much worse
+    catalog = harness.services.catalog
+    path = tmp_path / "export.json"
+    counts = export_fhir(harness.services.store.engine, path, now=clock(),
+                         titles={"outcome_day30": "One month after the series"}, scales=outcome_scales(catalog, "es"))
+    bundle = bundle_models.Bundle.model_validate(json.loads(path.read_text(encoding="utf-8")))
+    resources = [entry.resource for entry in bundle.entry]
+    [questionnaire] = [r for r in resources if r.get_resource_type() == "Questionnaire"]
+    assert counts["Questionnaire"] == 1 and questionnaire.url == "urn:aftercare:questionnaire:microneedling:pgic"
+    options = [(o.valueCoding.code, o.valueCoding.display) for o in questionnaire.item[0].answerOption]
+    assert options[0] == ("vmi", "Muchísimo mejor") and [code for code, _ in options] == list(PGIC_ANSWERS)
+    responses = [r for r in resources if r.get_resource_type() == "QuestionnaireResponse"
+                 and r.questionnaire == questionnaire.url]
+    answers = [(r.subject.reference, r.item[0].linkId, r.item[0].answer[0].valueCoding.code,
+                r.item[0].answer[0].valueCoding.display, r.item[0].text) for r in responses]
+    by_patient = {entry.resource.id: entry.fullUrl for entry in bundle.entry}
+    assert answers == [
+        (by_patient["patient-1"], "outcome", "mi", "Bastante mejor", "One month after the series"),
+        (by_patient["patient-2"], "outcome", "mw", "Bastante peor", "One month after the series"),
+    ]
+    assert responses[0].authored.isoformat().startswith("2026-12-24T10:05")  # when it was changed (UTC)
+    # The CSV export's outcomes file: one row per step answered, the latest answer, how often changed.
+    export_csv(harness.services.store.engine, tmp_path / "csv", now=clock())
+    rows = _read_csv(tmp_path / "csv" / "outcome_answer.csv")
+    assert [(r["patient_id"], r["step_key"], r["scale"], r["answer"], r["worse"], r["changes"]) for r in rows] == [
+        ("1", "outcome_day30", "pgic", "mi", "false", "1"), ("2", "outcome_day30", "pgic", "mw", "true", "0")]
 
 
 async def test_no_exported_cell_can_run_in_a_spreadsheet(harness, clock, tmp_path):

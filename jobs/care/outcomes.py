@@ -1,0 +1,156 @@
+"""After the series: outcome answers ("how has your skin changed?") and review requests.
+
+An outcome step asks one question on a fixed scale (messages/protocol.py: the default PGIC-style
+seven answers, or the protocol's own). One answer per step: a second press within the step's
+validity changes it, and says so. A "worse" answer becomes an inbox item for staff (the handler
+raises it: bot/handlers/outcomes.py), owned like any other, not raised again like "worried".
+
+A review step sends the clinic's REVIEW_URL to every patient it reaches, whatever they answered:
+asking only the satisfied ("review gating") is against Google's review policy, and the FTC's rule
+on consumer reviews (16 CFR Part 465) forbids suppressing negative ones. Nothing here looks at an
+answer before a review request goes out, and the bot never replies to reviews. "Opened" is counted
+when the patient presses the link through the HTTP side's redirect (bot/web/reviews.py).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from collections import Counter, defaultdict
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from sqlalchemy import func
+from sqlmodel import Session, col, select
+
+from jobs import events
+from jobs.care.answers import sent_to_presser
+from jobs.refusal import Refusal
+from jobs.storage.models import Enrollment, OutcomeAnswer, Patient, Reminder
+from jobs.storage.states import ReminderStatus
+from messages.catalog import Catalog
+from messages.protocol import KIND_OUTCOME, KIND_REVIEW, Scale
+
+REVIEW_OPENED = "opened"  # ``reminder.answer`` of a review request whose link was pressed
+
+
+@dataclass(frozen=True)
+class OutcomeAnswered:
+    """A recorded outcome answer: the patient, the scale, the answer and the one it replaced."""
+
+    patient: Patient
+    scale: Scale
+    step_key: str
+    answer: str
+    previous: str | None
+    worse: bool
+    newly_worse: bool  # worse now, and not already worse before this press: staff hear of it once
+
+
+def answer_outcome(session: Session, *, reminder_id: int, chat_id: int, answer: str, catalog: Catalog,
+                   now: datetime) -> OutcomeAnswered:
+    """Record (or change, within the step's validity) the answer to outcome step ``reminder_id``."""
+    reminder, patient = sent_to_presser(session, reminder_id, chat_id, KIND_OUTCOME)
+    enrollment = session.get(Enrollment, reminder.enrollment_id)
+    if enrollment is None or enrollment.id is None:
+        raise Refusal("not_your_button")
+    scale = catalog.protocol_for(enrollment.protocol_name).step_scale(reminder.step_key)
+    if answer not in scale.answers:
+        raise Refusal("not_your_button")
+    row = session.exec(select(OutcomeAnswer).where(col(OutcomeAnswer.reminder_id) == reminder_id)).first()
+    if row is not None and reminder.expires_at <= now:
+        raise Refusal("outcome_closed", locale=patient.locale)
+    previous = row.answer if row is not None else None
+    worse = answer in scale.worse
+    if row is None:
+        row = OutcomeAnswer(reminder_id=reminder_id, patient_id=reminder.patient_id, enrollment_id=enrollment.id,
+                            protocol_name=enrollment.protocol_name, step_key=reminder.step_key, scale=scale.name,
+                            answer=answer, worse=worse, answered_at=now)
+        events.record_event(session, kind=events.OUTCOME, patient_id=patient.id, detail=answer, now=now)
+    elif previous != answer:
+        row.answer, row.worse, row.changed_at, row.changes = answer, worse, now, row.changes + 1
+        events.record_event(session, kind=events.OUTCOME_CHANGED, patient_id=patient.id, detail=answer, now=now)
+    session.add(row)
+    reminder.answer, reminder.answered_at = answer, now
+    session.add(reminder)
+    was_worse = previous is not None and previous in scale.worse
+    return OutcomeAnswered(patient=patient, scale=scale, step_key=reminder.step_key, answer=answer, previous=previous,
+                           worse=worse, newly_worse=worse and not was_worse)
+
+
+# Review links through the HTTP side -------------------------------------------------------------
+
+def review_token(reminder_id: int, *, secret: str) -> str:
+    """``<reminder id>-<signature>``: the redirect's path segment, which nobody can forge for another row."""
+    signature = hmac.new(secret.encode(), f"review:{reminder_id}".encode(), hashlib.sha256).hexdigest()[:20]
+    return f"{reminder_id}-{signature}"
+
+
+def read_review_token(token: str, *, secret: str) -> int | None:
+    """The reminder id a token was made for, or None when it was not made by :func:`review_token`."""
+    number, _, _ = token.partition("-")
+    if not number.isdigit() or len(number) > 12:
+        return None
+    return int(number) if hmac.compare_digest(review_token(int(number), secret=secret), token) else None
+
+
+def note_review_opened(session: Session, *, reminder_id: int, now: datetime) -> bool:
+    """Count the first press of a sent review request's link; False for a row that is no review sent."""
+    reminder = session.get(Reminder, reminder_id)
+    if reminder is None or reminder.kind != KIND_REVIEW or reminder.status != ReminderStatus.SENT:
+        return False
+    if reminder.answer is None:
+        reminder.answer, reminder.answered_at = REVIEW_OPENED, now
+        session.add(reminder)
+        events.record_event(session, kind=events.REVIEW_OPENED, patient_id=reminder.patient_id, now=now)
+    return True
+
+
+# Figures for /stats and /patient ----------------------------------------------------------------
+
+@dataclass
+class OutcomeFigures:
+    """Outcome answers by protocol and by session count, the share answered, review requests."""
+
+    # (protocol name, step key) -> answer -> count; and session count -> answer -> count.
+    by_protocol: dict[tuple[str, str], Counter] = field(default_factory=lambda: defaultdict(Counter))
+    by_sessions: dict[int, Counter] = field(default_factory=lambda: defaultdict(Counter))
+    asked: int = 0  # outcome steps sent
+    answered: int = 0
+    worse: int = 0
+    reviews_sent: int = 0
+    reviews_opened: int = 0
+
+    @property
+    def share_answered(self) -> int | None:
+        """Whole percent of outcome steps sent that have an answer; None when none was sent."""
+        return round(100 * self.answered / self.asked) if self.asked else None
+
+
+def outcome_figures(session: Session, *, since: datetime | None = None) -> OutcomeFigures:
+    """The figures of outcome steps and review requests sent since ``since`` (all time for None)."""
+    figures = OutcomeFigures()
+    sent = [col(Reminder.status) == ReminderStatus.SENT]
+    if since is not None:
+        sent.append(col(Reminder.sent_at) >= since)
+    figures.asked = session.exec(select(func.count()).select_from(Reminder)
+                                 .where(col(Reminder.kind) == KIND_OUTCOME, *sent)).one()
+    rows = session.exec(select(OutcomeAnswer, col(Enrollment.session_number))
+                        .join(Reminder, col(Reminder.id) == col(OutcomeAnswer.reminder_id))
+                        .join(Enrollment, col(Enrollment.id) == col(OutcomeAnswer.enrollment_id)).where(*sent)).all()
+    for row, session_number in rows:
+        figures.by_protocol[(row.protocol_name, row.step_key)][row.answer] += 1
+        figures.by_sessions[session_number][row.answer] += 1
+        figures.answered += 1
+        figures.worse += row.worse
+    reviews = session.exec(select(col(Reminder.answer)).where(col(Reminder.kind) == KIND_REVIEW, *sent)).all()
+    figures.reviews_sent = len(reviews)
+    figures.reviews_opened = sum(1 for answer in reviews if answer == REVIEW_OPENED)
+    return figures
+
+
+def patient_outcomes(session: Session, *, patient_id: int) -> list[OutcomeAnswer]:
+    """A patient's outcome answers, oldest first."""
+    return list(session.exec(select(OutcomeAnswer).where(col(OutcomeAnswer.patient_id) == patient_id)
+                             .order_by(col(OutcomeAnswer.answered_at), col(OutcomeAnswer.id))).all())
+
