@@ -71,6 +71,8 @@ COMMANDS: tuple[Command, ...] = (
     Command("take", inbox.take_command, Audience.STAFF, usage="5", sample="1"),
     Command("resolve", inbox.resolve_command, Audience.STAFF, usage="5 note", sample="1"),
     Command("stats", console.stats_command, Audience.STAFF),
+    # A sign-in link is a secret: private chats only.
+    Command("console", console.console_command, Audience.STAFF, private=True),
     # Admins
     Command("staffinvite", staff.staffinvite_command, Audience.ADMIN, private=True),
     Command("staff", staff.staff_command, Audience.ADMIN),

@@ -220,6 +220,9 @@ class Settings:
     # The HTTP side (bot/web/): off unless HTTP_PORT is set; loopback unless told otherwise.
     http_port: int | None = setting("HTTP_PORT", _integer(1, 65535))
     http_listen: str = setting("HTTP_LISTEN", _ip_address, "127.0.0.1")
+    # The staff console (bot/web/console/): the address staff reach the HTTP side at; empty = http://HTTP_LISTEN:HTTP_PORT.
+    public_url: str = setting("PUBLIC_URL", _url, "")
+    console_session_hours: int = setting("CONSOLE_SESSION_HOURS", _integer(1, 24 * 30), 12)
     booking_webhook_secret: str = setting("BOOKING_WEBHOOK_SECRET", _hook_secret, "", secret=True)
     calcom_webhook_secret: str = setting("CALCOM_WEBHOOK_SECRET", _hook_secret, "", secret=True)
     log_level: str = setting("LOG_LEVEL", _log_level, "INFO")
@@ -235,6 +238,19 @@ class Settings:
         Derived, every instance behind a load balancer agrees on it without configuration.
         """
         return self.webhook_secret or hashlib.sha256(f"aftercare-webhook:{self.bot_token}".encode()).hexdigest()[:48]
+
+    @property
+    def console_base(self) -> str:
+        """Where staff open the console: PUBLIC_URL, or the HTTP side's own address."""
+        if self.public_url:
+            return self.public_url
+        host = f"[{self.http_listen}]" if ":" in self.http_listen else self.http_listen
+        return f"http://{host}:{self.http_port or 8080}"
+
+    @property
+    def console_over_https(self) -> bool:
+        """Whether the console is reached over HTTPS (Telegram opens Mini Apps only then)."""
+        return self.console_base.startswith("https://")
 
     @property
     def phone_region(self) -> str | None:

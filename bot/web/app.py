@@ -10,7 +10,7 @@ from telegram import Bot
 
 from bot.services import Services
 from bot.settings import Settings
-from bot.web import api, health, hooks, metrics, openapi
+from bot.web import api, console, health, hooks, metrics, openapi
 from bot.web.access_log import log_requests
 from bot.web.common import BOT, MAX_BODY_BYTES, SERVICES, WRITE_LOCK
 
@@ -19,11 +19,11 @@ log = logging.getLogger(__name__)
 
 def build_web_app(services: Services, bot: Bot) -> web.Application:
     """The aiohttp application with every route of the HTTP side."""
-    app = web.Application(client_max_size=MAX_BODY_BYTES, middlewares=[log_requests])
+    app = web.Application(client_max_size=MAX_BODY_BYTES, middlewares=[log_requests, console.console_headers])
     app[SERVICES] = services
     app[BOT] = bot
     app[WRITE_LOCK] = asyncio.Lock()
-    for module in (health, metrics, openapi, api, hooks):
+    for module in (health, metrics, openapi, api, hooks, console):
         module.add_routes(app)
     return app
 

@@ -77,6 +77,12 @@ def list_patients(session: Session, *, which: str, page: int, page_size: int, no
     return [PatientRow(patient, enrollment) for patient, enrollment in rows], total
 
 
+def enrolled_between(session: Session, *, since: datetime, now: datetime) -> list[Patient]:
+    """Patients enrolled between ``since`` and ``now`` (the console's "today"), oldest first; erased ones never."""
+    return list(session.exec(select(Patient).where(Patient.created_at >= since, Patient.created_at <= now,
+                                                   Patient.status != DELETED).order_by(Patient.id)))
+
+
 def fold(text: str) -> str:
     """Case and accents folded, spaces squeezed: "  María  JOSÉ" -> "maria jose"."""
     decomposed = unicodedata.normalize("NFKD", text.casefold())

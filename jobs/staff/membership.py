@@ -8,6 +8,7 @@ from sqlmodel import Session, select
 
 from jobs.patients.invites import hash_token, looks_like_token, new_token
 from jobs.refusal import Refusal
+from jobs.staff.console_access import end_sessions_of
 from jobs.storage.models import StaffInvite, StaffMember
 
 # Deep-link payloads starting with this are staff invites, not patient invites.
@@ -58,9 +59,10 @@ def redeem_staff_invite(session: Session, *, payload: str, user_id: int, now: da
 
 
 def remove_staff(session: Session, *, user_id: int) -> bool:
-    """Remove an invited staff member; False if there was none."""
+    """Remove an invited staff member (their console sessions end with it); False if there was none."""
     member = session.get(StaffMember, user_id)
     if member is None:
         return False
     session.delete(member)
+    end_sessions_of(session, user_id=user_id)
     return True

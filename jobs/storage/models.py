@@ -215,6 +215,34 @@ class StaffInvite(SQLModel, table=True):
     used_by: int | None = Field(default=None, sa_column=Column(BigInteger))
 
 
+class ConsoleLogin(SQLModel, table=True):
+    """A one-time sign-in link to the staff console (``/console``): single use, minutes long. Only its hash is kept."""
+
+    __tablename__ = "console_login"
+
+    id: int | None = Field(default=None, primary_key=True)
+    token_hash: str = Field(max_length=64, unique=True)
+    user_id: int = Field(sa_column=Column(BigInteger, nullable=False))
+    # The name Telegram gave the staff member when they asked (shown as "taken by" in the console).
+    name: str = Field(default="", max_length=200)
+    created_at: datetime = _utc()
+    expires_at: datetime = _utc()
+    used_at: datetime | None = _utc(default=None, nullable=True)
+
+
+class ConsoleSession(SQLModel, table=True):
+    """A browser signed in to the staff console by a sign-in link; the cookie's token is kept as its hash."""
+
+    __tablename__ = "console_session"
+
+    id: int | None = Field(default=None, primary_key=True)
+    token_hash: str = Field(max_length=64, unique=True)
+    user_id: int = Field(sa_column=Column(BigInteger, nullable=False, index=True))
+    name: str = Field(default="", max_length=200)
+    created_at: datetime = _utc()
+    expires_at: datetime = _utc()
+
+
 class RelayLink(SQLModel, table=True):
     """A patient's message as forwarded to staff, so a staff reply to it finds its way back."""
 

@@ -1,0 +1,75 @@
+/* The console's only script of its own: Telegram's Mini App buttons, the initData header, and printing.
+   No inline script anywhere (the Content-Security-Policy forbids it): pages say what they want with
+   data- attributes, read here. */
+(function () {
+  "use strict";
+  var tg = window.Telegram && window.Telegram.WebApp;
+  var inTelegram = !!(tg && tg.initData);
+  var pages = [];  // the Mini App's own history: Telegram's BackButton walks it
+  var mainAction = null;
+
+  document.addEventListener("htmx:configRequest", function (event) {
+    // Every request from the Mini App carries initData; the server checks it each time.
+    if (inTelegram) { event.detail.headers["Authorization"] = "tma " + tg.initData; }
+  });
+
+  function primary() { return document.querySelector("[data-main-button]"); }
+
+  function setUpButtons() {
+    if (!inTelegram) { return; }
+    var path = (document.querySelector("[data-page]") || {dataset: {}}).dataset.page || "/console/";
+    if (pages[pages.length - 1] !== path) { pages.push(path); }
+    if (pages.length > 1) { tg.BackButton.show(); } else { tg.BackButton.hide(); }
+    var element = primary();
+    if (mainAction) { tg.MainButton.offClick(mainAction); mainAction = null; }
+    if (element) {
+      mainAction = function () {
+        var form = element.form || (element.tagName === "FORM" ? element : null);
+        if (form && form.requestSubmit) { form.requestSubmit(element.tagName === "FORM" ? undefined : element); }
+        else { element.click(); }
+      };
+      tg.MainButton.setText(element.dataset.mainButton);
+      tg.MainButton.onClick(mainAction);
+      tg.MainButton.show();
+      document.documentElement.classList.add("has-main-button");
+    } else {
+      tg.MainButton.hide();
+      document.documentElement.classList.remove("has-main-button");
+    }
+  }
+
+  function go(path) {
+    window.htmx.ajax("GET", path, {target: "#page", select: "#page", swap: "outerHTML"});
+  }
+
+  function start() {
+    var shell = document.querySelector("[data-shell]");
+    if (inTelegram) {
+      document.documentElement.classList.add("in-telegram");
+      tg.ready();
+      tg.expand();
+      tg.BackButton.onClick(function () {
+        pages.pop();
+        go(pages.pop() || "/console/");
+      });
+      // No address bar in Telegram, and a reload would lose the header: the URL stays the entry's.
+      document.body.setAttribute("hx-push-url", "false");
+    }
+    if (shell) {
+      if (inTelegram) { go(shell.dataset.shell); }
+      else { shell.removeAttribute("hidden"); }
+    } else {
+      setUpButtons();
+    }
+  }
+
+  document.addEventListener("htmx:afterSettle", setUpButtons);
+  document.addEventListener("click", function (event) {
+    var target = event.target.closest("[data-print]");
+    if (target) { event.preventDefault(); window.print(); }
+    var confirmWith = event.target.closest("[data-confirm]");
+    if (confirmWith && !window.confirm(confirmWith.dataset.confirm)) { event.preventDefault(); }
+  });
+  if (document.readyState === "loading") { document.addEventListener("DOMContentLoaded", start); }
+  else { start(); }
+})();
