@@ -39,7 +39,7 @@
   }
 
   function go(path) {
-    window.htmx.ajax("GET", path, {target: "#page", select: "#page", swap: "outerHTML"});
+    window.htmx.ajax("GET", path, {target: "body", swap: "innerHTML"});
   }
 
   function start() {
