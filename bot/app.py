@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import gc
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import replace
 from datetime import datetime
 
@@ -24,8 +24,9 @@ from telegram.ext import (
     filters,
 )
 
+from bot.access import staff_only
 from bot.callbacks import ButtonHandler
-from bot.commands import COMMANDS
+from bot.commands import COMMANDS, Audience, Command
 from bot.context import CONTEXT_TYPES
 from bot.delivery import (
     DISPATCH_JOB_NAME,
@@ -41,7 +42,19 @@ from bot.delivery import (
     note_downtime,
     prune_job,
 )
-from bot.handlers import answers, common, console, enroll, inbox, membership, patient, photos, relay, start
+from bot.handlers import (
+    answers,
+    common,
+    console,
+    enroll,
+    inbox,
+    membership,
+    patient,
+    photos,
+    relay,
+    staff,
+    start,
+)
 from bot.http_client import AiohttpRequest
 from bot.intake import INTAKE_KEY, ChatOrderedProcessor, Intake
 from bot.logs import quiet_libraries
@@ -54,6 +67,60 @@ from jobs.storage.db import HANDLER_BUSY_TIMEOUT_MS, Store, make_engine, upgrade
 from messages.catalog import Catalog, load_catalog
 
 log = logging.getLogger(__name__)
+
+# What each command of the registry (bot/commands.py) runs. The registry is data; the names are
+# bound to handlers here, where everything is wired, so no handler imports this table's module.
+CALLBACKS: dict[str, Callable[..., Awaitable[object]]] = {
+    "start": start.start_command,
+    "status": patient.status_command,
+    "pause": patient.pause_command,
+    "resume": patient.resume_command,
+    "timezone": patient.timezone_command,
+    "language": patient.language_command,
+    "stop": patient.stop_command,
+    "delete": patient.delete_command,
+    "enroll": enroll.enroll_command,
+    "patients": console.patients_command,
+    "patient": console.patient_command,
+    "session": console.session_command,
+    "invite": console.invite_command,
+    "cancel": console.cancel_command,
+    "reopen": console.reopen_command,
+    "inbox": inbox.inbox_command,
+    "take": inbox.take_command,
+    "resolve": inbox.resolve_command,
+    "stats": console.stats_command,
+    "console": console.console_command,
+    "staffinvite": staff.staffinvite_command,
+    "staff": staff.staff_command,
+    "removestaff": staff.removestaff_command,
+    "help": common.help_command,
+}
+
+
+def command_callbacks(
+    commands: tuple[Command, ...] = COMMANDS,
+    callbacks: dict[str, Callable[..., Awaitable[object]]] = CALLBACKS,
+) -> list[tuple[Command, Callable[..., Awaitable[object]]]]:
+    """Each command with the callback to register (staff and admin ones behind the one access check).
+
+    Checked when the application is built: every command of the registry has exactly one callback,
+    and no callback waits for a command the registry does not have.
+    """
+    names = [command.name for command in commands]
+    doubled = sorted({name for name in names if names.count(name) > 1})
+    missing = sorted(set(names) - set(callbacks))
+    unknown = sorted(set(callbacks) - set(names))
+    if doubled or missing or unknown:
+        raise RuntimeError(f"the command registry and bot.app.CALLBACKS disagree: listed twice {doubled}, "
+                           f"no callback {missing}, no command {unknown}")
+    bound = []
+    for command in commands:
+        callback = callbacks[command.name]
+        if command.staff_only:
+            callback = staff_only(callback, private=command.private, admin=command.audience is Audience.ADMIN)
+        bound.append((command, callback))
+    return bound
 
 
 def load_messages(settings: Settings) -> Catalog:
@@ -117,8 +184,8 @@ def build_application(settings: Settings, services: Services | None = None) -> A
 
     # New messages only: an edited /session must not record another session (edits come below).
     new = filters.UpdateType.MESSAGE
-    for command in COMMANDS:  # bot/commands.py: the one list (access, menus and /help follow from it)
-        application.add_handler(CommandHandler(command.name, command.handler_callback(), filters=new))
+    for command, callback in command_callbacks():  # bot/commands.py: the one list (access, menus, /help)
+        application.add_handler(CommandHandler(command.name, callback, filters=new))
     # Each press read once (jobs.buttons), handed to its kind's handler as context.button.
     application.add_handler(ButtonHandler({
         buttons.ENROLL_FORM: enroll.form_button,

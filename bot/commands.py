@@ -1,20 +1,20 @@
 """Every command the bot answers, in one table: who may use it, how it is typed, where it shows.
 
 The table drives handler registration (``bot.app``: new messages only, so an edited command never
-runs again), access (a staff command is wrapped by :func:`bot.access.staff_only` here, not
-decorated one by one), the command menus (``bot.menus``), ``/help`` and the test that every staff
-command refuses everyone else. A new command is one line here, its ``command_<name>`` (menu) and
-``helpline_<name>`` (/help) texts, and nothing else.
+runs again), access (``bot.app`` wraps a staff command in :func:`bot.access.staff_only`, not each
+handler one by one), the command menus (``bot.menus``), ``/help`` and the test that every staff
+command refuses everyone else. A new command is one line here, its callback in ``bot.app``'s
+``CALLBACKS``, its ``command_<name>`` (menu) and ``helpline_<name>`` (/help) texts.
+
+This module is data and imports no handler: the handlers (``/help``) and the menus read it, and
+only the wiring binds names to callbacks, so importing any one of them alone works (STYLE.md, 17).
 """
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
-
-from bot.access import staff_only
-from bot.handlers import common, console, enroll, inbox, patient, staff, start
 
 
 class Audience(StrEnum):
@@ -28,10 +28,9 @@ class Audience(StrEnum):
 
 @dataclass(frozen=True)
 class Command:
-    """One command: ``/name usage``, its handler, its audience."""
+    """One command: ``/name usage`` and its audience (its callback is bound in ``bot.app``)."""
 
     name: str
-    callback: Callable[..., Awaitable[object]]
     audience: Audience
     usage: str = ""  # what follows the name in /help ("12" for /patient 12)
     private: bool = False  # staff commands that show secrets (an invite link) run in private chats only
@@ -42,43 +41,37 @@ class Command:
     def staff_only(self) -> bool:
         return self.audience in (Audience.STAFF, Audience.ADMIN)
 
-    def handler_callback(self) -> Callable[..., Awaitable[object]]:
-        """The callback to register: staff and admin commands behind the one access check."""
-        if not self.staff_only:
-            return self.callback
-        return staff_only(self.callback, private=self.private, admin=self.audience is Audience.ADMIN)
-
 
 COMMANDS: tuple[Command, ...] = (
-    Command("start", start.start_command, Audience.ANYONE, menu=False),
+    Command("start", Audience.ANYONE, menu=False),
     # Patients
-    Command("status", patient.status_command, Audience.PATIENT),
-    Command("pause", patient.pause_command, Audience.PATIENT),
-    Command("resume", patient.resume_command, Audience.PATIENT),
-    Command("timezone", patient.timezone_command, Audience.PATIENT),
-    Command("language", patient.language_command, Audience.PATIENT),
-    Command("stop", patient.stop_command, Audience.PATIENT),
-    Command("delete", patient.delete_command, Audience.PATIENT),
+    Command("status", Audience.PATIENT),
+    Command("pause", Audience.PATIENT),
+    Command("resume", Audience.PATIENT),
+    Command("timezone", Audience.PATIENT),
+    Command("language", Audience.PATIENT),
+    Command("stop", Audience.PATIENT),
+    Command("delete", Audience.PATIENT),
     # Staff
-    Command("enroll", enroll.enroll_command, Audience.STAFF, private=True, sample="Anna K"),
-    Command("patients", console.patients_command, Audience.STAFF),
-    Command("patient", console.patient_command, Audience.STAFF, usage="12", sample="1"),
-    Command("session", console.session_command, Audience.STAFF, usage="12", sample="1"),
-    Command("invite", console.invite_command, Audience.STAFF, usage="12", sample="1"),
-    Command("cancel", console.cancel_command, Audience.STAFF, usage="12", sample="1"),
-    Command("reopen", console.reopen_command, Audience.STAFF, usage="12", sample="1"),
-    Command("inbox", inbox.inbox_command, Audience.STAFF),
-    Command("take", inbox.take_command, Audience.STAFF, usage="5", sample="1"),
-    Command("resolve", inbox.resolve_command, Audience.STAFF, usage="5 note", sample="1"),
-    Command("stats", console.stats_command, Audience.STAFF),
+    Command("enroll", Audience.STAFF, private=True, sample="Anna K"),
+    Command("patients", Audience.STAFF),
+    Command("patient", Audience.STAFF, usage="12", sample="1"),
+    Command("session", Audience.STAFF, usage="12", sample="1"),
+    Command("invite", Audience.STAFF, usage="12", sample="1"),
+    Command("cancel", Audience.STAFF, usage="12", sample="1"),
+    Command("reopen", Audience.STAFF, usage="12", sample="1"),
+    Command("inbox", Audience.STAFF),
+    Command("take", Audience.STAFF, usage="5", sample="1"),
+    Command("resolve", Audience.STAFF, usage="5 note", sample="1"),
+    Command("stats", Audience.STAFF),
     # A sign-in link is a secret: private chats only.
-    Command("console", console.console_command, Audience.STAFF, private=True),
+    Command("console", Audience.STAFF, private=True),
     # Admins
-    Command("staffinvite", staff.staffinvite_command, Audience.ADMIN, private=True),
-    Command("staff", staff.staff_command, Audience.ADMIN),
-    Command("removestaff", staff.removestaff_command, Audience.ADMIN, usage="123456789", sample="5"),
+    Command("staffinvite", Audience.ADMIN, private=True),
+    Command("staff", Audience.ADMIN),
+    Command("removestaff", Audience.ADMIN, usage="123456789", sample="5"),
     # Last, so that both menus end with it.
-    Command("help", common.help_command, Audience.ANYONE),
+    Command("help", Audience.ANYONE),
 )
 
 

@@ -7,8 +7,7 @@ import logging
 from telegram import Bot, BotCommand, BotCommandScopeChat, BotCommandScopeDefault, MenuButtonWebApp, WebAppInfo
 from telegram.error import TelegramError
 
-# The module, not its names: the registry imports the handlers, one of which imports this module.
-from bot import commands as registry
+from bot.commands import Audience, Command, commands_for
 from bot.services import Services
 from bot.settings import Settings
 from jobs.staff.membership import staff_members
@@ -16,7 +15,7 @@ from jobs.staff.membership import staff_members
 log = logging.getLogger(__name__)
 
 
-def _commands(services: Services, locale: str, commands: tuple[registry.Command, ...]) -> list[BotCommand]:
+def _commands(services: Services, locale: str, commands: tuple[Command, ...]) -> list[BotCommand]:
     return [BotCommand(command.name, services.text(locale, f"command_{command.name}")) for command in commands]
 
 
@@ -25,7 +24,7 @@ async def set_menus(bot: Bot, services: Services) -> None:
     catalog = services.catalog
     for locale in catalog.locales:
         language = None if locale == "en" else locale
-        menu = registry.commands_for(registry.Audience.PATIENT, registry.Audience.ANYONE)
+        menu = commands_for(Audience.PATIENT, Audience.ANYONE)
         await bot.set_my_commands(_commands(services, locale, menu), scope=BotCommandScopeDefault(),
                                   language_code=language)
     for chat_id in await services.staff_chats():
@@ -40,10 +39,10 @@ async def set_menus(bot: Bot, services: Services) -> None:
 
 async def show_staff_menu(bot: Bot, services: Services, chat_id: int) -> None:
     """The staff menu in one chat (admins also get the staff-management commands)."""
-    audience = registry.Audience
-    audiences = (audience.STAFF, audience.ANYONE) + ((audience.ADMIN,) if services.settings.is_admin(chat_id) else ())
+    admin = (Audience.ADMIN,) if services.settings.is_admin(chat_id) else ()
+    audiences = (Audience.STAFF, Audience.ANYONE, *admin)
     try:
-        await bot.set_my_commands(_commands(services, services.staff_locale, registry.commands_for(*audiences)),
+        await bot.set_my_commands(_commands(services, services.staff_locale, commands_for(*audiences)),
                                   scope=BotCommandScopeChat(chat_id))
     except TelegramError as exc:
         # A staff member who never opened the bot has no chat yet; their menu comes when they join.

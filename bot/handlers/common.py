@@ -9,6 +9,7 @@ from telegram import CallbackQuery, InlineKeyboardMarkup, Update
 from telegram.constants import ChatType
 from telegram.error import BadRequest, Conflict, NetworkError
 
+from bot.commands import Audience, commands_for, help_lines
 from bot.context import AftercareContext
 from jobs.patients.self_service import patient_for_chat
 from jobs.refusal import Refusal
@@ -30,9 +31,6 @@ async def help_command(update: Update, context: AftercareContext) -> None:
         patient = await services.store.run(patient_for_chat, chat_id=update.effective_chat.id)
         if patient is not None and patient.locale:
             locale = services.catalog.resolve_locale(patient.locale)
-    # Imported here: the registry imports this module for /help's own entry.
-    from bot.commands import Audience, commands_for, help_lines
-
     def text(key: str) -> str:
         return services.text(locale, key)
 
@@ -90,9 +88,8 @@ async def edit_or_send(query: CallbackQuery, text: str, *, reply_markup: InlineK
 
 
 async def unknown_button(update: Update, context: AftercareContext) -> None:
-    """A press whose data no button of ours carries: answer it, so the client stops waiting."""
-    services = context.services
-    await update.callback_query.answer(services.text(context.locale, "not_your_button"))
+    """A press whose data no button of ours carries: answered (by the error handler), so the client stops waiting."""
+    raise Refusal("not_your_button")
 
 
 # Polling retries a Conflict with a growing pause (up to 30 s): one line now, then one per this.

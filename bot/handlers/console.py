@@ -3,7 +3,7 @@
 
 Every command is staff-only (checked in bot.access) and works in a private chat or the staff chat.
 A patient is named by number (``/patient 12``) or by name (``/patient Anna``); an unknown or
-ambiguous name gets a reply saying so and what to type.
+ambiguous name is a Refusal saying so and what to type, answered by the one error handler.
 """
 
 from __future__ import annotations
@@ -51,10 +51,9 @@ log = logging.getLogger(__name__)
 PAGE_SIZE = 10
 
 
-async def _resolve(update: Update, services: Services, query: str, usage_key: str) -> Patient | None:
-    """The one patient ``query`` names, or None after replying why not."""
-    locale = services.locale_of(update)
-    query = clean_query(query)  # a refusal is answered by the one error handler
+async def _resolve(update: Update, services: Services, query: str, usage_key: str) -> Patient:
+    """The one patient ``query`` names; a Refusal saying why not (answered by the one error handler)."""
+    query = clean_query(query)
     if not query:
         # Typed in a patient's topic of the forum staff chat, "/patient" alone means that patient.
         message = update.effective_message
@@ -63,24 +62,20 @@ async def _resolve(update: Update, services: Services, query: str, usage_key: st
                                                thread_id=message.message_thread_id)
             if patient is not None and patient.status != DELETED:
                 return patient
-        await message.reply_html(services.text(locale, usage_key))
-        return None
+        raise Refusal(usage_key)
     matches = await services.store.run(find_patients, query=query)
     if not matches:
-        await update.effective_message.reply_html(services.text(locale, "console_unknown_patient", query=echo(query)))
-        return None
+        raise Refusal("console_unknown_patient", query=echo(query))
     if len(matches) > 1:
         listing = ", ".join(f"#{p.id} {p.name}" for p in matches[:8])
         # The example repeats the command that was typed: "/session 12", not always "/patient 12".
-        await update.effective_message.reply_html(services.text(
-            locale, "console_ambiguous", query=echo(query), matches=listing, example=matches[0].id,
-            command=usage_key.removesuffix("_usage")))
-        return None
+        raise Refusal("console_ambiguous", query=echo(query), matches=listing, example=matches[0].id,
+                      command=usage_key.removesuffix("_usage"))
     return matches[0]
 
 
-async def _patient_from_args(update: Update, context: AftercareContext, usage_key: str) -> Patient | None:
-    """The patient the command's arguments name, or None after replying why not."""
+async def _patient_from_args(update: Update, context: AftercareContext, usage_key: str) -> Patient:
+    """The patient the command's arguments name; a Refusal saying why not."""
     return await _resolve(update, context.services, " ".join(context.args or []), usage_key)
 
 
@@ -97,9 +92,7 @@ async def patients_command(update: Update, context: AftercareContext) -> None:
     if which == "awaiting":
         which = AWAITING_LINK
     if which not in PATIENT_FILTERS:
-        await update.effective_message.reply_html(services.text(
-            context.locale, "patients_usage", filters=", ".join(PATIENT_FILTERS)))
-        return
+        raise Refusal("patients_usage", filters=", ".join(PATIENT_FILTERS))
     text, keyboard = await _patients_page(services, context.locale, which, 0)
     await update.effective_message.reply_html(text, reply_markup=keyboard)
 
@@ -111,8 +104,7 @@ async def patients_button(update: Update, context: AftercareContext) -> None:
     query = update.callback_query
     button = context.button
     if button.value not in PATIENT_FILTERS:
-        await query.answer(services.text(context.locale, "not_your_button"))
-        return
+        raise Refusal("not_your_button")
     await query.answer()
     text, keyboard = await _patients_page(services, context.locale, button.value, button.number)
     await edit_or_send(query, text, reply_markup=keyboard)
@@ -147,8 +139,6 @@ async def patient_command(update: Update, context: AftercareContext) -> None:
     """``/patient <number or name>``: profile and full timeline."""
     services = context.services
     patient = await _patient_from_args(update, context, "patient_usage")
-    if patient is None:
-        return
     timeline = await services.store.run(patient_timeline, patient_id=patient.id)
     locale = context.locale
     lines = (profile_lines(services, locale, patient) + timeline_lines(services, locale, timeline)
@@ -166,8 +156,6 @@ async def session_command(update: Update, context: AftercareContext) -> None:
     services = context.services
     query, at = _split_at(update.effective_message.text.partition(" ")[2])
     patient = await _resolve(update, services, query, "session_usage")
-    if patient is None:
-        return
     now = services.clock()
     try:
         session_at = parse_session_time(at, now=now, zone=services.settings.clinic_timezone) if at else now
@@ -247,8 +235,6 @@ async def cancel_command(update: Update, context: AftercareContext) -> None:
     if not context.args and await cancel_form(update, context):
         return
     patient = await _patient_from_args(update, context, "cancel_usage")
-    if patient is None:
-        return
     count = await services.store.run(cancel_patient, patient_id=patient.id, now=services.clock(),
                                      staff_id=update.effective_user.id)
     log.info("staff %s cancelled patient %d (%d reminders)", update.effective_user.id, patient.id, count)
@@ -259,8 +245,6 @@ async def reopen_command(update: Update, context: AftercareContext) -> None:
     """``/reopen <patient>``: undo a patient's "I'm not continuing"; the booking reminders still valid return."""
     services = context.services
     patient = await _patient_from_args(update, context, "reopen_usage")
-    if patient is None:
-        return
     applied = await services.store.run(reopen_patient, patient_id=patient.id, staff_id=update.effective_user.id,
                                        quiet_hours=services.settings.quiet_hours, now=services.clock())
     log.info("staff %s reopened patient %d (%d reminders back)", update.effective_user.id, patient.id,
@@ -272,8 +256,6 @@ async def invite_command(update: Update, context: AftercareContext) -> None:
     """``/invite <patient>``: a fresh invite link and QR code; older links stop working."""
     services = context.services
     patient = await _patient_from_args(update, context, "invite_usage")
-    if patient is None:
-        return
     now = services.clock()
     token = await services.store.run(reinvite, patient_id=patient.id, now=now, ttl=services.settings.invite_ttl)
     link = invite_link(context.bot.username, token)

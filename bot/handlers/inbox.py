@@ -118,8 +118,7 @@ async def contact_message(update: Update, context: AftercareContext) -> None:
     shared = await services.store.run(record_shared_phone, chat_id=update.effective_chat.id, phone=phone,
                                       line=services.text(staff, "alert_phone", phone=display_phone(phone)))
     if shared is None:
-        await context.reply("stranger")
-        return
+        raise Refusal("stranger")
     patient, item_ids = shared
     log.info("patient %d shared their phone number (%d open alert(s) updated)", patient.id, len(item_ids))
     await message.reply_html(services.text(patient.locale, "phone_thanks", phone=display_phone(phone)),

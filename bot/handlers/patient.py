@@ -226,8 +226,7 @@ async def language_button(update: Update, context: AftercareContext) -> None:
     code = context.button.value
     chat_id = update.effective_user.id
     if code not in services.catalog.locales:
-        await query.answer(services.text(context.locale, "not_your_button"))
-        return
+        raise Refusal("not_your_button")
     patient = await services.store.run(patient_for_chat, chat_id=chat_id)
     if patient is None:
         raise Refusal("not_your_button")

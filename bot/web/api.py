@@ -16,11 +16,11 @@ from aiohttp import web
 
 from bot.invite_card import invite_link, qr_png
 from bot.web.auth import KEY_NAME, api_key_required
-from bot.web.common import BOT, SERVICES, json_error, read_json, refusal_response, write
+from bot.web.common import BOT, SERVICES, read_json, write
 from jobs.care.bookings import bookings_of
 from jobs.inputs import parse_row_id
 from jobs.patients.enrollment import enroll_once
-from jobs.patients.enrollment_request import EnrollmentRules, FieldRefusal, read_enrollment, resolve_defaults
+from jobs.patients.enrollment_request import EnrollmentRules, read_enrollment, resolve_defaults
 from jobs.refusal import Refusal
 from jobs.staff.console import patient_timeline
 
@@ -36,20 +36,15 @@ async def create_enrollment(request: web.Request) -> web.Response:
     if isinstance(body, web.Response):
         return body
     now = services.clock()
+    # A refusal (a bad field, a used external_id...) is answered by bot.web.common.answer_refusals.
     rules = EnrollmentRules.of(settings=settings, catalog=catalog, now=now)
-    try:
-        wanted = resolve_defaults(read_enrollment(body, rules=rules), rules=rules)
-    except FieldRefusal as exc:
-        return refusal_response(services, exc)
+    wanted = resolve_defaults(read_enrollment(body, rules=rules), rules=rules)
     given = wanted.request
-    try:
-        result = await write(
-            request, enroll_once, external_id=given.external_id, invite_ttl=settings.invite_ttl, now=now,
-            name=given.name, protocol=wanted.protocol, session_at=given.session_at,
-            session_number=given.session_number, series_length=wanted.series_length, zone=wanted.zone,
-            locale=wanted.locale, quiet_hours=settings.quiet_hours, enrolled_by=None, phone=given.phone)
-    except Refusal as exc:
-        return refusal_response(services, exc)
+    result = await write(
+        request, enroll_once, external_id=given.external_id, invite_ttl=settings.invite_ttl, now=now,
+        name=given.name, protocol=wanted.protocol, session_at=given.session_at,
+        session_number=given.session_number, series_length=wanted.series_length, zone=wanted.zone,
+        locale=wanted.locale, quiet_hours=settings.quiet_hours, enrolled_by=None, phone=given.phone)
     patient = result.patient
     log.info("api key %s %s patient %d", request[KEY_NAME], "enrolled" if result.created else "found again",
              patient.id)
@@ -77,13 +72,10 @@ def _iso(moment) -> str | None:
 @api_key_required
 async def get_patient(request: web.Request) -> web.Response:
     """The patient's status, cycles, reminders with their outcome, lifecycle history and bookings."""
-    try:
-        patient_id = parse_row_id(request.match_info["id"], key="api_not_found")
-    except Refusal:
-        return json_error(404, "not_found", "no such patient")
+    patient_id = parse_row_id(request.match_info["id"], key="api_not_found")  # 404 (bot.web.common)
     found = await write(request, _read_patient, patient_id=patient_id)  # SQLite: every transaction takes the lock
     if found is None:
-        return json_error(404, "not_found", "no such patient")
+        raise Refusal("api_not_found")
     timeline, bookings = found
     patient = timeline.patient
     return web.json_response({

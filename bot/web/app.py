@@ -1,4 +1,4 @@
-"""Assembling the HTTP side: every route, the request log, the body limit; started by bot/runner.py."""
+"""Assembling the HTTP side: every route, the request log, the refusals' answer, the body limit."""
 
 from __future__ import annotations
 
@@ -12,14 +12,16 @@ from bot.services import Services
 from bot.settings import Settings
 from bot.web import api, console, health, hooks, metrics, openapi
 from bot.web.access_log import log_requests
-from bot.web.common import BOT, MAX_BODY_BYTES, SERVICES, WRITE_LOCK
+from bot.web.common import BOT, MAX_BODY_BYTES, SERVICES, WRITE_LOCK, answer_refusals
 
 log = logging.getLogger(__name__)
 
 
 def build_web_app(services: Services, bot: Bot) -> web.Application:
     """The aiohttp application with every route of the HTTP side."""
-    app = web.Application(client_max_size=MAX_BODY_BYTES, middlewares=[log_requests, console.console_headers])
+    # Outermost first: the request log sees the status the refusals' answer gave.
+    app = web.Application(client_max_size=MAX_BODY_BYTES, middlewares=[log_requests, answer_refusals,
+                                                                            console.console_headers])
     app[SERVICES] = services
     app[BOT] = bot
     app[WRITE_LOCK] = asyncio.Lock()

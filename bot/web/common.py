@@ -1,9 +1,10 @@
-"""What the HTTP routes share: the application keys, JSON answers, a bounded body read, a refusal's answer."""
+"""What the HTTP routes share: the application keys, JSON answers, a bounded body read, the refusals' answer."""
 
 from __future__ import annotations
 
 import asyncio
 import json
+import logging
 
 from aiohttp import web
 from telegram import Bot
@@ -12,6 +13,8 @@ from bot.services import Services
 from jobs.refusal import Refusal
 from jobs.storage.db import SQLITE_BUSY_TIMEOUT_MS
 from messages.catalog import html_to_plain
+
+log = logging.getLogger(__name__)
 
 SERVICES = web.AppKey("services", Services)
 BOT = web.AppKey("bot", Bot)
@@ -77,7 +80,22 @@ def refusal_text(services: Services, refusal: Refusal) -> str:
     return html_to_plain(services.text(services.staff_locale, refusal.key, **refusal.values))
 
 
-def refusal_response(services: Services, refusal: Refusal, *, status: int = 422) -> web.Response:
-    """A 422 naming the field (when the refusal knows it) with the same explanation /enroll would give."""
-    return json_error(status, "invalid", refusal_text(services, refusal), field=getattr(refusal, "field", None),
-                      key=refusal.key)
+# A refusal is 422 (the request cannot be carried out as written) unless it says nobody is there.
+NOT_FOUND_KEYS = frozenset({"api_not_found", "booking_unknown_patient"})
+
+
+@web.middleware
+async def answer_refusals(request: web.Request, handler) -> web.StreamResponse:
+    """Say no the one way on the HTTP side: a Refusal raised by a route (or what it calls) becomes a JSON
+    answer with the same explanation /enroll would give, naming the field when the refusal knows it.
+
+    The HTTP twin of the bot's error handler (``bot/handlers/common.py``): routes raise, none catches.
+    """
+    try:
+        return await handler(request)
+    except Refusal as refusal:
+        log.info("http request refused: %s", refusal.key)  # the request log's line follows, with the path
+        not_found = refusal.key in NOT_FOUND_KEYS
+        return json_error(404 if not_found else 422, "not_found" if not_found else "invalid",
+                          refusal_text(request.app[SERVICES], refusal), field=getattr(refusal, "field", None),
+                          key=refusal.key)

@@ -17,7 +17,7 @@ from aiohttp import web
 from sqlalchemy.exc import IntegrityError
 
 from bot.booking_notices import tell_about_booking
-from bot.web.common import BOT, SERVICES, json_error, parse_json_object, read_body, refusal_text, write
+from bot.web.common import BOT, SERVICES, json_error, parse_json_object, read_body, write
 from jobs.care.bookings import BookingKind, record_booking
 from jobs.inputs import MAX_ROW_ID
 from jobs.refusal import Refusal
@@ -72,7 +72,17 @@ async def _signed_body(request: web.Request, *, secret: str, header: str, prefix
     return raw
 
 
-async def _apply(request: web.Request, *, source: str, raw: bytes, **call) -> web.Response:
+# Refusals of record_booking that are no refusal to the sender, answered 200 with these bodies.
+REPLAYED = {"booking_replayed": {"changed": False, "replayed": True}}  # a call seen before was applied, once
+# Someone who is not a patient of ours booked through the clinic's Cal.com page: nothing for us to do.
+STRANGER = {"booking_unknown_patient": {"changed": False,
+                                        "ignored": "no aftercare reference in the booking's metadata"}}
+
+
+async def _apply(request: web.Request, *, source: str, raw: bytes, accepted: dict[str, dict] = REPLAYED,
+                 **call) -> web.Response:
+    """Record the booking change; a refusal (an unknown patient) is answered by bot.web.common.answer_refusals,
+    except those ``accepted`` names."""
     services, bot = request.app[SERVICES], request.app[BOT]
     try:
         change = await write(request, record_booking, source=source, digest=hashlib.sha256(raw).hexdigest(),
@@ -82,10 +92,9 @@ async def _apply(request: web.Request, *, source: str, raw: bytes, **call) -> we
         # was kept; sending it again applies it after the other.
         return json_error(409, "conflict", "another call about this booking arrived at the same time: send it again")
     except Refusal as exc:
-        if exc.key == "booking_replayed":
-            return web.json_response({"changed": False, "replayed": True})
-        status = 404 if exc.key == "booking_unknown_patient" else 422
-        return json_error(status, "not_found" if status == 404 else "invalid", refusal_text(services, exc))
+        if exc.key not in accepted:
+            raise
+        return web.json_response(accepted[exc.key])
     if change.changed:
         log.info("booking hook (%s): %s for patient %d (%d rebooking reminders stopped, %d back)", source,
                  change.kind.value, change.patient.id, change.stopped, change.restored)
@@ -154,12 +163,10 @@ async def calcom_hook(request: web.Request) -> web.Response:
     if start is None and kind is not BookingKind.CANCELLED:
         return _invalid("payload.startTime", "startTime must be ISO 8601 with an offset")
     previous = _key(payload.get("rescheduleUid")) or _key(payload.get("fromReschedule"))
-    response = await _apply(request, source=SOURCE_CALCOM, raw=raw, kind=kind, booking_key=key, start_at=start,
-                            booking_ref=reference, previous_key=previous)
-    if response.status == 404 and reference is None:
-        # Someone who is not a patient of ours booked through the same page: nothing for us to do.
-        return web.json_response({"changed": False, "ignored": "no aftercare reference in the booking's metadata"})
-    return response
+    # A booking without our reference whose patient we cannot find is a stranger's, not an error.
+    accepted = REPLAYED | (STRANGER if reference is None else {})
+    return await _apply(request, source=SOURCE_CALCOM, raw=raw, kind=kind, booking_key=key, start_at=start,
+                        booking_ref=reference, previous_key=previous, accepted=accepted)
 
 
 def add_routes(app: web.Application) -> None:

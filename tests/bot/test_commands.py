@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import pytest
 from telegram.ext import CommandHandler
 
-from bot.commands import COMMANDS, Audience, commands_for
+from bot.app import CALLBACKS, command_callbacks
+from bot.commands import COMMANDS, Audience, Command, commands_for
 from bot.context import AftercareContext
 from bot.menus import set_menus
 from tests.conftest import PATIENT_ID, STAFF_ID
@@ -16,6 +18,20 @@ def test_every_registered_command_comes_from_the_registry_and_ignores_edits(harn
     assert registered == sorted(command.name for command in COMMANDS)
     # New messages only: an edited command must not run again.
     assert all("UpdateType.MESSAGE" in repr(handler.filters) for handler in handlers)
+
+
+def test_the_build_refuses_a_command_without_one_callback():
+    extra = Command("ghost", Audience.STAFF)
+    with pytest.raises(RuntimeError, match=r"no callback \['ghost'\]"):
+        command_callbacks((*COMMANDS, extra), CALLBACKS)
+    with pytest.raises(RuntimeError, match=r"listed twice \['help'\]"):
+        command_callbacks((*COMMANDS, COMMANDS[-1]), CALLBACKS)
+    with pytest.raises(RuntimeError, match=r"no command \['ghost'\]"):
+        command_callbacks(COMMANDS, {**CALLBACKS, "ghost": CALLBACKS["help"]})
+    # Staff commands are registered behind the access check, the others as they are.
+    bound = dict((command.name, callback) for command, callback in command_callbacks())
+    assert bound["status"] is CALLBACKS["status"] and bound["enroll"] is not CALLBACKS["enroll"]
+    assert bound["enroll"].__wrapped__ is CALLBACKS["enroll"]
 
 
 def test_every_command_has_its_menu_and_help_words_in_every_language(harness):
