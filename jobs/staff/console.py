@@ -10,7 +10,7 @@ from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import and_, false, func, or_, update
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from jobs import events
 from jobs.actors import staff
@@ -80,7 +80,7 @@ def list_patients(session: Session, *, which: str, page: int, page_size: int, no
 def enrolled_between(session: Session, *, since: datetime, now: datetime) -> list[Patient]:
     """Patients enrolled between ``since`` and ``now`` (the console's "today"), oldest first; erased ones never."""
     return list(session.exec(select(Patient).where(Patient.created_at >= since, Patient.created_at <= now,
-                                                   Patient.status != DELETED).order_by(Patient.id)))
+                                                   Patient.status != DELETED).order_by(col(Patient.id))))
 
 
 def fold(text: str) -> str:

@@ -11,7 +11,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 from sqlalchemy import delete
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from jobs.patients.invites import hash_token, looks_like_token, new_token
 from jobs.storage.models import ConsoleLogin, ConsoleSession
@@ -22,7 +22,7 @@ LOGIN_TTL = timedelta(minutes=10)
 
 def create_login(session: Session, *, user_id: int, name: str, now: datetime) -> str:
     """A fresh one-time sign-in token for ``user_id`` (only its hash is stored); expired links are swept."""
-    session.exec(delete(ConsoleLogin).where(ConsoleLogin.expires_at <= now))  # type: ignore[call-overload]
+    session.exec(delete(ConsoleLogin).where(col(ConsoleLogin.expires_at) <= now))
     token = new_token()
     session.add(ConsoleLogin(token_hash=hash_token(token), user_id=user_id, name=name[:200], created_at=now,
                              expires_at=now + LOGIN_TTL))
@@ -57,11 +57,12 @@ def session_user(session: Session, *, token: str, now: datetime) -> tuple[int, s
 
 def end_session(session: Session, *, token: str) -> None:
     """*Sign out*: the session ends here, whatever the browser keeps."""
-    session.exec(delete(ConsoleSession).where(  # type: ignore[call-overload]
-        ConsoleSession.token_hash == hash_token(token)))
+    session.exec(delete(ConsoleSession).where(
+        col(ConsoleSession.token_hash) == hash_token(token)))
 
 
 def end_sessions_of(session: Session, *, user_id: int) -> int:
     """End every console session of a person who is no longer staff; how many there were."""
-    result = session.exec(delete(ConsoleSession).where(ConsoleSession.user_id == user_id))  # type: ignore[call-overload]
+    result = session.exec(delete(ConsoleSession).where(
+        col(ConsoleSession.user_id) == user_id))
     return result.rowcount or 0

@@ -41,7 +41,6 @@ INIT_DATA_MAX_AGE = timedelta(days=1)
 # A clock a little ahead of ours is not a forgery.
 INIT_DATA_FUTURE_SLACK = timedelta(minutes=5)
 MAX_INIT_DATA = 4096
-IDENTITY = web.RequestKey("console_identity", object) if hasattr(web, "RequestKey") else "console_identity"
 
 
 @dataclass(frozen=True)
@@ -55,6 +54,10 @@ class Identity:
     @property
     def user_id(self) -> int:
         return self.staffer.user_id
+
+
+# Where a checked request keeps who it is (a typed key on aiohttp versions that have them).
+IDENTITY = web.RequestKey("console_identity", Identity) if hasattr(web, "RequestKey") else "console_identity"
 
 
 def check_init_data(init_data: str, *, bot_token: str, now: datetime) -> dict | None:

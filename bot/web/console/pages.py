@@ -94,7 +94,7 @@ def _text(request: web.Request, key: str, /, **values: object) -> Markup:
 
 
 def _render(request: web.Request, template: str, context: dict, *, status: int = 200) -> web.Response:
-    identity: Identity | None = request.get(IDENTITY)  # type: ignore[call-overload]
+    identity: Identity | None = request.get(IDENTITY)
     base = {"t": lambda key, **values: _text(request, key, **values), "identity": identity,
             "csrf": csrf_token(request, identity) if identity else "", "csrf_field": CSRF_FIELD,
             "path": request.path, "clinic": _services(request).clinic_name(_locale(request)),
@@ -130,7 +130,7 @@ def staff_page(handler):
         identity = await identify(request)
         if identity is None:
             return _render(request, "signed_out.html", {}, status=401)
-        request[IDENTITY] = identity  # type: ignore[index]
+        request[IDENTITY] = identity
         if request.method == "POST":
             form = await request.post()
             presented = request.headers.get(CSRF_HEADER) or str(form.get(CSRF_FIELD, ""))
@@ -184,7 +184,7 @@ async def login(request: web.Request) -> web.Response:
 @staff_page
 async def logout(request: web.Request) -> web.Response:
     """*Sign out*: the session ends in the database, the cookie goes."""
-    identity: Identity = request[IDENTITY]  # type: ignore[index]
+    identity: Identity = request[IDENTITY]
     token = request.cookies.get(COOKIE, "")
     if token:
         await write(request, end_session, token=token)
@@ -221,7 +221,7 @@ async def today(request: web.Request) -> web.Response:
         "row": row, "kind": _text(request, f"inbox_kind_{row.item.kind}"),
         "waited": services.duration(locale, now - row.item.opened_at),
         "taken": row.item.status == InboxStatus.TAKEN,
-        "mine": row.item.taken_by == request[IDENTITY].user_id,  # type: ignore[index]
+        "mine": row.item.taken_by == request[IDENTITY].user_id,
     } for row in rows]
     return _render(request, "today.html", {
         "items": items, "total": total, "enrolled_today": enrolled_today, "waiting": waiting,
@@ -231,7 +231,7 @@ async def today(request: web.Request) -> web.Response:
 
 async def _inbox_action(request: web.Request, function, notice: str, **extra) -> web.Response:
     services = _services(request)
-    identity: Identity = request[IDENTITY]  # type: ignore[index]
+    identity: Identity = request[IDENTITY]
     item_id = _id(request)
     try:
         item = await write(request, function, item_id=item_id, staffer=identity.staffer, now=services.clock(),
@@ -269,10 +269,12 @@ async def resolve(request: web.Request) -> web.Response:
 async def reply(request: web.Request) -> web.Response:
     """Words for the patient, sent as a staff reply in the chat is (the clinic's header first)."""
     services = _services(request)
-    identity: Identity = request[IDENTITY]  # type: ignore[index]
+    identity: Identity = request[IDENTITY]
     patient_id = _id(request)
     form = await _form(request)
-    back = form.get("back") if form.get("back") in ("/console/", f"/console/patients/{patient_id}") else "/console/"
+    # Back to where the box was, and nowhere else (the field comes from the page, but a page can be forged).
+    back = form.get("back", "")
+    back = back if back in ("/console/", f"/console/patients/{patient_id}") else "/console/"
     words = form.get("text", "").strip()[:REPLY_LIMIT]
     timeline = await write(request, patient_timeline, patient_id=patient_id)
     if timeline is None:
@@ -350,7 +352,7 @@ async def patient(request: web.Request) -> web.Response:
 async def next_session(request: web.Request) -> web.Response:
     """Record the next session of the series (as /session does); a repeat within hours asks to confirm."""
     services = _services(request)
-    identity: Identity = request[IDENTITY]  # type: ignore[index]
+    identity: Identity = request[IDENTITY]
     patient_id = _id(request)
     form = await _form(request)
     back = f"/console/patients/{patient_id}"
@@ -381,7 +383,7 @@ async def next_session(request: web.Request) -> web.Response:
 async def new_invite(request: web.Request) -> web.Response:
     """A fresh invite (older links stop working), its QR code on screen (as /invite does)."""
     services = _services(request)
-    identity: Identity = request[IDENTITY]  # type: ignore[index]
+    identity: Identity = request[IDENTITY]
     timeline = await write(request, patient_timeline, patient_id=_id(request))
     if timeline is None:
         raise web.HTTPNotFound()
@@ -408,7 +410,7 @@ async def _invite_page(request: web.Request, patient: Patient, token: str, expir
 async def cancel(request: web.Request) -> web.Response:
     """Stop all of a patient's messages for good (as /cancel does), once the box saying so is ticked."""
     services = _services(request)
-    identity: Identity = request[IDENTITY]  # type: ignore[index]
+    identity: Identity = request[IDENTITY]
     patient_id = _id(request)
     form = await _form(request)
     back = f"/console/patients/{patient_id}"
@@ -463,7 +465,7 @@ async def enroll_form(request: web.Request) -> web.Response:
 async def enroll(request: web.Request) -> web.Response:
     """Enroll through the one reader (/enroll's rules and words); the invite's QR code fills the screen."""
     services = _services(request)
-    identity: Identity = request[IDENTITY]  # type: ignore[index]
+    identity: Identity = request[IDENTITY]
     settings = services.settings
     form = await _form(request)
     now = services.clock()
