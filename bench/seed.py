@@ -21,7 +21,8 @@ from sqlalchemy.engine import make_url
 from sqlmodel import Session
 
 from jobs.storage.db import make_engine, upgrade
-from jobs.storage.models import ACTIVE, PENDING, SENT, Enrollment, Patient, Reminder
+from jobs.storage.models import Enrollment, Patient, Reminder
+from jobs.storage.states import PatientStatus, ReminderStatus
 
 CHUNK = 20_000
 # A chat id far from any real one; chat_id = CHAT_BASE + patient id.
@@ -150,7 +151,7 @@ def seed(url: str, *, patients: int, reminders_per_patient: int, due_every: int,
 
     def patient_rows():
         for pid in range(1, patients + 1):
-            yield {"id": pid, "name": f"Patient {pid}", "status": ACTIVE, "chat_id": CHAT_BASE + pid,
+            yield {"id": pid, "name": f"Patient {pid}", "status": PatientStatus.ACTIVE, "chat_id": CHAT_BASE + pid,
                    "timezone": "UTC", "locale": "en", "series_length": 3, "created_at": session_at,
                    "linked_at": session_at}
 
@@ -169,21 +170,22 @@ def seed(url: str, *, patients: int, reminders_per_patient: int, due_every: int,
                 rid += 1
                 if all_due:
                     key, kind = "expect", "info"
-                    due, status = now - timedelta(seconds=rng.randint(1, 600)), PENDING
+                    due, status = now - timedelta(seconds=rng.randint(1, 600)), ReminderStatus.PENDING
                 else:
                     key, kind = STEPS[k % len(STEPS)]
                     # Half the plan in the past (sent), half ahead (pending).
                     offset = timedelta(minutes=rng.randint(1, 60 * 24 * 60))
                     past = k < reminders_per_patient // 2
-                    due, status = (now - offset, SENT) if past else (now + offset, PENDING)
+                    due, status = ((now - offset, ReminderStatus.SENT) if past
+                                   else (now + offset, ReminderStatus.PENDING))
                     if k == reminders_per_patient // 2 - 1 and pid % due_every == 0:
-                        due, status = now - timedelta(seconds=rng.randint(1, 3600)), PENDING
-                if status == PENDING and due <= now:
+                        due, status = now - timedelta(seconds=rng.randint(1, 3600)), ReminderStatus.PENDING
+                if status == ReminderStatus.PENDING and due <= now:
                     due_count += 1
                 yield {"id": rid, "enrollment_id": pid, "patient_id": pid, "step_key": key, "text_key": key,
                        "kind": kind, "at_spec": "0m", "expires_spec": "2d", "planned_at": due, "due_at": due,
                        "expires_at": due + timedelta(days=2), "status": status,
-                       "sent_at": due if status == SENT else None, "attempts": 0}
+                       "sent_at": due if status == ReminderStatus.SENT else None, "attempts": 0}
 
     write = _raw if fast else _bulk
     write(engine, Patient, patient_rows())
@@ -205,7 +207,8 @@ def seed_outage(url: str, *, due: int, stale: int, now: datetime) -> dict:
     engine = make_engine(url)
     patients = due + stale
     since = now - timedelta(days=1)
-    _bulk(engine, Patient, ({"id": pid, "name": f"Patient {pid}", "status": ACTIVE, "chat_id": CHAT_BASE + pid,
+    _bulk(engine, Patient, ({"id": pid, "name": f"Patient {pid}", "status": PatientStatus.ACTIVE,
+                             "chat_id": CHAT_BASE + pid,
                              "timezone": "UTC", "locale": "en", "series_length": 3, "created_at": since,
                              "linked_at": since} for pid in range(1, patients + 1)))
     _bulk(engine, Enrollment, ({"id": pid, "patient_id": pid, "session_number": 1, "series_length": 3,
@@ -221,7 +224,7 @@ def seed_outage(url: str, *, due: int, stale: int, now: datetime) -> dict:
                 at, expires = now - timedelta(hours=20), now - timedelta(hours=6)
             yield {"id": pid, "enrollment_id": pid, "patient_id": pid, "step_key": key, "text_key": key, "kind": kind,
                    "at_spec": "0m", "expires_spec": "14h", "planned_at": at, "due_at": at, "expires_at": expires,
-                   "status": PENDING, "sent_at": None, "attempts": 0}
+                   "status": ReminderStatus.PENDING, "sent_at": None, "attempts": 0}
 
     _bulk(engine, Reminder, rows())
     engine.dispose()

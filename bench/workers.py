@@ -121,11 +121,13 @@ def summarize_profile(stats, total_cpu: float) -> dict:
 def _count_due(store, now) -> int:
     from sqlalchemy import func, select
 
-    from jobs.storage.models import CLAIMED, PENDING, Reminder
+    from jobs.storage.models import Reminder
+    from jobs.storage.states import ReminderStatus
 
     def count(session):
         return session.exec(select(func.count()).select_from(Reminder).where(
-            Reminder.status.in_([PENDING, CLAIMED]), Reminder.due_at <= now + timedelta(minutes=1))).one()[0]
+            Reminder.status.in_([ReminderStatus.PENDING, ReminderStatus.CLAIMED]),
+            Reminder.due_at <= now + timedelta(minutes=1))).one()[0]
 
     return store.call(count)
 

@@ -100,36 +100,84 @@ def _run_import(source: Path, *, engine: Engine, settings: Settings, catalog: Ca
                 now: datetime, out_dir: Path | None, check_only: bool, cards: bool | None,
                 say: Callable[[str], None], complain: Callable[[str], None],
                 resolve_username: Callable[[], str] | None) -> ImportOutcome:
-    locale = settings.staff_locale
-    timings: dict[str, float] = {}
     started = time.perf_counter()
+    records = _read_records(source, complain=complain)
+    csv_path, pdf_path = output_paths(source, out_dir)
+    if records is None or not (check_only or _outputs_free(csv_path, pdf_path, out_dir=out_dir, complain=complain)):
+        return ImportOutcome(2, [])
+    checked = _check(records, engine=engine, settings=settings, catalog=catalog, now=now, say=say,
+                     complain=complain)
+    timings = {"check": time.perf_counter() - started}
+    status = _stop_before_writing(checked, check_only=check_only, say=say, complain=complain)
+    if status is not None:
+        return ImportOutcome(status, [], checked, seconds=timings)
+    if bot_username is None:
+        bot_username = resolve_username() if resolve_username else None
+        if not bot_username:
+            complain("aftercare: import: the bot's username is needed for the links: give --bot-username")
+            return ImportOutcome(2, [], checked)
+    try:
+        imported, links = _write(checked, csv_path, engine=engine, settings=settings, bot_username=bot_username,
+                                 now=now, timings=timings)
+    except IntegrityError:
+        complain("aftercare: import: nothing imported: the database refused a row (an external id enrolled "
+                 "meanwhile?); run the import again")
+        return ImportOutcome(1, [], checked)
+    _summarize(imported, checked, csv_path, settings=settings, say=say, complain=complain)
+    report, printed = None, None
+    if cards or (cards is None and len(imported) <= CARDS_AUTO_LIMIT):
+        mark = time.perf_counter()
+        report = write_cards(pdf_path, imported, links, settings=settings, catalog=catalog)
+        timings["cards"] = time.perf_counter() - mark
+        printed = pdf_path
+        say(f"invite cards to print: {pdf_path} ({report.pages} page(s), {len(imported)} cards)")
+        for line in cards_warnings(report):
+            complain(f"aftercare: warning: {line}")
+    else:
+        say(f"no cards printed for {len(imported)} patients (over {CARDS_AUTO_LIMIT:,}): make them for the rows "
+            f"you need with  aftercare cards {csv_path}  (or import with --cards)")
+    timings["total"] = time.perf_counter() - started
+    return ImportOutcome(0, imported, checked, csv_path, printed, report, timings)
+
+
+def _read_records(source: Path, *, complain: Callable[[str], None]) -> list[dict[str, str]] | None:
+    """The file's rows as records, or None (said why) when it cannot be read as a CSV of patients."""
     try:
         text = source.read_bytes().decode("utf-8")
     except FileNotFoundError:
         complain(f"aftercare: import: no such file {str(source)!r}")
-        return ImportOutcome(2, [])
+        return None
     except UnicodeDecodeError:
         complain(f"aftercare: import: {source} is not UTF-8 text: save it as \"CSV UTF-8\" and try again")
-        return ImportOutcome(2, [])
+        return None
     except OSError as exc:
         complain(f"aftercare: import: cannot read {source}: {exc.strerror}")
-        return ImportOutcome(2, [])
+        return None
     try:
         _header, records = read_csv(text)
-        records = list(records)
+        return list(records)
     except ImportFileError as exc:
         complain(f"aftercare: import: {source}: {exc}")
-        return ImportOutcome(2, [])
-    csv_path, pdf_path = output_paths(source, out_dir)
-    if not check_only:
-        for path in (csv_path, pdf_path):
-            if path.exists():
-                complain(f"aftercare: import: {path} already exists (it may hold links of an earlier import): "
-                         "move it away, or give --out another folder")
-                return ImportOutcome(2, [])
-        if out_dir is not None and not out_dir.is_dir():
-            complain(f"aftercare: import: --out: no such folder {str(out_dir)!r}")
-            return ImportOutcome(2, [])
+        return None
+
+
+def _outputs_free(csv_path: Path, pdf_path: Path, *, out_dir: Path | None, complain: Callable[[str], None]) -> bool:
+    """Whether the invites may be written there: never over an earlier import's links, never into no folder."""
+    for path in (csv_path, pdf_path):
+        if path.exists():
+            complain(f"aftercare: import: {path} already exists (it may hold links of an earlier import): "
+                     "move it away, or give --out another folder")
+            return False
+    if out_dir is not None and not out_dir.is_dir():
+        complain(f"aftercare: import: --out: no such folder {str(out_dir)!r}")
+        return False
+    return True
+
+
+def _check(records: list[dict[str, str]], *, engine: Engine, settings: Settings, catalog: Catalog, now: datetime,
+           say: Callable[[str], None], complain: Callable[[str], None]) -> Checked:
+    """Every row checked against the settings and the patients already here; each problem and skip said."""
+    locale = settings.staff_locale
     defaults = Defaults(now=now, clinic_zone=settings.clinic_timezone, protocols=catalog.protocols,
                         default_protocol=settings.default_protocol, series_length=settings.series_length,
                         locales=catalog.locales, phone_region=settings.phone_region)
@@ -138,7 +186,6 @@ def _run_import(source: Path, *, engine: Engine, settings: Settings, catalog: Ca
         existing = existing_external_ids(session, [value for value in wanted_ids if value])
         session.rollback()
     checked = check_records(records, defaults=defaults, existing=existing)
-    timings["check"] = time.perf_counter() - started
     for problem in checked.problems:
         parts = [f"{column}: {plain(catalog, settings, locale, refusal)}" if column
                  else plain(catalog, settings, locale, refusal) for column, refusal in problem.columns]
@@ -146,23 +193,34 @@ def _run_import(source: Path, *, engine: Engine, settings: Settings, catalog: Ca
     for skipped in checked.skipped:
         say(f"row {skipped.row}: external_id {skipped.external_id!r} is patient {skipped.patient_id} already: "
             f"skipped (a fresh link for them: /invite {skipped.patient_id})")
+    return checked
+
+
+def _stop_before_writing(checked: Checked, *, check_only: bool, say: Callable[[str], None],
+                         complain: Callable[[str], None]) -> int | None:
+    """The command's status when nothing is to be written (bad rows, a check only, nothing new); None: write."""
     total = len(checked.rows) + len(checked.problems) + len(checked.skipped)
     if checked.problems:
         complain(f"aftercare: import: nothing imported: {len(checked.problems)} bad row(s) of {total}; "
                  "correct them and run the import again")
-        return ImportOutcome(1, [], checked, seconds=timings)
+        return 1
     if check_only:
         say(f"all {total} row(s) are good: {len(checked.rows)} would be imported, {len(checked.skipped)} skipped "
             "(nothing was written)")
-        return ImportOutcome(0, [], checked, seconds=timings)
+        return 0
     if not checked.rows:
         say("nothing to import: every row's patient is here already")
-        return ImportOutcome(0, [], checked, seconds=timings)
-    if bot_username is None:
-        bot_username = resolve_username() if resolve_username else None
-        if not bot_username:
-            complain("aftercare: import: the bot's username is needed for the links: give --bot-username")
-            return ImportOutcome(2, [], checked)
+        return 0
+    return None
+
+
+def _write(checked: Checked, csv_path: Path, *, engine: Engine, settings: Settings, bot_username: str,
+           now: datetime, timings: dict[str, float]) -> tuple[list[Imported], list[str]]:
+    """Enroll every checked row in one transaction and write the invites CSV before it commits.
+
+    Returns the patients imported and their links; raises ``IntegrityError`` (nothing written, no CSV
+    left behind) when the database refuses a row.
+    """
     mark = time.perf_counter()
     prepared = prepare_import(checked.rows, quiet_hours=settings.quiet_hours, now=now)
     dialect = engine.dialect.name
@@ -184,27 +242,28 @@ def _run_import(source: Path, *, engine: Engine, settings: Settings, catalog: Ca
     rows, links, table = build(ahead)
     timings["plan"] = time.perf_counter() - mark
     mark = time.perf_counter()
-    try:
-        with Session(engine) as session:
-            if dialect != "postgresql":
-                again = draw_ids(session, len(prepared))
-                if again != ahead:  # someone enrolled a patient meanwhile: the next ids moved on
-                    rows, links, table = build(again)
-            # A patient enrolled meanwhile with one of these references: the unique index refuses the
-            # whole transaction (IntegrityError below), so the import stays all or nothing.
-            imported = write_rows(session, rows, enrolled_by=None, now=now)
-            timings["write"] = time.perf_counter() - mark
-            create_private(csv_path, table)
-            try:
-                session.commit()
-            except BaseException:
-                csv_path.unlink(missing_ok=True)  # links that do not work must not reach the front desk
-                raise
-    except IntegrityError:
-        complain("aftercare: import: nothing imported: the database refused a row (an external id enrolled "
-                 "meanwhile?); run the import again")
-        return ImportOutcome(1, [], checked)
+    with Session(engine) as session:
+        if dialect != "postgresql":
+            again = draw_ids(session, len(prepared))
+            if again != ahead:  # someone enrolled a patient meanwhile: the next ids moved on
+                rows, links, table = build(again)
+        # A patient enrolled meanwhile with one of these references: the unique index refuses the
+        # whole transaction (IntegrityError), so the import stays all or nothing.
+        imported = write_rows(session, rows, enrolled_by=None, now=now)
+        timings["write"] = time.perf_counter() - mark
+        create_private(csv_path, table)
+        try:
+            session.commit()
+        except BaseException:
+            csv_path.unlink(missing_ok=True)  # links that do not work must not reach the front desk
+            raise
     timings["transaction"] = time.perf_counter() - mark
+    return imported, links
+
+
+def _summarize(imported: list[Imported], checked: Checked, csv_path: Path, *, settings: Settings,
+               say: Callable[[str], None], complain: Callable[[str], None]) -> None:
+    """What was imported, the rows whose whole plan is already past, and where the links are."""
     planned = sum(item.planned for item in imported)
     stale = sum(item.stale for item in imported)
     say(f"imported {len(imported)} patient(s): {planned} messages planned"
@@ -218,20 +277,6 @@ def _run_import(source: Path, *, engine: Engine, settings: Settings, catalog: Ca
         complain(f"aftercare: warning: … and {len(empty) - EMPTY_PLAN_LINES} more such rows")
     say(f"invite links: {csv_path} (readable by you only; the links work once and expire "
         f"{imported[0].expires_at.astimezone(settings.clinic_timezone):%Y-%m-%d %H:%M} {settings.clinic_timezone.key})")
-    report = None
-    if cards or (cards is None and len(imported) <= CARDS_AUTO_LIMIT):
-        mark = time.perf_counter()
-        report = write_cards(pdf_path, imported, links, settings=settings, catalog=catalog)
-        timings["cards"] = time.perf_counter() - mark
-        say(f"invite cards to print: {pdf_path} ({report.pages} page(s), {len(imported)} cards)")
-        for line in cards_warnings(report):
-            complain(f"aftercare: warning: {line}")
-    else:
-        pdf_path = None
-        say(f"no cards printed for {len(imported)} patients (over {CARDS_AUTO_LIMIT:,}): make them for the rows "
-            f"you need with  aftercare cards {csv_path}  (or import with --cards)")
-    timings["total"] = time.perf_counter() - started
-    return ImportOutcome(0, imported, checked, csv_path, pdf_path, report, timings)
 
 
 def cards_from_rows(rows, *, settings: Settings, catalog: Catalog) -> list[Card]:

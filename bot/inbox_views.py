@@ -18,8 +18,9 @@ from telegram.error import BadRequest, TelegramError
 from bot.limits import MAX_CAPTION, MAX_TEXT, fits
 from bot.services import Services
 from jobs.buttons import INBOX_RESOLVE, INBOX_TAKE, inbox_keyboard
-from jobs.staff.inbox import InboxKind, InboxStatus, Staffer, resolve_for_patient, views_of
+from jobs.staff.inbox import InboxKind, Staffer, resolve_for_patient, views_of
 from jobs.storage.models import InboxItem, InboxView
+from jobs.storage.states import InboxStatus
 
 log = logging.getLogger(__name__)
 

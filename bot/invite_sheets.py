@@ -196,56 +196,13 @@ def invite_cards_pdf(cards: Sequence[Card], *, fonts: FontChoice | None = None) 
 
     fonts = fonts or FontChoice()
     report = CardsReport()
-    for card in cards:
-        if not fonts.cover(card.name + card.hint + card.expires + card.clinic):
-            report.missing_glyphs += 1
+    report.missing_glyphs = sum(1 for card in cards
+                                if not fonts.cover(card.name + card.hint + card.expires + card.clinic))
     pdf = FPDF(orientation="portrait", unit="mm", format="A4")
     pdf.set_auto_page_break(False)
     pdf.set_title("Invite cards")
     pdf.set_creator("Aftercare")
-    if fonts.primary is not None:
-        pdf.add_font("card", fname=str(fonts.primary))
-        families = []
-        for index, path in enumerate(fonts.fallbacks):
-            pdf.add_font(f"fallback{index}", fname=str(path))
-            families.append(f"fallback{index}")
-        if families:
-            pdf.set_fallback_fonts(families, exact_match=False)
-        if _shaping_available():
-            pdf.set_text_shaping(True)
-        family = "card"
-        report.fonts = [str(fonts.primary), *map(str, fonts.fallbacks)]
-    else:
-        family = "helvetica"
-        report.core_font_only = True
-        report.fonts = ["Helvetica (PDF core font: Latin-1 only)"]
-
-    def printable(text: str) -> str:
-        if fonts.primary is not None:
-            return text
-        return text.encode("latin-1", "replace").decode("latin-1")
-
-    shaping = fonts.primary is not None and _shaping_available()
-    wrapped: dict[tuple[str, float, float], list[str]] = {}
-
-    def lines(text: str, width: float, size: float) -> list[str]:
-        """``text`` broken into lines of ``width`` (the same hint on every card is broken once)."""
-        key = (text, width, size)
-        if key not in wrapped:
-            wrapped[key] = pdf.multi_cell(width, 4, text, dry_run=True, output="LINES") if text else []
-        return wrapped[key]
-
-    def write(text: str, *, x: float, y: float, width: float, size: float, height: float, limit: int = 3) -> float:
-        """Draw ``text`` from (x, y) in lines of ``width``; return the y below it."""
-        pdf.set_font(family, size=size)
-        # Shaping (HarfBuzz: joined letters, right-to-left order) costs time: only where a script needs it.
-        pdf.set_text_shaping(shaping and any(ord(char) >= 0x0590 for char in text))
-        for line in lines(printable(text), width, size)[:limit]:
-            pdf.set_xy(x, y)
-            pdf.cell(width, height, line)
-            y += height
-        return y
-
+    sheet = _Sheet(pdf, _load_fonts(pdf, fonts, report), unicode=fonts.primary is not None, image_module=Image)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # fpdf2 warns per missing glyph: counted in the report instead
         for index, card in enumerate(cards):
@@ -253,33 +210,87 @@ def invite_cards_pdf(cards: Sequence[Card], *, fonts: FontChoice | None = None) 
             if slot == 0:
                 pdf.add_page()
                 _cut_lines(pdf)
-            x = MARGIN + (slot % COLUMNS) * CARD_W + 5
-            y = MARGIN + (slot // COLUMNS) * CARD_H + 5
-            inner = CARD_W - 10
-            pdf.set_text_color(90)
-            write(card.clinic, x=x, y=y, width=inner - 15, size=8, height=4, limit=1)
-            if card.reference:
-                pdf.set_font(family, size=8)
-                pdf.set_xy(x + inner - 15, y)
-                pdf.cell(15, 4, card.reference, align="R")
-            pdf.set_text_color(0)
-            pdf.set_text_shaping(False)
-            size = _fitting_size(pdf, family, printable(card.name), inner, 15, 9)
-            write(card.name, x=x, y=y + 4.5, width=inner, size=size, height=6, limit=2)
-            qr_y = y + 17
-            pdf.image(_qr_image(card.link, Image), x=x, y=qr_y, w=QR_SIDE, h=QR_SIDE)
-            side_x, side_w = x + QR_SIDE + 3, inner - QR_SIDE - 3
-            below = write(card.hint, x=side_x, y=qr_y + 3, width=side_w, size=8, height=4, limit=6)
-            pdf.set_text_color(90)
-            write(card.expires, x=side_x, y=below + 1, width=side_w, size=8, height=4, limit=2)
-            pdf.set_text_color(0)
-            pdf.set_text_shaping(False)
-            pdf.set_font(family, size=_fitting_size(pdf, family, card.link, inner, 7, 4.5, lines=1))
-            pdf.set_xy(x, qr_y + QR_SIDE + 1)
-            pdf.cell(inner, 4, card.link)
+            sheet.draw(card, x=MARGIN + (slot % COLUMNS) * CARD_W + 5, y=MARGIN + (slot // COLUMNS) * CARD_H + 5)
         report.pages = pdf.pages_count
         data = bytes(pdf.output())
     return data, report
+
+
+def _load_fonts(pdf, fonts: FontChoice, report: CardsReport) -> str:
+    """Register the chosen fonts (with their fallbacks) on ``pdf``, note them in the report; the family to use."""
+    if fonts.primary is None:
+        report.core_font_only = True
+        report.fonts = ["Helvetica (PDF core font: Latin-1 only)"]
+        return "helvetica"
+    pdf.add_font("card", fname=str(fonts.primary))
+    families = []
+    for index, path in enumerate(fonts.fallbacks):
+        pdf.add_font(f"fallback{index}", fname=str(path))
+        families.append(f"fallback{index}")
+    if families:
+        pdf.set_fallback_fonts(families, exact_match=False)
+    if _shaping_available():
+        pdf.set_text_shaping(True)
+    report.fonts = [str(fonts.primary), *map(str, fonts.fallbacks)]
+    return "card"
+
+
+class _Sheet:
+    """Draws cards onto ``pdf`` in one font family, breaking each distinct text into lines once."""
+
+    def __init__(self, pdf, family: str, *, unicode: bool, image_module) -> None:
+        self.pdf, self.family, self.unicode, self.image_module = pdf, family, unicode, image_module
+        self.shaping = unicode and _shaping_available()
+        self.wrapped: dict[tuple[str, float, float], list[str]] = {}
+
+    def printable(self, text: str) -> str:
+        """``text`` as the font can show it (the core font knows Latin-1 only)."""
+        return text if self.unicode else text.encode("latin-1", "replace").decode("latin-1")
+
+    def lines(self, text: str, width: float, size: float) -> list[str]:
+        """``text`` broken into lines of ``width`` (the same hint on every card is broken once)."""
+        key = (text, width, size)
+        if key not in self.wrapped:
+            self.wrapped[key] = self.pdf.multi_cell(width, 4, text, dry_run=True, output="LINES") if text else []
+        return self.wrapped[key]
+
+    def write(self, text: str, *, x: float, y: float, width: float, size: float, height: float,
+              limit: int = 3) -> float:
+        """Draw ``text`` from (x, y) in lines of ``width``; return the y below it."""
+        pdf = self.pdf
+        pdf.set_font(self.family, size=size)
+        # Shaping (HarfBuzz: joined letters, right-to-left order) costs time: only where a script needs it.
+        pdf.set_text_shaping(self.shaping and any(ord(char) >= 0x0590 for char in text))
+        for line in self.lines(self.printable(text), width, size)[:limit]:
+            pdf.set_xy(x, y)
+            pdf.cell(width, height, line)
+            y += height
+        return y
+
+    def draw(self, card: Card, *, x: float, y: float) -> None:
+        """One card with its top-left corner (inside the cut lines' margin) at (x, y)."""
+        pdf, family, inner = self.pdf, self.family, CARD_W - 10
+        pdf.set_text_color(90)
+        self.write(card.clinic, x=x, y=y, width=inner - 15, size=8, height=4, limit=1)
+        if card.reference:
+            pdf.set_font(family, size=8)
+            pdf.set_xy(x + inner - 15, y)
+            pdf.cell(15, 4, card.reference, align="R")
+        pdf.set_text_color(0)
+        pdf.set_text_shaping(False)
+        size = _fitting_size(pdf, family, self.printable(card.name), inner, 15, 9)
+        self.write(card.name, x=x, y=y + 4.5, width=inner, size=size, height=6, limit=2)
+        qr_y = y + 17
+        pdf.image(_qr_image(card.link, self.image_module), x=x, y=qr_y, w=QR_SIDE, h=QR_SIDE)
+        side_x, side_w = x + QR_SIDE + 3, inner - QR_SIDE - 3
+        below = self.write(card.hint, x=side_x, y=qr_y + 3, width=side_w, size=8, height=4, limit=6)
+        pdf.set_text_color(90)
+        self.write(card.expires, x=side_x, y=below + 1, width=side_w, size=8, height=4, limit=2)
+        pdf.set_text_color(0)
+        pdf.set_text_shaping(False)
+        pdf.set_font(family, size=_fitting_size(pdf, family, card.link, inner, 7, 4.5, lines=1))
+        pdf.set_xy(x, qr_y + QR_SIDE + 1)
+        pdf.cell(inner, 4, card.link)
 
 
 def _fitting_size(pdf, family: str, text: str, width: float, largest: float, smallest: float, *,

@@ -17,10 +17,12 @@ from jobs.care.silence import KIND_NUDGE, KIND_SILENCE
 from jobs.inputs import display_phone
 from jobs.staff.console import Timeline
 from jobs.storage.models import Patient, Photo
+from jobs.storage.states import ReminderStatus
 from messages.protocol import KIND_PHOTO
 
-_MARKS = {"sent": "✅", "pending": "⏳", "waiting": "⏳", "held": "⏸", "claimed": "⏳", "skipped": "⏭", "failed": "❌",
-          "cancelled": "✖"}
+R = ReminderStatus
+_MARKS = {R.SENT: "✅", R.PENDING: "⏳", R.WAITING: "⏳", R.HELD: "⏸", R.CLAIMED: "⏳", R.SKIPPED: "⏭", R.FAILED: "❌",
+          R.CANCELLED: "✖"}
 
 
 def _when(services: Services, locale: str, moment: datetime | None, zone: ZoneInfo) -> str:
@@ -58,7 +60,7 @@ def timeline_lines(services: Services, locale: str, timeline: Timeline) -> list[
                 label = ANSWER_LABELS.get(reminder.answer)
                 extra = services.text(locale, "patient_step_answer",
                                       answer=services.text(locale, label) if label else reminder.answer)
-            elif reminder.status in ("skipped", "failed", "cancelled") and reminder.outcome:
+            elif reminder.status in (R.SKIPPED, R.FAILED, R.CANCELLED) and reminder.outcome:
                 extra = f" — {reminder.outcome}"
             step = catalog.step_title(locale, reminder.step_key)
             if reminder.kind in (KIND_NUDGE, KIND_SILENCE):

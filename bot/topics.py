@@ -5,7 +5,7 @@ again when Telegram's answers say it changed). In a forum, everything :func:`bot
 sends about a patient goes into the patient's topic, "#12 Anna K", created on first use
 (``createForumTopic``; one creator at a time, across processes, by a claim in the database). A topic
 staff deleted is made again on next use; a chat that stopped being a forum gets alerts in the chat
-itself, as before. The lifecycle marks topics to close or reopen (``jobs/lifecycle.note_topic``);
+itself, as before. The lifecycle marks topics to close or reopen (``jobs/staff/topics.note_topic``);
 :func:`settle_topics` does it after each dispatcher pass.
 
 Without a forum nothing here changes anything: alerts go to the chat, replies work as they always did.
@@ -24,7 +24,8 @@ from telegram.error import BadRequest, TelegramError
 
 from bot.services import Services
 from jobs.staff import topics
-from jobs.storage.models import DELETED, Patient
+from jobs.storage.models import Patient
+from jobs.storage.states import PatientStatus
 
 log = logging.getLogger(__name__)
 
@@ -200,7 +201,7 @@ async def settle_topics(services: Services, bot: Bot) -> int:
         return 0
     done = 0
     for patient in await services.store.run(topics.pending_topics, chat_id=chat_id, now=services.clock()):
-        if patient.status == DELETED:
+        if patient.status == PatientStatus.DELETED:
             # Erased: the topic keeps no name, only the number.
             try:
                 await bot.edit_forum_topic(chat_id, patient.topic_thread_id, name=topic_name(patient.id, ""))

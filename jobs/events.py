@@ -1,4 +1,8 @@
-"""Events: what happened, counted for staff statistics; a patient's erasure keeps them anonymous."""
+"""Events outside the lifecycle: what happened, counted for staff statistics; erasure keeps them anonymous.
+
+A lifecycle change records its own event row, whose kind is a ``jobs.patients.lifecycle.LifecycleEvent``
+value (enrolled, linked, paused, stopped, ...); these are the kinds nothing else names.
+"""
 
 from __future__ import annotations
 
@@ -8,21 +12,11 @@ from sqlmodel import Session
 
 from jobs.storage.models import Event
 
-ENROLLED = "enrolled"
-LINKED = "linked"
 CHECKIN = "checkin"
 ESCALATED = "escalated"
 BOOKED = "booked"
 BOOKING_CANCELLED = "booking_cancelled"  # the booking system says a booked session was cancelled
 REBOOK_LATER = "rebook_later"
-NOT_CONTINUING = "not_continuing"
-PAUSED = "paused"
-RESUMED = "resumed"
-STOPPED = "stopped"
-ERASED = "erased"
-BLOCKED = "blocked"
-NEXT_SESSION = "next_session"
-CANCELLED = "cancelled"
 PHOTO = "photo"  # a photo answered a photo step
 PHOTO_REVIEWED = "photo_reviewed"  # staff reviewed it (detail: jobs.care.photos.Review)
 

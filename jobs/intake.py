@@ -28,8 +28,9 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import aliased
 from sqlmodel import Session, select
 
-from jobs.storage.models import UPDATE_CLAIMED, UPDATE_DONE, UPDATE_FAILED, UPDATE_NEW, InboundUpdate
+from jobs.storage.models import InboundUpdate
 from jobs.storage.presence import ME, holder_gone
+from jobs.storage.states import UpdateStatus
 
 log = logging.getLogger(__name__)
 
@@ -37,7 +38,7 @@ log = logging.getLogger(__name__)
 # exception does not: the update is marked done): give it up rather than crash-loop on it. High,
 # because every restart after a kill -9 or a power cut takes the updates in flight again too.
 MAX_ATTEMPTS = 25
-OPEN = (UPDATE_NEW, UPDATE_CLAIMED)
+OPEN = (UpdateStatus.NEW, UpdateStatus.CLAIMED)
 
 
 @dataclass(frozen=True)
@@ -68,7 +69,7 @@ def store_updates(session: Session, *, updates: list[dict], now: datetime) -> in
     if not updates:
         return 0
     rows = [{"update_id": raw["update_id"], "chat_key": chat_key_of(raw), "payload": json.dumps(raw),
-             "status": UPDATE_NEW, "received_at": now, "attempts": 0, "effects": ""} for raw in updates]
+             "status": UpdateStatus.NEW, "received_at": now, "attempts": 0, "effects": ""} for raw in updates]
     dialect = session.connection().dialect.name
     insert = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(InboundUpdate.__table__)
     session.connection().execute(insert.on_conflict_do_nothing(index_elements=["update_id"]), rows)
@@ -83,8 +84,8 @@ def _claim_statements(dialect: str):
     older_open = exists().where(older.chat_key == table.chat_key, older.update_id < table.update_id,
                                 older.status.in_(OPEN))
     takeable = or_(
-        table.status == UPDATE_NEW,
-        and_(table.status == UPDATE_CLAIMED,
+        table.status == UpdateStatus.NEW,
+        and_(table.status == UpdateStatus.CLAIMED,
              or_(table.claimed_until <= now, holder_gone(table.holder, dialect))),
     )
     candidates = (
@@ -97,7 +98,7 @@ def _claim_statements(dialect: str):
     mark = (
         update(InboundUpdate)
         .where(InboundUpdate.update_id.in_(bindparam("ids", expanding=True)))
-        .values(status=UPDATE_CLAIMED, claimed_until=bindparam("until"), holder=bindparam(ME),
+        .values(status=UpdateStatus.CLAIMED, claimed_until=bindparam("until"), holder=bindparam(ME),
                 attempts=InboundUpdate.attempts + 1)
         .returning(InboundUpdate.update_id, InboundUpdate.payload, InboundUpdate.attempts)
     )
@@ -126,7 +127,7 @@ def claim_updates(session: Session, *, now: datetime, limit: int, lease: timedel
         log.error("updates %s given up: each was being handled when the process died, %d times", given_up,
                   MAX_ATTEMPTS)
         connection.execute(update(InboundUpdate).where(InboundUpdate.update_id.in_(given_up))
-                           .values(status=UPDATE_FAILED, done_at=now, claimed_until=None))
+                           .values(status=UpdateStatus.FAILED, done_at=now, claimed_until=None))
     return claimed
 
 
@@ -134,7 +135,7 @@ def mark_done(session: Session, *, update_ids: list[int], now: datetime) -> None
     """The updates were handled: done, kept until the retention period ends."""
     if update_ids:
         session.exec(update(InboundUpdate).where(InboundUpdate.update_id.in_(update_ids))
-                     .values(status=UPDATE_DONE, done_at=now, claimed_until=None))
+                     .values(status=UpdateStatus.DONE, done_at=now, claimed_until=None))
 
 
 def note_effect(session: Session, *, update_id: int, effect: str) -> None:
@@ -153,8 +154,8 @@ def has_effect(session: Session, *, update_id: int, effect: str) -> bool:
 
 def prune_updates(session: Session, *, before: datetime) -> int:
     """Delete handled updates older than ``before``; returns how many."""
-    result = session.exec(delete(InboundUpdate).where(InboundUpdate.status.in_((UPDATE_DONE, UPDATE_FAILED)),
-                                                      InboundUpdate.done_at < before))
+    result = session.exec(delete(InboundUpdate).where(
+        InboundUpdate.status.in_((UpdateStatus.DONE, UpdateStatus.FAILED)), InboundUpdate.done_at < before))
     return result.rowcount or 0
 
 

@@ -44,7 +44,8 @@ from jobs.staff.console import (
 from jobs.staff.console_access import create_login
 from jobs.staff.inbox import InboxStats, inbox_stats
 from jobs.staff.topics import patient_of_topic
-from jobs.storage.models import ACTIVE, AWAITING_LINK, DELETED, OPEN_STATES, PAUSED, Patient
+from jobs.storage.models import Patient
+from jobs.storage.states import OPEN_REMINDER_STATES, PatientStatus, ReminderStatus
 
 log = logging.getLogger(__name__)
 
@@ -60,7 +61,7 @@ async def _resolve(update: Update, services: Services, query: str, usage_key: st
         if message.is_topic_message and update.effective_chat.id == services.settings.staff_chat_id:
             patient = await services.store.run(patient_of_topic, chat_id=update.effective_chat.id,
                                                thread_id=message.message_thread_id)
-            if patient is not None and patient.status != DELETED:
+            if patient is not None and patient.status != PatientStatus.DELETED:
                 return patient
         raise Refusal(usage_key)
     matches = await services.store.run(find_patients, query=query)
@@ -88,9 +89,9 @@ def _split_at(text: str) -> tuple[str, str | None]:
 async def patients_command(update: Update, context: AftercareContext) -> None:
     """``/patients [active|awaiting_link|paused|stopped|unreachable|due]``: one page, with buttons."""
     services = context.services
-    which = (context.args[0].lower() if context.args else ACTIVE)
+    which = (context.args[0].lower() if context.args else PatientStatus.ACTIVE)
     if which == "awaiting":
-        which = AWAITING_LINK
+        which = PatientStatus.AWAITING_LINK
     if which not in PATIENT_FILTERS:
         raise Refusal("patients_usage", filters=", ".join(PATIENT_FILTERS))
     text, keyboard = await _patients_page(services, context.locale, which, 0)
@@ -223,7 +224,7 @@ async def _record_session(update: Update, services: Services, *, patient_id: int
     if done.applied.before != done.applied.after:
         text += "\n" + services.text(locale, "session_restarted", name=patient.name,
                                       before=services.text(locale, f"state_{done.applied.before.value}"))
-    elif done.applied.after != ACTIVE:
+    elif done.applied.after != PatientStatus.ACTIVE:
         text += "\n" + services.text(locale, "session_waits", status=services.text(
             locale, f"state_{done.applied.after.value}"))
     await update.effective_message.reply_html(text)
@@ -265,7 +266,7 @@ async def invite_command(update: Update, context: AftercareContext) -> None:
     log.info("staff %s made a new invite for patient %d", update.effective_user.id, patient.id)
     caption = services.text(locale, "invite_done", name=patient.name, patient_id=patient.id, expires=expires,
                             link=link)
-    if patient.status not in (ACTIVE, AWAITING_LINK, PAUSED):
+    if patient.status not in (PatientStatus.ACTIVE, PatientStatus.AWAITING_LINK, PatientStatus.PAUSED):
         # Opening the link restarts the plan: say so, so staff know what the patient will get.
         caption += "\n" + services.text(locale, "invite_restarts", status=services.text(
             locale, f"state_{patient.status}"))
@@ -284,8 +285,9 @@ async def stats_command(update: Update, context: AftercareContext) -> None:
     rate = f"{stats.booked / stats.rebook_offered:.0%}" if stats.rebook_offered else "-"
     summary = services.text(
         locale, "stats_text", days=days, enrolled=stats.enrolled, linked=stats.linked,
-        sent=stats.messages["sent"], skipped=stats.messages["skipped"], failed=stats.messages["failed"],
-        pending=sum(stats.messages[state] for state in OPEN_STATES), fine=stats.answers["fine"],
+        sent=stats.messages[ReminderStatus.SENT], skipped=stats.messages[ReminderStatus.SKIPPED],
+        failed=stats.messages[ReminderStatus.FAILED],
+        pending=sum(stats.messages[state] for state in OPEN_REMINDER_STATES), fine=stats.answers["fine"],
         red=stats.answers["red"], worried=stats.answers["worried"], escalations=stats.escalations,
         booked=stats.booked, offered=stats.rebook_offered, rate=rate)
     inbox = await services.store.run(inbox_stats, since=since, now=now)

@@ -13,7 +13,8 @@ from jobs.buttons import INBOX_TAKE
 from jobs.inputs import InputRefused, clean_text, display_phone, parse_phone, parse_row_id
 from jobs.patients.self_service import record_shared_phone
 from jobs.refusal import Refusal
-from jobs.staff.inbox import NOTE_LIMIT, InboxStatus, open_items, resolve_item, take_item
+from jobs.staff.inbox import NOTE_LIMIT, open_items, resolve_item, take_item
+from jobs.storage.states import InboxStatus
 from messages.catalog import Raw
 
 log = logging.getLogger(__name__)

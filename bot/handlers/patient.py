@@ -32,7 +32,7 @@ from jobs.patients.self_service import (
     stop_patient,
 )
 from jobs.refusal import Refusal
-from jobs.storage.models import ACTIVE
+from jobs.storage.states import PatientStatus
 
 log = logging.getLogger(__name__)
 
@@ -62,7 +62,7 @@ async def status_command(update: Update, context: AftercareContext) -> None:
             series_length=enrollment.series_length,
             session_date=catalog.format_date(locale, enrollment.session_at.astimezone(ZoneInfo(patient.timezone))),
         ))
-    if patient.status != ACTIVE:
+    if patient.status != PatientStatus.ACTIVE:
         lines.append(services.text(locale, f"patient_state_{patient.status}"))
     elif upcoming is not None:
         lines.append(services.text(locale, "status_next", when=_local_text(services, locale, upcoming.due_at,

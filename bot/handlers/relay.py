@@ -31,11 +31,12 @@ from jobs.care.escalation import days_since_session
 from jobs.care.silence import patient_wrote
 from jobs.inputs import storable_text
 from jobs.intake import has_effect, note_effect
-from jobs.patients.self_service import current_enrollment, mark_reachable, patient_for_chat
+from jobs.patients.queries import current_enrollment
+from jobs.patients.self_service import mark_reachable, patient_for_chat
 from jobs.staff.inbox import InboxKind, take_by_reply
 from jobs.staff.relay import patient_for_relay
 from jobs.staff.topics import add_note, edit_note, has_note, patient_of_topic
-from jobs.storage.models import DELETED, UNREACHABLE
+from jobs.storage.states import PatientStatus
 
 log = logging.getLogger(__name__)
 
@@ -60,7 +61,7 @@ async def incoming_message(update: Update, context: AftercareContext) -> None:
     if message.text and await services.is_staff(user.id) and await form_text(update, context):
         return  # an answer to the staff member's open /enroll form
     patient = await services.store.run(patient_for_chat, chat_id=chat.id)
-    if patient is not None and patient.status == UNREACHABLE:
+    if patient is not None and patient.status == PatientStatus.UNREACHABLE:
         # A patient who blocked us and writes again is reachable again: re-plan what is still valid.
         patient = await services.store.run(mark_reachable, chat_id=chat.id,
                                            quiet_hours=services.settings.quiet_hours, now=services.clock())
@@ -168,7 +169,7 @@ async def _note_in_topic(update: Update, context: AftercareContext, services: Se
     """Staff wrote in a patient's topic without replying to the patient: a note for the team, never sent."""
     message, chat = update.effective_message, update.effective_chat
     patient = await services.store.run(patient_of_topic, chat_id=chat.id, thread_id=message.message_thread_id)
-    if patient is None or patient.status == DELETED:
+    if patient is None or patient.status == PatientStatus.DELETED:
         return  # a topic staff made for something else, or an erased patient's
     if await services.store.run(has_note, staff_chat_id=chat.id, staff_message_id=message.message_id):
         return  # the same update handled again after a crash

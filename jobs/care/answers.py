@@ -17,16 +17,10 @@ from jobs import events
 from jobs.actors import PATIENT
 from jobs.care.escalation import CHECKIN_ANSWERS, days_since_session, should_escalate
 from jobs.care.planning import QuietHours
-from jobs.patients.lifecycle import (
-    CancelReason,
-    LifecycleEvent,
-    apply_event,
-    cancel_reminders,
-    close_followups,
-    state_for_new_reminder,
-)
+from jobs.patients.lifecycle import LifecycleEvent, apply_event
+from jobs.patients.reminder_moves import CancelReason, cancel_reminders, close_followups, state_for_new_reminder
 from jobs.refusal import Refusal
-from jobs.storage.models import SENT, Enrollment, Patient, Reminder
+from jobs.storage.models import Enrollment, Patient, Reminder
 from jobs.storage.states import PatientStatus, ReminderStatus
 from messages.catalog import Catalog
 from messages.protocol import KIND_CHECKIN, KIND_REBOOK
@@ -58,7 +52,7 @@ class Answered:
 
 def _load(session: Session, reminder_id: int, chat_id: int, kind: str) -> tuple[Reminder, Patient, Enrollment]:
     reminder = session.get(Reminder, reminder_id)
-    if reminder is None or reminder.kind != kind or reminder.status != SENT:
+    if reminder is None or reminder.kind != kind or reminder.status != ReminderStatus.SENT:
         raise Refusal("not_your_button")
     patient = session.get(Patient, reminder.patient_id)
     if patient is None or patient.chat_id != chat_id or patient.status in (PatientStatus.SUPERSEDED,

@@ -2,7 +2,7 @@
 
 A booking hook says *booked*, *rescheduled* or *cancelled* for one booking (by the booking's own id
 in that system). Booked: the current cycle's rebooking reminders stop (cancelled for
-``BOOKED_ELSEWHERE`` through :mod:`jobs.patients.lifecycle`) and a reminder is planned for the evening before
+``BOOKED_ELSEWHERE`` through :mod:`jobs.patients.reminder_moves`) and a reminder is planned for the evening before
 the appointment, as a row of the reminder table like any other (it survives restarts; its expiry
 is the appointment's start). Rescheduled: that reminder moves. Cancelled: it is cancelled and the
 rebooking reminders the booking stopped come back while their window is still open.
@@ -23,9 +23,10 @@ from sqlmodel import Session, select
 
 from jobs import events
 from jobs.care.planning import QuietHours
-from jobs.patients.lifecycle import CancelReason, cancel_reminders, restore_reminders, state_for_new_reminder
+from jobs.patients.queries import current_enrollment
+from jobs.patients.reminder_moves import CancelReason, cancel_reminders, restore_reminders, state_for_new_reminder
 from jobs.refusal import Refusal
-from jobs.storage.models import Booking, BookingEvent, Enrollment, Patient, Reminder
+from jobs.storage.models import Booking, BookingEvent, Patient, Reminder
 from jobs.storage.states import PatientStatus
 from messages.protocol import KIND_APPOINTMENT, KIND_REBOOK
 
@@ -140,7 +141,8 @@ def _book(session: Session, source: str, key: str, booking: Booking | None, pati
         return BookingChange(kind=kind, changed=False, patient=patient, booking=booking)
     stopped = 0
     if booking is None or booking.status == BookingStatus.CANCELLED:
-        cycle = _latest_cycle(session, patient.id)
+        current = current_enrollment(session, patient_id=patient.id)
+        cycle = current.id if current is not None else None
         if booking is None:
             booking = Booking(patient_id=patient.id, enrollment_id=cycle, source=source, booking_key=key,
                               start_at=start_at, status=BookingStatus.BOOKED, created_at=now, updated_at=now)
@@ -182,11 +184,6 @@ def _cancel(session: Session, booking: Booking | None, patient: Patient, *, now:
                         now=now)
     return BookingChange(kind=BookingKind.CANCELLED, changed=True, patient=patient, booking=booking,
                          previous_start=booking.start_at, restored=restored)
-
-
-def _latest_cycle(session: Session, patient_id: int) -> int | None:
-    return session.exec(select(Enrollment.id).where(Enrollment.patient_id == patient_id)
-                        .order_by(Enrollment.session_at.desc(), Enrollment.id.desc())).first()
 
 
 def _step_key(booking: Booking) -> str:

@@ -18,10 +18,10 @@ from sqlmodel import Session, or_, select
 
 from jobs import events
 from jobs.care.escalation import days_since_session
-from jobs.patients.lifecycle import close_followups
+from jobs.patients.reminder_moves import close_followups
 from jobs.refusal import Refusal
-from jobs.storage.models import SENT, Enrollment, Patient, Photo, Reminder
-from jobs.storage.states import PatientStatus
+from jobs.storage.models import Enrollment, Patient, Photo, Reminder
+from jobs.storage.states import PatientStatus, ReminderStatus
 from messages.durations import parse_offset
 from messages.protocol import KIND_PHOTO
 
@@ -57,7 +57,7 @@ def open_photo_step(session: Session, *, patient_id: int, now: datetime) -> Remi
     """The patient's photo step waiting for a photo (the latest sent), or None."""
     return session.exec(
         select(Reminder).where(Reminder.patient_id == patient_id, Reminder.kind == KIND_PHOTO,
-                               Reminder.status == SENT, Reminder.expires_at > now,
+                               Reminder.status == ReminderStatus.SENT, Reminder.expires_at > now,
                                or_(Reminder.answer.is_(None), Reminder.answer == ANSWER_AGAIN))
         .order_by(Reminder.sent_at.desc(), Reminder.id.desc())).first()
 

@@ -7,7 +7,7 @@ later (moved out of quiet hours, like every patient message) and a ``silence`` a
 ``alert_after`` later. Both name the step in ``parent_id``. Being reminder rows, they survive a
 restart and follow the patient's lifecycle like any other (held while paused, cancelled on /stop,
 /cancel, a block or an erasure). An answer, whenever it comes, closes them
-(:func:`jobs.patients.lifecycle.close_followups`); the dispatcher also asks :func:`followup_wanted` right
+(:func:`jobs.patients.reminder_moves.close_followups`); the dispatcher also asks :func:`followup_wanted` right
 before it sends one, so an answer that arrived after the claim still wins.
 
 Planning them is :func:`plan_followups`, a pure function of the step, the time it was sent, the
@@ -24,8 +24,9 @@ from sqlalchemy import update
 from sqlmodel import Session, select
 
 from jobs.care.planning import QuietHours
-from jobs.patients.lifecycle import OPEN_REMINDER_STATES, close_followups, state_for_new_reminder
-from jobs.storage.models import CLAIMED, SENT, Enrollment, Patient, Reminder
+from jobs.patients.reminder_moves import close_followups, state_for_new_reminder
+from jobs.storage.models import Enrollment, Patient, Reminder
+from jobs.storage.states import OPEN_REMINDER_STATES, ReminderStatus
 from messages.durations import parse_offset
 from messages.protocol import KIND_CHECKIN, KIND_PHOTO
 
@@ -79,8 +80,8 @@ def record_sent_with_followups(session: Session, *, reminder_id: int, message_id
     They start in the state the patient's status wants for a new reminder (pending for an active
     patient, held for one who paused meanwhile).
     """
-    marked = session.exec(update(Reminder).where(Reminder.id == reminder_id, Reminder.status == CLAIMED)
-                          .values(status=SENT, sent_at=now, telegram_message_id=message_id, outcome=None,
+    marked = session.exec(update(Reminder).where(Reminder.id == reminder_id, Reminder.status == ReminderStatus.CLAIMED)
+                          .values(status=ReminderStatus.SENT, sent_at=now, telegram_message_id=message_id, outcome=None,
                                   claimed_until=None)).rowcount
     if not marked or not followups:
         return 0
@@ -107,7 +108,7 @@ class Silence:
 def followup_wanted(session: Session, *, parent_id: int | None) -> Silence | None:
     """The unanswered step a follow-up is about, or None when it was answered (or is gone)."""
     step = session.get(Reminder, parent_id) if parent_id is not None else None
-    if step is None or step.status != SENT or step.answer is not None:
+    if step is None or step.status != ReminderStatus.SENT or step.answer is not None:
         return None
     patient = session.get(Patient, step.patient_id)
     return Silence(patient=patient, enrollment=session.get(Enrollment, step.enrollment_id), step=step)

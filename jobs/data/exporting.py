@@ -235,8 +235,22 @@ def fhir_resources(connection: Connection, *, titles: Mapping[str, str] | None =
     tables = _tables(connection)
     keep = exported_patient_ids(connection)
     patient_status: dict[int, str] = {}
+    yield from _patients(connection, tables, keep, status_of=patient_status)
+    yield from _care_plans(connection, tables, keep, patient_status=patient_status)
+    answered: list[tuple[Mapping, str]] = []
+    yield from _requests(connection, tables, keep, titles=titles, answered=answered)
+    if "relay_link" in tables:
+        yield from _received_messages(connection, tables["relay_link"], keep)
+    yield from _answers(answered)
+    if "booking" in tables:
+        yield from _appointments(connection, tables["booking"], keep)
+
+
+def _patients(connection: Connection, tables: dict[str, Table], keep: set[int], *,
+              status_of: dict[int, str]) -> Iterator[dict]:
+    """A Patient per exported patient; their statuses are noted in ``status_of`` for the care plans."""
     for row in _rows(connection, tables["patient"], keep):
-        patient_status[row["id"]] = row["status"]
+        status_of[row["id"]] = row["status"]
         resource = {"resourceType": "Patient", "id": _id("Patient", row["id"]),
                     "identifier": [{"system": "urn:aftercare:patient", "value": str(row["id"])}],
                     "active": row["status"] not in (PatientStatus.CANCELLED.value, PatientStatus.SUPERSEDED.value),
@@ -249,6 +263,11 @@ def fhir_resources(connection: Connection, *, titles: Mapping[str, str] | None =
             resource["communication"] = [{"language": {"coding": [{"system": "urn:ietf:bcp:47",
                                                                    "code": row["locale"]}]}}]
         yield _entry(resource, row["id"])
+
+
+def _care_plans(connection: Connection, tables: dict[str, Table], keep: set[int], *,
+                patient_status: Mapping[int, str]) -> Iterator[dict]:
+    """A CarePlan per cycle: active while something of it is still to come, revoked if staff cancelled."""
     open_cycles = {row.enrollment_id for row in connection.execute(
         select(tables["reminder"].c.enrollment_id).where(tables["reminder"].c.status.in_(_OPEN)).distinct())}
     for row in _rows(connection, tables["enrollment"], keep):
@@ -262,7 +281,12 @@ def fhir_resources(connection: Connection, *, titles: Mapping[str, str] | None =
             "subject": _ref("Patient", row["patient_id"]),
             "period": {"start": _instant(row["session_at"])}, "created": _instant(row["created_at"]),
         }, row["id"])
-    answered = []
+
+
+def _requests(connection: Connection, tables: dict[str, Table], keep: set[int], *, titles: Mapping[str, str],
+              answered: list[tuple[Mapping, str]]) -> Iterator[dict]:
+    """A CommunicationRequest per reminder and a Communication per one sent; answered check-ins are
+    collected in ``answered`` (their responses come after every communication)."""
     for row in _rows(connection, tables["reminder"], keep):
         title = titles.get(row["step_key"], row["step_key"])
         request = {
@@ -286,15 +310,21 @@ def fhir_resources(connection: Connection, *, titles: Mapping[str, str] | None =
             }, f"sent-{row['id']}")
         if row["answer"] and row["kind"] == "checkin":
             answered.append((row, title))
-    if "relay_link" in tables:
-        for row in _rows(connection, tables["relay_link"], keep):
-            # A message the patient wrote, relayed to staff (its words are not kept here).
-            yield _entry({
-                "resourceType": "Communication", "id": _id("Communication", f"received-{row['id']}"),
-                "status": "completed", "subject": _ref("Patient", row["patient_id"]),
-                "sender": _ref("Patient", row["patient_id"]), "received": _instant(row["created_at"]),
-                "note": [{"text": "Message from the patient, relayed to the clinic's staff in Telegram"}],
-            }, f"received-{row['id']}")
+
+
+def _received_messages(connection: Connection, relay_link: Table, keep: set[int]) -> Iterator[dict]:
+    """A Communication per message the patient wrote, relayed to staff (its words are not kept here)."""
+    for row in _rows(connection, relay_link, keep):
+        yield _entry({
+            "resourceType": "Communication", "id": _id("Communication", f"received-{row['id']}"),
+            "status": "completed", "subject": _ref("Patient", row["patient_id"]),
+            "sender": _ref("Patient", row["patient_id"]), "received": _instant(row["created_at"]),
+            "note": [{"text": "Message from the patient, relayed to the clinic's staff in Telegram"}],
+        }, f"received-{row['id']}")
+
+
+def _answers(answered: list[tuple[Mapping, str]]) -> Iterator[dict]:
+    """A QuestionnaireResponse per answered check-in."""
     for row, title in answered:
         resource = {
             "resourceType": "QuestionnaireResponse", "id": _id("QuestionnaireResponse", row["id"]),
@@ -306,8 +336,6 @@ def fhir_resources(connection: Connection, *, titles: Mapping[str, str] | None =
         if row["answered_at"] is not None:
             resource["authored"] = _instant(row["answered_at"])
         yield _entry(resource, row["id"])
-    if "booking" in tables:
-        yield from _appointments(connection, tables["booking"], keep)
 
 
 def _first(row: Mapping, *names: str):

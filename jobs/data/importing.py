@@ -44,10 +44,12 @@ from jobs.patients.enrollment_request import (
     resolve_defaults,
 )
 from jobs.patients.invites import hash_token, new_token
-from jobs.patients.lifecycle import LifecycleEvent, record_new_patients, state_for_new_reminder
+from jobs.patients.lifecycle import LifecycleEvent, record_new_patients
+from jobs.patients.reminder_moves import state_for_new_reminder
 from jobs.refusal import Refusal
 from jobs.storage.bulk import allocate_ids, datetime_to_driver, insert_rows
-from jobs.storage.models import AWAITING_LINK, SKIPPED, Enrollment, Invite, Patient, Reminder, new_booking_ref
+from jobs.storage.models import Enrollment, Invite, Patient, Reminder, new_booking_ref
+from jobs.storage.states import PatientStatus, ReminderStatus
 from messages.protocol import Protocol
 
 # The API's fields, as the file's columns (any order; only ``name`` is required).
@@ -308,7 +310,7 @@ def build_rows(prepared: Sequence[PreparedPatient], *, patient_ids: Sequence[int
     to_driver = datetime_to_driver(dialect)
     expires_at = now + invite_ttl
     now_value, expires_value = to_driver(now), to_driver(expires_at)
-    initial, initial_outcome = state_for_new_reminder(AWAITING_LINK)
+    initial, initial_outcome = state_for_new_reminder(PatientStatus.AWAITING_LINK)
     stale_outcome = "stale: its time had passed at enrollment"
     # Patients who share a plan share its rows but for their ids: each plan's rows are made (and their
     # times converted for the driver) once, and a patient's rows are its ids put before them.
@@ -321,14 +323,14 @@ def build_rows(prepared: Sequence[PreparedPatient], *, patient_ids: Sequence[int
                 (step.step_key, step.text_key, step.kind, step.at_spec, step.not_before_spec, step.expires_spec,
                  step.nudge_after_spec, step.alert_after_spec,
                  to_driver(step.planned_at), to_driver(step.due_at), to_driver(step.expires_at),
-                 SKIPPED if step.stale else initial, stale_outcome if step.stale else initial_outcome, 0)
+                 ReminderStatus.SKIPPED if step.stale else initial, stale_outcome if step.stale else initial_outcome, 0)
                 for step in plan)
         return found
 
     triples = list(zip(prepared, patient_ids, enrollment_ids, strict=True))
     return BulkRows(
         patient_ids=list(patient_ids),
-        patients=[(patient_id, item.row.name, AWAITING_LINK, item.row.zone.key, item.row.locale,
+        patients=[(patient_id, item.row.name, PatientStatus.AWAITING_LINK, item.row.zone.key, item.row.locale,
                    item.row.series_length, enrolled_by, now_value, item.row.phone, item.row.external_id,
                    item.booking_ref) for item, patient_id, _ in triples],
         enrollments=[(enrollment_id, patient_id, item.row.session_number, item.row.series_length,

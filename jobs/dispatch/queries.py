@@ -18,18 +18,9 @@ from sqlmodel import Session, select
 from jobs.actors import SYSTEM
 from jobs.patients import lifecycle
 from jobs.patients.lifecycle import LifecycleEvent
-from jobs.storage.models import (
-    ACTIVE,
-    CLAIMED,
-    FAILED,
-    PENDING,
-    SENT,
-    SKIPPED,
-    Enrollment,
-    Patient,
-    Reminder,
-)
+from jobs.storage.models import Enrollment, Patient, Reminder
 from jobs.storage.presence import ME, holder_gone
+from jobs.storage.states import PatientStatus, ReminderStatus
 
 # Reasons are kept to the column's size (VARCHAR(200) on PostgreSQL refuses longer ones).
 REASON_LENGTH = 200
@@ -83,7 +74,7 @@ def _claim_statements(dialect: str):
     in_flight = (
         select(other.id)
         # A dead holder's claim is not in flight: it is about to be taken again itself.
-        .where(other.patient_id == Patient.id, other.status == CLAIMED, other.claimed_until > now,
+        .where(other.patient_id == Patient.id, other.status == ReminderStatus.CLAIMED, other.claimed_until > now,
                ~holder_gone(other.holder, dialect))
         .exists()
     )
@@ -93,28 +84,28 @@ def _claim_statements(dialect: str):
         return (
             select(Reminder.id, Reminder.due_at)
             .join(Patient, Patient.id == Reminder.patient_id)
-            .where(Patient.status == ACTIVE, Patient.chat_id.is_not(None), ~in_flight, *condition)
+            .where(Patient.status == PatientStatus.ACTIVE, Patient.chat_id.is_not(None), ~in_flight, *condition)
             .order_by(Reminder.due_at, Reminder.id)
             .limit(limit)
             .with_for_update(skip_locked=True, of=[Reminder, Patient], key_share=True)
         )
 
-    pending = candidates(Reminder.status == PENDING, Reminder.due_at <= now)
+    pending = candidates(Reminder.status == ReminderStatus.PENDING, Reminder.due_at <= now)
     # A claim whose lease ran out, or whose holder is known to be gone (a process killed mid-send):
     # taken again at once in the second case, not after the lease.
-    expired = candidates(Reminder.status == CLAIMED,
+    expired = candidates(Reminder.status == ReminderStatus.CLAIMED,
                          or_(Reminder.claimed_until <= now, holder_gone(Reminder.holder, dialect)))
     both = union_all(select(pending.cte("pending")), select(expired.cte("expired"))).subquery("both")
     picked = select(both.c.id).order_by(both.c.due_at, both.c.id).limit(limit).cte("picked")
     in_one = (
         update(Reminder)
         .where(Reminder.id == picked.c.id, Patient.id == Reminder.patient_id, Enrollment.id == Reminder.enrollment_id)
-        .values(status=CLAIMED, claimed_until=bindparam("until"), holder=bindparam(ME))
+        .values(status=ReminderStatus.CLAIMED, claimed_until=bindparam("until"), holder=bindparam(ME))
         .returning(*_CLAIMED_COLUMNS)
     )
     ids = bindparam("ids", expanding=True)
     mark = (update(Reminder).where(Reminder.id.in_(ids))
-            .values(status=CLAIMED, claimed_until=bindparam("until"), holder=bindparam(ME)))
+            .values(status=ReminderStatus.CLAIMED, claimed_until=bindparam("until"), holder=bindparam(ME)))
     columns = (
         select(*_CLAIMED_COLUMNS)
         .join(Patient, Patient.id == Reminder.patient_id)
@@ -169,9 +160,9 @@ def record_sent(session: Session, *, reminder_id: int, message_id: int, now: dat
 # Bound names differ from the column names, which SQLAlchemy reserves for the SET clause.
 _MARK_SENT = (
     update(Reminder.__table__)
-    .where(Reminder.__table__.c.id == bindparam("reminder_id"), Reminder.__table__.c.status == CLAIMED)
-    .values(status=SENT, sent_at=bindparam("now"), telegram_message_id=bindparam("message_id"), outcome=None,
-            claimed_until=None)
+    .where(Reminder.__table__.c.id == bindparam("reminder_id"), Reminder.__table__.c.status == ReminderStatus.CLAIMED)
+    .values(status=ReminderStatus.SENT, sent_at=bindparam("now"), telegram_message_id=bindparam("message_id"),
+            outcome=None, claimed_until=None)
 )
 
 
@@ -183,17 +174,18 @@ def record_sent_many(session: Session, sends: list[dict]) -> None:
 
 def record_skipped(session: Session, *, reminder_id: int, reason: str) -> None:
     """Mark a reminder skipped (stale), with the reason."""
-    _finish(session, reminder_id, status=SKIPPED, outcome=reason[:REASON_LENGTH])
+    _finish(session, reminder_id, status=ReminderStatus.SKIPPED, outcome=reason[:REASON_LENGTH])
 
 
 def record_failed(session: Session, *, reminder_id: int, reason: str, attempts: int) -> None:
     """Mark a reminder failed for good, with the reason."""
-    _finish(session, reminder_id, status=FAILED, outcome=reason[:REASON_LENGTH], attempts=attempts)
+    _finish(session, reminder_id, status=ReminderStatus.FAILED, outcome=reason[:REASON_LENGTH], attempts=attempts)
 
 
 def record_retry(session: Session, *, reminder_id: int, due_at: datetime, attempts: int, reason: str) -> None:
     """Put a reminder back in the queue for ``due_at``."""
-    _finish(session, reminder_id, status=PENDING, due_at=due_at, attempts=attempts, outcome=reason[:REASON_LENGTH])
+    _finish(session, reminder_id, status=ReminderStatus.PENDING, due_at=due_at, attempts=attempts,
+            outcome=reason[:REASON_LENGTH])
 
 
 def record_unreachable(session: Session, *, reminder_id: int, patient_id: int, reason: str, now: datetime) -> bool:
@@ -201,7 +193,7 @@ def record_unreachable(session: Session, *, reminder_id: int, patient_id: int, r
 
     Returns True only the first time, so staff are told once.
     """
-    _finish(session, reminder_id, status=FAILED, outcome=reason[:REASON_LENGTH])
+    _finish(session, reminder_id, status=ReminderStatus.FAILED, outcome=reason[:REASON_LENGTH])
     patient = session.get(Patient, patient_id)
     if patient is None or not lifecycle.allowed(LifecycleEvent.BLOCK, patient.status):
         return False
@@ -212,15 +204,15 @@ def record_unreachable(session: Session, *, reminder_id: int, patient_id: int, r
 def release_claims(session: Session, *, reminder_ids: list[int]) -> None:
     """Give claimed rows back unsent (shutting down, halted): the next run takes them at once."""
     if reminder_ids:
-        session.exec(update(Reminder).where(Reminder.id.in_(reminder_ids), Reminder.status == CLAIMED)
-                     .values(status=PENDING, claimed_until=None, holder=None))
+        session.exec(update(Reminder).where(Reminder.id.in_(reminder_ids), Reminder.status == ReminderStatus.CLAIMED)
+                     .values(status=ReminderStatus.PENDING, claimed_until=None, holder=None))
 
 
 def _finish(session: Session, reminder_id: int, **values: object) -> None:
     # Only a row we still hold: if our lease ran out and another dispatcher took it, leave it alone.
     session.exec(
         update(Reminder)
-        .where(Reminder.id == reminder_id, Reminder.status == CLAIMED)
+        .where(Reminder.id == reminder_id, Reminder.status == ReminderStatus.CLAIMED)
         .values(claimed_until=None, **values)
     )
 

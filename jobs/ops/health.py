@@ -9,7 +9,8 @@ from datetime import datetime, timedelta
 from sqlalchemy import func
 from sqlmodel import Session, select
 
-from jobs.storage.models import FAILED, PENDING, Heartbeat, Reminder
+from jobs.storage.models import Heartbeat, Reminder
+from jobs.storage.states import ReminderStatus
 
 DISPATCHER = "dispatcher"
 
@@ -29,10 +30,12 @@ def beat(session: Session, *, now: datetime, name: str = DISPATCHER) -> None:
 
 def queue_counts(session: Session, *, now: datetime) -> dict[str, int]:
     """Pending reminders, how many of them are due now, and failed ones."""
-    pending = session.exec(select(func.count()).select_from(Reminder).where(Reminder.status == PENDING)).one()
+    pending = session.exec(select(func.count()).select_from(Reminder)
+                           .where(Reminder.status == ReminderStatus.PENDING)).one()
     due = session.exec(select(func.count()).select_from(Reminder)
-                       .where(Reminder.status == PENDING, Reminder.due_at <= now)).one()
-    failed = session.exec(select(func.count()).select_from(Reminder).where(Reminder.status == FAILED)).one()
+                       .where(Reminder.status == ReminderStatus.PENDING, Reminder.due_at <= now)).one()
+    failed = session.exec(select(func.count()).select_from(Reminder)
+                          .where(Reminder.status == ReminderStatus.FAILED)).one()
     return {"pending": pending, "due": due, "failed": failed}
 
 
@@ -76,7 +79,7 @@ def health_report(session: Session, *, now: datetime) -> Health:
     """The dispatcher's heartbeat and the queue, judged: stale beat or a long-due reminder is a problem."""
     heartbeat = last_beat(session)
     counts = queue_counts(session, now=now)
-    oldest = session.exec(select(func.min(Reminder.due_at)).where(Reminder.status == PENDING,
+    oldest = session.exec(select(func.min(Reminder.due_at)).where(Reminder.status == ReminderStatus.PENDING,
                                                                   Reminder.due_at <= now)).one()
     problems = []
     if heartbeat is None:

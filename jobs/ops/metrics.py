@@ -11,7 +11,8 @@ from dataclasses import dataclass
 from sqlalchemy import case, func, inspect, literal_column, text
 from sqlmodel import Session, select
 
-from jobs.storage.models import FAILED, SENT, SKIPPED, Reminder
+from jobs.storage.models import Reminder
+from jobs.storage.states import InboxStatus, ReminderStatus
 
 # Dispatch lag (due -> sent) buckets, in seconds: from "on time" to "a day late after downtime".
 LAG_BUCKETS = (1.0, 5.0, 15.0, 30.0, 60.0, 120.0, 300.0, 900.0, 1800.0, 3600.0, 3 * 3600.0, 6 * 3600.0, 86400.0)
@@ -36,13 +37,14 @@ def reminders_by_status(session: Session) -> dict[str, int]:
 
 def deliveries_by_outcome(session: Session) -> dict[str, int]:
     """Sends and failures by what became of them: sent, skipped, and failed by cause."""
+    sent, failed, skipped = ReminderStatus.SENT, ReminderStatus.FAILED, ReminderStatus.SKIPPED
     label = case(
-        (Reminder.status == SENT, "sent"),
-        *(((Reminder.status == FAILED) & Reminder.outcome.like(pattern), name) for pattern, name in _FAILURE_PREFIXES),
-        (Reminder.status == SKIPPED, "skipped"),
+        (Reminder.status == sent, "sent"),
+        *(((Reminder.status == failed) & Reminder.outcome.like(pattern), name) for pattern, name in _FAILURE_PREFIXES),
+        (Reminder.status == skipped, "skipped"),
         else_="gave_up",
     )
-    rows = session.exec(select(label, func.count()).where(Reminder.status.in_([SENT, FAILED, SKIPPED]))
+    rows = session.exec(select(label, func.count()).where(Reminder.status.in_([sent, failed, skipped]))
                         .group_by(label)).all()
     return {name: count for name, count in rows}
 
@@ -55,7 +57,8 @@ def dispatch_lag(session: Session) -> Lag:
         lag = literal_column("EXTRACT(EPOCH FROM (reminder.sent_at - reminder.due_at))")
     columns = [func.sum(case((lag <= bound, 1), else_=0)) for bound in LAG_BUCKETS]
     row = session.exec(select(func.count(), func.coalesce(func.sum(lag), 0.0), *columns)
-                       .select_from(Reminder).where(Reminder.status == SENT, Reminder.sent_at.is_not(None))).one()
+                       .select_from(Reminder)
+                       .where(Reminder.status == ReminderStatus.SENT, Reminder.sent_at.is_not(None))).one()
     count, total, *cumulative = row
     return Lag(buckets=tuple((bound, int(value or 0)) for bound, value in zip(LAG_BUCKETS, cumulative, strict=True)),
                count=int(count), total_seconds=float(total or 0.0))
@@ -68,6 +71,6 @@ def open_inbox_items(session: Session) -> dict[str, int] | None:
         return None
     columns = {column["name"] for column in inspector.get_columns("inbox_item")}
     kind = "kind" if "kind" in columns else "'all'"
-    where = "WHERE status != 'resolved'" if "status" in columns else ""
+    where = f"WHERE status != '{InboxStatus.RESOLVED.value}'" if "status" in columns else ""
     rows = session.exec(text(f"SELECT {kind}, COUNT(*) FROM inbox_item {where} GROUP BY 1")).all()  # noqa: S608
     return {str(name): int(count) for name, count in rows}

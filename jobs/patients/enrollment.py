@@ -15,9 +15,11 @@ from jobs.actors import staff
 from jobs.care.planning import QuietHours, plan_reminders
 from jobs.inputs import MAX_NAME_LENGTH, clean_name
 from jobs.patients.invites import create_invite
-from jobs.patients.lifecycle import LifecycleEvent, apply_event, state_for_new_reminder
+from jobs.patients.lifecycle import LifecycleEvent, apply_event
+from jobs.patients.reminder_moves import state_for_new_reminder
 from jobs.refusal import Refusal
-from jobs.storage.models import SKIPPED, Enrollment, Patient, Reminder
+from jobs.storage.models import Enrollment, Patient, Reminder
+from jobs.storage.states import ReminderStatus
 from messages.protocol import Protocol
 
 MAX_SERIES_LENGTH = 20
@@ -193,7 +195,7 @@ def plan_cycle(session: Session, *, patient: Patient, protocol: Protocol, sessio
             expires_spec=item.expires_spec,
             nudge_after_spec=item.nudge_after_spec,
             alert_after_spec=item.alert_after_spec,
-            status=SKIPPED if item.stale else initial,
+            status=ReminderStatus.SKIPPED if item.stale else initial,
             outcome="stale: its time had passed at enrollment" if item.stale else initial_outcome,
         )
         for item in plan

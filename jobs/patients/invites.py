@@ -18,10 +18,11 @@ from sqlmodel import Session, select
 
 from jobs.actors import PATIENT, Actor, Cause
 from jobs.care.planning import QuietHours
-from jobs.patients.lifecycle import Applied, LifecycleEvent, apply_event, current_patient_of_chat
+from jobs.patients.lifecycle import Applied, LifecycleEvent, apply_event
+from jobs.patients.queries import current_patient_of_chat
 from jobs.refusal import Refusal
-from jobs.storage.models import OPEN_STATES, Invite, Patient, Reminder
-from jobs.storage.states import PatientStatus
+from jobs.storage.models import Invite, Patient, Reminder
+from jobs.storage.states import OPEN_REMINDER_STATES, PatientStatus
 
 TOKEN_BYTES = 24
 _TOKEN_SHAPE = re.compile(r"^[A-Za-z0-9_-]{16,64}$")
@@ -145,5 +146,5 @@ def _link(session: Session, *, invite: Invite, patient: Patient, chat_id: int, n
     applied = apply_event(session, patient=patient, event=LifecycleEvent.LINK if first_time else LifecycleEvent.RELINK,
                           cause=PATIENT, now=now, quiet_hours=quiet_hours)
     planned = session.exec(select(func.count()).select_from(Reminder).where(
-        Reminder.patient_id == patient.id, Reminder.status.in_(OPEN_STATES))).one()
+        Reminder.patient_id == patient.id, Reminder.status.in_(OPEN_REMINDER_STATES))).one()
     return LinkResult(patient=patient, applied=applied, planned=planned)

@@ -15,16 +15,18 @@ from sqlmodel import Session, select
 
 from jobs.actors import PATIENT, SYSTEM
 from jobs.care.planning import QuietHours
-from jobs.patients import lifecycle
+from jobs.patients import lifecycle, queries
 from jobs.patients.lifecycle import LifecycleEvent, apply_event
+from jobs.patients.reminder_moves import replan_open_reminders
 from jobs.refusal import Refusal
 from jobs.staff import inbox
-from jobs.storage.models import OPEN_STATES, Enrollment, Patient, Reminder
+from jobs.storage.models import Enrollment, Patient, Reminder
+from jobs.storage.states import CURRENT_STATUSES, OPEN_REMINDER_STATES
 
 
 def patient_for_chat(session: Session, *, chat_id: int) -> Patient | None:
     """The one patient record this chat follows now (None for a stranger)."""
-    return lifecycle.current_patient_of_chat(session, chat_id=chat_id)
+    return queries.current_patient_of_chat(session, chat_id=chat_id)
 
 
 def _patient_of(session: Session, chat_id: int) -> Patient:
@@ -34,35 +36,27 @@ def _patient_of(session: Session, chat_id: int) -> Patient:
     return patient
 
 
-def current_enrollment(session: Session, *, patient_id: int) -> Enrollment | None:
-    """The patient's latest aftercare cycle."""
-    return session.exec(
-        select(Enrollment).where(Enrollment.patient_id == patient_id)
-        .order_by(Enrollment.session_at.desc(), Enrollment.id.desc())
-    ).first()
-
-
 def next_pending(session: Session, *, patient_id: int) -> Reminder | None:
     """The next message the patient will get, if any."""
     return session.exec(
-        select(Reminder).where(Reminder.patient_id == patient_id, Reminder.status.in_(OPEN_STATES))
+        select(Reminder).where(Reminder.patient_id == patient_id, Reminder.status.in_(OPEN_REMINDER_STATES))
         .order_by(Reminder.due_at, Reminder.id)
     ).first()
 
 
 @dataclass(frozen=True)
-class PatientStatus:
-    """What /status shows."""
+class StatusView:
+    """What /status shows: the patient, their current cycle and their next message."""
 
     patient: Patient
     enrollment: Enrollment | None
     next_reminder: Reminder | None
 
 
-def patient_status(session: Session, *, chat_id: int) -> PatientStatus:
+def patient_status(session: Session, *, chat_id: int) -> StatusView:
     """The patient's cycle and next message (a stranger is refused)."""
     patient = _patient_of(session, chat_id)
-    return PatientStatus(patient, current_enrollment(session, patient_id=patient.id),
+    return StatusView(patient, queries.current_enrollment(session, patient_id=patient.id),
                          next_pending(session, patient_id=patient.id))
 
 
@@ -86,8 +80,8 @@ def erase_patient(session: Session, *, chat_id: int, now: datetime) -> int:
     Name, chat, invites and relayed messages go, open messages are cancelled. The rows that remain
     (cycles, message outcomes, events) carry no name and no chat, so the clinic's counts stay right.
     """
-    records = lifecycle.records_of_chat(session, chat_id=chat_id)
-    if not records or records[0].status not in lifecycle.CURRENT_STATUSES:
+    records = queries.records_of_chat(session, chat_id=chat_id)
+    if not records or records[0].status not in CURRENT_STATUSES:
         raise Refusal("not_a_patient")
     for record in records:
         apply_event(session, patient=record, event=LifecycleEvent.ERASE, cause=PATIENT, now=now)
@@ -96,7 +90,7 @@ def erase_patient(session: Session, *, chat_id: int, now: datetime) -> int:
 
 def inbox_items_of_chat(session: Session, *, chat_id: int) -> list[int]:
     """The inbox items about every patient record of this chat (what an erasure changes for staff)."""
-    records = lifecycle.records_of_chat(session, chat_id=chat_id)
+    records = queries.records_of_chat(session, chat_id=chat_id)
     return inbox.items_of_patients(session, patient_ids=[record.id for record in records])
 
 
@@ -119,7 +113,7 @@ def set_timezone(session: Session, *, chat_id: int, zone: ZoneInfo, quiet_hours:
     patient = _patient_of(session, chat_id)
     patient.timezone = zone.key
     session.add(patient)
-    lifecycle.replan_open_reminders(session, patient=patient, quiet_hours=quiet_hours, now=now)
+    replan_open_reminders(session, patient=patient, quiet_hours=quiet_hours, now=now)
     return patient
 
 

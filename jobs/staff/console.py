@@ -19,11 +19,12 @@ from jobs.care.silence import KIND_NUDGE, KIND_SILENCE
 from jobs.inputs import InputRefused, looks_like_id, parse_row_id
 from jobs.patients.enrollment import plan_cycle
 from jobs.patients.invites import create_invite
-from jobs.patients.lifecycle import Applied, CancelReason, LifecycleEvent, apply_event, cancel_reminders
-from jobs.patients.self_service import current_enrollment
+from jobs.patients.lifecycle import Applied, LifecycleEvent, apply_event
+from jobs.patients.queries import current_enrollment
+from jobs.patients.reminder_moves import CancelReason, cancel_reminders
 from jobs.refusal import Refusal
 from jobs.storage.models import Enrollment, Event, Invite, Patient, Photo, Reminder, StaffNote
-from jobs.storage.states import PatientStatus
+from jobs.storage.states import PatientStatus, ReminderStatus
 from messages.protocol import KIND_CHECKIN, KIND_PHOTO, KIND_REBOOK, Protocol
 
 DUE_THIS_WEEK = "due"
@@ -68,7 +69,7 @@ def list_patients(session: Session, *, which: str, page: int, page_size: int, no
             Enrollment.session_number < Enrollment.series_length,
             in_window,
             ~select(Event.id).where(Event.patient_id == Patient.id, Event.at >= Enrollment.created_at,
-                                    Event.kind.in_([events.BOOKED, events.NOT_CONTINUING])).exists(),
+                                    Event.kind.in_([events.BOOKED, LifecycleEvent.NOT_CONTINUING])).exists(),
         )
     else:
         query = query.where(Patient.status == which)
@@ -269,7 +270,7 @@ def clinic_stats(session: Session, *, since: datetime, now: datetime) -> Stats:
             answers[detail] += count
     rebook_offered = session.exec(
         select(func.count(func.distinct(Reminder.enrollment_id)))
-        .where(Reminder.kind == KIND_REBOOK, Reminder.status == "sent",
+        .where(Reminder.kind == KIND_REBOOK, Reminder.status == ReminderStatus.SENT,
                Reminder.sent_at >= since, Reminder.sent_at <= now)).one()
     return Stats(enrolled=enrolled, linked=linked, messages=messages, answers=answers,
                  escalations=totals[events.ESCALATED], rebook_offered=rebook_offered, booked=totals[events.BOOKED])
@@ -294,7 +295,7 @@ class CheckinStats:
 
 def checkin_stats(session: Session, *, since: datetime, now: datetime) -> CheckinStats:
     """Check-ins answered (share and median time), photos received and reviewed, silence followed up."""
-    sent_in_period = (Reminder.status == "sent", Reminder.sent_at >= since, Reminder.sent_at <= now)
+    sent_in_period = (Reminder.status == ReminderStatus.SENT, Reminder.sent_at >= since, Reminder.sent_at <= now)
     steps = session.exec(select(Reminder.sent_at, Reminder.answered_at)
                          .where(Reminder.kind.in_([KIND_CHECKIN, KIND_PHOTO]), *sent_in_period)).all()
     waits = sorted(answered - sent for sent, answered in steps if answered is not None)

@@ -26,6 +26,7 @@ from jobs.actors import SYSTEM, Actor, Cause
 from jobs.inputs import storable_text
 from jobs.refusal import Refusal
 from jobs.storage.models import InboxEvent, InboxItem, InboxView, Patient
+from jobs.storage.states import InboxStatus
 
 
 class InboxKind(StrEnum):
@@ -36,14 +37,6 @@ class InboxKind(StrEnum):
     PHOTO = "photo"            # a photo check-in to review
     SILENCE = "silence"        # a check-in nobody answered
     MESSAGE = "message"        # a patient wrote to the clinic (one item per conversation until resolved)
-
-
-class InboxStatus(StrEnum):
-    """Where an item stands."""
-
-    OPEN = "open"          # raised, nobody has it yet
-    TAKEN = "taken"        # a staff member said "I'll take it"
-    RESOLVED = "resolved"  # done (by whom, with an optional note)
 
 
 class InboxChange(StrEnum):

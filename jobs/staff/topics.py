@@ -1,8 +1,9 @@
 """A patient's topic in a forum staff chat: which thread is theirs, who may create it, the notes kept in it.
 
-The Telegram side (creating, closing, sending into a topic) is ``bot/topics.py``; what the lifecycle
-wants done to a topic (closed when the plan ends, reopened when it resumes) is decided in
-``jobs/patients/lifecycle.py`` and left here as ``Patient.topic_pending`` until it is done.
+The Telegram side (creating, closing, sending into a topic) is ``bot/topics.py``. Whether a topic
+should be open (not once the plan has ended or the series is done) is decided here, by
+:func:`note_topic`, which the lifecycle (``jobs/patients/lifecycle.py``) calls after every change;
+the wish is left as ``Patient.topic_pending`` until Telegram has been told.
 """
 
 from __future__ import annotations
@@ -11,11 +12,16 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
 
-from sqlalchemy import or_, update
+from sqlalchemy import and_, exists, or_, update
 from sqlmodel import Session, select
 
-from jobs.patients import lifecycle
-from jobs.storage.models import Patient, StaffNote
+from jobs.patients.queries import current_enrollment
+from jobs.storage.models import Enrollment, Patient, Reminder, StaffNote
+from jobs.storage.states import OPEN_REMINDER_STATES, PatientStatus
+
+S = PatientStatus
+# Statuses in which a patient's plan has ended: their topic in a forum staff chat is closed.
+PLAN_ENDED = frozenset({S.STOPPED, S.CANCELLED, S.NOT_CONTINUING, S.SUPERSEDED, S.DELETED})
 
 # How long one bot process may take to create a patient's topic before another may try.
 CREATION_LEASE = timedelta(seconds=30)
@@ -34,6 +40,46 @@ class TopicClaim:
     claim: Claim
     thread_id: int | None = None
     closed: bool = False
+
+
+def series_done(session: Session, *, patient_id: int) -> bool:
+    """Whether the patient's last cycle is the final session of their series and nothing of it is left to send."""
+    latest = current_enrollment(session, patient_id=patient_id)
+    if latest is None or latest.session_number < latest.series_length:
+        return False
+    return session.exec(select(Reminder.id).where(Reminder.patient_id == patient_id,
+                                                  Reminder.status.in_(OPEN_REMINDER_STATES))).first() is None
+
+
+def topic_should_be_open(session: Session, patient: Patient) -> bool:
+    """Whether the patient's staff topic should be open: not once their plan has ended (stopped, cancelled,
+    not continuing, another record took over, erased) or their series is done; again when it resumes."""
+    return PatientStatus(patient.status) not in PLAN_ENDED and not series_done(session, patient_id=patient.id)
+
+
+def note_topic(session: Session, patient: Patient) -> None:
+    """The one hook between the lifecycle and the patient's topic: after every change, say whether Telegram
+    must close or reopen it (``topic_pending``; ``bot/topics.py`` does it and clears the mark)."""
+    if patient.topic_thread_id is None:
+        return
+    want_open = topic_should_be_open(session, patient)
+    patient.topic_pending = None if want_open == (not patient.topic_closed) else ("open" if want_open else "closed")
+    session.add(patient)
+
+
+def note_finished_series(session: Session, *, chat_id: int) -> int:
+    """Mark the open topics of patients whose series just ran out (their final cycle has nothing left to send):
+    no event says so, the last message going out does. Returns how many were marked."""
+    # Narrowed in SQL (nothing left to send, some cycle was a final one); each is then judged by the one rule.
+    candidates = session.exec(select(Patient).where(
+        Patient.topic_chat_id == chat_id, Patient.topic_thread_id.is_not(None), Patient.topic_closed.is_(False),
+        Patient.topic_pending.is_(None), Patient.status.not_in([status.value for status in PLAN_ENDED]),
+        exists().where(and_(Enrollment.patient_id == Patient.id,
+                            Enrollment.session_number >= Enrollment.series_length)),
+        ~exists().where(and_(Reminder.patient_id == Patient.id, Reminder.status.in_(OPEN_REMINDER_STATES))))).all()
+    for patient in candidates:
+        note_topic(session, patient)
+    return sum(1 for patient in candidates if patient.topic_pending)
 
 
 def claim_topic(session: Session, *, patient_id: int, chat_id: int, now: datetime) -> TopicClaim:
@@ -98,7 +144,7 @@ def pending_topics(session: Session, *, chat_id: int, now: datetime, limit: int 
 
     Patients whose last cycle of the series just ran out are marked here first (no event marks that).
     """
-    lifecycle.note_finished_series(session, chat_id=chat_id)
+    note_finished_series(session, chat_id=chat_id)
     return list(session.exec(select(Patient).where(Patient.topic_pending.is_not(None),
                                                    Patient.topic_chat_id == chat_id)
                              .order_by(Patient.id).limit(limit)))

@@ -14,36 +14,13 @@ from sqlalchemy import Text as sa_Text
 from sqlalchemy import false as sa_false
 from sqlmodel import Field, SQLModel
 
-from jobs.storage.states import PatientStatus, ReminderStatus
+from jobs.storage.states import CURRENT_STATUSES, InboxStatus, PatientStatus, ReminderStatus, UpdateStatus
 from jobs.storage.types import UTCDateTime
 
-# The statuses as plain names, for the code and migrations that spell them this way.
-AWAITING_LINK = PatientStatus.AWAITING_LINK.value
-ACTIVE = PatientStatus.ACTIVE.value
-PAUSED = PatientStatus.PAUSED.value
-STOPPED = PatientStatus.STOPPED.value
-UNREACHABLE = PatientStatus.UNREACHABLE.value
-NOT_CONTINUING = PatientStatus.NOT_CONTINUING.value
-SUPERSEDED = PatientStatus.SUPERSEDED.value
-DELETED = PatientStatus.DELETED.value
-PATIENT_STATES = tuple(status.value for status in PatientStatus)
-
-# Reminder states. Only "pending" rows are ever claimed, so the dispatcher's index holds just
-# the sendable ones: rows of patients who have not linked yet wait as "waiting", rows of paused
-# patients as "held", and they become "pending" when the patient links or resumes.
-PENDING = ReminderStatus.PENDING.value
-WAITING = ReminderStatus.WAITING.value
-HELD = ReminderStatus.HELD.value
-CLAIMED = ReminderStatus.CLAIMED.value
-SENT = ReminderStatus.SENT.value
-SKIPPED = ReminderStatus.SKIPPED.value
-FAILED = ReminderStatus.FAILED.value
-CANCELLED = ReminderStatus.CANCELLED.value
-# Still to come, in any of the forms above.
-OPEN_STATES = (PENDING, WAITING, HELD, CLAIMED)
 # A Telegram chat follows at most one patient record in these statuses (the index below says so).
-CURRENT_PATIENT_STATES = ("active", "paused", "stopped", "cancelled", "not_continuing", "unreachable")
-_CURRENT_SQL = "status IN (" + ", ".join(f"'{state}'" for state in CURRENT_PATIENT_STATES) + ")"
+_CURRENT_SQL = "status IN (" + ", ".join(f"'{status.value}'" for status in CURRENT_STATUSES) + ")"
+_PENDING_SQL = f"status = '{ReminderStatus.PENDING.value}'"
+_OPEN_UPDATE_SQL = f"status IN ('{UpdateStatus.NEW.value}', '{UpdateStatus.CLAIMED.value}')"
 
 
 def new_booking_ref() -> str:
@@ -71,7 +48,7 @@ class Patient(SQLModel, table=True):
 
     id: int | None = Field(default=None, primary_key=True)
     name: str = Field(max_length=120)
-    status: str = Field(default=AWAITING_LINK, max_length=20, index=True)
+    status: str = Field(default=PatientStatus.AWAITING_LINK.value, max_length=20, index=True)
     chat_id: int | None = Field(default=None, sa_column=Column(BigInteger, index=True))
     timezone: str = Field(max_length=64)
     locale: str = Field(default="en", max_length=16)
@@ -131,7 +108,7 @@ class Reminder(SQLModel, table=True):
         Index("ix_reminder_status_due", "status", "due_at"),
         # The dispatcher's claim: sendable rows in due order, and nothing else in the index.
         Index("ix_reminder_pending_due", "due_at", "id",
-              postgresql_where=text("status = 'pending'"), sqlite_where=text("status = 'pending'")),
+              postgresql_where=text(_PENDING_SQL), sqlite_where=text(_PENDING_SQL)),
     )
 
     id: int | None = Field(default=None, primary_key=True)
@@ -148,7 +125,9 @@ class Reminder(SQLModel, table=True):
     planned_at: datetime = _utc()
     due_at: datetime = _utc()
     expires_at: datetime = _utc()
-    status: str = Field(default=PENDING, max_length=16)
+    # Only "pending" rows are ever claimed, so the dispatcher's index holds just the sendable ones: rows of
+    # patients who have not linked yet wait as "waiting", rows of paused patients as "held".
+    status: str = Field(default=ReminderStatus.PENDING.value, max_length=16)
     claimed_until: datetime | None = _utc(default=None, nullable=True)
     attempts: int = 0
     sent_at: datetime | None = _utc(default=None, nullable=True)
@@ -300,13 +279,6 @@ class EnrollForm(SQLModel, table=True):
 
 # --------------------------------------------------------------------------- durable intake (0007)
 
-# Inbound update states (jobs/intake.py): stored before Telegram hears it arrived, then processed.
-UPDATE_NEW = "new"  # stored, not yet taken by a worker
-UPDATE_CLAIMED = "claimed"  # a worker is handling it (``holder``), until ``claimed_until``
-UPDATE_DONE = "done"  # handled; kept until the retention period ends, so a re-delivery is ignored
-UPDATE_FAILED = "failed"  # given up after too many attempts (each one a crash mid-update)
-
-
 class InboundUpdate(SQLModel, table=True):
     """One update from Telegram, exactly as it came (raw JSON), keyed by Telegram's ``update_id``."""
 
@@ -314,18 +286,18 @@ class InboundUpdate(SQLModel, table=True):
     __table_args__ = (
         # The worker's claim: open updates, oldest first, and "is an older one of this chat open?".
         Index("ix_inbound_update_chat_open", "chat_key", "update_id",
-              postgresql_where=text("status IN ('new', 'claimed')"),
-              sqlite_where=text("status IN ('new', 'claimed')")),
+              postgresql_where=text(_OPEN_UPDATE_SQL),
+              sqlite_where=text(_OPEN_UPDATE_SQL)),
         Index("ix_inbound_update_open", "update_id",
-              postgresql_where=text("status IN ('new', 'claimed')"),
-              sqlite_where=text("status IN ('new', 'claimed')")),
+              postgresql_where=text(_OPEN_UPDATE_SQL),
+              sqlite_where=text(_OPEN_UPDATE_SQL)),
     )
 
     update_id: int = Field(sa_column=Column(BigInteger, primary_key=True, autoincrement=False))
     # The chat (or, without one, the user) it belongs to: one chat's updates are handled in order.
     chat_key: int | None = Field(default=None, sa_column=Column(BigInteger))
     payload: str = Field(sa_column=Column(sa_Text, nullable=False))
-    status: str = Field(default=UPDATE_NEW, max_length=16)
+    status: str = Field(default=UpdateStatus.NEW.value, max_length=16)
     received_at: datetime = _utc()
     claimed_until: datetime | None = _utc(default=None, nullable=True)
     holder: int | None = Field(default=None, sa_column=Column(BigInteger))
@@ -375,7 +347,7 @@ class InboxItem(SQLModel, table=True):
 
     id: int | None = Field(default=None, primary_key=True)
     kind: str = Field(max_length=16)
-    status: str = Field(default="open", max_length=16)
+    status: str = Field(default=InboxStatus.OPEN.value, max_length=16)
     patient_id: int | None = Field(
         default=None, sa_column=Column(Integer, ForeignKey("patient.id", ondelete="SET NULL"), index=True)
     )

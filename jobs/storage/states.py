@@ -1,7 +1,12 @@
-"""The patient and reminder statuses, as enums (the columns hold their values as strings).
+"""The statuses of patients, reminders, inbound updates and inbox items, as enums.
 
-They live beside the models because the tables' indexes name them; what each status *means*, and
-which changes between them are allowed, is ``jobs/patients/lifecycle.py``'s.
+The columns hold their values as strings; code compares and writes the enum members, never the spelled-out
+values (a StrEnum member equals its value, so a row read back compares equal).
+
+They live beside the models because the tables' indexes name them; which changes between them are
+allowed is decided by their one writer each: ``jobs/patients/lifecycle.py`` for patients (and, through
+``jobs/patients/reminder_moves.py``, their reminders), ``jobs/intake.py`` for updates and
+``jobs/staff/inbox.py`` for inbox items.
 """
 
 from __future__ import annotations
@@ -34,3 +39,28 @@ class ReminderStatus(StrEnum):
     SKIPPED = "skipped"      # went stale before it could be sent
     FAILED = "failed"
     CANCELLED = "cancelled"  # will not be sent; ``outcome`` holds the CancelReason
+
+
+
+class UpdateStatus(StrEnum):
+    """An inbound Telegram update's state (``jobs/intake.py``): stored before Telegram hears it arrived."""
+
+    NEW = "new"          # stored, not yet taken by a worker
+    CLAIMED = "claimed"  # a worker is handling it (``holder``), until ``claimed_until``
+    DONE = "done"        # handled; kept until the retention period ends, so a re-delivery is ignored
+    FAILED = "failed"    # given up after too many attempts (each one a crash mid-update)
+
+
+class InboxStatus(StrEnum):
+    """Where a staff inbox item stands; it changes only through ``jobs/staff/inbox.py``."""
+
+    OPEN = "open"          # raised, nobody has it yet
+    TAKEN = "taken"        # a staff member said "I'll take it"
+    RESOLVED = "resolved"  # done (by whom, with an optional note)
+
+
+# Still to come, in any of these forms (the rest are done: sent, skipped, failed, cancelled).
+OPEN_REMINDER_STATES = (ReminderStatus.PENDING, ReminderStatus.WAITING, ReminderStatus.HELD, ReminderStatus.CLAIMED)
+_P = PatientStatus
+# A Telegram chat follows at most one patient record in these statuses (a partial unique index says so too).
+CURRENT_STATUSES = (_P.ACTIVE, _P.PAUSED, _P.STOPPED, _P.CANCELLED, _P.NOT_CONTINUING, _P.UNREACHABLE)

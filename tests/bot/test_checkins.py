@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from jobs.storage.models import CANCELLED, PENDING, Event, Reminder
+from jobs.storage.models import Event, Reminder
+from jobs.storage.states import ReminderStatus
 from tests.conftest import OTHER_ID, PATIENT_ID, STAFF_ID
 
 
@@ -106,7 +107,7 @@ async def test_booked_stops_rebooking_reminders_and_tells_staff(harness, fake_ap
     assert "see you at your next session" in fake_api.texts(PATIENT_ID)[-1]
     assert "says they have booked session 2 of 3" in fake_api.texts(STAFF_ID)[-1]
     [closing] = harness.rows(Reminder, Reminder.step_key == "rebook_closing")
-    assert closing.status == CANCELLED
+    assert closing.status == ReminderStatus.CANCELLED
     clock.set_local(41, 10, 0)
     assert (await harness.dispatch()).sent == 0
 
@@ -116,7 +117,7 @@ async def test_remind_me_later_moves_the_reminder(harness, fake_api, clock):
     message_id, data = await _rebook_message(harness, clock)
     await harness.press(PATIENT_ID, data[1], message_id)
     assert "I'll remind you again on Fri 25 Dec, 10:05" in fake_api.texts(PATIENT_ID)[-1]
-    snoozed = harness.rows(Reminder, Reminder.step_key == "rebook_open", Reminder.status == PENDING)
+    snoozed = harness.rows(Reminder, Reminder.step_key == "rebook_open", Reminder.status == ReminderStatus.PENDING)
     assert len(snoozed) == 1
     clock.set_local(31, 10, 10)
     await harness.dispatch()
@@ -129,7 +130,7 @@ async def test_not_continuing_ends_the_series_politely(harness, fake_api, clock)
     await harness.press(PATIENT_ID, data[2], message_id)
     assert "Thank you for your sessions with Clínica Sol" in fake_api.texts(PATIENT_ID)[-1]
     assert "is not continuing the series" in fake_api.texts(STAFF_ID)[-1]
-    assert all(r.status != PENDING for r in harness.rows(Reminder, Reminder.kind == "rebook"))
+    assert all(r.status != ReminderStatus.PENDING for r in harness.rows(Reminder, Reminder.kind == "rebook"))
 
 
 async def test_spanish_patient_gets_spanish_buttons_and_replies(harness, fake_api, clock):

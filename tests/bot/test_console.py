@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from bot.commands import staff_commands
-from jobs.storage.models import ACTIVE, AWAITING_LINK, CANCELLED, Enrollment, Invite, Patient, Reminder
+from jobs.storage.models import Enrollment, Invite, Patient, Reminder
+from jobs.storage.states import PatientStatus, ReminderStatus
 from tests.conftest import OTHER_ID, PATIENT_ID, STAFF_ID
 
 
@@ -119,7 +120,7 @@ async def test_session_records_the_next_cycle_and_cancels_old_rebooking(harness,
     enrollments = harness.rows(Enrollment)
     assert [e.session_number for e in enrollments] == [1, 2]
     [closing] = harness.rows(Reminder, Reminder.step_key == "rebook_closing", Reminder.enrollment_id == enrollments[0].id)
-    assert closing.status == CANCELLED
+    assert closing.status == ReminderStatus.CANCELLED
     new = harness.rows(Reminder, Reminder.enrollment_id == enrollments[1].id)
     assert [r.step_key for r in new][:2] == ["expect", "evening_checkin"]
     await harness.dispatch()
@@ -153,9 +154,9 @@ async def test_invite_replaces_a_lost_link(harness, fake_api):
     assert new != old and "Older links no longer work" in caption
     await harness.send(PATIENT_ID, f"/start {old}")
     assert "expired" in fake_api.texts(PATIENT_ID)[-1]
-    assert harness.rows(Patient)[0].status == AWAITING_LINK
+    assert harness.rows(Patient)[0].status == PatientStatus.AWAITING_LINK
     await harness.send(PATIENT_ID, f"/start {new}")
-    assert harness.rows(Patient)[0].status == ACTIVE
+    assert harness.rows(Patient)[0].status == PatientStatus.ACTIVE
     assert len(harness.rows(Invite)) == 2
 
 

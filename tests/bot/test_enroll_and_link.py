@@ -8,7 +8,8 @@ from datetime import timedelta
 
 from bot.invite_card import qr_png
 from jobs.patients.invites import hash_token
-from jobs.storage.models import ACTIVE, AWAITING_LINK, SKIPPED, Enrollment, Invite, Patient, Reminder
+from jobs.storage.models import Enrollment, Invite, Patient, Reminder
+from jobs.storage.states import PatientStatus, ReminderStatus
 from tests.conftest import OTHER_ID, PATIENT_ID, STAFF_ID
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
@@ -26,7 +27,7 @@ async def test_staff_enroll_gets_invite_link_and_qr_code(harness, fake_api):
     assert len(token) >= 22  # at least 128 random bits in URL-safe base64
 
     [patient] = harness.rows(Patient)
-    assert patient.name == "Anna K" and patient.status == AWAITING_LINK and patient.enrolled_by == STAFF_ID
+    assert patient.name == "Anna K" and patient.status == PatientStatus.AWAITING_LINK and patient.enrolled_by == STAFF_ID
     [invite] = harness.rows(Invite)
     assert invite.token_hash == hash_token(token) and token not in invite.token_hash  # stored hashed
     assert invite.expires_at - invite.created_at == timedelta(days=7)
@@ -47,7 +48,7 @@ async def test_enroll_with_options_on_one_line(harness, fake_api, clock):
     steps = [r.step_key for r in harness.rows(Reminder)]
     assert "final_thanks" in steps and "rebook_open" not in steps
     # Yesterday's first-evening steps are already past: recorded as skipped, said in the reply.
-    assert any(r.status == SKIPPED for r in harness.rows(Reminder))
+    assert any(r.status == ReminderStatus.SKIPPED for r in harness.rows(Reminder))
     assert "already past and skipped" in fake_api.sent_messages(STAFF_ID)[-1].params["caption"]
 
 
@@ -222,7 +223,7 @@ async def test_patient_links_is_greeted_by_name_and_gets_the_first_message_at_on
     assert "redness and mild swelling" in texts[1]  # the "what to expect" step, sent at once
     assert len(texts) == 2
     [patient] = harness.rows(Patient)
-    assert patient.status == ACTIVE and patient.chat_id == PATIENT_ID and patient.locale == "en"
+    assert patient.status == PatientStatus.ACTIVE and patient.chat_id == PATIENT_ID and patient.locale == "en"
 
 
 async def test_reused_token_is_refused_and_changes_nothing(harness, fake_api):
@@ -249,7 +250,7 @@ async def test_expired_and_unknown_tokens_are_refused_and_change_nothing(harness
     await harness.send(PATIENT_ID, "/start <script>")
     assert "doesn't match any invite" in fake_api.texts(PATIENT_ID)[-1]
     [patient] = harness.rows(Patient)
-    assert patient.status == AWAITING_LINK and patient.chat_id is None
+    assert patient.status == PatientStatus.AWAITING_LINK and patient.chat_id is None
     [invite] = harness.rows(Invite)
     assert invite.used_at is None
 
@@ -307,7 +308,7 @@ async def test_one_telegram_account_never_gets_two_parallel_plans(harness, fake_
     message_id, data = harness.buttons(PATIENT_ID)  # the chat is asked first
     await harness.press(PATIENT_ID, data[0], message_id)
     first, newer = harness.rows(Patient)
-    assert (first.status, newer.status) == ("superseded", ACTIVE)
+    assert (first.status, newer.status) == ("superseded", PatientStatus.ACTIVE)
     assert not harness.rows(Reminder, Reminder.patient_id == first.id, Reminder.status.in_(["pending", "waiting"]))
     assert "linked from a chat that belonged to patient #1" in fake_api.texts(STAFF_ID)[-1]
 

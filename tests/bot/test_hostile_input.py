@@ -10,7 +10,8 @@ import logging
 
 import pytest
 
-from jobs.storage.models import CANCELLED, DELETED, EnrollForm, Patient, Reminder
+from jobs.storage.models import EnrollForm, Patient, Reminder
+from jobs.storage.states import PatientStatus, ReminderStatus
 from tests.conftest import OTHER_ID, PATIENT_ID, STAFF_ID
 
 
@@ -40,7 +41,7 @@ async def test_digits_that_are_not_ids_get_a_clear_reply(harness, fake_api, erro
     await harness.send(STAFF_ID, command)
     assert expected in fake_api.texts(STAFF_ID)[-1]
     assert errors() == []
-    assert not harness.rows(Reminder, Reminder.status == CANCELLED)
+    assert not harness.rows(Reminder, Reminder.status == ReminderStatus.CANCELLED)
 
 
 @pytest.mark.parametrize("data", ["ci:²:fine", "rb:99999999999999999999:booked", "ci:" + "9" * 200 + ":fine",
@@ -57,18 +58,18 @@ async def test_a_forged_delete_confirmation_erases_nothing(harness, fake_api):
     await harness.link()
     await harness.press(PATIENT_ID, "cf:delete:yes", 5)  # no /delete was ever sent
     await harness.press(PATIENT_ID, "cf:delete:yes:guessed-nonce", 5)
-    assert harness.rows(Patient)[0].status != DELETED
+    assert harness.rows(Patient)[0].status != PatientStatus.DELETED
     await harness.send(PATIENT_ID, "/delete")
     message_id, data = harness.buttons(PATIENT_ID)
     await harness.press(PATIENT_ID, "cf:delete:yes:guessed-nonce", message_id)  # a prompt is open: still forged
     assert "expired" in _answers(fake_api)[-1]
-    assert harness.rows(Patient)[0].status != DELETED
+    assert harness.rows(Patient)[0].status != PatientStatus.DELETED
     await harness.send(PATIENT_ID, "/stop")  # a newer prompt replaces the /delete one
     await harness.press(PATIENT_ID, data[0], message_id)
-    assert harness.rows(Patient)[0].status != DELETED
+    assert harness.rows(Patient)[0].status != PatientStatus.DELETED
     stop_id, stop_data = harness.buttons(PATIENT_ID)
     await harness.press(PATIENT_ID, stop_data[0], stop_id)
-    assert harness.rows(Patient)[0].status == "stopped"
+    assert harness.rows(Patient)[0].status == PatientStatus.STOPPED
     await harness.press(PATIENT_ID, stop_data[0], stop_id)  # pressed again: the prompt is closed
     assert "expired" in _answers(fake_api)[-1]
 
@@ -79,7 +80,7 @@ async def test_a_confirmation_lapses_after_an_hour(harness, fake_api, clock):
     message_id, data = harness.buttons(PATIENT_ID)
     clock.advance(hours=2)
     await harness.press(PATIENT_ID, data[0], message_id)
-    assert harness.rows(Patient)[0].status != DELETED
+    assert harness.rows(Patient)[0].status != PatientStatus.DELETED
 
 
 @pytest.mark.parametrize("command", ["/patient %", "/patient _", "/cancel %", "/patient \\", "/invite %%"])
@@ -88,7 +89,7 @@ async def test_like_wildcards_match_no_one(harness, fake_api, command):
     await harness.enroll("/enroll Bob L")
     await harness.send(STAFF_ID, command)
     assert "No patient matches" in fake_api.texts(STAFF_ID)[-1]
-    assert not harness.rows(Reminder, Reminder.status == CANCELLED)
+    assert not harness.rows(Reminder, Reminder.status == ReminderStatus.CANCELLED)
 
 
 async def test_a_name_with_a_percent_sign_is_still_found(harness, fake_api):

@@ -25,6 +25,7 @@ from jobs.actors import staff
 from jobs.patients.enrollment import enroll_patient
 from jobs.patients.lifecycle import LifecycleEvent, record_new_patients
 from jobs.storage.models import Enrollment, Event, Invite, Patient, Reminder
+from jobs.storage.states import PatientStatus
 from tests.conftest import PATIENT_ID, bot_env
 
 pypdf = pytest.importorskip("pypdf")
@@ -96,7 +97,7 @@ async def test_import_enrolls_every_row_and_its_link_works(harness, fake_api, cl
     await harness.send(PATIENT_ID, f"/start {token}")
     assert fake_api.texts(PATIENT_ID)[0].startswith("Hi Anna K")
     with Session(harness.services.store.engine) as session:
-        assert session.get(Patient, patients[0].id).status == "active"
+        assert session.get(Patient, patients[0].id).status == PatientStatus.ACTIVE
 
 
 def decode_first_qr(pdf_path: Path) -> str:

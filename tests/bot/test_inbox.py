@@ -10,8 +10,9 @@ import pytest
 
 from bot.delivery import raise_untaken
 from jobs.refusal import Refusal
-from jobs.staff.inbox import TRANSITIONS, InboxChange, InboxKind, InboxStatus, apply_change
+from jobs.staff.inbox import TRANSITIONS, InboxChange, InboxKind, apply_change
 from jobs.storage.models import InboxEvent, InboxItem, InboxView, Patient
+from jobs.storage.states import InboxStatus
 from tests.conftest import PATIENT_ID, STAFF_ID, BotHarness, bot_env
 
 COLLEAGUE = 1002
@@ -107,7 +108,7 @@ async def test_only_staff_press_inbox_buttons_and_forged_ones_change_nothing(sta
         await staffed.press(STAFF_ID, forged, mine)
         assert _notice(fake_api).startswith(("This button isn't for you", "There is no inbox item"))
     [item] = staffed.rows(InboxItem)
-    assert item.status == "open" and len(staffed.rows(InboxEvent)) == 1
+    assert item.status == InboxStatus.OPEN and len(staffed.rows(InboxEvent)) == 1
 
 
 async def test_inbox_lists_open_and_taken_items_oldest_first_with_the_wait(staffed, fake_api, clock):

@@ -14,8 +14,9 @@ from telegram import Update
 from bot.delivery import prune_job
 from bot.intake import INTAKE_KEY, ChatOrderedProcessor
 from jobs.intake import claim_updates, mark_done, store_updates
-from jobs.storage.models import UPDATE_DONE, UPDATE_NEW, InboundUpdate, Invite, Patient
+from jobs.storage.models import InboundUpdate, Invite, Patient
 from jobs.storage.presence import Presence
+from jobs.storage.states import UpdateStatus
 from tests.conftest import OTHER_ID, PATIENT_ID, STAFF_ID
 
 
@@ -29,7 +30,7 @@ async def until(predicate, what: str, timeout: float = 15) -> None:
 
 
 def all_done(harness) -> bool:
-    return all(row.status == UPDATE_DONE for row in harness.rows(InboundUpdate))
+    return all(row.status == UpdateStatus.DONE for row in harness.rows(InboundUpdate))
 
 
 @pytest.fixture
@@ -63,7 +64,7 @@ async def test_polling_confirms_an_update_only_once_it_is_stored(harness, fake_a
     assert refused[0] + 1 in offsets
     assert len(fake_api.texts(OTHER_ID)) == 1
     [row] = harness.rows(InboundUpdate)
-    assert row.update_id == refused[0] and row.status == UPDATE_DONE and '"/start"' in row.payload
+    assert row.update_id == refused[0] and row.status == UpdateStatus.DONE and '"/start"' in row.payload
 
 
 async def test_an_update_delivered_twice_is_handled_once(harness, fake_api, intake):
@@ -81,7 +82,7 @@ def _handle_again(harness, update_id: int) -> None:
     """As after a crash in the middle of handling it: the update is open again (its effects stay)."""
     with harness.session() as session:
         session.exec(sql_update(InboundUpdate).where(InboundUpdate.update_id == update_id)
-                     .values(status=UPDATE_NEW, done_at=None))
+                     .values(status=UpdateStatus.NEW, done_at=None))
         session.commit()
 
 

@@ -10,8 +10,9 @@ import re
 
 from sqlmodel import select
 
-from jobs.patients.lifecycle import CancelReason, PatientStatus, ReminderStatus
+from jobs.patients.reminder_moves import CancelReason
 from jobs.storage.models import Patient, Reminder
+from jobs.storage.states import PatientStatus, ReminderStatus
 from tests.conftest import OTHER_ID, PATIENT_ID, STAFF_ID
 
 DAVE_ID = 4004

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from zoneinfo import ZoneInfo
 
-from jobs.storage.models import CANCELLED, DELETED, PAUSED, PENDING, SENT, STOPPED, Event, Invite, Patient, Reminder
+from jobs.storage.models import Event, Invite, Patient, Reminder
+from jobs.storage.states import PatientStatus, ReminderStatus
 from tests.conftest import OTHER_ID, PATIENT_ID
 
 
@@ -36,7 +37,7 @@ async def test_pause_holds_messages_and_resume_continues_skipping_what_went_stal
     await harness.link()
     await harness.send(PATIENT_ID, "/pause")
     assert "Paused" in fake_api.texts(PATIENT_ID)[-1]
-    assert harness.rows(Patient)[0].status == PAUSED
+    assert harness.rows(Patient)[0].status == PatientStatus.PAUSED
     clock.set_local(1, 10, 0)
     assert (await harness.dispatch()).handled == 0  # nothing while paused
     await harness.send(PATIENT_ID, "/status")
@@ -54,12 +55,12 @@ async def test_stop_asks_first_then_cancels_everything(harness, fake_api, clock)
     message_id, data = harness.buttons(PATIENT_ID)
     assert [d.rsplit(":", 1)[0] for d in data] == ["cf:stop:yes", "cf:stop:no"]
     await harness.press(PATIENT_ID, data[1], message_id)
-    assert harness.rows(Patient)[0].status != STOPPED
+    assert harness.rows(Patient)[0].status != PatientStatus.STOPPED
     await harness.send(PATIENT_ID, "/stop")  # "keep" closed that prompt: ask again
     message_id, data = harness.buttons(PATIENT_ID)
     await harness.press(PATIENT_ID, data[0], message_id)
-    assert harness.rows(Patient)[0].status == STOPPED
-    assert {r.status for r in harness.rows(Reminder)} == {SENT, CANCELLED}
+    assert harness.rows(Patient)[0].status == PatientStatus.STOPPED
+    assert {r.status for r in harness.rows(Reminder)} == {ReminderStatus.SENT, ReminderStatus.CANCELLED}
     clock.set_local(2, 10, 30)
     assert (await harness.dispatch()).handled == 0
 
@@ -69,12 +70,12 @@ async def test_delete_erases_name_and_chat_but_keeps_anonymous_counts(harness, f
     await harness.send(PATIENT_ID, "/delete")
     message_id, data = harness.buttons(PATIENT_ID)
     await harness.press(OTHER_ID, data[0], message_id, chat_id=PATIENT_ID)  # not theirs to press
-    assert harness.rows(Patient)[0].status != DELETED
+    assert harness.rows(Patient)[0].status != PatientStatus.DELETED
     await harness.press(PATIENT_ID, data[0], message_id)
     [patient] = harness.rows(Patient)
-    assert (patient.status, patient.name, patient.chat_id) == (DELETED, "", None)
+    assert (patient.status, patient.name, patient.chat_id) == (PatientStatus.DELETED, "", None)
     assert harness.rows(Invite) == []
-    assert not harness.rows(Reminder, Reminder.status == PENDING)
+    assert not harness.rows(Reminder, Reminder.status == ReminderStatus.PENDING)
     assert {e.kind for e in harness.rows(Event)} >= {"enrolled", "linked", "erased"}
     await harness.send(PATIENT_ID, "/status")
     assert "don't have you as a patient" in fake_api.texts(PATIENT_ID)[-1]

@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 
 from jobs.inputs import InputRefused, display_phone, parse_phone, phone_region
-from jobs.storage.models import DELETED, Booking, BookingEvent, Patient
+from jobs.storage.models import Booking, BookingEvent, Patient
+from jobs.storage.states import PatientStatus
 from tests.conftest import PATIENT_ID, STAFF_ID
 
 
@@ -68,7 +69,7 @@ async def test_delete_erases_the_phone_and_the_references(harness, fake_api):
     message_id, data = harness.buttons(PATIENT_ID)
     await harness.press(PATIENT_ID, data[0], message_id)
     [patient] = harness.rows(Patient)
-    assert patient.status == DELETED
+    assert patient.status == PatientStatus.DELETED
     assert (patient.phone, patient.external_id, patient.booking_ref) == (None, None, None)
     # The booking system's ids for the person go too.
     assert harness.rows(Booking) == [] and harness.rows(BookingEvent) == []

@@ -7,7 +7,8 @@ from __future__ import annotations
 import pytest
 
 from jobs.intake import store_updates
-from jobs.storage.models import CANCELLED, Photo, Reminder
+from jobs.storage.models import Photo, Reminder
+from jobs.storage.states import ReminderStatus
 from tests.conftest import OTHER_ID, PATIENT_ID, STAFF_ID, BotHarness, bot_env
 
 
@@ -38,7 +39,7 @@ async def _send_photo(harness, fake_api, file_id, caption=""):
 
 async def test_the_day_3_photo_step_asks_for_a_photo_with_how_to_take_it(clinic, fake_api, clock):
     step = await _asked_for_a_photo(clinic, clock)
-    assert step.status == "sent" and step.kind == "photo"
+    assert step.status == ReminderStatus.SENT and step.kind == "photo"
     request = fake_api.texts(PATIENT_ID)[-1]
     assert "photo of the treated area" in request and "daylight" in request and "no filter" in request
     assert "same angle" in request
@@ -65,7 +66,7 @@ async def test_the_next_photo_is_the_answer_and_staff_review_it_as_expected(clin
     assert step.answer == "photo" and step.answered_at == clock.now
     follow_ups = clinic.rows(Reminder, Reminder.parent_id == step.id)
     assert {r.kind for r in follow_ups} == {"nudge", "silence"}
-    assert all(r.status == CANCELLED and r.outcome == "answered" for r in follow_ups)
+    assert all(r.status == ReminderStatus.CANCELLED and r.outcome == "answered" for r in follow_ups)
 
     await clinic.press(STAFF_ID, data[0], message_id)
     assert "healing just as expected" in fake_api.texts(PATIENT_ID)[-1]

@@ -4,7 +4,8 @@ in the database (they survive a restart) and follow the patient's lifecycle."""
 
 from __future__ import annotations
 
-from jobs.storage.models import CANCELLED, HELD, PENDING, SENT, Reminder
+from jobs.storage.models import Reminder
+from jobs.storage.states import InboxStatus, ReminderStatus
 from tests.conftest import PATIENT_ID, STAFF_ID
 
 NO_ANSWER = "No answer from <b>Anna K</b> (#1) to the day-2 check-in"
@@ -24,7 +25,7 @@ async def _day_2_check_in_sent(harness, clock):
     clock.set_local(2, 10, 5)
     await harness.dispatch()
     step = _step(harness)
-    assert step.status == SENT
+    assert step.status == ReminderStatus.SENT
     return step
 
 
@@ -35,7 +36,7 @@ def _silence_alerts(fake_api):
 async def test_an_unanswered_check_in_is_nudged_once_then_staff_are_told(harness, fake_api, clock):
     step = await _day_2_check_in_sent(harness, clock)
     follow_ups = _follow_ups(harness, step)
-    assert follow_ups["nudge"].status == PENDING and follow_ups["silence"].status == PENDING
+    assert follow_ups["nudge"].status == ReminderStatus.PENDING and follow_ups["silence"].status == ReminderStatus.PENDING
     clock.set_local(2, 14, 0)
     await harness.dispatch()
     assert "gentle reminder" not in fake_api.texts(PATIENT_ID)[-1]  # 4 h after 10:05 is 14:05
@@ -55,7 +56,7 @@ async def test_an_unanswered_check_in_is_nudged_once_then_staff_are_told(harness
     [alert] = _silence_alerts(fake_api)
     assert NO_ANSWER in alert and "Settling check, red flags" in alert and "session 1 of 3" in alert
     assert "Thu 26 Nov, 10:05" in alert
-    assert {r.kind: r.status for r in _follow_ups(harness, step).values()} == {"nudge": SENT, "silence": SENT}
+    assert {r.kind: r.status for r in _follow_ups(harness, step).values()} == {"nudge": ReminderStatus.SENT, "silence": ReminderStatus.SENT}
     await harness.send(STAFF_ID, "/patient 1")
     card = fake_api.texts(STAFF_ID)[-1]
     assert "✅ Thu 26 Nov, 14:06 · Settling check, red flags: gentle reminder" in card
@@ -77,7 +78,7 @@ async def test_an_answer_after_the_nudge_closes_it_and_staff_are_not_told(harnes
     assert "Lovely to hear, Anna K" in fake_api.texts(PATIENT_ID)[-1]
     assert _step(harness).answer == "fine"
     silence = _follow_ups(harness, step)["silence"]
-    assert (silence.status, silence.outcome) == (CANCELLED, "answered")
+    assert (silence.status, silence.outcome) == (ReminderStatus.CANCELLED, "answered")
     clock.set_local(3, 12, 0)
     await harness.dispatch()
     assert _silence_alerts(fake_api) == []
@@ -87,7 +88,7 @@ async def test_an_answer_before_the_nudge_closes_both(harness, fake_api, clock):
     step = await _day_2_check_in_sent(harness, clock)
     message_id, data = harness.buttons(PATIENT_ID)
     await harness.press(PATIENT_ID, data[1], message_id)
-    assert {r.status for r in _follow_ups(harness, step).values()} == {CANCELLED}
+    assert {r.status for r in _follow_ups(harness, step).values()} == {ReminderStatus.CANCELLED}
     before = len(fake_api.texts(PATIENT_ID))
     clock.set_local(3, 12, 0)
     await harness.dispatch()
@@ -101,12 +102,12 @@ async def test_words_instead_of_a_button_answer_a_check_in_but_not_a_photo_step(
     clock.set_local(2, 11, 0)
     await harness.send(PATIENT_ID, "Still a bit pink but fine")
     assert "Still a bit pink but fine" in fake_api.texts(STAFF_ID)[-1]
-    assert {(r.status, r.outcome) for r in _follow_ups(harness, step).values()} == {(CANCELLED, "answered")}
+    assert {(r.status, r.outcome) for r in _follow_ups(harness, step).values()} == {(ReminderStatus.CANCELLED, "answered")}
     clock.set_local(3, 10, 5)
     await harness.dispatch()  # the photo request
     photo_step = _step(harness, "photo_day3")
     await harness.send(PATIENT_ID, "I'll send it tonight")
-    assert {r.status for r in _follow_ups(harness, photo_step).values()} == {PENDING}
+    assert {r.status for r in _follow_ups(harness, photo_step).values()} == {ReminderStatus.PENDING}
 
 
 async def test_the_follow_ups_survive_a_restart(harness, fake_api, clock):
@@ -128,7 +129,7 @@ async def test_a_late_nudge_waits_for_the_end_of_quiet_hours(harness, fake_api, 
     await harness.dispatch()
     assert "gentle reminder" not in fake_api.texts(PATIENT_ID)[-1]
     nudge = _follow_ups(harness, step)["nudge"]
-    assert nudge.status == PENDING and nudge.due_at == clock.set_local(3, 8, 0)
+    assert nudge.status == ReminderStatus.PENDING and nudge.due_at == clock.set_local(3, 8, 0)
     clock.set_local(3, 8, 1)
     await harness.dispatch()
     assert "just a gentle reminder" in fake_api.texts(PATIENT_ID)[-1]
@@ -137,14 +138,14 @@ async def test_a_late_nudge_waits_for_the_end_of_quiet_hours(harness, fake_api, 
 async def test_a_paused_patient_is_not_nudged_and_a_stopped_one_not_at_all(harness, fake_api, clock):
     step = await _day_2_check_in_sent(harness, clock)
     await harness.send(PATIENT_ID, "/pause")
-    assert {r.status for r in _follow_ups(harness, step).values()} == {HELD}
+    assert {r.status for r in _follow_ups(harness, step).values()} == {ReminderStatus.HELD}
     clock.set_local(2, 15, 0)
     await harness.dispatch()
     assert "gentle reminder" not in "".join(fake_api.texts(PATIENT_ID))
     await harness.send(PATIENT_ID, "/stop")
     _, buttons = harness.buttons(PATIENT_ID)
     await harness.press(PATIENT_ID, buttons[0], harness.buttons(PATIENT_ID)[0])
-    assert {r.status for r in _follow_ups(harness, step).values()} == {CANCELLED}
+    assert {r.status for r in _follow_ups(harness, step).values()} == {ReminderStatus.CANCELLED}
     clock.set_local(3, 12, 0)
     await harness.dispatch()
     assert "gentle reminder" not in "".join(fake_api.texts(PATIENT_ID))
@@ -208,10 +209,10 @@ async def test_an_answer_after_staff_were_told_resolves_the_silence_item_on_ever
     clock.set_local(3, 10, 6)
     await harness.dispatch()  # staff told: a "no answer" item in the inbox
     [item] = harness.rows(InboxItem, InboxItem.kind == "silence")
-    assert item.status == "open"
+    assert item.status == InboxStatus.OPEN
     await harness.press(PATIENT_ID, data[0], message_id)  # the patient answers at last
     [item] = harness.rows(InboxItem, InboxItem.kind == "silence")
-    assert item.status == "resolved"
+    assert item.status == InboxStatus.RESOLVED
     edit = [c for c in fake_api.calls_to("editMessageText") if c.params["chat_id"] == STAFF_ID][-1]
     assert NO_ANSWER in edit.params["text"] and "Closed" in edit.params["text"]
     assert _step(harness).answer == "fine" and step.id == _step(harness).id

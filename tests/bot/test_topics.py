@@ -21,6 +21,7 @@ from bot.delivery import dispatch_rounds
 from bot.settings import Settings
 from bot.topics import topic_name
 from jobs.storage.models import Patient, StaffNote
+from jobs.storage.states import PatientStatus
 from tests.conftest import PATIENT_ID, STAFF_ID, BotHarness, bot_env
 
 FORUM = -1001777000001
@@ -145,7 +146,7 @@ async def test_the_topic_closes_when_the_plan_ends_and_reopens_when_it_resumes(f
     assert not topic.closed and len(fake_api.calls_to("reopenForumTopic")) == 1
     # Staff cancel (typed in the patient's topic, which names the patient): closed; a new session: open again.
     await in_group(forum_bot, STAFF_ID, "/cancel", message_thread_id=topic.thread_id)
-    assert forum_bot.rows(Patient)[0].status == "cancelled"
+    assert forum_bot.rows(Patient)[0].status == PatientStatus.CANCELLED
     await dispatch_rounds(forum_bot.services, forum_bot.app.bot)
     assert topic.closed
     # An alert about the patient meanwhile still goes into the closed topic (the bot is an admin).

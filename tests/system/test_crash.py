@@ -20,7 +20,8 @@ from sqlmodel import Session, select
 
 from jobs.dispatch import DeliveryPolicy
 from jobs.storage.db import make_engine, upgrade
-from jobs.storage.models import ACTIVE, CLAIMED, SENT, Enrollment, Patient, Reminder
+from jobs.storage.models import Enrollment, Patient, Reminder
+from jobs.storage.states import PatientStatus, ReminderStatus
 
 ROOT = Path(__file__).resolve().parents[2]
 DUE = 300
@@ -33,7 +34,7 @@ def seed(database_url: str, *, due: int = DUE) -> None:
     upgrade(engine)
     now = datetime.now(UTC)
     with Session(engine) as session:
-        patients = [Patient(name=f"Crash {n}", status=ACTIVE, chat_id=FIRST_CHAT + n, timezone="UTC", locale="en",
+        patients = [Patient(name=f"Crash {n}", status=PatientStatus.ACTIVE, chat_id=FIRST_CHAT + n, timezone="UTC", locale="en",
                             created_at=now, linked_at=now) for n in range(due)]
         session.add_all(patients)
         session.flush()
@@ -95,7 +96,7 @@ async def test_kill_9_mid_send_loses_nothing_and_repeats_at_most_the_in_flight(f
     bot = await start_bot(fake_api, database_url, tmp_path)
     try:
         await wait_for(lambda: len(per_chat(fake_api)) == DUE, 90, "every reminder to arrive after the restart")
-        await wait_for(lambda: all(r.status == SENT for r in rows(database_url)), 30, "every row to be recorded")
+        await wait_for(lambda: all(r.status == ReminderStatus.SENT for r in rows(database_url)), 30, "every row to be recorded")
     finally:
         bot.send_signal(signal.SIGTERM)
         await asyncio.wait_for(bot.wait(), 15)
@@ -120,11 +121,11 @@ async def test_sigterm_finishes_in_flight_sends_records_them_and_exits_quickly(f
     print(f"\nSIGTERM test: stopped {took:.1f} s after the signal")
     assert took < 10, f"took {took:.1f}s to stop"  # typically 1-2 s; the bound allows a loaded CI machine
     after_stop = rows(database_url)
-    assert not [r for r in after_stop if r.status == CLAIMED], "claims must be released or recorded"
+    assert not [r for r in after_stop if r.status == ReminderStatus.CLAIMED], "claims must be released or recorded"
     counts = per_chat(fake_api)
     assert max(counts.values()) == 1
-    assert {r.patient_id for r in after_stop if r.status == SENT} and \
-        len([r for r in after_stop if r.status == SENT]) == len(counts), "every send was recorded"
+    assert {r.patient_id for r in after_stop if r.status == ReminderStatus.SENT} and \
+        len([r for r in after_stop if r.status == ReminderStatus.SENT]) == len(counts), "every send was recorded"
     assert fake_api.token not in stderr
 
     bot = await start_bot(fake_api, database_url, tmp_path)
@@ -147,7 +148,7 @@ async def test_after_kill_9_the_interrupted_sends_go_out_within_10_seconds_not_a
     bot.kill()
     await bot.wait()
     sent_before = len(per_chat(fake_api))
-    assert sent_before < due and any(r.status == CLAIMED and r.holder for r in rows(database_url)), \
+    assert sent_before < due and any(r.status == ReminderStatus.CLAIMED and r.holder for r in rows(database_url)), \
         "the crash must leave claims held by the dead process"
     restarted = time.monotonic()
     bot = await start_bot(fake_api, database_url, tmp_path, lease_seconds=None)

@@ -13,7 +13,8 @@ from sqlalchemy import text
 
 from bot.delivery import DISPATCH_LOCK, run_dispatch
 from jobs.storage.db import Store, make_engine
-from jobs.storage.models import PENDING, SENT, Reminder
+from jobs.storage.models import Reminder
+from jobs.storage.states import ReminderStatus
 from tests.conftest import PATIENT_ID, selected_backend
 
 
@@ -72,10 +73,10 @@ async def test_only_the_instance_holding_the_lock_sends(harness, clock, fake_api
             assert theirs
             report = await run_dispatch(harness.services, harness.app.bot)
             assert report.handled == 0
-            assert harness.rows(Reminder, Reminder.step_key == "evening_checkin")[0].status == PENDING
+            assert harness.rows(Reminder, Reminder.step_key == "evening_checkin")[0].status == ReminderStatus.PENDING
         report = await run_dispatch(harness.services, harness.app.bot)  # the next tick, lock free
         assert report.sent == 1
-        assert harness.rows(Reminder, Reminder.step_key == "evening_checkin")[0].status == SENT
+        assert harness.rows(Reminder, Reminder.step_key == "evening_checkin")[0].status == ReminderStatus.SENT
         assert "How is your skin doing" in fake_api.texts(PATIENT_ID)[-1]
     finally:
         other_instance.dispose()

@@ -23,7 +23,8 @@ from jobs.care.planning import QuietHours
 from jobs.dispatch import DeliveryPolicy
 from jobs.patients.enrollment import enroll_patient
 from jobs.storage.db import make_engine, upgrade
-from jobs.storage.models import UPDATE_DONE, InboundUpdate, Patient
+from jobs.storage.models import InboundUpdate, Patient
+from jobs.storage.states import UpdateStatus
 from messages.catalog import load_catalog
 from tests.system.test_crash import start_bot, wait_for
 
@@ -104,11 +105,11 @@ async def test_kill_9_in_a_burst_of_patients_loses_no_update_and_repeats_within_
         await wait_for(lambda: len(relayed()) == PATIENTS and len(expected()) == PATIENTS, 60,
                        "every message to reach staff and every first message to go out")
         try:
-            await wait_for(lambda: all(u.status == UPDATE_DONE for u in database_state(database_url)[1]), 30,
+            await wait_for(lambda: all(u.status == UpdateStatus.DONE for u in database_state(database_url)[1]), 30,
                            "every update to be marked handled")
         except AssertionError:
             left = [(u.update_id, u.status, u.attempts) for u in database_state(database_url)[1]
-                    if u.status != UPDATE_DONE]
+                    if u.status != UpdateStatus.DONE]
             raise AssertionError(f"not handled (update id, status, attempts): {left}") from None
         patients, updates = database_state(database_url)
     finally:
@@ -122,7 +123,7 @@ async def test_kill_9_in_a_burst_of_patients_loses_no_update_and_repeats_within_
     print(f"\nintake crash test: {KILLS} kills in {took:.0f} s, {pushed} updates: {len(updates)} stored, "
           f"{handled_again} handled again after a kill (at most {max(u.attempts for u in updates)} times one), relays repeated {relay_repeats}, "
           f"first messages repeated {expect_repeats}")
-    assert len(updates) == pushed and all(u.status == UPDATE_DONE for u in updates)  # none lost
+    assert len(updates) == pushed and all(u.status == UpdateStatus.DONE for u in updates)  # none lost
     assert all(p.chat_id == FIRST_USER + int(p.name.split()[1]) for p in patients)  # every patient linked
     assert set(relayed()) == set(range(PATIENTS))
     assert set(expected()) == {FIRST_USER + n for n in range(PATIENTS)}

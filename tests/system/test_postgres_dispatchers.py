@@ -24,7 +24,8 @@ from sqlalchemy import func
 from sqlmodel import Session, select
 
 from jobs.storage.db import make_engine, upgrade
-from jobs.storage.models import ACTIVE, AWAITING_LINK, PAUSED, PENDING, SENT, Enrollment, Patient, Reminder
+from jobs.storage.models import Enrollment, Patient, Reminder
+from jobs.storage.states import PatientStatus, ReminderStatus
 
 ROOT = Path(__file__).resolve().parents[2]
 WORKERS = 3
@@ -54,9 +55,9 @@ def seed(engine, now: datetime) -> tuple[dict[int, int], list[int], set[int]]:
                         expires_at=at + timedelta(days=1))
 
     with Session(engine, expire_on_commit=False) as session:
-        active = [patient(number, ACTIVE, FIRST_CHAT_ID + number) for number in range(DUE)]
-        unlinked = [patient(DUE + number, AWAITING_LINK, None) for number in range(20)]
-        paused = [patient(DUE + 20 + number, PAUSED, FIRST_CHAT_ID + DUE + number) for number in range(20)]
+        active = [patient(number, PatientStatus.ACTIVE, FIRST_CHAT_ID + number) for number in range(DUE)]
+        unlinked = [patient(DUE + number, PatientStatus.AWAITING_LINK, None) for number in range(20)]
+        paused = [patient(DUE + 20 + number, PatientStatus.PAUSED, FIRST_CHAT_ID + DUE + number) for number in range(20)]
         patients = active + unlinked + paused
         session.add_all(patients)
         session.flush()
@@ -143,8 +144,8 @@ async def test_three_dispatcher_processes_send_each_of_5000_reminders_exactly_on
         with Session(engine) as session:
             rows = session.exec(select(Reminder.status, Reminder.telegram_message_id, Reminder.claimed_until)
                                 .where(Reminder.id.in_(list(chat_of)))).all()
-            assert Counter(rows) == {(SENT, 1, None): DUE}
+            assert Counter(rows) == {(ReminderStatus.SENT, 1, None): DUE}
             assert session.exec(select(func.count()).where(Reminder.id.in_(must_stay_pending),
-                                                           Reminder.status == PENDING)).one() == len(must_stay_pending)
+                                                           Reminder.status == ReminderStatus.PENDING)).one() == len(must_stay_pending)
     finally:
         engine.dispose()

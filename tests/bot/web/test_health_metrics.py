@@ -8,6 +8,7 @@ from datetime import datetime, timedelta
 from prometheus_client.parser import text_string_to_metric_families
 
 from jobs.ops.health import beat
+from jobs.storage.states import InboxStatus
 from tests.conftest import PATIENT_ID
 
 
@@ -85,11 +86,12 @@ async def test_the_heartbeat_counts_for_health_only_while_fresh(web_bot, http):
 
 
 async def test_the_lag_histogram_counts_a_late_send_in_its_bucket(web_bot, http):
-    from jobs.storage.models import SENT, Reminder
+    from jobs.storage.models import Reminder
+    from jobs.storage.states import ReminderStatus
 
     await web_bot.link()
     with web_bot.session() as session:
-        row = session.exec(Reminder.__table__.select().where(Reminder.status == SENT)).first()
+        row = session.exec(Reminder.__table__.select().where(Reminder.status == ReminderStatus.SENT)).first()
         reminder = session.get(Reminder, row.id)
         reminder.sent_at = reminder.due_at + timedelta(minutes=10)  # ten minutes late
         session.add(reminder)
@@ -112,7 +114,7 @@ async def test_open_inbox_items_are_reported_by_kind(web_bot, http):
     with Session(web_bot.services.store.engine) as session:
         session.add_all([InboxItem(kind="worried", status=status, opened_at=now, raised_at=now)
                          for status in ("open", "taken")])
-        session.add(InboxItem(kind="photo", status="resolved", opened_at=now, raised_at=now))
+        session.add(InboxItem(kind="photo", status=InboxStatus.RESOLVED, opened_at=now, raised_at=now))
         session.commit()
     text_format = await (await http.get("/metrics")).text()
     families = {f.name: f for f in text_string_to_metric_families(text_format)}

@@ -9,8 +9,9 @@ from zoneinfo import ZoneInfo
 import icalendar
 
 from jobs.care.bookings import evening_before
-from jobs.patients.lifecycle import CancelReason
+from jobs.patients.reminder_moves import CancelReason
 from jobs.storage.models import Booking, BookingEvent, Patient, Reminder
+from jobs.storage.states import ReminderStatus
 from messages.protocol import KIND_APPOINTMENT, KIND_REBOOK
 from tests.bot.web.conftest import CALCOM_SECRET, signed
 from tests.conftest import PATIENT_ID, STAFF_ID
@@ -58,7 +59,7 @@ async def test_a_bad_signature_is_401_and_changes_nothing(web_bot, http):
 
 async def test_booked_stops_rebooking_confirms_with_an_ics_and_plans_the_evening_before(web_bot, http, fake_api):
     patient = await _linked_patient(web_bot)
-    open_rebooks = [row for row in _rebooks(web_bot) if row.status == "pending"]
+    open_rebooks = [row for row in _rebooks(web_bot) if row.status == ReminderStatus.PENDING]
     assert open_rebooks
     response = await _hook(http, {"event": "booked", "id": "b-1", "patient_id": patient.id, "start": START})
     assert response.status == 200
@@ -68,7 +69,7 @@ async def test_booked_stops_rebooking_confirms_with_an_ics_and_plans_the_evening
         ("cancelled", CancelReason.BOOKED_ELSEWHERE.value)}
     (reminder,) = _appointments(web_bot)
     start = datetime.fromisoformat(START)
-    assert reminder.status == "pending" and reminder.expires_at == start
+    assert reminder.status == ReminderStatus.PENDING and reminder.expires_at == start
     assert reminder.due_at == evening_before(start, MADRID) == datetime(2026, 12, 28, 18, 0, tzinfo=MADRID)
     # The patient got the confirmation with a calendar file; it parses back, in the patient's zone.
     (call,) = fake_api.calls_to("sendDocument")
@@ -169,7 +170,7 @@ async def test_calcom_bookings_find_the_patient_by_the_reference_their_link_carr
     assert response.status == 200 and (await response.json())["changed"] is True
     (booking,) = web_bot.rows(Booking)
     assert (booking.source, booking.booking_key, booking.patient_id) == ("calcom", "uid-1", patient.id)
-    assert {row.status for row in _rebooks(web_bot) if row.status != "sent"} <= {"cancelled"}
+    assert {row.status for row in _rebooks(web_bot) if row.status != ReminderStatus.SENT} <= {ReminderStatus.CANCELLED}
     # Cal.com gives the moved booking a new uid and names the old one.
     moved = _calcom("BOOKING_RESCHEDULED", "uid-2", "2027-01-04T16:00:00Z", patient.booking_ref,
                     rescheduleUid="uid-1")

@@ -17,6 +17,7 @@ from sqlmodel import SQLModel
 from bot.cli import main
 from jobs.data.exporting import NOT_EXPORTED, PATIENT_TABLES, export_csv, export_fhir
 from jobs.storage.models import Patient
+from jobs.storage.states import PatientStatus
 from jobs.storage.types import UTCDateTime
 from tests.conftest import PATIENT_ID, bot_env
 
@@ -37,7 +38,7 @@ async def _clinic_day(harness, clock) -> dict:
     await harness.press(ERASED_ID, [d for d in data if "yes" in d.split(":")][0], message_id)
     with harness.session() as session:
         erased = session.get(Patient, 2)
-        assert erased.status == "deleted"
+        assert erased.status == PatientStatus.DELETED
     return {"anna": 1, "erased": 2}
 
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 from datetime import timedelta
 
 from jobs.dispatch import claim_due
-from jobs.storage.models import CLAIMED, SENT, SKIPPED, WAITING, Reminder
+from jobs.storage.models import Reminder
+from jobs.storage.states import ReminderStatus
 from tests.conftest import PATIENT_ID, BotHarness, bot_env
 
 ORDER = ["expect", "evening_checkin", "sun_care", "settling_check", "photo_day3", "week_sunscreen", "rebook_open",
@@ -52,7 +53,7 @@ async def test_patient_receives_every_message_in_order_as_time_moves(harness, fa
     clock.advance(days=30)
     assert (await harness.dispatch()).sent == 0
     rows = harness.rows(Reminder, Reminder.parent_id.is_(None))
-    assert all(r.status == SENT and r.telegram_message_id for r in rows)
+    assert all(r.status == ReminderStatus.SENT and r.telegram_message_id for r in rows)
     assert received_steps(fake_api) == ORDER
 
 
@@ -97,8 +98,8 @@ async def test_after_a_day_of_downtime_what_is_due_goes_once_and_stale_steps_are
     assert (report.sent, report.skipped) == (1, 2)
     assert received_steps(fake_api) == ["expect", "settling_check"]
     statuses = {r.step_key: (r.status, r.outcome) for r in harness.rows(Reminder)}
-    assert statuses["evening_checkin"][0] == SKIPPED and "stale" in statuses["evening_checkin"][1]
-    assert statuses["sun_care"][0] == SKIPPED
+    assert statuses["evening_checkin"][0] == ReminderStatus.SKIPPED and "stale" in statuses["evening_checkin"][1]
+    assert statuses["sun_care"][0] == ReminderStatus.SKIPPED
     assert (await harness.dispatch()).handled == 0
 
 
@@ -107,7 +108,7 @@ async def test_patient_linking_late_skips_stale_steps_and_gets_what_is_still_val
     clock.set_local(1, 10, 0)  # links the next morning
     await harness.send(PATIENT_ID, f"/start {token}")
     assert received_steps(fake_api) == ["expect", "sun_care"]  # both still valid, sent at once, in order
-    assert {r.step_key for r in harness.rows(Reminder, Reminder.status == SKIPPED)} == {"evening_checkin"}
+    assert {r.step_key for r in harness.rows(Reminder, Reminder.status == ReminderStatus.SKIPPED)} == {"evening_checkin"}
 
 
 async def test_linking_during_quiet_hours_sends_what_is_due_at_once(harness, fake_api, clock):
@@ -121,7 +122,7 @@ async def test_reminders_of_unlinked_patients_wait(harness, fake_api, clock):
     await harness.enroll()
     clock.set_local(0, 19, 30)
     assert (await harness.dispatch()).handled == 0
-    assert {r.status for r in harness.rows(Reminder)} == {WAITING}
+    assert {r.status for r in harness.rows(Reminder)} == {ReminderStatus.WAITING}
 
 
 async def test_two_dispatchers_never_claim_the_same_reminder(harness, clock):
@@ -136,7 +137,7 @@ async def test_two_dispatchers_never_claim_the_same_reminder(harness, clock):
     # A lease that ran out (its dispatcher died) is claimed again.
     third = store.call(claim_due, now=clock.now + timedelta(minutes=6), limit=100, lease=timedelta(minutes=5))
     assert sorted(r.id for r in third) == sorted(r.id for r in first)
-    assert {r.status for r in harness.rows(Reminder, Reminder.id.in_([r.id for r in third]))} == {CLAIMED}
+    assert {r.status for r in harness.rows(Reminder, Reminder.id.in_([r.id for r in third]))} == {ReminderStatus.CLAIMED}
 
 
 async def test_one_patient_is_never_claimed_by_two_dispatchers_at_once(harness, clock):
@@ -214,7 +215,7 @@ async def test_sends_that_finish_together_are_marked_sent_by_one_executemany(har
     # One of them was taken over meanwhile (its lease ran out and it was re-queued): leave it alone.
     taken = claimed[0].id
     with store.engine.begin() as connection:
-        connection.execute(Reminder.__table__.update().where(Reminder.__table__.c.id == taken).values(status="pending"))
+        connection.execute(Reminder.__table__.update().where(Reminder.__table__.c.id == taken).values(status=ReminderStatus.PENDING))
     recorder = OutcomeRecorder(store)
     seen, stop = _statements(store.engine)
     try:
@@ -224,10 +225,10 @@ async def test_sends_that_finish_together_are_marked_sent_by_one_executemany(har
         stop()
     assert [entry for entry in seen if entry[0] == "UPDATE"] == [("UPDATE", True)]
     rows = {r.id: r for r in harness.rows(Reminder, Reminder.id.in_([r.id for r in claimed]))}
-    assert rows[taken].status == "pending" and rows[taken].telegram_message_id is None
+    assert rows[taken].status == ReminderStatus.PENDING and rows[taken].telegram_message_id is None
     for n, item in enumerate(claimed[1:], start=1):
         row = rows[item.id]
-        assert (row.status, row.telegram_message_id, row.claimed_until) == (SENT, 900 + n, None)
+        assert (row.status, row.telegram_message_id, row.claimed_until) == (ReminderStatus.SENT, 900 + n, None)
         assert row.sent_at == clock.now
 
 

@@ -11,19 +11,8 @@ from telegram import Update
 
 from bot.delivery import note_downtime, report_to_staff
 from jobs.dispatch import ChatPacer, DeliveryPolicy, retry_delay
-from jobs.storage.models import (
-    ACTIVE,
-    CANCELLED,
-    CLAIMED,
-    FAILED,
-    PENDING,
-    SENT,
-    SKIPPED,
-    UNREACHABLE,
-    Enrollment,
-    Patient,
-    Reminder,
-)
+from jobs.storage.models import Enrollment, Patient, Reminder
+from jobs.storage.states import PatientStatus, ReminderStatus
 from tests.conftest import PATIENT_ID, STAFF_ID
 
 SECOND = PATIENT_ID + 1
@@ -49,12 +38,12 @@ async def test_rate_limited_reminder_is_requeued_after_retry_after_without_count
     report = await harness.dispatch()
     assert report.rate_limited == 1
     row = _row(harness, (1, "evening_checkin"))
-    assert (row.status, row.attempts) == (PENDING, 0)
+    assert (row.status, row.attempts) == (ReminderStatus.PENDING, 0)
     assert row.due_at == clock.now + timedelta(seconds=7)
     clock.advance(seconds=7)
     report = await harness.dispatch()
-    assert _row(harness, (1, "evening_checkin")).status == SENT
-    assert _row(harness, (2, "evening_checkin")).status == SENT
+    assert _row(harness, (1, "evening_checkin")).status == ReminderStatus.SENT
+    assert _row(harness, (2, "evening_checkin")).status == ReminderStatus.SENT
 
 
 async def test_blocked_patient_becomes_unreachable_staff_told_once_others_unaffected(harness, fake_api, clock):
@@ -64,11 +53,11 @@ async def test_blocked_patient_becomes_unreachable_staff_told_once_others_unaffe
     report = await harness.dispatch()
     await report_to_staff(harness.services, harness.app.bot, report)
     patients = {p.id: p for p in harness.rows(Patient)}
-    assert patients[1].status == UNREACHABLE and patients[2].status == ACTIVE
-    assert _row(harness, (1, "evening_checkin")).status == FAILED
+    assert patients[1].status == PatientStatus.UNREACHABLE and patients[2].status == PatientStatus.ACTIVE
+    assert _row(harness, (1, "evening_checkin")).status == ReminderStatus.FAILED
     assert {r.status for r in harness.rows(Reminder, Reminder.patient_id == 1, Reminder.step_key != "expect",
-                                           Reminder.step_key != "evening_checkin")} == {CANCELLED}
-    assert _row(harness, (2, "evening_checkin")).status == SENT
+                                           Reminder.step_key != "evening_checkin")} == {ReminderStatus.CANCELLED}
+    assert _row(harness, (2, "evening_checkin")).status == ReminderStatus.SENT
     alerts = [t for t in fake_api.texts(STAFF_ID) if "blocked the bot" in t]
     assert len(alerts) == 1 and "Anna K" in alerts[0]
     clock.advance(days=1)
@@ -81,7 +70,7 @@ async def test_unblocking_makes_the_patient_reachable_and_replans_what_is_still_
     await _two_patients_due(harness, clock)
     fake_api.fail("sendMessage", status=403, description="Forbidden: bot was blocked by the user", chat_id=PATIENT_ID)
     await harness.dispatch()
-    assert harness.rows(Patient, Patient.id == 1)[0].status == UNREACHABLE
+    assert harness.rows(Patient, Patient.id == 1)[0].status == PatientStatus.UNREACHABLE
     clock.set_local(1, 8, 30)
     update = {"update_id": 9_000, "my_chat_member": {
         "chat": {"id": PATIENT_ID, "type": "private", "first_name": "Anna"},
@@ -91,9 +80,9 @@ async def test_unblocking_makes_the_patient_reachable_and_replans_what_is_still_
         "new_chat_member": {"status": "member", "user": {"id": 123456789, "is_bot": True, "first_name": "Aftercare"}},
     }}
     await harness.app.process_update(Update.de_json(update, harness.app.bot))
-    assert harness.rows(Patient, Patient.id == 1)[0].status == ACTIVE
+    assert harness.rows(Patient, Patient.id == 1)[0].status == PatientStatus.ACTIVE
     sun = _row(harness, (1, "sun_care"))
-    assert sun.status == PENDING  # came back: still valid
+    assert sun.status == ReminderStatus.PENDING  # came back: still valid
     clock.set_local(1, 9, 5)
     await harness.dispatch()
     assert "direct sunlight" in fake_api.texts(PATIENT_ID)[-1]
@@ -104,7 +93,7 @@ async def test_a_blocked_patient_writing_again_is_reachable(harness, fake_api, c
     fake_api.fail("sendMessage", status=403, description="Forbidden: bot was blocked by the user", chat_id=PATIENT_ID)
     await harness.dispatch()
     await harness.send(PATIENT_ID, "sorry, I blocked you by mistake")
-    assert harness.rows(Patient, Patient.id == 1)[0].status == ACTIVE
+    assert harness.rows(Patient, Patient.id == 1)[0].status == PatientStatus.ACTIVE
 
 
 async def test_bad_request_fails_that_reminder_with_the_reason_and_staff_are_told(harness, fake_api, clock):
@@ -113,8 +102,8 @@ async def test_bad_request_fails_that_reminder_with_the_reason_and_staff_are_tol
     report = await harness.dispatch()
     await report_to_staff(harness.services, harness.app.bot, report)
     row = _row(harness, (1, "evening_checkin"))
-    assert row.status == FAILED and "Chat not found" in row.outcome
-    assert _row(harness, (2, "evening_checkin")).status == SENT
+    assert row.status == ReminderStatus.FAILED and "Chat not found" in row.outcome
+    assert _row(harness, (2, "evening_checkin")).status == ReminderStatus.SENT
     assert any("could not be delivered" in t and "Chat not found" in t for t in fake_api.texts(STAFF_ID))
 
 
@@ -124,16 +113,16 @@ async def test_server_errors_are_retried_with_backoff_then_fail(harness, fake_ap
     fake_api.fail("sendMessage", status=502, description="Bad Gateway", chat_id=PATIENT_ID, times=10)
     await harness.dispatch()
     row = _row(harness, (1, "evening_checkin"))
-    assert (row.status, row.attempts) == (PENDING, 1)
+    assert (row.status, row.attempts) == (ReminderStatus.PENDING, 1)
     assert timedelta(seconds=15) <= row.due_at - clock.now <= timedelta(seconds=30)
     clock.now = row.due_at
     await harness.dispatch()
     row = _row(harness, (1, "evening_checkin"))
-    assert (row.status, row.attempts) == (PENDING, 2)
+    assert (row.status, row.attempts) == (ReminderStatus.PENDING, 2)
     clock.now = row.due_at
     await harness.dispatch()
     row = _row(harness, (1, "evening_checkin"))
-    assert (row.status, row.attempts) == (FAILED, 3) and "Bad Gateway" in row.outcome
+    assert (row.status, row.attempts) == (ReminderStatus.FAILED, 3) and "Bad Gateway" in row.outcome
 
 
 async def test_a_step_that_would_go_stale_while_retrying_is_skipped(harness, fake_api, clock):
@@ -143,7 +132,7 @@ async def test_a_step_that_would_go_stale_while_retrying_is_skipped(harness, fak
     fake_api.fail("sendMessage", status=500, description="Internal Server Error", chat_id=PATIENT_ID, times=3)
     await harness.dispatch()
     row = _row(harness, (1, "evening_checkin"))
-    assert row.status == SKIPPED and "stale while retrying" in row.outcome
+    assert row.status == ReminderStatus.SKIPPED and "stale while retrying" in row.outcome
 
 
 async def test_timeouts_and_dropped_connections_are_retried(harness, fake_api, clock):
@@ -156,10 +145,10 @@ async def test_timeouts_and_dropped_connections_are_retried(harness, fake_api, c
     assert report.retried == 2
     for patient_id in (1, 2):
         row = _row(harness, (patient_id, "evening_checkin"))
-        assert (row.status, row.attempts) == (PENDING, 1)
+        assert (row.status, row.attempts) == (ReminderStatus.PENDING, 1)
     clock.advance(minutes=1)
     await harness.dispatch()
-    assert {_row(harness, (p, "evening_checkin")).status for p in (1, 2)} == {SENT}
+    assert {_row(harness, (p, "evening_checkin")).status for p in (1, 2)} == {ReminderStatus.SENT}
 
 
 def test_retry_delays_grow_exponentially_with_jitter_and_a_cap():
@@ -194,7 +183,7 @@ async def test_wrong_tokens_are_throttled(harness, fake_api):
         await harness.send(PATIENT_ID, f"/start WRONGWRONGWRONGWRONGWRONG{attempt}")
     await harness.send(PATIENT_ID, f"/start {token}")
     assert "Too many attempts" in fake_api.texts(PATIENT_ID)[-1]
-    assert harness.rows(Patient)[0].status != ACTIVE
+    assert harness.rows(Patient)[0].status != PatientStatus.ACTIVE
 
 
 async def test_staff_get_one_summary_after_downtime(harness, fake_api, clock):
@@ -263,8 +252,8 @@ async def test_a_stop_request_halts_the_sends_of_a_claimed_batch_that_have_not_b
     report = await run_dispatch(harness.services, harness.app.bot, should_stop=should_stop)
     assert report.sent == 1 and report.released == 5
     assert len(fake_api.calls_to("sendMessage")) == sent_before + 1
-    assert not harness.rows(Reminder, Reminder.status == "claimed")
-    assert len(harness.rows(Reminder, Reminder.step_key == "evening_checkin", Reminder.status == PENDING)) == 5
+    assert not harness.rows(Reminder, Reminder.status == ReminderStatus.CLAIMED)
+    assert len(harness.rows(Reminder, Reminder.step_key == "evening_checkin", Reminder.status == ReminderStatus.PENDING)) == 5
 
 
 async def test_a_failed_outcome_write_stops_the_run_only_after_every_send_in_flight_is_recorded(
@@ -293,8 +282,8 @@ async def test_a_failed_outcome_write_stops_the_run_only_after_every_send_in_fli
                                     clinic=harness.services.clinic, now=clock.now,
                                     policy=harness.services.policy, pacer=dispatch.ChatPacer(0))
     # The error came up only once patient 2's send had finished and been recorded.
-    assert _row(harness, (2, "evening_checkin")).status == SENT
-    assert _row(harness, (1, "evening_checkin")).status == CLAIMED  # its lease will bring it back
+    assert _row(harness, (2, "evening_checkin")).status == ReminderStatus.SENT
+    assert _row(harness, (1, "evening_checkin")).status == ReminderStatus.CLAIMED  # its lease will bring it back
 
 
 async def test_a_failed_outcome_write_halts_the_sends_not_yet_begun_like_a_429(harness, fake_api, clock):
@@ -330,7 +319,7 @@ def test_a_skipped_reason_is_cut_to_the_column_like_failed_and_retried(harness, 
 
     store = harness.services.store
     with harness.session() as session:  # one pending row, due now, of an active linked patient
-        patient = Patient(name="Long", status=ACTIVE, chat_id=PATIENT_ID, timezone="UTC", created_at=clock.now)
+        patient = Patient(name="Long", status=PatientStatus.ACTIVE, chat_id=PATIENT_ID, timezone="UTC", created_at=clock.now)
         session.add(patient)
         session.flush()
         enrollment = Enrollment(patient_id=patient.id, session_at=clock.now, protocol_name="microneedling",
@@ -343,7 +332,7 @@ def test_a_skipped_reason_is_cut_to_the_column_like_failed_and_retried(harness, 
     [claimed] = store.call(claim_due, now=clock.now, limit=5, lease=timedelta(minutes=5))
     store.call(record_skipped, reminder_id=claimed.id, reason="stale while retrying (" + "x" * 400 + ")")
     [row] = harness.rows(Reminder, Reminder.id == claimed.id)
-    assert row.status == SKIPPED and len(row.outcome) == 200  # VARCHAR(200): PostgreSQL refused the whole write
+    assert row.status == ReminderStatus.SKIPPED and len(row.outcome) == 200  # VARCHAR(200): PostgreSQL refused the whole write
 
 
 async def test_the_summary_after_downtime_counts_every_pass_until_caught_up(harness, fake_api, clock):

@@ -33,12 +33,13 @@ from jobs.care.answers import REBOOK_ANSWERS, answer_rebook
 from jobs.care.planning import QuietHours
 from jobs.patients.enrollment import enroll_patient
 from jobs.patients.invites import confirm_switch, decline_switch, redeem_invite
-from jobs.patients.lifecycle import CURRENT_STATUSES, CancelReason, PatientStatus, ReminderStatus
+from jobs.patients.reminder_moves import CancelReason
 from jobs.patients.self_service import erase_patient, mark_reachable, mark_unreachable, set_paused, stop_patient
 from jobs.refusal import Refusal
 from jobs.staff.console import cancel_patient, clinic_stats, record_next_session, reinvite, reopen_patient
 from jobs.storage.db import make_engine, upgrade
 from jobs.storage.models import Patient, Reminder
+from jobs.storage.states import CURRENT_STATUSES, PatientStatus, ReminderStatus
 from messages.catalog import load_catalog
 from messages.protocol import KIND_REBOOK
 from tests.conftest import in_ci

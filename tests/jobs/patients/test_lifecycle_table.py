@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from jobs.patients.lifecycle import TRANSITIONS, LifecycleEvent, PatientStatus, transition_table_markdown
+from jobs.patients.lifecycle import TRANSITIONS, LifecycleEvent
+from jobs.patients.lifecycle_table import transition_table_markdown
+from jobs.storage.states import PatientStatus
 
 PAGE = Path(__file__).resolve().parents[3] / "docs" / "patients.md"
 
