@@ -317,6 +317,9 @@ async def console_command(update: Update, context: AftercareContext) -> None:
     """``/console`` (private chats): a one-time sign-in link for a browser; with HTTPS, the Mini App too."""
     services = context.services
     settings = services.settings
+    message = update.effective_message
+    if message is None:
+        return
     if settings.http_port is None:
         await context.reply("console_no_http")
         return
@@ -325,9 +328,8 @@ async def console_command(update: Update, context: AftercareContext) -> None:
     log.info("console: sign-in link made for staff %s", staffer.user_id)
     link = f"{settings.console_base}/console/login/{token}"
     # No preview: a preview fetched by Telegram's servers would open the one-time link before staff do.
-    await update.effective_message.reply_html(context.text("console_link", link=link,
-                                                           hours=settings.console_session_hours),
-                                              link_preview_options=LinkPreviewOptions(is_disabled=True))
+    await message.reply_html(context.text("console_link", link=link, hours=settings.console_session_hours),
+                             link_preview_options=LinkPreviewOptions(is_disabled=True))
     if settings.console_over_https:
         keyboard = InlineKeyboardMarkup([[InlineKeyboardButton(context.text("console_button_open"),
                                                                web_app=WebAppInfo(console_app_url(settings)))]])

@@ -198,15 +198,16 @@ class ConsoleLogin(SQLModel, table=True):
     """A one-time sign-in link to the staff console (``/console``): single use, minutes long. Only its hash is kept."""
 
     __tablename__ = "console_login"
+    # Field(sa_type=...) rather than _utc(): the same column, typed for mypy.
 
     id: int | None = Field(default=None, primary_key=True)
     token_hash: str = Field(max_length=64, unique=True)
     user_id: int = Field(sa_column=Column(BigInteger, nullable=False))
     # The name Telegram gave the staff member when they asked (shown as "taken by" in the console).
     name: str = Field(default="", max_length=200)
-    created_at: datetime = _utc()
-    expires_at: datetime = _utc()
-    used_at: datetime | None = _utc(default=None, nullable=True)
+    created_at: datetime = Field(sa_type=UTCDateTime)
+    expires_at: datetime = Field(sa_type=UTCDateTime)
+    used_at: datetime | None = Field(default=None, sa_type=UTCDateTime, nullable=True)
 
 
 class ConsoleSession(SQLModel, table=True):
@@ -218,8 +219,8 @@ class ConsoleSession(SQLModel, table=True):
     token_hash: str = Field(max_length=64, unique=True)
     user_id: int = Field(sa_column=Column(BigInteger, nullable=False, index=True))
     name: str = Field(default="", max_length=200)
-    created_at: datetime = _utc()
-    expires_at: datetime = _utc()
+    created_at: datetime = Field(sa_type=UTCDateTime)
+    expires_at: datetime = Field(sa_type=UTCDateTime)
 
 
 class RelayLink(SQLModel, table=True):

@@ -64,7 +64,8 @@ from jobs.staff.console import (
 )
 from jobs.staff.console_access import create_login, end_session, redeem_login
 from jobs.staff.inbox import InboxStatus, inbox_stats, open_items, resolve_item, take_item
-from jobs.storage.models import ACTIVE, AWAITING_LINK, OPEN_STATES, Patient, Photo
+from jobs.storage.models import Patient, Photo
+from jobs.storage.states import OPEN_REMINDER_STATES, PatientStatus
 
 log = logging.getLogger(__name__)
 
@@ -200,8 +201,8 @@ async def logout(request: web.Request) -> web.Response:
 def _today_read(session, *, since, limit: int, now, protocols, default):
     rows, total = open_items(session, limit=limit)  # /inbox's list: open and taken, oldest first
     # /patients awaiting_link: enrolled, invite not opened yet, newest first.
-    waiting, waiting_total = list_patients(session, which=AWAITING_LINK, page=0, page_size=PAGE_SIZE, now=now,
-                                           protocols=protocols, default=default)
+    waiting, waiting_total = list_patients(session, which=PatientStatus.AWAITING_LINK.value, page=0,
+                                           page_size=PAGE_SIZE, now=now, protocols=protocols, default=default)
     return rows, total, enrolled_between(session, since=since, now=now), waiting, waiting_total
 
 
@@ -309,8 +310,8 @@ async def patients(request: web.Request) -> web.Response:
     """Search by name or number (accents and case ignored), or one of the chat's status lists, in pages."""
     services = _services(request)
     query_text = request.query.get("q", "")
-    which = request.query.get("which", ACTIVE)
-    which = which if which in PATIENT_FILTERS else ACTIVE
+    which = request.query.get("which", PatientStatus.ACTIVE.value)
+    which = which if which in PATIENT_FILTERS else PatientStatus.ACTIVE.value
     try:
         page = max(0, min(int(request.query.get("page", "0")), 10_000))
     except ValueError:
@@ -563,7 +564,7 @@ async def stats(request: web.Request) -> web.Response:
     summary = Markup("\n").join([
         _text(request, "stats_text", days=count * 7, enrolled=whole.enrolled, linked=whole.linked,
               sent=whole.messages["sent"], skipped=whole.messages["skipped"], failed=whole.messages["failed"],
-              pending=sum(whole.messages[state] for state in OPEN_STATES), fine=whole.answers["fine"],
+              pending=sum(whole.messages[state] for state in OPEN_REMINDER_STATES), fine=whole.answers["fine"],
               red=whole.answers["red"], worried=whole.answers["worried"], escalations=whole.escalations,
               booked=whole.booked, offered=whole.rebook_offered, rate=rate),
         _text(request, "stats_checkins", **checkin_values(services, locale, whole_checkins)),
