@@ -78,10 +78,12 @@ def list_patients(session: Session, *, which: str, page: int, page_size: int, no
     return [PatientRow(patient, enrollment) for patient, enrollment in rows], total
 
 
-def enrolled_between(session: Session, *, since: datetime, now: datetime) -> list[Patient]:
-    """Patients enrolled between ``since`` and ``now`` (the console's "today"), oldest first; erased ones never."""
-    return list(session.exec(select(Patient).where(Patient.created_at >= since, Patient.created_at <= now,
-                                                   Patient.status != DELETED).order_by(col(Patient.id))))
+def enrolled_between(session: Session, *, since: datetime, now: datetime, limit: int) -> tuple[list[Patient], int]:
+    """Patients enrolled between ``since`` and ``now`` (the console's "today"), the newest ``limit`` of them
+    newest first, and how many there are; erased ones never."""
+    where = (Patient.created_at >= since, Patient.created_at <= now, Patient.status != DELETED)
+    total = session.exec(select(func.count()).select_from(Patient).where(*where)).one()
+    return list(session.exec(select(Patient).where(*where).order_by(col(Patient.id).desc()).limit(limit))), total
 
 
 def fold(text: str) -> str:

@@ -50,6 +50,7 @@ class Identity:
     staffer: Staffer
     via: str
     session_key: str  # what the CSRF token is bound to
+    locale: str  # the pages' language: the Telegram user's (Mini App), else STAFF_LANGUAGE
 
     @property
     def user_id(self) -> int:
@@ -118,7 +119,9 @@ async def identify(request: web.Request) -> Identity | None:
         if not await services.is_staff(user["id"]):
             log.warning("console: Mini App request from non-staff user %s", user["id"])
             return None
-        return Identity(Staffer(user["id"], _name(user)), "tma", f"tma:{user['id']}")
+        language = user.get("language_code") if isinstance(user.get("language_code"), str) else None
+        return Identity(Staffer(user["id"], _name(user)), "tma", f"tma:{user['id']}",
+                        services.catalog.resolve_locale(language))
     token = request.cookies.get(COOKIE, "")
     if not token:
         return None
@@ -130,7 +133,7 @@ async def identify(request: web.Request) -> Identity | None:
         ended = await write(request, end_sessions_of, user_id=user_id)
         log.warning("console: %d session(s) of user %s ended: no longer staff", ended, user_id)
         return None
-    return Identity(Staffer(user_id, name or str(user_id)), "cookie", hash_token(token))
+    return Identity(Staffer(user_id, name or str(user_id)), "cookie", hash_token(token), services.staff_locale)
 
 
 def _csrf_key(bot_token: str) -> bytes:

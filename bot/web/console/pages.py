@@ -86,7 +86,9 @@ def _services(request: web.Request) -> Services:
 
 
 def _locale(request: web.Request) -> str:
-    return _services(request).staff_locale
+    """The signed-in staff member's language (the Mini App's user's), else STAFF_LANGUAGE."""
+    identity = request.get(IDENTITY)
+    return identity.locale if identity is not None else _services(request).staff_locale
 
 
 def _text(request: web.Request, key: str, /, **values: object) -> Markup:
@@ -203,7 +205,8 @@ def _today_read(session, *, since, limit: int, now, protocols, default):
     # /patients awaiting_link: enrolled, invite not opened yet, newest first.
     waiting, waiting_total = list_patients(session, which=PatientStatus.AWAITING_LINK.value, page=0,
                                            page_size=PAGE_SIZE, now=now, protocols=protocols, default=default)
-    return rows, total, enrolled_between(session, since=since, now=now), waiting, waiting_total
+    enrolled, enrolled_total = enrolled_between(session, since=since, now=now, limit=PAGE_SIZE)
+    return rows, total, enrolled, enrolled_total, waiting, waiting_total
 
 
 @staff_page
@@ -214,7 +217,7 @@ async def today(request: web.Request) -> web.Response:
     zone = services.settings.clinic_timezone
     local = now.astimezone(zone)
     since = local.replace(hour=0, minute=0, second=0, microsecond=0)
-    rows, total, enrolled_today, waiting, waiting_total = await write(
+    rows, total, enrolled_today, enrolled_total, waiting, waiting_total = await write(
         request, _today_read, since=since, limit=INBOX_LIMIT, now=now, protocols=services.catalog.protocols,
         default=services.catalog.protocol())
     locale = _locale(request)
@@ -225,7 +228,8 @@ async def today(request: web.Request) -> web.Response:
         "mine": row.item.taken_by == request[IDENTITY].user_id,
     } for row in rows]
     return _render(request, "today.html", {
-        "items": items, "total": total, "enrolled_today": enrolled_today, "waiting": waiting,
+        "items": items, "total": total, "enrolled_today": enrolled_today, "enrolled_total": enrolled_total,
+        "waiting": waiting,
         "waiting_total": waiting_total, "notice": _notice(request),
         "date": services.catalog.format_date(locale, local)})
 

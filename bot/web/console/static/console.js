@@ -38,6 +38,17 @@
     }
   }
 
+  // A patient's photo is fetched through the bot when shown. In Telegram an <img> cannot carry the
+  // initData header, so the picture is fetched with it and shown from memory.
+  function loadPhotos() {
+    document.querySelectorAll("img[data-photo]:not([src])").forEach(function (img) {
+      if (!inTelegram) { img.src = img.dataset.photo; return; }
+      fetch(img.dataset.photo, {headers: {"Authorization": "tma " + tg.initData}})
+        .then(function (answer) { return answer.ok ? answer.blob() : null; })
+        .then(function (blob) { if (blob) { img.src = URL.createObjectURL(blob); } });
+    });
+  }
+
   function go(path) {
     window.htmx.ajax("GET", path, {target: "body", swap: "innerHTML"});
   }
@@ -60,10 +71,12 @@
       else { shell.removeAttribute("hidden"); }
     } else {
       setUpButtons();
+      loadPhotos();
     }
   }
 
   document.addEventListener("htmx:afterSettle", setUpButtons);
+  document.addEventListener("htmx:afterSettle", loadPhotos);
   document.addEventListener("click", function (event) {
     var target = event.target.closest("[data-print]");
     if (target) { event.preventDefault(); window.print(); }

@@ -66,11 +66,12 @@ async def csrf_of(web: TestClient, path: str = "/console/", **kwargs) -> str:
     return match.group(1)
 
 
-def init_data(bot: BotHarness, user_id: int = STAFF_ID, *, signed_at: float | None = None, **extra: str) -> str:
+def init_data(bot: BotHarness, user_id: int = STAFF_ID, *, signed_at: float | None = None, user_language: str = "en",
+              **extra: str) -> str:
     """initData as Telegram signs it for ``user_id``, at ``signed_at`` (the harness clock's now by default)."""
     moment = signed_at if signed_at is not None else bot.clock().timestamp()
     fields = {"query_id": "AAH" + "x" * 10, "auth_date": str(int(moment)),
-              "user": json.dumps({"id": user_id, "first_name": "Marta", "last_name": "R", "language_code": "en"},
+              "user": json.dumps({"id": user_id, "first_name": "Marta", "last_name": "R", "language_code": user_language},
                                  separators=(",", ":")), **extra}
     return sign_init_data(fields, bot_token=bot.services.settings.bot_token)
 

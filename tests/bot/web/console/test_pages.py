@@ -171,3 +171,28 @@ async def test_protocols_show_the_plan_with_its_texts_in_any_language(console_bo
     assert "Ana" in html  # the sample patient's name in the Spanish texts
     refused = await (await web.get("/console/protocols", params={"at": "whenever"})).text()
     assert 'class="refusal"' in refused
+
+
+async def test_a_photo_is_fetched_from_telegram_when_shown_and_never_kept(console_bot, web, fake_api):
+    from jobs.storage.models import Photo, Reminder
+
+    await console_bot.link()
+    (reminder, *_) = console_bot.rows(Reminder)
+    with console_bot.session() as session:
+        session.add(Photo(reminder_id=reminder.id, patient_id=reminder.patient_id, file_id="patient-photo-1",
+                          received_at=console_bot.clock()))
+        session.add(Photo(reminder_id=reminder.id, patient_id=reminder.patient_id, file_id="gone-from-telegram",
+                          received_at=console_bot.clock()))
+        session.commit()
+    fake_api.add_file("patient-photo-1", b"\xff\xd8\xff jpeg bytes")
+    await sign_in(console_bot, web)
+    html = await (await web.get(f"/console/patients/{reminder.patient_id}")).text()
+    assert 'data-photo="/console/photos/1"' in html and 'data-photo="/console/photos/2"' in html
+    response = await web.get("/console/photos/1")
+    assert response.status == 200 and await response.read() == b"\xff\xd8\xff jpeg bytes"
+    assert response.headers["Cache-Control"] == "no-store" and response.content_type == "image/jpeg"
+    assert [call.params["file_id"] for call in fake_api.calls_to("getFile")] == ["patient-photo-1"]
+    assert (await web.get("/console/photos/2")).status == 502
+    assert (await web.get("/console/photos/99")).status == 404
+    web.session.cookie_jar.clear()
+    assert (await web.get("/console/photos/1")).status == 401

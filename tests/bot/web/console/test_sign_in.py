@@ -224,3 +224,10 @@ async def test_without_the_http_side_console_says_it_is_off(console_bot, fake_ap
     await console_bot.send(STAFF_ID, "/console")
     assert "HTTP_PORT" in fake_api.sent_messages(STAFF_ID)[-1].params["text"]
     assert console_bot.rows(ConsoleLogin) == []
+
+
+async def test_the_mini_app_speaks_its_users_language(console_bot, web):
+    data = init_data(console_bot, user_language="es")
+    html = await (await web.get("/console/", headers=tma(data))).text()
+    assert '<html lang="es">' in html and "Bandeja" in html
+    assert '<html lang="en">' in await (await web.get("/console/", headers=tma(init_data(console_bot)))).text()
