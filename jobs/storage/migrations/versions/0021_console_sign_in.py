@@ -1,4 +1,4 @@
-"""The staff console's sign-in links and browser sessions (hashes only)
+"""The staff console's sign-in links and browser sessions (hashes only); reminders sent in a period, indexed
 
 Revision ID: 0021
 Revises: 0015
@@ -42,9 +42,12 @@ def upgrade() -> None:
         sa.UniqueConstraint('token_hash'),
     )
     op.create_index(op.f('ix_console_session_user_id'), 'console_session', ['user_id'], unique=False)
+    # /stats and the console's weekly charts count what was sent in a period.
+    op.create_index('ix_reminder_status_sent', 'reminder', ['status', 'sent_at'], unique=False)
 
 
 def downgrade() -> None:
+    op.drop_index('ix_reminder_status_sent', table_name='reminder')
     op.drop_index(op.f('ix_console_session_user_id'), table_name='console_session')
     op.drop_table('console_session')
     op.drop_table('console_login')
