@@ -101,8 +101,17 @@ def _render(request: web.Request, template: str, context: dict, *, status: int =
     base = {"t": lambda key, **values: _text(request, key, **values), "identity": identity,
             "csrf": csrf_token(request, identity) if identity else "", "csrf_field": CSRF_FIELD,
             "path": request.path, "clinic": _services(request).clinic_name(_locale(request)),
-            "notice": None, "field": None}
+            "notice": None, "field": None, "up": _up(request.path)}
     return aiohttp_jinja2.render_template(template, request, {**base, **context}, status=status)
+
+
+def _up(path: str) -> str | None:
+    """The page "back" leads to (Telegram's BackButton): a patient's pages to the list, the rest to today."""
+    if path.rstrip("/") == "/console":
+        return None
+    if path.startswith("/console/patients/"):
+        return "/console/patients"
+    return "/console/"
 
 
 def _refused(request: web.Request, refusal: Refusal) -> Markup:

@@ -5,7 +5,7 @@
   "use strict";
   var tg = window.Telegram && window.Telegram.WebApp;
   var inTelegram = !!(tg && tg.initData);
-  var pages = [];  // the Mini App's own history: Telegram's BackButton walks it
+  var up = null;  // where Telegram's BackButton leads from this page (the page says: data-up)
   var mainAction = null;
 
   document.addEventListener("htmx:configRequest", function (event) {
@@ -17,9 +17,8 @@
 
   function setUpButtons() {
     if (!inTelegram) { return; }
-    var path = (document.querySelector("[data-page]") || {dataset: {}}).dataset.page || "/console/";
-    if (pages[pages.length - 1] !== path) { pages.push(path); }
-    if (pages.length > 1) { tg.BackButton.show(); } else { tg.BackButton.hide(); }
+    up = (document.querySelector("[data-page]") || {dataset: {}}).dataset.up || null;
+    if (up) { tg.BackButton.show(); } else { tg.BackButton.hide(); }
     var element = primary();
     if (mainAction) { tg.MainButton.offClick(mainAction); mainAction = null; }
     if (element) {
@@ -59,10 +58,7 @@
       document.documentElement.classList.add("in-telegram");
       tg.ready();
       tg.expand();
-      tg.BackButton.onClick(function () {
-        pages.pop();
-        go(pages.pop() || "/console/");
-      });
+      tg.BackButton.onClick(function () { if (up) { go(up); } });
       // No address bar in Telegram, and a reload would lose the header: the URL stays the entry's.
       document.body.setAttribute("hx-push-url", "false");
     }

@@ -182,12 +182,20 @@ async def test_the_console_as_a_mini_app(console_bot, web, browser):
     assert (await events("web_app_setup_main_button"))[-1]["text"] == "Search"
     # Pressing MainButton (Telegram's event) runs the page's action: the search.
     await page.get_by_label("Name or number").fill("anna")
+    assert await poll(lambda: events("web_app_setup_main_button"), lambda mains: mains[-1].get("text") == "Search")
     await page.evaluate("window.Telegram.WebView.receiveEvent('main_button_pressed')")
     await page.get_by_role("link", name="Anna K").wait_for()
-    # Pressing BackButton goes back to today.
+    # Pressing BackButton goes up: from a patient to the list, from the list to today.
+    await page.get_by_role("link", name="Anna K").click()
+    await page.get_by_role("heading", name="Anna K (#1)").wait_for()
+    assert await poll(lambda: events("web_app_setup_main_button"), lambda mains: mains[-1].get("text") == "Send")
+    await page.evaluate("window.Telegram.WebView.receiveEvent('back_button_pressed')")
+    await page.get_by_label("Name or number").wait_for()
+    # Settled (the page's buttons are set up after the swap): the list's MainButton is back.
+    assert await poll(lambda: events("web_app_setup_main_button"), lambda mains: mains[-1].get("text") == "Search")
     await page.evaluate("window.Telegram.WebView.receiveEvent('back_button_pressed')")
     await page.get_by_role("heading", name="Inbox — 0 open or taken").wait_for()
-    assert await poll(lambda: events("web_app_setup_back_button"), lambda backs: not backs[-1]["is_visible"]), await page.evaluate("window.__events")
+    assert await poll(lambda: events("web_app_setup_back_button"), lambda backs: not backs[-1]["is_visible"]), (await page.evaluate("window.__events"))[-6:]
     await context.close()
 
 
