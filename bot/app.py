@@ -24,7 +24,7 @@ from telegram.ext import (
     filters,
 )
 
-from bot.access import staff_only
+from bot.access import AuditedApplication, staff_only
 from bot.callbacks import ButtonHandler
 from bot.commands import COMMANDS, Audience, Command
 from bot.context import CONTEXT_TYPES
@@ -63,7 +63,8 @@ from bot.services import SERVICES_KEY, Services, utc_now
 from bot.settings import Settings, SettingsError
 from jobs import buttons
 from jobs.dispatch import DeliveryPolicy
-from jobs.storage.db import HANDLER_BUSY_TIMEOUT_MS, Store, make_engine, upgrade
+from jobs.storage.db import HANDLER_BUSY_TIMEOUT_MS, Store, make_engine
+from jobs.storage.db import migrate as migrate_schema
 from messages.catalog import Catalog, load_catalog
 
 log = logging.getLogger(__name__)
@@ -140,7 +141,7 @@ def build_services(settings: Settings, *, clock: Callable[[], datetime] = utc_no
     catalog = load_messages(settings)
     engine = make_engine(settings.database_url)
     if migrate:
-        upgrade(engine)
+        migrate_schema(engine)  # under a lock: instances started together never race (refuses a newer schema)
         log.info("database schema is up to date (%s)", engine.url.get_backend_name())
     # Handlers wait briefly for a locked SQLite file, then say "busy"; the dispatcher waits longer.
     store = Store(engine, busy_timeout_ms=HANDLER_BUSY_TIMEOUT_MS)
@@ -155,6 +156,8 @@ def build_application(settings: Settings, services: Services | None = None) -> A
     updates_request = AiohttpRequest(connection_pool_size=1)
     builder = (
         ApplicationBuilder()
+        # Each update's handlers know who acts, for the audit trail (bot/access.py).
+        .application_class(AuditedApplication)
         .token(settings.bot_token)
         # 30 messages/s overall as one message every 1/30 s: the default bucket of 30 lets a burst
         # of 30 go at once on top of the steady rate, which Telegram answers with 429s (bench/).

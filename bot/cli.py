@@ -1,7 +1,9 @@
 """The ``aftercare`` command: run the bot, preview a protocol's timeline, check the set-up, migrate.
 
 The entry point only loads ``.env``, builds and runs; a bad setting or message file ends it with
-one line naming the key (exit status 2), never with a traceback.
+one line naming the key (exit status 2), never with a traceback. The operator's commands (audit,
+backup, restore, migrate) live in ``bot/cli_ops.py``; every command but ``run`` acts, for the audit
+trail, as the operator at the shell.
 """
 
 from __future__ import annotations
@@ -17,7 +19,9 @@ from pathlib import Path
 from dotenv import dotenv_values
 from sqlalchemy.exc import SQLAlchemyError
 
+from bot import cli_ops
 from bot.settings import Settings, SettingsError, unknown_keys
+from jobs.ops import audit
 from jobs.storage.db import StorageError
 from messages.errors import MessageFileError
 
@@ -64,6 +68,22 @@ def _main(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
         for line in unknown_keys(file_values):
             print(f"aftercare: warning: .env: {line}", file=sys.stderr)
     env = {**file_values, **os.environ}
+    with audit.acting(_operator() if command != "run" else audit.SYSTEM):
+        return _command(command, env, args, parser)
+
+
+def _operator() -> audit.Who:
+    """The person at the shell, by their login name (the audit trail's "who" for the command line)."""
+    import getpass
+
+    try:
+        name = getpass.getuser()
+    except (KeyError, OSError):  # no name for this uid (a container)
+        name = f"uid {os.getuid()}"
+    return audit.Who(audit.ActorKind.OPERATOR, audit.Face.CLI, name=name)
+
+
+def _command(command: str, env: dict[str, str], args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     try:
         if command == "run":
             return _run(env)
@@ -83,6 +103,9 @@ def _main(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
             return _export(env, args)
         if command == "api-key":
             return _api_key(env, args)
+        status = cli_ops.run(command, env, args)
+        if status is not None:
+            return status
     except (SettingsError, MessageFileError) as exc:
         print(f"aftercare: {exc}", file=sys.stderr)
         return 2
@@ -134,6 +157,7 @@ def _parser() -> argparse.ArgumentParser:
     keys = commands.add_parser("api-key", help="keys for the HTTP API: create (shown once), list, revoke")
     keys.add_argument("action", choices=["create", "list", "revoke"])
     keys.add_argument("name", nargs="?", help="create/revoke: the key's name, e.g. the system that uses it")
+    cli_ops.add_parsers(commands)
     db = commands.add_parser("db", help="database migrations, and copying to another database")
     db.add_argument("action", choices=["upgrade", "current", "copy-to"],
                     help="upgrade: apply migrations; current: show the schema version; "
@@ -268,7 +292,7 @@ def _api_key(env: dict[str, str], args: argparse.Namespace) -> int:
     from bot.app import load_messages
     from jobs.ops.api_keys import create_key, list_keys, revoke_key
     from jobs.refusal import Refusal
-    from jobs.storage.db import Store, make_engine, upgrade
+    from jobs.storage.db import Store, make_engine, migrate
 
     settings = Settings.from_env(env, require_token=False)
     if args.action != "list" and not args.name:
@@ -278,7 +302,7 @@ def _api_key(env: dict[str, str], args: argparse.Namespace) -> int:
     catalog = load_messages(settings)
     engine = make_engine(settings.database_url)
     try:
-        upgrade(engine)
+        migrate(engine)
         store = Store(engine)
         now = datetime.now(UTC)
         if args.action == "create":
@@ -320,7 +344,14 @@ def _check(env: dict[str, str], *, telegram: bool = False, env_file: Path | None
     import asyncio
 
     from bot.app import load_messages
-    from jobs.storage.db import current_revision, head_revision, make_engine, sqlite_file, sqlite_files
+    from jobs.storage.db import (
+        current_revision,
+        head_revision,
+        known_revisions,
+        make_engine,
+        sqlite_file,
+        sqlite_files,
+    )
 
     settings = Settings.from_env(env)
     catalog = load_messages(settings)
@@ -345,8 +376,12 @@ def _check(env: dict[str, str], *, telegram: bool = False, env_file: Path | None
             print("database: empty; `aftercare run` (or `aftercare db upgrade`) creates the schema")
         elif current == head:
             _print_health(settings)
-        elif current != head:
-            print("aftercare: database: the schema is behind; `aftercare run` or `aftercare db upgrade` migrates it",
+        elif current not in known_revisions(engine):
+            print(f"aftercare: database: the schema ({current}) is newer than this version of the bot knows "
+                  f"({head}): install the version that migrated it", file=sys.stderr)
+            return 1
+        else:
+            print("aftercare: database: the schema is behind; `aftercare run` or `aftercare migrate` migrates it",
                   file=sys.stderr)
             return 1
     for warning in setup_warnings(settings, catalog):
@@ -440,14 +475,14 @@ async def _check_staff_chat(bot, chat_id: int) -> None:
 
 
 def _db(env: dict[str, str], args: argparse.Namespace) -> int:
-    from jobs.storage.db import current_revision, head_revision, make_engine, upgrade
+    from jobs.storage.db import current_revision, head_revision, make_engine, migrate
 
     settings = Settings.from_env(env, require_token=False)
     engine = make_engine(settings.database_url)
     if args.action == "copy-to":
         return _copy_to(engine, args)
     if args.action == "upgrade":
-        upgrade(engine)
+        migrate(engine)
     print(f"current: {current_revision(engine) or 'empty'} (head: {head_revision(engine)})")
     return 0
 
@@ -518,23 +553,6 @@ def _bot_username(settings: Settings) -> str | None:
     return None
 
 
-def _database(settings: Settings):
-    """The engine of DATABASE_URL, which must be at the current schema; None (said why) otherwise."""
-    from jobs.storage.db import current_revision, head_revision, make_engine, sqlite_file
-
-    database_file = sqlite_file(settings.database_url)
-    if database_file is not None and not database_file.exists():
-        print(f"aftercare: DATABASE_URL: no database yet ({database_file}); `aftercare db upgrade` creates it",
-              file=sys.stderr)
-        return None
-    engine = make_engine(settings.database_url)
-    if current_revision(engine) != head_revision(engine):
-        print("aftercare: database: the schema is behind; run `aftercare db upgrade` first", file=sys.stderr)
-        engine.dispose()
-        return None
-    return engine
-
-
 def _import(env: dict[str, str], args: argparse.Namespace) -> int:
     from bot.app import load_messages
     from bot.bulk_import import run_import
@@ -542,7 +560,7 @@ def _import(env: dict[str, str], args: argparse.Namespace) -> int:
 
     settings = Settings.from_env(env, require_token=False)
     catalog = load_messages(settings)
-    engine = _database(settings)
+    engine = cli_ops.database_at_head(settings)
     if engine is None:
         return 2
     try:
@@ -595,7 +613,7 @@ def _export(env: dict[str, str], args: argparse.Namespace) -> int:
     from jobs.data.exporting import ExportError, export_csv, export_fhir
 
     settings = Settings.from_env(env, require_token=False)
-    engine = _database(settings)
+    engine = cli_ops.database_at_head(settings)
     if engine is None:
         return 2
     try:

@@ -25,6 +25,7 @@ from jobs.care.escalation import days_since_session
 from jobs.care.silence import Silence
 from jobs.dispatch import ClaimedReminder, DispatchReport, dispatch_due
 from jobs.intake import open_count, prune_updates
+from jobs.ops import audit
 from jobs.ops.health import beat, last_beat, queue_counts
 from jobs.staff.inbox import due_for_raising, note_raised
 from jobs.staff.membership import staff_members
@@ -172,11 +173,20 @@ async def heartbeat_job(context: AftercareContext) -> None:
 
 
 async def prune_job(context: AftercareContext) -> None:
-    """Delete handled updates older than UPDATE_RETENTION_HOURS (kept so a re-delivery is recognised)."""
+    """Delete handled updates older than UPDATE_RETENTION_HOURS (kept so a re-delivery is recognised), and
+    the audit trail's months older than AUDIT_RETENTION_DAYS."""
     services = context.services
     removed = await services.store.run(prune_updates, before=services.clock() - services.settings.update_retention)
     if removed:
         log.info("pruned %d handled updates", removed)
+    try:
+        removed = await services.store.run(audit.prune, retention=services.settings.audit_retention,
+                                           now=services.clock())
+    except audit.TamperedTrail as exc:
+        log.error("%s", exc)
+        return
+    if removed:
+        log.info("pruned %d audit rows older than %d days", removed, services.settings.audit_retention.days)
 
 
 async def raise_untaken(services: Services, bot) -> int:

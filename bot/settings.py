@@ -27,6 +27,7 @@ from sqlalchemy.exc import ArgumentError
 from jobs import inputs
 from jobs.care.clinic_hours import ClinicHours
 from jobs.care.planning import QuietHours
+from jobs.ops.audit import MIN_RETENTION_DAYS
 from messages.durations import parse_offset
 
 _TOKEN_SHAPE = re.compile(r"^\d{3,15}:[A-Za-z0-9_-]{20,}$")
@@ -70,6 +71,17 @@ def _integer(low: int, high: int, unit: Callable[[int], object] = int) -> Callab
             raise ValueError(f"{value} is outside {low}..{high}")
         return unit(value)
     return parse
+
+
+def _audit_retention(raw: str) -> timedelta:
+    # Health-data access logs are kept 6-12 months at least (CNIL); shorter would defeat their purpose.
+    try:
+        days = int(raw)
+    except ValueError:
+        raise ValueError(f"{raw!r} is not a whole number of days") from None
+    if days < MIN_RETENTION_DAYS:
+        raise ValueError(f"{days} days is too short: keep the audit trail at least {MIN_RETENTION_DAYS} days")
+    return timedelta(days=days)
 
 
 def _user_ids(raw: str) -> frozenset[int]:
@@ -230,6 +242,8 @@ class Settings:
     card_fonts: tuple[Path, ...] = setting("CARD_FONTS", _font_files, ())
     update_retention: timedelta = setting("UPDATE_RETENTION_HOURS",
                                           _integer(1, 24 * 30, lambda n: timedelta(hours=n)), timedelta(hours=24))
+    # How long the audit trail keeps a month of rows once all of it is this old (jobs/ops/audit.py).
+    audit_retention: timedelta = setting("AUDIT_RETENTION_DAYS", _audit_retention, timedelta(days=365))
 
     @property
     def webhook_secret_token(self) -> str:

@@ -40,6 +40,7 @@ from jobs.staff.console import (
     record_next_session,
     reinvite,
     reopen_patient,
+    view_patient,
 )
 from jobs.staff.console_access import create_login
 from jobs.staff.inbox import InboxStats, inbox_stats
@@ -140,7 +141,7 @@ async def patient_command(update: Update, context: AftercareContext) -> None:
     """``/patient <number or name>``: profile and full timeline."""
     services = context.services
     patient = await _patient_from_args(update, context, "patient_usage")
-    timeline = await services.store.run(patient_timeline, patient_id=patient.id)
+    timeline = await services.store.run(view_patient, patient_id=patient.id, now=services.clock())
     locale = context.locale
     lines = (profile_lines(services, locale, patient) + timeline_lines(services, locale, timeline)
              + history_lines(services, locale, timeline) + notes_lines(services, locale, timeline))

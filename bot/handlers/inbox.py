@@ -6,6 +6,7 @@ import logging
 
 from telegram import ReplyKeyboardRemove, Update
 
+from bot.access import note_refused
 from bot.context import AftercareContext
 from bot.inbox_views import refresh_items, staffer_of
 from bot.limits import MAX_TEXT, fits
@@ -30,6 +31,7 @@ async def inbox_button(update: Update, context: AftercareContext) -> None:
     query = update.callback_query
     button = context.button
     if not await services.is_staff(update.effective_user.id):
+        await note_refused(services)
         raise Refusal("not_your_button")
     staffer = staffer_of(update)
     if button.value == INBOX_TAKE:

@@ -13,6 +13,7 @@ from functools import partial
 from telegram import Update
 from telegram.error import BadRequest, TelegramError
 
+from bot.access import note_refused
 from bot.alerts import MAX_CAPTION, alert_staff, split_for_limit
 from bot.context import AftercareContext
 from bot.inbox_views import close_silence, refresh_items, staffer_of
@@ -67,6 +68,7 @@ async def photo_review_button(update: Update, context: AftercareContext) -> None
     button = context.button
     if not await services.is_staff(user.id):
         log.info("photo review button refused for user %s", user.id)
+        await note_refused(services)
         raise Refusal("not_your_button")
     review = Review(button.value)
     result = await services.store.run(review_photo, photo_id=button.number, review=review, staff_id=user.id,

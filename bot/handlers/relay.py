@@ -33,8 +33,8 @@ from jobs.inputs import storable_text
 from jobs.intake import has_effect, note_effect
 from jobs.patients.queries import current_enrollment
 from jobs.patients.self_service import mark_reachable, patient_for_chat
-from jobs.staff.inbox import InboxKind, take_by_reply
-from jobs.staff.relay import patient_for_relay
+from jobs.staff.inbox import InboxKind
+from jobs.staff.relay import patient_for_relay, staff_replied
 from jobs.staff.topics import add_note, edit_note, has_note, patient_of_topic
 from jobs.storage.states import PatientStatus
 
@@ -219,7 +219,7 @@ async def _reply_to_patient(update: Update, context, services: Services, patient
     else:
         await message.reply_html(services.text(staff, "relay_reply_done", name=patient.name))
     # Whoever answers the patient has the item that alert shows, if nobody had it yet: everyone sees so.
-    taken = await services.store.run(take_by_reply, chat_id=message.chat_id,
+    taken = await services.store.run(staff_replied, patient_id=patient.id, chat_id=message.chat_id,
                                      message_id=message.reply_to_message.message_id,
                                      staffer=staffer_of(update), now=services.clock())
     if taken is not None:

@@ -69,7 +69,7 @@ async def removestaff_command(update: Update, context: AftercareContext) -> None
     services = context.services
     locale = context.locale
     user_id = parse_user_id(context.args[0] if context.args else "", key="removestaff_usage")
-    removed = await services.store.run(remove_staff, user_id=user_id)
+    removed = await services.store.run(remove_staff, user_id=user_id, now=services.clock())
     log.info("admin %s removed staff %s: %s", update.effective_user.id, user_id, removed)
     await update.effective_message.reply_html(services.text(
         locale, "removestaff_done" if removed else "removestaff_unknown", user_id=user_id))

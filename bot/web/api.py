@@ -22,7 +22,7 @@ from jobs.inputs import parse_row_id
 from jobs.patients.enrollment import enroll_once
 from jobs.patients.enrollment_request import EnrollmentRules, read_enrollment, resolve_defaults
 from jobs.refusal import Refusal
-from jobs.staff.console import patient_timeline
+from jobs.staff.console import view_patient
 
 log = logging.getLogger(__name__)
 
@@ -60,8 +60,8 @@ async def create_enrollment(request: web.Request) -> web.Response:
     }, status=201 if result.created else 200)
 
 
-def _read_patient(session, *, patient_id: int):
-    timeline = patient_timeline(session, patient_id=patient_id)
+def _read_patient(session, *, patient_id: int, now):
+    timeline = view_patient(session, patient_id=patient_id, now=now)
     return (timeline, bookings_of(session, patient_id=patient_id)) if timeline is not None else None
 
 
@@ -73,7 +73,8 @@ def _iso(moment) -> str | None:
 async def get_patient(request: web.Request) -> web.Response:
     """The patient's status, cycles, reminders with their outcome, lifecycle history and bookings."""
     patient_id = parse_row_id(request.match_info["id"], key="api_not_found")  # 404 (bot.web.common)
-    found = await write(request, _read_patient, patient_id=patient_id)  # SQLite: every transaction takes the lock
+    # SQLite: every transaction takes the lock (and a view is recorded): queued with the writes.
+    found = await write(request, _read_patient, patient_id=patient_id, now=request.app[SERVICES].clock())
     if found is None:
         raise Refusal("api_not_found")
     timeline, bookings = found

@@ -18,6 +18,7 @@ from sqlmodel import Session, or_, select
 
 from jobs import events
 from jobs.care.escalation import days_since_session
+from jobs.ops import audit
 from jobs.patients.reminder_moves import close_followups
 from jobs.refusal import Refusal
 from jobs.storage.models import Enrollment, Patient, Photo, Reminder
@@ -117,4 +118,6 @@ def review_photo(session: Session, *, photo_id: int, review: str, staff_id: int,
         step.answer, step.expires_at = ANSWER_AGAIN, max(step.expires_at, now + window)
         session.add(step)
     events.record_event(session, kind=events.PHOTO_REVIEWED, patient_id=patient.id, detail=review, now=now)
+    audit.record(session, action=audit.Action.PHOTO_REVIEW, patient_id=patient.id, subject=f"photo {photo.id}",
+                 now=now)
     return _answer(session, photo)

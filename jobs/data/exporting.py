@@ -22,10 +22,12 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import Connection, Engine, MetaData, Table, create_engine, event, inspect, select
-from sqlmodel import SQLModel
+from sqlmodel import Session, SQLModel
 
+from jobs.ops import audit
 from jobs.storage import models  # noqa: F401 - registers every table on SQLModel.metadata
 from jobs.storage.states import PatientStatus, ReminderStatus
 
@@ -44,6 +46,7 @@ PATIENT_TABLES: dict[str, str] = {
 # Tables with a patient column that are not exported, and why.
 NOT_EXPORTED: dict[str, str] = {
     "invite": "hashes of one-time links: nothing a patient or another system can use",
+    "audit_event": "the audit trail: in the FHIR export as AuditEvent resources (not per patient: who saw whom)",
 }
 # Columns never exported: secrets, or references only meaningful inside this database.
 SECRET_COLUMNS = {("patient", "booking_ref"), ("booking", "secret")}
@@ -196,6 +199,8 @@ def export_csv(engine: Engine, folder: Path, *, now: datetime) -> dict[str, int]
                     writer.writerow([_text(value) for value in row])
                     count += 1
             counts["answers.csv"] = count
+        exported = len(keep)
+    _record_export(engine, patients=exported, now=now)
     return counts
 
 
@@ -230,7 +235,7 @@ _OPEN = {ReminderStatus.PENDING.value, ReminderStatus.WAITING.value, ReminderSta
 
 def fhir_resources(connection: Connection, *, titles: Mapping[str, str] | None = None) -> Iterator[dict]:
     """Every resource of the Bundle, in order: patients, care plans, requests, communications, answers,
-    appointments (bookings)."""
+    appointments (bookings), the audit trail (AuditEvents)."""
     titles = titles or {}
     tables = _tables(connection)
     keep = exported_patient_ids(connection)
@@ -244,6 +249,8 @@ def fhir_resources(connection: Connection, *, titles: Mapping[str, str] | None =
     yield from _answers(answered)
     if "booking" in tables:
         yield from _appointments(connection, tables["booking"], keep)
+    if "audit_event" in inspect(connection).get_table_names():
+        yield from _audit_events(connection, keep)
 
 
 def _patients(connection: Connection, tables: dict[str, Table], keep: set[int], *,
@@ -338,6 +345,64 @@ def _answers(answered: list[tuple[Mapping, str]]) -> Iterator[dict]:
         yield _entry(resource, row["id"])
 
 
+# DICOM's event types (FHIR's AuditEvent.type): a patient record used, data exported or imported,
+# someone let in or refused, who may act changed.
+_DCM = "http://dicom.nema.org/resources/ontology/DCM"
+_AUDIT_TYPE = {
+    audit.Action.EXPORT: ("110106", "Export"), audit.Action.IMPORT: ("110107", "Import"),
+    audit.Action.BACKUP: ("110106", "Export"), audit.Action.RESTORE: ("110107", "Import"),
+    audit.Action.ACCESS: ("110114", "User Authentication"), audit.Action.SIGN_IN: ("110114", "User Authentication"),
+    audit.Action.STAFF_ADDED: ("110137", "User Security Attributes Changed"),
+    audit.Action.STAFF_REMOVED: ("110137", "User Security Attributes Changed"),
+    audit.Action.API_KEY_CREATED: ("110137", "User Security Attributes Changed"),
+    audit.Action.API_KEY_REVOKED: ("110137", "User Security Attributes Changed"),
+    audit.Action.AUDIT_PRUNED: ("110101", "Audit Log Used"),
+}
+_AUDIT_OUTCOME = {audit.Outcome.SUCCESS: "0", audit.Outcome.REFUSED: "4", audit.Outcome.FAILED: "8"}
+_AGENT_SYSTEM = {"person": "urn:aftercare:telegram-user", "api_key": "urn:aftercare:api-key",
+                 "operator": "urn:aftercare:operator"}
+
+
+def _audit_events(connection: Connection, keep: set[int]) -> Iterator[dict]:
+    """The audit trail as FHIR AuditEvents (an erased patient's rows stay, without naming the patient)."""
+    table = SQLModel.metadata.tables["audit_event"]
+    for record in connection.execution_options(yield_per=BATCH_ROWS).execute(select(table).order_by(table.c.id)):
+        row = record._mapping
+        action = audit.Action(row["action"])
+        code, display = _AUDIT_TYPE.get(action, ("110110", "Patient Record"))
+        agent: dict[str, Any] = {"requestor": row["actor"] != "system",
+                       "type": {"coding": [{"system": "urn:aftercare:actor", "code": row["actor"]}]}}
+        identity = row["actor_id"] if row["actor_id"] is not None else row["actor_name"]
+        if row["actor"] in _AGENT_SYSTEM and identity is not None:
+            agent["who"] = {"identifier": {"system": _AGENT_SYSTEM[row["actor"]], "value": str(identity)}}
+            if row["actor_name"]:
+                agent["who"]["display"] = row["actor_name"]
+        elif row["actor"] == "patient" and row["patient_id"] in keep:
+            agent["who"] = _ref("Patient", row["patient_id"])
+        else:
+            agent["name"] = row["actor"]
+        resource: dict[str, Any] = {
+            "resourceType": "AuditEvent", "id": _id("AuditEvent", row["id"]),
+            "type": {"system": _DCM, "code": code, "display": display},
+            "subtype": [{"system": "urn:aftercare:audit-action", "code": action.value}],
+            "action": audit.FHIR_ACTION.get(action, "U"), "recorded": _instant(row["at"]),
+            "outcome": _AUDIT_OUTCOME[audit.Outcome(row["outcome"])], "agent": [agent],
+            "source": {"observer": {"display": "Aftercare bot"},
+                       "type": [{"system": "urn:aftercare:face", "code": row["face"]}]},
+        }
+        entities: list[dict[str, Any]] = []
+        if row["patient_id"] in keep:
+            entities.append({"what": _ref("Patient", row["patient_id"])})
+        if row["count"] is not None:
+            unit = "patients" if action in (audit.Action.EXPORT, audit.Action.IMPORT) else "rows"
+            entities.append({"description": f"{row['count']} {unit}"})
+        if row["subject"]:
+            entities.append({"description": row["subject"]})
+        if entities:
+            resource["entity"] = entities
+        yield _entry(resource, row["id"])
+
+
 def _first(row: Mapping, *names: str):
     return next((row[name] for name in names if name in row and row[name] is not None), None)
 
@@ -380,4 +445,12 @@ def export_fhir(engine: Engine, path: Path, *, now: datetime,
             first = False
         buffer.write(b"\n]}\n")
         buffer.flush()
+    _record_export(engine, patients=counts.get("Patient", 0), now=now)
     return counts
+
+
+def _record_export(engine: Engine, *, patients: int, now: datetime) -> None:
+    """The export, in the audit trail, naming how many patients it held (after it was written)."""
+    with Session(engine) as session:
+        audit.record(session, action=audit.Action.EXPORT, count=patients, now=now)
+        session.commit()

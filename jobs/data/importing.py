@@ -35,6 +35,7 @@ from sqlmodel import Session
 from jobs import inputs
 from jobs.actors import staff
 from jobs.care.planning import PlannedReminder, QuietHours, plan_reminders
+from jobs.ops import audit
 from jobs.patients.enrollment_request import (
     FIELDS,
     EnrollmentRules,
@@ -356,6 +357,8 @@ def write_rows(session: Session, rows: BulkRows, *, enrolled_by: int | None, now
         insert_rows(connection, table, columns, values, converted=True)
     record_new_patients(session, patient_ids=rows.patient_ids, event=LifecycleEvent.ENROLL,
                         cause=staff(enrolled_by, "import"), now=now)
+    # One row for the whole file, naming how many (each patient's ``enrolled`` event names them).
+    audit.record(session, action=audit.Action.IMPORT, count=len(rows.patient_ids), now=now)
     return rows.imported
 
 

@@ -16,6 +16,7 @@ from datetime import datetime, timedelta
 
 from sqlmodel import Session, select
 
+from jobs.ops import audit
 from jobs.refusal import Refusal
 from jobs.storage.models import ApiKey
 
@@ -49,6 +50,7 @@ def create_key(session: Session, *, name: str, now: datetime) -> str:
         raise Refusal("api_key_exists", name=name)
     key = PREFIX + secrets.token_urlsafe(32)
     session.add(ApiKey(name=name, key_hash=hash_key(key), created_at=now))
+    audit.record(session, action=audit.Action.API_KEY_CREATED, subject=name, now=now)
     return key
 
 
@@ -67,6 +69,7 @@ def revoke_key(session: Session, *, name: str, now: datetime) -> bool:
         return False
     row.revoked_at = now
     session.add(row)
+    audit.record(session, action=audit.Action.API_KEY_REVOKED, subject=name, now=now)
     return True
 
 

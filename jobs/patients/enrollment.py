@@ -14,6 +14,7 @@ from sqlmodel import Session, select
 from jobs.actors import staff
 from jobs.care.planning import QuietHours, plan_reminders
 from jobs.inputs import MAX_NAME_LENGTH, clean_name
+from jobs.ops import audit
 from jobs.patients.invites import create_invite
 from jobs.patients.lifecycle import LifecycleEvent, apply_event
 from jobs.patients.reminder_moves import state_for_new_reminder
@@ -107,6 +108,7 @@ def enroll_patient(
     token = create_invite(session, patient_id=patient.id, now=now, ttl=invite_ttl)
     apply_event(session, patient=patient, event=LifecycleEvent.ENROLL, cause=staff(enrolled_by), now=now)
     session.flush()
+    audit.record(session, action=audit.Action.ENROLL, patient_id=patient.id, now=now)
     return Enrolled(patient=patient, enrollment=enrollment, token=token, invite_expires_at=now + invite_ttl,
                     planned=planned, stale=stale)
 
@@ -153,8 +155,11 @@ def _by_external_id(session: Session, external_id: str) -> Patient | None:
 
 def _found_again(session: Session, patient: Patient, *, invite_ttl: timedelta, now: datetime) -> EnrolledOnce:
     if patient.chat_id is not None:
+        # The caller learns the patient's id and status: a view of the record.
+        audit.record(session, action=audit.Action.VIEW_PATIENT, patient_id=patient.id, now=now)
         return EnrolledOnce(patient=patient, created=False, token=None, invite_expires_at=None)
     token = create_invite(session, patient_id=patient.id, now=now, ttl=invite_ttl)
+    audit.record(session, action=audit.Action.INVITE, patient_id=patient.id, now=now)
     return EnrolledOnce(patient=patient, created=False, token=token, invite_expires_at=now + invite_ttl)
 
 

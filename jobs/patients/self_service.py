@@ -15,6 +15,7 @@ from sqlmodel import Session, select
 
 from jobs.actors import PATIENT, SYSTEM
 from jobs.care.planning import QuietHours
+from jobs.ops import audit
 from jobs.patients import lifecycle, queries
 from jobs.patients.lifecycle import LifecycleEvent, apply_event
 from jobs.patients.reminder_moves import replan_open_reminders
@@ -85,6 +86,10 @@ def erase_patient(session: Session, *, chat_id: int, now: datetime) -> int:
         raise Refusal("not_a_patient")
     for record in records:
         apply_event(session, patient=record, event=LifecycleEvent.ERASE, cause=PATIENT, now=now)
+    # Last, as audit.record asks: the trail's lock is then held only until the commit. The patient acts,
+    # known by their record's id only: the trail keeps no Telegram identity of theirs.
+    for record in records:
+        audit.record(session, action=audit.Action.ERASURE, patient_id=record.id, now=now, who=audit.patient_acting())
     return len(records)
 
 

@@ -17,6 +17,7 @@ from jobs.actors import staff
 from jobs.care.planning import QuietHours, next_session_window
 from jobs.care.silence import KIND_NUDGE, KIND_SILENCE
 from jobs.inputs import InputRefused, looks_like_id, parse_row_id
+from jobs.ops import audit
 from jobs.patients.enrollment import plan_cycle
 from jobs.patients.invites import create_invite
 from jobs.patients.lifecycle import Applied, LifecycleEvent, apply_event
@@ -150,6 +151,14 @@ def patient_timeline(session: Session, *, patient_id: int) -> Timeline | None:
     return Timeline(patient, enrollments, reminders, history, notes=notes, photos=photos)
 
 
+def view_patient(session: Session, *, patient_id: int, now: datetime) -> Timeline | None:
+    """:func:`patient_timeline` for a person to read (/patient, the API, a console page): recorded as a view."""
+    timeline = patient_timeline(session, patient_id=patient_id)
+    if timeline is not None:
+        audit.record(session, action=audit.Action.VIEW_PATIENT, patient_id=patient_id, now=now)
+    return timeline
+
+
 def _check_next_session(session: Session, *, patient_id: int, session_at: datetime) -> tuple[Patient, Enrollment]:
     """The patient and their latest cycle, if a next session can be recorded at ``session_at``; else Refusal."""
     patient = session.get(Patient, patient_id)
@@ -209,6 +218,7 @@ def record_next_session(session: Session, *, patient_id: int, session_at: dateti
         session, patient=patient, protocol=protocol, session_at=session_at, session_number=number,
         series_length=previous.series_length, quiet_hours=quiet_hours, now=now,
     )
+    audit.record(session, action=audit.Action.SESSION, patient_id=patient_id, now=now)
     return NextSession(patient, enrollment, planned, planned - stale, applied)
 
 
@@ -217,7 +227,10 @@ def cancel_patient(session: Session, *, patient_id: int, now: datetime, staff_id
     patient = session.get(Patient, patient_id)
     if patient is None or patient.status == DELETED:
         raise Refusal("console_unknown_patient", query=str(patient_id))
-    return apply_event(session, patient=patient, event=LifecycleEvent.CANCEL, cause=staff(staff_id), now=now).cancelled
+    cancelled = apply_event(session, patient=patient, event=LifecycleEvent.CANCEL, cause=staff(staff_id),
+                            now=now).cancelled
+    audit.record(session, action=audit.Action.CANCEL, patient_id=patient_id, now=now)
+    return cancelled
 
 
 def reopen_patient(session: Session, *, patient_id: int, quiet_hours: QuietHours, now: datetime,
@@ -226,15 +239,19 @@ def reopen_patient(session: Session, *, patient_id: int, quiet_hours: QuietHours
     patient = session.get(Patient, patient_id)
     if patient is None or patient.status == DELETED:
         raise Refusal("console_unknown_patient", query=str(patient_id))
-    return apply_event(session, patient=patient, event=LifecycleEvent.REOPEN, cause=staff(staff_id), now=now,
-                       quiet_hours=quiet_hours)
+    applied = apply_event(session, patient=patient, event=LifecycleEvent.REOPEN, cause=staff(staff_id), now=now,
+                          quiet_hours=quiet_hours)
+    audit.record(session, action=audit.Action.REOPEN, patient_id=patient_id, now=now)
+    return applied
 
 
 def reinvite(session: Session, *, patient_id: int, now: datetime, ttl: timedelta) -> str:
     """A fresh invite for a patient who lost theirs; older unused invites stop working."""
     session.exec(update(Invite).where(Invite.patient_id == patient_id, Invite.used_at.is_(None))
                  .values(expires_at=now))
-    return create_invite(session, patient_id=patient_id, now=now, ttl=ttl)
+    token = create_invite(session, patient_id=patient_id, now=now, ttl=ttl)
+    audit.record(session, action=audit.Action.INVITE, patient_id=patient_id, now=now)
+    return token
 
 
 @dataclass(frozen=True)

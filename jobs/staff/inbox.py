@@ -24,6 +24,7 @@ from sqlmodel import Session, select
 
 from jobs.actors import SYSTEM, Actor, Cause
 from jobs.inputs import storable_text
+from jobs.ops import audit
 from jobs.refusal import Refusal
 from jobs.storage.models import InboxEvent, InboxItem, InboxView, Patient
 from jobs.storage.states import InboxStatus
@@ -191,8 +192,10 @@ def _item(session: Session, item_id: int) -> InboxItem:
 
 def take_item(session: Session, *, item_id: int, staffer: Staffer, now: datetime) -> InboxItem:
     """"I'll take it": the item is the staff member's (refused if someone has it or it is done)."""
-    return apply_change(session, item=_item(session, item_id), change=InboxChange.TAKE, cause=staffer.cause,
+    item = apply_change(session, item=_item(session, item_id), change=InboxChange.TAKE, cause=staffer.cause,
                         now=now, staffer=staffer)
+    audit.record(session, action=audit.Action.TAKE, patient_id=item.patient_id, subject=f"item {item.id}", now=now)
+    return item
 
 
 def take_by_reply(session: Session, *, chat_id: int, message_id: int, staffer: Staffer, now: datetime) -> int | None:
@@ -212,6 +215,12 @@ def take_by_reply(session: Session, *, chat_id: int, message_id: int, staffer: S
 def resolve_item(session: Session, *, item_id: int, staffer: Staffer, now: datetime,
                  note: str | None = None) -> InboxItem:
     """"Resolved", with an optional note; a note for an item already resolved is added to it."""
+    item = _resolve(session, item_id=item_id, staffer=staffer, now=now, note=note)
+    audit.record(session, action=audit.Action.RESOLVE, patient_id=item.patient_id, subject=f"item {item.id}", now=now)
+    return item
+
+
+def _resolve(session: Session, *, item_id: int, staffer: Staffer, now: datetime, note: str | None) -> InboxItem:
     item = _item(session, item_id)
     if note and item.status == R.value:
         return apply_change(session, item=item, change=InboxChange.NOTE, cause=staffer.cause, now=now,
@@ -228,7 +237,8 @@ def resolve_by_message(session: Session, *, chat_id: int, message_id: int, staff
                                                 InboxView.message_id == message_id)).first()
     if view is None:
         return None
-    resolve_item(session, item_id=view.item_id, staffer=staffer, now=now, note=note)
+    # Part of the review that resolves it, recorded as that (jobs.care.photos.review_photo), not a second time.
+    _resolve(session, item_id=view.item_id, staffer=staffer, now=now, note=note)
     return view.item_id
 
 

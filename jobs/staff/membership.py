@@ -6,6 +6,7 @@ from datetime import datetime, timedelta
 
 from sqlmodel import Session, select
 
+from jobs.ops import audit
 from jobs.patients.invites import hash_token, looks_like_token, new_token
 from jobs.refusal import Refusal
 from jobs.staff.console_access import end_sessions_of
@@ -53,16 +54,27 @@ def redeem_staff_invite(session: Session, *, payload: str, user_id: int, now: da
     member = session.get(StaffMember, user_id)
     if member is None:
         session.add(StaffMember(user_id=user_id, added_by=invite.created_by, added_at=now, name=name))
+        # The new member acts (they opened the link); who made the invite is on the staff_member row.
+        audit.record(session, action=audit.Action.STAFF_ADDED, subject=user_id, now=now)
     elif name:
         member.name = name
         session.add(member)
 
 
+<<<<<<< HEAD
 def remove_staff(session: Session, *, user_id: int) -> bool:
     """Remove an invited staff member (their console sessions end with it); False if there was none."""
+=======
+def remove_staff(session: Session, *, user_id: int, now: datetime) -> bool:
+    """Remove an invited staff member; False if there was none."""
+>>>>>>> main
     member = session.get(StaffMember, user_id)
     if member is None:
         return False
     session.delete(member)
+<<<<<<< HEAD
     end_sessions_of(session, user_id=user_id)
+=======
+    audit.record(session, action=audit.Action.STAFF_REMOVED, subject=user_id, now=now)
+>>>>>>> main
     return True

@@ -6,6 +6,8 @@ from datetime import datetime
 
 from sqlmodel import Session, select
 
+from jobs.ops import audit
+from jobs.staff.inbox import Staffer, take_by_reply
 from jobs.storage.models import Patient, RelayLink
 
 
@@ -21,3 +23,15 @@ def patient_for_relay(session: Session, *, staff_chat_id: int, staff_message_id:
     link = session.exec(select(RelayLink).where(RelayLink.staff_chat_id == staff_chat_id,
                                                 RelayLink.staff_message_id == staff_message_id)).first()
     return session.get(Patient, link.patient_id) if link else None
+
+
+def staff_replied(session: Session, *, patient_id: int, chat_id: int, message_id: int, staffer: Staffer,
+                  now: datetime) -> int | None:
+    """A staff member's reply reached the patient: recorded (not its words), and the item the replied-to
+    alert shows becomes theirs if nobody had it (that take is part of the reply, not recorded again).
+
+    Returns the item's id when it changed hands (:func:`jobs.staff.inbox.take_by_reply`).
+    """
+    taken = take_by_reply(session, chat_id=chat_id, message_id=message_id, staffer=staffer, now=now)
+    audit.record(session, action=audit.Action.REPLY, patient_id=patient_id, now=now)
+    return taken

@@ -150,8 +150,58 @@ def alembic_config(engine: Engine) -> Config:
 
 
 def upgrade(engine: Engine, revision: str = "head") -> None:
-    """Apply pending migrations."""
+    """Apply pending migrations (see :func:`migrate` for starting instances: this one takes no lock)."""
     command.upgrade(alembic_config(engine), revision)
+
+
+class SchemaTooNew(StorageError):
+    """The database was migrated by a newer version of the bot than this one."""
+
+
+# How long a starting instance waits for another one's migration (they may rewrite big tables).
+MIGRATION_WAIT_MS = 15 * 60 * 1000
+MIGRATION_LOCK_KEY = int.from_bytes(hashlib.sha256(b"aftercare migrations").digest()[:8], "big", signed=True)
+
+
+def known_revisions(engine: Engine) -> set[str]:
+    """Every revision this code's migrations know."""
+    return {script.revision for script in ScriptDirectory.from_config(alembic_config(engine)).walk_revisions()}
+
+
+def migrate(engine: Engine) -> None:
+    """Bring the schema to this code's head, one instance at a time; SchemaTooNew on a newer database.
+
+    Two instances started together must not both apply a migration. PostgreSQL: a session advisory
+    lock, waited for, on a connection of its own (gone with the process if it dies); the second
+    instance then finds the schema at head and does nothing. SQLite: each migration transaction
+    begins IMMEDIATE (make_engine), holding the write lock from reading the version to the
+    commit; the wait for it is made long enough for another instance's migration.
+    """
+    token = _busy_timeout_ms.set(MIGRATION_WAIT_MS)
+    try:
+        if engine.dialect.name != "postgresql":
+            _check_not_newer(engine)
+            upgrade(engine)
+            return
+        with engine.connect() as holder:
+            holder.execute(text("SELECT pg_advisory_lock(:key)"), {"key": MIGRATION_LOCK_KEY})
+            holder.commit()
+            try:
+                _check_not_newer(engine)
+                upgrade(engine)
+            finally:
+                holder.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": MIGRATION_LOCK_KEY})
+                holder.commit()
+    finally:
+        _busy_timeout_ms.reset(token)
+
+
+def _check_not_newer(engine: Engine) -> None:
+    current = current_revision(engine)
+    if current is not None and current not in known_revisions(engine):
+        raise SchemaTooNew(f"the database's schema ({current}) is newer than this version of the bot knows "
+                           f"(up to {head_revision(engine)}): install the version that migrated it, or restore "
+                           "the backup taken before the upgrade")
 
 
 def downgrade(engine: Engine, revision: str = "base") -> None:

@@ -446,3 +446,41 @@ class BookingEvent(SQLModel, table=True):
     digest: str = Field(max_length=64, unique=True)  # SHA-256 of the signed body
     kind: str = Field(max_length=16)
     received_at: datetime = _utc()
+
+
+class AuditEvent(SQLModel, table=True):
+    """One line of the audit trail (FHIR ``AuditEvent``-shaped): who did or saw what, through which face.
+
+    Append-only and hash-chained (jobs/ops/audit.py): ``id`` is the row's place in the chain (the
+    writer takes the next number under a lock, so there are no gaps), ``hash`` is SHA-256 over the
+    fields and ``prev_hash``. Ids only: no patient name, phone or message text, and no foreign key,
+    so an erasure leaves the trail whole.
+    """
+
+    __tablename__ = "audit_event"
+
+    id: int = Field(sa_column=Column(Integer, primary_key=True, autoincrement=False))
+    at: datetime = Field(sa_type=UTCDateTime, index=True)
+    action: str = Field(max_length=24)            # jobs.ops.audit.Action
+    outcome: str = Field(max_length=12)           # jobs.ops.audit.Outcome
+    face: str = Field(max_length=12)              # jobs.ops.audit.Face: chat, console, api, cli, system
+    actor: str = Field(max_length=12)             # jobs.ops.audit.ActorKind
+    actor_id: int | None = Field(default=None, sa_column=Column(BigInteger, index=True))  # a Telegram user id
+    actor_name: str | None = Field(default=None, max_length=200)  # staff's name, an API key's, the OS user's
+    patient_id: int | None = Field(default=None, index=True)
+    # What was acted on besides a patient: the Telegram id of a staff member added or removed, an API key's name.
+    subject: str | None = Field(default=None, max_length=64)
+    count: int | None = None                      # how many patients an export or an import held
+    prev_hash: str = Field(max_length=64)
+    hash: str = Field(max_length=64)
+
+
+class AuditAnchor(SQLModel, table=True):
+    """Where the kept audit trail starts after old segments were pruned: the last pruned row's id and hash."""
+
+    __tablename__ = "audit_anchor"
+
+    id: int = Field(default=1, primary_key=True)
+    through_id: int
+    hash: str = Field(max_length=64)
+    pruned_at: datetime = Field(sa_type=UTCDateTime)

@@ -96,7 +96,7 @@ def test_check_and_db_commands(monkeypatch, tmp_path, capsys):
     assert f"current: {head} (head: {head})" in capsys.readouterr().out
     assert run(["check"], monkeypatch, tmp_path, {"BOT_TOKEN": TOKEN}) == 0
     out = capsys.readouterr().out
-    assert "messages: ok (2 protocols, locales en, es)" in out and f"schema {head}" in out
+    assert "messages: ok (2 protocols, locales en, ar, es, pt, ru, tr, uk)" in out and f"schema {head}" in out
 
 
 async def test_check_telegram_asks_getme(monkeypatch, tmp_path, capsys, fake_api):
@@ -178,7 +178,7 @@ def test_default_protocol_and_staff_language_are_checked_against_the_files(monke
     assert run(["check"], monkeypatch, tmp_path, {"BOT_TOKEN": TOKEN, "DEFAULT_PROTOCOL": "nope"}) == 2
     assert capsys.readouterr().err.startswith("aftercare: DEFAULT_PROTOCOL: 'nope' is not a protocol file")
     assert run(["check"], monkeypatch, tmp_path, {"BOT_TOKEN": TOKEN, "DEFAULT_PROTOCOL": "", "STAFF_LANGUAGE": "fr"}) == 2
-    assert capsys.readouterr().err.startswith("aftercare: STAFF_LANGUAGE: 'fr' has no texts (have: en, es)")
+    assert capsys.readouterr().err.startswith("aftercare: STAFF_LANGUAGE: 'fr' has no texts (have: en, ar, es, pt, ru, tr, uk)")
 
 
 def test_check_in_a_fresh_folder_passes_and_leaves_nothing_behind(monkeypatch, tmp_path, capsys):
@@ -288,7 +288,7 @@ def test_preview_shows_seconds_when_a_protocol_has_them(monkeypatch, tmp_path, c
 
 def test_preview_refuses_a_locale_without_texts_and_names_a_bad_zone_plainly(monkeypatch, tmp_path, capsys):
     assert run(["preview", "--session", "2026-11-24 15:30", "--locale", "fr"], monkeypatch, tmp_path) == 2
-    assert capsys.readouterr().err == "aftercare: --locale: no texts in 'fr' (have: en, es)\n"
+    assert capsys.readouterr().err == "aftercare: --locale: no texts in 'fr' (have: en, ar, es, pt, ru, tr, uk)\n"
     assert run(["preview", "--session", "2026-11-24 15:30", "--locale", "es-ES", "--texts"], monkeypatch, tmp_path) == 0
     assert "Gracias por venir" in capsys.readouterr().out
     assert run(["preview", "--session", "2026-11-24 15:30", "--tz", "Mars/Base"], monkeypatch, tmp_path) == 2
@@ -329,7 +329,7 @@ def test_a_locale_lacking_a_text_starts_with_a_warning_and_check_lists_it(monkey
     env = {"BOT_TOKEN": TOKEN, "MESSAGES_DIR": str(folder), "CLINIC_PHONE": "1", "STAFF_IDS": "1001"}
     assert run(["check"], monkeypatch, tmp_path, env) == 0
     captured = capsys.readouterr()
-    assert "locales en, de, es" in captured.out
+    assert "locales en, ar, de, es, pt, ru, tr, uk" in captured.out
     assert captured.err == ("aftercare: warning: texts/de.toml lacks 1 text(s), English is used for them: "
                             "[steps] sun_care\n")
 

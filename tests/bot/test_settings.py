@@ -123,8 +123,8 @@ def test_every_declared_setting_is_read_from_its_key(tmp_path):
            "UPDATE_RETENTION_HOURS": "48", "CARD_FONTS": str(tmp_path / "font.ttf"),
            "CLINIC_HOURS": "Mon-Fri 09:00-19:00, Sat 10:00-14:00", "ESCALATION_REMINDER": "30m",
            "HTTP_PORT": "8081", "HTTP_LISTEN": "0.0.0.0", "BOOKING_WEBHOOK_SECRET": "b" * 16,
-           "CALCOM_WEBHOOK_SECRET": "c" * 16, "PUBLIC_URL": "https://care.example-clinic.com",
-           "CONSOLE_SESSION_HOURS": "8"}
+           "CALCOM_WEBHOOK_SECRET": "c" * 16, "AUDIT_RETENTION_DAYS": "730",
+           "PUBLIC_URL": "https://care.example-clinic.com", "CONSOLE_SESSION_HOURS": "8"}
     (tmp_path / "font.ttf").write_bytes(b"")
     assert set(env) == set(KNOWN_KEYS)
     defaults = Settings.from_env({"BOT_TOKEN": TOKEN})
@@ -132,6 +132,14 @@ def test_every_declared_setting_is_read_from_its_key(tmp_path):
     changed = [item.metadata["key"] for item in fields(Settings)
                if getattr(configured, item.name) != getattr(defaults, item.name)]
     assert sorted(changed) == sorted(key for key in KNOWN_KEYS if key != "BOT_TOKEN")
+
+
+def test_the_audit_trail_is_kept_at_least_180_days():
+    assert Settings.from_env({"BOT_TOKEN": TOKEN}).audit_retention.days == 365
+    assert Settings.from_env({"BOT_TOKEN": TOKEN, "AUDIT_RETENTION_DAYS": "180"}).audit_retention.days == 180
+    with pytest.raises(SettingsError) as raised:
+        Settings.from_env({"BOT_TOKEN": TOKEN, "AUDIT_RETENTION_DAYS": "179"})
+    assert raised.value.key == "AUDIT_RETENTION_DAYS" and "at least 180 days" in str(raised.value)
 
 
 def test_a_misspelt_key_is_named_with_the_closest_known_one():

@@ -1,7 +1,7 @@
 """The staff console's sign-in links and browser sessions (hashes only); reminders sent in a period, indexed
 
 Revision ID: 0021
-Revises: 0015
+Revises: 0022
 Create Date: 2026-12-06 20:20:00
 """
 
@@ -12,7 +12,7 @@ from alembic import op
 from jobs.storage.types import UTCDateTime
 
 revision = '0021'
-down_revision = '0015'
+down_revision = '0022'
 branch_labels = None
 depends_on = None
 
