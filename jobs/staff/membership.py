@@ -61,20 +61,12 @@ def redeem_staff_invite(session: Session, *, payload: str, user_id: int, now: da
         session.add(member)
 
 
-<<<<<<< HEAD
-def remove_staff(session: Session, *, user_id: int) -> bool:
-    """Remove an invited staff member (their console sessions end with it); False if there was none."""
-=======
 def remove_staff(session: Session, *, user_id: int, now: datetime) -> bool:
-    """Remove an invited staff member; False if there was none."""
->>>>>>> main
+    """Remove an invited staff member (their console sessions end with it); False if there was none."""
     member = session.get(StaffMember, user_id)
     if member is None:
         return False
     session.delete(member)
-<<<<<<< HEAD
     end_sessions_of(session, user_id=user_id)
-=======
     audit.record(session, action=audit.Action.STAFF_REMOVED, subject=user_id, now=now)
->>>>>>> main
     return True

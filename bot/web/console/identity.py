@@ -27,6 +27,7 @@ from urllib.parse import parse_qsl
 from aiohttp import web
 
 from bot.web.common import SERVICES, write
+from jobs.ops import audit
 from jobs.patients.invites import hash_token
 from jobs.staff.console_access import end_sessions_of, session_user
 from jobs.staff.inbox import Staffer
@@ -118,6 +119,7 @@ async def identify(request: web.Request) -> Identity | None:
             return None
         if not await services.is_staff(user["id"]):
             log.warning("console: Mini App request from non-staff user %s", user["id"])
+            await _refused(request, user["id"])
             return None
         language = user.get("language_code") if isinstance(user.get("language_code"), str) else None
         return Identity(Staffer(user["id"], _name(user)), "tma", f"tma:{user['id']}",
@@ -132,8 +134,16 @@ async def identify(request: web.Request) -> Identity | None:
     if not await services.is_staff(user_id):
         ended = await write(request, end_sessions_of, user_id=user_id)
         log.warning("console: %d session(s) of user %s ended: no longer staff", ended, user_id)
+        await _refused(request, user_id)
         return None
     return Identity(Staffer(user_id, name or str(user_id)), "cookie", hash_token(token), services.staff_locale)
+
+
+async def _refused(request: web.Request, user_id: int) -> None:
+    """The audit trail notes a staff-only door tried by someone who is not staff (their id only)."""
+    await write(request, audit.record, action=audit.Action.ACCESS, outcome=audit.Outcome.REFUSED,
+                now=request.app[SERVICES].clock(), who=audit.Who(audit.ActorKind.PERSON, audit.Face.CONSOLE,
+                                                                 id=user_id))
 
 
 def _csrf_key(bot_token: str) -> bytes:

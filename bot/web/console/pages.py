@@ -46,6 +46,7 @@ from bot.web.console.identity import (
 from jobs.care.planning import plan_reminders
 from jobs.dispatch import ClaimedReminder, render_reminder
 from jobs.inputs import clean_query, clean_text, parse_row_id
+from jobs.ops import audit
 from jobs.patients.enrollment import FUTURE_TOLERANCE, enroll_once, recent_namesake
 from jobs.patients.enrollment_request import EnrollmentRules, read_enrollment, resolve_defaults
 from jobs.refusal import Refusal
@@ -61,9 +62,11 @@ from jobs.staff.console import (
     recent_session,
     record_next_session,
     reinvite,
+    view_patient,
 )
 from jobs.staff.console_access import create_login, end_session, redeem_login
 from jobs.staff.inbox import InboxStatus, inbox_stats, open_items, resolve_item, take_item
+from jobs.staff.relay import staff_replied_in_console
 from jobs.storage.models import Patient, Photo
 from jobs.storage.states import OPEN_REMINDER_STATES, PatientStatus
 
@@ -149,7 +152,10 @@ def staff_page(handler):
             if not csrf_ok(request, identity, presented):
                 log.warning("console: POST %s by staff %s without a valid CSRF token", request.path, identity.user_id)
                 return _render(request, "refused.html", {"message": _text(request, "console_web_csrf")}, status=403)
-        return await handler(request)
+        # The audit trail's "who" for everything this request records (jobs/ops/audit.py).
+        with audit.acting(audit.Who(audit.ActorKind.PERSON, audit.Face.CONSOLE, id=identity.user_id,
+                                    name=identity.staffer.name)):
+            return await handler(request)
 
     return checked
 
@@ -185,6 +191,8 @@ async def login(request: web.Request) -> web.Response:
         return _render(request, "signed_out.html", {"link_refused": True}, status=403)
     user_id, token = found
     log.info("console: staff %s signed in from a browser", user_id)
+    await write(request, audit.record, action=audit.Action.SIGN_IN, now=services.clock(),
+                who=audit.Who(audit.ActorKind.PERSON, audit.Face.CONSOLE, id=user_id))
     # SameSite=Strict: a cookie set on a navigation from Telegram is not sent on its redirect, so the
     # page moves on by itself (same site) instead of by a 303.
     response = _render(request, "signed_in.html", {})
@@ -305,13 +313,14 @@ async def reply(request: web.Request) -> web.Response:
         return _render(request, "refused.html", {"message": _text(request, "relay_reply_failed", name=patient.name),
                                                  "back": back}, status=502)
     log.info("console: staff %s replied to patient %d", identity.user_id, patient.id)
-    item_id = form.get("item", "")
-    if item_id.isdigit():
-        # Whoever answers has the item, if nobody had it yet (as a reply to its alert does in Telegram).
-        try:
-            await write(request, take_item, item_id=int(item_id), staffer=identity.staffer, now=services.clock())
-        except Refusal:
-            pass
+    item = form.get("item", "")
+    # Recorded (not the words); whoever answers has the item, if nobody had it (as a reply to its alert does).
+    taken = await write(request, staff_replied_in_console, patient_id=patient.id, staffer=identity.staffer,
+                        item_id=int(item) if item.isdigit() and len(item) < 10 else None, now=services.clock())
+    if taken is not None:
+        from bot.inbox_views import refresh_items
+
+        await refresh_items(services, request.app[BOT], [taken])
     raise _back_to(back, "console_web_replied", name=patient.name)
 
 
@@ -351,7 +360,7 @@ async def patients(request: web.Request) -> web.Response:
 async def patient(request: web.Request) -> web.Response:
     """Profile and the whole timeline as /patient shows it, photos included; next session, invite, cancel, reply."""
     services = _services(request)
-    timeline = await write(request, patient_timeline, patient_id=_id(request))
+    timeline = await write(request, view_patient, patient_id=_id(request), now=services.clock())
     if timeline is None:
         raise web.HTTPNotFound()
     locale = _locale(request)

@@ -196,3 +196,27 @@ async def test_a_photo_is_fetched_from_telegram_when_shown_and_never_kept(consol
     assert (await web.get("/console/photos/99")).status == 404
     web.session.cookie_jar.clear()
     assert (await web.get("/console/photos/1")).status == 401
+
+
+async def test_console_actions_are_in_the_audit_trail_as_the_console_and_the_staff_member(console_bot, web):
+    from jobs.ops.audit import verify
+    from jobs.storage.models import AuditEvent
+    from tests.bot.web.console.conftest import init_data, tma
+    from tests.conftest import OTHER_ID
+
+    item = await _worried_message(console_bot)
+    await sign_in(console_bot, web)
+    await web.get(f"/console/patients/{item.patient_id}")
+    csrf = await csrf_of(web)
+    await web.post(f"/console/patients/{item.patient_id}/reply", data={"csrf": csrf, "text": "Call us",
+                                                                        "item": str(item.id)})
+    await web.post(f"/console/inbox/{item.id}/resolve", data={"csrf": csrf})
+    await web.get("/console/", headers=tma(init_data(console_bot, OTHER_ID)))  # not staff
+    console = [(row.action, row.outcome, row.actor_id, row.patient_id) for row in console_bot.rows(AuditEvent)
+               if row.face == "console"]
+    assert console == [("sign_in", "success", STAFF_ID, None), ("view_patient", "success", STAFF_ID, item.patient_id),
+                       # the reply takes the open item: part of the reply, as in the chat, not recorded again
+                       ("reply", "success", STAFF_ID, item.patient_id),
+                       ("resolve", "success", STAFF_ID, item.patient_id), ("access", "refused", OTHER_ID, None)]
+    assert console_bot.rows(InboxItem)[0].resolved_by == STAFF_ID
+    assert console_bot.services.store.call(verify).broken_at is None
