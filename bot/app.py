@@ -94,6 +94,7 @@ CALLBACKS: dict[str, Callable[..., Awaitable[object]]] = {
     "take": inbox.take_command,
     "resolve": inbox.resolve_command,
     "stats": console.stats_command,
+    "console": console.console_command,
     "staffinvite": staff.staffinvite_command,
     "staff": staff.staff_command,
     "removestaff": staff.removestaff_command,

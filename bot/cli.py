@@ -462,9 +462,23 @@ def _check(env: dict[str, str], *, telegram: bool = False, env_file: Path | None
             return 1
     for warning in setup_warnings(settings, catalog, env):
         print(f"aftercare: warning: {warning}", file=sys.stderr)
+    _print_console(settings)
     if telegram:
         return asyncio.run(_check_telegram(settings))
     return 0
+
+
+def _print_console(settings: Settings) -> None:
+    """Where staff open the console, and whether Telegram will open it as a Mini App (HTTPS only)."""
+    if settings.http_port is None:
+        print("console: off (HTTP_PORT is not set)")
+        return
+    source = "PUBLIC_URL" if settings.public_url else "HTTP_LISTEN:HTTP_PORT, PUBLIC_URL is not set"
+    print(f"console: {settings.console_base}/console/ ({source})")
+    if not settings.console_over_https:
+        print("aftercare: warning: the console is not on https: Telegram opens Mini Apps only over HTTPS, so "
+              "/console gives sign-in links for a browser only (put an https reverse proxy in front and set "
+              "PUBLIC_URL)", file=sys.stderr)
 
 
 def _print_health(settings: Settings) -> None:

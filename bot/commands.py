@@ -65,6 +65,8 @@ COMMANDS: tuple[Command, ...] = (
     Command("take", Audience.STAFF, usage="5", sample="1"),
     Command("resolve", Audience.STAFF, usage="5 note", sample="1"),
     Command("stats", Audience.STAFF),
+    # A sign-in link is a secret: private chats only.
+    Command("console", Audience.STAFF, private=True),
     # Admins
     Command("staffinvite", Audience.ADMIN, private=True),
     Command("staff", Audience.ADMIN),

@@ -245,9 +245,11 @@ class Settings:
     # The HTTP side (bot/web/): off unless HTTP_PORT is set; loopback unless told otherwise.
     http_port: int | None = setting("HTTP_PORT", _integer(1, 65535))
     http_listen: str = setting("HTTP_LISTEN", _ip_address, "127.0.0.1")
-    # The HTTP side's address as patients' phones reach it (behind the reverse proxy): with HTTP_PORT,
-    # review links go through its redirect (/r/...), which counts them as opened.
+    # The HTTP side's address as staff and patients' phones reach it (behind the reverse proxy): the staff
+    # console (bot/web/console/) is opened there, and with HTTP_PORT, review links go through its redirect
+    # (/r/...), which counts them as opened. Empty: http://HTTP_LISTEN:HTTP_PORT for the console.
     public_url: str = setting("PUBLIC_URL", _url, "")
+    console_session_hours: int = setting("CONSOLE_SESSION_HOURS", _integer(1, 24 * 30), 12)
     booking_webhook_secret: str = setting("BOOKING_WEBHOOK_SECRET", _hook_secret, "", secret=True)
     calcom_webhook_secret: str = setting("CALCOM_WEBHOOK_SECRET", _hook_secret, "", secret=True)
     # When set, GET /metrics answers only a scrape that sends "Authorization: Bearer <this>".
@@ -277,6 +279,19 @@ class Settings:
     def review_secret(self) -> str:
         """The key that signs review links: derived from the token, so every instance agrees on it."""
         return hashlib.sha256(f"aftercare-review:{self.bot_token}".encode()).hexdigest()
+
+    @property
+    def console_base(self) -> str:
+        """Where staff open the console: PUBLIC_URL, or the HTTP side's own address."""
+        if self.public_url:
+            return self.public_url
+        host = f"[{self.http_listen}]" if ":" in self.http_listen else self.http_listen
+        return f"http://{host}:{self.http_port or 8080}"
+
+    @property
+    def console_over_https(self) -> bool:
+        """Whether the console is reached over HTTPS (Telegram opens Mini Apps only then)."""
+        return self.console_base.startswith("https://")
 
     @property
     def phone_region(self) -> str | None:

@@ -1,4 +1,5 @@
-"""The staff console: /patients, /patient, /session, /cancel, /invite, /stats.
+"""The staff console in the chat: /patients, /patient, /session, /cancel, /invite, /stats, and /console
+(the way into the console's pages, bot/web/console/).
 
 Every command is staff-only (checked in bot.access) and works in a private chat or the staff chat.
 A patient is named by number (``/patient 12``) or by name (``/patient Anna``); an unknown or
@@ -11,7 +12,7 @@ import logging
 import math
 from datetime import UTC, datetime, timedelta
 
-from telegram import Update
+from telegram import InlineKeyboardButton, InlineKeyboardMarkup, LinkPreviewOptions, Update, WebAppInfo
 
 from bot.access import staff_only
 from bot.context import AftercareContext
@@ -19,7 +20,9 @@ from bot.enroll_args import parse_session_time
 from bot.erasure import remember
 from bot.handlers.common import edit_or_send
 from bot.handlers.enroll import cancel_form
+from bot.inbox_views import staffer_of
 from bot.invite_card import invite_link, qr_png
+from bot.menus import console_app_url, show_console_button
 from bot.patient_card import history_lines, notes_lines, outcome_lines, profile_lines, timeline_lines
 from bot.services import Services
 from jobs.buttons import (
@@ -51,6 +54,7 @@ from jobs.staff.console import (
     view_patient,
     withdraw_patient,
 )
+from jobs.staff.console_access import create_login
 from jobs.staff.inbox import InboxStats, inbox_stats
 from jobs.staff.topics import patient_of_topic
 from jobs.storage.models import Patient
@@ -387,3 +391,27 @@ def inbox_stats_text(services, locale: str, stats: InboxStats) -> str:
     return services.text(locale, "stats_inbox", opened=stats.opened, taken=stats.taken, resolved=stats.resolved,
                          worried=stats.worried_taken, median=services.duration(locale, stats.median_to_take),
                          p90=services.duration(locale, stats.p90_to_take), raised=stats.raised_again)
+
+
+async def console_command(update: Update, context: AftercareContext) -> None:
+    """``/console`` (private chats): a one-time sign-in link for a browser; with HTTPS, the Mini App too."""
+    services = context.services
+    settings = services.settings
+    message = update.effective_message
+    if message is None:
+        return
+    if settings.http_port is None:
+        await context.reply("console_no_http")
+        return
+    staffer = staffer_of(update)
+    token = await services.store.run(create_login, user_id=staffer.user_id, name=staffer.name, now=services.clock())
+    log.info("console: sign-in link made for staff %s", staffer.user_id)
+    link = f"{settings.console_base}/console/login/{token}"
+    # No preview: a preview fetched by Telegram's servers would open the one-time link before staff do.
+    await message.reply_html(context.text("console_link", link=link, hours=settings.console_session_hours),
+                             link_preview_options=LinkPreviewOptions(is_disabled=True))
+    if settings.console_over_https:
+        keyboard = InlineKeyboardMarkup([[InlineKeyboardButton(context.text("console_button_open"),
+                                                               web_app=WebAppInfo(console_app_url(settings)))]])
+        await context.reply("console_link_app", reply_markup=keyboard)
+        await show_console_button(context.bot, services, staffer.user_id)

@@ -12,6 +12,7 @@ messages is a note for the team (kept on ``/patient``, never sent).
 
 from __future__ import annotations
 
+import html
 import logging
 from zoneinfo import ZoneInfo
 
@@ -202,6 +203,19 @@ def _kind_of(message) -> str:
     return "photo" if message.photo else ("text" if message.text is not None else "media")
 
 
+async def send_staff_words(services: Services, bot, patient, words: str, *, html_text: str | None = None) -> None:
+    """Staff's words to a patient, under the clinic's header, split to fit (a chat reply, the console's box).
+
+    ``html_text`` keeps a chat message's own formatting; plain ``words`` are escaped. Telegram errors propagate.
+    """
+    header = services.text(patient.locale, "relay_reply_header")
+    body = html_text if html_text is not None else html.escape(words, quote=False)
+    text, rest = split_for_limit(header, f"{header}\n{body}", words, MAX_TEXT)
+    await bot.send_message(patient.chat_id, text)
+    for part in rest or ():
+        await bot.send_message(patient.chat_id, part)
+
+
 async def _note_in_topic(update: Update, context: AftercareContext, services: Services) -> None:
     """Staff wrote in a patient's topic without replying to the patient: a note for the team, never sent."""
     message, chat = update.effective_message, update.effective_chat
@@ -241,8 +255,8 @@ async def _reply_to_patient(update: Update, context, services: Services, patient
             await bot.copy_message(chat_id, from_chat_id=message.chat_id, message_id=message.message_id,
                                    caption=caption)
         else:
-            text, rest = split_for_limit(header, f"{header}\n{message.text_html}", message.text, MAX_TEXT)
-            await bot.send_message(chat_id, text)
+            await send_staff_words(services, bot, patient, message.text, html_text=message.text_html)
+            rest = None
         for part in rest or ():
             await bot.send_message(chat_id, part)
     except (Forbidden, TelegramError) as exc:

@@ -10,7 +10,7 @@ from telegram import Bot
 
 from bot.services import Services
 from bot.settings import Settings
-from bot.web import api, health, hooks, metrics, openapi, reviews
+from bot.web import api, console, health, hooks, metrics, openapi, reviews
 from bot.web.access_log import log_requests
 from bot.web.common import BODY_TIMEOUT, BOT, MAX_BODY_BYTES, SERVICES, WRITE_LOCK, answer_refusals
 from bot.web.hardening import BODY_TIMEOUT_SECONDS, HEADER_TIMEOUT_SECONDS, harden, runner
@@ -21,12 +21,13 @@ log = logging.getLogger(__name__)
 def build_web_app(services: Services, bot: Bot, *, body_timeout: float = BODY_TIMEOUT_SECONDS) -> web.Application:
     """The aiohttp application with every route of the HTTP side (and bot/web/hardening.py's headers)."""
     # Outermost first: the request log sees the status the refusals' answer gave.
-    app = web.Application(client_max_size=MAX_BODY_BYTES, middlewares=[log_requests, answer_refusals])
+    app = web.Application(client_max_size=MAX_BODY_BYTES, middlewares=[log_requests, answer_refusals,
+                                                                            console.console_headers])
     app[SERVICES] = services
     app[BOT] = bot
     app[WRITE_LOCK] = asyncio.Lock()
     app[BODY_TIMEOUT] = body_timeout
-    for module in (health, metrics, openapi, api, hooks, reviews):
+    for module in (health, metrics, openapi, api, hooks, reviews, console):
         module.add_routes(app)
     return harden(app)
 

@@ -10,7 +10,7 @@ from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import and_, false, func, or_
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from jobs import events
 from jobs.actors import Actor, staff
@@ -79,6 +79,14 @@ def list_patients(session: Session, *, which: str, page: int, page_size: int, no
     total = session.exec(select(func.count()).select_from(query.subquery())).one()
     rows = session.exec(query.order_by(Patient.id.desc()).offset(page * page_size).limit(page_size)).all()
     return [PatientRow(patient, enrollment) for patient, enrollment in rows], total
+
+
+def enrolled_between(session: Session, *, since: datetime, now: datetime, limit: int) -> tuple[list[Patient], int]:
+    """Patients enrolled between ``since`` and ``now`` (the console's "today"), the newest ``limit`` of them
+    newest first, and how many there are; erased ones never."""
+    where = (Patient.created_at >= since, Patient.created_at <= now, Patient.status != DELETED)
+    total = session.exec(select(func.count()).select_from(Patient).where(*where)).one()
+    return list(session.exec(select(Patient).where(*where).order_by(col(Patient.id).desc()).limit(limit))), total
 
 
 def fold(text: str) -> str:

@@ -11,6 +11,7 @@ from jobs.inputs import storable_text
 from jobs.ops import audit
 from jobs.patients.invites import hash_token, looks_like_token, new_token
 from jobs.refusal import Refusal
+from jobs.staff.console_access import end_sessions_of
 from jobs.storage.models import StaffInvite, StaffMember, StaffName
 
 # Deep-link payloads starting with this are staff invites, not patient invites.
@@ -65,11 +66,12 @@ def redeem_staff_invite(session: Session, *, payload: str, user_id: int, now: da
 
 
 def remove_staff(session: Session, *, user_id: int, now: datetime) -> bool:
-    """Remove an invited staff member; False if there was none."""
+    """Remove an invited staff member (their console sessions end with it); False if there was none."""
     member = session.get(StaffMember, user_id)
     if member is None:
         return False
     session.delete(member)
+    end_sessions_of(session, user_id=user_id)
     audit.record(session, action=audit.Action.STAFF_REMOVED, subject=user_id, now=now)
     return True
 

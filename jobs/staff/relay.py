@@ -9,8 +9,8 @@ from sqlmodel import Session, select
 
 from jobs.inputs import storable_text
 from jobs.ops import audit
-from jobs.staff.inbox import Staffer, take_by_reply
-from jobs.storage.models import ConversationMessage, Patient, RelayLink
+from jobs.staff.inbox import InboxChange, InboxStatus, Staffer, apply_change, take_by_reply
+from jobs.storage.models import ConversationMessage, InboxItem, Patient, RelayLink
 
 
 def remember_relay(session: Session, *, staff_chat_id: int, staff_message_id: int, patient_id: int,
@@ -50,5 +50,18 @@ def staff_replied(session: Session, *, patient_id: int, chat_id: int, message_id
     Returns the item's id when it changed hands (:func:`jobs.staff.inbox.take_by_reply`).
     """
     taken = take_by_reply(session, chat_id=chat_id, message_id=message_id, staffer=staffer, now=now)
+    audit.record(session, action=audit.Action.REPLY, patient_id=patient_id, now=now)
+    return taken
+
+
+def staff_replied_in_console(session: Session, *, patient_id: int, item_id: int | None, staffer: Staffer,
+                             now: datetime) -> int | None:
+    """Staff's words reached the patient from the console's reply box: recorded (not the words), and the
+    item the box stood under becomes theirs if it is the patient's and nobody had it. Returns its id then."""
+    item = session.get(InboxItem, item_id) if item_id is not None else None
+    taken = None
+    if item is not None and item.patient_id == patient_id and item.status == InboxStatus.OPEN:
+        apply_change(session, item=item, change=InboxChange.TAKE, cause=staffer.cause, now=now, staffer=staffer)
+        taken = item.id
     audit.record(session, action=audit.Action.REPLY, patient_id=patient_id, now=now)
     return taken

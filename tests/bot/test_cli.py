@@ -506,3 +506,18 @@ def test_run_warns_at_start_about_files_others_can_read(monkeypatch, tmp_path, c
     assert "WARNING" in err and ".env holds the bot token and other users of this machine can open it (mode 0644)" in err
     assert f"{database} holds patient data and other users of this machine can open it (mode 0644)" in err
     assert TOKEN not in err
+
+
+def test_check_says_where_the_console_is_and_warns_without_https(monkeypatch, tmp_path, capsys):
+    env = {"BOT_TOKEN": TOKEN, "STAFF_IDS": "1001", "CLINIC_PHONE": "+34 600 000 000"}
+    assert run(["check"], monkeypatch, tmp_path, env) == 0
+    assert "console: off (HTTP_PORT is not set)" in capsys.readouterr().out
+    assert run(["check"], monkeypatch, tmp_path, {**env, "HTTP_PORT": "8081"}) == 0
+    captured = capsys.readouterr()
+    assert "console: http://127.0.0.1:8081/console/ (HTTP_LISTEN:HTTP_PORT, PUBLIC_URL is not set)" in captured.out
+    assert "Telegram opens Mini Apps only over HTTPS" in captured.err
+    assert run(["check"], monkeypatch, tmp_path, {**env, "HTTP_PORT": "8081",
+                                                  "PUBLIC_URL": "https://care.example-clinic.com"}) == 0
+    captured = capsys.readouterr()
+    assert "console: https://care.example-clinic.com/console/ (PUBLIC_URL)" in captured.out
+    assert "HTTPS" not in captured.err

@@ -125,7 +125,8 @@ def test_every_declared_setting_is_read_from_its_key(tmp_path):
            "CLINIC_HOURS": "Mon-Fri 09:00-19:00, Sat 10:00-14:00", "ESCALATION_REMINDER": "30m",
            "HTTP_PORT": "8081", "HTTP_LISTEN": "0.0.0.0", "BOOKING_WEBHOOK_SECRET": "b" * 16,
            "CALCOM_WEBHOOK_SECRET": "c" * 16, "METRICS_TOKEN": "m" * 16, "AUDIT_RETENTION_DAYS": "730",
-           "REVIEW_URL": "https://r.example/review", "PUBLIC_URL": "https://aftercare.example"}
+           "REVIEW_URL": "https://r.example/review", "PUBLIC_URL": "https://care.example-clinic.com",
+           "CONSOLE_SESSION_HOURS": "8"}
     (tmp_path / "font.ttf").write_bytes(b"")
     assert set(env) == set(KNOWN_KEYS)
     defaults = Settings.from_env({"BOT_TOKEN": TOKEN})
@@ -167,3 +168,15 @@ def test_the_http_side_may_not_share_the_webhook_port():
     assert "\n" not in str(raised.value) and "WEBHOOK_PORT" in str(raised.value)
     assert Settings.from_env({**env, "HTTP_PORT": "8080"}).http_port == 8080
     assert Settings.from_env({"BOT_TOKEN": TOKEN}).http_port is None  # off by default
+
+
+def test_the_console_base_is_public_url_or_the_http_sides_own_address():
+    plain = Settings.from_env({"BOT_TOKEN": TOKEN, "HTTP_PORT": "8081", "HTTP_LISTEN": "0.0.0.0"})
+    assert (plain.console_base, plain.console_over_https, plain.console_session_hours) == (
+        "http://0.0.0.0:8081", False, 12)
+    public = Settings.from_env({"BOT_TOKEN": TOKEN, "HTTP_PORT": "8081", "PUBLIC_URL": "https://care.example.com/"})
+    assert (public.console_base, public.console_over_https) == ("https://care.example.com", True)
+    with pytest.raises(SettingsError, match="^PUBLIC_URL: "):
+        Settings.from_env({"BOT_TOKEN": TOKEN, "PUBLIC_URL": "care.example.com"})
+    with pytest.raises(SettingsError, match="^CONSOLE_SESSION_HOURS: "):
+        Settings.from_env({"BOT_TOKEN": TOKEN, "CONSOLE_SESSION_HOURS": "0"})

@@ -407,6 +407,7 @@ class FakeBotAPI:
             "reopenforumtopic": self._reopen_forum_topic,
             "deleteforumtopic": self._delete_forum_topic,
             "editmessagecaption": self._edit_message_caption,
+            "getfile": self._get_file,
         }
 
     # ------------------------------------------------------------------ lifecycle
@@ -881,6 +882,18 @@ class FakeBotAPI:
             self.fail(body.pop("method"), **body)
             return web.json_response({"ok": True})
         return self._error(404, "Not Found")
+
+    def add_file(self, file_id: str, content: bytes) -> None:
+        """A file users sent (a patient's photo): getFile finds it and its download serves ``content``."""
+        self._file_contents[f"photos/{file_id}"] = content
+
+    async def _get_file(self, call: Call) -> dict[str, Any]:
+        file_id = str(call.params.get("file_id") or "")
+        path = f"photos/{file_id}"
+        if path not in self._file_contents:
+            raise _ApiError(400, "Bad Request: invalid file_id")
+        return {"file_id": file_id, "file_unique_id": f"u-{file_id}", "file_size": len(self._file_contents[path]),
+                "file_path": path}
 
     def _handle_file(self, request: web.Request, rest: str) -> web.StreamResponse:
         # Downloads are rare in Aftercare; serve what was uploaded, keyed by file_path

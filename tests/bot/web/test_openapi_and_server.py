@@ -17,8 +17,10 @@ def _app_routes(app) -> set[tuple[str, str]]:
     routes = set()
     for route in app.router.routes():
         info = route.resource.get_info() if route.resource is not None else {}
-        path = info.get("path") or info.get("formatter")
-        routes.add((route.method.lower(), path))
+        path = info.get("path") or info.get("formatter") or info.get("prefix")
+        # The staff console is pages for people (docs/staff-guide.md), not part of the machine API.
+        if not path.startswith("/console"):
+            routes.add((route.method.lower(), path))
     return routes
 
 
