@@ -20,6 +20,7 @@ from collections import Counter
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import pytest
 from sqlalchemy import func
 from sqlmodel import Session, select
 
