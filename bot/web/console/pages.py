@@ -29,7 +29,14 @@ from bot.enroll_args import parse_session_time
 from bot.handlers.console import checkin_values, inbox_stats_text
 from bot.handlers.relay import send_staff_words
 from bot.invite_card import invite_link, qr_png
-from bot.patient_card import history_lines, notes_lines, profile_lines, timeline_lines
+from bot.patient_card import (
+    comparison_captions,
+    consent_lines,
+    history_lines,
+    notes_lines,
+    profile_lines,
+    timeline_lines,
+)
 from bot.services import Services
 from bot.web.common import BOT, SERVICES, write
 from bot.web.console import charts
@@ -364,10 +371,14 @@ async def patient(request: web.Request) -> web.Response:
     if timeline is None:
         raise web.HTTPNotFound()
     locale = _locale(request)
-    sections = [profile_lines(services, locale, timeline.patient), timeline_lines(services, locale, timeline),
-                history_lines(services, locale, timeline), notes_lines(services, locale, timeline)]
+    sections = [profile_lines(services, locale, timeline.patient) + consent_lines(services, locale, timeline),
+                timeline_lines(services, locale, timeline), history_lines(services, locale, timeline),
+                notes_lines(services, locale, timeline)]
+    # Before and after, with the patient's consent: the first and the last photo side by side.
+    captions = comparison_captions(services, locale, timeline) or ()
     return _render(request, "patient.html", {
         "patient": timeline.patient, "sections": [[Markup(line) for line in lines] for lines in sections if lines],
+        "comparison": list(zip(timeline.comparison or (), map(Markup, captions), strict=True)),
         "photos": [photo for photo in timeline.photos if photo.file_id], "notice": _notice(request)})
 
 
