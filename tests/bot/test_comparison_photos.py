@@ -248,3 +248,22 @@ async def test_erasure_removes_the_consent_and_the_photo_ids(harness, fake_api, 
     await harness.press(PATIENT_ID, data[0], message_id)
     assert not harness.rows(PhotoConsent)
     assert [photo.file_id for photo in harness.rows(Photo)] == [None, None]
+
+
+async def test_staff_review_a_comparison_photo_and_another_one_keeps_the_outcome_answer(harness, fake_api, clock):
+    await _agreed_and_sent(harness, fake_api, clock, 90, "day90-photo")
+    alert = fake_api.calls_to("sendPhoto")[-1]
+    data = [row[0]["callback_data"] for row in alert.params["reply_markup"]["inline_keyboard"]]
+    [_, photo] = harness.rows(Photo)
+    assert data[:3] == [f"ph:{photo.id}:ok", f"ph:{photo.id}:call", f"ph:{photo.id}:again"]
+    clock.advance(days=20)  # past the step's 14 days: "another photo" opens the request again all the same
+    await harness.press(STAFF_ID, data[2], fake_api.sent_messages(STAFF_ID).index(alert) + 1)
+    assert "Could you send us one more photo" in fake_api.texts(PATIENT_ID)[-1]
+    [step] = harness.rows(Reminder, Reminder.id == photo.reminder_id)
+    assert step.answer == "mi" and step.expires_at > clock.now
+    clock.advance(hours=2)
+    await harness.send(PATIENT_ID, "", photo_file_id="day110-photo")
+    assert [p.file_id for p in harness.rows(Photo)] == ["day3-photo", "day90-photo", "day110-photo"]
+    await harness.send(STAFF_ID, "/patient 1")
+    [album] = fake_api.media_groups(STAFF_ID)
+    assert [item["media"] for item in album.params["media"]] == ["day3-photo", "day110-photo"]
