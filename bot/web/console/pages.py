@@ -25,18 +25,12 @@ from aiohttp import web
 from markupsafe import Markup
 from telegram.error import TelegramError
 
+from bot import patient_card
 from bot.enroll_args import parse_session_time
 from bot.handlers.console import checkin_values, inbox_stats_text
 from bot.handlers.relay import send_staff_words
 from bot.invite_card import invite_link, qr_png
-from bot.patient_card import (
-    comparison_captions,
-    consent_lines,
-    history_lines,
-    notes_lines,
-    profile_lines,
-    timeline_lines,
-)
+from bot.patient_card import history_lines, notes_lines, profile_lines, timeline_lines
 from bot.services import Services
 from bot.web.common import BOT, SERVICES, write
 from bot.web.console import charts
@@ -371,11 +365,12 @@ async def patient(request: web.Request) -> web.Response:
     if timeline is None:
         raise web.HTTPNotFound()
     locale = _locale(request)
-    sections = [profile_lines(services, locale, timeline.patient) + consent_lines(services, locale, timeline),
-                timeline_lines(services, locale, timeline), history_lines(services, locale, timeline),
-                notes_lines(services, locale, timeline)]
-    # Before and after, with the patient's consent: the first and the last photo side by side.
-    captions = comparison_captions(services, locale, timeline) or ()
+    sections = [profile_lines(services, locale, timeline.patient), timeline_lines(services, locale, timeline),
+                history_lines(services, locale, timeline), notes_lines(services, locale, timeline)]
+    # Before and after: whether the patient lets the clinic keep photos to compare (the last section, just
+    # above the photos), and with that consent the first and the last photo side by side.
+    sections.append(patient_card.consent_lines(services, locale, timeline))
+    captions = patient_card.comparison_captions(services, locale, timeline) or ()
     return _render(request, "patient.html", {
         "patient": timeline.patient, "sections": [[Markup(line) for line in lines] for lines in sections if lines],
         "comparison": list(zip(timeline.comparison or (), map(Markup, captions), strict=True)),
