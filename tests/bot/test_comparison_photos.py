@@ -267,3 +267,12 @@ async def test_staff_review_a_comparison_photo_and_another_one_keeps_the_outcome
     await harness.send(STAFF_ID, "/patient 1")
     [album] = fake_api.media_groups(STAFF_ID)
     assert [item["media"] for item in album.params["media"]] == ["day3-photo", "day110-photo"]
+
+
+def test_an_album_caption_past_telegrams_limit_goes_as_plain_text_cut_to_fit():
+    from bot.handlers.console import _album_photo
+
+    short = _album_photo("photo-a", "<b>Anna</b> (#1) · first photo")
+    assert (short.caption, short.parse_mode) == ("<b>Anna</b> (#1) · first photo", "HTML")
+    long = _album_photo("photo-a", "<b>A &amp; B</b> " + "x" * 1100)
+    assert long.parse_mode is None and len(long.caption) == 1024 and long.caption.startswith("A & B x")

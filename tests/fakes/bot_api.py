@@ -820,9 +820,12 @@ class FakeBotAPI:
         recent = self._group_writes.setdefault(chat_id, deque())
         while recent and recent[0] <= now - self.group_window:
             recent.popleft()
-        if len(recent) >= self.group_limit:
-            return max(1, math.ceil(recent[0] + self.group_window - now))
-        recent.append(now)
+        # An album is as many messages as it has items, and Telegram counts each.
+        media = params.get("media") if method == "sendmediagroup" else None
+        count = len(media) if isinstance(media, list) and MEDIA_GROUP_MIN <= len(media) <= MEDIA_GROUP_MAX else 1
+        if len(recent) + count > self.group_limit:
+            return max(1, math.ceil(recent[0] + self.group_window - now)) if recent else 1
+        recent.extend([now] * count)
         return None
 
     # ------------------------------------------------------------------ HTTP plumbing

@@ -551,6 +551,19 @@ async def test_a_group_gets_twenty_messages_a_minute_then_429_with_retry_after(a
         await bot.send_message(group, f"unlimited {n}")
 
 
+async def test_an_album_counts_as_each_of_its_messages_against_a_groups_limit(api, bot):
+    now = [1000.0]
+    api.limit_groups(20, 60.0, clock=lambda: now[0])
+    group = -100124
+    for _ in range(18):
+        await bot.send_message(group, "m")
+    with pytest.raises(RetryAfter):  # three more would be 21
+        await bot.send_media_group(group, [InputMediaPhoto(f"photo-{n}") for n in range(3)])
+    assert len(await bot.send_media_group(group, [InputMediaPhoto("photo-a"), InputMediaPhoto("photo-b")])) == 2
+    with pytest.raises(RetryAfter):
+        await bot.send_message(group, "one too many")
+
+
 @pytest.mark.asyncio
 async def test_a_media_group_is_two_to_ten_items_each_a_message_of_one_album(api, bot):
     sent = await bot.send_media_group(PATIENT, [InputMediaPhoto("photo-a", caption="<b>first</b>", parse_mode="HTML"),
