@@ -71,8 +71,14 @@ def consent_state(row: PhotoConsent | None) -> Consent:
     return Consent.GIVEN if row.given else Consent.DECLINED
 
 
-def follow_up_answer(session: Session, *, answer: OutcomeAnswer, now: datetime) -> FollowUp | None:
-    """After the first answer to a photo outcome step: ask for consent (once), ask for the photo, or nothing."""
+def follow_up_answer(session: Session, *, answer: OutcomeAnswer, open_until: datetime,
+                     now: datetime) -> FollowUp | None:
+    """After the first answer to a photo outcome step: ask for consent (once), ask for the photo, or nothing.
+
+    Only while the step is open (``open_until``): a photo asked for after it could not answer it.
+    """
+    if open_until <= now:
+        return None
     consent = session.get(PhotoConsent, answer.patient_id)
     if consent is None:
         session.add(PhotoConsent(patient_id=answer.patient_id, reminder_id=answer.reminder_id, asked_at=now))

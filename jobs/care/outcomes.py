@@ -75,7 +75,7 @@ def answer_outcome(session: Session, *, reminder_id: int, chat_id: int, answer: 
         events.record_event(session, kind=events.OUTCOME, patient_id=patient.id, detail=answer, now=now)
         step = catalog.protocol_for(enrollment.protocol_name).step(reminder.step_key)
         if step is not None and step.photo:
-            follow_up = follow_up_answer(session, answer=row, now=now)
+            follow_up = follow_up_answer(session, answer=row, open_until=reminder.expires_at, now=now)
     elif previous != answer:
         row.answer, row.worse, row.changed_at, row.changes = answer, worse, now, row.changes + 1
         events.record_event(session, kind=events.OUTCOME_CHANGED, patient_id=patient.id, detail=answer, now=now)

@@ -276,3 +276,14 @@ def test_an_album_caption_past_telegrams_limit_goes_as_plain_text_cut_to_fit():
     assert (short.caption, short.parse_mode) == ("<b>Anna</b> (#1) · first photo", "HTML")
     long = _album_photo("photo-a", "<b>A &amp; B</b> " + "x" * 1100)
     assert long.parse_mode is None and len(long.caption) == 1024 and long.caption.startswith("A & B x")
+
+
+async def test_a_first_answer_after_the_step_closed_asks_nothing_more(harness, fake_api, clock):
+    await harness.link("/enroll Anna K session=3/3")
+    clock.set_local(90, 11, 5)
+    await harness.dispatch()
+    message_id, data = harness.buttons(PATIENT_ID)
+    clock.set_local(105, 11, 5)  # the 14 days are over: a first answer is still taken, but no photo could follow
+    await harness.press(PATIENT_ID, data[1], message_id)
+    assert harness.rows(OutcomeAnswer)[0].answer == "mi"
+    assert not harness.rows(PhotoConsent) and not any(CONSENT_QUESTION in t for t in fake_api.texts(PATIENT_ID))
