@@ -70,7 +70,7 @@ async def test_patient_timeline_shows_titles_answer_labels_and_the_zone_in_the_s
     text = fake_api.texts(STAFF_ID)[-1]
     assert "<i>Las horas son las de la clínica, Europe/Madrid; el paciente vive en America/New_York.</i>" in text
     # 20:00 in New York is 02:00 the next day at the clinic: staff screens are in clinic time (issue 19).
-    assert "✅ mié 25 nov, 02:00 · Consulta de la tarde — respuesta: 🔴 Aún con rojez o hinchazón" in text, text
+    assert "✅ mié, 25 de noviembre, 02:00 · Consulta de la tarde — respuesta: 🔴 Aún con rojez o hinchazón" in text, text
     assert "· Cuidado del sol" in text and "settling_check" not in text and "— answered" not in text
     assert "Microneedling" in text
 

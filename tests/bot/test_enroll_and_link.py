@@ -362,5 +362,5 @@ async def test_network_errors_while_polling_are_one_line_not_a_traceback(harness
 async def test_the_enroll_reply_names_days_and_months_in_the_staff_members_language(harness, fake_api):
     await harness.send(STAFF_ID, "/enroll Ana K", language_code="es")
     caption = fake_api.sent_messages(STAFF_ID)[-1].params["caption"]
-    assert "mar 24 nov 2026, 15:30 (Europe/Madrid)" in caption  # Tuesday, in Spanish
+    assert "mar, 24 de noviembre de 2026, 15:30 (Europe/Madrid)" in caption  # Tuesday, in Spanish
     assert "Tue" not in caption and "Nov 2026" not in caption

@@ -194,7 +194,7 @@ async def test_out_of_hours_the_patient_is_told_at_once_and_the_item_waits_for_o
     # Tuesday 20:30, after closing: the emergency number falls back to CLINIC_PHONE.
     await _worried(staffed, clock, day=0, hour=20, minute=30)
     closed = [text for text in fake_api.texts(PATIENT_ID) if "clinic is closed" in text]
-    assert closed == ["The clinic is closed right now and opens again Wed 25 Nov, 09:00. "
+    assert closed == ["The clinic is closed right now and opens again Wed 25 November, 09:00. "
                       "If it can't wait, please call +34 600 000 000."]
     clock.set_local(0, 23, 0)
     assert await raise_untaken(staffed.services, staffed.app.bot) == 0  # nobody is at the clinic
@@ -210,7 +210,7 @@ async def test_out_of_hours_the_emergency_number_is_given(fake_api, database_url
                        EMERGENCY_PHONE="+34 900 111 222")
     try:
         await _worried(bot, clock, day=4, hour=11)  # Saturday
-        assert ("The clinic is closed right now and opens again Mon 30 Nov, 09:00. If it can't wait, please call "
+        assert ("The clinic is closed right now and opens again Mon 30 November, 09:00. If it can't wait, please call "
                 "+34 900 111 222.") in fake_api.texts(PATIENT_ID)
     finally:
         await bot.stop()
