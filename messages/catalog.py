@@ -33,6 +33,7 @@ from datetime import datetime, timedelta
 from functools import lru_cache
 from html.parser import HTMLParser
 from pathlib import Path
+from typing import Literal
 
 from babel import Locale, UnknownLocaleError
 from babel.dates import format_skeleton, format_time, format_timedelta, get_datetime_format
@@ -228,6 +229,11 @@ class Catalog:
         # A threshold this high keeps each part in its own unit (Babel would round 90 minutes up to 2 hours).
         return " ".join(format_timedelta(amount, granularity=unit, threshold=10**6, format="short", locale=where)
                         for index, (amount, unit) in enumerate(parts[first:first + 2]) if amount or not index)
+
+    def format_span(self, locale: str, delta: timedelta, unit: Literal["day", "hour", "minute"]) -> str:
+        """A length of time in words, counted in ``unit``: "7 days", "7 дней", "8 ساعات" (how long a link lasts)."""
+        return format_timedelta(delta, granularity=unit, threshold=10**6, format="long",
+                                locale=babel_locale(self.text_locale(locale)))
 
     def format_number(self, locale: str, number: int | float) -> str:
         """A count as the locale writes it: 1,234 (en), 1 234 (ru), 1.234 (es)."""

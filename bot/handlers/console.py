@@ -331,7 +331,8 @@ async def stats_command(update: Update, context: AftercareContext) -> None:
     checkins = await services.store.run(checkin_stats, since=since, now=now)
     rate = f"{stats.booked / stats.rebook_offered:.0%}" if stats.rebook_offered else "-"
     summary = services.text(
-        locale, "stats_text", days=days, enrolled=stats.enrolled, linked=stats.linked,
+        locale, "stats_text", period=services.text(locale, "stats_period", days=days),
+        enrolled=stats.enrolled, linked=stats.linked,
         sent=stats.messages[ReminderStatus.SENT], skipped=stats.messages[ReminderStatus.SKIPPED],
         failed=stats.messages[ReminderStatus.FAILED],
         pending=sum(stats.messages[state] for state in OPEN_REMINDER_STATES), fine=stats.answers["fine"],
@@ -408,7 +409,9 @@ async def console_command(update: Update, context: AftercareContext) -> None:
     log.info("console: sign-in link made for staff %s", staffer.user_id)
     link = f"{settings.console_base}/console/login/{token}"
     # No preview: a preview fetched by Telegram's servers would open the one-time link before staff do.
-    await message.reply_html(context.text("console_link", link=link, hours=settings.console_session_hours),
+    await message.reply_html(context.text(
+        "console_link", link=link, session_length=services.catalog.format_span(
+            context.locale, timedelta(hours=settings.console_session_hours), "hour")),
                              link_preview_options=LinkPreviewOptions(is_disabled=True))
     if settings.console_over_https:
         keyboard = InlineKeyboardMarkup([[InlineKeyboardButton(context.text("console_button_open"),
