@@ -144,7 +144,7 @@ async def test_cancel_stops_all_reminders(harness, fake_api, clock):
     await harness.send(STAFF_ID, "/cancel 1")
     message_id, data = harness.buttons(STAFF_ID)  # it asks first (issue 19)
     await harness.press(STAFF_ID, data[0], message_id)
-    assert "Stopped all pending messages for <b>Anna K</b> (7 in all)" in \
+    assert "Stopped all pending messages for <b>Anna K</b> (7 messages)." in \
         fake_api.calls_to("editMessageText")[-1].params["text"]
     clock.set_local(2, 10, 30)
     assert (await harness.dispatch()).handled == 0

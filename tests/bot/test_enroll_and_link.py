@@ -321,7 +321,7 @@ async def test_enroll_twice_by_mistake_is_pointed_out(harness, fake_api, clock):
     await harness.enroll("/enroll anna k tz=Europe/London")
     caption = fake_api.calls_to("sendPhoto")[-1].params["caption"]
     # The new record is the one to take back (issue 19): it said "/cancel 1", the older patient.
-    assert "enrolled 3 min ago (#1)" in caption and "/withdraw 2" in caption and "/cancel 1" not in caption
+    assert "enrolled 3 minutes ago (#1)" in caption and "/withdraw 2" in caption and "/cancel 1" not in caption
     assert "The patient's messages follow Europe/London" in caption
 
 

@@ -15,7 +15,7 @@ async def test_status_shows_session_next_message_and_next_session_in_the_patient
     text = fake_api.texts(PATIENT_ID)[-1]
     assert "Session 1 of 4, on Tue 24 November" in text
     # The evening check-in is at 19:00 in Bogotá, shown in Bogotá time.
-    assert "Next message: Tue 24 November, 19:00." in text
+    assert "Next message: Tue 24 November, 19:00 (in 10 hours)." in text
     assert "due between Tue 22 December and Tue 5 January" in text
     assert "America/Bogota" in text
 

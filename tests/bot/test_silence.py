@@ -194,7 +194,7 @@ async def test_stats_count_answers_the_median_wait_and_photo_reviews(harness, fa
                         fake_api.sent_messages(STAFF_ID).index(photo) + 1)
     await harness.send(STAFF_ID, "/stats")
     stats = fake_api.texts(STAFF_ID)[-1]
-    assert "Check-ins answered: 2 of 2 (100%) · median time to answer: 1 h 30 min" in stats
+    assert "Check-ins answered: 2 of 2 (100%) · median time to answer: 1 hr 30 mins" in stats
     assert "Photos: 1 received · reviewed 1 (as expected 0 · call 1 · another asked 0)" in stats
     assert "Unanswered check-ins: 0 nudged · 0 told to staff" in stats
 

@@ -30,7 +30,8 @@ DATES = tuple(datetime(2026, month, 6 + month, 9, 30) for month in range(1, 13))
 # Placeholders whose value is a date, and those whose value is a span of time (both from Babel, in the language).
 DATE_VALUES = {"date", "end", "expires", "next_window_end", "next_window_start", "previous", "recorded", "session_date",
                "session_time", "start", "until", "when"}
-SPAN_VALUES = {"ago", "waited", "median", "p90", "duration", "valid_for", "session_length"}
+SPAN_VALUES = {"waited", "median", "p90", "duration", "valid_for", "session_length"}
+RELATIVE_VALUES = {"ago", "relative"}
 # Values that read the same in every language; whatever else a text takes is the number 7.
 SAMPLE = {"name": "Anna", "clinic_name": "Sol", "clinic_phone": "+34 600 000 000", "emergency_phone": "112",
           "url": "https://t.me/x", "link": "https://t.me/x", "staff_name": "Luis", "who": "Luis", "author": "Luis",
@@ -79,6 +80,8 @@ def _values(locale: str, names: set[str], moment: datetime) -> dict[str, object]
             values[name] = CATALOG.bot(locale, key, **inner)
         elif name in DATE_VALUES:
             values[name] = CATALOG.format_date(locale, moment, with_time=moment.month % 2 == 0)
+        elif name in RELATIVE_VALUES:
+            values[name] = CATALOG.format_relative(locale, timedelta(days=moment.month - 6))
         elif name in SPAN_VALUES:
             values[name] = CATALOG.format_duration(locale, timedelta(hours=moment.month, minutes=5))
         else:
