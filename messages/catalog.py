@@ -37,7 +37,7 @@ from typing import Literal
 
 from babel import Locale, UnknownLocaleError
 from babel.dates import format_skeleton, format_time, format_timedelta, get_datetime_format
-from babel.numbers import format_decimal
+from babel.numbers import format_decimal, format_percent
 
 from messages.errors import MessageFileError
 from messages.files import read_toml
@@ -238,6 +238,10 @@ class Catalog:
     def format_number(self, locale: str, number: int | float) -> str:
         """A count as the locale writes it: 1,234 (en), 1 234 (ru), 1.234 (es)."""
         return format_decimal(number, locale=babel_locale(self.text_locale(locale)))
+
+    def format_percent(self, locale: str, fraction: float) -> str:
+        """A share as the locale writes it, to the whole percent: 45% (en), 45 % (es), %45 (tr)."""
+        return format_percent(fraction, locale=babel_locale(self.text_locale(locale)))
 
 
 def placeholders_of(template: str) -> set[str]:

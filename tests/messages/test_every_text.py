@@ -190,3 +190,4 @@ def test_relative_times_and_spans_are_in_the_language():
     assert CATALOG.format_span("ru", timedelta(days=7), "day") == "7 дней"
     assert CATALOG.format_span("ar", timedelta(hours=12), "hour") == "12 ساعة"
     assert CATALOG.format_number("es", 12345) == "12.345"
+    assert CATALOG.format_percent("tr", 0.456) == "%46"

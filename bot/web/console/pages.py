@@ -26,7 +26,7 @@ from markupsafe import Markup
 from telegram.error import TelegramError
 
 from bot.enroll_args import parse_session_time
-from bot.handlers.console import checkin_values, inbox_stats_text
+from bot.handlers.console import as_written, checkin_values, inbox_stats_text
 from bot.handlers.relay import send_staff_words
 from bot.invite_card import invite_link, qr_png
 from bot.patient_card import history_lines, notes_lines, profile_lines, timeline_lines
@@ -586,14 +586,14 @@ async def stats(request: web.Request) -> web.Response:
             for state in ("sent", "skipped", "failed")]),
     ]
     _, whole, whole_checkins, whole_inbox = (await write(request, _weeks, weeks=[(weeks[0][0], now)]))[0]
-    rate = f"{whole.booked / whole.rebook_offered:.0%}" if whole.rebook_offered else "-"
+    rate = services.catalog.format_percent(locale, whole.booked / whole.rebook_offered) if whole.rebook_offered else "-"
     summary = Markup("\n").join([
-        _text(request, "stats_text", period=services.text(locale, "stats_period", days=count * 7),
-              enrolled=whole.enrolled, linked=whole.linked,
-              sent=whole.messages["sent"], skipped=whole.messages["skipped"], failed=whole.messages["failed"],
-              pending=sum(whole.messages[state] for state in OPEN_REMINDER_STATES), fine=whole.answers["fine"],
-              red=whole.answers["red"], worried=whole.answers["worried"], escalations=whole.escalations,
-              booked=whole.booked, offered=whole.rebook_offered, rate=rate),
+        _text(request, "stats_text", period=services.text(locale, "stats_period", days=count * 7), **as_written(
+            services, locale, enrolled=whole.enrolled, linked=whole.linked,
+            sent=whole.messages["sent"], skipped=whole.messages["skipped"], failed=whole.messages["failed"],
+            pending=sum(whole.messages[state] for state in OPEN_REMINDER_STATES), fine=whole.answers["fine"],
+            red=whole.answers["red"], worried=whole.answers["worried"], escalations=whole.escalations,
+            booked=whole.booked, offered=whole.rebook_offered, rate=rate)),
         _text(request, "stats_checkins", **checkin_values(services, locale, whole_checkins)),
         Markup(inbox_stats_text(services, locale, whole_inbox))])
     return _render(request, "stats.html", {"charts": [(chart, Markup(charts.svg(chart))) for chart in figures],
