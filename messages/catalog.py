@@ -96,6 +96,10 @@ class Plural(str):
         text.forms, text.by = dict(forms), by
         return text
 
+    def __reduce__(self) -> tuple[type[Plural], tuple[dict[str, str], str]]:
+        # A copy (or a pickle) keeps every form, not only the string value a str would hand on.
+        return Plural, (self.forms, self.by)
+
     def form(self, locale: str, number: object) -> str:
         """The form ``number`` takes in ``locale`` (``other`` for a value that is not a number)."""
         if isinstance(number, bool) or not isinstance(number, int | float):

@@ -130,6 +130,15 @@ def test_each_count_takes_a_plural_form_the_file_has(locale):
             assert rendered.startswith(text.forms[rule(count)].split("{")[0]), (locale, key, count)
 
 
+def test_a_plural_text_copies_whole():
+    import copy
+    import pickle
+
+    text = CATALOG.texts["ar"]["bot"]["withdraw_done"]
+    for twin in (copy.deepcopy(text), pickle.loads(pickle.dumps(text))):
+        assert isinstance(twin, Plural) and twin.forms == text.forms and twin.by == text.by
+
+
 def test_one_message_is_never_messages():
     samples = {name: 7 for name in text_placeholders(CATALOG.texts["en"]["bot"]["withdraw_done"])}
     assert "(1 message cancelled)" in CATALOG.bot("en", "withdraw_done", **{**samples, "count": 1})
