@@ -200,3 +200,17 @@ def test_relative_times_and_spans_are_in_the_language():
     assert CATALOG.format_span("ar", timedelta(hours=12), "hour") == "12 ساعة"
     assert CATALOG.format_number("es", 12345) == "12.345"
     assert CATALOG.format_percent("tr", 0.456) == "%46"
+
+
+@pytest.mark.parametrize("locale", SHIPPED)
+def test_every_plural_form_keeps_the_texts_other_placeholders(locale):
+    # A form may say its number in words (Arabic "رسالتان", two messages), but never drops the name or the phone.
+    from messages.catalog import placeholders_of
+
+    for section, table in CATALOG.texts[locale].items():
+        for key, text in table.items():
+            if not isinstance(text, Plural):
+                continue
+            english = text_placeholders(CATALOG.texts[REFERENCE_LOCALE][section][key])
+            for category, form in text.forms.items():
+                assert placeholders_of(form) | {text.by} == english, (locale, key, category)
