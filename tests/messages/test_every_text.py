@@ -19,6 +19,7 @@ from messages.catalog import (
     babel_locale,
     html_to_plain,
     load_catalog,
+    placeholders_of,
     plural_categories,
     text_placeholders,
 )
@@ -205,8 +206,6 @@ def test_relative_times_and_spans_are_in_the_language():
 @pytest.mark.parametrize("locale", SHIPPED)
 def test_every_plural_form_keeps_the_texts_other_placeholders(locale):
     # A form may say its number in words (Arabic "رسالتان", two messages), but never drops the name or the phone.
-    from messages.catalog import placeholders_of
-
     for section, table in CATALOG.texts[locale].items():
         for key, text in table.items():
             if not isinstance(text, Plural):
