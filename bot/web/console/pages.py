@@ -27,7 +27,7 @@ from telegram.error import TelegramError
 
 from bot import patient_card
 from bot.enroll_args import parse_session_time
-from bot.handlers.console import checkin_values, inbox_stats_text
+from bot.handlers.console import as_written, checkin_values, inbox_stats_text
 from bot.handlers.relay import send_staff_words
 from bot.invite_card import invite_link, qr_png
 from bot.patient_card import history_lines, notes_lines, profile_lines, timeline_lines
@@ -134,7 +134,11 @@ def _notice(request: web.Request) -> Markup | None:
     key = request.query.get("notice", "")
     if key not in NOTICES:
         return None
-    values = {name: request.query.get(name, "")[:40] for name in ("item_id", "name", "count", "session_number")}
+    values: dict[str, object] = {name: request.query.get(name, "")[:40]
+                                 for name in ("item_id", "name", "count", "session_number")}
+    # The count picks a plural form, so it goes back to being a number (a query string holds only text).
+    if str(values["count"]).isdigit():
+        values["count"] = int(str(values["count"]))
     return _text(request, key, **values)
 
 
@@ -527,8 +531,8 @@ async def enroll(request: web.Request) -> web.Response:
     if result.created:
         twin = await write(request, recent_namesake, name=patient.name, patient_id=patient.id, now=now)
         if twin is not None:
-            summary += Markup("\n") + _text(request, "enroll_duplicate_note", patient_id=twin.id,
-                                            minutes=int((now - twin.created_at).total_seconds() // 60))
+            ago = services.catalog.format_relative(_locale(request), twin.created_at - now)
+            summary += Markup("\n") + _text(request, "enroll_duplicate_note", patient_id=twin.id, ago=ago)
     if result.token is None:
         raise _back_to(f"/console/patients/{patient.id}")
     return await _invite_page(request, patient, result.token, result.invite_expires_at, summary=summary,
@@ -588,13 +592,14 @@ async def stats(request: web.Request) -> web.Response:
             for state in ("sent", "skipped", "failed")]),
     ]
     _, whole, whole_checkins, whole_inbox = (await write(request, _weeks, weeks=[(weeks[0][0], now)]))[0]
-    rate = f"{whole.booked / whole.rebook_offered:.0%}" if whole.rebook_offered else "-"
+    rate = services.catalog.format_percent(locale, whole.booked / whole.rebook_offered) if whole.rebook_offered else "-"
     summary = Markup("\n").join([
-        _text(request, "stats_text", days=count * 7, enrolled=whole.enrolled, linked=whole.linked,
-              sent=whole.messages["sent"], skipped=whole.messages["skipped"], failed=whole.messages["failed"],
-              pending=sum(whole.messages[state] for state in OPEN_REMINDER_STATES), fine=whole.answers["fine"],
-              red=whole.answers["red"], worried=whole.answers["worried"], escalations=whole.escalations,
-              booked=whole.booked, offered=whole.rebook_offered, rate=rate),
+        _text(request, "stats_text", period=services.text(locale, "stats_period", days=count * 7), **as_written(
+            services, locale, enrolled=whole.enrolled, linked=whole.linked,
+            sent=whole.messages["sent"], skipped=whole.messages["skipped"], failed=whole.messages["failed"],
+            pending=sum(whole.messages[state] for state in OPEN_REMINDER_STATES), fine=whole.answers["fine"],
+            red=whole.answers["red"], worried=whole.answers["worried"], escalations=whole.escalations,
+            booked=whole.booked, offered=whole.rebook_offered, rate=rate)),
         _text(request, "stats_checkins", **checkin_values(services, locale, whole_checkins)),
         Markup(inbox_stats_text(services, locale, whole_inbox))])
     return _render(request, "stats.html", {"charts": [(chart, Markup(charts.svg(chart))) for chart in figures],
