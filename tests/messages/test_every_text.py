@@ -51,7 +51,7 @@ ALLOWED = {"telegram", "qr", "csv", "id", "ids", "url", "http", "https", "html",
 # English words that are also ordinary words of a shipped language (Spanish "has", Portuguese "data", Turkish "not").
 HOMOGRAPHS = {
     "es": {"has", "notes", "normal", "plan", "personal", "pus", "control", "son", "once", "red", "solo", "sin", "era",
-           "fin", "con", "las", "los", "una", "hay"},
+           "fin", "con", "las", "los", "una", "hay", "compare"},
     "pt": {"continue", "data", "for", "item", "local", "normal", "use", "pus", "mais", "tem", "pode", "sem", "bom",
            "com", "nas", "nos", "para", "por", "que", "seu", "sua", "uma", "via", "code", "console", "status"},
     "tr": {"form", "not", "bir", "son", "var", "ile", "her", "can", "kim", "hem", "ama", "sen", "tek", "iki"},
