@@ -498,7 +498,7 @@ async def enroll(request: web.Request) -> web.Response:
         fields: dict[str, object] = {
             "name": form.get("name", ""),
             "session_at": parse_session_time(typed, now=now, zone=settings.clinic_timezone) if typed else now}
-        for name in ("session", "protocol", "tz", "lang", "phone", "external_id"):
+        for name in ("session", "protocol", "tz", "lang", "phone", "external_id", "called"):
             if form.get(name, "").strip():
                 fields[name] = form[name].strip()
         wanted = resolve_defaults(read_enrollment(fields, rules=rules), rules=rules)
@@ -508,7 +508,7 @@ async def enroll(request: web.Request) -> web.Response:
             name=given.name, protocol=wanted.protocol, session_at=given.session_at,
             session_number=given.session_number, series_length=wanted.series_length, zone=wanted.zone,
             locale=wanted.locale, quiet_hours=settings.quiet_hours, enrolled_by=identity.user_id,
-            phone=given.phone)
+            phone=given.phone, called=wanted.called)
     except Refusal as refusal:
         return _render(request, "enroll.html", {"form": form, "refusal": _refused(request, refusal),
                                                 "field": getattr(refusal, "field", None),
@@ -519,6 +519,8 @@ async def enroll(request: web.Request) -> web.Response:
     summary = _text(request, "console_web_enrolled" if result.created else "console_web_found_again",
                     name=patient.name, patient_id=patient.id)
     if result.created:
+        # The name the patient's messages greet them by, in the chat form's words (the default shown too).
+        summary += Markup("\n") + _text(request, "enroll_form_called", called=patient.called_by)
         twin = await write(request, recent_namesake, name=patient.name, patient_id=patient.id, now=now)
         if twin is not None:
             summary += Markup("\n") + _text(request, "enroll_duplicate_note", patient_id=twin.id,
