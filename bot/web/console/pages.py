@@ -104,6 +104,7 @@ def _render(request: web.Request, template: str, context: dict, *, status: int =
     base = {"t": lambda key, **values: _text(request, key, **values), "identity": identity,
             "csrf": csrf_token(request, identity) if identity else "", "csrf_field": CSRF_FIELD,
             "path": request.path, "clinic": _services(request).clinic_name(_locale(request)),
+            "admin": identity is not None and _services(request).settings.is_admin(identity.user_id),
             "notice": None, "field": None, "up": _up(request.path)}
     return aiohttp_jinja2.render_template(template, request, {**base, **context}, status=status)
 
