@@ -26,10 +26,10 @@ from markupsafe import Markup
 from telegram.error import TelegramError
 
 from bot.enroll_args import parse_session_time
-from bot.handlers.console import checkin_values, inbox_stats_text
+from bot.handlers.console import checkin_values, inbox_stats_text, outcome_stats_text
 from bot.handlers.relay import send_staff_words
 from bot.invite_card import invite_link, qr_png
-from bot.patient_card import history_lines, notes_lines, profile_lines, timeline_lines
+from bot.patient_card import history_lines, notes_lines, outcome_lines, profile_lines, timeline_lines
 from bot.services import Services
 from bot.web.common import BOT, SERVICES, write
 from bot.web.console import charts
@@ -43,6 +43,7 @@ from bot.web.console.identity import (
     csrf_token,
     identify,
 )
+from bot.web.console.outcome_charts import outcome_charts, outcome_totals
 from jobs.care.planning import plan_reminders
 from jobs.dispatch import ClaimedReminder, render_reminder
 from jobs.inputs import clean_query, clean_text, parse_row_id
@@ -365,7 +366,9 @@ async def patient(request: web.Request) -> web.Response:
     if timeline is None:
         raise web.HTTPNotFound()
     locale = _locale(request)
+    # The sections /patient shows, in its order: outcome answers (and their changes) after the steps.
     sections = [profile_lines(services, locale, timeline.patient), timeline_lines(services, locale, timeline),
+                outcome_lines(services, locale, timeline.patient, timeline.outcomes),
                 history_lines(services, locale, timeline), notes_lines(services, locale, timeline)]
     return _render(request, "patient.html", {
         "patient": timeline.patient, "sections": [[Markup(line) for line in lines] for lines in sections if lines],
@@ -584,6 +587,9 @@ async def stats(request: web.Request) -> web.Response:
             charts.Series(text(locale, "console_web_series_" + state), [s.messages[state] for _, s, _, _ in rows])
             for state in ("sent", "skipped", "failed")]),
     ]
+    # After the series: the outcome answers and review requests, from /stats' own figures.
+    totals = await write(request, outcome_totals, starts=[start for start, _ in weeks])
+    figures += outcome_charts(services, locale, totals=totals, weeks=labels)
     _, whole, whole_checkins, whole_inbox = (await write(request, _weeks, weeks=[(weeks[0][0], now)]))[0]
     rate = f"{whole.booked / whole.rebook_offered:.0%}" if whole.rebook_offered else "-"
     summary = Markup("\n").join([
@@ -593,7 +599,8 @@ async def stats(request: web.Request) -> web.Response:
               red=whole.answers["red"], worried=whole.answers["worried"], escalations=whole.escalations,
               booked=whole.booked, offered=whole.rebook_offered, rate=rate),
         _text(request, "stats_checkins", **checkin_values(services, locale, whole_checkins)),
-        Markup(inbox_stats_text(services, locale, whole_inbox))])
+        Markup(inbox_stats_text(services, locale, whole_inbox)),
+        Markup(outcome_stats_text(services, locale, totals[0]))])
     return _render(request, "stats.html", {"charts": [(chart, Markup(charts.svg(chart))) for chart in figures],
                                            "weeks": count, "summary": summary})
 

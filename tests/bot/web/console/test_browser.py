@@ -123,7 +123,7 @@ async def test_a_front_desk_day_in_a_browser(console_bot, web, browser, fake_api
     # The month's charts.
     await page.get_by_role("link", name="Stats").click()
     await page.get_by_role("heading", name="Enrollments and links per week").wait_for()
-    assert await page.locator("figure.chart svg").count() == 6
+    assert await page.locator("figure.chart svg").count() == 11
     await shoot(page, "stats")
     # Dark: the same page in the system's dark scheme, still readable.
     await page.emulate_media(color_scheme="dark")

@@ -183,7 +183,7 @@ async def test_stats_draws_each_chart_with_its_table(console_bot, web):
     await console_bot.link()
     await sign_in(console_bot, web)
     html = await (await web.get("/console/stats")).text()
-    assert html.count("<svg") == 6 and html.count("<table") == 6
+    assert html.count("<svg") == 11 and html.count("<table") == 11
     assert "Enrollments and links per week" in html and 'role="img"' in html
     assert "Last 56 days" in html
     assert (await web.get("/console/stats", params={"weeks": "2"})).status == 200
