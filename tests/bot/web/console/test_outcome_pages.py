@@ -15,14 +15,17 @@ REVIEW_URL = "https://g.page/r/clinica-sol/review"
 PUBLIC_URL = "http://127.0.0.1:8089"  # plain HTTP: the test client keeps the console's cookie
 
 
+# A clinic with a review page, counting opened links through its own address, open on weekdays.
+OUTCOMES_ENV = {"HTTP_PORT": "8089", "PUBLIC_URL": PUBLIC_URL, "REVIEW_URL": REVIEW_URL,
+                "CLINIC_HOURS": "Mon-Fri 09:00-19:00"}
+
+
 @pytest.fixture
 def console_env() -> dict[str, str]:
-    """A clinic with a review page, counting opened links through its own address, open on weekdays."""
-    return {"HTTP_PORT": "8089", "PUBLIC_URL": PUBLIC_URL, "REVIEW_URL": REVIEW_URL,
-            "CLINIC_HOURS": "Mon-Fri 09:00-19:00"}
+    return dict(OUTCOMES_ENV)
 
 
-async def _after_the_series(bot, web, clock, fake_api):
+async def after_the_series(bot, web, clock, fake_api):
     """Anna answers "much improved", then changes it; Ben answers "very much worse"; both get the review
     request, and Anna opens its link."""
     await bot.link("/enroll Anna K session=3/3")
@@ -51,7 +54,7 @@ def _table(html: str, title: str) -> list[list[str]]:
 
 async def test_the_timeline_shows_outcome_answers_their_changes_and_review_requests(console_bot, web, clock,
                                                                                       fake_api):
-    await _after_the_series(console_bot, web, clock, fake_api)
+    await after_the_series(console_bot, web, clock, fake_api)
     await sign_in(console_bot, web)
     anna = await (await web.get("/console/patients/1")).text()
     # The outcome step in the timeline, then /patient's own section: the answer, changed once, and when first given.
@@ -69,7 +72,7 @@ async def test_the_timeline_shows_outcome_answers_their_changes_and_review_reque
 
 
 async def test_stats_charts_the_answers_the_share_answered_and_the_review_requests(console_bot, web, clock, fake_api):
-    await _after_the_series(console_bot, web, clock, fake_api)
+    await after_the_series(console_bot, web, clock, fake_api)
     await sign_in(console_bot, web)
     html = await (await web.get("/console/stats")).text()
     assert html.count("<svg") == 11 and html.count("<table") == 11
