@@ -110,11 +110,13 @@ async def test_a_front_desk_day_in_a_browser(console_bot, web, browser, fake_api
     # Enroll, and read the QR code off the screen as a phone camera would.
     await page.get_by_role("link", name="Enroll").first.click()
     await page.get_by_label("Patient's name").fill("Bea Ruiz")
+    await page.get_by_label("Called (optional)").fill("Bea")
     await page.get_by_label("Session (2 or 2/4)").fill("2/4")
     await shoot(page, "enroll")
     await page.get_by_role("button", name="Enroll and show the QR code").click()
     qr = page.locator("#invite-qr")
     await qr.wait_for()
+    await page.get_by_role("status").filter(has_text="Called: Bea").wait_for()
     await shoot(page, "invite")
     picture = tmp_path / "qr.png"
     await qr.screenshot(path=str(picture))
