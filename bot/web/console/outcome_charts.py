@@ -2,9 +2,9 @@
 
 The answers to the outcome questions by protocol question and by the number of sessions, the share
 of outcome questions answered week by week, and the review requests sent and opened. Every figure is
-/stats' own (:func:`jobs.care.outcomes.outcome_figures`): a week's count is the difference of two of its
-"sent since" totals, so the console has no second way of counting. "Opened" is shown only where it is
-counted (the review redirect on the HTTP side), as /stats says "-" otherwise.
+/stats' own: :func:`jobs.care.outcomes.outcome_periods` is what ``outcome_figures`` counts with, here
+for each week in one reading of the rows. "Opened" is shown only where it is counted (the review
+redirect on the HTTP side), as /stats says "-" otherwise.
 """
 
 from __future__ import annotations
@@ -17,19 +17,13 @@ from sqlmodel import Session
 from bot.services import Services
 from bot.web.console.charts import Chart, Series
 from jobs.buttons import scale_label
-from jobs.care.outcomes import OutcomeFigures, outcome_figures
+from jobs.care.outcomes import OutcomeFigures, outcome_periods
 from messages.protocol import Scale
 
 
-def outcome_totals(session: Session, *, starts: list[datetime]) -> list[OutcomeFigures]:
-    """/stats' outcome figures from each week's start on, oldest first (the first is the whole period's)."""
-    return [outcome_figures(session, since=start) for start in starts]
-
-
-def _weekly(totals: list[OutcomeFigures], attribute: str) -> list[int]:
-    """Each week's own count: its "since" total less the next week's."""
-    values = [getattr(figures, attribute) for figures in totals]
-    return [value - (values[index + 1] if index + 1 < len(values) else 0) for index, value in enumerate(values)]
+def outcome_weeks(session: Session, *, starts: list[datetime]) -> list[OutcomeFigures]:
+    """/stats' outcome figures of each week (from its start to the next's, the last to now), oldest first."""
+    return outcome_periods(session, starts=list(starts))
 
 
 def _answers(services: Services, locale: str, whole: OutcomeFigures) -> dict[str, str]:
@@ -48,11 +42,12 @@ def _answers(services: Services, locale: str, whole: OutcomeFigures) -> dict[str
     return answers
 
 
-def outcome_charts(services: Services, locale: str, *, totals: list[OutcomeFigures], weeks: list[str]) -> list[Chart]:
-    """The five outcome charts, from :func:`outcome_totals` and the weeks' labels."""
+def outcome_charts(services: Services, locale: str, *, periods: list[OutcomeFigures], weeks: list[str]
+                   ) -> list[Chart]:
+    """The five outcome charts, from :func:`outcome_weeks` and the weeks' labels."""
     text = services.text
     catalog = services.catalog
-    whole = totals[0]
+    whole = OutcomeFigures.merged(periods)
     answers = _answers(services, locale, whole)
     keys, labels = list(answers), list(answers.values())
     axis = text(locale, "console_web_answer")
@@ -66,11 +61,11 @@ def outcome_charts(services: Services, locale: str, *, totals: list[OutcomeFigur
                    for (name, step), counts in sorted(whole.by_protocol.items())]
     by_sessions = [spread(text(locale, "console_web_series_after_session", sessions=sessions), counts)
                    for sessions, counts in sorted(whole.by_sessions.items())]
-    asked, answered = _weekly(totals, "asked"), _weekly(totals, "answered")
-    reviews = [Series(text(locale, "console_web_series_sent"), _weekly(totals, "reviews_sent"))]
+    asked, answered = [week.asked for week in periods], [week.answered for week in periods]
+    reviews = [Series(text(locale, "console_web_series_sent"), [week.reviews_sent for week in periods])]
     note = ""
     if services.settings.review_redirect:
-        reviews.append(Series(text(locale, "console_web_series_opened"), _weekly(totals, "reviews_opened")))
+        reviews.append(Series(text(locale, "console_web_series_opened"), [week.reviews_opened for week in periods]))
     else:
         note = text(locale, "console_web_reviews_not_counted")
     return [

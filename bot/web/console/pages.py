@@ -43,7 +43,8 @@ from bot.web.console.identity import (
     csrf_token,
     identify,
 )
-from bot.web.console.outcome_charts import outcome_charts, outcome_totals
+from bot.web.console.outcome_charts import outcome_charts, outcome_weeks
+from jobs.care.outcomes import OutcomeFigures
 from jobs.care.planning import plan_reminders
 from jobs.dispatch import ClaimedReminder, render_reminder
 from jobs.inputs import clean_query, clean_text, parse_row_id
@@ -588,8 +589,8 @@ async def stats(request: web.Request) -> web.Response:
             for state in ("sent", "skipped", "failed")]),
     ]
     # After the series: the outcome answers and review requests, from /stats' own figures.
-    totals = await write(request, outcome_totals, starts=[start for start, _ in weeks])
-    figures += outcome_charts(services, locale, totals=totals, weeks=labels)
+    periods = await write(request, outcome_weeks, starts=[start for start, _ in weeks])
+    figures += outcome_charts(services, locale, periods=periods, weeks=labels)
     _, whole, whole_checkins, whole_inbox = (await write(request, _weeks, weeks=[(weeks[0][0], now)]))[0]
     rate = f"{whole.booked / whole.rebook_offered:.0%}" if whole.rebook_offered else "-"
     summary = Markup("\n").join([
@@ -600,7 +601,7 @@ async def stats(request: web.Request) -> web.Response:
               booked=whole.booked, offered=whole.rebook_offered, rate=rate),
         _text(request, "stats_checkins", **checkin_values(services, locale, whole_checkins)),
         Markup(inbox_stats_text(services, locale, whole_inbox)),
-        Markup(outcome_stats_text(services, locale, totals[0]))])
+        Markup(outcome_stats_text(services, locale, OutcomeFigures.merged(periods)))])
     return _render(request, "stats.html", {"charts": [(chart, Markup(charts.svg(chart))) for chart in figures],
                                            "weeks": count, "summary": summary})
 

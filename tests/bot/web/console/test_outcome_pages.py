@@ -4,10 +4,12 @@ the answers' spread, the share answered and the review requests as charts on /co
 from __future__ import annotations
 
 import re
+from datetime import timedelta
 
 import pytest
 from markupsafe import escape
 
+from jobs.care.outcomes import OutcomeFigures, outcome_figures, outcome_periods
 from tests.bot.web.console.conftest import sign_in
 from tests.conftest import OTHER_ID, PATIENT_ID
 
@@ -92,6 +94,12 @@ async def test_stats_charts_the_answers_the_share_answered_and_the_review_reques
     # /stats' own lines in the summary, word for word.
     assert "2 of 2 outcome questions answered (100%), 1 worse." in html
     assert "Review requests: 2 sent, 1 opened." in html
+    # The weeks are /stats' figures period by period: each step in the period it was sent in, adding up.
+    store, now = console_bot.services.store, clock()
+    starts = [now - timedelta(days=40), now - timedelta(days=3, hours=1), now - timedelta(days=1)]
+    periods = store.call(outcome_periods, starts=starts)
+    assert [(week.asked, week.answered, week.reviews_sent) for week in periods] == [(0, 0, 0), (2, 2, 0), (0, 0, 2)]
+    assert OutcomeFigures.merged(periods) == store.call(outcome_figures, since=starts[0])
     # Readable without colour: a pattern and a legend in words for each series.
     legend = html.split("<h2>Answers after the series, by number of sessions</h2>", 1)[1].split("</svg>", 1)[0]
     assert '<text x="54" y="19">after session 3</text>' in legend and 'fill-opacity="0.75"' in legend
