@@ -53,7 +53,8 @@ HOMOGRAPHS = {
     "es": {"has", "notes", "normal", "plan", "personal", "pus", "control", "son", "once", "red", "solo", "sin", "era",
            "fin", "con", "las", "los", "una", "hay", "compare"},
     "pt": {"continue", "data", "for", "item", "local", "normal", "use", "pus", "mais", "tem", "pode", "sem", "bom",
-           "com", "nas", "nos", "para", "por", "que", "seu", "sua", "uma", "via", "code", "console", "status"},
+           "com", "nas", "nos", "para", "por", "que", "seu", "sua", "uma", "via", "code", "console", "status",
+           "backup"},
     "tr": {"form", "not", "bir", "son", "var", "ile", "her", "can", "kim", "hem", "ama", "sen", "tek", "iki"},
 }
 _WORD = re.compile(r"[^\W\d_]+(?:'[^\W\d_]+)?")

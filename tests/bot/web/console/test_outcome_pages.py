@@ -63,7 +63,7 @@ async def test_the_timeline_shows_outcome_answers_their_changes_and_review_reque
     assert "One month after the series: how it turned out — answered: Very much improved" in anna
     assert "How it turned out" in anna
     assert re.search(r"• One month after the series: how it turned out: Very much improved \(changed; changes: 1; "
-                     r"first answered Thu 24 Dec, 11:05\) — Fri 25 Dec, 11:05", anna), anna
+                     r"first answered Thu 24 December, 11:05\) — Fri 25 December, 11:05", anna), anna
     assert "Review request — review link opened" in anna
     ben = await (await web.get("/console/patients/2")).text()
     assert "• One month after the series: how it turned out: 📉 Very much worse" in ben
