@@ -46,6 +46,7 @@ from jobs.data.importing import (
 from jobs.data.targets import target_taken
 from jobs.refusal import Refusal
 from jobs.storage.db import Store
+from messages import bidi
 from messages.catalog import Catalog
 
 # Cards for more rows than this are made only when asked (--cards): 12,500 pages help nobody, and
@@ -336,8 +337,8 @@ def cards_from_rows(rows, *, settings: Settings, catalog: Catalog) -> list[Card]
 
 
 def plain_text(text: str) -> str:
-    """A bot text without its HTML."""
-    return " ".join(html.unescape(_TAG.sub("", text)).split())
+    """A bot text without its HTML, nor direction marks (the cards lay Arabic out themselves, with HarfBuzz)."""
+    return " ".join(bidi.strip(html.unescape(_TAG.sub("", text))).split())
 
 
 def write_cards(path: Path, imported: list[Imported], links: list[str], *, settings: Settings,

@@ -26,6 +26,7 @@ from datetime import datetime
 from html.parser import HTMLParser
 from pathlib import Path
 
+from messages.bidi import directed
 from messages.errors import MessageFileError
 from messages.files import read_toml
 from messages.protocol import Protocol, load_protocol
@@ -127,7 +128,7 @@ class Catalog:
         # An optional value left empty (no booking link) takes its line with it, not leaving a blank one.
         lines = [line for line in template.split("\n")
                  if not ((lone := _LONE_PLACEHOLDER.match(line)) and safe.get(lone.group(1)) == "")]
-        return "\n".join(lines).format_map(safe)
+        return directed(locale, "\n".join(lines), safe)  # right to left where the locale is (messages/bidi.py)
 
     def bot(self, locale: str, key: str, /, **values: object) -> str:
         """Shorthand for a ``[bot]`` text."""
