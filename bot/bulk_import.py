@@ -13,7 +13,6 @@ import gc
 import html
 import re
 import time
-from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
@@ -313,21 +312,12 @@ def _summarize(imported: list[Imported], checked: Checked, csv_path: Path, *, se
         f"{imported[0].expires_at.astimezone(settings.clinic_timezone):%Y-%m-%d %H:%M} {settings.clinic_timezone.key})")
 
 
-def clinic_language(languages: Iterable[str], *, settings: Settings) -> str:
-    """The language of a card whose row gives none: the one most rows of the file give (the clinic's
-    patients' language), else STAFF_LANGUAGE. The patient's own Telegram language takes over once they link."""
-    given = Counter(language for language in languages if language)
-    return given.most_common(1)[0][0] if given else settings.staff_locale
-
-
 def cards_from_rows(rows, *, settings: Settings, catalog: Catalog) -> list[Card]:
     """Cards for (name, link, lang, expires_at, patient id) rows, their texts in each patient's language
-    (a row without one: :func:`clinic_language`)."""
-    rows = list(rows)
-    fallback = clinic_language((row[2] for row in rows), settings=settings)
+    (a row without one: DEFAULT_LANGUAGE; the patient's own Telegram language takes over once they link)."""
     made = []
     for name, link, lang, expires_at, patient_id in rows:
-        locale = lang or fallback
+        locale = lang or settings.default_locale
         when = (catalog.format_date(locale, expires_at.astimezone(settings.clinic_timezone), with_time=True,
                                     with_year=True) if expires_at else "")
         made.append(Card(name=name, link=link, hint=plain_text(catalog.bot(locale, "invite_card_hint")),

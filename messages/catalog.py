@@ -75,6 +75,8 @@ class Catalog:
     red_flags: RedFlags = field(default_factory=lambda: RedFlags(()))
     # Locales whose file has no [red_flags] table: the vocabulary shipped for them is used.
     red_flags_shipped: tuple[str, ...] = ()
+    # The language of a reader whose Telegram language has no texts here (DEFAULT_LANGUAGE).
+    default_locale: str = REFERENCE_LOCALE
 
     def missing_by_locale(self) -> dict[str, list[str]]:
         """``{"de": ["[bot] help_patient", …]}``: what each locale lacks."""
@@ -100,14 +102,19 @@ class Catalog:
         """Locale codes with texts, the reference first."""
         return tuple(sorted(self.texts, key=lambda code: (code != REFERENCE_LOCALE, code)))
 
-    def resolve_locale(self, code: str | None) -> str:
-        """The locale to use for a Telegram language code such as "es-ES"; English if none fits."""
+    def resolve_locale(self, code: str | None, fallback: str | None = None) -> str:
+        """The locale to use for a Telegram language code such as "es-ES" or "pt-br"; ``fallback`` (else the
+        default locale) if none fits."""
+        return self.match_locale(code) or fallback or self.default_locale
+
+    def match_locale(self, code: str | None) -> str | None:
+        """The locale with texts for a Telegram language code ("pt-br" -> "pt"), or None."""
         if code:
             code = code.replace("_", "-").lower()
             for candidate in (code, code.split("-")[0]):
                 if candidate in self.texts:
                     return candidate
-        return REFERENCE_LOCALE
+        return None
 
     def protocol(self, name: str | None = None) -> Protocol:
         """The protocol called ``name`` (the default one when None); KeyError if unknown."""

@@ -179,6 +179,8 @@ def test_default_protocol_and_staff_language_are_checked_against_the_files(monke
     assert capsys.readouterr().err.startswith("aftercare: DEFAULT_PROTOCOL: 'nope' is not a protocol file")
     assert run(["check"], monkeypatch, tmp_path, {"BOT_TOKEN": TOKEN, "DEFAULT_PROTOCOL": "", "STAFF_LANGUAGE": "fr"}) == 2
     assert capsys.readouterr().err.startswith("aftercare: STAFF_LANGUAGE: 'fr' has no texts (have: en, ar, es, pt, ru, tr, uk)")
+    assert run(["check"], monkeypatch, tmp_path, {"BOT_TOKEN": TOKEN, "STAFF_LANGUAGE": "en", "DEFAULT_LANGUAGE": "fr"}) == 2
+    assert capsys.readouterr().err.startswith("aftercare: DEFAULT_LANGUAGE: 'fr' has no texts (have: en, ar, es, pt")
 
 
 def test_check_in_a_fresh_folder_passes_and_leaves_nothing_behind(monkeypatch, tmp_path, capsys):
