@@ -8,7 +8,7 @@ from datetime import timedelta
 from telegram import Update
 
 from bot import menus
-from bot.alerts import alert_staff
+from bot.alerts import StaffText, alert_staff
 from bot.context import AftercareContext
 from bot.invite_card import invite_link
 from jobs.inputs import parse_user_id, storable_text
@@ -49,8 +49,8 @@ async def join_as_staff(update: Update, context: AftercareContext, payload: str)
     log.info("user %s joined the staff", user.id)
     await update.effective_message.reply_html(services.text(locale, "staff_joined"))
     await menus.show_staff_menu(context.bot, services, update.effective_chat.id)
-    await alert_staff(services, context.bot, services.text(services.staff_locale, "staff_joined_alert",
-                                                           staff_name=staff_name, user_id=user.id), exclude=user.id)
+    await alert_staff(services, context.bot, StaffText("staff_joined_alert", {"staff_name": staff_name,
+                                                                              "user_id": user.id}), exclude=user.id)
 
 
 async def staff_command(update: Update, context: AftercareContext) -> None:

@@ -8,9 +8,9 @@ from datetime import timedelta
 import pytest
 
 from bot.limits import MAX_TEXT, fits
-from jobs.storage.models import Patient
+from jobs.storage.models import Patient, StaffName
 from messages.bidi import FSI, PDI, first_strong
-from tests.conftest import PATIENT_ID, BotHarness, bot_env
+from tests.conftest import PATIENT_ID, STAFF_ID, BotHarness, bot_env
 
 # Words a Russian patient may read in Latin letters: the names the clinic and staff gave, Telegram's;
 # links and commands (/delete) are left out before looking.
@@ -77,3 +77,75 @@ async def test_an_arabic_patients_greeting_starts_right_to_left_with_the_values_
             assert first_strong(line) == "R", line  # an Arabic letter or the right-to-left mark comes first
     assert f"{FSI}Anna{PDI}" in greeting and f"{FSI}Clínica Sol{PDI}" in greeting
     assert fits(greeting, MAX_TEXT)
+
+
+# ---------------------------------------------------------------- staff, each in their own language
+
+OTHER_STAFF = 1003
+GROUP = -100555
+
+
+async def test_a_ukrainian_staff_members_patient_card_has_no_english_in_it(harness, fake_api, clock):
+    await harness.link()
+    clock.advance(hours=30)
+    await harness.dispatch()  # a few messages sent, so the timeline has steps, marks and times
+    await harness.send(STAFF_ID, "/patient 1", language_code="uk")
+    card = fake_api.texts(STAFF_ID)[-1]
+    assert re.search("[іїєґ]", card), card  # Ukrainian letters
+    # Data, not words of a language: the zone, the patient's language code, the staff member's name ("Test", as
+    # the fake Telegram calls them) and the protocol's title (one per protocol file, as the clinic names it).
+    assert latin_words(card) <= {"Europe", "Madrid", "en", "Test", "Microneedling"}, (latin_words(card), card)
+
+
+def test_every_reason_the_dispatcher_skips_a_message_for_has_a_text_for_staff():
+    import inspect
+
+    from bot.patient_card import OUTCOME_KEYS
+    from jobs.dispatch import loop
+
+    reasons = set(re.findall(r'record_skipped, reminder_id=item\.id,\s*reason="([^"]+)"', inspect.getsource(loop)))
+    assert len(reasons) >= 5 and reasons <= set(OUTCOME_KEYS), reasons - set(OUTCOME_KEYS)
+
+
+async def staff_pair(fake_api, database_url, clock, **env) -> BotHarness:
+    return await BotHarness(fake_api, bot_env(fake_api, database_url, STAFF_IDS=f"{STAFF_ID},{OTHER_STAFF}", **env),
+                            clock).start()
+
+
+async def test_each_staff_member_reads_their_own_language_and_the_group_reads_staff_language(fake_api, database_url,
+                                                                                         clock):
+    bot = await staff_pair(fake_api, database_url, clock, STAFF_CHAT_ID=str(GROUP), STAFF_LANGUAGE="ru")
+    try:
+        catalog = bot.services.catalog
+        await bot.send(STAFF_ID, "/inbox", language_code="es")
+        await bot.send(OTHER_STAFF, "/inbox", language_code="en-GB")
+        await bot.send(OTHER_STAFF, "/inbox", language_code="fr")  # no French texts: STAFF_LANGUAGE
+        assert fake_api.texts(STAFF_ID)[-1] == catalog.bot("es", "inbox_empty")
+        assert fake_api.texts(OTHER_STAFF)[-2:] == [catalog.bot("en", "inbox_empty"), catalog.bot("ru", "inbox_empty")]
+        # In the group everyone reads one language, whoever asks.
+        await bot.send(STAFF_ID, "/inbox", language_code="es", chat_id=GROUP, chat_type="supergroup")
+        assert fake_api.texts(GROUP)[-1] == catalog.bot("ru", "inbox_empty")
+        # /help too: the whole screen in the staff member's language, the patients' part included.
+        await bot.send(STAFF_ID, "/help", language_code="es")
+        assert fake_api.texts(STAFF_ID)[-1].startswith(bot.services.text("es", "help_staff").split("\n")[0])
+        assert bot.services.text("es", "help_patient", booking_line="").split("\n")[0] in fake_api.texts(STAFF_ID)[-1]
+    finally:
+        await bot.stop()
+
+
+async def test_an_alert_sent_privately_is_in_the_language_its_reader_last_acted_in(fake_api, database_url, clock):
+    bot = await staff_pair(fake_api, database_url, clock)  # no staff group: each staff member is told privately
+    try:
+        await bot.send(OTHER_STAFF, "/inbox", language_code="es")  # noted: this one reads Spanish
+        await bot.link()  # staff 1001 acts in English
+        await bot.send(PATIENT_ID, "/stop")
+        await bot.press(PATIENT_ID, bot.buttons(PATIENT_ID)[1][0], bot.buttons(PATIENT_ID)[0])
+        catalog = bot.services.catalog
+        assert fake_api.texts(OTHER_STAFF)[-1] == bot.services.text("es", "alert_stopped", name="Anna K", patient_id=1)
+        assert fake_api.texts(STAFF_ID)[-1] == bot.services.text("en", "alert_stopped", name="Anna K", patient_id=1)
+        assert catalog.bot("es", "alert_stopped", name="x", patient_id=1) != catalog.bot("en", "alert_stopped",
+                                                                                          name="x", patient_id=1)
+        with bot.session() as session:
+            assert session.get(StaffName, OTHER_STAFF).language == "es"
+    finally:
+        await bot.stop()
