@@ -44,7 +44,7 @@ class StaffText:
     patient's message, an inbox item) is written once, in STAFF_LANGUAGE, so that no screen mixes two."""
 
     key: str
-    values: dict[str, str | int] = field(default_factory=dict)
+    values: dict[str, object] = field(default_factory=dict)  # names and numbers: JSON, in the queued notice
 
     def render(self, services: Services, locale: str, phone: str | None = None) -> str:
         text = services.text(locale, self.key, **self.values)

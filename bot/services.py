@@ -22,7 +22,8 @@ from jobs.storage.db import Store
 from messages.catalog import Catalog
 
 SERVICES_KEY = "services"
-_LANGUAGE_TAG = re.compile(r"[A-Za-z]{2,3}([-_][A-Za-z0-9]{1,8}){0,2}")
+# A language tag as Telegram sends it ("en", "pt-br"): at most 12 characters, within staff_name.language's 16.
+_LANGUAGE_TAG = re.compile(r"[A-Za-z]{2,3}([-_][A-Za-z0-9]{1,8})?")
 
 
 def utc_now() -> datetime:

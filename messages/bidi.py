@@ -59,9 +59,11 @@ def isolate(value: str) -> str:
 
 
 def mark_lines(text: str) -> str:
-    """``text`` with U+200F before each non-blank line whose first strong letter (outside tags) is not
-    right-to-left, or that has none (digits and signs alone would be laid out left to right)."""
-    return "\n".join(RLM + line if line.strip() and first_strong(line) != "R" else line for line in text.split("\n"))
+    """``text`` with U+200F before each non-blank line that does not start with a right-to-left letter (outside
+    tags): one starting with a left-to-right letter, an isolated value, or having no letter at all (digits and
+    signs alone would be laid out left to right)."""
+    return "\n".join(RLM + line if line.strip() and not _starts_right_to_left(line) else line
+                     for line in text.split("\n"))
 
 
 def first_strong(html_line: str) -> str | None:
@@ -74,6 +76,18 @@ def first_strong(html_line: str) -> str | None:
         if kind == "L":
             return "L"
     return None
+
+
+def _starts_right_to_left(html_line: str) -> bool:
+    """Whether a right-to-left letter comes before any left-to-right one and any isolate: so the line reads
+    right to left both in an app that looks inside isolates for its direction and in one that skips them."""
+    for char in _TAG_OR_ENTITY.sub("", html_line):
+        kind = unicodedata.bidirectional(char)
+        if kind in ("R", "AL"):
+            return True
+        if kind in ("L", "FSI", "LRI", "RLI"):
+            return False
+    return False
 
 
 def strip(text: str) -> str:

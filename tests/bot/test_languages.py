@@ -149,3 +149,11 @@ async def test_an_alert_sent_privately_is_in_the_language_its_reader_last_acted_
             assert session.get(StaffName, OTHER_STAFF).language == "es"
     finally:
         await bot.stop()
+
+
+@pytest.mark.parametrize("code", ["en-abcdefgh-abcdefgh-abcdefgh", "'; drop table staff_name", "x" * 300, ""])
+async def test_a_language_code_that_is_not_a_language_tag_is_not_kept(harness, fake_api, code):
+    await harness.send(STAFF_ID, "/inbox", language_code=code)
+    assert fake_api.texts(STAFF_ID)[-1] == harness.services.catalog.bot("en", "inbox_empty")  # STAFF_LANGUAGE
+    with harness.session() as session:
+        assert session.get(StaffName, STAFF_ID).language is None

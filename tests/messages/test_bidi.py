@@ -81,3 +81,9 @@ def test_a_long_value_still_meets_the_length_limit_as_counted_after_the_marks(ca
 
 def test_strip_removes_every_mark():
     assert strip(f"{RLM}{FSI}Anna{PDI}\u200e") == "Anna"
+
+
+def test_a_line_that_is_one_isolated_value_is_marked_too():
+    # An app that skips isolates when it looks for a line's direction finds no letter there: the mark decides.
+    text = directed("ar", "شكرًا\n{booking_line}", {"booking_line": "للحجز اتصل بنا"})
+    assert text.split("\n")[1] == f"{RLM}{FSI}للحجز اتصل بنا{PDI}"
