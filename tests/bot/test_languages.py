@@ -157,3 +157,19 @@ async def test_a_language_code_that_is_not_a_language_tag_is_not_kept(harness, f
     assert fake_api.texts(STAFF_ID)[-1] == harness.services.catalog.bot("en", "inbox_empty")  # STAFF_LANGUAGE
     with harness.session() as session:
         assert session.get(StaffName, STAFF_ID).language is None
+
+
+async def test_a_colleague_who_joins_in_spanish_is_welcomed_and_given_the_menu_in_spanish(harness, fake_api):
+    from tests.conftest import OTHER_ID
+
+    await harness.send(STAFF_ID, "/staffinvite")
+    link = fake_api.texts(STAFF_ID)[-1].split("?start=")[1].split()[0]
+    await harness.send(OTHER_ID, f"/start {link}", language_code="es")
+    catalog = harness.services.catalog
+    assert fake_api.texts(OTHER_ID)[-1] == harness.services.text("es", "staff_joined")
+    menu = [call for call in fake_api.calls_to("setMyCommands")
+            if call.params.get("scope", {}).get("chat_id") == OTHER_ID][-1].params["commands"]
+    assert {"command": "inbox", "description": catalog.bot("es", "command_inbox")} in menu
+    # The admin, who acts in English, hears of it in English.
+    assert fake_api.texts(STAFF_ID)[-1] == harness.services.text("en", "staff_joined_alert", staff_name="Test",
+                                                                 user_id=OTHER_ID)
