@@ -65,6 +65,9 @@ async def unknown_command(update: Update, context: AftercareContext) -> None:
 async def answer_refusal(update: Update, context: AftercareContext, refusal: Refusal) -> None:
     """Say no the one way: the refusal's text (and usage hint) as a reply, or as a button's notice."""
     services = context.services
+    user = update.effective_user
+    if not refusal.locale and user is not None and await services.is_staff(user.id):
+        context.for_staff()  # as the staff member's other screens: their language, STAFF_LANGUAGE in the group
     locale = refusal.locale or context.locale
     text = services.text(locale, refusal.key, **refusal.values)
     if refusal.hint:

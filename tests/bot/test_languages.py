@@ -173,3 +173,14 @@ async def test_a_colleague_who_joins_in_spanish_is_welcomed_and_given_the_menu_i
     # The admin, who acts in English, hears of it in English.
     assert fake_api.texts(STAFF_ID)[-1] == harness.services.text("en", "staff_joined_alert", staff_name="Test",
                                                                  user_id=OTHER_ID)
+
+
+async def test_a_refusal_to_staff_in_the_group_is_in_staff_language_too(fake_api, database_url, clock):
+    bot = await staff_pair(fake_api, database_url, clock, STAFF_CHAT_ID=str(GROUP))
+    try:
+        await bot.send(STAFF_ID, "/patient 99", language_code="uk", chat_id=GROUP, chat_type="supergroup")
+        await bot.send(STAFF_ID, "/patient 99", language_code="uk")
+        group, private = fake_api.texts(GROUP)[-1], fake_api.texts(STAFF_ID)[-1]
+        assert group != private and not re.search("[іїєґ]", group) and re.search("[іїєґ]", private), (group, private)
+    finally:
+        await bot.stop()
