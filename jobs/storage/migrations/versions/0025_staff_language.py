@@ -1,7 +1,7 @@
 """A staff member's Telegram language, noted when they act, for the alerts sent to them privately
 
 Revision ID: 0025
-Revises: 0021
+Revises: 0027
 Create Date: 2026-12-06 23:20:00
 """
 
@@ -10,7 +10,7 @@ import sqlmodel
 from alembic import op
 
 revision = '0025'
-down_revision = '0021'
+down_revision = '0027'
 branch_labels = None
 depends_on = None
 
