@@ -96,6 +96,8 @@ async def alert_staff(services: Services, bot: Bot, text: str | StaffText, *, pa
     is when the alert goes out, not as it was when queued.
     """
     chats = [chat_id for chat_id in await services.staff_chats() if chat_id != exclude]
+    if not chats and exclude is None:
+        log.error("an alert reached no staff chat: none is set (set STAFF_CHAT_ID or STAFF_IDS)")
     if isinstance(text, StaffText):
         if inbox_kind is not None or follow_up:
             raise ValueError("an inbox item or a long alert is written once, in STAFF_LANGUAGE: pass its text")
@@ -119,8 +121,6 @@ async def alert_staff(services: Services, bot: Bot, text: str | StaffText, *, pa
     queued = await send_to_chats(services, bot, chats, text, patient_id=patient_id, photo=photo, copy_of=copy_of,
                                  follow_up=follow_up, reply_markup=reply_markup, item_id=item_id, body=body,
                                  priority=priority or Priority.ROUTINE, dedup_key=dedup_key)
-    if not chats and exclude is None:
-        log.error("an alert reached no staff chat: none is set (set STAFF_CHAT_ID or STAFF_IDS)")
     return queued
 
 

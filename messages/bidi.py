@@ -4,14 +4,14 @@ Telegram shows a message (each paragraph, in most clients) in the direction of i
 An Arabic greeting that starts with the patient's Latin-letter name, a date or a number would be laid
 out left to right, punctuation and all. So, for a right-to-left locale, :func:`directed` fills a
 template with each inserted value wrapped in a first-strong isolate (U+2068 … U+2069: the value keeps
-its own direction without turning the sentence around it), and starts each line whose first strong
-letter is not right-to-left with a right-to-left mark (U+200F).
+its own direction without turning the sentence around it), and starts each line that does not begin
+with a right-to-left letter with a right-to-left mark (U+200F).
 
 Only characters between tags are added, never inside a tag (a value in an attribute, such as
 ``href="{booking_url}"``, is left as it is) or an entity. A value holding a URL is not isolated either:
 Telegram finds a bare link by scanning to the next space, and a closing isolate right after the URL
-would become part of it. Left-to-right locales are filled in unchanged,
-and so is a template with no right-to-left letter (the English text sent where a locale lacks one).
+would become part of it. Left-to-right locales are filled in unchanged, and so is a template with no
+right-to-left letter (the English text sent where a locale lacks one).
 """
 
 from __future__ import annotations
