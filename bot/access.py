@@ -46,7 +46,8 @@ def staff_only(callback=None, *, private: bool = False, admin: bool = False):
             # Patient data is shown only in private chats and the staff group, never in any other group.
             if in_group and (private or chat.id != services.settings.staff_chat_id):
                 raise Refusal("private_only")
-            await services.note_staff(user)  # "by Marta" on staff screens, not a number
+            await services.note_staff(user)  # "by Marta" on staff screens, not a number; their language
+            context.for_staff()
             return await func(update, context)
 
         return wrapper

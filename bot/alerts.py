@@ -12,6 +12,7 @@ from __future__ import annotations
 import html
 import json
 import logging
+from dataclasses import dataclass, field
 
 from telegram import Bot, InlineKeyboardMarkup, Message
 from telegram.error import TelegramError
@@ -35,6 +36,21 @@ KIND_PRIORITY = {
     InboxKind.MESSAGE: Priority.PATIENT, InboxKind.PHOTO: Priority.PATIENT,
 }
 
+@dataclass(frozen=True)
+class StaffText:
+    """A ``[bot]`` text for staff written in each chat's language as it is sent (``Services.chat_locale``: the
+    staff group's STAFF_LANGUAGE, a staff member's own language in their private chat). Its values are names
+    and numbers, the same in every language; an alert with words of another language in it (a date, a
+    patient's message, an inbox item) is written once, in STAFF_LANGUAGE, so that no screen mixes two."""
+
+    key: str
+    values: dict[str, object] = field(default_factory=dict)  # names and numbers: JSON, in the queued notice
+
+    def render(self, services: Services, locale: str, phone: str | None = None) -> str:
+        text = services.text(locale, self.key, **self.values)
+        return f"{text}\n{services.text(locale, 'alert_phone', phone=phone)}" if phone else text
+
+
 def chunks(words: str, limit: int = MAX_TEXT) -> list[str]:
     """Plain ``words`` as HTML messages of at most ``limit`` each (split between characters, escaped after)."""
     parts, current, size = [], [], 0
@@ -56,7 +72,7 @@ def split_for_limit(header: str, whole: str, words: str, limit: int) -> tuple[st
     return (whole, None) if fits(whole, limit) else (header, chunks(words))
 
 
-async def alert_staff(services: Services, bot: Bot, text: str, *, patient_id: int | None = None,
+async def alert_staff(services: Services, bot: Bot, text: str | StaffText, *, patient_id: int | None = None,
                       photo: str | None = None, copy_of: Message | None = None, exclude: int | None = None,
                       follow_up: list[str] | None = None, reply_markup: InlineKeyboardMarkup | None = None,
                       inbox_kind: str | None = None, inbox_origin: str | None = None,
@@ -80,6 +96,18 @@ async def alert_staff(services: Services, bot: Bot, text: str, *, patient_id: in
     is when the alert goes out, not as it was when queued.
     """
     chats = [chat_id for chat_id in await services.staff_chats() if chat_id != exclude]
+    if not chats and exclude is None:
+        log.error("an alert reached no staff chat: none is set (set STAFF_CHAT_ID or STAFF_IDS)")
+    if isinstance(text, StaffText):
+        if inbox_kind is not None or follow_up:
+            raise ValueError("an inbox item or a long alert is written once, in STAFF_LANGUAGE: pass its text")
+        phone = await services.store.run(patient_phone, patient_id=patient_id) if patient_id is not None else None
+        return await services.queue_staff([
+            Notice(chat_id, Action.SEND, {"staff_text": [text.key, text.values],
+                                          "phone": display_phone(phone) if phone else None},
+                   patient_id=patient_id, priority=priority or Priority.ROUTINE,
+                   dedup_key=f"{dedup_key}:{chat_id}" if dedup_key else None)
+            for chat_id in chats])
     if patient_id is not None:
         text = await with_phone(services, text, patient_id)
     item_id = body = None
@@ -93,8 +121,6 @@ async def alert_staff(services: Services, bot: Bot, text: str, *, patient_id: in
     queued = await send_to_chats(services, bot, chats, text, patient_id=patient_id, photo=photo, copy_of=copy_of,
                                  follow_up=follow_up, reply_markup=reply_markup, item_id=item_id, body=body,
                                  priority=priority or Priority.ROUTINE, dedup_key=dedup_key)
-    if not chats and exclude is None:
-        log.error("an alert reached no staff chat: none is set (set STAFF_CHAT_ID or STAFF_IDS)")
     return queued
 
 
@@ -150,6 +176,9 @@ async def deliver_alert(services: Services, bot: Bot, notice: ClaimedNotice) -> 
     caption = photo is not None or copy is not None
     extra = InlineKeyboardMarkup.de_json(payload["markup"], None) if payload.get("markup") else None
     item_id, text, markup = payload.get("item_id"), payload.get("text") or "", extra
+    if payload.get("staff_text"):
+        key, values = payload["staff_text"]
+        text = StaffText(key, values).render(services, await services.chat_locale(chat_id), payload.get("phone"))
     if item_id is not None:
         item = await services.store.run(lambda session: session.get(InboxItem, item_id))
         if item is None:

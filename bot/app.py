@@ -133,10 +133,10 @@ def load_messages(settings: Settings) -> Catalog:
     if settings.default_protocol not in catalog.protocols:
         raise SettingsError("DEFAULT_PROTOCOL", f"{settings.default_protocol!r} is not a protocol file "
                             f"(have: {', '.join(sorted(catalog.protocols))})")
-    if settings.staff_locale not in catalog.locales:
-        raise SettingsError("STAFF_LANGUAGE", f"{settings.staff_locale!r} has no texts "
-                            f"(have: {', '.join(catalog.locales)})")
-    return replace(catalog, default_protocol=settings.default_protocol)
+    for key, locale in (("STAFF_LANGUAGE", settings.staff_locale), ("DEFAULT_LANGUAGE", settings.default_locale)):
+        if locale not in catalog.locales:
+            raise SettingsError(key, f"{locale!r} has no texts (have: {', '.join(catalog.locales)})")
+    return replace(catalog, default_protocol=settings.default_protocol, default_locale=settings.default_locale)
 
 
 def build_services(settings: Settings, *, clock: Callable[[], datetime] = utc_now, migrate: bool = True) -> Services:

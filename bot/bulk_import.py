@@ -13,8 +13,7 @@ import gc
 import html
 import re
 import time
-from collections import Counter
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -46,6 +45,7 @@ from jobs.data.importing import (
 from jobs.data.targets import target_taken
 from jobs.refusal import Refusal
 from jobs.storage.db import Store
+from messages import bidi
 from messages.catalog import Catalog
 
 # Cards for more rows than this are made only when asked (--cards): 12,500 pages help nobody, and
@@ -312,21 +312,12 @@ def _summarize(imported: list[Imported], checked: Checked, csv_path: Path, *, se
         f"{imported[0].expires_at.astimezone(settings.clinic_timezone):%Y-%m-%d %H:%M} {settings.clinic_timezone.key})")
 
 
-def clinic_language(languages: Iterable[str], *, settings: Settings) -> str:
-    """The language of a card whose row gives none: the one most rows of the file give (the clinic's
-    patients' language), else STAFF_LANGUAGE. The patient's own Telegram language takes over once they link."""
-    given = Counter(language for language in languages if language)
-    return given.most_common(1)[0][0] if given else settings.staff_locale
-
-
 def cards_from_rows(rows, *, settings: Settings, catalog: Catalog) -> list[Card]:
     """Cards for (name, link, lang, expires_at, patient id) rows, their texts in each patient's language
-    (a row without one: :func:`clinic_language`)."""
-    rows = list(rows)
-    fallback = clinic_language((row[2] for row in rows), settings=settings)
+    (a row without one: DEFAULT_LANGUAGE; the patient's own Telegram language takes over once they link)."""
     made = []
     for name, link, lang, expires_at, patient_id in rows:
-        locale = lang or fallback
+        locale = lang or settings.default_locale
         when = (catalog.format_date(locale, expires_at.astimezone(settings.clinic_timezone), with_time=True,
                                     with_year=True) if expires_at else "")
         made.append(Card(name=name, link=link, hint=plain_text(catalog.bot(locale, "invite_card_hint")),
@@ -336,8 +327,8 @@ def cards_from_rows(rows, *, settings: Settings, catalog: Catalog) -> list[Card]
 
 
 def plain_text(text: str) -> str:
-    """A bot text without its HTML."""
-    return " ".join(html.unescape(_TAG.sub("", text)).split())
+    """A bot text without its HTML, nor direction marks (the cards lay Arabic out themselves, with HarfBuzz)."""
+    return " ".join(bidi.strip(html.unescape(_TAG.sub("", text))).split())
 
 
 def write_cards(path: Path, imported: list[Imported], links: list[str], *, settings: Settings,

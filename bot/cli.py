@@ -13,7 +13,7 @@ import logging
 import os
 import re
 import sys
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -183,7 +183,10 @@ def _run(env: dict[str, str], *, env_file: Path | None = None) -> int:
     configure_logging(settings.log_level, settings.bot_token)
     services = build_services(settings)
     application = build_application(settings, services)
-    for warning in setup_warnings(settings, services.catalog, env):
+    from jobs.patients.enrollment import languages_in_use
+
+    for warning in setup_warnings(settings, services.catalog, env) + review_warnings(
+            settings, services.catalog, services.store.call(languages_in_use)):
         log.warning("%s", warning)
     # What `check` warns about, said again where the admin looks once the bot runs (its log).
     from jobs.storage.db import sqlite_files
@@ -385,6 +388,17 @@ def setup_warnings(settings: Settings, catalog, env: Mapping[str, str]) -> list[
     return warnings
 
 
+def review_warnings(settings: Settings, catalog, patient_languages: Iterable[str] = ()) -> list[str]:
+    """One line per language in use (its patients', DEFAULT_LANGUAGE, STAFF_LANGUAGE) whose texts no fluent
+    clinician has reviewed yet (``reviewed_by = ""``, messages/reviews.py)."""
+    from messages.reviews import unreviewed
+
+    in_use = {*patient_languages, settings.default_locale, settings.staff_locale} & set(catalog.locales)
+    return [f"texts/{locale}.toml: its texts have not been reviewed by a clinician fluent in {locale!r}; have one "
+            "read them, correct what needs it, and put their name in reviewed_by at the top of the file"
+            for locale in unreviewed(catalog.directory / "texts", in_use)]
+
+
 def review_line(settings: Settings, catalog) -> str:
     """What ``check`` says of review steps: where they send patients, or that they are skipped (no REVIEW_URL).
 
@@ -439,6 +453,7 @@ def _check(env: dict[str, str], *, telegram: bool = False, env_file: Path | None
     print(f"messages: ok ({len(catalog.protocols)} protocols, locales {', '.join(catalog.locales)})")
     print(review_line(settings, catalog))
     _warn_if_readable(env_file, "holds the bot token")
+    patient_languages: set[str] = set()  # read from the database when its schema is current
     database_file = sqlite_file(settings.database_url)
     if database_file is not None and not database_file.exists():
         # Checking must not leave an empty file behind: the first `run` creates and migrates it.
@@ -457,6 +472,7 @@ def _check(env: dict[str, str], *, telegram: bool = False, env_file: Path | None
             print("database: empty; `aftercare run` (or `aftercare db upgrade`) creates the schema")
         elif current == head:
             _print_health(settings)
+            patient_languages = _patient_languages(settings)
         elif current not in known_revisions(engine):
             print(f"aftercare: database: the schema ({current}) is newer than this version of the bot knows "
                   f"({head}): install the version that migrated it", file=sys.stderr)
@@ -465,7 +481,7 @@ def _check(env: dict[str, str], *, telegram: bool = False, env_file: Path | None
             print("aftercare: database: the schema is behind; `aftercare run` or `aftercare migrate` migrates it",
                   file=sys.stderr)
             return 1
-    for warning in setup_warnings(settings, catalog, env):
+    for warning in setup_warnings(settings, catalog, env) + review_warnings(settings, catalog, patient_languages):
         print(f"aftercare: warning: {warning}", file=sys.stderr)
     _print_console(settings)
     if telegram:
@@ -484,6 +500,18 @@ def _print_console(settings: Settings) -> None:
         print("aftercare: warning: the console is not on https: Telegram opens Mini Apps only over HTTPS, so "
               "/console gives sign-in links for a browser only (put an https reverse proxy in front and set "
               "PUBLIC_URL)", file=sys.stderr)
+
+
+def _patient_languages(settings: Settings) -> set[str]:
+    """The languages of the patients in care, read without changing anything."""
+    from jobs.patients.enrollment import languages_in_use
+    from jobs.storage.db import Store, make_engine
+
+    engine = make_engine(settings.database_url)
+    try:
+        return Store(engine).call(languages_in_use)
+    finally:
+        engine.dispose()
 
 
 def _print_health(settings: Settings) -> None:

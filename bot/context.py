@@ -26,6 +26,8 @@ class AftercareContext(CallbackContext[ExtBot, dict, dict, dict]):
         super().__init__(application, chat_id=chat_id, user_id=user_id)
         self._update: Update | None = None
         self._button: Button | None = None
+        # Set for staff (bot/access.py): their screens' language, so that none is half in two languages.
+        self._locale: str | None = None
 
     @classmethod
     def from_update(cls, update: object, application: Application) -> AftercareContext:
@@ -41,10 +43,18 @@ class AftercareContext(CallbackContext[ExtBot, dict, dict, dict]):
 
     @property
     def locale(self) -> str:
-        """The language to answer this update's sender in (their Telegram language, when we have it)."""
+        """The language to answer this update's sender in (their Telegram language, when we have it); for
+        staff, the language of their screens (``Services.staff_screen_locale``)."""
+        if self._locale is not None:
+            return self._locale
         if self._update is None:
             return self.services.staff_locale
         return self.services.locale_of(self._update)
+
+    def for_staff(self) -> None:
+        """The sender is staff: answer in their screens' language (theirs in private, STAFF_LANGUAGE in the group)."""
+        if self._update is not None:
+            self._locale = self.services.staff_screen_locale(self._update)
 
     @property
     def button(self) -> Button:

@@ -42,7 +42,8 @@ async def show_staff_menu(bot: Bot, services: Services, chat_id: int) -> None:
     admin = (Audience.ADMIN,) if services.settings.is_admin(chat_id) else ()
     audiences = (Audience.STAFF, Audience.ANYONE, *admin)
     try:
-        await bot.set_my_commands(_commands(services, services.staff_locale, commands_for(*audiences)),
+        # The group's in STAFF_LANGUAGE; a staff member's private chat in the language they last acted in.
+        await bot.set_my_commands(_commands(services, await services.chat_locale(chat_id), commands_for(*audiences)),
                                   scope=BotCommandScopeChat(chat_id))
     except TelegramError as exc:
         # A staff member who never opened the bot has no chat yet; their menu comes when they join.
@@ -57,7 +58,7 @@ def console_app_url(settings: Settings) -> str:
 async def show_console_button(bot: Bot, services: Services, user_id: int) -> None:
     """A staff member's menu button opens the console as a Mini App (Telegram allows it over HTTPS only)."""
     try:
-        label = services.text(services.staff_locale, "console_button_open")
+        label = services.text(await services.chat_locale(user_id), "console_button_open")
         await bot.set_chat_menu_button(chat_id=user_id, menu_button=MenuButtonWebApp(
             label, WebAppInfo(console_app_url(services.settings))))
     except TelegramError as exc:

@@ -151,6 +151,13 @@ OUTCOME_KEYS = {
     **{reason.value: f"outcome_{reason.name.lower()}" for reason in CancelReason},
     "stale: its time had passed at enrollment": "outcome_stale_at_enrollment",
     "stale: its time had passed when the patient linked": "outcome_stale_at_link",
+    # The dispatcher's (jobs/dispatch/loop.py), so that a staff member's screen is all in their language.
+    "stale: expired before it could be sent": "outcome_stale_expired",
+    "closed: the step was answered": "outcome_closed_answered",
+    "stale: only quiet hours were left": "outcome_stale_quiet_hours",
+    "skipped: REVIEW_URL is not set": "outcome_no_review_url",
+    "stale: the clinic does not open before it expires": "outcome_stale_clinic_closed",
+    "no staff alert channel in this run": "outcome_no_staff_chat",
 }
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -10,16 +11,19 @@ from urllib.parse import urlparse
 from zoneinfo import ZoneInfo
 
 from telegram import Update
+from telegram.constants import ChatType
 
 from bot.settings import Settings
 from bot.throttle import WrongTokenThrottle
 from jobs.dispatch import ChatPacer, ClinicInfo, DeliveryPolicy
-from jobs.staff.membership import is_staff_member, note_staff_name, staff_members
+from jobs.staff.membership import is_staff_member, note_staff_name, staff_language, staff_members
 from jobs.staff.outbox import Notice, StaffPacer, enqueue
 from jobs.storage.db import Store
 from messages.catalog import Catalog
 
 SERVICES_KEY = "services"
+# A language tag as Telegram sends it ("en", "pt-br"): at most 12 characters, within staff_name.language's 16.
+_LANGUAGE_TAG = re.compile(r"[A-Za-z]{2,3}([-_][A-Za-z0-9]{1,8})?")
 
 
 def utc_now() -> datetime:
@@ -74,7 +78,7 @@ class Services:
     outbox_waker: Callable[[datetime], None] | None = None
     outbox_sleep: Callable[[float], Awaitable[None]] = asyncio.sleep
     # Staff names already noted by this process (bot/services.py note_staff): written only when one changes.
-    staff_names_seen: dict[int, str] = field(default_factory=dict)
+    staff_names_seen: dict[int, tuple[str, str | None]] = field(default_factory=dict)
 
     @property
     def clinic(self) -> ClinicInfo:
@@ -90,8 +94,25 @@ class Services:
 
     @property
     def staff_locale(self) -> str:
-        """The language of alerts to the staff chat."""
+        """STAFF_LANGUAGE: the staff group's language, and a staff member's when theirs has no texts."""
         return self.catalog.resolve_locale(self.settings.staff_locale)
+
+    def staff_screen_locale(self, update: Update) -> str:
+        """The language of a staff screen answering ``update``: the staff member's own Telegram language in a
+        private chat (when the clinic has texts for it), STAFF_LANGUAGE in the staff group, which all read."""
+        chat, user = update.effective_chat, update.effective_user
+        if chat is None or user is None or chat.type != ChatType.PRIVATE:
+            return self.staff_locale
+        return self.catalog.resolve_locale(user.language_code, fallback=self.staff_locale)
+
+    async def chat_locale(self, chat_id: int) -> str:
+        """The language of what is sent to a staff chat unasked (an alert): STAFF_LANGUAGE for a group, a staff
+        member's private chat in the language they last acted in (noted by :meth:`note_staff`)."""
+        if chat_id < 0 or chat_id == self.settings.staff_chat_id:
+            return self.staff_locale
+        seen = self.staff_names_seen.get(chat_id)
+        code = seen[1] if seen else await self.store.run(staff_language, user_id=chat_id)
+        return self.catalog.resolve_locale(code, fallback=self.staff_locale)
 
     def text(self, locale: str, key: str, /, **values: object) -> str:
         """A ``[bot]`` text in ``locale``; the clinic's name and phone are always available to it."""
@@ -147,10 +168,12 @@ class Services:
     async def note_staff(self, user) -> None:
         """Remember the name Telegram gives a staff member who acts (written when it changes)."""
         name = " ".join("".join(c for c in (user.full_name or "") if c.isprintable()).split())[:200]
-        if not name or self.staff_names_seen.get(user.id) == name:
+        # Whatever Telegram sends, only a language tag is kept.
+        code = user.language_code if _LANGUAGE_TAG.fullmatch(user.language_code or "") else None
+        if not name or self.staff_names_seen.get(user.id) == (name, code):
             return
-        await self.store.run(note_staff_name, user_id=user.id, name=name, now=self.clock())
-        self.staff_names_seen[user.id] = name
+        await self.store.run(note_staff_name, user_id=user.id, name=name, now=self.clock(), language=code)
+        self.staff_names_seen[user.id] = (name, code)
 
     async def is_staff(self, user_id: int | None) -> bool:
         """Admins (STAFF_IDS) and staff who joined through a staff invite."""

@@ -212,6 +212,9 @@ class Settings:
     staff_ids: frozenset[int] = setting("STAFF_IDS", _user_ids, frozenset())
     staff_chat_id: int | None = setting("STAFF_CHAT_ID", _chat_id)
     staff_locale: str = setting("STAFF_LANGUAGE", str.lower, "en")
+    # A patient's language when Telegram's is one the clinic has no texts for, and before they link
+    # (a row of the import or the API without a language, its printed card); checked against the texts.
+    default_locale: str = setting("DEFAULT_LANGUAGE", str.lower, "en")
     database_url: str = setting("DATABASE_URL", _database_url, DEFAULT_DATABASE_URL)
     clinic_name: str = setting("CLINIC_NAME", _text, "")
     clinic_phone: str = setting("CLINIC_PHONE", _text, "")

@@ -39,6 +39,7 @@ from babel import Locale, UnknownLocaleError
 from babel.dates import format_skeleton, format_time, format_timedelta, get_datetime_format
 from babel.numbers import format_decimal, format_percent
 
+from messages.bidi import directed
 from messages.errors import MessageFileError
 from messages.files import read_toml
 from messages.protocol import Protocol, load_protocol
@@ -135,6 +136,8 @@ class Catalog:
     red_flags: RedFlags = field(default_factory=lambda: RedFlags(()))
     # Locales whose file has no [red_flags] table: the vocabulary shipped for them is used.
     red_flags_shipped: tuple[str, ...] = ()
+    # The language of a reader whose Telegram language has no texts here (DEFAULT_LANGUAGE).
+    default_locale: str = REFERENCE_LOCALE
 
     def missing_by_locale(self) -> dict[str, list[str]]:
         """``{"de": ["[bot] help_patient", …]}``: what each locale lacks."""
@@ -160,14 +163,19 @@ class Catalog:
         """Locale codes with texts, the reference first."""
         return tuple(sorted(self.texts, key=lambda code: (code != REFERENCE_LOCALE, code)))
 
-    def resolve_locale(self, code: str | None) -> str:
-        """The locale to use for a Telegram language code such as "es-ES"; English if none fits."""
+    def resolve_locale(self, code: str | None, fallback: str | None = None) -> str:
+        """The locale to use for a Telegram language code such as "es-ES" or "pt-br"; ``fallback`` (else the
+        default locale) if none fits."""
+        return self.match_locale(code) or fallback or self.default_locale
+
+    def match_locale(self, code: str | None) -> str | None:
+        """The locale with texts for a Telegram language code ("pt-br" -> "pt"), or None."""
         if code:
             code = code.replace("_", "-").lower()
             for candidate in (code, code.split("-")[0]):
                 if candidate in self.texts:
                     return candidate
-        return REFERENCE_LOCALE
+        return None
 
     def protocol(self, name: str | None = None) -> Protocol:
         """The protocol called ``name`` (the default one when None); KeyError if unknown."""
@@ -194,7 +202,7 @@ class Catalog:
         # An optional value left empty (no booking link) takes its line with it, not leaving a blank one.
         lines = [line for line in template.split("\n")
                  if not ((lone := _LONE_PLACEHOLDER.match(line)) and safe.get(lone.group(1)) == "")]
-        return "\n".join(lines).format_map(safe)
+        return directed(locale, "\n".join(lines), safe)  # right to left where the locale is (messages/bidi.py)
 
     def bot(self, locale: str, key: str, /, **values: object) -> str:
         """Shorthand for a ``[bot]`` text."""

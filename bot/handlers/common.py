@@ -24,9 +24,12 @@ async def help_command(update: Update, context: AftercareContext) -> None:
     services = context.services
     settings = services.settings
     user = update.effective_user
+    staff = await services.is_staff(user.id if user else None)
+    if staff:
+        context.for_staff()  # the whole screen in their language (STAFF_LANGUAGE in the group)
     locale = context.locale
     patient = None
-    if update.effective_chat.type == ChatType.PRIVATE:
+    if update.effective_chat.type == ChatType.PRIVATE and not staff:
         # A patient's /language choice wins over their Telegram language.
         patient = await services.store.run(patient_for_chat, chat_id=update.effective_chat.id)
         if patient is not None and patient.locale:
@@ -39,7 +42,7 @@ async def help_command(update: Update, context: AftercareContext) -> None:
     booking = Raw(services.text(locale, "booking_line", url=booking_url) if booking_url else "")
     patient_help = "\n".join([services.text(locale, "help_patient", booking_line=booking),
                               *help_lines(text, commands_for(Audience.PATIENT))])
-    if await services.is_staff(user.id if user else None):
+    if staff:
         parts = ["\n".join([text("help_staff"), *help_lines(text, commands_for(Audience.STAFF)),
                             text("help_staff_footer")])]
         if settings.is_admin(user.id):
@@ -62,6 +65,9 @@ async def unknown_command(update: Update, context: AftercareContext) -> None:
 async def answer_refusal(update: Update, context: AftercareContext, refusal: Refusal) -> None:
     """Say no the one way: the refusal's text (and usage hint) as a reply, or as a button's notice."""
     services = context.services
+    user = update.effective_user
+    if not refusal.locale and user is not None and await services.is_staff(user.id):
+        context.for_staff()  # as the staff member's other screens: their language, STAFF_LANGUAGE in the group
     locale = refusal.locale or context.locale
     text = services.text(locale, refusal.key, **refusal.values)
     if refusal.hint:

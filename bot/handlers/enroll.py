@@ -66,8 +66,7 @@ USUAL_LONGEST_SERIES = 6
 
 
 def _staff_locale(services: Services, update: Update) -> str:
-    user = update.effective_user
-    return services.catalog.resolve_locale(user.language_code if user else None)
+    return services.staff_screen_locale(update)
 
 
 async def enroll_command(update: Update, context: AftercareContext) -> None:

@@ -33,6 +33,7 @@ async def inbox_button(update: Update, context: AftercareContext) -> None:
     if not await services.is_staff(update.effective_user.id):
         await note_refused(services)
         raise Refusal("not_your_button")
+    context.for_staff()
     staffer = staffer_of(update)
     if button.value == INBOX_TAKE:
         item = await services.store.run(take_item, item_id=button.number, staffer=staffer, now=services.clock())

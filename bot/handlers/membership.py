@@ -7,7 +7,7 @@ import logging
 from telegram import ChatMember, Update
 from telegram.constants import ChatType
 
-from bot.alerts import alert_staff
+from bot.alerts import StaffText, alert_staff
 from bot.context import AftercareContext
 from jobs.patients.self_service import mark_reachable, mark_unreachable
 
@@ -25,9 +25,9 @@ async def my_chat_member(update: Update, context: AftercareContext) -> None:
         patient = await services.store.run(mark_unreachable, chat_id=change.chat.id, now=services.clock())
         if patient is not None:
             log.info("patient %d blocked the bot", patient.id)
-            await alert_staff(services, context.bot, services.text(
-                services.staff_locale, "alert_blocked", name=patient.name, patient_id=patient.id),
-                patient_id=patient.id)
+            await alert_staff(services, context.bot, StaffText("alert_blocked", {"name": patient.name,
+                                                                                 "patient_id": patient.id}),
+                              patient_id=patient.id)
     elif status == ChatMember.MEMBER:
         patient = await services.store.run(mark_reachable, chat_id=change.chat.id,
                                            quiet_hours=services.settings.quiet_hours, now=services.clock())

@@ -12,7 +12,7 @@ from zoneinfo import ZoneInfo
 
 from telegram import KeyboardButton, ReplyKeyboardMarkup, ReplyKeyboardRemove, Update
 
-from bot.alerts import alert_staff
+from bot.alerts import StaffText, alert_staff
 from bot.context import AftercareContext
 from bot.delivery import wake_dispatcher
 from bot.handlers.common import edit_or_send
@@ -152,8 +152,8 @@ async def confirm_button(update: Update, context: AftercareContext) -> None:
         await services.store.run(stop_patient, chat_id=chat_id, now=services.clock())
         log.info("patient %d stopped their messages", patient.id)
         # Staff hear of it, as of "I'm not continuing": someone may want to ask why.
-        await alert_staff(services, context.bot, services.text(services.staff_locale, "alert_stopped",
-                                                               name=patient.name, patient_id=patient.id),
+        await alert_staff(services, context.bot, StaffText("alert_stopped", {"name": patient.name,
+                                                                             "patient_id": patient.id}),
                           patient_id=patient.id)
         done = "stop_done"
     else:

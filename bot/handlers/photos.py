@@ -93,6 +93,7 @@ async def photo_review_button(update: Update, context: AftercareContext) -> None
         await note_refused(services)
         raise Refusal("not_your_button")
     await services.note_staff(user)
+    context.for_staff()
     review = Review(button.value)
     result = await services.store.run(review_photo, photo_id=button.number, review=review, staff_id=user.id,
                                       now=services.clock())

@@ -52,6 +52,7 @@ async def incoming_message(update: Update, context: AftercareContext) -> None:
     message, chat, user = update.effective_message, update.effective_chat, update.effective_user
     note_staff_chat(services, chat)
     if message.reply_to_message and await services.is_staff(user.id if user else None):
+        context.for_staff()
         patient = await services.store.run(patient_for_relay, staff_chat_id=chat.id,
                                            staff_message_id=message.reply_to_message.message_id)
         if patient is not None:
@@ -59,18 +60,24 @@ async def incoming_message(update: Update, context: AftercareContext) -> None:
             return
     if chat.type != ChatType.PRIVATE:
         if message.is_topic_message and await services.is_staff(user.id if user else None):
+            context.for_staff()
             await _note_in_topic(update, context, services)
         return  # otherwise the staff group's own conversation is not for us
-    if message.text and await services.is_staff(user.id) and await form_text(update, context):
-        return  # an answer to the staff member's open /enroll form
+    if message.text and await services.is_staff(user.id):
+        context.for_staff()
+        if await form_text(update, context):
+            return  # an answer to the staff member's open /enroll form
     patient = await services.store.run(patient_for_chat, chat_id=chat.id)
     if patient is not None and patient.status == PatientStatus.UNREACHABLE:
         # A patient who blocked us and writes again is reachable again: re-plan what is still valid.
         patient = await services.store.run(mark_reachable, chat_id=chat.id,
                                            quiet_hours=services.settings.quiet_hours, now=services.clock())
     if patient is None:
-        key = "staff_hint" if await services.is_staff(user.id if user else None) else "stranger"
-        await context.reply(key)
+        if await services.is_staff(user.id if user else None):
+            context.for_staff()
+            await context.reply("staff_hint")
+        else:
+            await context.reply("stranger")
         return
     if message.photo and await photo_answer(update, context, patient):
         return  # the answer to a photo check-in: staff have it with its review buttons

@@ -8,7 +8,7 @@ from datetime import timedelta
 from telegram import Update
 
 from bot import menus
-from bot.alerts import alert_staff
+from bot.alerts import StaffText, alert_staff
 from bot.context import AftercareContext
 from bot.invite_card import invite_link
 from jobs.inputs import parse_user_id, storable_text
@@ -36,7 +36,6 @@ async def join_as_staff(update: Update, context: AftercareContext, payload: str)
     """``/start staff-<token>``: redeem a staff invite."""
     services = context.services
     user = update.effective_user
-    locale = context.locale
     # Staff are not patients: their Telegram name helps admins see who is who (alerts, /staff).
     # Whatever its owner typed, storable and sendable: no NUL (PostgreSQL), no lone surrogate (JSON to Telegram).
     staff_name = storable_text(user.full_name + (f" (@{user.username})" if user.username else ""))[:200]
@@ -48,10 +47,12 @@ async def join_as_staff(update: Update, context: AftercareContext, payload: str)
         await services.wrong_tokens.wrong_token(user.id)
         raise
     log.info("user %s joined the staff", user.id)
-    await update.effective_message.reply_html(services.text(locale, "staff_joined"))
+    await services.note_staff(user)  # their language, for the menu and what is sent to them later
+    context.for_staff()
+    await update.effective_message.reply_html(context.text("staff_joined"))
     await menus.show_staff_menu(context.bot, services, update.effective_chat.id)
-    await alert_staff(services, context.bot, services.text(services.staff_locale, "staff_joined_alert",
-                                                           staff_name=staff_name, user_id=user.id), exclude=user.id)
+    await alert_staff(services, context.bot, StaffText("staff_joined_alert", {"staff_name": staff_name,
+                                                                              "user_id": user.id}), exclude=user.id)
 
 
 async def staff_command(update: Update, context: AftercareContext) -> None:

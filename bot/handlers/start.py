@@ -11,7 +11,7 @@ import logging
 
 from telegram import Update
 
-from bot.alerts import alert_staff
+from bot.alerts import StaffText, alert_staff
 from bot.context import AftercareContext
 from bot.delivery import wake_dispatcher
 from bot.handlers.staff import join_as_staff
@@ -80,8 +80,9 @@ async def _tell_staff_of_taken_link(services: Services, context: AftercareContex
     if patient is None:
         return
     log.warning("an old invite of patient %d was opened from another chat and refused", patient.id)
-    await alert_staff(services, context.bot, services.text(
-        services.staff_locale, "alert_taken_link", name=patient.name, patient_id=patient.id), patient_id=patient.id)
+    await alert_staff(services, context.bot, StaffText("alert_taken_link", {"name": patient.name,
+                                                                             "patient_id": patient.id}),
+                      patient_id=patient.id)
 
 
 def _where_you_stand(services: Services, patient) -> str:
@@ -121,9 +122,8 @@ async def switch_button(update: Update, context: AftercareContext) -> None:
     await query.edit_message_reply_markup(None)
     if result.superseded_id is not None:
         patient = result.patient
-        await alert_staff(services, context.bot, services.text(
-            services.staff_locale, "alert_superseded", name=patient.name, patient_id=patient.id,
-            old_id=result.superseded_id), patient_id=patient.id)
+        await alert_staff(services, context.bot, StaffText("alert_superseded", {
+            "name": patient.name, "patient_id": patient.id, "old_id": result.superseded_id}), patient_id=patient.id)
     await _linked(update, context, services, result)
 
 

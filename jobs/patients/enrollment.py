@@ -9,7 +9,7 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import func
 from sqlalchemy.exc import IntegrityError
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from jobs.actors import staff
 from jobs.care.planning import QuietHours, plan_reminders
@@ -20,7 +20,7 @@ from jobs.patients.lifecycle import LifecycleEvent, apply_event
 from jobs.patients.reminder_moves import state_for_new_reminder
 from jobs.refusal import Refusal
 from jobs.storage.models import Enrollment, Patient, Reminder, called_name
-from jobs.storage.states import ReminderStatus
+from jobs.storage.states import PatientStatus, ReminderStatus
 from messages.protocol import Protocol
 
 MAX_SERIES_LENGTH = 20
@@ -211,3 +211,13 @@ def plan_cycle(session: Session, *, patient: Patient, protocol: Protocol, sessio
         for item in plan
     )
     return enrollment, len(plan), sum(item.stale for item in plan)
+
+
+# The patients the clinic is looking after: their languages are the ones in use.
+IN_CARE = (PatientStatus.AWAITING_LINK, PatientStatus.ACTIVE, PatientStatus.PAUSED)
+
+
+def languages_in_use(session: Session) -> set[str]:
+    """The languages of the patients in care (a patient not linked yet without one is left out)."""
+    rows = session.exec(select(Patient.locale).where(col(Patient.status).in_(IN_CARE)).distinct())
+    return {locale for locale in rows if locale}

@@ -76,14 +76,21 @@ def remove_staff(session: Session, *, user_id: int, now: datetime) -> bool:
     return True
 
 
-def note_staff_name(session: Session, *, user_id: int, name: str, now: datetime) -> None:
-    """Remember the name Telegram gives this staff member (for "by Marta" on staff screens)."""
+def note_staff_name(session: Session, *, user_id: int, name: str, now: datetime, language: str | None = None) -> None:
+    """Remember the name Telegram gives this staff member (for "by Marta" on staff screens) and, when the update
+    says it, their language (for what is sent to them later)."""
     row = session.get(StaffName, user_id)
     if row is None:
-        session.add(StaffName(user_id=user_id, name=name[:200], seen_at=now))
-    elif row.name != name:
-        row.name, row.seen_at = name[:200], now
+        session.add(StaffName(user_id=user_id, name=name[:200], seen_at=now, language=language))
+    elif row.name != name or (language and row.language != language):
+        row.name, row.seen_at, row.language = name[:200], now, language or row.language
         session.add(row)
+
+
+def staff_language(session: Session, *, user_id: int) -> str | None:
+    """The Telegram language this staff member last acted in, if known."""
+    row = session.get(StaffName, user_id)
+    return row.language if row is not None else None
 
 
 def staff_names(session: Session, *, user_ids: Iterable[int]) -> dict[int, str]:

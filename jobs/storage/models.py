@@ -255,13 +255,15 @@ class StaffMember(SQLModel, table=True):
 
 class StaffName(SQLModel, table=True):
     """The name Telegram gives a staff member (admins included), noted when they act, so that staff
-    screens say "by Marta" rather than a number (migration 0017). Staff, never patients."""
+    screens say "by Marta" rather than a number (migration 0017), and their Telegram language (0025), so
+    that what is sent to them later, when no update of theirs says it, is in it. Staff, never patients."""
 
     __tablename__ = "staff_name"
 
     user_id: int = Field(sa_column=Column(BigInteger, primary_key=True, autoincrement=False))
     name: str = Field(max_length=200)
     seen_at: datetime = _utc()
+    language: str | None = Field(default=None, max_length=16)  # Telegram's language_code, as given
 
 
 class StaffInvite(SQLModel, table=True):

@@ -182,6 +182,8 @@ def test_default_protocol_and_staff_language_are_checked_against_the_files(monke
     assert capsys.readouterr().err.startswith("aftercare: DEFAULT_PROTOCOL: 'nope' is not a protocol file")
     assert run(["check"], monkeypatch, tmp_path, {"BOT_TOKEN": TOKEN, "DEFAULT_PROTOCOL": "", "STAFF_LANGUAGE": "fr"}) == 2
     assert capsys.readouterr().err.startswith("aftercare: STAFF_LANGUAGE: 'fr' has no texts (have: en, ar, es, pt, ru, tr, uk)")
+    assert run(["check"], monkeypatch, tmp_path, {"BOT_TOKEN": TOKEN, "STAFF_LANGUAGE": "en", "DEFAULT_LANGUAGE": "fr"}) == 2
+    assert capsys.readouterr().err.startswith("aftercare: DEFAULT_LANGUAGE: 'fr' has no texts (have: en, ar, es, pt")
 
 
 def test_check_in_a_fresh_folder_passes_and_leaves_nothing_behind(monkeypatch, tmp_path, capsys):
@@ -571,3 +573,44 @@ def test_preview_prints_every_text_of_the_plan_in_each_language(monkeypatch, tmp
             # The text's longest stretch without a placeholder, as written in the language.
             stretch = max(re.split(r"\{\w+\}", html_to_plain(catalog.texts[locale]["steps"][step.text_key])), key=len)
             assert len(stretch) > 40 and " ".join(stretch.split()) in shown, (locale, step.key)
+
+
+def test_check_warns_once_per_language_in_use_whose_texts_no_clinician_reviewed(monkeypatch, tmp_path, capsys):
+    from datetime import UTC, datetime
+
+    from sqlmodel import Session
+
+    from jobs.storage.db import make_engine
+    from jobs.storage.models import Patient
+
+    folder = tmp_path / "mine"
+    shutil.copytree(DEFAULTS_DIR, folder)
+    env = {"BOT_TOKEN": TOKEN, "MESSAGES_DIR": str(folder), "CLINIC_PHONE": "1", "STAFF_IDS": "1001",
+           "CLINIC_NAME": "Sol", "CLINIC_TIMEZONE": "Europe/Madrid", "STAFF_LANGUAGE": "en", "DEFAULT_LANGUAGE": "en"}
+
+    def warned() -> list[str]:
+        assert run(["check"], monkeypatch, tmp_path, env) == 0  # a warning, never a refusal
+        return [line.split("texts/")[1].split(".toml")[0] for line in capsys.readouterr().err.splitlines()
+                if "not been reviewed by a clinician fluent" in line]
+
+    # English and Spanish make no claim (no reviewed_by); nobody reads the five others yet.
+    assert warned() == []
+    env["STAFF_LANGUAGE"], env["DEFAULT_LANGUAGE"] = "uk", "ru"
+    assert warned() == ["ru", "uk"]
+    # The patients in care bring theirs (each language once, however many patients read it).
+    assert run(["db", "upgrade"], monkeypatch, tmp_path, env) == 0
+    engine = make_engine("sqlite:///aftercare.db")
+    with Session(engine) as session:
+        for name, locale, status in (("A", "ar", "active"), ("B", "ar", "paused"), ("C", "tr", "deleted"),
+                                     ("D", "", "awaiting_link"), ("E", "ru", "active")):
+            session.add(Patient(name=name, locale=locale, status=status, timezone="UTC", series_length=3,
+                                created_at=datetime.now(UTC)))
+        session.commit()
+    engine.dispose()
+    capsys.readouterr()
+    assert warned() == ["ar", "ru", "uk"]  # not Turkish: that patient erased their data
+    # The clinic has its clinician read the Arabic texts and says so.
+    arabic = folder / "texts" / "ar.toml"
+    arabic.write_text(arabic.read_text(encoding="utf-8").replace('reviewed_by = ""', 'reviewed_by = "Dr Salma Haddad"'),
+                      encoding="utf-8")
+    assert warned() == ["ru", "uk"]

@@ -115,6 +115,7 @@ def test_every_declared_setting_is_read_from_its_key(tmp_path):
     from dataclasses import fields
 
     env = {"BOT_TOKEN": TOKEN, "STAFF_IDS": "7", "STAFF_CHAT_ID": "-1001234567890", "STAFF_LANGUAGE": "ES",
+           "DEFAULT_LANGUAGE": "RU",
            "DATABASE_URL": "sqlite:///x.db", "CLINIC_NAME": "n", "CLINIC_PHONE": "p", "BOOKING_URL": "https://b.example",
            "PRIVACY_URL": "https://p.example/privacy",
            "EMERGENCY_PHONE": "e", "CLINIC_TIMEZONE": "Europe/Madrid", "QUIET_HOURS": "off", "SERIES_LENGTH": "5", "INVITE_TTL_DAYS": "2",

@@ -100,13 +100,15 @@ def test_the_cards_warning_names_the_real_file():
     assert "aftercare cards patients-invites.csv" in line and "FILE-" not in line
 
 
-def test_cards_without_a_language_use_the_clinics_language(harness):
-    from bot.bulk_import import cards_from_rows
+def test_cards_without_a_language_use_the_default_language(harness):
+    from dataclasses import replace
+
+    from bot.bulk_import import cards_from_rows, plain_text
     services = harness.services
-    cards = cards_from_rows([("Ana", "https://t.me/x?start=a", "es", None, 1),
-                             ("Pia", "https://t.me/x?start=b", "", None, 2)],
-                            settings=services.settings, catalog=services.catalog)
-    spanish = cards[0].hint
-    assert cards[1].hint == spanish  # a row with no language: the clinic's patients' (Spanish), not English
-    assert cards_from_rows([("Pia", "https://t.me/x?start=b", "", None, 2)], settings=services.settings,
-                           catalog=services.catalog)[0].hint != spanish  # alone: STAFF_LANGUAGE (English)
+    rows = [("Ana", "https://t.me/x?start=a", "es", None, 1), ("Pia", "https://t.me/x?start=b", "", None, 2)]
+    cards = cards_from_rows(rows, settings=services.settings, catalog=services.catalog)
+    assert cards[0].hint == plain_text(services.catalog.bot("es", "invite_card_hint"))
+    assert cards[1].hint == plain_text(services.catalog.bot("en", "invite_card_hint"))  # DEFAULT_LANGUAGE=en
+    russian = cards_from_rows(rows, settings=replace(services.settings, default_locale="ru"), catalog=services.catalog)
+    assert russian[0].hint == cards[0].hint  # a row's own language wins
+    assert russian[1].hint == plain_text(services.catalog.bot("ru", "invite_card_hint"))

@@ -123,7 +123,7 @@ async def identify(request: web.Request) -> Identity | None:
             return None
         language = user.get("language_code") if isinstance(user.get("language_code"), str) else None
         return Identity(Staffer(user["id"], _name(user)), "tma", f"tma:{user['id']}",
-                        services.catalog.resolve_locale(language))
+                        services.catalog.resolve_locale(language, fallback=services.staff_locale))
     token = request.cookies.get(COOKIE, "")
     if not token:
         return None
