@@ -1,20 +1,24 @@
 """Bulk import: a CSV of patients checked row by row, then enrolled all together or not at all.
 
-The phases, so that the database's write lock is held only for the last:
+The phases, so that the database's write lock is held only for the last, and memory stays flat in
+the file's size (a bounded window of rows at a time in every phase):
 
 1. :func:`check_stream` (:func:`check_records` for rows in memory) reads every row, a bounded window at a
    time (:func:`read_csv_file` streams the file), with the one reader of an enrollment's fields
    (:func:`jobs.patients.enrollment_request.read_enrollment`, which ``/enroll``, the form and the API use
    too), collecting every refusal, and fills empty cells with
    :func:`~jobs.patients.enrollment_request.resolve_defaults`;
-   it returns the good rows and one :class:`RowProblem` per bad row, naming each bad column.
-2. :func:`prepare_import` plans every patient in pure Python (:func:`jobs.care.planning.plan_reminders`)
-   and draws the invite tokens; :func:`build_rows` makes every row to write, for ids drawn ahead
-   (:func:`draw_ids`): no database, no clock.
-3. :func:`write_rows` inserts them in bulk (:mod:`jobs.storage.bulk`: the driver's executemany, COPY
+   it yields each row's verdict: a good row, one :class:`RowProblem` per bad row (naming each bad
+   column), or a :class:`Skipped` row.
+2. :func:`prepare_import` plans a window of patients in pure Python (:func:`jobs.care.planning.plan_reminders`)
+   and draws their invite tokens; :func:`build_rows` makes every row to write, for ids drawn
+   (:func:`draw_ids`): no clock. ``aftercare import`` (bot/bulk_import.py) keeps the prepared windows
+   in a private temporary file, not in memory, until every row is known to be good.
+3. :func:`write_rows` inserts a window in bulk (:mod:`jobs.storage.bulk`: the driver's executemany, COPY
    on PostgreSQL) and records each patient's ``enrolled`` event through
-   :func:`jobs.patients.lifecycle.record_new_patients`, in the caller's one transaction.
-   (:func:`write_import` does 2 and 3 in one call.)
+   :func:`jobs.patients.lifecycle.record_new_patients`, in the caller's one transaction (one for the
+   whole file: all or nothing); :func:`record_import` adds the file's one audit row.
+   (:func:`write_import` does 2 and 3 in one call, for rows in memory.)
 
 An ``external_id`` that a patient in the database already has is *skipped* (the import is
 idempotent by it, as the API is: never a second patient for the same reference); one that two rows
@@ -398,14 +402,23 @@ def _readable_external_id(value: str) -> str | None:
 # --------------------------------------------------------------------------- planning
 
 
-def prepare_import(rows: Sequence[ImportRow], *, quiet_hours: QuietHours, now: datetime) -> list[PreparedPatient]:
+# Plans remembered across the windows of one import (a booking system's slots repeat); past this many
+# the memory is cleared, so that it stays bounded whatever the file's size.
+PLAN_MEMORY = 20_000
+
+
+def prepare_import(rows: Sequence[ImportRow], *, quiet_hours: QuietHours, now: datetime,
+                   plans: dict[tuple, tuple[PlannedReminder, ...]] | None = None) -> list[PreparedPatient]:
     """Every row's plan and a fresh invite token.
 
     One plan per patient, from :func:`jobs.care.planning.plan_reminders`; patients whose plans must be
     equal (same protocol, session time, zone and session of the series: a booking system's slots)
     share the one computed for the first of them, since a plan is an immutable tuple of rows.
+    ``plans``: the plans computed so far, kept by the caller across windows (at most :data:`PLAN_MEMORY`).
     """
-    plans: dict[tuple, tuple[PlannedReminder, ...]] = {}
+    plans = {} if plans is None else plans
+    if len(plans) > PLAN_MEMORY:
+        plans.clear()
     prepared = []
     for row in rows:
         key = (row.protocol.name, row.protocol.version, row.session_at, row.zone.key, row.session_number,
@@ -484,7 +497,7 @@ def build_rows(prepared: Sequence[PreparedPatient], *, patient_ids: Sequence[int
 
 def write_rows(session: Session, rows: BulkRows, *, enrolled_by: int | None, now: datetime) -> list[Imported]:
     """Insert what :func:`build_rows` made, and record each patient's ``enrolled`` event, in the caller's
-    transaction."""
+    transaction (a window of the file; :func:`record_import` once for the file)."""
     connection = session.connection()
     for table, columns, values in ((Patient.__table__, PATIENT_COLUMNS, rows.patients),
                                    (Enrollment.__table__, ENROLLMENT_COLUMNS, rows.enrollments),
@@ -493,9 +506,12 @@ def write_rows(session: Session, rows: BulkRows, *, enrolled_by: int | None, now
         insert_rows(connection, table, columns, values, converted=True)
     record_new_patients(session, patient_ids=rows.patient_ids, event=LifecycleEvent.ENROLL,
                         cause=staff(enrolled_by, "import"), now=now)
-    # One row for the whole file, naming how many (each patient's ``enrolled`` event names them).
-    audit.record(session, action=audit.Action.IMPORT, count=len(rows.patient_ids), now=now)
     return rows.imported
+
+
+def record_import(session: Session, *, count: int, now: datetime) -> None:
+    """The audit trail's one row for a whole file, naming how many (each patient's ``enrolled`` event names them)."""
+    audit.record(session, action=audit.Action.IMPORT, count=count, now=now)
 
 
 def write_import(session: Session, prepared: Sequence[PreparedPatient], *, invite_ttl: timedelta,
@@ -507,4 +523,6 @@ def write_import(session: Session, prepared: Sequence[PreparedPatient], *, invit
     rows = build_rows(prepared, patient_ids=patient_ids, enrollment_ids=enrollment_ids,
                       dialect=session.connection().dialect.name, invite_ttl=invite_ttl, enrolled_by=enrolled_by,
                       now=now)
-    return write_rows(session, rows, enrolled_by=enrolled_by, now=now)
+    imported = write_rows(session, rows, enrolled_by=enrolled_by, now=now)
+    record_import(session, count=len(imported), now=now)
+    return imported
