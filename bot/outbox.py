@@ -2,9 +2,11 @@
 
 Everything that writes to a staff chat -- alerts (bot/alerts.py), edits of an inbox item's messages
 (bot/inbox_views.py), topic work (bot/topics.py: createForumTopic and the introduction, closing and
-reopening) -- queues a notice (jobs/staff/outbox.py) and wakes this job, as a handler wakes the
-dispatcher. Nothing on the dispatcher's path talks to a staff chat, so a staff group's 20 messages a
-minute never hold back a patient's reminder.
+reopening), the edits that drop an erased patient's name (bot/erasure.py) -- queues a notice
+(jobs/staff/outbox.py) and wakes this job, as a handler wakes the dispatcher. Nothing on the
+dispatcher's path talks to a staff chat, so a staff group's 20 messages a minute never hold back a
+patient's reminder. A staff command's own reply in a group is paced by the same budget
+(bot/rate_limits.py).
 
 A pass claims what is due, most urgent first; each chat's notices go in order, different chats at
 once. Before a notice begins, its chat must have budget for every call it may make (a forum's first
@@ -25,6 +27,7 @@ from telegram import Bot
 from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TelegramError
 
 from bot.alerts import alert_calls, deliver_alert
+from bot.erasure import UNNAME_PER_NOTICE, queue_unname, unname_calls, unname_in_chat
 from bot.inbox_views import edit_calls, edit_views
 from bot.services import Services
 from bot.topics import queue_settle, reopen_for_patient, settle_topics
@@ -219,6 +222,8 @@ async def _calls_needed(services: Services, notice: ClaimedNotice) -> int:
         return await alert_calls(services, notice)
     if notice.action is Action.EDIT:
         return await edit_calls(services, notice)
+    if notice.action is Action.UNNAME:
+        return await unname_calls(services, notice.chat_id)
     # Settling: a topic's rename (an erased patient) and its closing, for each topic it may do.
     return 2 * SETTLE_PER_NOTICE if notice.action is Action.SETTLE else 1
 
@@ -236,6 +241,10 @@ async def _perform(services: Services, bot: PacedBot, notice: ClaimedNotice) -> 
             await queue_settle(services)
     elif notice.action is Action.REOPEN and notice.patient_id is not None:
         await reopen_for_patient(services, bot, notice.patient_id)
+    elif notice.action is Action.UNNAME:
+        # Erased patients' names off this chat's messages, a few per notice; a full batch: more may be left.
+        if await unname_in_chat(services, bot, notice.chat_id) >= UNNAME_PER_NOTICE:
+            await queue_unname(services, [notice.chat_id])
 
 
 async def outbox_rounds(services: Services, bot: Bot, *, should_stop=lambda: False) -> OutboxReport:
