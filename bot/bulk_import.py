@@ -55,16 +55,17 @@ from jobs.data.importing import (
     Defaults,
     ImportFileError,
     ImportRow,
-    PreparedPatient,
     RowProblem,
     Skipped,
-    build_rows,
+    Unnumbered,
     check_stream,
     draw_ids,
     existing_external_ids,
+    numbered_rows,
     prepare_import,
     read_csv_file,
     record_import,
+    unnumbered_rows,
     write_rows,
 )
 from jobs.data.targets import target_taken
@@ -265,7 +266,10 @@ def _check(source: Path, records: Iterator[dict[str, str]], *, engine: Engine, s
         before = len(plans)
         prepared = prepare_import(good, quiet_hours=settings.quiet_hours, now=now, plans=plans)
         summary.plans += len(plans) - before if len(plans) >= before else len(plans)
-        pickle.dump(prepared, spool, protocol=pickle.HIGHEST_PROTOCOL)
+        # Plain tuples, without ids (drawn when written): quick to pickle and to read back under the lock.
+        rows = unnumbered_rows(prepared, dialect=engine.dialect.name, invite_ttl=settings.invite_ttl,
+                               enrolled_by=None, now=now)
+        pickle.dump(rows, spool, protocol=pickle.HIGHEST_PROTOCOL)
         good.clear()
 
     try:
@@ -307,7 +311,7 @@ def _stop_before_writing(checked: Checked, *, check_only: bool, say: Callable[[s
     return None
 
 
-def _spooled(spool: IO[bytes]) -> Iterator[list[PreparedPatient]]:
+def _spooled(spool: IO[bytes]) -> Iterator[Unnumbered]:
     """The windows :func:`_check` pickled, in the file's order."""
     spool.seek(0)
     while True:
@@ -333,28 +337,25 @@ def _write(spool: IO[bytes], csv_path: Path, summary: ImportSummary, *, engine: 
             out.write("\ufeff")  # so that spreadsheets read the names right
             writer = SafeWriter(out)
             writer.writerow(CSV_COLUMNS)
-            dialect = engine.dialect.name
-            for prepared in _spooled(spool):
+            for unnumbered in _spooled(spool):
                 # Ids drawn in the transaction: SQLite's next ones under its write lock, PostgreSQL's sequence.
-                patient_ids, enrollment_ids = draw_ids(session, len(prepared))
-                rows = build_rows(prepared, patient_ids=patient_ids, enrollment_ids=enrollment_ids, dialect=dialect,
-                                  invite_ttl=settings.invite_ttl, enrolled_by=None, now=now)
+                patient_ids, enrollment_ids = draw_ids(session, len(unnumbered))
+                rows = numbered_rows(unnumbered, patient_ids=patient_ids, enrollment_ids=enrollment_ids)
                 # A patient enrolled meanwhile with one of these references: the unique index refuses the
                 # whole transaction (IntegrityError), so the import stays all or nothing.
-                imported = write_rows(session, rows, enrolled_by=None, now=now)
-                expires = imported[0].expires_at
-                summary.expires_at = expires
-                shown = expires.astimezone(settings.clinic_timezone).isoformat(timespec="minutes")
-                for item in imported:
-                    writer.writerow((item.row.row, item.patient_id, item.row.name, item.row.external_id or "",
-                                     item.row.locale, invite_link(bot_username, item.token), shown))
+                written = write_rows(session, rows, enrolled_by=None, now=now)
+                summary.expires_at = rows.expires_at
+                shown = rows.expires_at.astimezone(settings.clinic_timezone).isoformat(timespec="minutes")
+                for item in written:
+                    writer.writerow((item.row, item.patient_id, item.name, item.external_id or "", item.locale,
+                                     invite_link(bot_username, item.token), shown))
                     summary.patients += 1
                     summary.planned += item.planned
                     summary.stale += item.stale
                     if item.planned and item.stale >= item.planned:
                         summary.all_past_count += 1
                         if len(summary.all_past) < EMPTY_PLAN_LINES:
-                            summary.all_past.append((item.row.row, item.patient_id))
+                            summary.all_past.append((item.row, item.patient_id))
             record_import(session, count=summary.patients, now=now)
             timings["write"] = time.perf_counter() - mark
             out.flush()

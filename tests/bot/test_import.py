@@ -258,14 +258,14 @@ async def test_a_real_import_writes_a_window_at_a_time_and_stays_all_or_nothing(
     from bot import bulk_import
 
     monkeypatch.setattr(bulk_import, "WRITE_WINDOW", 2)
-    real_build, real_write = bulk_import.build_rows, bulk_import.write_rows
+    real_number, real_write = bulk_import.numbered_rows, bulk_import.write_rows
     built: list[int] = []
 
-    def build(prepared, **kwargs):
-        built.append(len(prepared))
-        return real_build(prepared, **kwargs)
+    def number(rows, **kwargs):
+        built.append(len(rows))
+        return real_number(rows, **kwargs)
 
-    monkeypatch.setattr(bulk_import, "build_rows", build)
+    monkeypatch.setattr(bulk_import, "numbered_rows", number)
     names = ["Anna K", "Bea", "Carla", "Dora", "Eva"]
     path = write(tmp_path, "name,external_id\n" + "".join(f"{name},E-{n}\n" for n, name in enumerate(names)))
     outcome, lines = do_import(harness, path, cards=False)
