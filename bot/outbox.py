@@ -29,6 +29,7 @@ from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, Tele
 from bot.alerts import alert_calls, deliver_alert
 from bot.erasure import UNNAME_PER_NOTICE, queue_unname, unname_calls, unname_in_chat
 from bot.inbox_views import edit_calls, edit_views
+from bot.rate_limits import CHAT_WRITES, OUTBOX_PACED
 from bot.services import Services
 from bot.topics import queue_settle, reopen_for_patient, settle_topics
 from jobs.dispatch import DeliveryPolicy, retry_delay
@@ -57,9 +58,7 @@ OUTBOX_RETRY = DeliveryPolicy(max_attempts=8, retry_base=timedelta(seconds=15), 
 # Topics closed or reopened per notice (each is a call or two into the staff chat).
 SETTLE_PER_NOTICE = 2
 # The Bot API methods that write into a chat, and so spend its budget.
-PACED = frozenset({"send_message", "send_photo", "copy_message", "send_document", "create_forum_topic",
-                   "edit_forum_topic", "close_forum_topic", "reopen_forum_topic", "edit_message_text",
-                   "edit_message_caption", "edit_message_reply_markup"})
+PACED = CHAT_WRITES
 
 
 class OutOfBudget(Exception):  # noqa: N818 - not an error: a notice that must wait its turn
@@ -90,11 +89,14 @@ class PacedBot:
 
         async def paced(*args, **kwargs):
             await self._turn()
+            token = OUTBOX_PACED.set(True)  # paced here: the rate limiter lets it through (bot/rate_limits.py)
             try:
                 result = await attribute(*args, **kwargs)
             except RetryAfter as exc:
                 self._services.staff_pacer.hold(self._chat_id, self._services.clock() + _delay(exc.retry_after))
                 raise
+            finally:
+                OUTBOX_PACED.reset(token)
             self._begun = True
             return result
 
