@@ -15,8 +15,9 @@ bot/topics.py, through the outbox too.
 from __future__ import annotations
 
 import logging
+from typing import Any
 
-from telegram import Bot, Message
+from telegram import Message
 from telegram.error import BadRequest, Forbidden
 
 from bot.services import Services
@@ -52,7 +53,7 @@ async def unname_calls(services: Services, chat_id: int) -> int:
     return max(1, len(await services.store.run(mentions_of_erased, limit=UNNAME_PER_NOTICE, chat_id=chat_id)))
 
 
-async def unname_in_chat(services: Services, bot: Bot, chat_id: int, *, limit: int = UNNAME_PER_NOTICE) -> int:
+async def unname_in_chat(services: Services, bot: Any, chat_id: int, *, limit: int = UNNAME_PER_NOTICE) -> int:
     """Edit up to ``limit`` messages in ``chat_id`` that name an erased patient so that they show the number
     only; return how many are settled. ``bot`` is the outbox's paced bot: a 429 or a chat without budget
     propagates (the notice waits), with the edits done so far forgotten first."""
