@@ -12,7 +12,9 @@ import logging
 import math
 from datetime import UTC, datetime, timedelta
 
-from telegram import InlineKeyboardButton, InlineKeyboardMarkup, LinkPreviewOptions, Update, WebAppInfo
+from telegram import InlineKeyboardButton, InlineKeyboardMarkup, InputMediaPhoto, LinkPreviewOptions, Update, WebAppInfo
+from telegram.constants import ParseMode
+from telegram.error import BadRequest
 
 from bot.access import staff_only
 from bot.context import AftercareContext
@@ -22,8 +24,17 @@ from bot.handlers.common import edit_or_send
 from bot.handlers.enroll import cancel_form
 from bot.inbox_views import staffer_of
 from bot.invite_card import invite_link, qr_png
+from bot.limits import MAX_CAPTION
 from bot.menus import console_app_url, show_console_button
-from bot.patient_card import history_lines, notes_lines, outcome_lines, profile_lines, timeline_lines
+from bot.patient_card import (
+    comparison_captions,
+    consent_lines,
+    history_lines,
+    notes_lines,
+    outcome_lines,
+    profile_lines,
+    timeline_lines,
+)
 from bot.services import Services
 from bot.topics import queue_settle
 from jobs.buttons import (
@@ -60,6 +71,7 @@ from jobs.staff.inbox import InboxStats, inbox_stats
 from jobs.staff.topics import patient_of_topic
 from jobs.storage.models import Patient
 from jobs.storage.states import OPEN_REMINDER_STATES, PatientStatus, ReminderStatus
+from messages.catalog import html_to_plain
 
 log = logging.getLogger(__name__)
 
@@ -155,16 +167,38 @@ async def patient_command(update: Update, context: AftercareContext) -> None:
     services = context.services
     patient = await _patient_from_args(update, context, "patient_usage")
     timeline = await services.store.run(view_patient, patient_id=patient.id, now=services.clock())
+    message = update.effective_message
+    if timeline is None or message is None:  # erased in between: as for any unknown patient
+        raise Refusal("console_unknown_patient", query=str(patient.id))
     locale = context.locale
     lines = (profile_lines(services, locale, patient) + timeline_lines(services, locale, timeline)
-             + outcome_lines(services, locale, patient, timeline.outcomes if timeline else [])
+             + outcome_lines(services, locale, patient, timeline.outcomes)
+             + consent_lines(services, locale, timeline)
              + history_lines(services, locale, timeline)
              + notes_lines(services, locale, timeline))
     text = "\n".join(lines)
     # Telegram's limit is 4096 characters; a long history is cut at the oldest end.
-    card = await update.effective_message.reply_html(
-        text if len(text) < 4000 else "…\n" + text[-3900:].split("\n", 1)[1])
+    card = await message.reply_html(text if len(text) < 4000 else "…\n" + text[-3900:].split("\n", 1)[1])
     await remember(services, patient.id, card.chat_id, [card])
+    captions = comparison_captions(services, locale, timeline)
+    if timeline.comparison is not None and captions is not None:
+        # Before and after, side by side: the first and the last photo as one album (only with the
+        # patient's consent; the images stay on Telegram and are sent again by their file ids).
+        album = [_album_photo(photo.file_id, caption) for photo, caption in zip(timeline.comparison, captions,
+                                                                                strict=True)]
+        try:
+            sent = await message.reply_media_group(album)
+        except BadRequest as exc:  # a file id Telegram no longer knows: the card above still says it all
+            log.warning("patient %d: the photos to compare were not sent: %s", patient.id, exc.message)
+            return
+        await remember(services, patient.id, card.chat_id, list(sent), caption=True)
+
+
+def _album_photo(file_id: str | None, caption: str) -> InputMediaPhoto:
+    """One photo of the album with its caption; one over Telegram's 1024 characters goes as plain text, cut."""
+    if len(html_to_plain(caption)) <= MAX_CAPTION:
+        return InputMediaPhoto(file_id or "", caption=caption, parse_mode=ParseMode.HTML)
+    return InputMediaPhoto(file_id or "", caption=html_to_plain(caption)[:MAX_CAPTION - 1] + "…", parse_mode=None)
 
 
 async def session_command(update: Update, context: AftercareContext) -> None:

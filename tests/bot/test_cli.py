@@ -441,6 +441,10 @@ def test_preview_shows_the_outcome_scale_and_the_review_link(monkeypatch, tmp_pa
     assert "↳ answers on scale 'pgic'; sent only in clinic hours (Mon 09:00-19:00" in out
     assert "Very much improved · Much improved" in out and "Very much worse (worse: to staff)" in out
     assert "↳ skipped: REVIEW_URL is not set" in out
+    # The three-month step asks for a photo to compare, with consent; the one-month step does not.
+    photo_line = "↳ then a photo in the same light as the day-3 one, to compare before and after"
+    assert out.count(photo_line) == 1 and out.index(photo_line) > out.index("outcome_day90")
+    assert "(no consent: no photo)" in out
     env["REVIEW_URL"] = "https://g.page/r/clinic/review"
     assert run(["preview", "--session", "2026-11-24 15:30", "--number", "3", "--locale", "es"],
                monkeypatch, tmp_path, env) == 0

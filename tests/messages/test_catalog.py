@@ -67,6 +67,10 @@ def test_the_shipped_protocols_record_a_content_hash_version(clinic_dir):
         (('kind = "info"', 'kind = "info"\nalert_after = "1d"'),
          r"step 'expect': 'alert_after': only a step of kind checkin or photo waits for an answer"),
         (('kind = "photo"', 'kind = "picture"'), r"step 'photo_day3': 'kind': 'picture' is not one of"),
+        # A photo to compare before and after: an outcome step's option, true or false.
+        (('kind = "outcome"\nphoto = true', 'kind = "outcome"\nphoto = "yes"'), r"step 'outcome_day90': 'photo': must be true or false"),
+        (('kind = "info"', 'kind = "info"\nphoto = true'),
+         r"step 'expect': 'photo': only a step of kind 'outcome' asks for a photo to compare before and after"),
     ],
 )
 def test_a_broken_protocol_file_names_the_file_step_and_key(clinic_dir, edit, expected):
@@ -101,6 +105,12 @@ def test_a_photo_step_without_its_text_is_named(clinic_dir):
     with pytest.raises(MessageFileError, match=r"en.toml: \[steps\] photo_request: missing text \(used by step "
                                                r"'photo_day3' of protocol 'microneedling'\)"):
         load_catalog(clinic_dir)
+
+
+def test_the_shipped_protocol_asks_for_a_comparison_photo_three_months_after_the_series():
+    protocol = load_catalog().protocol("microneedling")
+    assert [step.key for step in protocol.steps if step.photo] == ["outcome_day90"]
+    assert protocol.step("outcome_day90").kind == "outcome" and not protocol.step("outcome_day30").photo
 
 
 def test_follow_up_offsets_are_read_from_the_step():

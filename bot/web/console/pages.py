@@ -25,6 +25,7 @@ from aiohttp import web
 from markupsafe import Markup
 from telegram.error import TelegramError
 
+from bot import patient_card
 from bot.enroll_args import parse_session_time
 from bot.handlers.console import checkin_values, inbox_stats_text
 from bot.handlers.relay import send_staff_words
@@ -366,8 +367,13 @@ async def patient(request: web.Request) -> web.Response:
     locale = _locale(request)
     sections = [profile_lines(services, locale, timeline.patient), timeline_lines(services, locale, timeline),
                 history_lines(services, locale, timeline), notes_lines(services, locale, timeline)]
+    # Before and after: whether the patient lets the clinic keep photos to compare (the last section, just
+    # above the photos), and with that consent the first and the last photo side by side.
+    sections.append(patient_card.consent_lines(services, locale, timeline))
+    captions = patient_card.comparison_captions(services, locale, timeline) or ()
     return _render(request, "patient.html", {
         "patient": timeline.patient, "sections": [[Markup(line) for line in lines] for lines in sections if lines],
+        "comparison": list(zip(timeline.comparison or (), map(Markup, captions), strict=True)),
         "photos": [photo for photo in timeline.photos if photo.file_id], "notice": _notice(request)})
 
 
