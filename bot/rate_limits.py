@@ -23,7 +23,7 @@ from __future__ import annotations
 import contextlib
 import logging
 from contextvars import ContextVar
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from telegram.error import RetryAfter
@@ -46,6 +46,9 @@ _ENDPOINTS = frozenset("".join([head, *(part.title() for part in rest)])
 OUTBOX_PACED: ContextVar[bool] = ContextVar("outbox_paced", default=False)
 # A staff command's answer that Telegram asks to wait for is tried again this many times.
 GROUP_RETRIES = 2
+# The longest an answer waits for its group (the budget's minute, or a 429): well inside the intake's
+# lease on the update (bot/intake.py, 2 minutes). A longer wait is given up (RetryAfter, logged).
+GROUP_WAIT_LIMIT = timedelta(seconds=75)
 
 
 class StaffAwareRateLimiter(AIORateLimiter):
@@ -62,8 +65,9 @@ class StaffAwareRateLimiter(AIORateLimiter):
         if group is None:
             return await super().process_request(callback, args, kwargs, endpoint, data, rate_limit_args)
         services = self._services
+        deadline = services.clock() + GROUP_WAIT_LIMIT
         for attempt in range(GROUP_RETRIES + 1):
-            await self._turn(group)
+            await self._turn(group, deadline)
             try:
                 return await super().process_request(callback, args, kwargs, endpoint, data, rate_limit_args)
             except RetryAfter as exc:
@@ -76,12 +80,14 @@ class StaffAwareRateLimiter(AIORateLimiter):
                             wait.total_seconds())
         raise AssertionError("unreachable")  # the loop returns or raises
 
-    async def _turn(self, chat_id: int) -> None:
-        """Wait until ``chat_id`` has budget for one call, then spend it."""
+    async def _turn(self, chat_id: int, deadline: datetime) -> None:
+        """Wait until ``chat_id`` has budget for one call, then spend it; RetryAfter if that is past ``deadline``."""
         services = self._services
         pacer = services.staff_pacer
         now = services.clock()
         while (ready := pacer.ready_at(chat_id, now)) > now:
+            if ready > deadline:
+                raise RetryAfter(int((ready - now).total_seconds()) + 1)
             await services.outbox_sleep((ready - now).total_seconds())
             now = services.clock()
         pacer.note(chat_id, now)

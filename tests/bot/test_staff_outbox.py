@@ -292,3 +292,22 @@ async def test_a_429_on_a_staff_command_s_answer_holds_the_group_for_its_retry_a
     clock.advance(seconds=1)
     assert (await send_notices(staffed.services, staffed.app.bot)).sent == 1
     assert fake_api.texts(FORUM)[-1] == "queued meanwhile"
+
+
+async def test_a_staff_command_s_answer_never_waits_past_the_intake_s_lease(staffed, fake_api, clock):
+    """Telegram asks the group to wait ten minutes: the answer is given up after the one refusal (its
+    update is not held for ten minutes), and the group stays held for the outbox."""
+    from bot.rate_limits import GROUP_WAIT_LIMIT
+
+    await staffed.link()
+    _telegram_pace(staffed, fake_api, clock)
+    clock.advance(minutes=2)
+    fake_api.fail("sendMessage", status=429, retry_after=600, chat_id=FORUM)
+    start = clock()
+    await staffed.send(STAFF_ID, "/help", chat_id=FORUM, chat_type="supergroup")
+    assert clock() - start <= GROUP_WAIT_LIMIT
+    assert [call.status for call in fake_api.calls_to("sendMessage") if call.params.get("chat_id") == FORUM] == [429]
+    await staffed.services.queue_staff([Notice(FORUM, Action.SEND, {"text": "after the wait"})])
+    assert (await send_notices(staffed.services, staffed.app.bot)).sent == 0
+    clock.advance(seconds=600)
+    assert (await send_notices(staffed.services, staffed.app.bot)).sent == 1
