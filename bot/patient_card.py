@@ -64,8 +64,10 @@ def timeline_lines(services: Services, locale: str, timeline: Timeline) -> list[
                                    protocol=protocol.title if protocol else enrollment.protocol_name))
         for reminder in (r for r in timeline.reminders if r.enrollment_id == enrollment.id):
             extra = ""
+            if reminder.kind == KIND_REVIEW and reminder.status == R.SENT:
+                extra = review_state(services, locale, reminder)
             # A photo step's answers are its photos, listed under it with their reviews.
-            if reminder.answer and reminder.kind != KIND_PHOTO:
+            elif reminder.answer and reminder.kind != KIND_PHOTO:
                 extra = services.text(locale, "patient_step_answer",
                                       answer=answer_label(services, locale, reminder, enrollment.protocol_name))
             elif reminder.status in (R.SKIPPED, R.FAILED, R.CANCELLED) and reminder.outcome:
@@ -81,14 +83,20 @@ def timeline_lines(services: Services, locale: str, timeline: Timeline) -> list[
     return lines
 
 
+def review_state(services: Services, locale: str, reminder: Reminder) -> str:
+    """A sent review request: its link opened, not opened yet, or nothing when opening is not counted
+    (no redirect on the HTTP side: a silence there must not read as "not opened")."""
+    if reminder.answer == REVIEW_OPENED:
+        return f" — {services.text(locale, 'review_opened')}"
+    return f" — {services.text(locale, 'patient_review_not_opened')}" if services.settings.review_redirect else ""
+
+
 def answer_label(services: Services, locale: str, reminder: Reminder, protocol_name: str) -> str:
-    """A step's answer in words: a button's label, an outcome on its scale, a review link opened."""
+    """A step's answer in words: a button's label, an outcome on its scale (a review's: :func:`review_state`)."""
     answer = reminder.answer or ""
     if reminder.kind == KIND_OUTCOME:
         scale = services.catalog.protocol_for(protocol_name).step_scale(reminder.step_key)
         return scale_label(scale, answer, catalog=services.catalog, locale=locale)
-    if reminder.kind == KIND_REVIEW and answer == REVIEW_OPENED:
-        return services.text(locale, "review_opened")
     label = ANSWER_LABELS.get(answer)
     return services.text(locale, label) if label else answer
 
@@ -97,7 +105,7 @@ def outcome_lines(services: Services, locale: str, patient: Patient, outcomes: l
     """The patient's own answers to the outcome steps, on the scale each was asked with, oldest first."""
     if not outcomes:
         return []
-    zone = ZoneInfo(patient.timezone)
+    zone = staff_zone(services)
     lines = [services.text(locale, "patient_outcomes_title")]
     for row in outcomes:
         scale = services.catalog.protocol_for(row.protocol_name).scale(row.scale)
@@ -105,7 +113,9 @@ def outcome_lines(services: Services, locale: str, patient: Patient, outcomes: l
             locale, "patient_outcome_line", step=services.catalog.step_title(locale, row.step_key),
             answer=("📉 " if row.worse else "") + scale_label(scale, row.answer, catalog=services.catalog,
                                                               locale=locale),
-            changed=services.text(locale, "patient_outcome_changed") if row.changes else "",
+            # A changed answer says so, how often, and when the first one was given (the line's time is the last).
+            changed=services.text(locale, "patient_outcome_changed", changes=row.changes,
+                                  first=_when(services, locale, row.answered_at, zone)) if row.changes else "",
             when=_when(services, locale, row.changed_at or row.answered_at, zone)))
     return lines
 

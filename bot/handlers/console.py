@@ -368,14 +368,14 @@ async def stats_command(update: Update, context: AftercareContext) -> None:
     since = now - timedelta(days=days)
     stats = await services.store.run(clinic_stats, since=since, now=now)
     checkins = await services.store.run(checkin_stats, since=since, now=now)
-    rate = f"{stats.booked / stats.rebook_offered:.0%}" if stats.rebook_offered else "-"
-    summary = services.text(
-        locale, "stats_text", days=days, enrolled=stats.enrolled, linked=stats.linked,
+    rate = services.catalog.format_percent(locale, stats.booked / stats.rebook_offered) if stats.rebook_offered else "-"
+    summary = services.text(locale, "stats_text", period=services.text(locale, "stats_period", days=days), **as_written(
+        services, locale, enrolled=stats.enrolled, linked=stats.linked,
         sent=stats.messages[ReminderStatus.SENT], skipped=stats.messages[ReminderStatus.SKIPPED],
         failed=stats.messages[ReminderStatus.FAILED],
         pending=sum(stats.messages[state] for state in OPEN_REMINDER_STATES), fine=stats.answers["fine"],
         red=stats.answers["red"], worried=stats.answers["worried"], escalations=stats.escalations,
-        booked=stats.booked, offered=stats.rebook_offered, rate=rate)
+        booked=stats.booked, offered=stats.rebook_offered, rate=rate))
     inbox = await services.store.run(inbox_stats, since=since, now=now)
     outcomes = await services.store.run(outcome_figures, since=since)
     await update.effective_message.reply_html(
@@ -383,14 +383,19 @@ async def stats_command(update: Update, context: AftercareContext) -> None:
         + "\n" + inbox_stats_text(services, locale, inbox) + "\n" + outcome_stats_text(services, locale, outcomes))
 
 
+def as_written(services, locale: str, /, **values: object) -> dict[str, object]:
+    """``values`` with each count written as ``locale`` writes numbers (1,234 · 1 234 · 1.234)."""
+    return {name: services.catalog.format_number(locale, value) if type(value) is int else value
+            for name, value in values.items()}
+
+
 def checkin_values(services, locale: str, stats) -> dict[str, object]:
     """/stats' check-in line: the share answered, the median wait, photos and their reviews, silences."""
-    share = f"{stats.answered / stats.asked:.0%}" if stats.asked else "-"
-    return {"answered": stats.answered, "asked": stats.asked, "share": share,
-            "median": services.duration(locale, stats.median_answer), "photos": stats.photos,
-            "reviewed": stats.reviewed,
-            "ok": stats.reviews["ok"], "call": stats.reviews["call"], "again": stats.reviews["again"],
-            "nudged": stats.nudged, "silent": stats.silent}
+    share = services.catalog.format_percent(locale, stats.answered / stats.asked) if stats.asked else "-"
+    return as_written(services, locale, answered=stats.answered, asked=stats.asked, share=share,
+                      median=services.duration(locale, stats.median_answer), photos=stats.photos,
+                      reviewed=stats.reviewed, ok=stats.reviews["ok"], call=stats.reviews["call"],
+                      again=stats.reviews["again"], nudged=stats.nudged, silent=stats.silent)
 
 
 def outcome_stats_text(services, locale: str, figures: OutcomeFigures) -> str:
@@ -401,8 +406,9 @@ def outcome_stats_text(services, locale: str, figures: OutcomeFigures) -> str:
     """
     share = f"{figures.share_answered}%" if figures.share_answered is not None else "-"
     opened = figures.reviews_opened if services.settings.review_redirect else "-"
-    lines = [services.text(locale, "stats_outcomes", answered=figures.answered, asked=figures.asked, share=share,
-                           worse=figures.worse, sent=figures.reviews_sent, opened=opened)]
+    lines = [services.text(locale, "stats_outcomes", **as_written(
+        services, locale, answered=figures.answered, asked=figures.asked, share=share, worse=figures.worse,
+        sent=figures.reviews_sent, opened=opened))]
     catalog = services.catalog
 
     def spread(protocol_name: str, step_key: str | None, counts) -> str:
@@ -427,9 +433,10 @@ def outcome_stats_text(services, locale: str, figures: OutcomeFigures) -> str:
 
 def inbox_stats_text(services, locale: str, stats: InboxStats) -> str:
     """The inbox lines of /stats: items opened, taken, resolved; how fast worried patients were taken."""
-    return services.text(locale, "stats_inbox", opened=stats.opened, taken=stats.taken, resolved=stats.resolved,
-                         worried=stats.worried_taken, median=services.duration(locale, stats.median_to_take),
-                         p90=services.duration(locale, stats.p90_to_take), raised=stats.raised_again)
+    return services.text(locale, "stats_inbox", **as_written(
+        services, locale, opened=stats.opened, taken=stats.taken, resolved=stats.resolved,
+        worried=stats.worried_taken, median=services.duration(locale, stats.median_to_take),
+        p90=services.duration(locale, stats.p90_to_take), raised=stats.raised_again))
 
 
 async def console_command(update: Update, context: AftercareContext) -> None:
@@ -447,7 +454,9 @@ async def console_command(update: Update, context: AftercareContext) -> None:
     log.info("console: sign-in link made for staff %s", staffer.user_id)
     link = f"{settings.console_base}/console/login/{token}"
     # No preview: a preview fetched by Telegram's servers would open the one-time link before staff do.
-    await message.reply_html(context.text("console_link", link=link, hours=settings.console_session_hours),
+    await message.reply_html(context.text(
+        "console_link", link=link, session_length=services.catalog.format_span(
+            context.locale, timedelta(hours=settings.console_session_hours), "hour")),
                              link_preview_options=LinkPreviewOptions(is_disabled=True))
     if settings.console_over_https:
         keyboard = InlineKeyboardMarkup([[InlineKeyboardButton(context.text("console_button_open"),

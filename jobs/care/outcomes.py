@@ -18,11 +18,11 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+from bisect import bisect_right
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 
-from sqlalchemy import func
 from sqlmodel import Session, col, select
 
 from jobs import events
@@ -135,27 +135,61 @@ class OutcomeFigures:
         """Whole percent of outcome steps sent that have an answer; None when none was sent."""
         return round(100 * self.answered / self.asked) if self.asked else None
 
+    @classmethod
+    def merged(cls, parts: list[OutcomeFigures]) -> OutcomeFigures:
+        """The figures of several periods as one."""
+        whole = cls()
+        for part in parts:
+            for key, counts in part.by_protocol.items():
+                whole.by_protocol[key].update(counts)
+            for sessions, counts in part.by_sessions.items():
+                whole.by_sessions[sessions].update(counts)
+            whole.asked += part.asked
+            whole.answered += part.answered
+            whole.worse += part.worse
+            whole.reviews_sent += part.reviews_sent
+            whole.reviews_opened += part.reviews_opened
+        return whole
+
 
 def outcome_figures(session: Session, *, since: datetime | None = None) -> OutcomeFigures:
     """The figures of outcome steps and review requests sent since ``since`` (all time for None)."""
-    figures = OutcomeFigures()
+    return outcome_periods(session, starts=[since])[0]
+
+
+def outcome_periods(session: Session, *, starts: list[datetime | None]) -> list[OutcomeFigures]:
+    """:func:`outcome_figures` for consecutive periods: each from its start (ascending; None for the
+    beginning of time) to the next one's, the last to now. Each step counts in the period it was sent
+    in, whenever it was answered; one reading of the rows serves every period (the console's weeks)."""
+    floor = datetime.min.replace(tzinfo=UTC)
+    bounds = [start if start is not None else floor for start in starts]
+    periods = [OutcomeFigures() for _ in starts]
+
+    def period(sent_at: datetime | None) -> OutcomeFigures:
+        return periods[max(bisect_right(bounds, sent_at or floor) - 1, 0)]
+
     sent = [col(Reminder.status) == ReminderStatus.SENT]
-    if since is not None:
-        sent.append(col(Reminder.sent_at) >= since)
-    figures.asked = session.exec(select(func.count()).select_from(Reminder)
-                                 .where(col(Reminder.kind) == KIND_OUTCOME, *sent)).one()
-    rows = session.exec(select(OutcomeAnswer, col(Enrollment.session_number))
+    if starts[0] is not None:
+        sent.append(col(Reminder.sent_at) >= starts[0])
+    steps = session.exec(select(col(Reminder.kind), col(Reminder.sent_at), col(Reminder.answer))
+                         .where(col(Reminder.kind).in_([KIND_OUTCOME, KIND_REVIEW]), *sent)).all()
+    for kind, sent_at, answer in steps:
+        figures = period(sent_at)
+        if kind == KIND_OUTCOME:
+            figures.asked += 1
+        else:
+            figures.reviews_sent += 1
+            figures.reviews_opened += answer == REVIEW_OPENED
+    rows = session.exec(select(OutcomeAnswer, col(Enrollment.session_number), col(Reminder.sent_at))
                         .join(Reminder, col(Reminder.id) == col(OutcomeAnswer.reminder_id))
                         .join(Enrollment, col(Enrollment.id) == col(OutcomeAnswer.enrollment_id)).where(*sent)).all()
-    for row, session_number in rows:
+    for row, session_number, sent_at in rows:
+        figures = period(sent_at)
         figures.by_protocol[(row.protocol_name, row.step_key)][row.answer] += 1
         figures.by_sessions[session_number][row.answer] += 1
         figures.answered += 1
         figures.worse += row.worse
-    reviews = session.exec(select(col(Reminder.answer)).where(col(Reminder.kind) == KIND_REVIEW, *sent)).all()
-    figures.reviews_sent = len(reviews)
-    figures.reviews_opened = sum(1 for answer in reviews if answer == REVIEW_OPENED)
-    return figures
+    return periods
 
 
 def patient_outcomes(session: Session, *, patient_id: int) -> list[OutcomeAnswer]:

@@ -450,7 +450,7 @@ _AUDIT_TYPE = {
     audit.Action.STAFF_REMOVED: ("110137", "User Security Attributes Changed"),
     audit.Action.API_KEY_CREATED: ("110137", "User Security Attributes Changed"),
     audit.Action.API_KEY_REVOKED: ("110137", "User Security Attributes Changed"),
-    audit.Action.AUDIT_PRUNED: ("110101", "Audit Log Used"),
+    audit.Action.AUDIT_PRUNED: ("110101", "Audit Log Used"), audit.Action.VIEW_AUDIT: ("110101", "Audit Log Used"),
 }
 _AUDIT_OUTCOME = {audit.Outcome.SUCCESS: "0", audit.Outcome.REFUSED: "4", audit.Outcome.FAILED: "8"}
 _AGENT_SYSTEM = {"person": "urn:aftercare:telegram-user", "api_key": "urn:aftercare:api-key",

@@ -72,13 +72,14 @@ class Action(StrEnum):
     RESTORE = "restore"                # C  a backup put back
     ERASURE = "erasure"                # D  a patient erased their data
     ACCESS = "access"                  # E  a staff-only door tried (refused: by whom, through which face)
-    SIGN_IN = "sign_in"                # E  hook: console sign-ins (come with the console branch)
+    SIGN_IN = "sign_in"                # E  a staff member signed in to the console from a browser
     AUDIT_PRUNED = "audit_pruned"      # D  old segments of this trail dropped (``count`` rows)
+    VIEW_AUDIT = "view_audit"          # R  an admin read this trail in the console (its filters; ``count`` rows)
 
 
 # FHIR's code for each action (http://hl7.org/fhir/audit-event-action).
 FHIR_ACTION = {action: code for code, actions in {
-    "R": (Action.VIEW_PATIENT, Action.EXPORT, Action.BACKUP),
+    "R": (Action.VIEW_PATIENT, Action.EXPORT, Action.BACKUP, Action.VIEW_AUDIT),
     "C": (Action.ENROLL, Action.IMPORT, Action.STAFF_ADDED, Action.API_KEY_CREATED, Action.RESTORE),
     "D": (Action.STAFF_REMOVED, Action.API_KEY_REVOKED, Action.ERASURE, Action.AUDIT_PRUNED),
     "E": (Action.ACCESS, Action.SIGN_IN),
@@ -229,19 +230,39 @@ def verify(session: Session) -> Verified:
     return Verified(checked, prev)
 
 
-def events(session: Session, *, patient_id: int | None = None, actor_id: int | None = None,
-           since: datetime | None = None, limit: int | None = None) -> list[AuditEvent]:
-    """The trail, oldest first, narrowed to a patient, a staff member (Telegram id) or a start time."""
-    query = select(AuditEvent).order_by(col(AuditEvent.id))
+def _narrowed(query, *, patient_id: int | None, actor_id: int | None, since: datetime | None):
+    """``query`` kept to a patient, a staff member (who acted, or was added or removed) and a start time."""
     if patient_id is not None:
         query = query.where(AuditEvent.patient_id == patient_id)
     if actor_id is not None:
         query = query.where((AuditEvent.actor_id == actor_id) | (AuditEvent.subject == str(actor_id)))
     if since is not None:
         query = query.where(AuditEvent.at >= since)
+    return query
+
+
+def events(session: Session, *, patient_id: int | None = None, actor_id: int | None = None,
+           since: datetime | None = None, limit: int | None = None) -> list[AuditEvent]:
+    """The trail, oldest first, narrowed to a patient, a staff member (Telegram id) or a start time."""
+    query = _narrowed(select(AuditEvent).order_by(col(AuditEvent.id)), patient_id=patient_id, actor_id=actor_id,
+                      since=since)
     if limit is not None:
         query = query.limit(limit)
     return list(session.exec(query))
+
+
+def latest_events(session: Session, *, limit: int, patient_id: int | None = None, actor_id: int | None = None,
+                  since: datetime | None = None, before: int | None = None) -> list[AuditEvent]:
+    """The trail newest first, narrowed as :func:`events` is, ``limit`` rows numbered below ``before``.
+
+    A page goes on from the last row of the one before (``before`` = its id), never by an offset: a
+    trail grows while someone reads it, and counting past a year of rows on every page costs.
+    """
+    query = _narrowed(select(AuditEvent).order_by(col(AuditEvent.id).desc()), patient_id=patient_id,
+                      actor_id=actor_id, since=since)
+    if before is not None:
+        query = query.where(col(AuditEvent.id) < before)
+    return list(session.exec(query.limit(limit)))
 
 
 def _month_start(moment: datetime) -> datetime:

@@ -135,8 +135,15 @@ def test_a_bot_text_may_not_invent_placeholders(clinic_dir):
 
 def test_a_locale_uses_only_the_placeholders_of_english(clinic_dir):
     english = (clinic_dir / "texts" / "en.toml").read_text()
-    (clinic_dir / "texts" / "xx.toml").write_text(english.replace("{clinic_name}", "{clinic_phone}"))
-    with pytest.raises(MessageFileError, match=r"xx.toml: \[\w+\] \w+: uses \{clinic_phone\}, which the English text does not"):
+    (clinic_dir / "texts" / "de.toml").write_text(english.replace("{clinic_name}", "{clinic_phone}"))
+    with pytest.raises(MessageFileError, match=r"de.toml: \[\w+\] \w+: uses \{clinic_phone\}, which the English text does not"):
+        load_catalog(clinic_dir)
+
+
+def test_a_texts_file_named_for_no_language_is_refused(clinic_dir):
+    english = (clinic_dir / "texts" / "en.toml").read_text()
+    (clinic_dir / "texts" / "xx.toml").write_text(english)
+    with pytest.raises(MessageFileError, match=r"xx.toml: 'xx' is not a language code CLDR knows"):
         load_catalog(clinic_dir)
 
 
@@ -194,14 +201,14 @@ def test_a_locale_lacking_texts_falls_back_to_english_and_lists_them(clinic_dir)
     spanish = clinic_dir / "texts" / "es.toml"
     _drop_text(spanish, "sun_care")
     _drop_text(spanish, "help_patient")
-    _drop_text(spanish, "weekdays")
     catalog = load_catalog(clinic_dir)
-    assert catalog.missing_by_locale() == {"es": ["[steps] sun_care", "[bot] help_patient", "[bot] weekdays"]}
+    assert catalog.missing_by_locale() == {"es": ["[steps] sun_care", "[bot] help_patient"]}
     assert catalog.render("es", "steps", "sun_care", clinic_name="X").startswith("For a while after microneedling")
     assert catalog.bot("es", "help_patient", clinic_name="X", clinic_phone="1", booking_line="").startswith("I'm the")
     assert catalog.bot("es", "language_name") == "Español"
     from datetime import datetime
-    assert catalog.format_date("es", datetime(2026, 11, 24)) == "Tue 24 nov"
+    assert catalog.format_date("es", datetime(2026, 11, 24)) == "mar, 24 de noviembre"  # dates need no text
+    assert catalog.format_date("de", datetime(2026, 11, 24)) == "Tue 24 November"  # no texts: English
 
 
 def test_the_shipped_texts_lack_nothing():

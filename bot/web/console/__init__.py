@@ -3,11 +3,20 @@
 In Telegram as a Mini App (``/console/app``; every request signed with ``initData``) or in a browser
 at the front desk (a one-time link from ``/console``, then a session cookie). ``identity`` says who is
 asking, ``security`` adds the headers every answer carries, ``pages`` holds the routes (each calls the
-same functions as the chat commands), ``charts`` draws /stats' figures as SVG. Templates and the
-vendored scripts sit beside them; nothing is built.
+same functions as the chat commands), ``audit_page`` the admins' audit trail, ``charts`` draws
+/stats' figures as SVG. Templates and the vendored scripts sit beside them; nothing is built.
 """
 
-from bot.web.console.pages import add_routes
+from aiohttp import web
+
+from bot.web.console import audit_page, pages
 from bot.web.console.security import console_headers
+
+
+def add_routes(app: web.Application) -> None:
+    """Every console page, its static files and the template loader."""
+    pages.add_routes(app)
+    audit_page.add_routes(app)
+
 
 __all__ = ["add_routes", "console_headers"]

@@ -27,10 +27,10 @@ from telegram.error import TelegramError
 
 from bot import patient_card
 from bot.enroll_args import parse_session_time
-from bot.handlers.console import checkin_values, inbox_stats_text
+from bot.handlers.console import as_written, checkin_values, inbox_stats_text, outcome_stats_text
 from bot.handlers.relay import send_staff_words
 from bot.invite_card import invite_link, qr_png
-from bot.patient_card import history_lines, notes_lines, profile_lines, timeline_lines
+from bot.patient_card import history_lines, notes_lines, outcome_lines, profile_lines, timeline_lines
 from bot.services import Services
 from bot.web.common import BOT, SERVICES, write
 from bot.web.console import charts
@@ -44,6 +44,8 @@ from bot.web.console.identity import (
     csrf_token,
     identify,
 )
+from bot.web.console.outcome_charts import outcome_charts, outcome_weeks
+from jobs.care.outcomes import OutcomeFigures
 from jobs.care.planning import plan_reminders
 from jobs.dispatch import ClaimedReminder, render_reminder
 from jobs.inputs import clean_query, clean_text, parse_row_id
@@ -105,6 +107,7 @@ def _render(request: web.Request, template: str, context: dict, *, status: int =
     base = {"t": lambda key, **values: _text(request, key, **values), "identity": identity,
             "csrf": csrf_token(request, identity) if identity else "", "csrf_field": CSRF_FIELD,
             "path": request.path, "clinic": _services(request).clinic_name(_locale(request)),
+            "admin": identity is not None and _services(request).settings.is_admin(identity.user_id),
             "notice": None, "field": None, "up": _up(request.path)}
     return aiohttp_jinja2.render_template(template, request, {**base, **context}, status=status)
 
@@ -134,7 +137,11 @@ def _notice(request: web.Request) -> Markup | None:
     key = request.query.get("notice", "")
     if key not in NOTICES:
         return None
-    values = {name: request.query.get(name, "")[:40] for name in ("item_id", "name", "count", "session_number")}
+    values: dict[str, object] = {name: request.query.get(name, "")[:40]
+                                 for name in ("item_id", "name", "count", "session_number")}
+    # The count picks a plural form, so it goes back to being a number (a query string holds only text).
+    if str(values["count"]).isdigit():
+        values["count"] = int(str(values["count"]))
     return _text(request, key, **values)
 
 
@@ -365,7 +372,9 @@ async def patient(request: web.Request) -> web.Response:
     if timeline is None:
         raise web.HTTPNotFound()
     locale = _locale(request)
+    # The sections /patient shows, in its order: outcome answers (and their changes) after the steps.
     sections = [profile_lines(services, locale, timeline.patient), timeline_lines(services, locale, timeline),
+                outcome_lines(services, locale, timeline.patient, timeline.outcomes),
                 history_lines(services, locale, timeline), notes_lines(services, locale, timeline)]
     # Before and after: whether the patient lets the clinic keep photos to compare (the last section, just
     # above the photos), and with that consent the first and the last photo side by side.
@@ -504,7 +513,7 @@ async def enroll(request: web.Request) -> web.Response:
         fields: dict[str, object] = {
             "name": form.get("name", ""),
             "session_at": parse_session_time(typed, now=now, zone=settings.clinic_timezone) if typed else now}
-        for name in ("session", "protocol", "tz", "lang", "phone", "external_id"):
+        for name in ("session", "protocol", "tz", "lang", "phone", "external_id", "called"):
             if form.get(name, "").strip():
                 fields[name] = form[name].strip()
         wanted = resolve_defaults(read_enrollment(fields, rules=rules), rules=rules)
@@ -514,7 +523,7 @@ async def enroll(request: web.Request) -> web.Response:
             name=given.name, protocol=wanted.protocol, session_at=given.session_at,
             session_number=given.session_number, series_length=wanted.series_length, zone=wanted.zone,
             locale=wanted.locale, quiet_hours=settings.quiet_hours, enrolled_by=identity.user_id,
-            phone=given.phone)
+            phone=given.phone, called=wanted.called)
     except Refusal as refusal:
         return _render(request, "enroll.html", {"form": form, "refusal": _refused(request, refusal),
                                                 "field": getattr(refusal, "field", None),
@@ -525,10 +534,12 @@ async def enroll(request: web.Request) -> web.Response:
     summary = _text(request, "console_web_enrolled" if result.created else "console_web_found_again",
                     name=patient.name, patient_id=patient.id)
     if result.created:
+        # The name the patient's messages greet them by, in the chat form's words (the default shown too).
+        summary += Markup("\n") + _text(request, "enroll_form_called", called=patient.called_by)
         twin = await write(request, recent_namesake, name=patient.name, patient_id=patient.id, now=now)
         if twin is not None:
-            summary += Markup("\n") + _text(request, "enroll_duplicate_note", patient_id=twin.id,
-                                            minutes=int((now - twin.created_at).total_seconds() // 60))
+            ago = services.catalog.format_relative(_locale(request), twin.created_at - now)
+            summary += Markup("\n") + _text(request, "enroll_duplicate_note", patient_id=twin.id, ago=ago)
     if result.token is None:
         raise _back_to(f"/console/patients/{patient.id}")
     return await _invite_page(request, patient, result.token, result.invite_expires_at, summary=summary,
@@ -587,16 +598,21 @@ async def stats(request: web.Request) -> web.Response:
             charts.Series(text(locale, "console_web_series_" + state), [s.messages[state] for _, s, _, _ in rows])
             for state in ("sent", "skipped", "failed")]),
     ]
+    # After the series: the outcome answers and review requests, from /stats' own figures.
+    periods = await write(request, outcome_weeks, starts=[start for start, _ in weeks])
+    figures += outcome_charts(services, locale, periods=periods, weeks=labels)
     _, whole, whole_checkins, whole_inbox = (await write(request, _weeks, weeks=[(weeks[0][0], now)]))[0]
-    rate = f"{whole.booked / whole.rebook_offered:.0%}" if whole.rebook_offered else "-"
+    rate = services.catalog.format_percent(locale, whole.booked / whole.rebook_offered) if whole.rebook_offered else "-"
     summary = Markup("\n").join([
-        _text(request, "stats_text", days=count * 7, enrolled=whole.enrolled, linked=whole.linked,
-              sent=whole.messages["sent"], skipped=whole.messages["skipped"], failed=whole.messages["failed"],
-              pending=sum(whole.messages[state] for state in OPEN_REMINDER_STATES), fine=whole.answers["fine"],
-              red=whole.answers["red"], worried=whole.answers["worried"], escalations=whole.escalations,
-              booked=whole.booked, offered=whole.rebook_offered, rate=rate),
+        _text(request, "stats_text", period=services.text(locale, "stats_period", days=count * 7), **as_written(
+            services, locale, enrolled=whole.enrolled, linked=whole.linked,
+            sent=whole.messages["sent"], skipped=whole.messages["skipped"], failed=whole.messages["failed"],
+            pending=sum(whole.messages[state] for state in OPEN_REMINDER_STATES), fine=whole.answers["fine"],
+            red=whole.answers["red"], worried=whole.answers["worried"], escalations=whole.escalations,
+            booked=whole.booked, offered=whole.rebook_offered, rate=rate)),
         _text(request, "stats_checkins", **checkin_values(services, locale, whole_checkins)),
-        Markup(inbox_stats_text(services, locale, whole_inbox))])
+        Markup(inbox_stats_text(services, locale, whole_inbox)),
+        Markup(outcome_stats_text(services, locale, OutcomeFigures.merged(periods)))])
     return _render(request, "stats.html", {"charts": [(chart, Markup(charts.svg(chart))) for chart in figures],
                                            "weeks": count, "summary": summary})
 

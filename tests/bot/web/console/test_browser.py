@@ -26,6 +26,7 @@ from PIL import Image
 
 from jobs.storage.models import InboxItem, Patient
 from tests.bot.web.console.conftest import init_data, login_link
+from tests.bot.web.console.test_outcome_pages import OUTCOMES_ENV, after_the_series
 from tests.conftest import PATIENT_ID, in_ci
 
 CHROMIUM_NAMES = ("chromium-headless-shell", "chromium", "chromium-browser")
@@ -109,11 +110,13 @@ async def test_a_front_desk_day_in_a_browser(console_bot, web, browser, fake_api
     # Enroll, and read the QR code off the screen as a phone camera would.
     await page.get_by_role("link", name="Enroll").first.click()
     await page.get_by_label("Patient's name").fill("Bea Ruiz")
+    await page.get_by_label("Called (optional)").fill("Bea")
     await page.get_by_label("Session (2 or 2/4)").fill("2/4")
     await shoot(page, "enroll")
     await page.get_by_role("button", name="Enroll and show the QR code").click()
     qr = page.locator("#invite-qr")
     await qr.wait_for()
+    await page.get_by_role("status").filter(has_text="Called: Bea").wait_for()
     await shoot(page, "invite")
     picture = tmp_path / "qr.png"
     await qr.screenshot(path=str(picture))
@@ -123,7 +126,7 @@ async def test_a_front_desk_day_in_a_browser(console_bot, web, browser, fake_api
     # The month's charts.
     await page.get_by_role("link", name="Stats").click()
     await page.get_by_role("heading", name="Enrollments and links per week").wait_for()
-    assert await page.locator("figure.chart svg").count() == 6
+    assert await page.locator("figure.chart svg").count() == 11
     await shoot(page, "stats")
     # Dark: the same page in the system's dark scheme, still readable.
     await page.emulate_media(color_scheme="dark")
@@ -137,6 +140,41 @@ async def test_a_front_desk_day_in_a_browser(console_bot, web, browser, fake_api
     await page.get_by_role("heading", name="Sign in to the staff console").wait_for()
     if not os.environ.get("AFTERCARE_SCREENSHOTS"):  # a screenshot injects a style of Playwright's own
         assert not [error for error in errors if "Content Security Policy" in error], errors
+    await context.close()
+
+
+@pytest.mark.parametrize("console_env", [OUTCOMES_ENV])
+async def test_outcomes_on_a_timeline_and_the_audit_trail_in_a_browser(console_bot, web, browser, clock, fake_api,
+                                                                        console_env):
+    await after_the_series(console_bot, web, clock, fake_api)
+    base = str(web.make_url("/")).rstrip("/")
+    context = await browser.new_context(viewport=DESK, color_scheme="light")
+    page = await context.new_page()
+    await page.goto(base + await login_link(console_bot))
+    await page.wait_for_url(base + "/console/")
+    # Anna's answers after the series on her page: changed once, and her review link opened.
+    await page.goto(base + "/console/patients/1")
+    await page.get_by_text("How it turned out", exact=True).wait_for()
+    await page.get_by_text("Very much improved (changed; changes: 1;").wait_for()
+    await page.get_by_text("Review request — review link opened").wait_for()
+    await shoot(page, "patient-outcomes")
+    # The charts of the answers, with their tables.
+    await page.get_by_role("link", name="Stats").click()
+    await page.get_by_role("heading", name="Answers after the series, by protocol and question").wait_for()
+    table = page.get_by_role("table", name="Answers after the series, by protocol and question: the numbers")
+    await table.get_by_role("row", name="Very much worse 1").wait_for()
+    await page.get_by_role("heading", name="Answers after the series, by protocol and question").scroll_into_view_if_needed()
+    await shoot(page, "stats-outcomes")
+    # An admin's nav has the audit trail; a filter by patient keeps that patient's rows.
+    await page.get_by_role("link", name="Audit trail").click()
+    await page.get_by_role("heading", name="Audit trail").wait_for()
+    await page.get_by_label("Patient number").fill("2")
+    await page.get_by_role("button", name="Show").click()
+    await page.wait_for_url("**/console/audit?patient=2**")
+    rows = page.locator("table.audit tbody tr")
+    assert await rows.count() >= 1
+    assert all("#2" in text for text in await rows.all_inner_texts())
+    await shoot(page, "audit")
     await context.close()
 
 

@@ -67,7 +67,7 @@ async def test_patients_search_ignores_accents_and_case_and_lists_page(console_b
     await console_bot.enroll("/enroll Anna K")
     await sign_in(console_bot, web)
     html = await (await web.get("/console/patients", params={"q": "MARIA jose"})).text()
-    assert "María José" in html and "Anna K" not in html and "1 found" in html
+    assert "María José" in html and "Anna K" not in html and "1 patient found" in html
     html = await (await web.get("/console/patients", params={"q": "#2"})).text()
     assert "Anna K" in html and "María José" not in html
     html = await (await web.get("/console/patients", params={"which": "awaiting_link"})).text()
@@ -124,7 +124,7 @@ async def test_enroll_uses_the_one_reader_and_shows_the_qr(console_bot, web, fak
     await sign_in(console_bot, web)
     csrf = await csrf_of(web, "/console/enroll")
     html = await (await web.get("/console/enroll")).text()
-    for field in ("name", "at", "session", "protocol", "lang", "tz", "phone", "external_id"):
+    for field in ("name", "called", "at", "session", "protocol", "lang", "tz", "phone", "external_id"):
         assert f'<label for="{field}">' in html and f'id="{field}"' in html
     refused = await web.post("/console/enroll", data={"csrf": csrf, "name": "Anna", "session": "5/3"})
     assert refused.status == 422
@@ -153,11 +153,37 @@ async def test_enroll_uses_the_one_reader_and_shows_the_qr(console_bot, web, fak
     assert again.status == 200 and len(console_bot.rows(Patient)) == 1
 
 
+async def test_enroll_takes_the_called_name_with_the_chats_rule_and_words(console_bot, web, fake_api):
+    await sign_in(console_bot, web)
+    csrf = await csrf_of(web, "/console/enroll")
+    # Too long: /enroll's call= refusal, word for word, the field marked, nobody enrolled.
+    refused = await web.post("/console/enroll", data={"csrf": csrf, "name": "Anna Karenina", "called": "x" * 80})
+    assert refused.status == 422
+    html = await refused.text()
+    assert "60 characters at most" in html and 'id="called"' in html
+    assert re.search(r'<input id="called"[^>]*aria-invalid="true"', html)
+    assert console_bot.rows(Patient) == []
+    response = await web.post("/console/enroll", data={"csrf": csrf, "name": "Anna Karenina", "called": " Annie "})
+    assert response.status == 201
+    assert console_bot.services.text("en", "enroll_form_called", called="Annie") in await response.text()
+    # Without it, the first word of the name, as in the chat.
+    response = await web.post("/console/enroll", data={"csrf": csrf, "name": "María José Ruiz"})
+    assert "Called: María" in await response.text()
+    assert [(p.name, p.called) for p in console_bot.rows(Patient)] == [("Anna Karenina", "Annie"),
+                                                                       ("María José Ruiz", "María")]
+    # The patient reads it; staff screens keep the full name.
+    link = _decoded_qr(await (await web.post("/console/patients/1/invite", data={"csrf": csrf})).text())
+    await console_bot.send(PATIENT_ID, f"/start {link.rpartition('=')[2]}")
+    greeting = fake_api.texts(PATIENT_ID)[-1]
+    assert "Annie" in greeting and "Karenina" not in greeting
+    assert "Anna Karenina" in await (await web.get("/console/patients/1")).text()
+
+
 async def test_stats_draws_each_chart_with_its_table(console_bot, web):
     await console_bot.link()
     await sign_in(console_bot, web)
     html = await (await web.get("/console/stats")).text()
-    assert html.count("<svg") == 6 and html.count("<table") == 6
+    assert html.count("<svg") == 11 and html.count("<table") == 11
     assert "Enrollments and links per week" in html and 'role="img"' in html
     assert "Last 56 days" in html
     assert (await web.get("/console/stats", params={"weeks": "2"})).status == 200

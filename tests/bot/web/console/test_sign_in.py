@@ -116,7 +116,8 @@ async def test_a_session_of_someone_no_longer_staff_ends_at_their_next_request(c
 
 async def test_init_data_lets_staff_in_on_every_request(console_bot, web):
     data = init_data(console_bot)
-    for path in ("/console/", "/console/patients", "/console/enroll", "/console/stats", "/console/protocols"):
+    for path in ("/console/", "/console/patients", "/console/enroll", "/console/stats", "/console/protocols",
+                 "/console/audit"):
         response = await web.get(path, headers=tma(data))
         assert response.status == 200, path
         assert COOKIE not in response.cookies  # nothing relies on a cookie there
@@ -197,7 +198,7 @@ async def test_every_console_answer_carries_the_security_headers(console_bot, we
 async def test_pages_have_no_inline_script_and_load_nothing_from_elsewhere(console_bot, web):
     await sign_in(console_bot, web)
     for path in ("/console/", "/console/app", "/console/enroll", "/console/stats", "/console/patients",
-                 "/console/protocols"):
+                 "/console/protocols", "/console/audit"):
         html = await (await web.get(path)).text()
         assert "<script>" not in html and " on" + "click=" not in html and "javascript:" not in html
         assert "https://" not in html.replace("https://t.me/", ""), path
