@@ -113,12 +113,10 @@ def import_bulk(args: dict) -> dict:
                              say=lambda line: None, complain=lambda line: None)
     wall = time.perf_counter() - started
     assert outcome.status == 0, outcome.status
-    reminders = sum(item.planned for item in outcome.imported)
-    distinct = len({(i.row.protocol.name, i.row.session_at, i.row.zone.key, i.row.session_number,
-                     i.row.series_length) for i in outcome.imported})
+    summary = outcome.summary
     engine.dispose()
-    return {"rows": args["rows"], "imported": len(outcome.imported), "reminders": reminders,
-            "distinct_plans": distinct, "wall_s": round(wall, 2), "cpu_s": round(time.process_time() - cpu0, 2),
+    return {"rows": args["rows"], "imported": summary.patients, "reminders": summary.planned,
+            "distinct_plans": summary.plans, "wall_s": round(wall, 2), "cpu_s": round(time.process_time() - cpu0, 2),
             "phases_s": {k: round(v, 2) for k, v in (outcome.seconds or {}).items()},
             "peak_rss_mb": round(peak_rss_mb(), 1), **probe.summary()}
 

@@ -13,7 +13,6 @@ from datetime import datetime
 
 from telegram.constants import ParseMode
 from telegram.ext import (
-    AIORateLimiter,
     Application,
     ApplicationBuilder,
     CallbackQueryHandler,
@@ -61,6 +60,7 @@ from bot.intake import INTAKE_KEY, ChatOrderedProcessor, Intake
 from bot.logs import quiet_libraries
 from bot.menus import set_menus
 from bot.outbox import OUTBOX_INTERVAL, OUTBOX_JOB_NAME, outbox_job, outbox_waker
+from bot.rate_limits import StaffAwareRateLimiter
 from bot.services import SERVICES_KEY, Services, utc_now
 from bot.settings import Settings, SettingsError
 from jobs import buttons
@@ -165,10 +165,9 @@ def build_application(settings: Settings, services: Services | None = None) -> A
         # 30 messages/s overall as one message every 1/30 s: the default bucket of 30 lets a burst
         # of 30 go at once on top of the steady rate, which Telegram answers with 429s (bench/).
         # RetryAfter comes back to the dispatcher, which re-queues the reminder.
-        # No group limit here: PTB's would sleep inside whoever sends (it held the dispatcher behind the
-        # staff group's 20 a minute); the staff outbox (bot/outbox.py) paces every staff chat itself.
-        .rate_limiter(AIORateLimiter(overall_max_rate=1, overall_time_period=1 / 30, group_max_rate=0,
-                                     max_retries=0))
+        # Each staff group's 20 a minute is kept by the staff pacer, for the outbox (bot/outbox.py) and
+        # for staff commands' answers alike (bot/rate_limits.py); never inside the dispatcher.
+        .rate_limiter(StaffAwareRateLimiter(services, overall_max_rate=1, overall_time_period=1 / 30))
         .post_init(_post_init)
         .post_shutdown(_post_shutdown)
         # aiohttp instead of PTB's default httpx: a quarter of the CPU per call (bot/http_client.py).

@@ -694,7 +694,7 @@ def _import(env: dict[str, str], args: argparse.Namespace) -> int:
 
 def _cards(env: dict[str, str], args: argparse.Namespace) -> int:
     from bot.app import load_messages
-    from bot.bulk_import import cards_from_rows, cards_warnings
+    from bot.bulk_import import cards_from_invites, cards_warnings
     from bot.invite_sheets import FontChoice, create_private, invite_cards_pdf, read_invite_csv
     from jobs.data.targets import target_taken
 
@@ -710,15 +710,7 @@ def _cards(env: dict[str, str], args: argparse.Namespace) -> int:
     if (taken := target_taken(target)) is not None:
         print(f"aftercare: cards: {taken} (--out)", file=sys.stderr)
         return 2
-
-    def expiry(text: str):
-        try:
-            return datetime.fromisoformat(text) if text else None
-        except ValueError:
-            return None
-
-    cards = cards_from_rows(((row["name"], row["invite_url"], row.get("lang") or "", expiry(row.get("expires_at", "")),
-                              row.get("patient_id") or "") for row in rows), settings=settings, catalog=catalog)
+    cards = cards_from_invites(rows, settings=settings, catalog=catalog)
     data, report = invite_cards_pdf(cards, fonts=FontChoice(settings.card_fonts))
     create_private(target, data)
     print(f"invite cards to print: {target} ({report.pages} page(s), {len(cards)} cards)")

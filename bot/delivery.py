@@ -22,7 +22,7 @@ from zoneinfo import ZoneInfo
 
 from bot.alerts import alert_staff, send_to_chats
 from bot.context import AftercareContext
-from bot.erasure import unname_erased
+from bot.erasure import queue_unname
 from bot.services import Services
 from bot.topics import queue_settle
 from jobs.care.escalation import days_since_session
@@ -117,16 +117,17 @@ async def dispatch_job(context: AftercareContext) -> None:
 
 
 async def _settle_topics(services: Services, bot) -> None:
-    """The patients' topics the lifecycle marked are to be closed or reopened (queued for the staff outbox),
-    and staff messages that name an erased patient are edited to drop the name."""
+    """The patients' topics the lifecycle marked are to be closed or reopened, and staff messages that name
+    an erased patient are to be edited to drop the name: both queued for the staff outbox (this pass
+    only writes rows; nothing here calls Telegram)."""
     try:
         await queue_settle(services)
     except Exception:  # noqa: BLE001 - a topic left open is no reason to stop sending reminders
         log.exception("could not queue closing or reopening the patients' topics; trying again at the next pass")
     try:
-        await unname_erased(services, bot)
+        await queue_unname(services)
     except Exception:  # noqa: BLE001 - nor is a name left in a staff chat: it is tried again
-        log.exception("could not edit the staff messages of erased patients; trying again at the next pass")
+        log.exception("could not queue the edits of erased patients' staff messages; trying again at the next pass")
 
 
 def wake_dispatcher(services: Services, job_queue) -> None:

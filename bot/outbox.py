@@ -2,9 +2,11 @@
 
 Everything that writes to a staff chat -- alerts (bot/alerts.py), edits of an inbox item's messages
 (bot/inbox_views.py), topic work (bot/topics.py: createForumTopic and the introduction, closing and
-reopening) -- queues a notice (jobs/staff/outbox.py) and wakes this job, as a handler wakes the
-dispatcher. Nothing on the dispatcher's path talks to a staff chat, so a staff group's 20 messages a
-minute never hold back a patient's reminder.
+reopening), the edits that drop an erased patient's name (bot/erasure.py) -- queues a notice
+(jobs/staff/outbox.py) and wakes this job, as a handler wakes the dispatcher. Nothing on the
+dispatcher's path talks to a staff chat, so a staff group's 20 messages a minute never hold back a
+patient's reminder. A staff command's own reply in a group is paced by the same budget
+(bot/rate_limits.py).
 
 A pass claims what is due, most urgent first; each chat's notices go in order, different chats at
 once. Before a notice begins, its chat must have budget for every call it may make (a forum's first
@@ -25,7 +27,9 @@ from telegram import Bot
 from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TelegramError
 
 from bot.alerts import alert_calls, deliver_alert
+from bot.erasure import UNNAME_PER_NOTICE, queue_unname, unname_calls, unname_in_chat
 from bot.inbox_views import edit_calls, edit_views
+from bot.rate_limits import CHAT_WRITES, OUTBOX_PACED
 from bot.services import Services
 from bot.topics import queue_settle, reopen_for_patient, settle_topics
 from jobs.dispatch import DeliveryPolicy, retry_delay
@@ -54,9 +58,7 @@ OUTBOX_RETRY = DeliveryPolicy(max_attempts=8, retry_base=timedelta(seconds=15), 
 # Topics closed or reopened per notice (each is a call or two into the staff chat).
 SETTLE_PER_NOTICE = 2
 # The Bot API methods that write into a chat, and so spend its budget.
-PACED = frozenset({"send_message", "send_photo", "copy_message", "send_document", "create_forum_topic",
-                   "edit_forum_topic", "close_forum_topic", "reopen_forum_topic", "edit_message_text",
-                   "edit_message_caption", "edit_message_reply_markup"})
+PACED = CHAT_WRITES
 
 
 class OutOfBudget(Exception):  # noqa: N818 - not an error: a notice that must wait its turn
@@ -87,11 +89,14 @@ class PacedBot:
 
         async def paced(*args, **kwargs):
             await self._turn()
+            token = OUTBOX_PACED.set(True)  # paced here: the rate limiter lets it through (bot/rate_limits.py)
             try:
                 result = await attribute(*args, **kwargs)
             except RetryAfter as exc:
                 self._services.staff_pacer.hold(self._chat_id, self._services.clock() + _delay(exc.retry_after))
                 raise
+            finally:
+                OUTBOX_PACED.reset(token)
             self._begun = True
             return result
 
@@ -219,6 +224,8 @@ async def _calls_needed(services: Services, notice: ClaimedNotice) -> int:
         return await alert_calls(services, notice)
     if notice.action is Action.EDIT:
         return await edit_calls(services, notice)
+    if notice.action is Action.UNNAME:
+        return await unname_calls(services, notice.chat_id)
     # Settling: a topic's rename (an erased patient) and its closing, for each topic it may do.
     return 2 * SETTLE_PER_NOTICE if notice.action is Action.SETTLE else 1
 
@@ -236,6 +243,10 @@ async def _perform(services: Services, bot: PacedBot, notice: ClaimedNotice) -> 
             await queue_settle(services)
     elif notice.action is Action.REOPEN and notice.patient_id is not None:
         await reopen_for_patient(services, bot, notice.patient_id)
+    elif notice.action is Action.UNNAME:
+        # Erased patients' names off this chat's messages, a few per notice; a full batch: more may be left.
+        if await unname_in_chat(services, bot, notice.chat_id) >= UNNAME_PER_NOTICE:
+            await queue_unname(services, [notice.chat_id])
 
 
 async def outbox_rounds(services: Services, bot: Bot, *, should_stop=lambda: False) -> OutboxReport:

@@ -104,3 +104,16 @@ def test_slugs_follow_githubs_rules():
     assert slug("Libraries, and why") == "libraries-and-why"
     assert slug("Set-up: two commands") == "set-up-two-commands"
     assert slug("The `aftercare` command") == "the-aftercare-command"
+
+
+def test_the_readme_security_section_says_what_is_kept_what_erasure_removes_and_the_staff_outbox():
+    """Issue 20's "done when": the README, not only docs/, says what is kept and for how long, what
+    ``/delete`` removes, and that every message to staff goes through the paced outbox."""
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    match = re.search(r"^## Security and privacy\n(.*?)^## ", text, re.S | re.M)
+    assert match, "README.md has no '## Security and privacy' section"
+    section = match.group(1)
+    for needle in ("What is kept, and for how long", "UPDATE_RETENTION_HOURS", "AUDIT_RETENTION_DAYS",
+                   "What `/delete` removes", "renamed", "closed", "staff outbox", "20 a minute", "429",
+                   "docs/operations.md#privacy-what-is-kept-for-how-long-and-what-erasure-removes"):
+        assert needle in section, needle

@@ -19,7 +19,7 @@ from telegram.error import BadRequest
 from bot.access import staff_only
 from bot.context import AftercareContext
 from bot.enroll_args import parse_session_time
-from bot.erasure import remember
+from bot.erasure import queue_unname, remember
 from bot.handlers.common import edit_or_send
 from bot.handlers.enroll import cancel_form
 from bot.inbox_views import staffer_of
@@ -36,6 +36,7 @@ from bot.patient_card import (
     timeline_lines,
 )
 from bot.services import Services
+from bot.topics import queue_settle
 from jobs.buttons import (
     NO,
     STAFF_CANCEL,
@@ -320,6 +321,10 @@ async def staff_confirm_button(update: Update, context: AftercareContext) -> Non
              "cancelled" if button.value == STAFF_CANCEL else "withdrew", patient.id, count)
     done = "cancel_done" if button.value == STAFF_CANCEL else "withdraw_done"
     await query.edit_message_text(context.text(done, count=count, name=patient.name, patient_id=patient.id))
+    if button.value != STAFF_CANCEL:
+        # Erased: the staff chats' messages that name them, and their topic, go to the staff outbox now.
+        await queue_unname(services)
+        await queue_settle(services)
 
 
 async def reopen_command(update: Update, context: AftercareContext) -> None:

@@ -14,11 +14,12 @@ from telegram import KeyboardButton, ReplyKeyboardMarkup, ReplyKeyboardRemove, U
 
 from bot.alerts import StaffText, alert_staff
 from bot.context import AftercareContext
-from bot.delivery import wake_dispatcher
+from bot.erasure import queue_unname
 from bot.handlers.common import edit_or_send
 from bot.inbox_views import refresh_items
 from bot.services import Services
 from bot.timezones import zone_for_city, zone_for_location
+from bot.topics import queue_settle
 from jobs.buttons import NO, confirm_keyboard, language_keyboard
 from jobs.care.planning import next_session_window
 from jobs.inputs import InputRefused, clean_query, echo
@@ -167,8 +168,10 @@ async def confirm_button(update: Update, context: AftercareContext) -> None:
     await query.answer()
     await edit_or_send(query, services.text(locale, done))
     if action != "stop":
-        # The rest of the staff chats' messages that name them, and their topic, at once (bot/erasure.py).
-        wake_dispatcher(services, context.job_queue)
+        # The rest of the staff chats' messages that name them, and their topic: queued for the staff
+        # outbox, which edits them at each chat's pace (bot/erasure.py, bot/topics.py).
+        await queue_unname(services)
+        await queue_settle(services)
 
 
 async def timezone_command(update: Update, context: AftercareContext) -> None:

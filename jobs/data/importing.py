@@ -1,20 +1,25 @@
 """Bulk import: a CSV of patients checked row by row, then enrolled all together or not at all.
 
-The phases, so that the database's write lock is held only for the last:
+The phases, so that the database's write lock is held only for the last, and memory stays flat in
+the file's size (a bounded window of rows at a time in every phase):
 
 1. :func:`check_stream` (:func:`check_records` for rows in memory) reads every row, a bounded window at a
    time (:func:`read_csv_file` streams the file), with the one reader of an enrollment's fields
    (:func:`jobs.patients.enrollment_request.read_enrollment`, which ``/enroll``, the form and the API use
    too), collecting every refusal, and fills empty cells with
    :func:`~jobs.patients.enrollment_request.resolve_defaults`;
-   it returns the good rows and one :class:`RowProblem` per bad row, naming each bad column.
-2. :func:`prepare_import` plans every patient in pure Python (:func:`jobs.care.planning.plan_reminders`)
-   and draws the invite tokens; :func:`build_rows` makes every row to write, for ids drawn ahead
-   (:func:`draw_ids`): no database, no clock.
-3. :func:`write_rows` inserts them in bulk (:mod:`jobs.storage.bulk`: the driver's executemany, COPY
+   it yields each row's verdict: a good row, one :class:`RowProblem` per bad row (naming each bad
+   column), or a :class:`Skipped` row.
+2. :func:`prepare_import` plans a window of patients in pure Python (:func:`jobs.care.planning.plan_reminders`)
+   and draws their invite tokens; :func:`unnumbered_rows` makes every row to write but for its ids, as
+   plain tuples ready for the driver: no database, no clock. ``aftercare import`` (bot/bulk_import.py)
+   keeps these windows in a private temporary file, not in memory, until every row is known to be good;
+   :func:`numbered_rows` puts in front the ids drawn in the writing transaction (:func:`draw_ids`).
+3. :func:`write_rows` inserts a window in bulk (:mod:`jobs.storage.bulk`: the driver's executemany, COPY
    on PostgreSQL) and records each patient's ``enrolled`` event through
-   :func:`jobs.patients.lifecycle.record_new_patients`, in the caller's one transaction.
-   (:func:`write_import` does 2 and 3 in one call.)
+   :func:`jobs.patients.lifecycle.record_new_patients`, in the caller's one transaction (one for the
+   whole file: all or nothing); :func:`record_import` adds the file's one audit row.
+   (:func:`write_import` does 2 and 3 in one call, for rows in memory.)
 
 An ``external_id`` that a patient in the database already has is *skipped* (the import is
 idempotent by it, as the API is: never a second patient for the same reference); one that two rows
@@ -30,7 +35,7 @@ from array import array
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import TextIO
+from typing import NamedTuple, TextIO
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
@@ -162,14 +167,15 @@ class PreparedPatient:
     booking_ref: str
 
 
-@dataclass(frozen=True)
-class Imported:
-    """One patient written: its id and invite token, with the row it came from."""
+class Written(NamedTuple):
+    """One patient written: its id and invite token, and what the invites CSV and the summary say of its row."""
 
-    row: ImportRow
+    row: int
     patient_id: int
+    name: str
+    external_id: str | None
+    locale: str
     token: str
-    expires_at: datetime
     planned: int
     stale: int
 
@@ -398,14 +404,23 @@ def _readable_external_id(value: str) -> str | None:
 # --------------------------------------------------------------------------- planning
 
 
-def prepare_import(rows: Sequence[ImportRow], *, quiet_hours: QuietHours, now: datetime) -> list[PreparedPatient]:
+# Plans remembered across the windows of one import (a booking system's slots repeat); past this many
+# the memory is cleared, so that it stays bounded whatever the file's size.
+PLAN_MEMORY = 20_000
+
+
+def prepare_import(rows: Sequence[ImportRow], *, quiet_hours: QuietHours, now: datetime,
+                   plans: dict[tuple, tuple[PlannedReminder, ...]] | None = None) -> list[PreparedPatient]:
     """Every row's plan and a fresh invite token.
 
     One plan per patient, from :func:`jobs.care.planning.plan_reminders`; patients whose plans must be
     equal (same protocol, session time, zone and session of the series: a booking system's slots)
     share the one computed for the first of them, since a plan is an immutable tuple of rows.
+    ``plans``: the plans computed so far, kept by the caller across windows (at most :data:`PLAN_MEMORY`).
     """
-    plans: dict[tuple, tuple[PlannedReminder, ...]] = {}
+    plans = {} if plans is None else plans
+    if len(plans) > PLAN_MEMORY:
+        plans.clear()
     prepared = []
     for row in rows:
         key = (row.protocol.name, row.protocol.version, row.session_at, row.zone.key, row.session_number,
@@ -423,15 +438,36 @@ def prepare_import(rows: Sequence[ImportRow], *, quiet_hours: QuietHours, now: d
 
 
 @dataclass(frozen=True)
+class Unnumbered:
+    """A window's rows to write, ready for the driver but for their ids (drawn in the writing transaction).
+
+    Plain tuples of strings and numbers (datetimes too on PostgreSQL): cheap to pickle, which is how
+    ``aftercare import`` keeps them on disk until the file is known to be good. Patients whose plans are
+    one share their reminder rows (``tails``).
+    """
+
+    patients: list[tuple]  # each patient's columns after its id
+    enrollments: list[tuple]  # each cycle's columns after its id and patient id
+    tails: list[tuple[tuple, ...]]  # each patient's reminder rows after (enrollment id, patient id)
+    invites: list[tuple]  # each invite's columns after its patient id
+    written: list[tuple]  # (row, name, external_id, locale, token, planned, stale) for :class:`Written`
+    expires_at: datetime
+
+    def __len__(self) -> int:
+        return len(self.patients)
+
+
+@dataclass(frozen=True)
 class BulkRows:
-    """Every row an import writes, ready for the driver, and what it made."""
+    """Every row a window of an import writes, ready for the driver, and what it made."""
 
     patient_ids: list[int]
     patients: list[tuple]
     enrollments: list[tuple]
     reminders: list[tuple]
     invites: list[tuple]
-    imported: list[Imported]
+    written: list[Written]
+    expires_at: datetime
 
 
 def draw_ids(session: Session, count: int) -> tuple[list[int], list[int]]:
@@ -441,16 +477,16 @@ def draw_ids(session: Session, count: int) -> tuple[list[int], list[int]]:
             allocate_ids(connection, Enrollment.__table__, count))
 
 
-def build_rows(prepared: Sequence[PreparedPatient], *, patient_ids: Sequence[int], enrollment_ids: Sequence[int],
-               dialect: str, invite_ttl: timedelta, enrolled_by: int | None, now: datetime) -> BulkRows:
-    """The rows of patients, cycles, reminders and invites for these ids (pure: no database)."""
+def unnumbered_rows(prepared: Sequence[PreparedPatient], *, dialect: str, invite_ttl: timedelta,
+                    enrolled_by: int | None, now: datetime) -> Unnumbered:
+    """The rows of patients, cycles, reminders and invites, without their ids (pure: no database)."""
     to_driver = datetime_to_driver(dialect)
     expires_at = now + invite_ttl
     now_value, expires_value = to_driver(now), to_driver(expires_at)
     initial, initial_outcome = state_for_new_reminder(PatientStatus.AWAITING_LINK)
     stale_outcome = "stale: its time had passed at enrollment"
     # Patients who share a plan share its rows but for their ids: each plan's rows are made (and their
-    # times converted for the driver) once, and a patient's rows are its ids put before them.
+    # times converted for the driver) once.
     tails: dict[int, tuple[tuple, ...]] = {}
 
     def tails_of(plan: tuple[PlannedReminder, ...]) -> tuple[tuple, ...]:
@@ -464,27 +500,48 @@ def build_rows(prepared: Sequence[PreparedPatient], *, patient_ids: Sequence[int
                 for step in plan)
         return found
 
-    triples = list(zip(prepared, patient_ids, enrollment_ids, strict=True))
-    return BulkRows(
-        patient_ids=list(patient_ids),
-        patients=[(patient_id, item.row.name, PatientStatus.AWAITING_LINK, item.row.zone.key, item.row.locale,
+    return Unnumbered(
+        patients=[(item.row.name, PatientStatus.AWAITING_LINK, item.row.zone.key, item.row.locale,
                    item.row.series_length, enrolled_by, now_value, item.row.phone, item.row.external_id,
-                   item.booking_ref, item.row.called) for item, patient_id, _ in triples],
-        enrollments=[(enrollment_id, patient_id, item.row.session_number, item.row.series_length,
-                      to_driver(item.row.session_at), item.row.protocol.name, item.row.protocol.version, now_value)
-                     for item, patient_id, enrollment_id in triples],
-        reminders=[(enrollment_id, patient_id) + tail for item, patient_id, enrollment_id in triples
-                   for tail in tails_of(item.plan)],
-        invites=[(patient_id, hash_token(item.token), now_value, expires_value) for item, patient_id, _ in triples],
-        imported=[Imported(row=item.row, patient_id=patient_id, token=item.token, expires_at=expires_at,
-                           planned=len(item.plan), stale=sum(step.stale for step in item.plan))
-                  for item, patient_id, _ in triples],
+                   item.booking_ref, item.row.called) for item in prepared],
+        enrollments=[(item.row.session_number, item.row.series_length, to_driver(item.row.session_at),
+                      item.row.protocol.name, item.row.protocol.version, now_value) for item in prepared],
+        tails=[tails_of(item.plan) for item in prepared],
+        invites=[(hash_token(item.token), now_value, expires_value) for item in prepared],
+        written=[(item.row.row, item.row.name, item.row.external_id, item.row.locale, item.token, len(item.plan),
+                  sum(step.stale for step in item.plan)) for item in prepared],
+        expires_at=expires_at,
     )
 
 
-def write_rows(session: Session, rows: BulkRows, *, enrolled_by: int | None, now: datetime) -> list[Imported]:
+def numbered_rows(rows: Unnumbered, *, patient_ids: Sequence[int], enrollment_ids: Sequence[int]) -> BulkRows:
+    """``rows`` with these ids put in front (pure, and quick: done in the writing transaction)."""
+    pairs = list(zip(patient_ids, enrollment_ids, strict=True))
+    return BulkRows(
+        patient_ids=list(patient_ids),
+        patients=[(patient_id,) + row for (patient_id, _), row in zip(pairs, rows.patients, strict=True)],
+        enrollments=[(enrollment_id, patient_id) + row
+                     for (patient_id, enrollment_id), row in zip(pairs, rows.enrollments, strict=True)],
+        reminders=[(enrollment_id, patient_id) + tail for (patient_id, enrollment_id), tails
+                   in zip(pairs, rows.tails, strict=True) for tail in tails],
+        invites=[(patient_id,) + row for (patient_id, _), row in zip(pairs, rows.invites, strict=True)],
+        written=[Written(row, patient_id, name, external_id, locale, token, planned, stale)
+                 for (patient_id, _), (row, name, external_id, locale, token, planned, stale)
+                 in zip(pairs, rows.written, strict=True)],
+        expires_at=rows.expires_at,
+    )
+
+
+def build_rows(prepared: Sequence[PreparedPatient], *, patient_ids: Sequence[int], enrollment_ids: Sequence[int],
+               dialect: str, invite_ttl: timedelta, enrolled_by: int | None, now: datetime) -> BulkRows:
+    """The rows of patients, cycles, reminders and invites for these ids (pure: no database)."""
+    return numbered_rows(unnumbered_rows(prepared, dialect=dialect, invite_ttl=invite_ttl, enrolled_by=enrolled_by,
+                                         now=now), patient_ids=patient_ids, enrollment_ids=enrollment_ids)
+
+
+def write_rows(session: Session, rows: BulkRows, *, enrolled_by: int | None, now: datetime) -> list[Written]:
     """Insert what :func:`build_rows` made, and record each patient's ``enrolled`` event, in the caller's
-    transaction."""
+    transaction (a window of the file; :func:`record_import` once for the file)."""
     connection = session.connection()
     for table, columns, values in ((Patient.__table__, PATIENT_COLUMNS, rows.patients),
                                    (Enrollment.__table__, ENROLLMENT_COLUMNS, rows.enrollments),
@@ -493,13 +550,16 @@ def write_rows(session: Session, rows: BulkRows, *, enrolled_by: int | None, now
         insert_rows(connection, table, columns, values, converted=True)
     record_new_patients(session, patient_ids=rows.patient_ids, event=LifecycleEvent.ENROLL,
                         cause=staff(enrolled_by, "import"), now=now)
-    # One row for the whole file, naming how many (each patient's ``enrolled`` event names them).
-    audit.record(session, action=audit.Action.IMPORT, count=len(rows.patient_ids), now=now)
-    return rows.imported
+    return rows.written
+
+
+def record_import(session: Session, *, count: int, now: datetime) -> None:
+    """The audit trail's one row for a whole file, naming how many (each patient's ``enrolled`` event names them)."""
+    audit.record(session, action=audit.Action.IMPORT, count=count, now=now)
 
 
 def write_import(session: Session, prepared: Sequence[PreparedPatient], *, invite_ttl: timedelta,
-                 enrolled_by: int | None, now: datetime) -> list[Imported]:
+                 enrolled_by: int | None, now: datetime) -> list[Written]:
     """Write every prepared patient with bulk inserts, in the caller's transaction; return them with their ids."""
     if not prepared:
         return []
@@ -507,4 +567,6 @@ def write_import(session: Session, prepared: Sequence[PreparedPatient], *, invit
     rows = build_rows(prepared, patient_ids=patient_ids, enrollment_ids=enrollment_ids,
                       dialect=session.connection().dialect.name, invite_ttl=invite_ttl, enrolled_by=enrolled_by,
                       now=now)
-    return write_rows(session, rows, enrolled_by=enrolled_by, now=now)
+    imported = write_rows(session, rows, enrolled_by=enrolled_by, now=now)
+    record_import(session, count=len(imported), now=now)
+    return imported

@@ -2,8 +2,8 @@
 
 Staff chats keep what the bot wrote there: alerts, the opening message of a patient's topic, the
 "Sent to …" under a reply, a ``/patient`` card. Each is remembered here by chat and message id
-(no text); once the patient is erased the bot edits each one to drop the name (bot/erasure.py) and
-forgets it. Rows of patients who are not erased are never read: they go with the patient's row.
+(no text); once the patient is erased the staff outbox edits each one to drop the name (bot/erasure.py)
+and forgets it. Rows of patients who are not erased are never read: they go with the patient's row.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from sqlalchemy import delete
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from jobs.storage.models import Patient, StaffMention
 from jobs.storage.states import PatientStatus
@@ -24,15 +24,24 @@ def remember_mentions(session: Session, *, patient_id: int, chat_id: int, messag
                                  created_at=now) for message_id in message_ids)
 
 
-def mentions_of_erased(session: Session, *, limit: int) -> list[StaffMention]:
-    """Staff-chat messages that still name an erased patient, oldest first."""
-    return list(session.exec(
-        select(StaffMention).join(Patient, Patient.id == StaffMention.patient_id)
-        .where(Patient.status == PatientStatus.DELETED).order_by(StaffMention.id).limit(limit)
+def mentions_of_erased(session: Session, *, limit: int, chat_id: int | None = None) -> list[StaffMention]:
+    """Staff-chat messages (in ``chat_id``, or any) that still name an erased patient, oldest first."""
+    statement = (select(StaffMention).join(Patient, col(Patient.id) == col(StaffMention.patient_id))
+                 .where(Patient.status == PatientStatus.DELETED))
+    if chat_id is not None:
+        statement = statement.where(StaffMention.chat_id == chat_id)
+    return list(session.exec(statement.order_by(col(StaffMention.id)).limit(limit)).all())
+
+
+def chats_naming_erased(session: Session) -> list[int]:
+    """The staff chats where a message still names an erased patient."""
+    return sorted(session.exec(
+        select(StaffMention.chat_id).join(Patient, col(Patient.id) == col(StaffMention.patient_id))
+        .where(Patient.status == PatientStatus.DELETED).distinct()
     ).all())
 
 
 def forget_mentions(session: Session, *, mention_ids: list[int]) -> None:
     """These messages no longer name anyone (edited, or Telegram has them no more)."""
     if mention_ids:
-        session.exec(delete(StaffMention).where(StaffMention.id.in_(mention_ids)))
+        session.exec(delete(StaffMention).where(col(StaffMention.id).in_(mention_ids)))

@@ -46,12 +46,13 @@ class Action(StrEnum):
     EDIT = "edit"  # edit every view of an inbox item in this chat to the item's current state
     SETTLE = "settle"  # close or reopen the patients' topics the lifecycle marked (a forum staff chat)
     REOPEN = "reopen"  # the patient wrote: their closed topic opens again
+    UNNAME = "unname"  # edit this chat's messages that name an erased patient to drop the name
 
 
 # Queued again under the same key while one is waiting, these are one notice (they read the current
 # state when sent); the key is freed when the notice is claimed, so a change made during the send
 # queues one more.
-COALESCING = frozenset({Action.EDIT, Action.SETTLE, Action.REOPEN})
+COALESCING = frozenset({Action.EDIT, Action.SETTLE, Action.REOPEN, Action.UNNAME})
 
 
 class Priority(IntEnum):

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import func, text
+from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 
 from bot.app import load_messages
@@ -154,7 +155,9 @@ async def test_external_ids_already_here_are_skipped_and_repeated_ones_are_bad(h
     assert do_import(harness, first)[0].status == 0
     again = write(tmp_path, HEADER + "Anna K,,,,,,,,A-1\nBea,,,,,,,,B-1\n", "again.csv")
     outcome, lines = do_import(harness, again)
-    assert outcome.status == 0 and [item.row.name for item in outcome.imported] == ["Bea"]
+    assert outcome.status == 0 and outcome.summary.patients == 1
+    assert [line["name"] for line in csv.DictReader(io.StringIO(
+        outcome.csv_path.read_text(encoding="utf-8-sig")))] == ["Bea"]
     assert any(line.startswith("row 2: external_id 'A-1' is patient") and "/invite" in line for line in lines["out"])
     assert count(harness, Patient) == 2
     twice = write(tmp_path, HEADER + "Carla,,,,,,,,C-1\nDora,,,,,,,,C-1\n", "twice.csv")
@@ -217,34 +220,72 @@ async def test_a_row_whose_plan_is_all_past_is_imported_with_a_warning(harness, 
     assert any("row 2: every message of patient 1's plan is already past" in line for line in lines["err"])
 
 
-async def test_a_patient_enrolled_while_the_rows_are_built_moves_the_ids_on(harness, clock, tmp_path, monkeypatch):
-    """The rows are built for ids drawn ahead; on SQLite someone may take those ids meanwhile (/enroll)."""
+async def test_a_patient_enrolled_between_checking_and_writing_takes_no_id_of_the_import(
+        harness, clock, tmp_path, monkeypatch):
+    """The rows are planned while the file is checked, outside any transaction; their ids are drawn in the
+    writing transaction, so a patient enrolled meanwhile (/enroll) keeps theirs and every link names its row."""
     from bot import bulk_import
 
-    services, real_build = harness.services, bulk_import.build_rows
+    services, real_prepare = harness.services, bulk_import.prepare_import
     calls = []
 
-    def build_while_staff_enroll(*args, **kwargs):
+    def prepare_while_staff_enroll(*args, **kwargs):
         if not calls:
             services.store.call(enroll_patient, name="Walk In", protocol=services.catalog.protocol("microneedling"),
                                 session_at=clock(), session_number=1, series_length=3,
                                 zone=services.settings.clinic_timezone, locale="", quiet_hours=services.settings.quiet_hours,
                                 invite_ttl=services.settings.invite_ttl, enrolled_by=1, now=clock())
-        calls.append(kwargs["patient_ids"][0])
-        return real_build(*args, **kwargs)
+        calls.append(1)
+        return real_prepare(*args, **kwargs)
 
-    monkeypatch.setattr(bulk_import, "build_rows", build_while_staff_enroll)
+    monkeypatch.setattr(bulk_import, "prepare_import", prepare_while_staff_enroll)
     path = write(tmp_path, HEADER + "Anna K,,,,,,,,\nBea,,,,,,,,\n")
     outcome, lines = do_import(harness, path, cards=False)
-    assert outcome.status == 0, lines
+    assert outcome.status == 0 and calls, lines
     with Session(services.store.engine) as session:
         names = {p.id: p.name for p in session.exec(select(Patient))}
     table = list(csv.DictReader(io.StringIO(outcome.csv_path.read_text(encoding="utf-8-sig"))))
     assert {int(line["patient_id"]): line["name"] for line in table} == {
         pid: name for pid, name in names.items() if name != "Walk In"}
-    if services.store.engine.dialect.name == "sqlite":
-        assert calls == [1, 2]  # built for ids 1 and 2, then again for 2 and 3
+    assert sorted(names.values()) == ["Anna K", "Bea", "Walk In"]
     assert count(harness, Invite) == 3 and count(harness, Enrollment) == 3
+
+
+async def test_a_real_import_writes_a_window_at_a_time_and_stays_all_or_nothing(
+        harness, tmp_path, monkeypatch):
+    """Memory flat in the file's size: the rows are planned, spooled and written a window at a time (never
+    all held at once); a window the database refuses after others were written leaves nothing at all."""
+    from bot import bulk_import
+
+    monkeypatch.setattr(bulk_import, "WRITE_WINDOW", 2)
+    real_number, real_write = bulk_import.numbered_rows, bulk_import.write_rows
+    built: list[int] = []
+
+    def number(rows, **kwargs):
+        built.append(len(rows))
+        return real_number(rows, **kwargs)
+
+    monkeypatch.setattr(bulk_import, "numbered_rows", number)
+    names = ["Anna K", "Bea", "Carla", "Dora", "Eva"]
+    path = write(tmp_path, "name,external_id\n" + "".join(f"{name},E-{n}\n" for n, name in enumerate(names)))
+    outcome, lines = do_import(harness, path, cards=False)
+    assert outcome.status == 0, lines
+    assert built == [2, 2, 1] and outcome.summary.patients == 5 and count(harness, Patient) == 5
+    table = list(csv.DictReader(io.StringIO(outcome.csv_path.read_text(encoding="utf-8-sig"))))
+    assert [line["name"] for line in table] == names and [line["row"] for line in table] == ["2", "3", "4", "5", "6"]
+
+    # The second window refused (a reference enrolled meanwhile, say): the first one's rows go too.
+    def refuse_the_second(session, rows, **kwargs):
+        if len(built) == 5:
+            raise IntegrityError("INSERT", {}, Exception("UNIQUE constraint failed: patient.external_id"))
+        return real_write(session, rows, **kwargs)
+
+    monkeypatch.setattr(bulk_import, "write_rows", refuse_the_second)
+    again = write(tmp_path, "name\n" + "".join(f"{name} II\n" for name in names), "again.csv")
+    outcome, lines = do_import(harness, again, cards=False)
+    assert outcome.status == 1 and "nothing imported" in lines["err"][-1]
+    assert built[3:] == [2, 2] and count(harness, Patient) == 5 and count(harness, Invite) == 5
+    assert sorted(p.name for p in tmp_path.glob("*invites*")) == ["patients-invites.csv"]  # none, not a partial
 
 
 async def test_check_only_writes_nothing(harness, tmp_path):

@@ -44,6 +44,7 @@ async def test_the_duplicate_warning_names_the_new_record_and_withdraw_takes_it_
     await harness.enroll("/enroll Pia Jones")
     warning = fake_api.sent_messages(STAFF_ID)[-1].params["caption"]
     assert "#1" in warning and "/withdraw 2" in warning and "/cancel 1" not in warning
+    second_qr = fake_api.bot_messages(STAFF_ID)[-1]["message_id"]
     await harness.send(STAFF_ID, "/withdraw 2")
     assert "Pia Jones" in fake_api.texts(STAFF_ID)[-1]
     message_id, data = _buttons(harness, fake_api, STAFF_ID)
@@ -56,6 +57,9 @@ async def test_the_duplicate_warning_names_the_new_record_and_withdraw_takes_it_
     assert harness.rows(Invite, Invite.patient_id == 2) == []
     [event] = harness.rows(Event, Event.patient_id == 2, Event.kind == "withdrawn")
     assert (event.actor, event.actor_id) == ("staff", STAFF_ID)
+    # The staff outbox took the name off the withdrawn record's QR caption at once (no dispatcher pass).
+    [qr] = [m for m in fake_api.bot_messages(STAFF_ID) if m["message_id"] == second_qr]
+    assert "Pia" not in qr["caption"] and "#2" in qr["caption"]
     await harness.send(STAFF_ID, "/patients awaiting")
     listing = fake_api.texts(STAFF_ID)[-1]
     assert "#1" in listing and "#2" not in listing

@@ -9,10 +9,12 @@ Telegram never has to say "too many requests".
 
 from __future__ import annotations
 
+import asyncio
 from datetime import timedelta
 
 import pytest
 from sqlmodel import update
+from telegram import Update
 
 from bot.outbox import outbox_rounds, send_notices
 from bot.topics import FORUM_RECHECK_AFTER_FAILURE, staff_forum
@@ -219,3 +221,93 @@ async def test_an_erased_patient_s_alerts_still_waiting_are_never_sent(staffed, 
     await send_notices(staffed.services, staffed.app.bot)
     texts = fake_api.texts(FORUM)
     assert "staff meeting at 5" in texts and not any("cheek" in text for text in texts)
+
+
+async def test_staff_commands_answered_in_the_group_keep_its_pace_and_patients_never_wait(staffed, fake_api, clock):
+    """A staff command's own answer in the group goes from its handler, not the outbox: the rate limiter
+    paces it by the same budget (bot/rate_limits.py), 20 a minute and a second apart, while a patient's
+    reminder due meanwhile goes at once."""
+    await staffed.link()
+    _telegram_pace(staffed, fake_api, clock)
+    slept: list[float] = []
+    pace_sleep = staffed.services.outbox_sleep
+
+    async def sleep(seconds: float) -> None:
+        slept.append(seconds)
+        await pace_sleep(seconds)
+
+    staffed.services.outbox_sleep = sleep
+    clock.advance(minutes=2)  # the group's minute of earlier calls is over
+    start, answered = clock(), len(fake_api.texts(FORUM))
+    for _ in range(30):
+        await staffed.send(STAFF_ID, "/help", chat_id=FORUM, chat_type="supergroup")
+    assert len(fake_api.texts(FORUM)) - answered == 30  # every answer arrived...
+    assert not [call for call in fake_api.calls if call.status == 429]  # ...and Telegram never said "too many"
+    assert clock() - start >= timedelta(seconds=60)  # the 21st waited for the first to be a minute old
+    group_calls = [call for call in fake_api.calls_to("sendMessage") if call.params.get("chat_id") == FORUM]
+    assert len(group_calls) >= 30
+
+    # The group has no budget left now; a patient's reminder due now does not wait for it.
+    with staffed.session() as session:
+        session.exec(update(Reminder).where(Reminder.status == ReminderStatus.PENDING).values(due_at=clock()))
+        session.commit()
+    slept.clear()
+    before, at = len(fake_api.texts(PATIENT_ID)), clock()
+    report = await staffed.dispatch()
+    assert report.sent >= 1 and len(fake_api.texts(PATIENT_ID)) > before
+    assert slept == [] and clock() == at
+
+
+async def test_a_429_on_a_staff_command_s_answer_holds_the_group_for_its_retry_after_then_answers(
+        staffed, fake_api, clock):
+    await staffed.link()
+    _telegram_pace(staffed, fake_api, clock)
+    clock.advance(minutes=2)
+    fake_api.fail("sendMessage", status=429, retry_after=7, chat_id=FORUM)
+    start = clock()
+    await staffed.send(STAFF_ID, "/help", chat_id=FORUM, chat_type="supergroup")
+    assert clock() - start >= timedelta(seconds=7)  # waited retry_after, then answered
+    assert [call.status for call in fake_api.calls_to("sendMessage") if call.params.get("chat_id") == FORUM][-2:] \
+        == [429, 200]
+    # While a command's answer waits out a 429, the group is held for the outbox too.
+    fake_api.fail("sendMessage", status=429, retry_after=30, chat_id=FORUM)
+    waiting, release = asyncio.Event(), asyncio.Event()
+
+    async def held_sleep(seconds: float) -> None:
+        waiting.set()
+        await release.wait()
+        clock.advance(seconds=seconds)
+
+    staffed.services.outbox_sleep = held_sleep
+    answer = asyncio.create_task(staffed.app.process_update(Update.de_json(
+        fake_api.message_update(user_id=STAFF_ID, text="/help", chat_id=FORUM, chat_type="supergroup"),
+        staffed.app.bot)))
+    await asyncio.wait_for(waiting.wait(), 10)  # the answer got its 429 and waits
+    await staffed.services.queue_staff([Notice(FORUM, Action.SEND, {"text": "queued meanwhile"})])
+    assert (await send_notices(staffed.services, staffed.app.bot)).sent == 0  # held: the group's 429
+    release.set()
+    await asyncio.wait_for(answer, 10)
+    assert [call.status for call in fake_api.calls_to("sendMessage") if call.params.get("chat_id") == FORUM][-2:] \
+        == [429, 200]
+    clock.advance(seconds=1)
+    assert (await send_notices(staffed.services, staffed.app.bot)).sent == 1
+    assert fake_api.texts(FORUM)[-1] == "queued meanwhile"
+
+
+async def test_a_staff_command_s_answer_never_waits_past_the_intake_s_lease(staffed, fake_api, clock):
+    """Telegram asks the group to wait ten minutes: the answer is given up after the one refusal (its
+    update is not held for ten minutes), and the group stays held for the outbox."""
+    from bot.rate_limits import GROUP_WAIT_LIMIT
+
+    await staffed.link()
+    _telegram_pace(staffed, fake_api, clock)
+    clock.advance(minutes=2)
+    fake_api.fail("sendMessage", status=429, retry_after=600, chat_id=FORUM)
+    start = clock()
+    await staffed.send(STAFF_ID, "/help", chat_id=FORUM, chat_type="supergroup")
+    assert clock() - start <= GROUP_WAIT_LIMIT
+    assert [call.status for call in fake_api.calls_to("sendMessage") if call.params.get("chat_id") == FORUM] == [429]
+    await staffed.services.queue_staff([Notice(FORUM, Action.SEND, {"text": "after the wait"})])
+    assert (await send_notices(staffed.services, staffed.app.bot)).sent == 0
+    clock.advance(seconds=600)
+    assert (await send_notices(staffed.services, staffed.app.bot)).sent == 1

@@ -20,7 +20,8 @@ from bot.app import build_services
 from bot.outbox import outbox_rounds
 from bot.settings import Settings
 from bot.topics import topic_name
-from jobs.storage.models import Patient, StaffNote
+from jobs.staff.outbox import Action, StaffPacer, StaffPacing
+from jobs.storage.models import Patient, StaffNote, StaffNotice
 from jobs.storage.states import PatientStatus
 from tests.conftest import PATIENT_ID, STAFF_ID, BotHarness, bot_env
 
@@ -405,13 +406,42 @@ async def test_erasure_takes_the_name_off_every_staff_message_that_named_the_pat
         return [text for text in shown if "Hilda" in text or "burns" in text]
 
     assert len(naming()) >= 6, naming()
+
+    def group_writes() -> int:
+        return sum(1 for call in fake_api.calls if call.params.get("chat_id") == FORUM)
+
+    # Telegram's pace for the group (the fake's flood control and the outbox's own, by the test's clock).
+    fake_api.limit_groups(20, 60.0, clock=lambda: clock().timestamp())
+    services.staff_pacer = StaffPacer(StaffPacing())
+    services.outbox_sleep = lambda seconds: _advance(clock, seconds)
+    clock.advance(minutes=2)  # the group's minute of calls above is over
     await forum_bot.send(PATIENT_ID, "/delete")
     message_id, data = forum_bot.buttons(PATIENT_ID)
-    await forum_bot.press(PATIENT_ID, data[0], message_id)  # wakes the dispatcher: its after-pass edits them
+    before = group_writes()
+    outbox, forum_bot.send_notices = forum_bot.send_notices, _nothing  # the outbox's job, held back for now
+    await forum_bot.press(PATIENT_ID, data[0], message_id)  # the erasure
+    await forum_bot.rounds()  # and the dispatcher's passes, with their after-pass
+    # Neither the erasure nor the dispatcher wrote to the staff group: the edits wait in the staff outbox.
+    assert group_writes() == before and len(naming()) >= 6
+    assert forum_bot.rows(StaffNotice, StaffNotice.action == Action.UNNAME.value)
+    forum_bot.send_notices = outbox
+    for _ in range(10):  # the outbox's job, run as its ticks would, each a few seconds later
+        await outbox_rounds(services, bot)
+        clock.advance(seconds=5)
     assert naming() == []
+    assert not [call for call in fake_api.calls if call.status == 429]  # paced: never too many for the group
     assert (topic.name, topic.closed) == ("#1", True)
     assert "#1: erased at the patient's request" in last_in_topic(fake_api, topic.thread_id)["text"]
     # Each was edited once and forgotten: a later pass edits nothing.
     edits = len(fake_api.calls_to("editMessageText")) + len(fake_api.calls_to("editMessageCaption"))
     await forum_bot.rounds()
+    await outbox_rounds(services, bot)
     assert len(fake_api.calls_to("editMessageText")) + len(fake_api.calls_to("editMessageCaption")) == edits
+
+
+async def _nothing() -> None:
+    return None
+
+
+async def _advance(clock, seconds: float) -> None:
+    clock.advance(seconds=seconds)

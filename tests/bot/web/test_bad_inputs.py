@@ -3,6 +3,7 @@ parser's depth, times at the ends of the calendar. On SQLite and PostgreSQL (AFT
 
 from __future__ import annotations
 
+import json
 import logging
 
 import pytest
@@ -71,3 +72,57 @@ async def test_telegrams_webhook_answers_nested_json_with_a_400(web_bot):
     async with TestClient(TestServer(app, host="127.0.0.1")) as client:
         response = await client.post("/tg", data=NESTED, headers={"X-Telegram-Bot-Api-Secret-Token": "s" * 16})
         assert response.status == 400
+
+
+def _shapes(rng, patient_id: int) -> list[tuple[str, bytes]]:
+    """Seeded fuzz bodies of every shape issue 20 found: JSON nested to a random depth (arrays, objects,
+    mixed), times in any year from 1 to 9999 with any offset, NULs, lone surrogates and control
+    characters in the text fields; (path, body) pairs for the API and the booking hook."""
+    def nested(depth: int) -> bytes:
+        opens = b"".join(rng.choice([b"[", b'{"a":']) for _ in range(depth))
+        closes = b"".join(b"]" if piece == ord("[") else b"}" for piece in reversed(
+            [chunk for chunk in opens if chunk in (ord("["), ord("{"))]))
+        return opens + b"1" + closes
+
+    def when() -> str:
+        year = rng.choice([1, 2, 9998, 9999, rng.randint(1, 9999)])
+        offset = rng.choice(["+00:00", "+14:00", "-12:00", "Z", "+23:59", ""])
+        return f"{year:04d}-{rng.randint(1, 12):02d}-{rng.randint(1, 28):02d}T{rng.randint(0, 23):02d}:00:00{offset}"
+
+    def text() -> str:
+        return "".join(rng.choice(["a", "\x00", "\\ud800", "\u202e", "=", "\x1b", "é", " "])
+                       for _ in range(rng.randint(0, 12)))
+
+    bodies = []
+    for _ in range(40):
+        kind = rng.randrange(3)
+        if kind == 0:
+            body = nested(rng.choice([1, 50, 999, 1_001, 5_000, 20_000]))
+            bodies += [("/api/v1/enrollments", body), ("/hooks/booking", body)]
+        elif kind == 1:
+            enrollment = {"name": text() or "Anna", "session_at": when(), "external_id": text()}
+            bodies.append(("/api/v1/enrollments", json.dumps(enrollment).replace("\\\\ud800", "\\ud800").encode()))
+        else:
+            booking = {"event": rng.choice(["booked", "rescheduled", "cancelled"]), "id": text() or "b",
+                       "patient_id": patient_id, "start": when()}
+            bodies.append(("/hooks/booking", json.dumps(booking).encode()))
+    return bodies
+
+
+async def test_fuzzed_bodies_of_these_shapes_are_never_a_500(web_bot, http, api_key, caplog):
+    """The fuzz for the HTTP side: whatever the shape, a 2xx or a 4xx, never a 500 or an ERROR line."""
+    import random
+
+    from tests.bot.web.conftest import signed
+
+    caplog.set_level(logging.INFO)
+    patient = await _linked_patient(web_bot)
+    statuses = []
+    for path, body in _shapes(random.Random(20), patient.id):
+        raw, digest = signed(body)
+        headers = {**auth(api_key), "X-Aftercare-Signature": f"sha256={digest}", "Content-Type": "application/json"}
+        response = await http.post(path, data=raw, headers=headers)
+        statuses.append(response.status)
+        assert response.status < 500, (path, body[:200], await response.text())
+    assert {400, 422} <= set(statuses)
+    assert not [record for record in caplog.records if record.levelno >= logging.ERROR]
