@@ -1,0 +1,98 @@
+"""Figures over consecutive periods, for /stats and the console's weekly charts.
+
+``bounds`` are the periods' edges, oldest first: ``[b0, b1, ..., bn]`` makes n periods,
+``[b0, b1)``, ``[b1, b2)``, ..., and the last one ``[b(n-1), bn]`` with its end included, so that a
+single period ``[since, now]`` is exactly what /stats always counted. A row at an inner edge belongs
+to the later period (once, never to both). Each figure is counted by the database from an index that
+covers it (migration 0026): on PostgreSQL one grouped query over all the periods, each row's period a
+``CASE`` over the edges; on SQLite one range query per period (see :func:`counts_by_period`).
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import case, func, literal_column, select
+from sqlalchemy.sql import ColumnElement
+from sqlmodel import Session
+
+
+def period_of(moment: Any, bounds: Sequence[datetime]) -> ColumnElement:
+    """The index (0 = oldest) of the period ``moment`` falls in, for rows already within the bounds."""
+    inner = bounds[1:-1]
+    if not inner:
+        return literal_column("0")
+    return case(*[(moment < edge, literal_column(str(index))) for index, edge in enumerate(inner)],
+                else_=literal_column(str(len(inner))))
+
+
+def within(moment: Any, bounds: Sequence[datetime]) -> tuple[ColumnElement, ColumnElement]:
+    """``moment`` between the first and the last edge, both included."""
+    return moment >= bounds[0], moment <= bounds[-1]
+
+
+def counts_by_period(session: Session, moment: Any, bounds: Sequence[datetime], *keys: Any, where: Sequence = (),
+                     distinct: Any = None) -> list[tuple]:
+    """``(period, *keys, count)`` rows: the rows whose ``moment`` is within the bounds, counted per period and
+    ``keys`` (or the distinct values of ``distinct``).
+
+    PostgreSQL: one query, each row's period a ``CASE`` labelled in a subquery and grouped on outside it
+    (PostgreSQL does not see two renderings of one CASE with parameters as the same expression). SQLite,
+    which runs in the bot's own process and has no hash aggregation, would sort every row of the span
+    by its period: there one indexed range query per period is cheaper (2.5x at 10,000 patients,
+    bench/console_pages.py), each streaming its index in order, with no round trip to pay for.
+    """
+    def counted(column: Any) -> ColumnElement:
+        return func.count(func.distinct(column)) if distinct is not None else func.count()
+
+    if session.get_bind().dialect.name == "sqlite":
+        result = []
+        for index, (start, end) in enumerate(zip(bounds, bounds[1:], strict=False)):
+            last = index == len(bounds) - 2
+            query = select(*keys, counted(distinct)).where(moment >= start, moment <= end if last else moment < end,
+                                                           *where)
+            result += [(index, *row) for row in session.execute(query.group_by(*keys) if keys else query).all()]
+        return result
+    labelled = [period_of(moment, bounds).label("period"), *[key.label(f"key{i}") for i, key in enumerate(keys)]]
+    if distinct is not None:
+        labelled.append(distinct.label("counted"))
+    inner = select(*labelled).where(*within(moment, bounds), *where).subquery()
+    group = [inner.c.period, *[inner.c[f"key{i}"] for i in range(len(keys))]]
+    return [tuple(row) for row in session.execute(
+        select(*group, counted(inner.c.counted if distinct is not None else None)).group_by(*group)).all()]
+
+
+def rows_by_period(session: Session, moment: Any, bounds: Sequence[datetime], *columns: Any,
+                   where: Sequence = (), distinct: bool = False) -> list[tuple]:
+    """``(period, *columns)`` for each row whose ``moment`` is within the bounds (or each distinct one): for
+    medians, which SQL computes differently on each database, and for counts of distinct values that must
+    also be counted over the whole."""
+    query = select(period_of(moment, bounds), *columns).where(*within(moment, bounds), *where)
+    return [tuple(row) for row in session.execute(query.distinct() if distinct else query).all()]
+
+
+def seconds_between(later: Any, earlier: Any, dialect: str) -> ColumnElement:
+    """``later - earlier`` in seconds as a number, computed by the database (no datetime reaches Python).
+    SQLite's date functions count whole milliseconds."""
+    if dialect == "sqlite":
+        return (func.julianday(later) - func.julianday(earlier)) * 86400.0
+    return func.extract("epoch", later - earlier)
+
+
+def tally(rows: Iterable[tuple], periods: range) -> dict[int, Counter]:
+    """:func:`counts_by_period`'s rows as a Counter per period, keyed by the key (None when there is none)."""
+    counters: dict[int, Counter] = {period: Counter() for period in periods}
+    for period, *keys, count in rows:
+        counters[period][keys[0] if keys else None] += count
+    return counters
+
+
+def summed(counters: Iterable[Counter]) -> Counter:
+    """The periods' counts added up: the whole's (the periods never overlap)."""
+    total: Counter = Counter()
+    for counter in counters:
+        total.update(counter)
+    return total
