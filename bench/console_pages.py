@@ -16,8 +16,12 @@ server, signed in with a session cookie as a browser is. Each page is asked once
 * *server*: from the moment the console's handler is entered to the moment its answer is ready (a
   middleware added here, outermost, around the app's own: sign-in check, the database, the template);
   the issue's target, under 100 ms, is about this figure;
-* *round trip*: from the request sent to the whole answer read by the client, in the same process on
-  the same 2 cores (adds HTTP parsing and writing on both sides).
+* *CPU*: the CPU time this process spent over the same span (every thread: the database work runs
+  on the store's worker threads). On SQLite, which runs inside the process, it is the server's whole
+  cost and hardly depends on how busy the machine is; on PostgreSQL the database server's own CPU
+  is not in it;
+* *round trip* (in the JSON only): from the request sent to the whole answer read by the client, in
+  the same process on the same 2 cores (adds HTTP parsing and writing on both sides).
 
 Median and p95 of each; the raw figures go to ``bench/.work/console_pages.json``.
 """
@@ -106,11 +110,12 @@ async def _measure(url: str, repeat: int, patients: int) -> dict[str, dict[str, 
 
     @web.middleware
     async def timed(request, handler):
-        started = time.perf_counter()
+        started, cpu = time.perf_counter(), time.process_time()
         try:
             return await handler(request)
         finally:
-            request.app[SERVER_TIMES].append((time.perf_counter() - started) * 1000)
+            request.app[SERVER_TIMES].append(((time.perf_counter() - started) * 1000,
+                                              (time.process_time() - cpu) * 1000))
 
     app[SERVER_TIMES] = []
     app.middlewares.insert(0, timed)
@@ -120,7 +125,8 @@ async def _measure(url: str, repeat: int, patients: int) -> dict[str, dict[str, 
     client = TestClient(TestServer(app, host="127.0.0.1"), cookie_jar=CookieJar(unsafe=True))
     await client.start_server()
     client.session.cookie_jar.update_cookies({COOKIE: cookie}, client.make_url("/console/"))
-    times: dict[str, dict[str, list[float]]] = {label: {"server": [], "round_trip": []} for label, _ in measured}
+    times: dict[str, dict[str, list[float]]] = {label: {"server": [], "cpu": [], "round_trip": []}
+                                                for label, _ in measured}
     try:
         for label, path in measured:  # once each first: templates compiled, caches warm
             response = await client.get(path)
@@ -132,7 +138,9 @@ async def _measure(url: str, repeat: int, patients: int) -> dict[str, dict[str, 
                 response = await client.get(path)
                 await response.read()
                 times[label]["round_trip"].append((time.perf_counter() - started) * 1000)
-                times[label]["server"].append(app[SERVER_TIMES][-1])
+                server, cpu = app[SERVER_TIMES][-1]
+                times[label]["server"].append(server)
+                times[label]["cpu"].append(cpu)
     finally:
         await client.close()
         services.store.dispose()
@@ -177,21 +185,21 @@ def main() -> int:
               f"load average {results[kind]['load_before']} before, {results[kind]['load_after']} after")
     labels = list(results[kinds[0]]["times"])
     print(f"\n| page ({args.patients:,} patients, {args.repeat} requests each) | "
-          + " | ".join(f"{kind}: server median / p95 ms | {kind}: round trip median / p95 ms" for kind in kinds)
-          + " |")
+          + " | ".join(f"{kind}: server median / p95 ms | {kind}: CPU median ms" for kind in kinds) + " |")
     print("|---|" + "---|---|" * len(kinds))
-    slowest = 0.0
+    slowest, slowest_cpu = 0.0, 0.0
     for label in labels:
         cells = []
         for kind in kinds:
             figures = results[kind]["times"][label]
-            cells += [f"{statistics.median(figures[part]):.1f} / {p95(figures[part]):.1f}"
-                      for part in ("server", "round_trip")]
+            cells += [f"{statistics.median(figures['server']):.1f} / {p95(figures['server']):.1f}",
+                      f"{statistics.median(figures['cpu']):.1f}"]
             slowest = max(slowest, p95(figures["server"]))
+            slowest_cpu = max(slowest_cpu, statistics.median(figures["cpu"]))
         print(f"| {label}: `{results[kinds[0]]['paths'][label]}` | " + " | ".join(cells) + " |")
     verdict = "met" if slowest < TARGET_MS else "NOT met"
     print(f"\nTarget: every page under {TARGET_MS:.0f} ms of server time (p95): {verdict} "
-          f"(slowest p95 {slowest:.1f} ms)")
+          f"(slowest p95 {slowest:.1f} ms; slowest median CPU {slowest_cpu:.1f} ms)")
     return 0
 
 

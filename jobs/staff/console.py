@@ -329,7 +329,9 @@ def clinic_stats_by_period(session: Session, *, bounds: Sequence[datetime], whol
                                              Reminder.kind != KIND_SILENCE]), periods)
     answers = {period: Counter() for period in periods}
     totals = {period: Counter() for period in periods}
-    for period, kind, detail, count in counts_by_period(session, Event.at, bounds, Event.kind, Event.detail):
+    for period, kind, detail, count in counts_by_period(
+            session, Event.at, bounds, Event.kind, Event.detail,
+            where=[col(Event.kind).in_([events.CHECKIN, events.ESCALATED, events.BOOKED])]):
         totals[period][kind] += count
         if kind == events.CHECKIN:
             answers[period][detail] += count

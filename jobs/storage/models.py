@@ -347,8 +347,8 @@ class StaffMention(SQLModel, table=True):
 class Event(SQLModel, table=True):
     """Something that happened, for staff statistics. Survives a patient's erasure without naming them."""
 
-    # What happened in a period, by kind and detail, from the index alone (/stats; migration 0026).
-    __table_args__ = (Index("ix_event_at_kind", "at", "kind", "detail"),)
+    # Events of some kinds in a period, by detail, from the index alone (/stats; migration 0026).
+    __table_args__ = (Index("ix_event_kind_at", "kind", "at", "detail"),)
 
     id: int | None = Field(default=None, primary_key=True)
     patient_id: int | None = Field(
