@@ -20,7 +20,7 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 
 from sqlalchemy import func
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from jobs.actors import SYSTEM, Actor, Cause
 from jobs.inputs import storable_text
@@ -379,7 +379,9 @@ def inbox_stats_by_period(session: Session, *, bounds: Sequence[datetime], whole
     """:func:`inbox_stats` for each period between consecutive ``bounds`` (jobs/periods.py); with ``whole``,
     one more for all of them together."""
     periods = range(len(bounds) - 1)
-    counts = tally(counts_by_period(session, InboxEvent.at, bounds, InboxEvent.kind), periods)
+    counted = [InboxChange.OPEN.value, InboxChange.TAKE.value, InboxChange.RESOLVE.value, InboxChange.RAISE_AGAIN.value]
+    counts = tally(counts_by_period(session, InboxEvent.at, bounds, InboxEvent.kind,
+                                    where=[col(InboxEvent.kind).in_(counted)]), periods)
     waits: dict[int, list[timedelta]] = {period: [] for period in periods}
     for period, opened, taken in rows_by_period(session, InboxItem.taken_at, bounds, InboxItem.opened_at,
                                                 InboxItem.taken_at, where=[InboxItem.kind == InboxKind.WORRIED.value]):

@@ -11,7 +11,7 @@ when the code moves on).
 
 /stats' figures over a period (and the console's charts, over eight weeks or a year) are counted from
 indexes alone: messages by status and kind over their due times, steps sent by kind with their
-answers and enrollments, events of a kind by detail, inbox changes by kind, patients enrolled and
+answers and enrollments, events of a kind by detail, inbox changes of a kind, patients enrolled and
 linked, photos received and reviewed, "worried" items taken. Where a narrower index on the same
 leading columns existed, the wider one replaces it.
 """
@@ -33,7 +33,8 @@ INDEXES = (
     ('reminder', 'ix_reminder_status_sent', ['status', 'kind', 'sent_at', 'answered_at', 'enrollment_id'],
      ('ix_reminder_status_sent', ['status', 'sent_at'])),
     ('event', 'ix_event_kind_at', ['kind', 'at', 'detail'], ('ix_event_at', ['at'])),
-    ('inbox_event', 'ix_inbox_event_at_kind', ['at', 'kind'], ('ix_inbox_event_at', ['at'])),
+    ('event', 'ix_event_patient_kind_at', ['patient_id', 'kind', 'at'], ('ix_event_patient_id', ['patient_id'])),
+    ('inbox_event', 'ix_inbox_event_kind_at', ['kind', 'at'], ('ix_inbox_event_at', ['at'])),
     ('inbox_item', 'ix_inbox_item_kind_taken', ['kind', 'taken_at', 'opened_at'], None),
     ('patient', 'ix_patient_created_at', ['created_at'], None),
     ('patient', 'ix_patient_linked_at', ['linked_at'], None),
