@@ -4,8 +4,9 @@
 ``[b0, b1)``, ``[b1, b2)``, ..., and the last one ``[b(n-1), bn]`` with its end included, so that a
 single period ``[since, now]`` is exactly what /stats always counted. A row at an inner edge belongs
 to the later period (once, never to both). Each figure is counted by the database from an index that
-covers it (migration 0026): on PostgreSQL one grouped query over all the periods, each row's period a
-``CASE`` over the edges; on SQLite one range query per period (see :func:`counts_by_period`).
+covers it (migration 0026), in one statement whatever the number of periods: on PostgreSQL a grouped
+query, each row's period a ``CASE`` over the edges; on SQLite a ``UNION ALL`` of one range per period
+(see :func:`counts_by_period`).
 """
 
 from __future__ import annotations
@@ -15,9 +16,11 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import case, func, literal_column, select
+from sqlalchemy import case, func, literal_column, select, union_all
 from sqlalchemy.sql import ColumnElement
 from sqlmodel import Session
+
+ARMS = 200
 
 
 def period_of(moment: Any, bounds: Sequence[datetime]) -> ColumnElement:
@@ -27,6 +30,21 @@ def period_of(moment: Any, bounds: Sequence[datetime]) -> ColumnElement:
         return literal_column("0")
     return case(*[(moment < edge, literal_column(str(index))) for index, edge in enumerate(inner)],
                 else_=literal_column(str(len(inner))))
+
+
+def _period_range(moment: Any, bounds: Sequence[datetime], index: int) -> tuple[ColumnElement, ColumnElement]:
+    """``moment`` within period ``index``: its start included, its end too only for the last period."""
+    end = bounds[index + 1]
+    return moment >= bounds[index], (moment <= end if index == len(bounds) - 2 else moment < end)
+
+
+def _union(session: Session, arms: list) -> list[tuple]:
+    """The rows of every arm, ``UNION ALL``-ed in statements of at most ARMS arms (SQLite allows 500)."""
+    rows: list[tuple] = []
+    for first in range(0, len(arms), ARMS):
+        chunk = arms[first:first + ARMS]
+        rows += [tuple(row) for row in session.execute(union_all(*chunk) if len(chunk) > 1 else chunk[0]).all()]
+    return rows
 
 
 def within(moment: Any, bounds: Sequence[datetime]) -> tuple[ColumnElement, ColumnElement]:
@@ -39,23 +57,21 @@ def counts_by_period(session: Session, moment: Any, bounds: Sequence[datetime], 
     """``(period, *keys, count)`` rows: the rows whose ``moment`` is within the bounds, counted per period and
     ``keys`` (or the distinct values of ``distinct``).
 
-    PostgreSQL: one query, each row's period a ``CASE`` labelled in a subquery and grouped on outside it
-    (PostgreSQL does not see two renderings of one CASE with parameters as the same expression). SQLite,
-    which runs in the bot's own process and has no hash aggregation, would sort every row of the span
-    by its period: there one indexed range query per period is cheaper (2.5x at 10,000 patients,
-    bench/console_pages.py), each streaming its index in order, with no round trip to pay for.
+    PostgreSQL: each row's period a ``CASE`` labelled in a subquery and grouped on outside it (PostgreSQL
+    does not see two renderings of one CASE with parameters as the same expression). SQLite, which has
+    no hash aggregation, would sort every row of the span by its period: there the query is a
+    ``UNION ALL`` of one indexed range per period, each streaming its index in order with nothing to
+    sort (3x less CPU at 10,000 patients, bench/console_pages.py). One statement either way.
     """
     def counted(column: Any) -> ColumnElement:
         return func.count(func.distinct(column)) if distinct is not None else func.count()
 
     if session.get_bind().dialect.name == "sqlite":
-        result = []
-        for index, (start, end) in enumerate(zip(bounds, bounds[1:], strict=False)):
-            last = index == len(bounds) - 2
-            query = select(*keys, counted(distinct)).where(moment >= start, moment <= end if last else moment < end,
-                                                           *where)
-            result += [(index, *row) for row in session.execute(query.group_by(*keys) if keys else query).all()]
-        return result
+        arms = [select(literal_column(str(index)), *keys, counted(distinct))
+                .where(*_period_range(moment, bounds, index), *where) for index in range(len(bounds) - 1)]
+        if keys:
+            arms = [arm.group_by(*keys) for arm in arms]
+        return _union(session, arms)
     labelled = [period_of(moment, bounds).label("period"), *[key.label(f"key{i}") for i, key in enumerate(keys)]]
     if distinct is not None:
         labelled.append(distinct.label("counted"))
@@ -71,12 +87,11 @@ def rows_by_period(session: Session, moment: Any, bounds: Sequence[datetime], *c
     medians, which SQL computes differently on each database, and for counts of distinct values that must
     also be counted over the whole."""
     if session.get_bind().dialect.name == "sqlite":  # as in counts_by_period: a range per period, no CASE
-        result = []
-        for index, (start, end) in enumerate(zip(bounds, bounds[1:], strict=False)):
-            last = index == len(bounds) - 2
-            query = select(*columns).where(moment >= start, moment <= end if last else moment < end, *where)
-            result += [(index, *row) for row in session.execute(query.distinct() if distinct else query).all()]
-        return result
+        arms = [select(literal_column(str(index)), *columns).where(*_period_range(moment, bounds, index), *where)
+                for index in range(len(bounds) - 1)]
+        if distinct:
+            arms = [arm.distinct() for arm in arms]
+        return _union(session, arms)
     query = select(period_of(moment, bounds), *columns).where(*within(moment, bounds), *where)
     return [tuple(row) for row in session.execute(query.distinct() if distinct else query).all()]
 

@@ -293,3 +293,18 @@ def test_a_row_on_an_inner_edge_counts_once_in_the_later_week(session):
     session.commit()
     weekly = clinic_stats_by_period(session, bounds=[NOW - timedelta(weeks=2), edge, NOW], whole=True)
     assert [figure.enrolled for figure in weekly] == [1, 2, 3]
+
+
+def test_many_periods_add_up_to_the_whole(session):
+    """More periods than one SQLite statement unites (jobs.periods.ARMS): the counts still add up."""
+    _history(session, seed=4, patients=30)
+    start = NOW - timedelta(weeks=10)
+    bounds = [start + (NOW - start) * index / 450 for index in range(451)]
+    periods = clinic_stats_by_period(session, bounds=bounds)
+    whole = old_clinic_stats(session, since=start, now=NOW)
+    assert len(periods) == 450
+    assert sum(p.enrolled for p in periods) == whole.enrolled > 0
+    assert sum((p.messages for p in periods), Counter()) == +whole.messages
+    assert sum((p.answers for p in periods), Counter()) == +whole.answers
+    checkins = checkin_stats_by_period(session, bounds=bounds, whole=True)
+    assert _comparable(checkins[-1]) == _comparable(old_checkin_stats(session, since=start, now=NOW))
