@@ -38,6 +38,11 @@ def _period_range(moment: Any, bounds: Sequence[datetime], index: int) -> tuple[
     return moment >= bounds[index], (moment <= end if index == len(bounds) - 2 else moment < end)
 
 
+def ranges_united(session: Session) -> bool:
+    """Whether periods are counted as a ``UNION ALL`` of ranges (SQLite) rather than by a CASE (PostgreSQL)."""
+    return session.get_bind().dialect.name == "sqlite"
+
+
 def _union(session: Session, arms: list) -> list[tuple]:
     """The rows of every arm, ``UNION ALL``-ed in statements of at most ARMS arms (SQLite allows 500)."""
     rows: list[tuple] = []
@@ -66,7 +71,7 @@ def counts_by_period(session: Session, moment: Any, bounds: Sequence[datetime], 
     def counted(column: Any) -> ColumnElement:
         return func.count(func.distinct(column)) if distinct is not None else func.count()
 
-    if session.get_bind().dialect.name == "sqlite":
+    if ranges_united(session):
         arms = [select(literal_column(str(index)), *keys, counted(distinct))
                 .where(*_period_range(moment, bounds, index), *where) for index in range(len(bounds) - 1)]
         if keys:
@@ -86,7 +91,7 @@ def rows_by_period(session: Session, moment: Any, bounds: Sequence[datetime], *c
     """``(period, *columns)`` for each row whose ``moment`` is within the bounds (or each distinct one): for
     medians, which SQL computes differently on each database, and for counts of distinct values that must
     also be counted over the whole."""
-    if session.get_bind().dialect.name == "sqlite":  # as in counts_by_period: a range per period, no CASE
+    if ranges_united(session):  # as in counts_by_period: a range per period, no CASE
         arms = [select(literal_column(str(index)), *columns).where(*_period_range(moment, bounds, index), *where)
                 for index in range(len(bounds) - 1)]
         if distinct:
