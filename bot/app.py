@@ -200,6 +200,7 @@ def build_application(settings: Settings, services: Services | None = None) -> A
         buttons.ENROLL_FORM: enroll.form_button,
         buttons.CHECKIN: answers.checkin_button, buttons.REBOOK: answers.rebook_button,
         buttons.OUTCOME: outcomes.outcome_button,
+        buttons.PHOTO_CONSENT: outcomes.photo_consent_button,
         buttons.CONFIRM: patient.confirm_button, buttons.LANGUAGE: patient.language_button,
         buttons.PATIENTS: console.patients_button,
         buttons.SWITCH: start.switch_button, buttons.SESSION_CONFIRM: console.session_confirm_button,

@@ -308,7 +308,12 @@ def _after_series_lines(item, *, protocol, catalog, locale: str, settings: Setti
         answers = " · ".join(scale_label(scale, answer, catalog=catalog, locale=locale)
                              + (" (worse: to staff)" if answer in scale.worse else "") for answer in scale.answers)
         hours = "" if settings.clinic_hours.always_open else f"; sent only in clinic hours ({settings.clinic_hours})"
-        return [f"↳ answers on scale {scale.name!r}{hours}:", f"  {answers}"]
+        lines = [f"↳ answers on scale {scale.name!r}{hours}:", f"  {answers}"]
+        step = protocol.step(item.step_key)
+        if step is not None and step.photo:
+            lines.append("↳ then a photo in the same light as the day-3 one, to compare before and after: only with "
+                         "the patient's consent, asked once before the first such photo (no consent: no photo)")
+        return lines
     if item.kind == KIND_REVIEW:
         if not settings.review_url:
             return ["↳ skipped: REVIEW_URL is not set"]

@@ -158,9 +158,8 @@ async def report_to_staff(services: Services, bot, report: DispatchReport) -> No
         return
     downtime, services.downtime, services.downtime_tally = services.downtime, None, {}
     if downtime >= DOWNTIME_WORTH_REPORTING:
-        hours = downtime.total_seconds() / 3600
         await alert_staff(services, bot, services.text(
-            staff, "alert_back", duration=f"{hours:.0f} h" if hours >= 1 else f"{downtime.seconds // 60} min",
+            staff, "alert_back", duration=services.duration(staff, downtime),
             sent=tally["sent"], skipped=tally["skipped"], failed=tally["failed"]))
 
 
@@ -237,7 +236,8 @@ async def raise_untaken(services: Services, bot) -> int:
             if item is None:
                 continue  # taken or resolved meanwhile
             minutes = int((now - item.opened_at).total_seconds() // 60)
-            lead = services.text(staff, "inbox_raised_again", minutes=minutes, item_id=item.id)
+            lead = services.text(staff, "inbox_raised_again", waited=services.duration(staff, now - item.opened_at),
+                                 item_id=item.id)
             await send_to_chats(services, bot, chats, "", patient_id=item.patient_id, item_id=item.id, lead=lead,
                                 priority=Priority.URGENT)
             log.info("inbox item %d raised again to %d chat(s): nobody took it in %d min", item.id, len(chats), minutes)

@@ -12,6 +12,7 @@ from zoneinfo import ZoneInfo
 
 from bot.services import Services
 from jobs.buttons import ANSWER_LABELS, REVIEW_LABELS, scale_label
+from jobs.care.comparison import consent_state
 from jobs.care.outcomes import REVIEW_OPENED
 from jobs.care.photos import Review
 from jobs.care.silence import KIND_NUDGE, KIND_SILENCE
@@ -107,6 +108,31 @@ def outcome_lines(services: Services, locale: str, patient: Patient, outcomes: l
             changed=services.text(locale, "patient_outcome_changed") if row.changes else "",
             when=_when(services, locale, row.changed_at or row.answered_at, zone)))
     return lines
+
+
+def consent_lines(services: Services, locale: str, timeline: Timeline) -> list[str]:
+    """Whether the patient lets the clinic keep photos to compare before and after, and since when."""
+    state = consent_state(timeline.consent)
+    consent = timeline.consent
+    when = consent.answered_at or consent.asked_at if consent is not None else None
+    return [services.text(locale, f"patient_consent_{state.value}",
+                          when=_when(services, locale, when, staff_zone(services)))]
+
+
+def comparison_captions(services: Services, locale: str, timeline: Timeline) -> tuple[str, str] | None:
+    """The captions of the first and the last photo shown side by side: which, when, and for which step."""
+    if timeline.comparison is None:
+        return None
+    steps = {reminder.id: reminder.step_key for reminder in timeline.reminders}
+    zone = staff_zone(services)
+
+    def caption(key: str, photo: Photo) -> str:
+        return services.text(locale, key, name=timeline.patient.name, patient_id=timeline.patient.id,
+                             when=_when(services, locale, photo.received_at, zone),
+                             step=services.catalog.step_title(locale, steps.get(photo.reminder_id, "")))
+
+    first, last = timeline.comparison
+    return caption("comparison_first", first), caption("comparison_last", last)
 
 
 # Why a message was cancelled or skipped, as stored (English, for the logs), and the text that says it

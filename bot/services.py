@@ -99,17 +99,9 @@ class Services:
         return self.catalog.bot(locale, key, **values)
 
     def duration(self, locale: str, value: timedelta | None) -> str:
-        """"4 min", "2 h 5 min", "3 d 4 h" in ``locale`` ("-" for None): waits in /inbox and /stats."""
-        if value is None:
-            return "-"
-        minutes = max(int(value.total_seconds() // 60), 0)
-        if minutes < 60:
-            return self.text(locale, "inbox_wait_minutes", minutes=minutes)
-        hours, minutes = divmod(minutes, 60)
-        if hours < 24:
-            return self.text(locale, "inbox_wait_hours", hours=hours, minutes=minutes)
-        days, hours = divmod(hours, 24)
-        return self.text(locale, "inbox_wait_days", days=days, hours=hours)
+        """"4 mins", "2 hrs 5 mins", "3 days 4 hrs" in ``locale``'s own units ("-" for None): waits in /inbox and
+        /stats, downtime."""
+        return "-" if value is None else self.catalog.format_duration(locale, value)
 
     def phone(self, locale: str) -> str:
         """The clinic's phone, or a stand-in phrase while CLINIC_PHONE is unset."""

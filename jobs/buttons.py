@@ -15,6 +15,7 @@ kind               data
 checkin            ``ci:<reminder id>:fine|red|worried``
 rebook             ``rb:<reminder id>:booked|later|stop`` (``stop`` asks: ``sure`` ends the series, ``keep`` not)
 outcome            ``oc:<reminder id>:<answer key>`` (the step's scale decides which keys fit)
+photo_consent      ``pc:<reminder id>:yes|no`` (keep my photos to compare before and after? asked under an outcome step)
 photo_review       ``ph:<photo id>:ok|call|again`` (staff)
 inbox              ``ib:<item id>:take|done`` (staff)
 confirm            ``cf:stop|delete:yes|no:<nonce>`` (jobs.patients.confirmations)
@@ -58,6 +59,7 @@ MAX_UNIX_TIME = 4_102_444_800
 CHECKIN = "checkin"
 REBOOK = "rebook"
 OUTCOME = "outcome"  # an answer on an outcome step's scale
+PHOTO_CONSENT = "photo_consent"  # a patient's yes / no: may the clinic keep their photos to compare before and after
 PHOTO_REVIEW = "photo_review"  # staff: a photo check-in looks as expected / call the patient / another photo
 INBOX = "inbox"  # staff: "I'll take it" / "Resolved" under an alert
 CONFIRM = "confirm"  # a patient's /stop or /delete, confirmed
@@ -68,9 +70,9 @@ SESSION_CONFIRM = "session_confirm"  # staff: "record another session so soon?"
 ENROLL_FORM = "enroll_form"  # staff: the /enroll form's buttons
 STAFF_CONFIRM = "staff_confirm"  # staff: "cancel / withdraw this patient?" yes or no
 # Each kind's prefix: no prefix begins another, so the prefix alone tells the kind.
-_PREFIX = {CHECKIN: "ci:", REBOOK: "rb:", OUTCOME: "oc:", PHOTO_REVIEW: "ph:", INBOX: "ib:", CONFIRM: "cf:",
-           LANGUAGE: "lang:", PATIENTS: "pl:", SWITCH: "sw:", SESSION_CONFIRM: "ss:", ENROLL_FORM: "enroll:",
-           STAFF_CONFIRM: "sc:"}
+_PREFIX = {CHECKIN: "ci:", REBOOK: "rb:", OUTCOME: "oc:", PHOTO_CONSENT: "pc:", PHOTO_REVIEW: "ph:", INBOX: "ib:",
+           CONFIRM: "cf:", LANGUAGE: "lang:", PATIENTS: "pl:", SWITCH: "sw:", SESSION_CONFIRM: "ss:",
+           ENROLL_FORM: "enroll:", STAFF_CONFIRM: "sc:"}
 KINDS = tuple(_PREFIX)
 PREFIXES = tuple(_PREFIX.values())
 
@@ -198,6 +200,7 @@ _READERS: dict[str, Callable[[list[str]], Button | None]] = {
     CHECKIN: lambda fields: _id_and_choice(CHECKIN, fields, CHECKIN_ANSWERS),
     REBOOK: lambda fields: _id_and_choice(REBOOK, fields, (*REBOOK_ANSWERS, REBOOK_SURE, REBOOK_KEEP)),
     OUTCOME: _outcome,
+    PHOTO_CONSENT: lambda fields: _id_and_choice(PHOTO_CONSENT, fields, (YES, NO)),
     PHOTO_REVIEW: lambda fields: _id_and_choice(PHOTO_REVIEW, fields, REVIEWS),
     INBOX: lambda fields: _id_and_choice(INBOX, fields, INBOX_ACTIONS),
     CONFIRM: _confirm, LANGUAGE: _language, PATIENTS: _patients, SWITCH: _switch,
@@ -282,6 +285,13 @@ def outcome_keyboard(reminder_id: int, scale: Scale, *, catalog: Catalog, locale
     return _one_a_row(_button(("✓ " if answer == chosen else "") + scale_label(scale, answer, catalog=catalog,
                                                                                locale=locale),
                               OUTCOME, reminder_id, answer) for answer in scale.answers)
+
+
+def photo_consent_keyboard(reminder_id: int, *, yes: str, no: str, chosen: str | None = None) -> InlineKeyboardMarkup:
+    """Keep my photos to compare before and after: yes or no, one a row; the ``chosen`` one marked, so the
+    other press changes the answer (a No after a Yes withdraws it)."""
+    return _one_a_row(_button(("✓ " if choice == chosen else "") + label, PHOTO_CONSENT, reminder_id, choice)
+                      for label, choice in ((yes, YES), (no, NO)))
 
 
 def link_keyboard(label: str, url: str) -> InlineKeyboardMarkup:

@@ -23,6 +23,8 @@ OUTCOME = "outcome"  # an outcome step answered (detail: the answer key)
 OUTCOME_CHANGED = "outcome_changed"  # ... and changed by a second press (detail: the new answer key)
 REVIEW_OPENED = "review_opened"  # the review link was pressed (through the HTTP side's redirect)
 PHOTO_REVIEWED = "photo_reviewed"  # staff reviewed it (detail: jobs.care.photos.Review)
+PHOTO_CONSENT_ASKED = "consent_asked"  # asked whether the clinic may keep photos to compare before and after
+PHOTO_CONSENT = "photo_consent"  # ... answered or changed (detail: yes / no)
 
 
 def record_event(session: Session, *, kind: str, patient_id: int | None, now: datetime,

@@ -13,6 +13,13 @@ Rendering escapes every value for Telegram's HTML parse mode; the texts themselv
 
 A texts file also carries the language's red-flag vocabulary (``[red_flags]``, messages/red_flags.py),
 checked here too; a clinic's file without one uses the vocabulary shipped for that language.
+
+What a language decides by rule is left to Babel (CLDR): dates with month names in the right case
+(``вс, 6 декабря``), relative times ("in 3 days", ``через 3 дня``), durations, numbers, and which
+plural form a count takes. A text that speaks of a count is written once per plural category of its
+language, as dotted keys (``cancel_done.one = …``, ``cancel_done.other = …``); the number that picks
+the form is ``{count}``, or the placeholder that the table's ``count`` key names. Loading refuses a
+texts file whose forms are not exactly its language's categories.
 """
 
 from __future__ import annotations
@@ -22,9 +29,15 @@ import re
 import string
 import tomllib
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
+from functools import lru_cache
 from html.parser import HTMLParser
 from pathlib import Path
+from typing import Literal
+
+from babel import Locale, UnknownLocaleError
+from babel.dates import format_skeleton, format_time, format_timedelta, get_datetime_format
+from babel.numbers import format_decimal, format_percent
 
 from messages.errors import MessageFileError
 from messages.files import read_toml
@@ -55,8 +68,56 @@ STEP_PLACEHOLDERS = frozenset(
 )
 
 
+# CLDR's plural categories, in CLDR's order, and the key of a plural text naming the number that picks one.
+PLURAL_CATEGORIES = ("zero", "one", "two", "few", "many", "other")
+PLURAL_COUNT_KEY = "count"
+# Babel's locale for a texts file's code where CLDR's own default is not what a clinic expects: plain
+# "en" is American English in CLDR ("Sun, Dec 6"); "en_001", world English, writes "Sun 6 December".
+# A clinic that wants another English names its file so (en_US.toml, en_GB.toml).
+BABEL_LOCALES = {"en": "en_001"}
+
+
 class Raw(str):
     """A value that is already safe HTML (a link we built), so rendering does not escape it."""
+
+
+class Plural(str):
+    """A text written once per plural category; as a plain string it is its ``other`` form.
+
+    Being a string, it goes wherever a text goes (listing, previews, placeholder checks see the
+    ``other`` form); :meth:`Catalog.render` picks the form that the number in ``by`` calls for.
+    """
+
+    forms: dict[str, str]
+    by: str
+
+    def __new__(cls, forms: dict[str, str], by: str = PLURAL_COUNT_KEY) -> Plural:
+        text = super().__new__(cls, forms["other"])
+        text.forms, text.by = dict(forms), by
+        return text
+
+    def __reduce__(self) -> tuple[type[Plural], tuple[dict[str, str], str]]:
+        # A copy (or a pickle) keeps every form, not only the string value a str would hand on.
+        return Plural, (self.forms, self.by)
+
+    def form(self, locale: str, number: object) -> str:
+        """The form ``number`` takes in ``locale`` (``other`` for a value that is not a number)."""
+        if isinstance(number, bool) or not isinstance(number, int | float):
+            return self.forms["other"]
+        return self.forms.get(babel_locale(locale).plural_form(number), self.forms["other"])
+
+
+@lru_cache(maxsize=64)
+def babel_locale(code: str) -> Locale:
+    """Babel's locale for a texts file's code ("pt", "pt-BR", "en"); UnknownLocaleError if CLDR has none."""
+    code = code.replace("-", "_")
+    return Locale.parse(BABEL_LOCALES.get(code, code))
+
+
+def plural_categories(code: str) -> tuple[str, ...]:
+    """The plural categories CLDR gives the language, in CLDR's order: ``("one", "few", "many", "other")``."""
+    tags = babel_locale(code).plural_form.tags | {"other"}
+    return tuple(category for category in PLURAL_CATEGORIES if category in tags)
 
 
 @dataclass(frozen=True)
@@ -118,10 +179,16 @@ class Catalog:
 
     def render(self, locale: str, section: str, key: str, /, **values: object) -> str:
         """The text ``section.key`` in ``locale`` with values filled in and escaped for HTML."""
-        table = self.texts.get(locale) or self.texts[REFERENCE_LOCALE]
-        template = table[section].get(key)
+        locale = self.text_locale(locale)
+        template = self.texts[locale][section].get(key)
         if template is None:
-            template = self.texts[REFERENCE_LOCALE][section][key]
+            locale, template = REFERENCE_LOCALE, self.texts[REFERENCE_LOCALE][section][key]
+        if isinstance(template, Plural):
+            by = template.by
+            number = values.get(by)
+            template = template.form(locale, number)
+            if isinstance(number, int | float) and not isinstance(number, bool):
+                values = {**values, by: self.format_number(locale, number)}
         safe = {name: value if isinstance(value, Raw) else html.escape(str(value), quote=False)
                 for name, value in values.items()}
         # An optional value left empty (no booking link) takes its line with it, not leaving a blank one.
@@ -133,14 +200,52 @@ class Catalog:
         """Shorthand for a ``[bot]`` text."""
         return self.render(locale, "bot", key, **values)
 
+    def text_locale(self, locale: str) -> str:
+        """``locale`` if it has texts, else English (what is written and formatted for it)."""
+        return locale if locale in self.texts else REFERENCE_LOCALE
+
     def format_date(self, locale: str, moment: datetime, *, with_time: bool = False, with_year: bool = False) -> str:
-        """"Tue 22 Dec" (" 2026", ", 10:00"), with day and month names from the locale's texts."""
-        weekdays = self.bot(locale, "weekdays").split()
-        months = self.bot(locale, "months").split()
-        text = f"{weekdays[moment.weekday()]} {moment.day:02d} {months[moment.month - 1]}"
-        if with_year:
-            text += f" {moment.year}"
-        return f"{text}, {moment:%H:%M}" if with_time else text
+        """The weekday, day and month as the locale writes them, from CLDR: "Tue 22 December" (en),
+        "вт, 22 декабря" (ru, the month in the genitive), with the year and a 24-hour time when asked.
+
+        ``moment`` is shown as it is: convert it to the reader's zone first.
+        """
+        where = babel_locale(self.text_locale(locale))
+        text = format_skeleton("yMMMMEd" if with_year else "MMMMEd", moment, locale=where)
+        if not with_time:
+            return text
+        # Always 24-hour: clinic times are typed and read that way, and "10:00" cannot be misread.
+        clock = format_time(moment, "HH:mm", locale=where)
+        return str(get_datetime_format("medium", locale=where)).replace("{1}", text).replace("{0}", clock)
+
+    def format_relative(self, locale: str, delta: timedelta) -> str:
+        """A time from now in words: "in 3 days", "через 3 дня", "5 minutes ago" (negative ``delta``)."""
+        return format_timedelta(delta, add_direction=True, threshold=1.5,
+                                locale=babel_locale(self.text_locale(locale)))
+
+    def format_duration(self, locale: str, delta: timedelta) -> str:
+        """A span in the locale's short units, to the minute and at most two of them: "3 hr 20 min", "2 дн. 4 ч"."""
+        minutes = max(0, int(delta.total_seconds() // 60))
+        parts = [(timedelta(days=minutes // 1440), "day"), (timedelta(hours=minutes // 60 % 24), "hour"),
+                 (timedelta(minutes=minutes % 60), "minute")]
+        first = next((index for index, (amount, _unit) in enumerate(parts) if amount), 2)
+        where = babel_locale(self.text_locale(locale))
+        # A threshold this high keeps each part in its own unit (Babel would round 90 minutes up to 2 hours).
+        return " ".join(format_timedelta(amount, granularity=unit, threshold=10**6, format="short", locale=where)
+                        for index, (amount, unit) in enumerate(parts[first:first + 2]) if amount or not index)
+
+    def format_span(self, locale: str, delta: timedelta, unit: Literal["day", "hour", "minute"]) -> str:
+        """A length of time in words, counted in ``unit``: "7 days", "7 дней", "8 ساعات" (how long a link lasts)."""
+        return format_timedelta(delta, granularity=unit, threshold=10**6, format="long",
+                                locale=babel_locale(self.text_locale(locale)))
+
+    def format_number(self, locale: str, number: int | float) -> str:
+        """A count as the locale writes it: 1,234 (en), 1 234 (ru), 1.234 (es)."""
+        return format_decimal(number, locale=babel_locale(self.text_locale(locale)))
+
+    def format_percent(self, locale: str, fraction: float) -> str:
+        """A share as the locale writes it, to the whole percent: 45% (en), 45 % (es), %45 (tr)."""
+        return format_percent(fraction, locale=babel_locale(self.text_locale(locale)))
 
 
 def placeholders_of(template: str) -> set[str]:
@@ -232,19 +337,60 @@ def _load_texts(folder: Path) -> dict[str, dict[str, dict[str, str]]]:
     texts: dict[str, dict[str, dict[str, str]]] = {}
     for path in sorted(folder.glob("*.toml")) if folder.is_dir() else []:
         data, _raw = read_toml(path)
+        try:
+            categories = plural_categories(path.stem)
+        except (UnknownLocaleError, ValueError):
+            raise MessageFileError(path, "", f"{path.stem!r} is not a language code CLDR knows: name the file "
+                                   "by the language's code, such as de.toml or pt_BR.toml") from None
         tables: dict[str, dict[str, str]] = {}
         for section in SECTIONS:
             table = data.get(section, {})
             if not isinstance(table, dict):
                 raise MessageFileError(path, f"[{section}]", "must be a table of texts")
-            for key, value in table.items():
-                if not isinstance(value, str) or not value.strip():
-                    raise MessageFileError(path, f"[{section}] {key}", "must be a non-empty string")
-            tables[section] = dict(table)
+            tables[section] = {key: _read_text(path, f"[{section}] {key}", value, categories)
+                               for key, value in table.items()}
         texts[path.stem] = tables
     if REFERENCE_LOCALE not in texts:
         raise MessageFileError(folder / f"{REFERENCE_LOCALE}.toml", "", "missing: English texts are the reference")
     return texts
+
+
+def _read_text(path: Path, where: str, value: object, categories: tuple[str, ...]) -> str:
+    """One text: a non-empty string, or a table with one form per plural category of the file's language."""
+    if isinstance(value, str) and value.strip():
+        return value
+    if not isinstance(value, dict):
+        raise MessageFileError(path, where, "must be a non-empty string, or one per plural form "
+                               f"({', '.join(f'{where.split()[-1]}.{c}' for c in categories)})")
+    language = babel_locale(path.stem).english_name or path.stem
+    by = value.get(PLURAL_COUNT_KEY, PLURAL_COUNT_KEY)
+    if not isinstance(by, str) or not by.isidentifier():
+        raise MessageFileError(path, where, f"{PLURAL_COUNT_KEY} names the placeholder whose number picks the "
+                               "form, such as count = \"days\"")
+    forms = {key: form for key, form in value.items() if key != PLURAL_COUNT_KEY}
+    for key in forms:
+        if key not in categories:
+            raise MessageFileError(path, where, f"{key!r} is not a plural form of {language} "
+                                   f"(its forms are {', '.join(categories)})")
+    for category in categories:
+        if category not in forms:
+            raise MessageFileError(path, where, f"plural form {category!r} is missing ({language} needs "
+                                   f"{', '.join(categories)})")
+        if not isinstance(forms[category], str) or not forms[category].strip():
+            raise MessageFileError(path, f"{where}.{category}", "must be a non-empty string")
+    return Plural(forms, by)
+
+
+def text_placeholders(text: str) -> set[str]:
+    """The placeholders of a text, over all its plural forms, with the one that picks the form."""
+    if isinstance(text, Plural):
+        return {text.by}.union(*map(placeholders_of, text.forms.values()))
+    return placeholders_of(text)
+
+
+def text_forms(text: str) -> tuple[str, ...]:
+    """Every form of a text: its plural forms, or the text itself."""
+    return tuple(text.forms.values()) if isinstance(text, Plural) else (text,)
 
 
 def _load_red_flags(folder: Path, texts: dict) -> tuple[list[Vocabulary], tuple[str, ...], list[tuple[str, str, str]]]:
@@ -278,7 +424,9 @@ def _reference_bot_placeholders(directory: Path) -> dict[str, set[str]]:
     else:
         path = DEFAULTS_DIR / "texts" / f"{REFERENCE_LOCALE}.toml"
     shipped = tomllib.loads(path.read_text(encoding="utf-8")).get("bot", {})
-    return {key: placeholders_of(value) for key, value in shipped.items()}
+    categories = plural_categories(REFERENCE_LOCALE)
+    return {key: text_placeholders(_read_text(path, f"[bot] {key}", value, categories))
+            for key, value in shipped.items()}
 
 
 def _validate(directory, protocols, texts, reference_bot):
@@ -297,7 +445,7 @@ def _validate(directory, protocols, texts, reference_bot):
         if template is None:
             raise MessageFileError(path, f"[{section}] {key}", f"missing text ({why})")
         try:
-            used = placeholders_of(template)
+            used = text_placeholders(template)
         except ValueError as exc:
             raise MessageFileError(path, f"[{section}] {key}", str(exc)) from None
         extra = sorted(used - set(allowed))
@@ -308,9 +456,9 @@ def _validate(directory, protocols, texts, reference_bot):
             else:
                 problem = f"uses {{{extra[0]}}}, which the English text does not (English uses: {listed})"
             raise MessageFileError(path, f"[{section}] {key}", problem)
-        problem = html_problem(template)
-        if problem:
-            raise MessageFileError(path, f"[{section}] {key}", problem)
+        tag_problem = next(filter(None, map(html_problem, text_forms(template))), None)
+        if tag_problem:
+            raise MessageFileError(path, f"[{section}] {key}", tag_problem)
         if locale == REFERENCE_LOCALE:
             found[(section, key)] = frozenset(used)
 
@@ -330,12 +478,4 @@ def _validate(directory, protocols, texts, reference_bot):
         check(REFERENCE_LOCALE, "bot", key, allowed, "a reply the bot needs")
         for locale in texts:
             check(locale, "bot", key, found[("bot", key)], "a reply the bot needs")
-    for locale in texts:
-        for key, count in (("weekdays", 7), ("months", 12)):
-            if key not in texts[locale]["bot"]:
-                continue  # English names, listed as missing above
-            names = texts[locale]["bot"][key].split()
-            if len(names) != count:
-                raise MessageFileError(folder / f"{locale}.toml", f"[bot] {key}",
-                                       f"needs {count} names separated by spaces, found {len(names)}")
     return found, missing

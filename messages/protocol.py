@@ -38,7 +38,8 @@ ANSWERED_KINDS = (KIND_CHECKIN, KIND_PHOTO)
 # (jobs/care/bookings.py); its expiry is the appointment's start.
 KIND_APPOINTMENT = "appointment"
 
-_STEP_KEYS = {"key", "at", "not_before", "expires", "when", "kind", "text", "nudge_after", "alert_after", "scale"}
+_STEP_KEYS = {"key", "at", "not_before", "expires", "when", "kind", "text", "nudge_after", "alert_after", "scale",
+              "photo"}
 
 # The default outcome scale: a Patient Global Impression of Change in seven answers (public domain;
 # the licensed aesthetic questionnaires such as FACE-Q may not be shipped in an MIT project). Its
@@ -109,6 +110,9 @@ class Step:
     alert_after_spec: str | None = None
     # Outcome steps: the name of the answer scale (the default PGIC-style one, or the protocol's own).
     scale: str | None = None
+    # Outcome steps: after the answer, ask for a photo in the same light as the day-3 one, to compare
+    # before and after; only with the patient's consent, asked once first (jobs/care/comparison.py).
+    photo: bool = False
 
     def applies(self, *, session_number: int, series_length: int) -> bool:
         """Whether this step belongs in the plan of session ``session_number`` of ``series_length``."""
@@ -260,7 +264,15 @@ def _parse_step(raw: object, *, path: Path, index: int) -> Step:
     scale = field("scale", _identifier, required=False)
     if scale is not None and kind != KIND_OUTCOME:
         raise MessageFileError(path, f"{where}: 'scale'", f"only a step of kind {KIND_OUTCOME!r} has an answer scale")
+    photo = raw.get("photo", False)
+    if not isinstance(photo, bool):
+        raise MessageFileError(path, f"{where}: 'photo'", "must be true or false")
+    if photo and kind != KIND_OUTCOME:
+        raise MessageFileError(path, f"{where}: 'photo'",
+                               f"only a step of kind {KIND_OUTCOME!r} asks for a photo to compare before and after "
+                               f"(a step of kind {KIND_PHOTO!r} asks for a check-in photo)")
     return Step(key=key, timing=timing, expires=expires, when=when, kind=kind, text_key=text_key, scale=scale,
+                photo=photo,
                 at_spec=raw["at"], not_before_spec=raw.get("not_before"), expires_spec=raw["expires"],
                 nudge_after=nudge_after, alert_after=alert_after, nudge_after_spec=_compact(raw.get("nudge_after")),
                 alert_after_spec=_compact(raw.get("alert_after")))

@@ -12,7 +12,9 @@ import logging
 import math
 from datetime import UTC, datetime, timedelta
 
-from telegram import InlineKeyboardButton, InlineKeyboardMarkup, LinkPreviewOptions, Update, WebAppInfo
+from telegram import InlineKeyboardButton, InlineKeyboardMarkup, InputMediaPhoto, LinkPreviewOptions, Update, WebAppInfo
+from telegram.constants import ParseMode
+from telegram.error import BadRequest
 
 from bot.access import staff_only
 from bot.context import AftercareContext
@@ -22,8 +24,17 @@ from bot.handlers.common import edit_or_send
 from bot.handlers.enroll import cancel_form
 from bot.inbox_views import staffer_of
 from bot.invite_card import invite_link, qr_png
+from bot.limits import MAX_CAPTION
 from bot.menus import console_app_url, show_console_button
-from bot.patient_card import history_lines, notes_lines, outcome_lines, profile_lines, timeline_lines
+from bot.patient_card import (
+    comparison_captions,
+    consent_lines,
+    history_lines,
+    notes_lines,
+    outcome_lines,
+    profile_lines,
+    timeline_lines,
+)
 from bot.services import Services
 from jobs.buttons import (
     NO,
@@ -59,6 +70,7 @@ from jobs.staff.inbox import InboxStats, inbox_stats
 from jobs.staff.topics import patient_of_topic
 from jobs.storage.models import Patient
 from jobs.storage.states import OPEN_REMINDER_STATES, PatientStatus, ReminderStatus
+from messages.catalog import html_to_plain
 
 log = logging.getLogger(__name__)
 
@@ -154,16 +166,38 @@ async def patient_command(update: Update, context: AftercareContext) -> None:
     services = context.services
     patient = await _patient_from_args(update, context, "patient_usage")
     timeline = await services.store.run(view_patient, patient_id=patient.id, now=services.clock())
+    message = update.effective_message
+    if timeline is None or message is None:  # erased in between: as for any unknown patient
+        raise Refusal("console_unknown_patient", query=str(patient.id))
     locale = context.locale
     lines = (profile_lines(services, locale, patient) + timeline_lines(services, locale, timeline)
-             + outcome_lines(services, locale, patient, timeline.outcomes if timeline else [])
+             + outcome_lines(services, locale, patient, timeline.outcomes)
+             + consent_lines(services, locale, timeline)
              + history_lines(services, locale, timeline)
              + notes_lines(services, locale, timeline))
     text = "\n".join(lines)
     # Telegram's limit is 4096 characters; a long history is cut at the oldest end.
-    card = await update.effective_message.reply_html(
-        text if len(text) < 4000 else "…\n" + text[-3900:].split("\n", 1)[1])
+    card = await message.reply_html(text if len(text) < 4000 else "…\n" + text[-3900:].split("\n", 1)[1])
     await remember(services, patient.id, card.chat_id, [card])
+    captions = comparison_captions(services, locale, timeline)
+    if timeline.comparison is not None and captions is not None:
+        # Before and after, side by side: the first and the last photo as one album (only with the
+        # patient's consent; the images stay on Telegram and are sent again by their file ids).
+        album = [_album_photo(photo.file_id, caption) for photo, caption in zip(timeline.comparison, captions,
+                                                                                strict=True)]
+        try:
+            sent = await message.reply_media_group(album)
+        except BadRequest as exc:  # a file id Telegram no longer knows: the card above still says it all
+            log.warning("patient %d: the photos to compare were not sent: %s", patient.id, exc.message)
+            return
+        await remember(services, patient.id, card.chat_id, list(sent), caption=True)
+
+
+def _album_photo(file_id: str | None, caption: str) -> InputMediaPhoto:
+    """One photo of the album with its caption; one over Telegram's 1024 characters goes as plain text, cut."""
+    if len(html_to_plain(caption)) <= MAX_CAPTION:
+        return InputMediaPhoto(file_id or "", caption=caption, parse_mode=ParseMode.HTML)
+    return InputMediaPhoto(file_id or "", caption=html_to_plain(caption)[:MAX_CAPTION - 1] + "…", parse_mode=None)
 
 
 async def session_command(update: Update, context: AftercareContext) -> None:
@@ -329,14 +363,14 @@ async def stats_command(update: Update, context: AftercareContext) -> None:
     since = now - timedelta(days=days)
     stats = await services.store.run(clinic_stats, since=since, now=now)
     checkins = await services.store.run(checkin_stats, since=since, now=now)
-    rate = f"{stats.booked / stats.rebook_offered:.0%}" if stats.rebook_offered else "-"
-    summary = services.text(
-        locale, "stats_text", days=days, enrolled=stats.enrolled, linked=stats.linked,
+    rate = services.catalog.format_percent(locale, stats.booked / stats.rebook_offered) if stats.rebook_offered else "-"
+    summary = services.text(locale, "stats_text", period=services.text(locale, "stats_period", days=days), **as_written(
+        services, locale, enrolled=stats.enrolled, linked=stats.linked,
         sent=stats.messages[ReminderStatus.SENT], skipped=stats.messages[ReminderStatus.SKIPPED],
         failed=stats.messages[ReminderStatus.FAILED],
         pending=sum(stats.messages[state] for state in OPEN_REMINDER_STATES), fine=stats.answers["fine"],
         red=stats.answers["red"], worried=stats.answers["worried"], escalations=stats.escalations,
-        booked=stats.booked, offered=stats.rebook_offered, rate=rate)
+        booked=stats.booked, offered=stats.rebook_offered, rate=rate))
     inbox = await services.store.run(inbox_stats, since=since, now=now)
     outcomes = await services.store.run(outcome_figures, since=since)
     await update.effective_message.reply_html(
@@ -344,14 +378,19 @@ async def stats_command(update: Update, context: AftercareContext) -> None:
         + "\n" + inbox_stats_text(services, locale, inbox) + "\n" + outcome_stats_text(services, locale, outcomes))
 
 
+def as_written(services, locale: str, /, **values: object) -> dict[str, object]:
+    """``values`` with each count written as ``locale`` writes numbers (1,234 · 1 234 · 1.234)."""
+    return {name: services.catalog.format_number(locale, value) if type(value) is int else value
+            for name, value in values.items()}
+
+
 def checkin_values(services, locale: str, stats) -> dict[str, object]:
     """/stats' check-in line: the share answered, the median wait, photos and their reviews, silences."""
-    share = f"{stats.answered / stats.asked:.0%}" if stats.asked else "-"
-    return {"answered": stats.answered, "asked": stats.asked, "share": share,
-            "median": services.duration(locale, stats.median_answer), "photos": stats.photos,
-            "reviewed": stats.reviewed,
-            "ok": stats.reviews["ok"], "call": stats.reviews["call"], "again": stats.reviews["again"],
-            "nudged": stats.nudged, "silent": stats.silent}
+    share = services.catalog.format_percent(locale, stats.answered / stats.asked) if stats.asked else "-"
+    return as_written(services, locale, answered=stats.answered, asked=stats.asked, share=share,
+                      median=services.duration(locale, stats.median_answer), photos=stats.photos,
+                      reviewed=stats.reviewed, ok=stats.reviews["ok"], call=stats.reviews["call"],
+                      again=stats.reviews["again"], nudged=stats.nudged, silent=stats.silent)
 
 
 def outcome_stats_text(services, locale: str, figures: OutcomeFigures) -> str:
@@ -362,8 +401,9 @@ def outcome_stats_text(services, locale: str, figures: OutcomeFigures) -> str:
     """
     share = f"{figures.share_answered}%" if figures.share_answered is not None else "-"
     opened = figures.reviews_opened if services.settings.review_redirect else "-"
-    lines = [services.text(locale, "stats_outcomes", answered=figures.answered, asked=figures.asked, share=share,
-                           worse=figures.worse, sent=figures.reviews_sent, opened=opened)]
+    lines = [services.text(locale, "stats_outcomes", **as_written(
+        services, locale, answered=figures.answered, asked=figures.asked, share=share, worse=figures.worse,
+        sent=figures.reviews_sent, opened=opened))]
     catalog = services.catalog
 
     def spread(protocol_name: str, step_key: str | None, counts) -> str:
@@ -388,9 +428,10 @@ def outcome_stats_text(services, locale: str, figures: OutcomeFigures) -> str:
 
 def inbox_stats_text(services, locale: str, stats: InboxStats) -> str:
     """The inbox lines of /stats: items opened, taken, resolved; how fast worried patients were taken."""
-    return services.text(locale, "stats_inbox", opened=stats.opened, taken=stats.taken, resolved=stats.resolved,
-                         worried=stats.worried_taken, median=services.duration(locale, stats.median_to_take),
-                         p90=services.duration(locale, stats.p90_to_take), raised=stats.raised_again)
+    return services.text(locale, "stats_inbox", **as_written(
+        services, locale, opened=stats.opened, taken=stats.taken, resolved=stats.resolved,
+        worried=stats.worried_taken, median=services.duration(locale, stats.median_to_take),
+        p90=services.duration(locale, stats.p90_to_take), raised=stats.raised_again))
 
 
 async def console_command(update: Update, context: AftercareContext) -> None:
@@ -408,7 +449,9 @@ async def console_command(update: Update, context: AftercareContext) -> None:
     log.info("console: sign-in link made for staff %s", staffer.user_id)
     link = f"{settings.console_base}/console/login/{token}"
     # No preview: a preview fetched by Telegram's servers would open the one-time link before staff do.
-    await message.reply_html(context.text("console_link", link=link, hours=settings.console_session_hours),
+    await message.reply_html(context.text(
+        "console_link", link=link, session_length=services.catalog.format_span(
+            context.locale, timedelta(hours=settings.console_session_hours), "hour")),
                              link_preview_options=LinkPreviewOptions(is_disabled=True))
     if settings.console_over_https:
         keyboard = InlineKeyboardMarkup([[InlineKeyboardButton(context.text("console_button_open"),

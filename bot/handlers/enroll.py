@@ -327,8 +327,7 @@ async def finish_enrollment(update: Update, context: AftercareContext, args: Enr
         # The invite still works (staff may mean it), but an empty plan must not look like a normal one.
         caption += services.text(locale, "enroll_nothing_left", patient_id=patient.id)
     if twin is not None:
-        minutes = int((services.clock() - twin.created_at).total_seconds() // 60)
-        caption += services.text(locale, "enroll_duplicate_note", minutes=minutes, patient_id=twin.id,
-                                 new_id=patient.id)
+        ago = services.catalog.format_relative(locale, twin.created_at - services.clock())
+        caption += services.text(locale, "enroll_duplicate_note", ago=ago, patient_id=twin.id, new_id=patient.id)
     sent = await update.effective_message.reply_photo(photo=qr_png(link), caption=caption)
     await remember(services, patient.id, sent.chat_id, [sent], caption=True)

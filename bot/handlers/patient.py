@@ -67,8 +67,10 @@ async def status_command(update: Update, context: AftercareContext) -> None:
     if patient.status != PatientStatus.ACTIVE:
         lines.append(services.text(locale, f"patient_state_{patient.status}"))
     elif upcoming is not None:
+        # "(in 3 hours)" beside the date: the patient need not work out how far off it is.
         lines.append(services.text(locale, "status_next", when=_local_text(services, locale, upcoming.due_at,
-                                                                            patient.timezone)))
+                                                                            patient.timezone),
+                                   relative=catalog.format_relative(locale, upcoming.due_at - services.clock())))
     else:
         lines.append(services.text(locale, "status_nothing_planned"))
     if enrollment is not None:

@@ -27,6 +27,7 @@ from jobs.intake import has_effect, note_effect
 from jobs.refusal import Refusal
 from jobs.staff.inbox import InboxKind, ItemOrigin
 from messages.catalog import html_to_plain
+from messages.protocol import KIND_OUTCOME
 
 log = logging.getLogger(__name__)
 
@@ -47,7 +48,9 @@ async def photo_answer(update: Update, context: AftercareContext, patient) -> bo
         return True
     staff = services.staff_locale
     enrollment = answer.enrollment
-    header = services.text(staff, "alert_photo", name=patient.name, patient_id=patient.id, day=answer.day,
+    # A photo to compare before and after (an outcome step's, with consent) says so, and where to see the pair.
+    key = "alert_comparison_photo" if answer.step.kind == KIND_OUTCOME else "alert_photo"
+    header = services.text(staff, key, name=patient.name, patient_id=patient.id, day=answer.day,
                            session_number=enrollment.session_number, series_length=enrollment.series_length,
                            step=services.catalog.step_title(staff, answer.step.step_key))
     header = await with_phone(services, header, patient.id)  # before the split: the number is never cut off

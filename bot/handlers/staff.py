@@ -27,7 +27,8 @@ async def staffinvite_command(update: Update, context: AftercareContext) -> None
                                        now=services.clock(), ttl=STAFF_INVITE_TTL)
     log.info("admin %s created a staff invite", update.effective_user.id)
     await update.effective_message.reply_html(services.text(
-        context.locale, "staffinvite_done", days=STAFF_INVITE_TTL.days,
+        context.locale, "staffinvite_done",
+        valid_for=services.catalog.format_span(context.locale, STAFF_INVITE_TTL, "day"),
         link=invite_link(context.bot.username, payload)))
 
 

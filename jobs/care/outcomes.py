@@ -2,8 +2,10 @@
 
 An outcome step asks one question on a fixed scale (messages/protocol.py: the default PGIC-style
 seven answers, or the protocol's own). One answer per step: a second press within the step's
-validity changes it, and says so. A "worse" answer becomes an inbox item for staff (the handler
-raises it: bot/handlers/outcomes.py), owned like any other, not raised again like "worried".
+validity changes it, and says so. A step with ``photo = true`` follows the first answer with the
+consent question or the photo request (jobs/care/comparison.py). A "worse" answer becomes an inbox
+item for staff (the handler raises it: bot/handlers/outcomes.py), owned like any other, not raised
+again like "worried".
 
 A review step sends the clinic's REVIEW_URL to every patient it reaches, whatever they answered:
 asking only the satisfied ("review gating") is against Google's review policy, and the FTC's rule
@@ -25,6 +27,7 @@ from sqlmodel import Session, col, select
 
 from jobs import events
 from jobs.care.answers import sent_to_presser
+from jobs.care.comparison import FollowUp, follow_up_answer
 from jobs.refusal import Refusal
 from jobs.storage.models import Enrollment, OutcomeAnswer, Patient, Reminder
 from jobs.storage.states import ReminderStatus
@@ -45,6 +48,8 @@ class OutcomeAnswered:
     previous: str | None
     worse: bool
     newly_worse: bool  # worse now, and not already worse before this press: staff hear of it once
+    # A first answer to a step with ``photo = true``: ask for consent (once) or for the photo, or nothing.
+    follow_up: FollowUp | None = None
 
 
 def answer_outcome(session: Session, *, reminder_id: int, chat_id: int, answer: str, catalog: Catalog,
@@ -62,11 +67,15 @@ def answer_outcome(session: Session, *, reminder_id: int, chat_id: int, answer: 
         raise Refusal("outcome_closed", locale=patient.locale)
     previous = row.answer if row is not None else None
     worse = answer in scale.worse
+    follow_up = None
     if row is None:
         row = OutcomeAnswer(reminder_id=reminder_id, patient_id=reminder.patient_id, enrollment_id=enrollment.id,
                             protocol_name=enrollment.protocol_name, step_key=reminder.step_key, scale=scale.name,
                             answer=answer, worse=worse, answered_at=now)
         events.record_event(session, kind=events.OUTCOME, patient_id=patient.id, detail=answer, now=now)
+        step = catalog.protocol_for(enrollment.protocol_name).step(reminder.step_key)
+        if step is not None and step.photo:
+            follow_up = follow_up_answer(session, answer=row, open_until=reminder.expires_at, now=now)
     elif previous != answer:
         row.answer, row.worse, row.changed_at, row.changes = answer, worse, now, row.changes + 1
         events.record_event(session, kind=events.OUTCOME_CHANGED, patient_id=patient.id, detail=answer, now=now)
@@ -75,7 +84,7 @@ def answer_outcome(session: Session, *, reminder_id: int, chat_id: int, answer: 
     session.add(reminder)
     was_worse = previous is not None and previous in scale.worse
     return OutcomeAnswered(patient=patient, scale=scale, step_key=reminder.step_key, answer=answer, previous=previous,
-                           worse=worse, newly_worse=worse and not was_worse)
+                           worse=worse, newly_worse=worse and not was_worse, follow_up=follow_up)
 
 
 # Review links through the HTTP side -------------------------------------------------------------

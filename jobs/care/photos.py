@@ -10,6 +10,10 @@ A photo's alert is an inbox item (jobs/staff/inbox.py), and a review decides wha
 (:func:`settle_review`): *looks as expected* resolves it; *please call* keeps it as a task, taken by
 whoever pressed it, until someone resolves it (the call made); *another photo* keeps it open until
 the next photo of the step is reviewed.
+
+An outcome step may ask for a photo too, to compare before and after (jobs/care/comparison.py, only
+with the patient's consent): such a photo is taken and reviewed the same way, and "another photo"
+opens its request again.
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ from zoneinfo import ZoneInfo
 from sqlmodel import Session, or_, select
 
 from jobs import events
+from jobs.care.comparison import ask_again, open_comparison_step
 from jobs.care.escalation import days_since_session
 from jobs.ops import audit
 from jobs.patients.reminder_moves import close_followups
@@ -37,7 +42,7 @@ from jobs.staff.inbox import (
 from jobs.storage.models import Enrollment, InboxItem, Patient, Photo, Reminder
 from jobs.storage.states import PatientStatus, ReminderStatus
 from messages.durations import parse_offset
-from messages.protocol import KIND_PHOTO
+from messages.protocol import KIND_OUTCOME, KIND_PHOTO
 
 
 class Review(StrEnum):
@@ -85,13 +90,18 @@ def take_photo_answer(session: Session, *, patient_id: int, file_id: str, update
     photo = session.exec(select(Photo).where(Photo.update_id == update_id)).first() if update_id else None
     if photo is None:
         step = open_photo_step(session, patient_id=patient_id, now=now)
-        if step is None:
-            return None
-        if step.answer is None:
-            step.answered_at = now  # the first photo is the answer's time; another one asked for is not
-        step.answer = ANSWER_PHOTO
-        session.add(step)
-        close_followups(session, patient_id=patient_id, parent_id=step.id)
+        if step is not None:
+            if step.answer is None:
+                step.answered_at = now  # the first photo is the answer's time; another one asked for is not
+            step.answer = ANSWER_PHOTO
+            session.add(step)
+            close_followups(session, patient_id=patient_id, parent_id=step.id)
+        else:
+            # An outcome step's photo to compare before and after (asked only with consent): the
+            # step's own answer is the one on its scale, and stays.
+            step = open_comparison_step(session, patient_id=patient_id, now=now)
+            if step is None:
+                return None
         photo = Photo(reminder_id=step.id, patient_id=patient_id, file_id=file_id, update_id=update_id,
                       received_at=now)
         session.add(photo)
@@ -124,12 +134,17 @@ def review_photo(session: Session, *, photo_id: int, review: str, staff_id: int,
     session.add(photo)
     if review == Review.AGAIN:
         step = session.get(Reminder, photo.reminder_id)
+        if step is None:
+            raise Refusal("not_your_button")
         try:
             window = parse_offset(step.expires_spec) if step.expires_spec else AGAIN_WINDOW
         except ValueError:
             window = AGAIN_WINDOW
-        step.answer, step.expires_at = ANSWER_AGAIN, max(step.expires_at, now + window)
-        session.add(step)
+        if step.kind == KIND_OUTCOME:
+            ask_again(session, reminder=step, now=now, window=AGAIN_WINDOW)
+        else:
+            step.answer, step.expires_at = ANSWER_AGAIN, max(step.expires_at, now + window)
+            session.add(step)
     events.record_event(session, kind=events.PHOTO_REVIEWED, patient_id=patient.id, detail=review, now=now)
     audit.record(session, action=audit.Action.PHOTO_REVIEW, patient_id=patient.id, subject=f"photo {photo.id}",
                  now=now)

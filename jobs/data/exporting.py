@@ -45,6 +45,7 @@ PATIENT_TABLES: dict[str, str] = {
     "booking": "patient_id",      # bookings from the booking hooks (issue 13), where they exist
     "conversation_message": "patient_id",  # what the patient wrote and what staff wrote back (issue 19)
     "outcome_answer": "patient_id",  # how the skin turned out, on each outcome step's scale (outcome_answer.csv)
+    "photo_consent": "patient_id",  # may the clinic keep their photos to compare before and after, and since when
 }
 # Tables with a patient column that are not exported, and why.
 NOT_EXPORTED: dict[str, str] = {

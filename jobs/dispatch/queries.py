@@ -73,12 +73,16 @@ def _claim_statements(dialect: str):
     building them per call cost about as much as PostgreSQL took to run them."""
     now, limit = bindparam("now"), bindparam("limit")
     other = aliased(Reminder)
-    in_flight = (
-        select(other.id)
+    # Patients with a claim in flight. Not correlated with the candidate on purpose: PostgreSQL runs it
+    # once per claim and probes a hash of its few ids. As an EXISTS on the candidate's patient it was
+    # run once per row the planner's join happened to visit -- on tables not yet analyzed after a bulk
+    # load, once per active patient per candidate (about a million times for 5,000 due rows), each
+    # time reading every claim of the other dispatchers: 20-45 s a batch with three of them.
+    # (pg_locks, in holder_gone, is volatile, so PostgreSQL never turns the EXISTS into a join itself.)
+    busy_patients = (
+        select(other.patient_id)
         # A dead holder's claim is not in flight: it is about to be taken again itself.
-        .where(other.patient_id == Patient.id, other.status == ReminderStatus.CLAIMED, other.claimed_until > now,
-               ~holder_gone(other.holder, dialect))
-        .exists()
+        .where(other.status == ReminderStatus.CLAIMED, other.claimed_until > now, ~holder_gone(other.holder, dialect))
     )
 
     def candidates(*condition):
@@ -86,7 +90,8 @@ def _claim_statements(dialect: str):
         return (
             select(Reminder.id, Reminder.due_at)
             .join(Patient, Patient.id == Reminder.patient_id)
-            .where(Patient.status == PatientStatus.ACTIVE, Patient.chat_id.is_not(None), ~in_flight, *condition)
+            .where(Patient.status == PatientStatus.ACTIVE, Patient.chat_id.is_not(None),
+                   Reminder.patient_id.not_in(busy_patients), *condition)
             .order_by(Reminder.due_at, Reminder.id)
             .limit(limit)
             .with_for_update(skip_locked=True, of=[Reminder, Patient], key_share=True)

@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from sqlalchemy import update
-from sqlmodel import Session, delete, select
+from sqlmodel import Session, col, delete, select
 
 from jobs.staff.inbox import erase_items
 from jobs.staff.outbox import forget_notices
@@ -20,6 +20,7 @@ from jobs.storage.models import (
     Invite,
     Patient,
     Photo,
+    PhotoConsent,
     RelayLink,
     StaffNote,
 )
@@ -41,8 +42,10 @@ def erase_identity(session: Session, patient: Patient, now: datetime) -> None:
     bookings = select(Booking.id).where(Booking.patient_id == patient.id)
     session.exec(delete(BookingEvent).where(BookingEvent.booking_id.in_(bookings)))
     session.exec(delete(Booking).where(Booking.patient_id == patient.id))
-    # Their photos stay on Telegram; the ids that show them go (the reviews stay, as counts).
+    # Their photos stay on Telegram; the ids that show them go (the reviews stay, as counts), and with them
+    # their say over keeping photos to compare before and after.
     session.exec(update(Photo).where(Photo.patient_id == patient.id).values(file_id=None))
+    session.exec(delete(PhotoConsent).where(col(PhotoConsent.patient_id) == patient.id))
     patient.name = ""
     patient.called = None
     patient.chat_id = None

@@ -14,6 +14,7 @@ from sqlmodel import Session, col, select
 
 from jobs import events
 from jobs.actors import Actor, staff
+from jobs.care.comparison import comparison_pair
 from jobs.care.outcomes import patient_outcomes
 from jobs.care.planning import QuietHours, next_session_window
 from jobs.care.silence import KIND_NUDGE, KIND_SILENCE
@@ -27,7 +28,7 @@ from jobs.patients.reminder_moves import CancelReason, cancel_reminders
 from jobs.periods import counts_by_period, rows_by_period, seconds_between, summed, tally
 from jobs.refusal import Refusal
 from jobs.staff.membership import staff_names
-from jobs.storage.models import Enrollment, Event, OutcomeAnswer, Patient, Photo, Reminder, StaffNote
+from jobs.storage.models import Enrollment, Event, OutcomeAnswer, Patient, Photo, PhotoConsent, Reminder, StaffNote
 from jobs.storage.states import PatientStatus, ReminderStatus
 from jobs.textfold import fold
 from messages.protocol import KIND_CHECKIN, KIND_PHOTO, KIND_REBOOK, Protocol
@@ -152,6 +153,8 @@ class Timeline:
     photos: list[Photo] = field(default_factory=list)  # photos that answered photo steps, oldest first
     staff_names: dict[int, str] = field(default_factory=dict)  # who acted, by name where known
     outcomes: list[OutcomeAnswer] = field(default_factory=list)  # outcome steps answered, oldest first
+    consent: PhotoConsent | None = None  # may the clinic keep their photos to compare before and after?
+    comparison: tuple[Photo, Photo] | None = None  # the first and the last photo, with that consent
 
 
 def patient_timeline(session: Session, *, patient_id: int) -> Timeline | None:
@@ -172,8 +175,10 @@ def patient_timeline(session: Session, *, patient_id: int) -> Timeline | None:
                                .order_by(Photo.received_at, Photo.id)))
     names = staff_names(session, user_ids=[e.actor_id for e in history if e.actor == Actor.STAFF]
                         + [p.reviewed_by for p in photos] + [n.author_id for n in notes])
+    consent = session.get(PhotoConsent, patient_id)
     return Timeline(patient, enrollments, reminders, history, notes=notes, photos=photos, staff_names=names,
-                    outcomes=patient_outcomes(session, patient_id=patient_id))
+                    outcomes=patient_outcomes(session, patient_id=patient_id), consent=consent,
+                    comparison=comparison_pair(consent, photos))
 
 
 def view_patient(session: Session, *, patient_id: int, now: datetime) -> Timeline | None:

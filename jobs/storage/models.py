@@ -247,6 +247,28 @@ class OutcomeAnswer(SQLModel, table=True):
     answered_at: datetime = Field(sa_type=UTCDateTime)
     changed_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     changes: int = 0
+    # An outcome step with ``photo = true``: when the patient (who had consented) was asked for a photo to
+    # compare; the next photo they send while the step is open answers it (migration 0027).
+    photo_asked_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+
+
+class PhotoConsent(SQLModel, table=True):
+    """Whether a patient lets the clinic keep their photos to compare before and after (migration 0027).
+
+    One row per patient, written by jobs/care/comparison.py: asked once, before the first comparison
+    photo is requested; ``given`` stays None until they answer, and may be changed at any time (a No
+    after a Yes withdraws it). Erasing the patient deletes the row.
+    """
+
+    __tablename__ = "photo_consent"
+
+    patient_id: int = Field(foreign_key="patient.id", primary_key=True, ondelete="CASCADE")
+    # The outcome step whose answer brought the question (the photo it asks for, once agreed).
+    reminder_id: int | None = None
+    asked_at: datetime = Field(sa_type=UTCDateTime)
+    given: bool | None = None
+    answered_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    changes: int = 0
 
 
 class StaffMember(SQLModel, table=True):

@@ -116,7 +116,7 @@ async def test_remind_me_later_moves_the_reminder(harness, fake_api, clock):
     await harness.link()
     message_id, data = await _rebook_message(harness, clock)
     await harness.press(PATIENT_ID, data[1], message_id)
-    assert "I'll remind you again on Fri 25 Dec, 10:05" in fake_api.texts(PATIENT_ID)[-1]
+    assert "I'll remind you again on Fri 25 December, 10:05" in fake_api.texts(PATIENT_ID)[-1]
     snoozed = harness.rows(Reminder, Reminder.step_key == "rebook_open", Reminder.status == ReminderStatus.PENDING)
     assert len(snoozed) == 1
     clock.set_local(31, 10, 10)

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import sys
 from pathlib import Path
+
+import pytest
 
 from bot.cli import main
 from messages.catalog import DEFAULTS_DIR
@@ -334,13 +337,14 @@ def test_a_locale_lacking_a_text_starts_with_a_warning_and_check_lists_it(monkey
     spanish = (folder / "texts" / "es.toml").read_text()
     start = spanish.index("\nsun_care = ") + 1
     end = spanish.index('"""', spanish.index('"""', start) + 3) + 3
-    (folder / "texts" / "de.toml").write_text(spanish[:start] + spanish[end:])
+    # Catalan, begun from the Spanish file (the same plural forms: one, many, other).
+    (folder / "texts" / "ca.toml").write_text(spanish[:start] + spanish[end:])
     env = {"BOT_TOKEN": TOKEN, "MESSAGES_DIR": str(folder), "CLINIC_PHONE": "1", "STAFF_IDS": "1001",
            "CLINIC_NAME": "Sol", "CLINIC_TIMEZONE": "Europe/Madrid"}
     assert run(["check"], monkeypatch, tmp_path, env) == 0
     captured = capsys.readouterr()
-    assert "locales en, ar, de, es, pt, ru, tr, uk" in captured.out
-    assert captured.err == ("aftercare: warning: texts/de.toml lacks 1 text(s), English is used for them: "
+    assert "locales en, ar, ca, es, pt, ru, tr, uk" in captured.out
+    assert captured.err == ("aftercare: warning: texts/ca.toml lacks 1 text(s), English is used for them: "
                             "[steps] sun_care\n")
 
 
@@ -441,6 +445,10 @@ def test_preview_shows_the_outcome_scale_and_the_review_link(monkeypatch, tmp_pa
     assert "↳ answers on scale 'pgic'; sent only in clinic hours (Mon 09:00-19:00" in out
     assert "Very much improved · Much improved" in out and "Very much worse (worse: to staff)" in out
     assert "↳ skipped: REVIEW_URL is not set" in out
+    # The three-month step asks for a photo to compare, with consent; the one-month step does not.
+    photo_line = "↳ then a photo in the same light as the day-3 one, to compare before and after"
+    assert out.count(photo_line) == 1 and out.index(photo_line) > out.index("outcome_day90")
+    assert "(no consent: no photo)" in out
     env["REVIEW_URL"] = "https://g.page/r/clinic/review"
     assert run(["preview", "--session", "2026-11-24 15:30", "--number", "3", "--locale", "es"],
                monkeypatch, tmp_path, env) == 0
@@ -521,3 +529,45 @@ def test_check_says_where_the_console_is_and_warns_without_https(monkeypatch, tm
     captured = capsys.readouterr()
     assert "console: https://care.example-clinic.com/console/ (PUBLIC_URL)" in captured.out
     assert "HTTPS" not in captured.err
+
+
+def test_check_refuses_plural_forms_that_are_not_the_languages(monkeypatch, tmp_path, capsys):
+    folder = tmp_path / "mine"
+    shutil.copytree(DEFAULTS_DIR, folder)
+    env = {"BOT_TOKEN": TOKEN, "MESSAGES_DIR": str(folder), "CLINIC_PHONE": "1", "STAFF_IDS": "1001",
+           "CLINIC_NAME": "Sol", "CLINIC_TIMEZONE": "Europe/Madrid"}
+    russian = folder / "texts" / "ru.toml"
+    shipped = russian.read_text(encoding="utf-8")
+    few = next(line for line in shipped.splitlines() if line.startswith("withdraw_done.few = "))
+    russian.write_text(shipped.replace(few + "\n", ""), encoding="utf-8")
+    assert run(["check"], monkeypatch, tmp_path, env) == 2
+    err = capsys.readouterr().err
+    assert "ru.toml: [bot] withdraw_done: plural form 'few' is missing (Russian needs one, few, many, other)" in err
+    # A form the language does not have (Russian has no "two") is named too.
+    russian.write_text(shipped.replace(few, few.replace(".few", ".two")), encoding="utf-8")
+    assert run(["check"], monkeypatch, tmp_path, env) == 2
+    assert ("ru.toml: [bot] withdraw_done: 'two' is not a plural form of Russian (its forms are one, few, many, "
+            "other)") in capsys.readouterr().err
+    russian.write_text(shipped, encoding="utf-8")
+    assert run(["check"], monkeypatch, tmp_path, env) == 0
+
+
+@pytest.mark.parametrize("locale", ["en", "es", "ru", "uk", "pt", "tr", "ar"])
+def test_preview_prints_every_text_of_the_plan_in_each_language(monkeypatch, tmp_path, capsys, locale):
+    from messages.catalog import html_to_plain, load_catalog
+
+    catalog = load_catalog()
+    protocol = catalog.protocol()
+    for number, length in ((1, 3), (3, 3)):  # the first session, and the last (the series' closing steps)
+        assert run(["preview", "--session", "2026-11-24 15:30", "--number", str(number), "--of", str(length),
+                    "--locale", locale, "--texts", "--name", "Lucía"], monkeypatch, tmp_path,
+                   {"CLINIC_NAME": "Clínica Sol", "CLINIC_PHONE": "+34 600 000 000"}) == 0
+        out = capsys.readouterr().out
+        assert "{" not in out and "<b>" not in out
+        shown = " ".join(out.split())
+        for step in protocol.steps:
+            if step.key not in shown:
+                continue  # not in this session's plan (rebooking after the last one, the series' end before it)
+            # The text's longest stretch without a placeholder, as written in the language.
+            stretch = max(re.split(r"\{\w+\}", html_to_plain(catalog.texts[locale]["steps"][step.text_key])), key=len)
+            assert len(stretch) > 40 and " ".join(stretch.split()) in shown, (locale, step.key)

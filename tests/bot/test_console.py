@@ -70,7 +70,7 @@ async def test_patient_timeline_shows_titles_answer_labels_and_the_zone_in_the_s
     text = fake_api.texts(STAFF_ID)[-1]
     assert "<i>Las horas son las de la clínica, Europe/Madrid; el paciente vive en America/New_York.</i>" in text
     # 20:00 in New York is 02:00 the next day at the clinic: staff screens are in clinic time (issue 19).
-    assert "✅ mié 25 nov, 02:00 · Consulta de la tarde — respuesta: 🔴 Aún con rojez o hinchazón" in text, text
+    assert "✅ mié, 25 de noviembre, 02:00 · Consulta de la tarde — respuesta: 🔴 Aún con rojez o hinchazón" in text, text
     assert "· Cuidado del sol" in text and "settling_check" not in text and "— answered" not in text
     assert "Microneedling" in text
 
@@ -144,7 +144,7 @@ async def test_cancel_stops_all_reminders(harness, fake_api, clock):
     await harness.send(STAFF_ID, "/cancel 1")
     message_id, data = harness.buttons(STAFF_ID)  # it asks first (issue 19)
     await harness.press(STAFF_ID, data[0], message_id)
-    assert "Stopped all pending messages for <b>Anna K</b> (7 in all)" in \
+    assert "Stopped all pending messages for <b>Anna K</b> (7 messages)." in \
         fake_api.calls_to("editMessageText")[-1].params["text"]
     clock.set_local(2, 10, 30)
     assert (await harness.dispatch()).handled == 0

@@ -321,7 +321,7 @@ async def test_enroll_twice_by_mistake_is_pointed_out(harness, fake_api, clock):
     await harness.enroll("/enroll anna k tz=Europe/London")
     caption = fake_api.calls_to("sendPhoto")[-1].params["caption"]
     # The new record is the one to take back (issue 19): it said "/cancel 1", the older patient.
-    assert "enrolled 3 min ago (#1)" in caption and "/withdraw 2" in caption and "/cancel 1" not in caption
+    assert "enrolled 3 minutes ago (#1)" in caption and "/withdraw 2" in caption and "/cancel 1" not in caption
     assert "The patient's messages follow Europe/London" in caption
 
 
@@ -362,5 +362,5 @@ async def test_network_errors_while_polling_are_one_line_not_a_traceback(harness
 async def test_the_enroll_reply_names_days_and_months_in_the_staff_members_language(harness, fake_api):
     await harness.send(STAFF_ID, "/enroll Ana K", language_code="es")
     caption = fake_api.sent_messages(STAFF_ID)[-1].params["caption"]
-    assert "mar 24 nov 2026, 15:30 (Europe/Madrid)" in caption  # Tuesday, in Spanish
+    assert "mar, 24 de noviembre de 2026, 15:30 (Europe/Madrid)" in caption  # Tuesday, in Spanish
     assert "Tue" not in caption and "Nov 2026" not in caption

@@ -132,8 +132,8 @@ async def test_inbox_lists_open_and_taken_items_oldest_first_with_the_wait(staff
     listing = fake_api.texts(STAFF_ID)[-1]
     lines = listing.splitlines()
     assert "2 waiting" in lines[0]
-    assert lines[1].startswith(f"#{items[0].id} ⚠️ worried · <b>Anna K</b> (#1) · waiting 1 h 30 min")
-    assert lines[2] == f"#{items[1].id} 💬 message · <b>Anna K</b> (#1) · waiting 1 h 15 min · 🙋 Luis"
+    assert lines[1].startswith(f"#{items[0].id} ⚠️ worried · <b>Anna K</b> (#1) · waiting 1 hr 30 mins")
+    assert lines[2] == f"#{items[1].id} 💬 message · <b>Anna K</b> (#1) · waiting 1 hr 15 mins · 🙋 Luis"
 
     await staffed.send(STAFF_ID, f"/resolve {items[0].id} called her, all fine")
     await staffed.send(STAFF_ID, f"/resolve {items[1].id}")
@@ -165,7 +165,7 @@ async def test_an_untaken_worried_item_is_raised_again_to_everyone_in_clinic_hou
         await bot.send_notices()
         for chat_id in (GROUP, STAFF_ID, COLLEAGUE):
             _, text, data = _alert(fake_api, chat_id, containing="Nobody has taken this yet")
-            assert "(15 min)" in text and "Anna K" in text and data == [f"ib:{item.id}:take", f"ib:{item.id}:done"]
+            assert "(15 mins)" in text and "Anna K" in text and data == [f"ib:{item.id}:take", f"ib:{item.id}:done"]
         assert await raise_untaken(bot.services, bot.app.bot) == 0  # not again at once
         await bot.send_notices()
         clock.set_local(1, 10, 30)
@@ -194,7 +194,7 @@ async def test_out_of_hours_the_patient_is_told_at_once_and_the_item_waits_for_o
     # Tuesday 20:30, after closing: the emergency number falls back to CLINIC_PHONE.
     await _worried(staffed, clock, day=0, hour=20, minute=30)
     closed = [text for text in fake_api.texts(PATIENT_ID) if "clinic is closed" in text]
-    assert closed == ["The clinic is closed right now and opens again Wed 25 Nov, 09:00. "
+    assert closed == ["The clinic is closed right now and opens again Wed 25 November, 09:00. "
                       "If it can't wait, please call +34 600 000 000."]
     clock.set_local(0, 23, 0)
     assert await raise_untaken(staffed.services, staffed.app.bot) == 0  # nobody is at the clinic
@@ -202,7 +202,7 @@ async def test_out_of_hours_the_patient_is_told_at_once_and_the_item_waits_for_o
     clock.set_local(1, 9, 0)
     assert await raise_untaken(staffed.services, staffed.app.bot) == 1  # the first check once it opens
     await staffed.send_notices()
-    assert "(750 min)" in _alert(fake_api, STAFF_ID, containing="Nobody has taken")[1]
+    assert "(12 hrs 30 mins)" in _alert(fake_api, STAFF_ID, containing="Nobody has taken")[1]
 
 
 async def test_out_of_hours_the_emergency_number_is_given(fake_api, database_url, clock):
@@ -210,7 +210,7 @@ async def test_out_of_hours_the_emergency_number_is_given(fake_api, database_url
                        EMERGENCY_PHONE="+34 900 111 222")
     try:
         await _worried(bot, clock, day=4, hour=11)  # Saturday
-        assert ("The clinic is closed right now and opens again Mon 30 Nov, 09:00. If it can't wait, please call "
+        assert ("The clinic is closed right now and opens again Mon 30 November, 09:00. If it can't wait, please call "
                 "+34 900 111 222.") in fake_api.texts(PATIENT_ID)
     finally:
         await bot.stop()
@@ -277,7 +277,7 @@ async def test_stats_count_the_inbox_and_how_fast_worried_patients_were_taken(st
     await staffed.send(STAFF_ID, "/stats")
     stats = fake_api.texts(STAFF_ID)[-1]
     assert "Inbox: 2 opened · 1 taken · 1 resolved" in stats
-    assert "Worried patients taken: 1 · time to take: median 4 min, 90% within 4 min" in stats
+    assert "Worried patients taken: 1 · time to take: median 4 mins, 90% within 4 mins" in stats
     assert "Raised again because nobody took them: 0" in stats
 
 

@@ -275,4 +275,4 @@ async def test_patient_shows_the_status_history_with_who_and_when_in_the_patient
         "stopped the messages (by the patient) → stopped",
         "messages cancelled (by Test) → cancelled by staff",
     ]
-    assert history[0].startswith("Tue 24 Nov, 15:30")  # the clinic's time (Madrid), not New York's 09:30
+    assert history[0].startswith("Tue 24 November, 15:30")  # the clinic's time (Madrid), not New York's 09:30

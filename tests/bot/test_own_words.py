@@ -43,7 +43,7 @@ async def test_the_issue_s_sunday_evening_blisters_are_a_worried_item_and_the_pa
     guidance, closed, share = replies
     assert "Please don't wait for us" in guidance and "blisters" in guidance
     assert "local emergency number" in guidance
-    assert closed == ("The clinic is closed right now and opens again Mon 30 Nov, 09:00. If it can't wait, "
+    assert closed == ("The clinic is closed right now and opens again Mon 30 November, 09:00. If it can't wait, "
                       "please call +34 900 111 222.")
     assert "share your number" in share
 
@@ -76,7 +76,7 @@ async def test_a_london_patient_is_told_the_opening_in_their_own_time(clinic, fa
     await clinic.link("/enroll Anna K tz=Europe/London")
     clock.set_local(SUNDAY, 19, 39)
     await clinic.send(PATIENT_ID, "there is pus coming out of a spot")
-    assert ("The clinic is closed right now and opens again Mon 30 Nov, 08:00. If it can't wait, please call "
+    assert ("The clinic is closed right now and opens again Mon 30 November, 08:00. If it can't wait, please call "
             "+34 900 111 222.") in fake_api.texts(PATIENT_ID)
 
 
@@ -86,7 +86,7 @@ async def test_a_spanish_patient_s_red_flag_is_answered_in_spanish(clinic, fake_
     await clinic.send(PATIENT_ID, "Me han salido ampollas y me arde cada vez más", language_code="es")
     guidance, closed, _share = fake_api.texts(PATIENT_ID)[-3:]
     assert "no esperes a que te contactemos" in guidance and "ampollas" in guidance
-    assert closed == ("Ahora mismo la clínica está cerrada; vuelve a abrir lun 30 nov, 09:00. Si no puede esperar, "
+    assert closed == ("Ahora mismo la clínica está cerrada; vuelve a abrir lun, 30 de noviembre, 09:00. Si no puede esperar, "
                       "llama al +34 900 111 222.")
     [item] = clinic.rows(InboxItem)
     assert item.kind == "worried" and "ampollas" in item.text
@@ -160,7 +160,7 @@ async def test_out_of_hours_every_message_says_when_it_will_be_read_and_whom_to_
     await clinic.send(PATIENT_ID, "Can I wear make-up tomorrow?")
     assert fake_api.texts(PATIENT_ID)[-1] == (
         "Thanks — your message has gone to the team at Clínica Sol.\n"
-        "The clinic is closed right now: the team will read it when it opens, Mon 30 Nov, 08:00. "
+        "The clinic is closed right now: the team will read it when it opens, Mon 30 November, 08:00. "
         "If it can't wait, please call +34 900 111 222.")
     clock.set_local(SUNDAY + 1, 10, 0)  # Monday, open
     await clinic.send(PATIENT_ID, "And can I exercise?")

@@ -13,10 +13,10 @@ async def test_status_shows_session_next_message_and_next_session_in_the_patient
     await harness.link("/enroll Anna K session=1/4 tz=America/Bogota")
     await harness.send(PATIENT_ID, "/status")
     text = fake_api.texts(PATIENT_ID)[-1]
-    assert "Session 1 of 4, on Tue 24 Nov" in text
+    assert "Session 1 of 4, on Tue 24 November" in text
     # The evening check-in is at 19:00 in Bogotá, shown in Bogotá time.
-    assert "Next message: Tue 24 Nov, 19:00." in text
-    assert "due between Tue 22 Dec and Tue 05 Jan" in text
+    assert "Next message: Tue 24 November, 19:00 (in 10 hours)." in text
+    assert "due between Tue 22 December and Tue 5 January" in text
     assert "America/Bogota" in text
 
 

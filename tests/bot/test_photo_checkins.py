@@ -83,7 +83,7 @@ async def test_the_next_photo_is_the_answer_and_staff_review_it_as_expected(clin
     assert clinic.rows(Photo)[0].review == "ok"
     await clinic.send(STAFF_ID, "/patient 1")
     card = fake_api.texts(STAFF_ID)[-1]
-    assert "Day 3 photo check-in" in card and "📷 photo Fri 27 Nov, 11:00: ✅ Looks as expected, by Test" in card
+    assert "Day 3 photo check-in" in card and "📷 photo Fri 27 November, 11:00: ✅ Looks as expected, by Test" in card
     assert not fake_api.unanswered_callbacks()
 
 
@@ -232,7 +232,7 @@ async def test_please_call_out_of_hours_says_the_clinic_will_call_when_it_opens(
         await bot.press(STAFF_ID, data[1], message_id)
         told = fake_api.texts(PATIENT_ID)[-1]
         assert "soon" not in told
-        assert "when the clinic opens" in told and "Mon 30 Nov, 09:00" in told
+        assert "when the clinic opens" in told and "Mon 30 November, 09:00" in told
     finally:
         await bot.stop()
 

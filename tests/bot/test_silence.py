@@ -55,12 +55,12 @@ async def test_an_unanswered_check_in_is_nudged_once_then_staff_are_told(harness
     await harness.dispatch()
     [alert] = _silence_alerts(fake_api)
     assert NO_ANSWER in alert and "Settling check, red flags" in alert and "session 1 of 3" in alert
-    assert "Thu 26 Nov, 10:05" in alert
+    assert "Thu 26 November, 10:05" in alert
     assert {r.kind: r.status for r in _follow_ups(harness, step).values()} == {"nudge": ReminderStatus.SENT, "silence": ReminderStatus.SENT}
     await harness.send(STAFF_ID, "/patient 1")
     card = fake_api.texts(STAFF_ID)[-1]
-    assert "✅ Thu 26 Nov, 14:06 · Settling check, red flags: gentle reminder" in card
-    assert "✅ Fri 27 Nov, 10:06 · Settling check, red flags: staff told of no answer" in card
+    assert "✅ Thu 26 November, 14:06 · Settling check, red flags: gentle reminder" in card
+    assert "✅ Fri 27 November, 10:06 · Settling check, red flags: staff told of no answer" in card
     alert = _silence_alerts(fake_api)[-1]
     # A staff reply to the alert reaches the patient, like a reply to any alert about them.
     alert_id = fake_api.texts(STAFF_ID).index(alert) + 1
@@ -194,7 +194,7 @@ async def test_stats_count_answers_the_median_wait_and_photo_reviews(harness, fa
                         fake_api.sent_messages(STAFF_ID).index(photo) + 1)
     await harness.send(STAFF_ID, "/stats")
     stats = fake_api.texts(STAFF_ID)[-1]
-    assert "Check-ins answered: 2 of 2 (100%) · median time to answer: 1 h 30 min" in stats
+    assert "Check-ins answered: 2 of 2 (100%) · median time to answer: 1 hr 30 mins" in stats
     assert "Photos: 1 received · reviewed 1 (as expected 0 · call 1 · another asked 0)" in stats
     assert "Unanswered check-ins: 0 nudged · 0 told to staff" in stats
 
@@ -227,9 +227,9 @@ async def test_staff_read_clinic_time_with_the_patients_zone_named_where_it_diff
     clock.set_local(3, 11, 10)
     await harness.dispatch()
     [alert] = _silence_alerts(fake_api)
-    assert "Thu 26 Nov, 11:05" in alert  # the clinic's time, as the inbox shows it
+    assert "Thu 26 November, 11:05" in alert  # the clinic's time, as the inbox shows it
     assert "10:05" in alert and "Europe/London" in alert  # and the patient's, with their zone named
     await harness.send(STAFF_ID, "/patient 1")
     card = fake_api.texts(STAFF_ID)[-1]
-    assert "Thu 26 Nov, 11:05 · Settling check, red flags" in card
+    assert "Thu 26 November, 11:05 · Settling check, red flags" in card
     assert "Europe/Madrid" in card and "Europe/London" in card

@@ -67,6 +67,11 @@ MAX_LONG_POLL_SECONDS = 1.0
 # enforces them instead of happily accepting what Telegram would reject.
 MAX_TEXT_LENGTH = 4096
 MAX_CAPTION_LENGTH = 1024
+# sendMediaGroup: "an array describing messages to be sent, must include 2-10 items" (Bot API). Telegram's
+# own server has been seen to take a single item and send it as a plain message; the fake holds a bot to
+# the documented contract, so one item is refused.
+MEDIA_GROUP_MIN, MEDIA_GROUP_MAX = 2, 10
+MEDIA_GROUP_TYPES = frozenset({"photo", "video", "audio", "document"})
 MAX_CALLBACK_DATA_BYTES = 64
 MAX_CALLBACK_ANSWER_LENGTH = 200
 MAX_BUTTON_TEXT_LENGTH = 64  # not documented; longer button labels are refused in practice
@@ -321,7 +326,8 @@ def _decode_value(name: str, value: Any) -> Any:
 
 # Telegram's flood control for a group: about 20 messages a minute. What counts: what writes into the chat.
 GROUP_LIMIT, GROUP_WINDOW = 20, 60.0
-GROUP_WRITES = frozenset({"sendmessage", "sendphoto", "senddocument", "copymessage", "createforumtopic",
+GROUP_WRITES = frozenset({"sendmessage", "sendphoto", "senddocument", "sendmediagroup", "copymessage",
+                          "createforumtopic",
                           "editforumtopic", "closeforumtopic", "reopenforumtopic", "editmessagetext",
                           "editmessagecaption", "editmessagereplymarkup"})
 
@@ -395,6 +401,7 @@ class FakeBotAPI:
             "sendchataction": self._true,
             "sendmessage": self._send_message,
             "sendphoto": self._send_photo,
+            "sendmediagroup": self._send_media_group,
             "senddocument": self._send_document,
             "copymessage": self._copy_message,
             "editmessagetext": self._edit_message_text,
@@ -491,6 +498,14 @@ class FakeBotAPI:
             and (include_failed or call.status == 200)
             and (chat_id is None or call.params.get("chat_id") == chat_id)
         ]
+
+    def media_groups(self, chat_id: int | None = None) -> list[Call]:
+        """The ``sendMediaGroup`` calls Telegram would have taken (albums), in order, optionally for one chat.
+
+        Kept apart from :meth:`sent_messages`: one call is several messages, each with an id of its own.
+        """
+        return [call for call in self.calls_to("sendMediaGroup")
+                if call.status == 200 and (chat_id is None or call.params.get("chat_id") == chat_id)]
 
     def texts(self, chat_id: int | None = None, *, include_failed: bool = False) -> list[str]:
         """The ``text`` (sendMessage) or ``caption`` (sendPhoto) of :meth:`sent_messages`."""
@@ -805,9 +820,12 @@ class FakeBotAPI:
         recent = self._group_writes.setdefault(chat_id, deque())
         while recent and recent[0] <= now - self.group_window:
             recent.popleft()
-        if len(recent) >= self.group_limit:
-            return max(1, math.ceil(recent[0] + self.group_window - now))
-        recent.append(now)
+        # An album is as many messages as it has items, and Telegram counts each.
+        media = params.get("media") if method == "sendmediagroup" else None
+        count = len(media) if isinstance(media, list) and MEDIA_GROUP_MIN <= len(media) <= MEDIA_GROUP_MAX else 1
+        if len(recent) + count > self.group_limit:
+            return max(1, math.ceil(recent[0] + self.group_window - now)) if recent else 1
+        recent.extend([now] * count)
         return None
 
     # ------------------------------------------------------------------ HTTP plumbing
@@ -1295,6 +1313,65 @@ class FakeBotAPI:
             message["caption"] = caption
         self._apply_markup(message, params.get("reply_markup"))
         return self._store(message)
+
+    async def _send_media_group(self, call: Call) -> list[dict[str, Any]]:
+        """An album: 2-10 items, photos and videos together or only documents or only audio, each caption
+        within Telegram's limit; refused whole with Telegram's wording, as Telegram does."""
+        params = call.params
+        chat_id = self._require_chat_id(params)
+        media = params.get("media")
+        if media is None:
+            raise _ApiError(400, 'Bad Request: parameter "media" is required')
+        if not isinstance(media, list):
+            raise _ApiError(400, "Bad Request: can't parse media JSON object")
+        if not media:
+            raise _ApiError(400, "Bad Request: there are no messages to send")
+        if len(media) > MEDIA_GROUP_MAX:
+            raise _ApiError(400, "Bad Request: too many messages to send as an album")
+        if len(media) < MEDIA_GROUP_MIN:
+            raise _ApiError(400, "Bad Request: media group must include 2-10 items")
+        kinds = []
+        for item in media:
+            kind = item.get("type") if isinstance(item, dict) else None
+            if kind == "animation":
+                raise _ApiError(400, 'Bad Request: can\'t parse InputMedia: type "animation" can\'t be used in '
+                                     'sendMediaGroup')
+            if kind not in MEDIA_GROUP_TYPES:
+                raise _ApiError(400, f'Bad Request: can\'t parse InputMedia: type "{kind}" is unsupported')
+            reference = item.get("media")
+            if not isinstance(reference, str) or not reference or (
+                    reference.startswith("attach://") and reference.removeprefix("attach://") not in call.files):
+                raise _ApiError(400, "Bad Request: can't parse InputMedia: media not found")
+            caption = item.get("caption")
+            if caption is not None:
+                self._check_length(str(caption), item.get("parse_mode"), MAX_CAPTION_LENGTH,
+                                   "Bad Request: message caption is too long")
+            kinds.append(kind)
+        for alone in ("document", "audio"):
+            if alone in kinds and any(kind != alone for kind in kinds):
+                raise _ApiError(400, f"Bad Request: {alone} can't be mixed with other media types")
+        group_id = str(10_000_000 + len(self.calls))
+        sent = []
+        for item in media:
+            reference = item["media"]
+            content = call.files.get(reference.removeprefix("attach://")) if reference.startswith("attach://") else None
+            if content is not None:
+                file_id = f"photo-{self._next_photo}"
+                self._next_photo += 1
+                self._file_contents[f"photos/{file_id}"] = content
+            else:
+                file_id = reference
+            message = self._new_bot_message(chat_id, params)
+            message["media_group_id"] = group_id
+            if item["type"] == "photo":
+                message["photo"] = [{"file_id": file_id, "file_unique_id": f"unique-{file_id}", "width": 300,
+                                     "height": 300}]
+            else:
+                message[item["type"]] = _media_object(item["type"], file_id)
+            if item.get("caption"):
+                message["caption"] = str(item["caption"])
+            sent.append(self._store(message))
+        return sent
 
     async def _get_chat(self, call: Call) -> dict[str, Any]:
         # A ChatFullInfo: the chat as in messages, plus the fields PTB requires of it.

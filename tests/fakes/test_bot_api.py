@@ -15,7 +15,7 @@ from datetime import timedelta
 import pytest
 import pytest_asyncio
 import telegram
-from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
+from telegram import InlineKeyboardButton, InlineKeyboardMarkup, InputMediaDocument, InputMediaPhoto, Update
 from telegram.error import (
     BadRequest,
     Forbidden,
@@ -549,3 +549,63 @@ async def test_a_group_gets_twenty_messages_a_minute_then_429_with_retry_after(a
     api.limit_groups(0)
     for n in range(30):
         await bot.send_message(group, f"unlimited {n}")
+
+
+async def test_an_album_counts_as_each_of_its_messages_against_a_groups_limit(api, bot):
+    now = [1000.0]
+    api.limit_groups(20, 60.0, clock=lambda: now[0])
+    group = -100124
+    for _ in range(18):
+        await bot.send_message(group, "m")
+    with pytest.raises(RetryAfter):  # three more would be 21
+        await bot.send_media_group(group, [InputMediaPhoto(f"photo-{n}") for n in range(3)])
+    assert len(await bot.send_media_group(group, [InputMediaPhoto("photo-a"), InputMediaPhoto("photo-b")])) == 2
+    with pytest.raises(RetryAfter):
+        await bot.send_message(group, "one too many")
+
+
+@pytest.mark.asyncio
+async def test_a_media_group_is_two_to_ten_items_each_a_message_of_one_album(api, bot):
+    sent = await bot.send_media_group(PATIENT, [InputMediaPhoto("photo-a", caption="<b>first</b>", parse_mode="HTML"),
+                                                InputMediaPhoto("photo-b", caption="last")])
+    assert [m.photo[-1].file_id for m in sent] == ["photo-a", "photo-b"]
+    assert sent[0].media_group_id == sent[1].media_group_id and sent[1].message_id == sent[0].message_id + 1
+    assert [m.caption for m in sent] == ["<b>first</b>", "last"]
+    [call] = api.media_groups(PATIENT)
+    assert [item["media"] for item in call.params["media"]] == ["photo-a", "photo-b"]
+    assert api.sent_messages(PATIENT) == []  # an album is not one message: media_groups() lists it
+    uploaded = await bot.send_media_group(PATIENT, [InputMediaPhoto(PNG_BYTES), InputMediaPhoto(PNG_BYTES)])
+    assert len({m.photo[-1].file_id for m in uploaded}) == 2
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize(("media", "description"), [
+    ([InputMediaPhoto("photo-a")], "media group must include 2-10 items"),
+    ([InputMediaPhoto(f"photo-{n}") for n in range(11)], "too many messages to send as an album"),
+    ([InputMediaPhoto("photo-a"), InputMediaDocument("doc-b")], "document can't be mixed with other media types"),
+    ([InputMediaPhoto("photo-a", caption="y" * 1025), InputMediaPhoto("photo-b")], "message caption is too long"),
+    ([InputMediaPhoto("photo-a", caption="<b>open", parse_mode="HTML"), InputMediaPhoto("photo-b")],
+     "can't parse entities"),
+])
+async def test_a_media_group_telegram_would_refuse_is_refused_whole(api, bot, media, description):
+    with pytest.raises(BadRequest, match=f"(?i){description}"):
+        await bot.send_media_group(PATIENT, media)
+    assert api.media_groups() == [] and api.calls_to("sendMediaGroup")[-1].status == 400
+    # Nothing was sent, so no message id was used up.
+    assert (await bot.send_message(PATIENT, "next")).message_id == 1
+
+
+@pytest.mark.asyncio
+async def test_a_media_group_without_media_or_with_an_empty_list_is_refused(api):
+    # python-telegram-bot cannot send these itself (it fails on an empty list before sending); a raw request can.
+    import aiohttp
+
+    url = f"{api.root_url}/bot{api.token}/sendMediaGroup"
+    async with aiohttp.ClientSession() as http:
+        for body, description in (({"chat_id": PATIENT}, 'Bad Request: parameter "media" is required'),
+                                  ({"chat_id": PATIENT, "media": []}, "Bad Request: there are no messages to send"),
+                                  ({"chat_id": PATIENT, "media": [{"type": "photo", "media": "attach://nothing"},
+                                                                  {"type": "photo", "media": "photo-b"}]},
+                                   "Bad Request: can't parse InputMedia: media not found")):
+            async with http.post(url, json=body) as response:
+                assert (response.status, (await response.json())["description"]) == (400, description)

@@ -60,6 +60,9 @@ def _keyboards() -> list[tuple[InlineKeyboardMarkup, list[Button]]]:
                                              {"a" * 12: {"en": "A"}, "b" * 12: {"en": "B"}}),
                                   catalog=catalog, locale="tr"),
          [Button(OUTCOME, value="a" * 12, number=BIG), Button(OUTCOME, value="b" * 12, number=BIG)]),
+        # Keep my photos to compare before and after? The chosen answer is marked; the data stays the same.
+        (buttons.photo_consent_keyboard(BIG, yes="Y", no="N", chosen="no"),
+         [Button(buttons.PHOTO_CONSENT, value=choice, number=BIG) for choice in yes_no]),
         (buttons.photo_review_keyboard(BIG, text=_label),
          [Button(PHOTO_REVIEW, value=review, number=BIG) for review in REVIEWS]),
         (buttons.inbox_keyboard(BIG, (buttons.INBOX_TAKE, buttons.INBOX_RESOLVE), text=_label),
@@ -136,7 +139,8 @@ def test_data_telegram_would_refuse_is_never_built():
     "ci:²:fine", "ci:0:fine", f"ci:{MAX_ROW_ID + 1}:fine", "rb:1:maybe", "ph:1:", "ib:1:steal", "cf:delete",
     "cf:delete:yes:", "cf:erase:yes:x", "lang:", "pl:active:" + "9" * 30, "pl::0", "sw:1:maybe",
     "ss:1:2:3", f"ss:1:2:{MAX_UNIX_TIME + 1}:yes", "oc:1:", "oc:0:vmi", "oc:1:a-b", "oc:1:" + "x" * 13,
-    "oc:1:vmi:x", "oc:1:é", "nothing-of-ours", "", "ci:1:fine" + " " * 60, None, 5,
+    "oc:1:vmi:x", "oc:1:é", "pc:1:maybe", "pc:0:yes", "pc:1:yes:x", "pc::no", "pc:1", "nothing-of-ours", "",
+    "ci:1:fine" + " " * 60, None, 5,
 ])
 def test_forged_data_reads_as_no_button(data):
     assert parse_callback(data) is None

@@ -67,6 +67,10 @@ def test_the_shipped_protocols_record_a_content_hash_version(clinic_dir):
         (('kind = "info"', 'kind = "info"\nalert_after = "1d"'),
          r"step 'expect': 'alert_after': only a step of kind checkin or photo waits for an answer"),
         (('kind = "photo"', 'kind = "picture"'), r"step 'photo_day3': 'kind': 'picture' is not one of"),
+        # A photo to compare before and after: an outcome step's option, true or false.
+        (('kind = "outcome"\nphoto = true', 'kind = "outcome"\nphoto = "yes"'), r"step 'outcome_day90': 'photo': must be true or false"),
+        (('kind = "info"', 'kind = "info"\nphoto = true'),
+         r"step 'expect': 'photo': only a step of kind 'outcome' asks for a photo to compare before and after"),
     ],
 )
 def test_a_broken_protocol_file_names_the_file_step_and_key(clinic_dir, edit, expected):
@@ -103,6 +107,12 @@ def test_a_photo_step_without_its_text_is_named(clinic_dir):
         load_catalog(clinic_dir)
 
 
+def test_the_shipped_protocol_asks_for_a_comparison_photo_three_months_after_the_series():
+    protocol = load_catalog().protocol("microneedling")
+    assert [step.key for step in protocol.steps if step.photo] == ["outcome_day90"]
+    assert protocol.step("outcome_day90").kind == "outcome" and not protocol.step("outcome_day30").photo
+
+
 def test_follow_up_offsets_are_read_from_the_step():
     step = load_catalog().protocol("microneedling").step("settling_check")
     assert (step.nudge_after_spec, step.alert_after_spec) == ("4h", "24h")
@@ -125,8 +135,15 @@ def test_a_bot_text_may_not_invent_placeholders(clinic_dir):
 
 def test_a_locale_uses_only_the_placeholders_of_english(clinic_dir):
     english = (clinic_dir / "texts" / "en.toml").read_text()
-    (clinic_dir / "texts" / "xx.toml").write_text(english.replace("{clinic_name}", "{clinic_phone}"))
-    with pytest.raises(MessageFileError, match=r"xx.toml: \[\w+\] \w+: uses \{clinic_phone\}, which the English text does not"):
+    (clinic_dir / "texts" / "de.toml").write_text(english.replace("{clinic_name}", "{clinic_phone}"))
+    with pytest.raises(MessageFileError, match=r"de.toml: \[\w+\] \w+: uses \{clinic_phone\}, which the English text does not"):
+        load_catalog(clinic_dir)
+
+
+def test_a_texts_file_named_for_no_language_is_refused(clinic_dir):
+    english = (clinic_dir / "texts" / "en.toml").read_text()
+    (clinic_dir / "texts" / "xx.toml").write_text(english)
+    with pytest.raises(MessageFileError, match=r"xx.toml: 'xx' is not a language code CLDR knows"):
         load_catalog(clinic_dir)
 
 
@@ -184,14 +201,14 @@ def test_a_locale_lacking_texts_falls_back_to_english_and_lists_them(clinic_dir)
     spanish = clinic_dir / "texts" / "es.toml"
     _drop_text(spanish, "sun_care")
     _drop_text(spanish, "help_patient")
-    _drop_text(spanish, "weekdays")
     catalog = load_catalog(clinic_dir)
-    assert catalog.missing_by_locale() == {"es": ["[steps] sun_care", "[bot] help_patient", "[bot] weekdays"]}
+    assert catalog.missing_by_locale() == {"es": ["[steps] sun_care", "[bot] help_patient"]}
     assert catalog.render("es", "steps", "sun_care", clinic_name="X").startswith("For a while after microneedling")
     assert catalog.bot("es", "help_patient", clinic_name="X", clinic_phone="1", booking_line="").startswith("I'm the")
     assert catalog.bot("es", "language_name") == "Español"
     from datetime import datetime
-    assert catalog.format_date("es", datetime(2026, 11, 24)) == "Tue 24 nov"
+    assert catalog.format_date("es", datetime(2026, 11, 24)) == "mar, 24 de noviembre"  # dates need no text
+    assert catalog.format_date("de", datetime(2026, 11, 24)) == "Tue 24 November"  # no texts: English
 
 
 def test_the_shipped_texts_lack_nothing():

@@ -118,10 +118,11 @@ def test_a_clinic_file_without_a_vocabulary_uses_the_shipped_one_and_says_so(cli
 def test_a_language_the_clinic_adds_without_a_vocabulary_is_listed_as_lacking_one(clinic_dir):
     spanish = (clinic_dir / "texts" / "es.toml").read_text(encoding="utf-8")
     start = spanish.index("[red_flags]")
-    (clinic_dir / "texts" / "de.toml").write_text(spanish[:start] + spanish[spanish.index("# ----", start):],
+    # Catalan, begun from the Spanish file: the same plural forms (one, many, other).
+    (clinic_dir / "texts" / "ca.toml").write_text(spanish[:start] + spanish[spanish.index("# ----", start):],
                                                    encoding="utf-8")
     catalog = load_catalog(clinic_dir)
-    assert catalog.missing_by_locale() == {"de": ["[red_flags] vocabulary"]}
+    assert catalog.missing_by_locale() == {"ca": ["[red_flags] vocabulary"]}
     assert catalog.red_flags.flags("ampollas") == ["blisters"]  # the other languages still read its words
 
 

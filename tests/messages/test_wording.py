@@ -168,6 +168,10 @@ def test_no_text_uses_a_phrasing_read_aloud_and_rejected(locale):
 
 
 def test_dates_in_the_texts_are_sane():
-    # The weekday names used in dates line up with Python's (Monday first).
+    # Dates come from CLDR: the Monday is a Monday, the month in the case the sentence needs.
+    expected = {"en": "Mon 23 November", "es": "lun, 23 de noviembre", "ru": "пн, 23 ноября", "uk": "пн, 23 листопада",
+                "pt": "seg., 23 de novembro", "tr": "23 Kasım Pzt", "ar": "الاثنين، 23 نوفمبر"}
     for locale in SHIPPED:
-        assert CATALOG.format_date(locale, datetime(2026, 11, 23)).split()[0] == CATALOG.bot(locale, "weekdays").split()[0]
+        assert CATALOG.format_date(locale, datetime(2026, 11, 23)) == expected[locale]
+    assert CATALOG.format_date("ru", datetime(2026, 12, 6, 9, 5), with_time=True, with_year=True) == \
+        "вс, 6 декабря 2026\u202fг., 09:05"

@@ -25,8 +25,9 @@ from aiohttp import web
 from markupsafe import Markup
 from telegram.error import TelegramError
 
+from bot import patient_card
 from bot.enroll_args import parse_session_time
-from bot.handlers.console import checkin_values, inbox_stats_text
+from bot.handlers.console import as_written, checkin_values, inbox_stats_text
 from bot.handlers.relay import send_staff_words
 from bot.invite_card import invite_link, qr_png
 from bot.patient_card import history_lines, notes_lines, profile_lines, timeline_lines
@@ -133,7 +134,11 @@ def _notice(request: web.Request) -> Markup | None:
     key = request.query.get("notice", "")
     if key not in NOTICES:
         return None
-    values = {name: request.query.get(name, "")[:40] for name in ("item_id", "name", "count", "session_number")}
+    values: dict[str, object] = {name: request.query.get(name, "")[:40]
+                                 for name in ("item_id", "name", "count", "session_number")}
+    # The count picks a plural form, so it goes back to being a number (a query string holds only text).
+    if str(values["count"]).isdigit():
+        values["count"] = int(str(values["count"]))
     return _text(request, key, **values)
 
 
@@ -366,8 +371,13 @@ async def patient(request: web.Request) -> web.Response:
     locale = _locale(request)
     sections = [profile_lines(services, locale, timeline.patient), timeline_lines(services, locale, timeline),
                 history_lines(services, locale, timeline), notes_lines(services, locale, timeline)]
+    # Before and after: whether the patient lets the clinic keep photos to compare (the last section, just
+    # above the photos), and with that consent the first and the last photo side by side.
+    sections.append(patient_card.consent_lines(services, locale, timeline))
+    captions = patient_card.comparison_captions(services, locale, timeline) or ()
     return _render(request, "patient.html", {
         "patient": timeline.patient, "sections": [[Markup(line) for line in lines] for lines in sections if lines],
+        "comparison": list(zip(timeline.comparison or (), map(Markup, captions), strict=True)),
         "photos": [photo for photo in timeline.photos if photo.file_id], "notice": _notice(request)})
 
 
@@ -521,8 +531,8 @@ async def enroll(request: web.Request) -> web.Response:
     if result.created:
         twin = await write(request, recent_namesake, name=patient.name, patient_id=patient.id, now=now)
         if twin is not None:
-            summary += Markup("\n") + _text(request, "enroll_duplicate_note", patient_id=twin.id,
-                                            minutes=int((now - twin.created_at).total_seconds() // 60))
+            ago = services.catalog.format_relative(_locale(request), twin.created_at - now)
+            summary += Markup("\n") + _text(request, "enroll_duplicate_note", patient_id=twin.id, ago=ago)
     if result.token is None:
         raise _back_to(f"/console/patients/{patient.id}")
     return await _invite_page(request, patient, result.token, result.invite_expires_at, summary=summary,
@@ -584,13 +594,14 @@ async def stats(request: web.Request) -> web.Response:
             charts.Series(text(locale, "console_web_series_" + state), [s.messages[state] for _, s, _, _ in rows])
             for state in ("sent", "skipped", "failed")]),
     ]
-    rate = f"{whole.booked / whole.rebook_offered:.0%}" if whole.rebook_offered else "-"
+    rate = services.catalog.format_percent(locale, whole.booked / whole.rebook_offered) if whole.rebook_offered else "-"
     summary = Markup("\n").join([
-        _text(request, "stats_text", days=count * 7, enrolled=whole.enrolled, linked=whole.linked,
-              sent=whole.messages["sent"], skipped=whole.messages["skipped"], failed=whole.messages["failed"],
-              pending=sum(whole.messages[state] for state in OPEN_REMINDER_STATES), fine=whole.answers["fine"],
-              red=whole.answers["red"], worried=whole.answers["worried"], escalations=whole.escalations,
-              booked=whole.booked, offered=whole.rebook_offered, rate=rate),
+        _text(request, "stats_text", period=services.text(locale, "stats_period", days=count * 7), **as_written(
+            services, locale, enrolled=whole.enrolled, linked=whole.linked,
+            sent=whole.messages["sent"], skipped=whole.messages["skipped"], failed=whole.messages["failed"],
+            pending=sum(whole.messages[state] for state in OPEN_REMINDER_STATES), fine=whole.answers["fine"],
+            red=whole.answers["red"], worried=whole.answers["worried"], escalations=whole.escalations,
+            booked=whole.booked, offered=whole.rebook_offered, rate=rate)),
         _text(request, "stats_checkins", **checkin_values(services, locale, whole_checkins)),
         Markup(inbox_stats_text(services, locale, whole_inbox))])
     return _render(request, "stats.html", {"charts": [(chart, Markup(charts.svg(chart))) for chart in figures],

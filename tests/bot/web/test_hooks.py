@@ -73,7 +73,7 @@ async def test_booked_stops_rebooking_confirms_with_an_ics_and_plans_the_evening
     assert reminder.due_at == evening_before(start, MADRID) == datetime(2026, 12, 28, 18, 0, tzinfo=MADRID)
     # The patient got the confirmation with a calendar file; it parses back, in the patient's zone.
     (call,) = fake_api.calls_to("sendDocument")
-    assert call.params["chat_id"] == PATIENT_ID and "Tue 29 Dec" in call.params["caption"]
+    assert call.params["chat_id"] == PATIENT_ID and "Tue, 29 December 2026" in call.params["caption"]
     calendar = icalendar.Calendar.from_ical(call.files["document"])
     (event,) = calendar.walk("VEVENT")
     assert event.decoded("dtstart") == start and str(event["dtstart"].params["TZID"]) == "Europe/Madrid"
@@ -87,7 +87,7 @@ async def test_booked_stops_rebooking_confirms_with_an_ics_and_plans_the_evening
     await web_bot.restart()
     web_bot.clock.now = datetime(2026, 12, 28, 18, 1, tzinfo=MADRID)
     await web_bot.dispatch()
-    assert any("your session at" in text and "Tue 29 Dec" in text for text in fake_api.texts(PATIENT_ID))
+    assert any("your session at" in text and "Tue 29 December" in text for text in fake_api.texts(PATIENT_ID))
 
 
 async def test_the_same_event_twice_changes_nothing(web_bot, http, fake_api):

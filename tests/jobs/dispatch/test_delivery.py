@@ -64,7 +64,7 @@ async def test_message_text_names_the_patient_clinic_phone_and_next_window(harne
     await harness.dispatch()
     text = fake_api.texts(PATIENT_ID)[-1]
     assert "Anna," in text and "Anna K" not in text and "+34 600 000 000" in text
-    assert "Tue 22 Dec" in text and "Tue 05 Jan" in text  # 4 and 6 weeks after 24 Nov
+    assert "Tue 22 December" in text and "Tue 5 January" in text  # 4 and 6 weeks after 24 Nov
     assert fake_api.sent_messages(PATIENT_ID)[-1].params["parse_mode"] == "HTML"
 
 

@@ -200,7 +200,7 @@ async def test_staff_get_one_summary_after_downtime(harness, fake_api, clock):
     await report_to_staff(harness.services, harness.app.bot, report)
     await harness.send_notices()
     summary = fake_api.texts(STAFF_ID)[-1]
-    assert summary.startswith("🔄 Back after 43 h offline: 1 sent, 2 skipped as out of date")
+    assert summary.startswith("🔄 Back after 1 day 19 hrs offline: 1 sent, 2 skipped as out of date")
     report = await harness.dispatch()
     await report_to_staff(harness.services, harness.app.bot, report)
     await harness.send_notices()
@@ -360,7 +360,7 @@ async def test_the_summary_after_downtime_counts_every_pass_until_caught_up(harn
     await report_to_staff(services, harness.app.bot, report(sent=7, skipped=4, failed=1))
     await harness.send_notices()
     [summary] = [text for text in fake_api.texts(STAFF_ID) if "Back after" in text]
-    assert summary.startswith("🔄 Back after 14 h offline: 37 sent, 5 skipped as out of date, 1 failed")
+    assert summary.startswith("🔄 Back after 14 hrs offline: 37 sent, 5 skipped as out of date, 1 failed")
     await report_to_staff(services, harness.app.bot, report(sent=3))
     await harness.send_notices()
     assert len([text for text in fake_api.texts(STAFF_ID) if "Back after" in text]) == 1

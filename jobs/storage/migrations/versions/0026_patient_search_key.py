@@ -1,7 +1,7 @@
 """Patients' names folded for search, stored and indexed; covering indexes for /stats and the console's charts
 
 Revision ID: 0026
-Revises: 0021
+Revises: 0027
 Create Date: 2026-12-06 23:20:00
 
 The console's search folded every patient's name in Python on each request (1.3 s at 10,000
@@ -22,7 +22,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = '0026'
-down_revision = '0021'
+down_revision = '0027'
 branch_labels = None
 depends_on = None
 

@@ -67,7 +67,7 @@ async def test_patients_search_ignores_accents_and_case_and_lists_page(console_b
     await console_bot.enroll("/enroll Anna K")
     await sign_in(console_bot, web)
     html = await (await web.get("/console/patients", params={"q": "MARIA jose"})).text()
-    assert "María José" in html and "Anna K" not in html and "1 found" in html
+    assert "María José" in html and "Anna K" not in html and "1 patient found" in html
     html = await (await web.get("/console/patients", params={"q": "#2"})).text()
     assert "Anna K" in html and "María José" not in html
     html = await (await web.get("/console/patients", params={"which": "awaiting_link"})).text()
@@ -220,3 +220,42 @@ async def test_console_actions_are_in_the_audit_trail_as_the_console_and_the_sta
                        ("resolve", "success", STAFF_ID, item.patient_id), ("access", "refused", OTHER_ID, None)]
     assert console_bot.rows(InboxItem)[0].resolved_by == STAFF_ID
     assert console_bot.services.store.call(verify).broken_at is None
+
+
+async def test_before_and_after_shows_the_first_and_the_last_photo_side_by_side_only_with_consent(console_bot, web,
+                                                                                                 clock):
+    from datetime import timedelta
+
+    from jobs.storage.models import Photo, PhotoConsent, Reminder
+
+    await console_bot.link()
+    (reminder, *_) = console_bot.rows(Reminder)
+    with console_bot.session() as session:
+        for n, file_id in enumerate(("day3", "day30", "day90")):
+            session.add(Photo(reminder_id=reminder.id, patient_id=reminder.patient_id, file_id=file_id,
+                              received_at=clock.now + timedelta(days=n)))
+        session.commit()
+    await sign_in(console_bot, web)
+    page = f"/console/patients/{reminder.patient_id}"
+    html = await (await web.get(page)).text()
+    assert "Photos to compare before and after: not asked yet." in html
+    assert 'class="pair"' not in html and "Before and after" not in html  # no consent: no comparison
+    with console_bot.session() as session:
+        session.add(PhotoConsent(patient_id=reminder.patient_id, reminder_id=reminder.id, asked_at=clock.now,
+                                 given=True, answered_at=clock.now))
+        session.commit()
+    html = await (await web.get(page)).text()
+    assert "Photos to compare before and after: agreed" in html
+    assert "Before and after: the first and the latest photo" in html
+    pair = html[html.index('<div class="pair">'):]
+    pair = pair[:pair.index("</div>")]
+    assert re.findall(r'data-photo="/console/photos/(\d+)"', pair) == ["1", "3"]
+    assert "first photo" in pair and "latest photo" in pair and "<b>Anna K</b>" in pair
+    # Withdrawn: the pair is gone again.
+    with console_bot.session() as session:
+        consent = session.get(PhotoConsent, reminder.patient_id)
+        consent.given = False
+        session.add(consent)
+        session.commit()
+    html = await (await web.get(page)).text()
+    assert 'class="pair"' not in html and "Photos to compare before and after: declined" in html
