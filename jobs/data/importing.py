@@ -60,13 +60,14 @@ from jobs.refusal import Refusal
 from jobs.storage.bulk import allocate_ids, datetime_to_driver, insert_rows
 from jobs.storage.models import Enrollment, Invite, Patient, Reminder, new_booking_ref
 from jobs.storage.states import PatientStatus, ReminderStatus
+from jobs.textfold import fold
 from messages.protocol import Protocol
 
 # The API's fields, as the file's columns (any order; only ``name`` is required).
 COLUMNS = FIELDS
 # The columns each bulk insert writes (the others keep their column defaults: NULL, 0).
 PATIENT_COLUMNS = ("id", "name", "status", "timezone", "locale", "series_length", "enrolled_by", "created_at",
-                   "phone", "external_id", "booking_ref", "called")
+                   "phone", "external_id", "booking_ref", "called", "search_key")
 ENROLLMENT_COLUMNS = ("id", "patient_id", "session_number", "series_length", "session_at", "protocol_name",
                       "protocol_version", "created_at")
 REMINDER_COLUMNS = ("enrollment_id", "patient_id", "step_key", "text_key", "kind", "at_spec", "not_before_spec",
@@ -503,7 +504,7 @@ def unnumbered_rows(prepared: Sequence[PreparedPatient], *, dialect: str, invite
     return Unnumbered(
         patients=[(item.row.name, PatientStatus.AWAITING_LINK, item.row.zone.key, item.row.locale,
                    item.row.series_length, enrolled_by, now_value, item.row.phone, item.row.external_id,
-                   item.booking_ref, item.row.called) for item in prepared],
+                   item.booking_ref, item.row.called, fold(item.row.name)) for item in prepared],
         enrollments=[(item.row.session_number, item.row.series_length, to_driver(item.row.session_at),
                       item.row.protocol.name, item.row.protocol.version, now_value) for item in prepared],
         tails=[tails_of(item.plan) for item in prepared],

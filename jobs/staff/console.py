@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-import unicodedata
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import and_, false, func, or_
+from sqlalchemy import and_, false, func, literal_column, or_
+from sqlalchemy.orm import aliased
 from sqlmodel import Session, col, select
 
 from jobs import events
@@ -18,17 +18,19 @@ from jobs.care.comparison import comparison_pair
 from jobs.care.outcomes import patient_outcomes
 from jobs.care.planning import QuietHours, next_session_window
 from jobs.care.silence import KIND_NUDGE, KIND_SILENCE
-from jobs.inputs import InputRefused, looks_like_id, parse_row_id
+from jobs.inputs import InputRefused, like_pattern, looks_like_id, parse_row_id
 from jobs.ops import audit
 from jobs.patients.enrollment import plan_cycle
 from jobs.patients.invites import issue_invite
 from jobs.patients.lifecycle import Applied, LifecycleEvent, apply_event
 from jobs.patients.queries import current_enrollment
 from jobs.patients.reminder_moves import CancelReason, cancel_reminders
+from jobs.periods import counts_by_period, rows_by_period, seconds_between, summed, tally
 from jobs.refusal import Refusal
 from jobs.staff.membership import staff_names
 from jobs.storage.models import Enrollment, Event, OutcomeAnswer, Patient, Photo, PhotoConsent, Reminder, StaffNote
 from jobs.storage.states import PatientStatus, ReminderStatus
+from jobs.textfold import fold
 from messages.protocol import KIND_CHECKIN, KIND_PHOTO, KIND_REBOOK, Protocol
 
 DUE_THIS_WEEK = "due"
@@ -38,6 +40,8 @@ PATIENT_FILTERS = (PatientStatus.ACTIVE.value, PatientStatus.AWAITING_LINK.value
 DELETED = PatientStatus.DELETED.value
 # A second /session this soon after the previous one is more likely a repeat than a visit: ask first.
 REPEAT_SESSION_WINDOW = timedelta(hours=12)
+# A search by part of a name shows at most this many patients.
+SEARCH_LIMIT = 10
 
 
 @dataclass(frozen=True)
@@ -53,33 +57,52 @@ def list_patients(session: Session, *, which: str, page: int, page_size: int, no
     """One page of patients in a state (or due for their next session within 7 days) and the total.
 
     "Due" follows each cycle's own protocol's window (the default protocol's for a file now gone).
+    A status list counts and pages patients by the status index alone and then reads the page's own
+    latest cycles; "due" starts from the cycles whose session falls in a window (indexed by session
+    time) and keeps each patient's latest: neither reads every patient's cycles.
     """
-    latest = (select(Enrollment.patient_id, func.max(Enrollment.id).label("enrollment_id"))
-              .group_by(Enrollment.patient_id).subquery())
-    query = (select(Patient, Enrollment)
-             .join(latest, latest.c.patient_id == Patient.id, isouter=True)
-             .join(Enrollment, Enrollment.id == latest.c.enrollment_id, isouter=True))
-    if which == DUE_THIS_WEEK:
-        # The next session's window opens within a week (or is open) and has not closed.
-        def window(protocol: Protocol):
-            return and_(Enrollment.session_at <= now + timedelta(days=7) - protocol.next_session_after,
-                        Enrollment.session_at >= now - protocol.next_session_before)
+    if which != DUE_THIS_WEEK:
+        where = Patient.status == which
+        total = session.exec(select(func.count()).select_from(Patient).where(where)).one()
+        patients = list(session.exec(select(Patient).where(where).order_by(col(Patient.id).desc())
+                                     .offset(page * page_size).limit(page_size)))
+        latest = _latest_enrollments(session, [patient.id for patient in patients if patient.id is not None])
+        return [PatientRow(patient, latest.get(patient.id)) for patient in patients], total
 
-        names = [name for name in protocols if name != default.name]
-        in_window = or_(false(), *[and_(Enrollment.protocol_name == name, window(protocols[name])) for name in names],
-                        and_(Enrollment.protocol_name.not_in(names), window(default)))
-        query = query.where(
-            Patient.status.in_([PatientStatus.ACTIVE, PatientStatus.PAUSED]),
-            Enrollment.session_number < Enrollment.series_length,
-            in_window,
-            ~select(Event.id).where(Event.patient_id == Patient.id, Event.at >= Enrollment.created_at,
-                                    Event.kind.in_([events.BOOKED, LifecycleEvent.NOT_CONTINUING])).exists(),
-        )
-    else:
-        query = query.where(Patient.status == which)
+    # The next session's window opens within a week (or is open) and has not closed.
+    def window(protocol: Protocol):
+        return and_(Enrollment.session_at <= now + timedelta(days=7) - protocol.next_session_after,
+                    Enrollment.session_at >= now - protocol.next_session_before)
+
+    names = [name for name in protocols if name != default.name]
+    in_window = or_(false(), *[and_(Enrollment.protocol_name == name, window(protocols[name])) for name in names],
+                    and_(col(Enrollment.protocol_name).not_in(names), window(default)))
+    newer = aliased(Enrollment)
+    # SQLite has no statistics (nothing ANALYZEs it): offered the status index, it starts from every active
+    # patient (8,000 of 10,000) instead of the cycles in the window. "+column" is its documented way to
+    # set an index aside; PostgreSQL plans by its statistics and is given the column itself.
+    status = literal_column("+patient.status") if session.get_bind().dialect.name == "sqlite" else Patient.status
+    query = (select(Patient, Enrollment).join(Enrollment, Enrollment.patient_id == Patient.id).where(
+        in_window,
+        status.in_([PatientStatus.ACTIVE, PatientStatus.PAUSED]),
+        Enrollment.session_number < Enrollment.series_length,
+        # The patient's latest cycle (asked per candidate: a handful of index reads, never every cycle).
+        Enrollment.id == select(func.max(newer.id)).where(newer.patient_id == Enrollment.patient_id).scalar_subquery(),
+        ~select(Event.id).where(Event.patient_id == Patient.id, Event.at >= Enrollment.created_at,
+                                col(Event.kind).in_([events.BOOKED, LifecycleEvent.NOT_CONTINUING])).exists(),
+    ))
     total = session.exec(select(func.count()).select_from(query.subquery())).one()
-    rows = session.exec(query.order_by(Patient.id.desc()).offset(page * page_size).limit(page_size)).all()
+    rows = session.exec(query.order_by(col(Patient.id).desc()).offset(page * page_size).limit(page_size)).all()
     return [PatientRow(patient, enrollment) for patient, enrollment in rows], total
+
+
+def _latest_enrollments(session: Session, patient_ids: list[int]) -> dict[int, Enrollment]:
+    """Each of these patients' latest cycle (by id), where they have one."""
+    if not patient_ids:
+        return {}
+    latest = (select(func.max(Enrollment.id)).where(col(Enrollment.patient_id).in_(patient_ids))
+              .group_by(Enrollment.patient_id))
+    return {row.patient_id: row for row in session.exec(select(Enrollment).where(col(Enrollment.id).in_(latest)))}
 
 
 def enrolled_between(session: Session, *, since: datetime, now: datetime, limit: int) -> tuple[list[Patient], int]:
@@ -90,19 +113,15 @@ def enrolled_between(session: Session, *, since: datetime, now: datetime, limit:
     return list(session.exec(select(Patient).where(*where).order_by(col(Patient.id).desc()).limit(limit))), total
 
 
-def fold(text: str) -> str:
-    """Case and accents folded, spaces squeezed: "  María  JOSÉ" -> "maria jose"."""
-    decomposed = unicodedata.normalize("NFKD", text.casefold())
-    return " ".join("".join(c for c in decomposed if not unicodedata.combining(c)).split())
-
-
 def find_patients(session: Session, *, query: str) -> list[Patient]:
     """Patients matching "#12" / "12" (id) or part of a name, ignoring case and accents; erased ones never.
 
     ``query`` is already cleaned (jobs.inputs.clean_query). A number too large to be a row id
-    matches nobody. Names are compared in Python: SQL's LOWER and LIKE fold neither accents
-    (SQLite, PostgreSQL without unaccent) nor non-ASCII case (SQLite), and a clinic's patient
-    list fits in memory; "%" and "_" are letters there, never wildcards.
+    matches nobody. Everyone whose whole name is the one typed, else the first 10 (by id) whose name
+    contains it. Names are compared folded (jobs/textfold.py) through ``patient.search_key``, which
+    holds each name folded the same way, in SQL (one indexed equality, then one LIKE over a narrow
+    column): SQL's LOWER and LIKE fold neither accents nor non-ASCII case. "%" and "_" are letters
+    there, never wildcards.
     """
     text = query.strip()
     base = select(Patient).where(Patient.status != DELETED)
@@ -115,12 +134,11 @@ def find_patients(session: Session, *, query: str) -> list[Patient]:
     wanted = fold(text)
     if not wanted:
         return []
-    names = session.exec(select(Patient.id, Patient.name).where(Patient.status != DELETED).order_by(Patient.id)).all()
-    exact = [pid for pid, name in names if fold(name) == wanted]
-    ids = exact or [pid for pid, name in names if wanted in fold(name)][:10]
-    if not ids:
-        return []
-    return list(session.exec(base.where(Patient.id.in_(ids)).order_by(Patient.id)))
+    exact = list(session.exec(base.where(Patient.search_key == wanted).order_by(Patient.id)))
+    if exact:
+        return exact
+    return list(session.exec(base.where(col(Patient.search_key).like(like_pattern(wanted), escape="\\"))
+                             .order_by(Patient.id).limit(SEARCH_LIMIT)))
 
 
 @dataclass
@@ -299,30 +317,46 @@ class Stats:
 
 def clinic_stats(session: Session, *, since: datetime, now: datetime) -> Stats:
     """What happened between ``since`` and ``now``: enrollments, messages, answers, rebookings."""
-    enrolled = session.exec(select(func.count()).select_from(Patient)
-                            .where(Patient.created_at >= since, Patient.created_at <= now)).one()
-    linked = session.exec(select(func.count()).select_from(Patient)
-                          .where(Patient.linked_at >= since, Patient.linked_at <= now)).one()
-    messages = Counter(dict(session.exec(
-        # Patients' messages: a silence alert goes to staff, not to the patient.
-        select(Reminder.status, func.count()).where(Reminder.due_at >= since, Reminder.due_at <= now,
-                                                    Reminder.kind != KIND_SILENCE)
-        .group_by(Reminder.status)).all()))
-    event_counts = session.exec(select(Event.kind, Event.detail, func.count())
-                                .where(Event.at >= since, Event.at <= now)
-                                .group_by(Event.kind, Event.detail)).all()
-    answers: Counter = Counter()
-    totals: Counter = Counter()
-    for kind, detail, count in event_counts:
-        totals[kind] += count
+    return clinic_stats_by_period(session, bounds=[since, now])[0]
+
+
+def clinic_stats_by_period(session: Session, *, bounds: Sequence[datetime], whole: bool = False) -> list[Stats]:
+    """:func:`clinic_stats` for each period between consecutive ``bounds`` (jobs/periods.py), one grouped
+    query per figure whatever the number of periods; with ``whole``, one more for all of them together
+    (from the same rows, no more queries)."""
+    periods = range(len(bounds) - 1)
+    enrolled = tally(counts_by_period(session, Patient.created_at, bounds), periods)
+    linked = tally(counts_by_period(session, Patient.linked_at, bounds), periods)
+    # Patients' messages: a silence alert goes to staff, not to the patient. Every status is named so that
+    # the (status, due_at, kind) index serves the range alone.
+    messages = tally(counts_by_period(session, Reminder.due_at, bounds, Reminder.status,
+                                      where=[col(Reminder.status).in_(list(ReminderStatus)),
+                                             Reminder.kind != KIND_SILENCE]), periods)
+    answers = {period: Counter() for period in periods}
+    totals = {period: Counter() for period in periods}
+    for period, kind, detail, count in counts_by_period(
+            session, Event.at, bounds, Event.kind, Event.detail,
+            where=[col(Event.kind).in_([events.CHECKIN, events.ESCALATED, events.BOOKED])]):
+        totals[period][kind] += count
         if kind == events.CHECKIN:
-            answers[detail] += count
-    rebook_offered = session.exec(
-        select(func.count(func.distinct(Reminder.enrollment_id)))
-        .where(Reminder.kind == KIND_REBOOK, Reminder.status == ReminderStatus.SENT,
-               Reminder.sent_at >= since, Reminder.sent_at <= now)).one()
-    return Stats(enrolled=enrolled, linked=linked, messages=messages, answers=answers,
-                 escalations=totals[events.ESCALATED], rebook_offered=rebook_offered, booked=totals[events.BOOKED])
+            answers[period][detail] += count
+    # The enrollments offered a rebooking, once each per period (and once over the whole: not a sum).
+    rebook_sent = [Reminder.status == ReminderStatus.SENT, Reminder.kind == KIND_REBOOK]
+    offered_in = tally(counts_by_period(session, Reminder.sent_at, bounds, where=rebook_sent,
+                                        distinct=Reminder.enrollment_id), periods)
+    figures = [Stats(enrolled=enrolled[period][None], linked=linked[period][None], messages=messages[period],
+                     answers=answers[period], escalations=totals[period][events.ESCALATED],
+                     rebook_offered=offered_in[period][None], booked=totals[period][events.BOOKED])
+               for period in periods]
+    if whole:
+        total = summed(totals.values())
+        offered_over = tally(counts_by_period(session, Reminder.sent_at, [bounds[0], bounds[-1]], where=rebook_sent,
+                                              distinct=Reminder.enrollment_id), range(1))
+        figures.append(Stats(enrolled=sum(f.enrolled for f in figures), linked=sum(f.linked for f in figures),
+                             messages=summed(messages.values()), answers=summed(answers.values()),
+                             escalations=total[events.ESCALATED], booked=total[events.BOOKED],
+                             rebook_offered=offered_over[0][None]))
+    return figures
 
 
 @dataclass(frozen=True)
@@ -344,24 +378,41 @@ class CheckinStats:
 
 def checkin_stats(session: Session, *, since: datetime, now: datetime) -> CheckinStats:
     """Check-ins answered (share and median time), photos received and reviewed, silence followed up."""
-    sent_in_period = (Reminder.status == ReminderStatus.SENT, Reminder.sent_at >= since, Reminder.sent_at <= now)
-    steps = session.exec(select(Reminder.sent_at, Reminder.answered_at)
-                         .where(Reminder.kind.in_([KIND_CHECKIN, KIND_PHOTO]), *sent_in_period)).all()
-    waits = sorted(answered - sent for sent, answered in steps if answered is not None)
-    median = None
-    if waits:
-        middle = len(waits) // 2
-        median = waits[middle] if len(waits) % 2 else (waits[middle - 1] + waits[middle]) / 2
-    follow_ups = Counter(dict(session.exec(
-        select(Reminder.kind, func.count()).where(Reminder.kind.in_([KIND_NUDGE, KIND_SILENCE]), *sent_in_period)
-        .group_by(Reminder.kind)).all()))
-    photos = session.exec(select(func.count()).select_from(Photo)
-                          .where(Photo.received_at >= since, Photo.received_at <= now)).one()
-    reviews = Counter(dict(session.exec(
-        select(Photo.review, func.count()).where(Photo.reviewed_at >= since, Photo.reviewed_at <= now)
-        .group_by(Photo.review)).all()))
-    return CheckinStats(asked=len(steps), answered=len(waits), median_answer=median, photos=photos,
-                        reviews=reviews, nudged=follow_ups[KIND_NUDGE], silent=follow_ups[KIND_SILENCE])
+    return checkin_stats_by_period(session, bounds=[since, now])[0]
+
+
+def checkin_stats_by_period(session: Session, *, bounds: Sequence[datetime], whole: bool = False
+                            ) -> list[CheckinStats]:
+    """:func:`checkin_stats` for each period between consecutive ``bounds`` (jobs/periods.py); with ``whole``,
+    one more for all of them together."""
+    periods = range(len(bounds) - 1)
+    sent = Reminder.status == ReminderStatus.SENT
+    kinds = tally(counts_by_period(session, Reminder.sent_at, bounds, Reminder.kind, where=[
+        sent, col(Reminder.kind).in_([KIND_CHECKIN, KIND_PHOTO, KIND_NUDGE, KIND_SILENCE])]), periods)
+    # The waits themselves (only the answered steps), in seconds computed by the database: the median is taken
+    # here, the same on both databases, to the millisecond (SQLite's date functions count no finer).
+    waits: dict[int, list[timedelta]] = {period: [] for period in periods}
+    wait = seconds_between(Reminder.answered_at, Reminder.sent_at, session.get_bind().dialect.name)
+    for period, seconds in rows_by_period(
+            session, Reminder.sent_at, bounds, wait,
+            where=[sent, col(Reminder.kind).in_([KIND_CHECKIN, KIND_PHOTO]), col(Reminder.answered_at).is_not(None)]):
+        waits[period].append(timedelta(milliseconds=round(float(seconds) * 1000)))
+    photos = tally(counts_by_period(session, Photo.received_at, bounds), periods)
+    reviews = tally(counts_by_period(session, Photo.reviewed_at, bounds, Photo.review), periods)
+    groups = [(kinds[period], waits[period], photos[period], reviews[period]) for period in periods]
+    if whole:
+        groups.append((summed(kinds.values()), [wait for period in periods for wait in waits[period]],
+                       summed(photos.values()), summed(reviews.values())))
+    return [CheckinStats(asked=kind[KIND_CHECKIN] + kind[KIND_PHOTO], answered=len(wait),
+                         median_answer=_median(sorted(wait)), photos=photo[None], reviews=review,
+                         nudged=kind[KIND_NUDGE], silent=kind[KIND_SILENCE]) for kind, wait, photo, review in groups]
+
+
+def _median(waits: list[timedelta]) -> timedelta | None:
+    if not waits:
+        return None
+    middle = len(waits) // 2
+    return waits[middle] if len(waits) % 2 else (waits[middle - 1] + waits[middle]) / 2
 
 
 def next_window(enrollment: Enrollment, protocol: Protocol) -> tuple[datetime, datetime]:

@@ -14,17 +14,18 @@ hours: :func:`due_for_raising` picks them, :func:`note_raised` records it.
 from __future__ import annotations
 
 import math
-from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
 
 from sqlalchemy import func
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from jobs.actors import SYSTEM, Actor, Cause
 from jobs.inputs import storable_text
 from jobs.ops import audit
+from jobs.periods import counts_by_period, rows_by_period, summed, tally
 from jobs.refusal import Refusal
 from jobs.storage.models import InboxEvent, InboxItem, InboxView, Patient
 from jobs.storage.states import InboxStatus
@@ -371,17 +372,31 @@ class InboxStats:
 
 def inbox_stats(session: Session, *, since: datetime, now: datetime) -> InboxStats:
     """Items opened, taken and resolved between ``since`` and ``now``; how fast "worried" ones were taken."""
-    counts = Counter(dict(session.exec(select(InboxEvent.kind, func.count())
-                                       .where(InboxEvent.at >= since, InboxEvent.at <= now)
-                                       .group_by(InboxEvent.kind)).all()))
-    waits = sorted((taken - opened) for opened, taken in session.exec(
-        select(InboxItem.opened_at, InboxItem.taken_at).where(
-            InboxItem.kind == InboxKind.WORRIED.value, InboxItem.taken_at.is_not(None),
-            InboxItem.taken_at >= since, InboxItem.taken_at <= now)).all())
-    return InboxStats(opened=counts[InboxChange.OPEN.value], taken=counts[InboxChange.TAKE.value],
-                      resolved=counts[InboxChange.RESOLVE.value], raised_again=counts[InboxChange.RAISE_AGAIN.value],
-                      worried_taken=len(waits), median_to_take=percentile(waits, 50),
-                      p90_to_take=percentile(waits, 90))
+    return inbox_stats_by_period(session, bounds=[since, now])[0]
+
+
+def inbox_stats_by_period(session: Session, *, bounds: Sequence[datetime], whole: bool = False) -> list[InboxStats]:
+    """:func:`inbox_stats` for each period between consecutive ``bounds`` (jobs/periods.py); with ``whole``,
+    one more for all of them together."""
+    periods = range(len(bounds) - 1)
+    counted = [InboxChange.OPEN.value, InboxChange.TAKE.value, InboxChange.RESOLVE.value, InboxChange.RAISE_AGAIN.value]
+    counts = tally(counts_by_period(session, InboxEvent.at, bounds, InboxEvent.kind,
+                                    where=[col(InboxEvent.kind).in_(counted)]), periods)
+    waits: dict[int, list[timedelta]] = {period: [] for period in periods}
+    for period, opened, taken in rows_by_period(session, InboxItem.taken_at, bounds, InboxItem.opened_at,
+                                                InboxItem.taken_at, where=[InboxItem.kind == InboxKind.WORRIED.value]):
+        waits[period].append(taken - opened)
+    groups = [(counts[period], waits[period]) for period in periods]
+    if whole:
+        groups.append((summed(counts.values()), [wait for period in periods for wait in waits[period]]))
+    result = []
+    for done, wait in groups:
+        taken = sorted(wait)
+        result.append(InboxStats(opened=done[InboxChange.OPEN.value], taken=done[InboxChange.TAKE.value],
+                                 resolved=done[InboxChange.RESOLVE.value],
+                                 raised_again=done[InboxChange.RAISE_AGAIN.value], worried_taken=len(taken),
+                                 median_to_take=percentile(taken, 50), p90_to_take=percentile(taken, 90)))
+    return result
 
 
 def percentile(values: list[timedelta], share: int) -> timedelta | None:

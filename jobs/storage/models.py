@@ -10,7 +10,7 @@ import secrets
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import BigInteger, Column, ForeignKey, Index, Integer, UniqueConstraint, text
+from sqlalchemy import BigInteger, Column, ForeignKey, Index, Integer, UniqueConstraint, event, text
 from sqlalchemy import Text as sa_Text
 from sqlalchemy import false as sa_false
 from sqlmodel import Field, SQLModel
@@ -24,6 +24,7 @@ from jobs.storage.states import (
     UpdateStatus,
 )
 from jobs.storage.types import UTCDateTime
+from jobs.textfold import fold
 
 # A Telegram chat follows at most one patient record in these statuses (the index below says so).
 _CURRENT_SQL = "status IN (" + ", ".join(f"'{status.value}'" for status in CURRENT_STATUSES) + ")"
@@ -58,6 +59,11 @@ class Patient(SQLModel, table=True):
         # Topics the lifecycle wants closed or reopened and Telegram has not been told yet.
         Index("ix_patient_topic_pending", "topic_pending",
               postgresql_where=text("topic_pending IS NOT NULL"), sqlite_where=text("topic_pending IS NOT NULL")),
+        # A search for a whole name ("José García"): find_patients' first question (migration 0026).
+        Index("ix_patient_search_key", "search_key"),
+        # Enrolled and linked in a period: /stats, the console's charts and its "today" (migration 0026).
+        Index("ix_patient_created_at", "created_at"),
+        Index("ix_patient_linked_at", "linked_at"),
     )
 
     id: int | None = Field(default=None, primary_key=True)
@@ -65,6 +71,10 @@ class Patient(SQLModel, table=True):
     # The name the patient is greeted by ("Anna"; migration 0017): given at enrollment, else the first
     # word of ``name``. Staff screens keep the full name. None once the patient is erased.
     called: str | None = Field(default=None, max_length=60)
+    # ``name`` folded (jobs/textfold.py: case and accents away), so that a search is one SQL query instead
+    # of folding every name in Python (migration 0026). Kept by the listener below on every insert and
+    # change through the ORM; writers that bypass it (the bulk import's COPY) fill it themselves.
+    search_key: str = Field(default="", sa_column=Column(sa_Text, nullable=False, server_default=""))
     status: str = Field(default=PatientStatus.AWAITING_LINK.value, max_length=20, index=True)
     chat_id: int | None = Field(default=None, sa_column=Column(BigInteger, index=True))
     timezone: str = Field(max_length=64)
@@ -96,6 +106,14 @@ class Patient(SQLModel, table=True):
         return called_name(self.name, self.called)
 
 
+@event.listens_for(Patient, "before_insert")
+@event.listens_for(Patient, "before_update")
+def _keep_search_key(mapper, connection, target: Patient) -> None:
+    key = fold(target.name or "")
+    if target.search_key != key:  # an unchanged value adds nothing to the UPDATE
+        target.search_key = key
+
+
 class Invite(SQLModel, table=True):
     """A single-use, expiring link token. Only its SHA-256 is stored."""
 
@@ -113,6 +131,9 @@ class Invite(SQLModel, table=True):
 class Enrollment(SQLModel, table=True):
     """One aftercare cycle: session ``session_number`` of ``series_length``, planned from one protocol version."""
 
+    # Cycles whose next session's window is near: /patients due and the console's list (migration 0026).
+    __table_args__ = (Index("ix_enrollment_session_at", "session_at"),)
+
     id: int | None = Field(default=None, primary_key=True)
     patient_id: int = Field(foreign_key="patient.id", index=True, ondelete="CASCADE")
     session_number: int = 1
@@ -127,9 +148,12 @@ class Reminder(SQLModel, table=True):
     """One planned message and what became of it."""
 
     __table_args__ = (
-        Index("ix_reminder_status_due", "status", "due_at"),
+        # kind too (migration 0026): /stats counts messages by status over a period from the index alone.
+        Index("ix_reminder_status_due", "status", "due_at", "kind"),
         # /stats and the console's charts: what was sent in a period (12x faster at 10,000 patients on SQLite).
-        Index("ix_reminder_status_sent", "status", "sent_at"),
+        # Covering, kind before time (migration 0026): /stats and the weekly charts count the steps of some
+        # kinds sent in a period, their answers and the enrollments offered a rebooking from the index alone.
+        Index("ix_reminder_status_sent", "status", "kind", "sent_at", "answered_at", "enrollment_id"),
         # The dispatcher's claim: sendable rows in due order, and nothing else in the index.
         Index("ix_reminder_pending_due", "due_at", "id",
               postgresql_where=text(_PENDING_SQL), sqlite_where=text(_PENDING_SQL)),
@@ -178,6 +202,12 @@ class Photo(SQLModel, table=True):
     Only Telegram's ``file_id`` is kept, never the image: the photo stays on Telegram's servers and
     is shown to staff by that id. Erasing the patient erases the id; the review stays as a count.
     """
+
+    __table_args__ = (
+        # Photos received and reviewed in a period, for /stats and its weekly charts (migration 0026).
+        Index("ix_photo_received_at", "received_at"),
+        Index("ix_photo_reviewed", "reviewed_at", "review"),
+    )
 
     id: int | None = Field(default=None, primary_key=True)
     reminder_id: int = Field(foreign_key="reminder.id", index=True, ondelete="CASCADE")
@@ -341,13 +371,21 @@ class StaffMention(SQLModel, table=True):
 class Event(SQLModel, table=True):
     """Something that happened, for staff statistics. Survives a patient's erasure without naming them."""
 
+    __table_args__ = (
+        # Events of some kinds in a period, by detail, from the index alone (/stats; migration 0026).
+        Index("ix_event_kind_at", "kind", "at", "detail"),
+        # A patient's events of some kinds (the timeline's history, "booked since this cycle" for the due
+        # list): one index that answers the whole question, so that no planner prefers the one above.
+        Index("ix_event_patient_kind_at", "patient_id", "kind", "at"),
+    )
+
     id: int | None = Field(default=None, primary_key=True)
     patient_id: int | None = Field(
-        default=None, sa_column=Column(Integer, ForeignKey("patient.id", ondelete="SET NULL"), index=True)
+        default=None, sa_column=Column(Integer, ForeignKey("patient.id", ondelete="SET NULL"))
     )
     kind: str = Field(max_length=32, index=True)
     detail: str | None = Field(default=None, max_length=64)
-    at: datetime = _utc(index=True)
+    at: datetime = _utc()
     # Lifecycle events say who caused them (jobs.actors.Actor) and the statuses around them.
     actor: str | None = Field(default=None, max_length=16)
     actor_id: int | None = Field(default=None, sa_column=Column(BigInteger))
@@ -472,7 +510,11 @@ class InboxItem(SQLModel, table=True):
     """
 
     __tablename__ = "inbox_item"
-    __table_args__ = (Index("ix_inbox_item_status_opened", "status", "opened_at"),)
+    __table_args__ = (
+        Index("ix_inbox_item_status_opened", "status", "opened_at"),
+        # "Worried" items taken in a period and how long they waited (/stats; migration 0026).
+        Index("ix_inbox_item_kind_taken", "kind", "taken_at", "opened_at"),
+    )
 
     id: int | None = Field(default=None, primary_key=True)
     kind: str = Field(max_length=16)
@@ -524,10 +566,13 @@ class InboxEvent(SQLModel, table=True):
 
     __tablename__ = "inbox_event"
 
+    # Changes of some kinds in a period, from the index alone (/stats; migration 0026).
+    __table_args__ = (Index("ix_inbox_event_kind_at", "kind", "at"),)
+
     id: int | None = Field(default=None, primary_key=True)
     item_id: int = Field(foreign_key="inbox_item.id", index=True, ondelete="CASCADE")
     kind: str = Field(max_length=16, index=True)
-    at: datetime = _utc(index=True)
+    at: datetime = _utc()
     actor: str = Field(max_length=16)
     actor_id: int | None = Field(default=None, sa_column=Column(BigInteger))
     from_status: str | None = Field(default=None, max_length=16)

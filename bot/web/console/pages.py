@@ -56,8 +56,8 @@ from jobs.refusal import Refusal
 from jobs.staff.console import (
     PATIENT_FILTERS,
     cancel_patient,
-    checkin_stats,
-    clinic_stats,
+    checkin_stats_by_period,
+    clinic_stats_by_period,
     enrolled_between,
     find_patients,
     list_patients,
@@ -68,7 +68,7 @@ from jobs.staff.console import (
     view_patient,
 )
 from jobs.staff.console_access import create_login, end_session, redeem_login
-from jobs.staff.inbox import InboxStatus, inbox_stats, open_items, resolve_item, take_item
+from jobs.staff.inbox import InboxStatus, inbox_stats_by_period, open_items, resolve_item, take_item
 from jobs.staff.relay import staff_replied_in_console
 from jobs.storage.models import Patient, Photo
 from jobs.storage.states import OPEN_REMINDER_STATES, PatientStatus
@@ -550,8 +550,11 @@ async def enroll(request: web.Request) -> web.Response:
 
 
 def _weeks(session, *, weeks: list[tuple]):
-    return [(start, clinic_stats(session, since=start, now=end), checkin_stats(session, since=start, now=end),
-             inbox_stats(session, since=start, now=end)) for start, end in weeks]
+    """Each week's figures, and (last) the whole span's: one grouped query per figure (jobs/periods.py)."""
+    bounds = [start for start, _ in weeks] + [weeks[-1][1]]
+    return list(zip([*bounds[:-1], bounds[0]], clinic_stats_by_period(session, bounds=bounds, whole=True),
+                    checkin_stats_by_period(session, bounds=bounds, whole=True),
+                    inbox_stats_by_period(session, bounds=bounds, whole=True), strict=True))
 
 
 @staff_page
@@ -565,7 +568,7 @@ async def stats(request: web.Request) -> web.Response:
     except ValueError:
         count = STATS_WEEKS
     weeks = [(now - timedelta(weeks=count - index), now - timedelta(weeks=count - index - 1)) for index in range(count)]
-    rows = await write(request, _weeks, weeks=weeks)
+    *rows, (_, whole, whole_checkins, whole_inbox) = await write(request, _weeks, weeks=weeks)
     zone = services.settings.clinic_timezone
     labels = [services.catalog.format_date(locale, start.astimezone(zone)) for start, *_ in rows]
     text = services.text
@@ -601,7 +604,6 @@ async def stats(request: web.Request) -> web.Response:
     # After the series: the outcome answers and review requests, from /stats' own figures.
     periods = await write(request, outcome_weeks, starts=[start for start, _ in weeks])
     figures += outcome_charts(services, locale, periods=periods, weeks=labels)
-    _, whole, whole_checkins, whole_inbox = (await write(request, _weeks, weeks=[(weeks[0][0], now)]))[0]
     rate = services.catalog.format_percent(locale, whole.booked / whole.rebook_offered) if whole.rebook_offered else "-"
     summary = Markup("\n").join([
         _text(request, "stats_text", period=services.text(locale, "stats_period", days=count * 7), **as_written(
