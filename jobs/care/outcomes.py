@@ -18,16 +18,17 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-from bisect import bisect_right
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
+from sqlalchemy import case
 from sqlmodel import Session, col, select
 
 from jobs import events
 from jobs.care.answers import sent_to_presser
 from jobs.care.comparison import FollowUp, follow_up_answer
+from jobs.periods import counts_by_period
 from jobs.refusal import Refusal
 from jobs.storage.models import Enrollment, OutcomeAnswer, Patient, Reminder
 from jobs.storage.states import ReminderStatus
@@ -160,35 +161,38 @@ def outcome_figures(session: Session, *, since: datetime | None = None) -> Outco
 def outcome_periods(session: Session, *, starts: list[datetime | None]) -> list[OutcomeFigures]:
     """:func:`outcome_figures` for consecutive periods: each from its start (ascending; None for the
     beginning of time) to the next one's, the last to now. Each step counts in the period it was sent
-    in, whenever it was answered; one reading of the rows serves every period (the console's weeks)."""
-    floor = datetime.min.replace(tzinfo=UTC)
-    bounds = [start if start is not None else floor for start in starts]
+    in, whenever it was answered (a step sent at a period's start is that period's).
+
+    The database counts (jobs/periods.py: one statement per figure whatever the number of periods, each
+    an indexed range of ``ix_reminder_status_sent``); only the counts reach Python, never the rows: reading
+    every answer of the span as objects cost the console's stats page about 100 ms at 10,000 patients.
+    """
+    floor, ceiling = datetime.min.replace(tzinfo=UTC), datetime.max.replace(tzinfo=UTC)  # a SENT step has sent_at
+    bounds = [start if start is not None else floor for start in starts] + [ceiling]
     periods = [OutcomeFigures() for _ in starts]
-
-    def period(sent_at: datetime | None) -> OutcomeFigures:
-        return periods[max(bisect_right(bounds, sent_at or floor) - 1, 0)]
-
-    sent = [col(Reminder.status) == ReminderStatus.SENT]
-    if starts[0] is not None:
-        sent.append(col(Reminder.sent_at) >= starts[0])
-    steps = session.exec(select(col(Reminder.kind), col(Reminder.sent_at), col(Reminder.answer))
-                         .where(col(Reminder.kind).in_([KIND_OUTCOME, KIND_REVIEW]), *sent)).all()
-    for kind, sent_at, answer in steps:
-        figures = period(sent_at)
+    sent_at = col(Reminder.sent_at)
+    sent = col(Reminder.status) == ReminderStatus.SENT
+    opened = case((col(Reminder.answer) == REVIEW_OPENED, 1), else_=0)
+    for period, kind, was_opened, count in counts_by_period(
+            session, sent_at, bounds, col(Reminder.kind), opened,
+            where=[sent, col(Reminder.kind).in_([KIND_OUTCOME, KIND_REVIEW])]):
+        figures = periods[period]
         if kind == KIND_OUTCOME:
-            figures.asked += 1
+            figures.asked += count
         else:
-            figures.reviews_sent += 1
-            figures.reviews_opened += answer == REVIEW_OPENED
-    rows = session.exec(select(OutcomeAnswer, col(Enrollment.session_number), col(Reminder.sent_at))
-                        .join(Reminder, col(Reminder.id) == col(OutcomeAnswer.reminder_id))
-                        .join(Enrollment, col(Enrollment.id) == col(OutcomeAnswer.enrollment_id)).where(*sent)).all()
-    for row, session_number, sent_at in rows:
-        figures = period(sent_at)
-        figures.by_protocol[(row.protocol_name, row.step_key)][row.answer] += 1
-        figures.by_sessions[session_number][row.answer] += 1
-        figures.answered += 1
-        figures.worse += row.worse
+            figures.reviews_sent += count
+            figures.reviews_opened += count if was_opened else 0
+    # An answer is only ever recorded for an outcome step (answer_outcome): the kind lets the index range.
+    for period, protocol, step, sessions, answer, worse, count in counts_by_period(
+            session, sent_at, bounds, col(OutcomeAnswer.protocol_name), col(OutcomeAnswer.step_key),
+            col(Enrollment.session_number), col(OutcomeAnswer.answer), col(OutcomeAnswer.worse),
+            where=[sent, col(Reminder.kind) == KIND_OUTCOME, col(OutcomeAnswer.reminder_id) == col(Reminder.id),
+                   col(Enrollment.id) == col(OutcomeAnswer.enrollment_id)]):
+        figures = periods[period]
+        figures.by_protocol[(protocol, step)][answer] += count
+        figures.by_sessions[sessions][answer] += count
+        figures.answered += count
+        figures.worse += count if worse else 0
     return periods
 
 
