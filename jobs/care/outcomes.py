@@ -172,16 +172,14 @@ def outcome_periods(session: Session, *, starts: list[datetime | None]) -> list[
     periods = [OutcomeFigures() for _ in starts]
     sent_at = col(Reminder.sent_at)
     sent = col(Reminder.status) == ReminderStatus.SENT
+    # Outcome steps counted from the index alone; review requests read their answer (opened or not).
+    for period, count in counts_by_period(session, sent_at, bounds, where=[sent, col(Reminder.kind) == KIND_OUTCOME]):
+        periods[period].asked += count
     opened = case((col(Reminder.answer) == REVIEW_OPENED, 1), else_=0)
-    for period, kind, was_opened, count in counts_by_period(
-            session, sent_at, bounds, col(Reminder.kind), opened,
-            where=[sent, col(Reminder.kind).in_([KIND_OUTCOME, KIND_REVIEW])]):
-        figures = periods[period]
-        if kind == KIND_OUTCOME:
-            figures.asked += count
-        else:
-            figures.reviews_sent += count
-            figures.reviews_opened += count if was_opened else 0
+    for period, was_opened, count in counts_by_period(session, sent_at, bounds, opened,
+                                                      where=[sent, col(Reminder.kind) == KIND_REVIEW]):
+        periods[period].reviews_sent += count
+        periods[period].reviews_opened += count if was_opened else 0
     # An answer is only ever recorded for an outcome step (answer_outcome): the kind lets the index range.
     for period, protocol, step, sessions, answer, worse, count in counts_by_period(
             session, sent_at, bounds, col(OutcomeAnswer.protocol_name), col(OutcomeAnswer.step_key),

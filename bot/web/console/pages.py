@@ -45,6 +45,7 @@ from bot.web.console.identity import (
     identify,
 )
 from bot.web.console.outcome_charts import outcome_charts, outcome_weeks
+from bot.web.console.stats_cache import STATS_CACHE, StatsCache
 from jobs.care.outcomes import OutcomeFigures
 from jobs.care.planning import plan_reminders
 from jobs.dispatch import ClaimedReminder, render_reminder
@@ -160,6 +161,7 @@ def staff_page(handler):
             if not csrf_ok(request, identity, presented):
                 log.warning("console: POST %s by staff %s without a valid CSRF token", request.path, identity.user_id)
                 return _render(request, "refused.html", {"message": _text(request, "console_web_csrf")}, status=403)
+            request.app[STATS_CACHE].forget()  # whatever this action changes, the stats page counts it at once
         # The audit trail's "who" for everything this request records (jobs/ops/audit.py).
         with audit.acting(audit.Who(audit.ActorKind.PERSON, audit.Face.CONSOLE, id=identity.user_id,
                                     name=identity.staffer.name)):
@@ -549,12 +551,17 @@ async def enroll(request: web.Request) -> web.Response:
 # --------------------------------------------------------------------------- stats
 
 
-def _weeks(session, *, weeks: list[tuple]):
-    """Each week's figures, and (last) the whole span's: one grouped query per figure (jobs/periods.py)."""
+async def _weeks(request: web.Request, weeks: list[tuple]) -> tuple[list[tuple], list[OutcomeFigures]]:
+    """Each week's figures (start, clinic, check-ins, inbox), the whole span's last, and the weeks' outcome
+    figures: one grouped query per figure (jobs/periods.py). The four groups are separate transactions
+    asked together: PostgreSQL answers them side by side (on SQLite :func:`write` takes them in turn)."""
     bounds = [start for start, _ in weeks] + [weeks[-1][1]]
-    return list(zip([*bounds[:-1], bounds[0]], clinic_stats_by_period(session, bounds=bounds, whole=True),
-                    checkin_stats_by_period(session, bounds=bounds, whole=True),
-                    inbox_stats_by_period(session, bounds=bounds, whole=True), strict=True))
+    clinic, checkins, inbox, outcomes = await asyncio.gather(
+        write(request, clinic_stats_by_period, bounds=bounds, whole=True),
+        write(request, checkin_stats_by_period, bounds=bounds, whole=True),
+        write(request, inbox_stats_by_period, bounds=bounds, whole=True),
+        write(request, outcome_weeks, starts=bounds[:-1]))
+    return list(zip([*bounds[:-1], bounds[0]], clinic, checkins, inbox, strict=True)), outcomes
 
 
 @staff_page
@@ -562,13 +569,18 @@ async def stats(request: web.Request) -> web.Response:
     """/stats' figures week by week: each chart drawn here in SVG, with its data table."""
     services = _services(request)
     locale = _locale(request)
-    now = services.clock()
     try:
         count = max(1, min(int(request.query.get("weeks", STATS_WEEKS)), 52))
     except ValueError:
         count = STATS_WEEKS
-    weeks = [(now - timedelta(weeks=count - index), now - timedelta(weeks=count - index - 1)) for index in range(count)]
-    *rows, (_, whole, whole_checkins, whole_inbox) = await write(request, _weeks, weeks=weeks)
+
+    def counted(now):  # the weeks ending now
+        return _weeks(request, [(now - timedelta(weeks=count - index), now - timedelta(weeks=count - index - 1))
+                                for index in range(count)])
+
+    # Counted at most once a minute (bot/web/console/stats_cache.py says what staff may see).
+    _, ((*rows, (_, whole, whole_checkins, whole_inbox)), periods) = await request.app[STATS_CACHE].figures(
+        count, services.clock(), counted)
     zone = services.settings.clinic_timezone
     labels = [services.catalog.format_date(locale, start.astimezone(zone)) for start, *_ in rows]
     text = services.text
@@ -602,7 +614,6 @@ async def stats(request: web.Request) -> web.Response:
             for state in ("sent", "skipped", "failed")]),
     ]
     # After the series: the outcome answers and review requests, from /stats' own figures.
-    periods = await write(request, outcome_weeks, starts=[start for start, _ in weeks])
     figures += outcome_charts(services, locale, periods=periods, weeks=labels)
     rate = services.catalog.format_percent(locale, whole.booked / whole.rebook_offered) if whole.rebook_offered else "-"
     summary = Markup("\n").join([
@@ -695,6 +706,7 @@ def add_routes(app: web.Application) -> None:
     router.add_get("/console/enroll", enroll_form, allow_head=False)
     router.add_post("/console/enroll", enroll)
     router.add_get("/console/stats", stats, allow_head=False)
+    app[STATS_CACHE] = StatsCache()
     router.add_get("/console/protocols", protocols, allow_head=False)
 
 

@@ -285,3 +285,33 @@ async def test_before_and_after_shows_the_first_and_the_last_photo_side_by_side_
         session.commit()
     html = await (await web.get(page)).text()
     assert 'class="pair"' not in html and "Photos to compare before and after: declined" in html
+
+
+def _enrolled_this_week(html: str) -> list[str]:
+    """The last row (this week) of the enrollments chart's table: enrolled, linked."""
+    figure = html.split("<h2>Enrollments and links per week</h2>", 1)[1].split("</figure>", 1)[0]
+    last = re.findall(r"<tr>(.*?)</tr>", figure, re.S)[-1]
+    return [re.sub(r"<[^>]+>", "", cell).strip() for cell in re.findall(r"<td[^>]*>(.*?)</td>", last, re.S)]
+
+
+async def test_stats_are_counted_once_a_minute_and_again_after_a_console_action(console_bot, web, clock):
+    await console_bot.link()
+    await sign_in(console_bot, web)
+    assert _enrolled_this_week(await (await web.get("/console/stats")).text())[-2:] == ["1", "1"]
+    # From the chat: the page keeps the figures it counted for up to a minute (stats_cache.FRESH), then counts again.
+    await console_bot.link("/enroll Ben B", user_id=5001)
+    assert _enrolled_this_week(await (await web.get("/console/stats")).text())[-2:] == ["1", "1"]
+    clock.advance(seconds=59)
+    assert _enrolled_this_week(await (await web.get("/console/stats")).text())[-2:] == ["1", "1"]
+    # Another number of weeks is counted on its own, now.
+    assert _enrolled_this_week(await (await web.get("/console/stats", params={"weeks": "2"})).text())[-2:] == ["2", "2"]
+    clock.advance(seconds=1)
+    assert _enrolled_this_week(await (await web.get("/console/stats")).text())[-2:] == ["2", "2"]
+    # From the console: any staff action forgets the figures, the next look counts at once.
+    csrf = await csrf_of(web, "/console/enroll")
+    assert (await web.post("/console/enroll", data={"csrf": csrf, "name": "Cleo C"})).status == 201
+    assert _enrolled_this_week(await (await web.get("/console/stats")).text())[-2:] == ["3", "2"]
+    # A refused POST (no CSRF token) changes nothing and forgets nothing.
+    await console_bot.link("/enroll Dora D", user_id=5002)
+    assert (await web.post("/console/enroll", data={"name": "Eve E"})).status == 403
+    assert _enrolled_this_week(await (await web.get("/console/stats")).text())[-2:] == ["3", "2"]
