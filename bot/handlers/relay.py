@@ -20,7 +20,7 @@ from telegram import Update
 from telegram.constants import ChatType
 from telegram.error import Forbidden, TelegramError
 
-from bot.alerts import MAX_CAPTION, MAX_TEXT, alert_staff, split_for_limit
+from bot.alerts import MAX_CAPTION, MAX_TEXT, Writer, Written, alert_staff, split_for_limit
 from bot.context import AftercareContext
 from bot.erasure import remember
 from bot.handlers.answers import closed_notice, red_flag_follow_up, worried_follow_up
@@ -120,43 +120,46 @@ async def _relay_to_staff(update: Update, context, services: Services, patient, 
         return
     enrollment = await services.store.run(current_enrollment, patient_id=patient.id)
     day = days_since_session(enrollment.session_at, services.clock(), ZoneInfo(patient.timezone)) if enrollment else 0
-    staff = services.staff_locale
     values = {"name": patient.name, "patient_id": patient.id, "day": day,
               "session_number": enrollment.session_number if enrollment else "?"}
-    note = _status_note(services, staff, patient, flagged=flagged)
+
+    def alert(header: str, whole: str | None, limit: int) -> Writer:
+        """The alert in a staff chat's language: ``header`` and the patient's words (``whole``, or the header
+        and the caption), or the header alone with the words to follow when together they do not fit."""
+        def write(staff: str) -> Written:
+            note = _status_note(services, staff, patient, flagged=flagged)
+            top = services.text(staff, header, **values)
+            body = services.text(staff, whole, text=words, **values) if whole else top + (
+                services.text(staff, "relay_photo_caption", text=words) if message.caption else "")
+            return Written(*split_for_limit(top + note, body + note, words, limit))
+        return write
+
     if edited and not flagged:
-        text, follow_up = split_for_limit(services.text(staff, "alert_relay_edited_header", **values) + note,
-                                          services.text(staff, "alert_relay_edited", text=words, **values) + note,
-                                          words, MAX_TEXT)
-        delivered = await alert_staff(services, context.bot, text, patient_id=patient.id, follow_up=follow_up,
-                                      inbox_kind=InboxKind.MESSAGE, dedup_key=f"relay:{update.update_id}")
+        delivered = await alert_staff(services, context.bot,
+                                      alert("alert_relay_edited_header", "alert_relay_edited", MAX_TEXT),
+                                      patient_id=patient.id, inbox_kind=InboxKind.MESSAGE,
+                                      dedup_key=f"relay:{update.update_id}")
         if delivered:
             await services.store.run(note_effect, update_id=update.update_id, effect=RELAYED)
         log.info("relayed an edited message of patient %d to %d staff chat(s)", patient.id, delivered)
         return
     kind = InboxKind.WORRIED if flagged else InboxKind.MESSAGE
     origin = ItemOrigin.WORDS if flagged else None
-    caption = services.text(staff, "relay_photo_caption", text=words) if message.caption else ""
     if message.photo or message.text is None:
         if message.sticker or message.video_note:
             # Neither can carry the caption that says who sent it, and a sticker says nothing clinical.
             await message.reply_html(services.text(patient.locale, "relay_unsupported"))
             return
         key = "alert_red_flag_media" if flagged else "alert_relay_photo" if message.photo else "alert_relay_media"
-        header = services.text(staff, key, **values)
-        text, follow_up = split_for_limit(header + note, header + caption + note, words, MAX_CAPTION)
         # A photo is sent on; a voice message, an audio, a video or a file is copied as it is.
         media = {"photo": message.photo[-1].file_id} if message.photo else {"copy_of": message}
-        delivered = await alert_staff(services, context.bot, text, patient_id=patient.id, follow_up=follow_up,
+        delivered = await alert_staff(services, context.bot, alert(key, None, MAX_CAPTION), patient_id=patient.id,
                                       inbox_kind=kind, inbox_origin=origin, dedup_key=f"relay:{update.update_id}",
                                       **media)
     else:
         header, whole = ("alert_red_flag_header", "alert_red_flag") if flagged else ("alert_relay_header",
                                                                                       "alert_relay")
-        text, follow_up = split_for_limit(services.text(staff, header, **values) + note,
-                                          services.text(staff, whole, text=words, **values) + note,
-                                          words, MAX_TEXT)
-        delivered = await alert_staff(services, context.bot, text, patient_id=patient.id, follow_up=follow_up,
+        delivered = await alert_staff(services, context.bot, alert(header, whole, MAX_TEXT), patient_id=patient.id,
                                       inbox_kind=kind, inbox_origin=origin, dedup_key=f"relay:{update.update_id}")
     if delivered:
         await services.store.run(note_effect, update_id=update.update_id, effect=RELAYED)

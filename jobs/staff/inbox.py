@@ -157,11 +157,13 @@ def open_item(session: Session, *, kind: str, patient_id: int | None, text: str,
 
 
 def add_view(session: Session, *, item_id: int, chat_id: int, message_id: int, caption: bool = False,
-             lead: str = "", body: str | None = None, extra_markup: str | None = None) -> None:
-    """Note that this staff-chat message shows the item (``body``: its own words, if not the item's text)."""
+             lead: str = "", body: str | None = None, extra_markup: str | None = None,
+             locale: str | None = None) -> None:
+    """Note that this staff-chat message shows the item (``body``: its own words, if not the item's text;
+    ``locale``: the language it is written in, None for STAFF_LANGUAGE)."""
     session.add(InboxView(item_id=item_id, chat_id=chat_id, message_id=message_id, caption=caption,
                           lead=storable_text(lead), body=None if body is None else storable_text(body),
-                          extra_markup=extra_markup))
+                          extra_markup=extra_markup, locale=locale))
 
 
 @dataclass(frozen=True)
