@@ -202,14 +202,23 @@ def patient_phone(session: Session, *, patient_id: int) -> str | None:
     return patient.phone if patient else None
 
 
-def add_to_text(session: Session, *, patient_id: int, line: str) -> list[int]:
-    """Add ``line`` to the open and taken items of a patient (a number they just shared); return their ids."""
+def add_to_text(session: Session, *, patient_id: int, line: str, lines: dict[str, str] | None = None) -> list[int]:
+    """Add ``line`` to the open and taken items of a patient (a number they just shared), and ``lines[locale]``
+    to their alerts written in another language with words of their own; return the items' ids."""
     items = session.exec(select(InboxItem).where(InboxItem.patient_id == patient_id,
                                                  InboxItem.status.in_(OPEN_STATUSES))).all()
     for item in items:
         if line not in item.text:
             item.text = f"{item.text}\n{line}"
             session.add(item)
+    translated = session.exec(select(InboxView).where(
+        col(InboxView.item_id).in_([item.id for item in items]), col(InboxView.locale).is_not(None),
+        col(InboxView.body).is_not(None)))
+    for view in translated:
+        own = (lines or {}).get(view.locale or "")
+        if own and view.body and own not in view.body:
+            view.body = f"{view.body}\n{own}"
+            session.add(view)
     return [item.id for item in items]
 
 

@@ -322,3 +322,21 @@ async def test_the_erasure_edit_of_a_private_alert_keeps_its_readers_language(fa
             "en", "erased_in_staff_chat", patient_id=1)
     finally:
         await bot.stop()
+
+
+async def test_a_number_the_patient_shares_later_joins_each_alert_in_its_language(fake_api, database_url, clock):
+    from jobs.storage.models import InboxView
+
+    bot = await staff_pair(fake_api, database_url, clock)
+    try:
+        await _a_spanish_colleague_and_a_worried_patient(bot, clock)
+        await bot.process(fake_api.message_update(user_id=PATIENT_ID, text="", contact=("34611222333", PATIENT_ID)))
+        await bot.send_notices()
+        with bot.session() as session:
+            views = {view.chat_id: view for view in session.exec(select(InboxView))}
+        assert views[OTHER_STAFF].body is not None  # the Spanish alert has words of its own, not the item's
+        for chat, locale in ((STAFF_ID, "en"), (OTHER_STAFF, "es")):
+            line = bot.services.text(locale, "alert_phone", phone="+34 611 22 23 33")
+            assert line in _view_shown(fake_api, views[chat]), _view_shown(fake_api, views[chat])
+    finally:
+        await bot.stop()
