@@ -340,3 +340,24 @@ async def test_a_number_the_patient_shares_later_joins_each_alert_in_its_languag
             assert line in _view_shown(fake_api, views[chat]), _view_shown(fake_api, views[chat])
     finally:
         await bot.stop()
+
+
+async def test_an_item_raised_again_privately_is_raised_in_each_readers_language(fake_api, database_url, clock):
+    from bot.delivery import raise_untaken
+    from jobs.storage.models import InboxView
+
+    bot = await staff_pair(fake_api, database_url, clock, ESCALATION_REMINDER="15m")
+    try:
+        await _a_spanish_colleague_and_a_worried_patient(bot, clock)
+        clock.set_local(1, 9, 25)
+        assert await raise_untaken(bot.services, bot.app.bot) == 1
+        await bot.send_notices()
+        with bot.session() as session:
+            raised = {view.chat_id: view for view in session.exec(select(InboxView).where(InboxView.lead != ""))}
+        english, spanish = (_view_shown(fake_api, raised[chat]) for chat in (STAFF_ID, OTHER_STAFF))
+        assert raised[OTHER_STAFF].locale == "es" and raised[STAFF_ID].locale is None
+        assert not _words(english) & _words(spanish), (english, spanish)
+        assert raised[OTHER_STAFF].lead == bot.services.text("es", "inbox_raised_again", item_id=1,
+                                                             waited=bot.services.duration("es", timedelta(minutes=20)))
+    finally:
+        await bot.stop()
