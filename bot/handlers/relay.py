@@ -277,12 +277,14 @@ async def _reply_to_patient(update: Update, context, services: Services, patient
     await services.store.run(keep_message, patient_id=patient.id, direction=FROM_CLINIC,
                              text=message.text or message.caption or "", kind=_kind_of(message),
                              now=services.clock(), update_id=update.update_id, staff_id=update.effective_user.id)
-    if message.is_topic_message:
+    in_topic = message.is_topic_message
+    if in_topic:
         # In the patient's topic the whole team reads it: confirmed in the staff chat's language.
         done = await message.reply_html(services.text(services.staff_locale, "topic_reply_done", name=patient.name))
     else:
         done = await message.reply_html(services.text(staff, "relay_reply_done", name=patient.name))
-    await remember(services, patient.id, message.chat_id, [done])
+    # The edit that drops the name (an erasure) keeps the language of the reply.
+    await remember(services, patient.id, message.chat_id, [done], locale=None if in_topic else staff)
     # Whoever answers the patient has the item that alert shows, if nobody had it yet: everyone sees so.
     taken = await services.store.run(staff_replied, patient_id=patient.id, chat_id=message.chat_id,
                                      message_id=message.reply_to_message.message_id,
