@@ -113,7 +113,7 @@ async def alert_staff(services: Services, bot: Bot, text: str | StaffText | Writ
     say): it is opened (a patient's further message joins their open conversation's item), the alert
     carries *I'll take it* / *Resolved* under its own buttons, and every message sent is remembered
     as a view of the item, edited when the item changes (bot/inbox_views.py), in its own language. The
-    item keeps the STAFF_LANGUAGE words (``/inbox``, the console); a view in another language keeps its own.
+    item keeps the STAFF_LANGUAGE words; a view in another language keeps its own (``inbox_view.body``).
     The item is shown as it is when the alert goes out, not as it was when queued.
     """
     chats = [chat_id for chat_id in await services.staff_chats() if chat_id != exclude]
