@@ -296,7 +296,7 @@ def seed_history(url: str, *, patients: int, now: datetime, days: int = 365, see
     photos with reviews, outcome answers, bookings after rebooking messages, lifecycle events, and the
     inbox items of the last two days still open or taken. Returns the row counts.
     """
-    from jobs.textfold import fold
+    from jobs.storage.textfold import fold
 
     rng = random.Random(seed_value)
     rows: dict[type, list[dict]] = {model: [] for model in (Patient, Enrollment, Reminder, Event, InboxItem,

@@ -60,7 +60,7 @@ from jobs.refusal import Refusal
 from jobs.storage.bulk import allocate_ids, datetime_to_driver, insert_rows
 from jobs.storage.models import Enrollment, Invite, Patient, Reminder, new_booking_ref
 from jobs.storage.states import PatientStatus, ReminderStatus
-from jobs.textfold import fold
+from jobs.storage.textfold import fold
 from messages.protocol import Protocol
 
 # The API's fields, as the file's columns (any order; only ``name`` is required).

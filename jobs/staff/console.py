@@ -30,7 +30,7 @@ from jobs.refusal import Refusal
 from jobs.staff.membership import staff_names
 from jobs.storage.models import Enrollment, Event, OutcomeAnswer, Patient, Photo, PhotoConsent, Reminder, StaffNote
 from jobs.storage.states import PatientStatus, ReminderStatus
-from jobs.textfold import fold
+from jobs.storage.textfold import fold
 from messages.protocol import KIND_CHECKIN, KIND_PHOTO, KIND_REBOOK, Protocol
 
 DUE_THIS_WEEK = "due"
@@ -118,7 +118,7 @@ def find_patients(session: Session, *, query: str) -> list[Patient]:
 
     ``query`` is already cleaned (jobs.inputs.clean_query). A number too large to be a row id
     matches nobody. Everyone whose whole name is the one typed, else the first 10 (by id) whose name
-    contains it. Names are compared folded (jobs/textfold.py) through ``patient.search_key``, which
+    contains it. Names are compared folded (jobs/storage/textfold.py) through ``patient.search_key``, which
     holds each name folded the same way, in SQL (one indexed equality, then one LIKE over a narrow
     column): SQL's LOWER and LIKE fold neither accents nor non-ASCII case. "%" and "_" are letters
     there, never wildcards.

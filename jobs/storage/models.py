@@ -23,8 +23,8 @@ from jobs.storage.states import (
     ReminderStatus,
     UpdateStatus,
 )
+from jobs.storage.textfold import fold
 from jobs.storage.types import UTCDateTime
-from jobs.textfold import fold
 
 # A Telegram chat follows at most one patient record in these statuses (the index below says so).
 _CURRENT_SQL = "status IN (" + ", ".join(f"'{status.value}'" for status in CURRENT_STATUSES) + ")"
@@ -71,7 +71,7 @@ class Patient(SQLModel, table=True):
     # The name the patient is greeted by ("Anna"; migration 0017): given at enrollment, else the first
     # word of ``name``. Staff screens keep the full name. None once the patient is erased.
     called: str | None = Field(default=None, max_length=60)
-    # ``name`` folded (jobs/textfold.py: case and accents away), so that a search is one SQL query instead
+    # ``name`` folded (jobs/storage/textfold.py: case and accents away), so that a search is one SQL query instead
     # of folding every name in Python (migration 0026). Kept by the listener below on every insert and
     # change through the ORM; writers that bypass it (the bulk import's COPY) fill it themselves.
     search_key: str = Field(default="", sa_column=Column(sa_Text, nullable=False, server_default=""))
