@@ -56,9 +56,10 @@ async def tell_about_booking(services: Services, bot: Bot, change: BookingChange
                 await bot.send_document(patient.chat_id, document=document, caption=text)
         except TelegramError as exc:
             log.warning("booking %d: could not tell patient %d (%s)", booking.id, patient.id, type(exc).__name__)
-    staff_locale = services.staff_locale
-    staff_when = services.catalog.format_date(
-        staff_locale, booking.start_at.astimezone(services.settings.clinic_timezone), with_time=True, with_year=True)
-    await alert_staff(services, bot, services.text(
-        staff_locale, f"alert_booking_{change.kind.value}", name=patient.name, patient_id=patient.id,
-        when=staff_when, source=booking.source), patient_id=patient.id)
+    def staff_text(staff: str) -> str:  # in each staff chat's language, the date too
+        staff_when = services.catalog.format_date(
+            staff, booking.start_at.astimezone(services.settings.clinic_timezone), with_time=True, with_year=True)
+        return services.text(staff, f"alert_booking_{change.kind.value}", name=patient.name, patient_id=patient.id,
+                             when=staff_when, source=booking.source)
+
+    await alert_staff(services, bot, staff_text, patient_id=patient.id)

@@ -20,7 +20,7 @@ import logging
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from bot.alerts import alert_staff, send_to_chats
+from bot.alerts import StaffText, alert_staff, send_to_chats
 from bot.context import AftercareContext
 from bot.erasure import queue_unname
 from bot.services import Services
@@ -31,7 +31,7 @@ from jobs.dispatch import ClaimedReminder, DispatchReport, dispatch_due
 from jobs.intake import open_count, prune_updates
 from jobs.ops import audit
 from jobs.ops.health import beat, last_beat, queue_counts
-from jobs.staff.inbox import due_for_raising, note_raised
+from jobs.staff.inbox import due_for_raising, note_raised, views_of
 from jobs.staff.membership import staff_members
 from jobs.staff.outbox import Priority, outbox_counts, prune_notices
 from jobs.storage.db import SQLITE_BUSY_TIMEOUT_MS
@@ -74,16 +74,18 @@ async def run_dispatch(services: Services, bot, *, should_stop=lambda: False) ->
 
 async def alert_silence(services: Services, bot, item: ClaimedReminder, silence: Silence) -> bool:
     """"No answer from Anna K to the day-2 check-in": the dispatcher's silence alert, as staff read it."""
-    staff = services.staff_locale
     patient, enrollment, step = silence.patient, silence.enrollment, silence.step
     zone = ZoneInfo(patient.timezone)
     sent_at = step.sent_at or item.due_at
-    text = services.text(
-        staff, f"alert_silence_{step.kind}", name=patient.name, patient_id=patient.id,
-        day=days_since_session(enrollment.session_at, sent_at, zone),
-        step=services.catalog.step_title(staff, step.step_key),
-        sent=services.staff_time(sent_at, patient.timezone),
-        session_number=enrollment.session_number, series_length=enrollment.series_length)
+
+    def text(staff: str) -> str:  # in each staff chat's language, the times too
+        return services.text(
+            staff, f"alert_silence_{step.kind}", name=patient.name, patient_id=patient.id,
+            day=days_since_session(enrollment.session_at, sent_at, zone),
+            step=services.catalog.step_title(staff, step.step_key),
+            sent=services.staff_time(sent_at, patient.timezone, locale=staff),
+            session_number=enrollment.session_number, series_length=enrollment.series_length)
+
     chats = await services.staff_chats()
     # Queued, not sent: the staff outbox sends it at the staff chat's pace, off this path. The key
     # keeps a reminder claimed again (after a crash) from queuing a second alert.
@@ -141,13 +143,13 @@ def wake_dispatcher(services: Services, job_queue) -> None:
 
 async def report_to_staff(services: Services, bot, report: DispatchReport) -> None:
     """Blocked patients and failures (once each), and the back-after-downtime summary."""
-    staff = services.staff_locale
     for patient_id, name in report.blocked:
-        await alert_staff(services, bot, services.text(staff, "alert_blocked", name=name, patient_id=patient_id),
+        await alert_staff(services, bot, StaffText("alert_blocked", {"name": name, "patient_id": patient_id}),
                           patient_id=patient_id)
     for patient_id, name, reason in report.failures:
-        await alert_staff(services, bot, services.text(staff, "alert_failed", name=name, patient_id=patient_id,
-                                                       reason=reason), patient_id=patient_id)
+        # The reason is Telegram's words (English whatever the language): said as they are.
+        await alert_staff(services, bot, StaffText("alert_failed", {"name": name, "patient_id": patient_id,
+                                                                    "reason": reason}), patient_id=patient_id)
     if services.downtime is None:
         return
     # Count every pass until the backlog is caught up: a pass that ran to the end (not a tick skipped
@@ -159,7 +161,7 @@ async def report_to_staff(services: Services, bot, report: DispatchReport) -> No
         return
     downtime, services.downtime, services.downtime_tally = services.downtime, None, {}
     if downtime >= DOWNTIME_WORTH_REPORTING:
-        await alert_staff(services, bot, services.text(
+        await alert_staff(services, bot, lambda staff: services.text(
             staff, "alert_back", duration=services.duration(staff, downtime),
             sent=tally["sent"], skipped=tally["skipped"], failed=tally["failed"]))
 
@@ -230,6 +232,7 @@ async def raise_untaken(services: Services, bot) -> int:
         if settings.staff_chat_id is not None:
             chats.insert(0, settings.staff_chat_id)
         staff = services.staff_locale
+        locales = {chat_id: await services.chat_locale(chat_id) for chat_id in chats}
         raised = 0
         for item in items:
             # Recorded first: a crash after this sends it once less, never twice.
@@ -237,13 +240,36 @@ async def raise_untaken(services: Services, bot) -> int:
             if item is None:
                 continue  # taken or resolved meanwhile
             minutes = int((now - item.opened_at).total_seconds() // 60)
-            lead = services.text(staff, "inbox_raised_again", waited=services.duration(staff, now - item.opened_at),
-                                 item_id=item.id)
-            await send_to_chats(services, bot, chats, "", patient_id=item.patient_id, item_id=item.id, lead=lead,
-                                priority=Priority.URGENT)
+            for locale, body, locale_chats in await _raised_in(services, item.id, chats, locales):
+                lead = services.text(locale, "inbox_raised_again", item_id=item.id,
+                                     waited=services.duration(locale, now - item.opened_at))
+                await send_to_chats(services, bot, locale_chats, "", patient_id=item.patient_id, item_id=item.id,
+                                    lead=lead, body=body, priority=Priority.URGENT,
+                                    locale=None if locale == staff else locale)
             log.info("inbox item %d raised again to %d chat(s): nobody took it in %d min", item.id, len(chats), minutes)
             raised += 1
         return raised
+
+
+async def _raised_in(services: Services, item_id: int | None, chats: list[int],
+                     locales: dict[int, str]) -> list[tuple[str, str | None, list[int]]]:
+    """An item raised again, as each chat reads it: (language, its own words or None for the item's, chats).
+
+    A private chat in another language than STAFF_LANGUAGE gets the words its first alert of the item had in
+    its own language; one that had none in it (it joined since) reads the item in STAFF_LANGUAGE, as the item's
+    words are, so that no message is half in two languages."""
+    staff = services.staff_locale
+    views = (await services.store.run(views_of, item_id=item_id)).views
+    groups: dict[tuple[str, str | None], list[int]] = {}
+    for chat_id in chats:
+        locale, body = staff, None
+        if locales[chat_id] != staff:
+            own = [view.body for view in views if view.chat_id == chat_id and view.locale == locales[chat_id]
+                   and view.body is not None]
+            if own:
+                locale, body = locales[chat_id], own[0]
+        groups.setdefault((locale, body), []).append(chat_id)
+    return [(locale, body, group) for (locale, body), group in groups.items()]
 
 
 async def inbox_job(context: AftercareContext) -> None:

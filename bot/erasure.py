@@ -31,12 +31,14 @@ UNNAME_PER_NOTICE = 5
 
 
 async def remember(services: Services, patient_id: int | None, chat_id: int, messages: list[Message | int],
-                   *, caption: bool = False) -> None:
-    """These bot messages in the staff chat ``chat_id`` name the patient (in their caption when ``caption``)."""
+                   *, caption: bool = False, locale: str | None = None) -> None:
+    """These bot messages in the staff chat ``chat_id`` name the patient (in their caption when ``caption``;
+    written in ``locale``, which the edit dropping the name keeps: None, STAFF_LANGUAGE)."""
     ids = [message if isinstance(message, int) else message.message_id for message in messages]
     if patient_id is not None and ids:
+        locale = None if locale == services.staff_locale else locale
         await services.store.run(remember_mentions, patient_id=patient_id, chat_id=chat_id, message_ids=ids,
-                                 now=services.clock(), caption=caption)
+                                 now=services.clock(), caption=caption, locale=locale)
 
 
 async def queue_unname(services: Services, chats: list[int] | None = None) -> int:
@@ -61,7 +63,9 @@ async def unname_in_chat(services: Services, bot: Any, chat_id: int, *, limit: i
     settled = []
     try:
         for mention in mentions:
-            text = services.text(services.staff_locale, "erased_in_staff_chat", patient_id=mention.patient_id)
+            # In the language the message was written in: a private chat's may not be STAFF_LANGUAGE.
+            locale = services.catalog.resolve_locale(mention.locale, fallback=services.staff_locale)
+            text = services.text(locale, "erased_in_staff_chat", patient_id=mention.patient_id)
             try:
                 if mention.caption:
                     await bot.edit_message_caption(mention.chat_id, mention.message_id, caption=text)

@@ -35,34 +35,35 @@ def staffer_of(update: Update) -> Staffer:
     return Staffer(user.id, name[:200] or str(user.id))
 
 
-def _when(services: Services, moment: datetime) -> str:
-    locale = services.staff_locale
+def _when(services: Services, moment: datetime, locale: str) -> str:
     return services.catalog.format_date(locale, moment.astimezone(services.settings.clinic_timezone), with_time=True)
 
 
-def status_line(services: Services, item: InboxItem) -> str:
+def status_line(services: Services, item: InboxItem, locale: str | None = None) -> str:
     """"🙋 Taken by Marta (Tue 24 Nov, 15:40)", "✅ Resolved by …", then the item's note; nothing while open
-    without one."""
-    staff = services.staff_locale
+    without one. In ``locale`` (None: STAFF_LANGUAGE)."""
+    staff = locale or services.staff_locale
     line = ""
     if item.status == InboxStatus.TAKEN:
         line = services.text(staff, "inbox_line_taken", who=item.taken_by_name or str(item.taken_by),
-                             when=_when(services, item.taken_at), item_id=item.id)
+                             when=_when(services, item.taken_at, staff), item_id=item.id)
     elif item.status == InboxStatus.RESOLVED:
         if item.resolved_by is None:
-            line = services.text(staff, "inbox_line_closed", when=_when(services, item.resolved_at))
+            line = services.text(staff, "inbox_line_closed", when=_when(services, item.resolved_at, staff))
         else:
             line = services.text(staff, "inbox_line_resolved", who=item.resolved_by_name or str(item.resolved_by),
-                                 when=_when(services, item.resolved_at))
+                                 when=_when(services, item.resolved_at, staff))
     if item.note:
         # A note says why an item open or taken is still work ("📞 Please call the patient — reviewed by …").
         line = "\n".join(part for part in (line, services.text(staff, "inbox_line_note", note=item.note)) if part)
     return line
 
 
-def markup_for(services: Services, item: InboxItem, extra: InlineKeyboardMarkup | None) -> InlineKeyboardMarkup | None:
-    """The buttons the item's status allows, under the alert's own (which go once it is resolved)."""
-    text = partial(services.text, services.staff_locale)
+def markup_for(services: Services, item: InboxItem, extra: InlineKeyboardMarkup | None,
+               locale: str | None = None) -> InlineKeyboardMarkup | None:
+    """The buttons the item's status allows, under the alert's own (which go once it is resolved), labelled in
+    ``locale`` (None: STAFF_LANGUAGE)."""
+    text = partial(services.text, locale or services.staff_locale)
     if item.status == InboxStatus.OPEN:
         return inbox_keyboard(item.id, (INBOX_TAKE, INBOX_RESOLVE), text=text, extra=extra)
     if item.status == InboxStatus.TAKEN:
@@ -71,17 +72,19 @@ def markup_for(services: Services, item: InboxItem, extra: InlineKeyboardMarkup 
 
 
 def render(services: Services, item: InboxItem, *, lead: str = "", body: str | None = None,
-           caption: bool = False) -> str:
-    """The words of a view: its lead, its own words (or the item's), and the status line."""
+           caption: bool = False, locale: str | None = None) -> str:
+    """The words of a view: its lead, its own words (or the item's), and the status line, in ``locale`` (the
+    view's: None, STAFF_LANGUAGE)."""
     words = item.text if body is None else body
     if not words:
-        words = services.text(services.staff_locale, "inbox_erased", item_id=item.id)
-    parts = [part for part in (lead, words, status_line(services, item)) if part]
+        words = services.text(locale or services.staff_locale, "inbox_erased", item_id=item.id)
+    status = status_line(services, item, locale)
+    parts = [part for part in (lead, words, status) if part]
     text = "\n\n".join(parts)
     limit = MAX_CAPTION if caption else MAX_TEXT
     if not fits(text, limit):
         # The words fitted on their own when sent; the status line matters more than their end now.
-        text = "\n\n".join(part for part in (lead, status_line(services, item)) if part) or words
+        text = "\n\n".join(part for part in (lead, status) if part) or words
     return text
 
 
@@ -137,8 +140,10 @@ async def edit_views(services: Services, bot: Bot, notice: ClaimedNotice) -> int
     for view in found.views:
         if view.chat_id != notice.chat_id:
             continue
-        text = render(services, found.item, lead=view.lead, body=view.body, caption=view.caption)
-        markup = markup_for(services, found.item, extra_markup(view, None))
+        # In the language the message was written in, whatever its reader speaks now.
+        locale = services.catalog.resolve_locale(view.locale, fallback=services.staff_locale)
+        text = render(services, found.item, lead=view.lead, body=view.body, caption=view.caption, locale=locale)
+        markup = markup_for(services, found.item, extra_markup(view, None), locale=locale)
         try:
             if view.caption:
                 await bot.edit_message_caption(chat_id=view.chat_id, message_id=view.message_id, caption=text,

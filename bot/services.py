@@ -132,10 +132,10 @@ class Services:
         """The number to call if things get worse: EMERGENCY_PHONE, else the clinic's phone."""
         return self.settings.emergency_phone or self.phone(locale)
 
-    def staff_time(self, moment: datetime, patient_zone: str | None = None) -> str:
-        """``moment`` as staff read it: the clinic's time, and the patient's with their zone named when it differs
-        ("Thu 26 Nov, 11:05 (10:05 for the patient, Europe/London)")."""
-        locale, clinic = self.staff_locale, self.settings.clinic_timezone
+    def staff_time(self, moment: datetime, patient_zone: str | None = None, locale: str | None = None) -> str:
+        """``moment`` as staff read it (in ``locale``, else STAFF_LANGUAGE): the clinic's time, and the patient's
+        with their zone named when it differs ("Thu 26 Nov, 11:05 (10:05 for the patient, Europe/London)")."""
+        locale, clinic = locale or self.staff_locale, self.settings.clinic_timezone
         when = self.catalog.format_date(locale, moment.astimezone(clinic), with_time=True)
         if not patient_zone or patient_zone == clinic.key:
             return when

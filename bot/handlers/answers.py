@@ -15,7 +15,6 @@ from bot.services import Services
 from jobs.buttons import CHECKIN_LABELS, REBOOK_KEEP, REBOOK_LABELS, REBOOK_SURE, not_continuing_keyboard
 from jobs.care.answers import BOOKED, LATER, NOT_CONTINUING, answer_checkin, answer_rebook
 from jobs.care.escalation import WORRIED
-from jobs.inputs import display_phone
 from jobs.patients.self_service import patient_for_chat
 from jobs.staff.inbox import InboxKind
 
@@ -41,15 +40,14 @@ async def checkin_button(update: Update, context: AftercareContext) -> None:
                                                  when=day_phrase(services, locale, result.day)))
     log.info("patient %d answered check-in %d: %s (escalate=%s)", patient.id, reminder_id, answer, result.escalate)
     if result.escalate:
-        staff = services.staff_locale
-        text = services.text(
-            staff, "alert_escalation", name=patient.name, patient_id=patient.id,
-            answer=services.text(staff, CHECKIN_LABELS[answer]), day=result.day,
-            session_number=enrollment.session_number, series_length=enrollment.series_length,
-            session_date=_date(services, staff, enrollment.session_at, services.settings.clinic_timezone.key),
-        )
-        if patient.phone:
-            text += "\n" + services.text(staff, "alert_phone", phone=display_phone(patient.phone))
+        def text(staff: str) -> str:  # in each staff chat's language (the number is added by alert_staff)
+            return services.text(
+                staff, "alert_escalation", name=patient.name, patient_id=patient.id,
+                answer=services.text(staff, CHECKIN_LABELS[answer]), day=result.day,
+                session_number=enrollment.session_number, series_length=enrollment.series_length,
+                session_date=_date(services, staff, enrollment.session_at, services.settings.clinic_timezone.key),
+            )
+
         kind = InboxKind.WORRIED if answer == WORRIED else InboxKind.ESCALATION
         await alert_staff(services, context.bot, text, patient_id=patient.id, inbox_kind=kind)
     if answer == WORRIED:
@@ -123,9 +121,8 @@ async def rebook_button(update: Update, context: AftercareContext) -> None:
         return
     key = "rebook_booked" if answer == BOOKED else "rebook_not_continuing"
     await query.message.reply_html(services.text(locale, key, name=patient.called_by))
-    staff = services.staff_locale
     alert = "alert_booked" if answer == BOOKED else "alert_not_continuing"
-    await alert_staff(services, context.bot, services.text(
+    await alert_staff(services, context.bot, lambda staff: services.text(
         staff, alert, name=patient.name, patient_id=patient.id, session_number=enrollment.session_number,
         next_number=enrollment.session_number + 1, series_length=enrollment.series_length,
     ), patient_id=patient.id)

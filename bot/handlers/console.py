@@ -179,7 +179,7 @@ async def patient_command(update: Update, context: AftercareContext) -> None:
     text = "\n".join(lines)
     # Telegram's limit is 4096 characters; a long history is cut at the oldest end.
     card = await message.reply_html(text if len(text) < 4000 else "…\n" + text[-3900:].split("\n", 1)[1])
-    await remember(services, patient.id, card.chat_id, [card])
+    await remember(services, patient.id, card.chat_id, [card], locale=locale)
     captions = comparison_captions(services, locale, timeline)
     if timeline.comparison is not None and captions is not None:
         # Before and after, side by side: the first and the last photo as one album (only with the
@@ -191,7 +191,7 @@ async def patient_command(update: Update, context: AftercareContext) -> None:
         except BadRequest as exc:  # a file id Telegram no longer knows: the card above still says it all
             log.warning("patient %d: the photos to compare were not sent: %s", patient.id, exc.message)
             return
-        await remember(services, patient.id, card.chat_id, list(sent), caption=True)
+        await remember(services, patient.id, card.chat_id, list(sent), caption=True, locale=locale)
 
 
 def _album_photo(file_id: str | None, caption: str) -> InputMediaPhoto:
@@ -356,7 +356,7 @@ async def invite_command(update: Update, context: AftercareContext) -> None:
         caption += "\n" + services.text(locale, "invite_restarts", status=services.text(
             locale, f"state_{patient.status}"))
     sent = await update.effective_message.reply_photo(photo=qr_png(link), caption=caption)
-    await remember(services, patient.id, sent.chat_id, [sent], caption=True)
+    await remember(services, patient.id, sent.chat_id, [sent], caption=True, locale=locale)
 
 
 async def stats_command(update: Update, context: AftercareContext) -> None:

@@ -329,4 +329,4 @@ async def finish_enrollment(update: Update, context: AftercareContext, args: Enr
         ago = services.catalog.format_relative(locale, twin.created_at - services.clock())
         caption += services.text(locale, "enroll_duplicate_note", ago=ago, patient_id=twin.id, new_id=patient.id)
     sent = await update.effective_message.reply_photo(photo=qr_png(link), caption=caption)
-    await remember(services, patient.id, sent.chat_id, [sent], caption=True)
+    await remember(services, patient.id, sent.chat_id, [sent], caption=True, locale=locale)

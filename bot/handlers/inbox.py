@@ -123,7 +123,9 @@ async def contact_message(update: Update, context: AftercareContext) -> None:
     staff = services.staff_locale
     shared = await services.store.run(record_shared_phone, chat_id=update.effective_chat.id, sender_id=user.id,
                                       owner_id=contact.user_id, phone=phone,
-                                      line=services.text(staff, "alert_phone", phone=display_phone(phone)))
+                                      line=services.text(staff, "alert_phone", phone=display_phone(phone)),
+                                      lines={locale: services.text(locale, "alert_phone", phone=display_phone(phone))
+                                             for locale in services.catalog.locales})
     if shared is None:
         raise Refusal("stranger")
     patient, item_ids = shared

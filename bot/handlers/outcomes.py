@@ -25,7 +25,6 @@ from bot.context import AftercareContext
 from jobs.buttons import YES, outcome_keyboard, photo_consent_keyboard, scale_label
 from jobs.care.comparison import FollowUp, answer_consent
 from jobs.care.outcomes import answer_outcome
-from jobs.inputs import display_phone
 from jobs.staff.inbox import InboxKind
 
 log = logging.getLogger(__name__)
@@ -76,11 +75,10 @@ async def outcome_button(update: Update, context: AftercareContext) -> None:
         await reply("comparison_photo_request", name=patient.called_by)
     log.info("patient %d answered outcome %d: %s (was %s)", patient.id, reminder_id, answer, result.previous)
     if result.newly_worse:
-        staff = services.staff_locale
-        text = services.text(staff, "alert_outcome_worse", name=patient.name, patient_id=patient.id,
-                             answer=label(answer, staff), step=services.catalog.step_title(staff, result.step_key))
-        if patient.phone:
-            text += "\n" + services.text(staff, "alert_phone", phone=display_phone(patient.phone))
+        def text(staff: str) -> str:  # in each staff chat's language (the number is added by alert_staff)
+            return services.text(staff, "alert_outcome_worse", name=patient.name, patient_id=patient.id,
+                                 answer=label(answer, staff), step=services.catalog.step_title(staff, result.step_key))
+
         await alert_staff(services, context.bot, text, patient_id=patient.id, inbox_kind=InboxKind.OUTCOME)
 
 

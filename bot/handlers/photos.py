@@ -14,7 +14,7 @@ from telegram import KeyboardButton, ReplyKeyboardMarkup, Update
 from telegram.error import BadRequest, TelegramError
 
 from bot.access import note_refused
-from bot.alerts import MAX_CAPTION, alert_staff, split_for_limit, with_phone
+from bot.alerts import MAX_CAPTION, Written, alert_staff, split_for_limit
 from bot.context import AftercareContext
 from bot.handlers.answers import closed_notice, red_flag_follow_up
 from bot.inbox_views import close_silence, refresh_items, staffer_of
@@ -22,10 +22,10 @@ from bot.services import Services
 from jobs.buttons import REVIEW_LABELS, photo_review_keyboard
 from jobs.care.photos import Review, review_photo, settle_review, take_photo_answer
 from jobs.events import ESCALATED, FROM_WORDS, record_event
-from jobs.inputs import storable_text
+from jobs.inputs import display_phone, storable_text
 from jobs.intake import has_effect, note_effect
 from jobs.refusal import Refusal
-from jobs.staff.inbox import InboxKind, ItemOrigin
+from jobs.staff.inbox import InboxKind, ItemOrigin, patient_phone
 from messages.catalog import html_to_plain
 from messages.protocol import KIND_OUTCOME
 
@@ -46,24 +46,27 @@ async def photo_answer(update: Update, context: AftercareContext, patient) -> bo
     if await services.store.run(has_effect, update_id=update.update_id, effect=PHOTO_RELAYED):
         await message.reply_html(services.text(patient.locale, "photo_received"))
         return True
-    staff = services.staff_locale
     enrollment = answer.enrollment
     # A photo to compare before and after (an outcome step's, with consent) says so, and where to see the pair.
     key = "alert_comparison_photo" if answer.step.kind == KIND_OUTCOME else "alert_photo"
-    header = services.text(staff, key, name=patient.name, patient_id=patient.id, day=answer.day,
-                           session_number=enrollment.session_number, series_length=enrollment.series_length,
-                           step=services.catalog.step_title(staff, answer.step.step_key))
-    header = await with_phone(services, header, patient.id)  # before the split: the number is never cut off
     words = storable_text(message.caption or "")
     # A caption with a red flag makes the photo a worried item (its review buttons stay), as a message would.
     flagged = bool(words) and bool(services.catalog.red_flags.flags(words))
-    if flagged:
-        header += "\n" + services.text(staff, "alert_red_flag_line")
-    whole = header + (services.text(staff, "relay_photo_caption", text=words) if words else "")
-    caption, follow_up = split_for_limit(header, whole, words, MAX_CAPTION)
-    reviews = photo_review_keyboard(answer.photo.id, text=partial(services.text, staff))
+    phone = await services.store.run(patient_phone, patient_id=patient.id)
+
+    def caption(staff: str) -> Written:  # in each staff chat's language
+        header = services.text(staff, key, name=patient.name, patient_id=patient.id, day=answer.day,
+                               session_number=enrollment.session_number, series_length=enrollment.series_length,
+                               step=services.catalog.step_title(staff, answer.step.step_key))
+        if phone:  # before the split: the number is never cut off
+            header += "\n" + services.text(staff, "alert_phone", phone=display_phone(phone))
+        if flagged:
+            header += "\n" + services.text(staff, "alert_red_flag_line")
+        whole = header + (services.text(staff, "relay_photo_caption", text=words) if words else "")
+        text, follow_up = split_for_limit(header, whole, words, MAX_CAPTION)
+        return Written(text, follow_up, photo_review_keyboard(answer.photo.id, text=partial(services.text, staff)))
+
     delivered = await alert_staff(services, context.bot, caption, patient_id=patient.id, photo=answer.photo.file_id,
-                                  follow_up=follow_up, reply_markup=reviews,
                                   inbox_kind=InboxKind.WORRIED if flagged else InboxKind.PHOTO,
                                   inbox_origin=ItemOrigin.WORDS if flagged else None,
                                   dedup_key=f"photo:{update.update_id}")

@@ -20,7 +20,7 @@ from telegram import Update
 from telegram.constants import ChatType
 from telegram.error import Forbidden, TelegramError
 
-from bot.alerts import MAX_CAPTION, MAX_TEXT, alert_staff, split_for_limit
+from bot.alerts import MAX_CAPTION, MAX_TEXT, Writer, Written, alert_staff, split_for_limit
 from bot.context import AftercareContext
 from bot.erasure import remember
 from bot.handlers.answers import closed_notice, red_flag_follow_up, worried_follow_up
@@ -120,43 +120,46 @@ async def _relay_to_staff(update: Update, context, services: Services, patient, 
         return
     enrollment = await services.store.run(current_enrollment, patient_id=patient.id)
     day = days_since_session(enrollment.session_at, services.clock(), ZoneInfo(patient.timezone)) if enrollment else 0
-    staff = services.staff_locale
     values = {"name": patient.name, "patient_id": patient.id, "day": day,
               "session_number": enrollment.session_number if enrollment else "?"}
-    note = _status_note(services, staff, patient, flagged=flagged)
+
+    def alert(header: str, whole: str | None, limit: int) -> Writer:
+        """The alert in a staff chat's language: ``header`` and the patient's words (``whole``, or the header
+        and the caption), or the header alone with the words to follow when together they do not fit."""
+        def write(staff: str) -> Written:
+            note = _status_note(services, staff, patient, flagged=flagged)
+            top = services.text(staff, header, **values)
+            body = services.text(staff, whole, text=words, **values) if whole else top + (
+                services.text(staff, "relay_photo_caption", text=words) if message.caption else "")
+            return Written(*split_for_limit(top + note, body + note, words, limit))
+        return write
+
     if edited and not flagged:
-        text, follow_up = split_for_limit(services.text(staff, "alert_relay_edited_header", **values) + note,
-                                          services.text(staff, "alert_relay_edited", text=words, **values) + note,
-                                          words, MAX_TEXT)
-        delivered = await alert_staff(services, context.bot, text, patient_id=patient.id, follow_up=follow_up,
-                                      inbox_kind=InboxKind.MESSAGE, dedup_key=f"relay:{update.update_id}")
+        delivered = await alert_staff(services, context.bot,
+                                      alert("alert_relay_edited_header", "alert_relay_edited", MAX_TEXT),
+                                      patient_id=patient.id, inbox_kind=InboxKind.MESSAGE,
+                                      dedup_key=f"relay:{update.update_id}")
         if delivered:
             await services.store.run(note_effect, update_id=update.update_id, effect=RELAYED)
         log.info("relayed an edited message of patient %d to %d staff chat(s)", patient.id, delivered)
         return
     kind = InboxKind.WORRIED if flagged else InboxKind.MESSAGE
     origin = ItemOrigin.WORDS if flagged else None
-    caption = services.text(staff, "relay_photo_caption", text=words) if message.caption else ""
     if message.photo or message.text is None:
         if message.sticker or message.video_note:
             # Neither can carry the caption that says who sent it, and a sticker says nothing clinical.
             await message.reply_html(services.text(patient.locale, "relay_unsupported"))
             return
         key = "alert_red_flag_media" if flagged else "alert_relay_photo" if message.photo else "alert_relay_media"
-        header = services.text(staff, key, **values)
-        text, follow_up = split_for_limit(header + note, header + caption + note, words, MAX_CAPTION)
         # A photo is sent on; a voice message, an audio, a video or a file is copied as it is.
         media = {"photo": message.photo[-1].file_id} if message.photo else {"copy_of": message}
-        delivered = await alert_staff(services, context.bot, text, patient_id=patient.id, follow_up=follow_up,
+        delivered = await alert_staff(services, context.bot, alert(key, None, MAX_CAPTION), patient_id=patient.id,
                                       inbox_kind=kind, inbox_origin=origin, dedup_key=f"relay:{update.update_id}",
                                       **media)
     else:
         header, whole = ("alert_red_flag_header", "alert_red_flag") if flagged else ("alert_relay_header",
                                                                                       "alert_relay")
-        text, follow_up = split_for_limit(services.text(staff, header, **values) + note,
-                                          services.text(staff, whole, text=words, **values) + note,
-                                          words, MAX_TEXT)
-        delivered = await alert_staff(services, context.bot, text, patient_id=patient.id, follow_up=follow_up,
+        delivered = await alert_staff(services, context.bot, alert(header, whole, MAX_TEXT), patient_id=patient.id,
                                       inbox_kind=kind, inbox_origin=origin, dedup_key=f"relay:{update.update_id}")
     if delivered:
         await services.store.run(note_effect, update_id=update.update_id, effect=RELAYED)
@@ -274,12 +277,14 @@ async def _reply_to_patient(update: Update, context, services: Services, patient
     await services.store.run(keep_message, patient_id=patient.id, direction=FROM_CLINIC,
                              text=message.text or message.caption or "", kind=_kind_of(message),
                              now=services.clock(), update_id=update.update_id, staff_id=update.effective_user.id)
-    if message.is_topic_message:
+    in_topic = message.is_topic_message
+    if in_topic:
         # In the patient's topic the whole team reads it: confirmed in the staff chat's language.
         done = await message.reply_html(services.text(services.staff_locale, "topic_reply_done", name=patient.name))
     else:
         done = await message.reply_html(services.text(staff, "relay_reply_done", name=patient.name))
-    await remember(services, patient.id, message.chat_id, [done])
+    # The edit that drops the name (an erasure) keeps the language of the reply.
+    await remember(services, patient.id, message.chat_id, [done], locale=None if in_topic else staff)
     # Whoever answers the patient has the item that alert shows, if nobody had it yet: everyone sees so.
     taken = await services.store.run(staff_replied, patient_id=patient.id, chat_id=message.chat_id,
                                      message_id=message.reply_to_message.message_id,

@@ -100,8 +100,9 @@ def inbox_items_of_chat(session: Session, *, chat_id: int) -> list[int]:
 
 
 def record_shared_phone(session: Session, *, chat_id: int, sender_id: int, owner_id: int | None, phone: str,
-                        line: str) -> tuple[Patient, list[int]] | None:
-    """The chat's patient shared their number: keep it, and add ``line`` to their open inbox items.
+                        line: str, lines: dict[str, str] | None = None) -> tuple[Patient, list[int]] | None:
+    """The chat's patient shared their number: keep it, and add ``line`` to their open inbox items (``lines``:
+    the line in each language, for their alerts written in another than STAFF_LANGUAGE).
 
     Only the sender's own contact counts (``owner_id``, the contact's Telegram user, is the sender:
     what the *Share my number* button sends); a contact card of someone else, or of no Telegram
@@ -115,7 +116,7 @@ def record_shared_phone(session: Session, *, chat_id: int, sender_id: int, owner
         return None
     patient.phone = phone
     session.add(patient)
-    return patient, inbox.add_to_text(session, patient_id=patient.id, line=line)
+    return patient, inbox.add_to_text(session, patient_id=patient.id, line=line, lines=lines)
 
 
 def set_timezone(session: Session, *, chat_id: int, zone: ZoneInfo, quiet_hours: QuietHours,

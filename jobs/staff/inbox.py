@@ -157,11 +157,13 @@ def open_item(session: Session, *, kind: str, patient_id: int | None, text: str,
 
 
 def add_view(session: Session, *, item_id: int, chat_id: int, message_id: int, caption: bool = False,
-             lead: str = "", body: str | None = None, extra_markup: str | None = None) -> None:
-    """Note that this staff-chat message shows the item (``body``: its own words, if not the item's text)."""
+             lead: str = "", body: str | None = None, extra_markup: str | None = None,
+             locale: str | None = None) -> None:
+    """Note that this staff-chat message shows the item (``body``: its own words, if not the item's text;
+    ``locale``: the language it is written in, None for STAFF_LANGUAGE)."""
     session.add(InboxView(item_id=item_id, chat_id=chat_id, message_id=message_id, caption=caption,
                           lead=storable_text(lead), body=None if body is None else storable_text(body),
-                          extra_markup=extra_markup))
+                          extra_markup=extra_markup, locale=locale))
 
 
 @dataclass(frozen=True)
@@ -200,14 +202,23 @@ def patient_phone(session: Session, *, patient_id: int) -> str | None:
     return patient.phone if patient else None
 
 
-def add_to_text(session: Session, *, patient_id: int, line: str) -> list[int]:
-    """Add ``line`` to the open and taken items of a patient (a number they just shared); return their ids."""
+def add_to_text(session: Session, *, patient_id: int, line: str, lines: dict[str, str] | None = None) -> list[int]:
+    """Add ``line`` to the open and taken items of a patient (a number they just shared), and ``lines[locale]``
+    to their alerts written in another language with words of their own; return the items' ids."""
     items = session.exec(select(InboxItem).where(InboxItem.patient_id == patient_id,
                                                  InboxItem.status.in_(OPEN_STATUSES))).all()
     for item in items:
         if line not in item.text:
             item.text = f"{item.text}\n{line}"
             session.add(item)
+    translated = session.exec(select(InboxView).where(
+        col(InboxView.item_id).in_([item.id for item in items]), col(InboxView.locale).is_not(None),
+        col(InboxView.body).is_not(None)))
+    for view in translated:
+        own = (lines or {}).get(view.locale or "")
+        if own and view.body and own not in view.body:
+            view.body = f"{view.body}\n{own}"
+            session.add(view)
     return [item.id for item in items]
 
 

@@ -18,10 +18,11 @@ from jobs.storage.states import PatientStatus
 
 
 def remember_mentions(session: Session, *, patient_id: int, chat_id: int, message_ids: list[int],
-                      now: datetime, caption: bool = False) -> None:
-    """These bot messages in ``chat_id`` name the patient (in a caption when ``caption``)."""
+                      now: datetime, caption: bool = False, locale: str | None = None) -> None:
+    """These bot messages in ``chat_id`` name the patient (in a caption when ``caption``; written in ``locale``,
+    None for STAFF_LANGUAGE)."""
     session.add_all(StaffMention(patient_id=patient_id, chat_id=chat_id, message_id=message_id, caption=caption,
-                                 created_at=now) for message_id in message_ids)
+                                 created_at=now, locale=locale) for message_id in message_ids)
 
 
 def mentions_of_erased(session: Session, *, limit: int, chat_id: int | None = None) -> list[StaffMention]:

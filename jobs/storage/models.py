@@ -366,6 +366,8 @@ class StaffMention(SQLModel, table=True):
     # The name is in a caption (a photo, a copied voice message or file), not in a text.
     caption: bool = Field(default=False, sa_column_kwargs={"server_default": sa_false()})
     created_at: datetime = _utc()
+    # The language the message is in, which the edit that drops the name keeps; None: STAFF_LANGUAGE (0028).
+    locale: str | None = Field(default=None, max_length=16)
 
 
 class Event(SQLModel, table=True):
@@ -559,6 +561,9 @@ class InboxView(SQLModel, table=True):
     body: str | None = Field(default=None, sa_column=Column(sa_Text, nullable=True))
     # Buttons of the alert's own (a photo's review buttons), kept under the inbox's, as JSON.
     extra_markup: str | None = Field(default=None, sa_column=Column(sa_Text, nullable=True))
+    # The language it is written in (a staff member's own, privately), which its edits keep; None:
+    # STAFF_LANGUAGE (migration 0028).
+    locale: str | None = Field(default=None, max_length=16)
 
 
 class InboxEvent(SQLModel, table=True):
