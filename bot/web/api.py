@@ -19,8 +19,7 @@ from bot.web.auth import KEY_NAME, api_key_required
 from bot.web.common import BOT, SERVICES, read_json, write
 from jobs.care.bookings import bookings_of
 from jobs.inputs import parse_row_id
-from jobs.patients.enrollment import enroll_once
-from jobs.patients.enrollment_request import EnrollmentRules, read_enrollment, resolve_defaults
+from jobs.patients.enrollment_request import EnrollmentRules, enroll_resolved, read_enrollment, resolve_defaults
 from jobs.refusal import Refusal
 from jobs.staff.console import view_patient
 
@@ -39,13 +38,8 @@ async def create_enrollment(request: web.Request) -> web.Response:
     # A refusal (a bad field, a used external_id...) is answered by bot.web.common.answer_refusals.
     rules = EnrollmentRules.of(settings=settings, catalog=catalog, now=now)
     wanted = resolve_defaults(read_enrollment(body, rules=rules), rules=rules)
-    given = wanted.request
-    result = await write(
-        request, enroll_once, external_id=given.external_id, invite_ttl=settings.invite_ttl, now=now,
-        name=given.name, protocol=wanted.protocol, session_at=given.session_at,
-        session_number=given.session_number, series_length=wanted.series_length, zone=wanted.zone,
-        locale=wanted.locale, quiet_hours=settings.quiet_hours, enrolled_by=None, phone=given.phone,
-        called=wanted.called)
+    result = await write(request, enroll_resolved, wanted=wanted, invite_ttl=settings.invite_ttl,
+                             quiet_hours=settings.quiet_hours, enrolled_by=None, now=now)
     patient = result.patient
     log.info("api key %s %s patient %d", request[KEY_NAME], "enrolled" if result.created else "found again",
              patient.id)

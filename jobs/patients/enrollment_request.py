@@ -18,8 +18,17 @@ from datetime import datetime, timedelta
 from typing import Any, Literal, overload
 from zoneinfo import ZoneInfo
 
+from sqlmodel import Session
+
 from jobs import inputs
-from jobs.patients.enrollment import MAX_SERIES_LENGTH, check_enrollment, parse_session_number
+from jobs.care.planning import QuietHours
+from jobs.patients.enrollment import (
+    MAX_SERIES_LENGTH,
+    EnrolledOnce,
+    check_enrollment,
+    enroll_once,
+    parse_session_number,
+)
 from jobs.refusal import Refusal
 from jobs.storage.models import called_name
 from messages.catalog import Catalog
@@ -382,3 +391,14 @@ def parse_typed_session_time(value: str, *, now: datetime, zone: ZoneInfo) -> da
             continue
         return parsed.replace(tzinfo=zone)
     raise Refusal("enroll_error_bad_time", value=value)
+
+
+def enroll_resolved(session: Session, wanted: Resolved, *, invite_ttl: timedelta, quiet_hours: QuietHours,
+                    enrolled_by: int | None, now: datetime) -> EnrolledOnce:
+    """Enroll a resolved record (:func:`jobs.patients.enrollment.enroll_once`): the API and the console's form
+    both end here, so every field reaches the enrollment the same way."""
+    given = wanted.request
+    return enroll_once(session, external_id=given.external_id, invite_ttl=invite_ttl, now=now, name=given.name,
+                       protocol=wanted.protocol, session_at=given.session_at, session_number=given.session_number,
+                       series_length=wanted.series_length, zone=wanted.zone, locale=wanted.locale,
+                       quiet_hours=quiet_hours, enrolled_by=enrolled_by, phone=given.phone, called=wanted.called)

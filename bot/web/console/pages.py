@@ -51,8 +51,8 @@ from jobs.care.planning import plan_reminders
 from jobs.dispatch import ClaimedReminder, render_reminder
 from jobs.inputs import clean_query, clean_text, parse_row_id
 from jobs.ops import audit
-from jobs.patients.enrollment import FUTURE_TOLERANCE, enroll_once, recent_namesake
-from jobs.patients.enrollment_request import EnrollmentRules, read_enrollment, resolve_defaults
+from jobs.patients.enrollment import FUTURE_TOLERANCE, recent_namesake
+from jobs.patients.enrollment_request import EnrollmentRules, enroll_resolved, read_enrollment, resolve_defaults
 from jobs.refusal import Refusal
 from jobs.staff.console import (
     PATIENT_FILTERS,
@@ -519,13 +519,8 @@ async def enroll(request: web.Request) -> web.Response:
             if form.get(name, "").strip():
                 fields[name] = form[name].strip()
         wanted = resolve_defaults(read_enrollment(fields, rules=rules), rules=rules)
-        given = wanted.request
-        result = await write(
-            request, enroll_once, external_id=given.external_id, invite_ttl=settings.invite_ttl, now=now,
-            name=given.name, protocol=wanted.protocol, session_at=given.session_at,
-            session_number=given.session_number, series_length=wanted.series_length, zone=wanted.zone,
-            locale=wanted.locale, quiet_hours=settings.quiet_hours, enrolled_by=identity.user_id,
-            phone=given.phone, called=wanted.called)
+        result = await write(request, enroll_resolved, wanted=wanted, invite_ttl=settings.invite_ttl,
+                             quiet_hours=settings.quiet_hours, enrolled_by=identity.user_id, now=now)
     except Refusal as refusal:
         return _render(request, "enroll.html", {"form": form, "refusal": _refused(request, refusal),
                                                 "field": getattr(refusal, "field", None),
