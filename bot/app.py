@@ -71,6 +71,14 @@ from messages.catalog import Catalog, load_catalog
 
 log = logging.getLogger(__name__)
 
+# A job that only ticks: one run at a time; a run missed while the machine slept runs at the next tick.
+TICKING_JOB = {"max_instances": 1, "coalesce": True, "misfire_grace_time": None}
+# A job that is also woken (moved to "now" when work arrives). APScheduler counts a run until a moment
+# after its callback returns, and a wake in that moment would be refused as a second instance and wait
+# for the next tick (30 s for a patient's first message). A second instance is allowed, and the rounds
+# functions make it harmless: beside a running pass it only asks that pass for one more round.
+WOKEN_JOB = {"max_instances": 2, "coalesce": True, "misfire_grace_time": None}
+
 # What each command of the registry (bot/commands.py) runs. The registry is data; the names are
 # bound to handlers here, where everything is wired, so no handler imports this table's module.
 CALLBACKS: dict[str, Callable[..., Awaitable[object]]] = {
@@ -224,22 +232,19 @@ def build_application(settings: Settings, services: Services | None = None) -> A
     application.add_handler(MessageHandler(filters.UpdateType.EDITED_MESSAGE, relay.edited_message))
     application.add_error_handler(common.error_handler)
 
-    application.job_queue.run_repeating(
-        dispatch_job, interval=settings.dispatch_interval, first=1, name=DISPATCH_JOB_NAME,
-        # One pass at a time; a pass missed while the machine slept simply runs at the next tick.
-        job_kwargs={"max_instances": 1, "coalesce": True, "misfire_grace_time": None},
-    )
+    application.job_queue.run_repeating(dispatch_job, interval=settings.dispatch_interval, first=1,
+                                        name=DISPATCH_JOB_NAME, job_kwargs=WOKEN_JOB)
     # The staff outbox: its own job, so a staff group's pace never holds the dispatcher (bot/outbox.py).
     application.job_queue.run_repeating(outbox_job, interval=OUTBOX_INTERVAL, first=1, name=OUTBOX_JOB_NAME,
-                                        job_kwargs={"max_instances": 1, "coalesce": True, "misfire_grace_time": None})
+                                        job_kwargs=WOKEN_JOB)
     services.outbox_waker = outbox_waker(application.job_queue)
     application.job_queue.run_repeating(heartbeat_job, interval=HEARTBEAT_INTERVAL, first=HEARTBEAT_INTERVAL,
                                         name=HEARTBEAT_JOB_NAME,
-                                        job_kwargs={"max_instances": 1, "coalesce": True, "misfire_grace_time": None})
+                                        job_kwargs=TICKING_JOB)
     application.job_queue.run_repeating(inbox_job, interval=INBOX_INTERVAL, first=INBOX_INTERVAL, name=INBOX_JOB_NAME,
-                                        job_kwargs={"max_instances": 1, "coalesce": True, "misfire_grace_time": None})
+                                        job_kwargs=TICKING_JOB)
     application.job_queue.run_repeating(prune_job, interval=PRUNE_INTERVAL, first=PRUNE_INTERVAL, name=PRUNE_JOB_NAME,
-                                        job_kwargs={"max_instances": 1, "coalesce": True, "misfire_grace_time": None})
+                                        job_kwargs=TICKING_JOB)
     return application
 
 

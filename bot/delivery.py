@@ -98,6 +98,10 @@ async def alert_silence(services: Services, bot, item: ClaimedReminder, silence:
 
 async def dispatch_rounds(services: Services, bot, *, should_stop=lambda: False) -> None:
     """Dispatcher passes, each reported to staff, for as long as someone woke the dispatcher meanwhile."""
+    if services.dispatching:
+        # The job ran again beside a pass (see WOKEN_JOB in bot/app.py): that pass runs once more instead.
+        services.dispatch_wanted = True
+        return
     services.dispatching = True
     try:
         while True:

@@ -251,6 +251,10 @@ async def _perform(services: Services, bot: PacedBot, notice: ClaimedNotice) -> 
 
 async def outbox_rounds(services: Services, bot: Bot, *, should_stop=lambda: False) -> OutboxReport:
     """Outbox passes for as long as something was queued meanwhile; then the job is set for the next wait."""
+    if services.outbox_running:
+        # The job ran again beside a pass (see WOKEN_JOB in bot/app.py): that pass runs once more instead.
+        services.outbox_wanted = True
+        return OutboxReport()
     services.outbox_running = True
     total = OutboxReport()
     try:

@@ -8,6 +8,7 @@ call the dispatcher themselves (the harness then runs the staff outbox's job, as
 
 from __future__ import annotations
 
+import logging
 import os
 import re
 import time
@@ -55,6 +56,22 @@ class Clock:
         date = SESSION_START.date() + timedelta(days=day)
         self.now = datetime(date.year, date.month, date.day, hour, minute, tzinfo=CLINIC_ZONE)
         return self.now
+
+
+@pytest.fixture(autouse=True)
+def _root_logging_restored() -> Iterator[None]:
+    """A test that runs the CLI in-process configures logging (basicConfig onto pytest's captured stderr,
+    closed when the test ends): put the root logger back, so later tests log nowhere closed."""
+    root = logging.getLogger()
+    handlers, level = list(root.handlers), root.level
+    yield
+    for handler in list(root.handlers):
+        if handler not in handlers:
+            root.removeHandler(handler)
+    for handler in handlers:
+        if handler not in root.handlers:
+            root.addHandler(handler)
+    root.setLevel(level)
 
 
 @pytest.fixture

@@ -181,3 +181,32 @@ async def test_claims_take_one_update_per_chat_and_a_dead_holders_at_once(harnes
         assert store.call(claim_updates, now=clock.now, limit=10, lease=lease, holder=alive.holder) == []
     finally:
         alive.release()
+
+
+async def test_a_wake_as_the_dispatcher_job_winds_down_still_sends_at_once(harness, fake_api, intake, monkeypatch):
+    """The patient links just after a pass has ended but while its job is still counted as running
+    (APScheduler refuses a second instance then): the woken pass must still run, not 30 s later."""
+    from bot import delivery
+
+    token = await harness.enroll()
+    ended, release = asyncio.Event(), asyncio.Event()
+    real_rounds = delivery.dispatch_rounds
+    calls = []
+
+    async def rounds(services, bot, **kwargs):
+        calls.append(1)
+        await real_rounds(services, bot, **kwargs)
+        if len(calls) == 1:
+            ended.set()
+            await release.wait()  # the pass is over; the job that ran it is not, yet
+
+    monkeypatch.setattr(delivery, "dispatch_rounds", rounds)
+    delivery.wake_dispatcher(harness.services, harness.app.job_queue)
+    await asyncio.wait_for(ended.wait(), 15)
+    await intake.receive([fake_api.message_update(user_id=PATIENT_ID, text=f"/start {token}")])
+    intake.start(polling=False)
+    await until(lambda: all_done(harness) and harness.rows(Patient)[0].chat_id == PATIENT_ID, "the link")
+    await asyncio.sleep(0.2)  # the wake has been tried while the first job was still running
+    release.set()
+    await until(lambda: [t for t in fake_api.texts(PATIENT_ID) if "redness and mild swelling" in t],
+                "the first message", timeout=10)

@@ -273,3 +273,21 @@ async def test_a_wake_during_a_pass_runs_one_more_pass_after_it_never_beside_it(
     assert passes == [1, 1]  # two passes, one after the other: never two at once (the bound of 4 holds)
     assert job.next_t == planned  # the job was not rescheduled beside the running pass
     assert not harness.services.dispatching and not harness.services.dispatch_wanted
+
+
+async def test_a_second_job_run_beside_a_pass_only_asks_it_for_one_more(harness, monkeypatch):
+    """The dispatcher and outbox jobs may run twice at once (bot/app.py, WOKEN_JOB): the second run
+    sends nothing itself, so the in-flight bound and the one-pass-at-a-time order hold."""
+    from bot import delivery, outbox
+
+    async def must_not_run(*args, **kwargs):
+        raise AssertionError("a second pass ran beside the first")
+
+    monkeypatch.setattr(delivery, "run_dispatch", must_not_run)
+    monkeypatch.setattr(outbox, "send_notices", must_not_run)
+    services = harness.services
+    services.dispatching = services.outbox_running = True
+    await delivery.dispatch_rounds(services, harness.app.bot)
+    report = await outbox.outbox_rounds(services, harness.app.bot)
+    assert services.dispatch_wanted and services.outbox_wanted and report.sent == 0
+    assert services.dispatching and services.outbox_running  # still the first pass's
