@@ -173,17 +173,18 @@ def outcome_periods(session: Session, *, starts: list[datetime | None]) -> list[
     sent_at = col(Reminder.sent_at)
     sent = col(Reminder.status) == ReminderStatus.SENT
     # Outcome steps counted from the index alone; review requests read their answer (opened or not).
-    for period, count in counts_by_period(session, sent_at, bounds, where=[sent, col(Reminder.kind) == KIND_OUTCOME]):
+    for period, count in counts_by_period(session, sent_at, bounds, name="outcomes_asked",
+                                         where=[sent, col(Reminder.kind) == KIND_OUTCOME]):
         periods[period].asked += count
     opened = case((col(Reminder.answer) == REVIEW_OPENED, 1), else_=0)
-    for period, was_opened, count in counts_by_period(session, sent_at, bounds, opened,
+    for period, was_opened, count in counts_by_period(session, sent_at, bounds, opened, name="reviews_sent",
                                                       where=[sent, col(Reminder.kind) == KIND_REVIEW]):
         periods[period].reviews_sent += count
         periods[period].reviews_opened += count if was_opened else 0
     # An answer is only ever recorded for an outcome step (answer_outcome): the kind lets the index range.
     for period, protocol, step, sessions, answer, worse, count in counts_by_period(
             session, sent_at, bounds, col(OutcomeAnswer.protocol_name), col(OutcomeAnswer.step_key),
-            col(Enrollment.session_number), col(OutcomeAnswer.answer), col(OutcomeAnswer.worse),
+            col(Enrollment.session_number), col(OutcomeAnswer.answer), col(OutcomeAnswer.worse), name="outcome_answers",
             where=[sent, col(Reminder.kind) == KIND_OUTCOME, col(OutcomeAnswer.reminder_id) == col(Reminder.id),
                    col(Enrollment.id) == col(OutcomeAnswer.enrollment_id)]):
         figures = periods[period]

@@ -325,24 +325,24 @@ def clinic_stats_by_period(session: Session, *, bounds: Sequence[datetime], whol
     query per figure whatever the number of periods; with ``whole``, one more for all of them together
     (from the same rows, no more queries)."""
     periods = range(len(bounds) - 1)
-    enrolled = tally(counts_by_period(session, Patient.created_at, bounds), periods)
-    linked = tally(counts_by_period(session, Patient.linked_at, bounds), periods)
+    enrolled = tally(counts_by_period(session, Patient.created_at, bounds, name="enrolled"), periods)
+    linked = tally(counts_by_period(session, Patient.linked_at, bounds, name="linked"), periods)
     # Patients' messages: a silence alert goes to staff, not to the patient. Every status is named so that
     # the (status, due_at, kind) index serves the range alone.
-    messages = tally(counts_by_period(session, Reminder.due_at, bounds, Reminder.status,
+    messages = tally(counts_by_period(session, Reminder.due_at, bounds, Reminder.status, name="messages",
                                       where=[col(Reminder.status).in_(list(ReminderStatus)),
                                              Reminder.kind != KIND_SILENCE]), periods)
     answers = {period: Counter() for period in periods}
     totals = {period: Counter() for period in periods}
     for period, kind, detail, count in counts_by_period(
-            session, Event.at, bounds, Event.kind, Event.detail,
+            session, Event.at, bounds, Event.kind, Event.detail, name="events",
             where=[col(Event.kind).in_([events.CHECKIN, events.ESCALATED, events.BOOKED])]):
         totals[period][kind] += count
         if kind == events.CHECKIN:
             answers[period][detail] += count
     # The enrollments offered a rebooking, once each per period (and once over the whole: not a sum).
     rebook_sent = [Reminder.status == ReminderStatus.SENT, Reminder.kind == KIND_REBOOK]
-    offered_in = tally(counts_by_period(session, Reminder.sent_at, bounds, where=rebook_sent,
+    offered_in = tally(counts_by_period(session, Reminder.sent_at, bounds, name="rebook_offered", where=rebook_sent,
                                         distinct=Reminder.enrollment_id), periods)
     figures = [Stats(enrolled=enrolled[period][None], linked=linked[period][None], messages=messages[period],
                      answers=answers[period], escalations=totals[period][events.ESCALATED],
@@ -350,7 +350,8 @@ def clinic_stats_by_period(session: Session, *, bounds: Sequence[datetime], whol
                for period in periods]
     if whole:
         total = summed(totals.values())
-        offered_over = tally(counts_by_period(session, Reminder.sent_at, [bounds[0], bounds[-1]], where=rebook_sent,
+        offered_over = tally(counts_by_period(session, Reminder.sent_at, [bounds[0], bounds[-1]], name="rebook_offered",
+                                              where=rebook_sent,
                                               distinct=Reminder.enrollment_id), range(1))
         figures.append(Stats(enrolled=sum(f.enrolled for f in figures), linked=sum(f.linked for f in figures),
                              messages=summed(messages.values()), answers=summed(answers.values()),
@@ -387,18 +388,19 @@ def checkin_stats_by_period(session: Session, *, bounds: Sequence[datetime], who
     one more for all of them together."""
     periods = range(len(bounds) - 1)
     sent = Reminder.status == ReminderStatus.SENT
-    kinds = tally(counts_by_period(session, Reminder.sent_at, bounds, Reminder.kind, where=[
+    kinds = tally(counts_by_period(session, Reminder.sent_at, bounds, Reminder.kind, name="steps_sent", where=[
         sent, col(Reminder.kind).in_([KIND_CHECKIN, KIND_PHOTO, KIND_NUDGE, KIND_SILENCE])]), periods)
     # The waits themselves (only the answered steps), in seconds computed by the database: the median is taken
     # here, the same on both databases, to the millisecond (SQLite's date functions count no finer).
-    waits: dict[int, list[timedelta]] = {period: [] for period in periods}
+    # In whole milliseconds, as ints (a timedelta per answer cost more than the query): one timedelta per median.
+    waits: dict[int, list[int]] = {period: [] for period in periods}
     wait = seconds_between(Reminder.answered_at, Reminder.sent_at, session.get_bind().dialect.name)
     for period, seconds in rows_by_period(
-            session, Reminder.sent_at, bounds, wait,
+            session, Reminder.sent_at, bounds, wait, name="answer_waits",
             where=[sent, col(Reminder.kind).in_([KIND_CHECKIN, KIND_PHOTO]), col(Reminder.answered_at).is_not(None)]):
-        waits[period].append(timedelta(milliseconds=round(float(seconds) * 1000)))
-    photos = tally(counts_by_period(session, Photo.received_at, bounds), periods)
-    reviews = tally(counts_by_period(session, Photo.reviewed_at, bounds, Photo.review), periods)
+        waits[period].append(round(float(seconds) * 1000))
+    photos = tally(counts_by_period(session, Photo.received_at, bounds, name="photos"), periods)
+    reviews = tally(counts_by_period(session, Photo.reviewed_at, bounds, Photo.review, name="reviews"), periods)
     groups = [(kinds[period], waits[period], photos[period], reviews[period]) for period in periods]
     if whole:
         groups.append((summed(kinds.values()), [wait for period in periods for wait in waits[period]],
@@ -408,11 +410,12 @@ def checkin_stats_by_period(session: Session, *, bounds: Sequence[datetime], who
                          nudged=kind[KIND_NUDGE], silent=kind[KIND_SILENCE]) for kind, wait, photo, review in groups]
 
 
-def _median(waits: list[timedelta]) -> timedelta | None:
+def _median(waits: list[int]) -> timedelta | None:
+    """The median of sorted waits in milliseconds."""
     if not waits:
         return None
     middle = len(waits) // 2
-    return waits[middle] if len(waits) % 2 else (waits[middle - 1] + waits[middle]) / 2
+    return timedelta(milliseconds=waits[middle] if len(waits) % 2 else (waits[middle - 1] + waits[middle]) / 2)
 
 
 def next_window(enrollment: Enrollment, protocol: Protocol) -> tuple[datetime, datetime]:

@@ -391,11 +391,12 @@ def inbox_stats_by_period(session: Session, *, bounds: Sequence[datetime], whole
     one more for all of them together."""
     periods = range(len(bounds) - 1)
     counted = [InboxChange.OPEN.value, InboxChange.TAKE.value, InboxChange.RESOLVE.value, InboxChange.RAISE_AGAIN.value]
-    counts = tally(counts_by_period(session, InboxEvent.at, bounds, InboxEvent.kind,
+    counts = tally(counts_by_period(session, InboxEvent.at, bounds, InboxEvent.kind, name="inbox_changes",
                                     where=[col(InboxEvent.kind).in_(counted)]), periods)
     waits: dict[int, list[timedelta]] = {period: [] for period in periods}
     for period, opened, taken in rows_by_period(session, InboxItem.taken_at, bounds, InboxItem.opened_at,
-                                                InboxItem.taken_at, where=[InboxItem.kind == InboxKind.WORRIED.value]):
+                                                InboxItem.taken_at, name="take_waits",
+                                                where=[InboxItem.kind == InboxKind.WORRIED.value]):
         waits[period].append(taken - opened)
     groups = [(counts[period], waits[period]) for period in periods]
     if whole:

@@ -308,3 +308,25 @@ def test_many_periods_add_up_to_the_whole(session):
     assert sum((p.answers for p in periods), Counter()) == +whole.answers
     checkins = checkin_stats_by_period(session, bounds=bounds, whole=True)
     assert _comparable(checkins[-1]) == _comparable(old_checkin_stats(session, since=start, now=NOW))
+
+
+def test_each_figure_is_built_once_and_counts_whatever_bounds_it_is_given(session, monkeypatch):
+    """jobs/periods.py keeps each figure's statement with its edges as parameters: asked again over other
+    weeks (the stats page's weeks end at every look's moment), it counts those weeks, and is not rebuilt."""
+    from jobs import periods
+
+    _history(session, seed=5)
+    built: list[int] = []
+    real_edges = periods._edges
+    monkeypatch.setattr(periods, "_BUILT", {})
+    monkeypatch.setattr(periods, "_edges", lambda moment, count: built.append(count) or real_edges(moment, count))
+    for shift in (timedelta(0), timedelta(days=1, minutes=7), timedelta(days=9, seconds=13)):
+        end = NOW - shift
+        bounds = [end - timedelta(weeks=4 - index) for index in range(4)] + [end]
+        for old, new in ((old_clinic_stats, clinic_stats_by_period), (old_checkin_stats, checkin_stats_by_period),
+                         (old_inbox_stats, inbox_stats_by_period)):
+            expected = [old(session, since=since, now=until) for since, until in zip(bounds, bounds[1:], strict=False)]
+            assert [_comparable(figure) for figure in new(session, bounds=bounds)] == \
+                [_comparable(figure) for figure in expected]
+    # Once per figure (5 + 4 + 2), at the first weeks asked only.
+    assert built == [5] * 11
