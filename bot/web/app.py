@@ -18,8 +18,10 @@ from bot.web.hardening import BODY_TIMEOUT_SECONDS, HEADER_TIMEOUT_SECONDS, hard
 log = logging.getLogger(__name__)
 
 
-def build_web_app(services: Services, bot: Bot, *, body_timeout: float = BODY_TIMEOUT_SECONDS) -> web.Application:
-    """The aiohttp application with every route of the HTTP side (and bot/web/hardening.py's headers)."""
+def build_web_app(services: Services, bot: Bot, *, body_timeout: float = BODY_TIMEOUT_SECONDS,
+                  background: bool = False) -> web.Application:
+    """The aiohttp application with every route of the HTTP side (and bot/web/hardening.py's headers);
+    with ``background`` (a server's), its background work too: the console's stats kept counted."""
     # Outermost first: the request log sees the status the refusals' answer gave.
     app = web.Application(client_max_size=MAX_BODY_BYTES, middlewares=[log_requests, answer_refusals,
                                                                             console.console_headers])
@@ -29,6 +31,8 @@ def build_web_app(services: Services, bot: Bot, *, body_timeout: float = BODY_TI
     app[BODY_TIMEOUT] = body_timeout
     for module in (health, metrics, openapi, api, hooks, reviews, console):
         module.add_routes(app)
+    if background:
+        console.keep_stats_counted(app)
     return harden(app)
 
 
@@ -39,7 +43,8 @@ async def start_http(services: Services, bot: Bot, settings: Settings, *,
 
     No access log of aiohttp's own: log_requests logs each request.
     """
-    http_runner = runner(build_web_app(services, bot, body_timeout=body_timeout), header_timeout=header_timeout)
+    http_runner = runner(build_web_app(services, bot, body_timeout=body_timeout, background=True),
+                         header_timeout=header_timeout)
     await http_runner.setup()
     await web.TCPSite(http_runner, settings.http_listen, settings.http_port).start()
     log.info("HTTP side listening on %s:%d", settings.http_listen, settings.http_port)

@@ -29,7 +29,12 @@ BODY_TIMEOUT = web.AppKey("body_timeout", float)
 
 
 async def write(request: web.Request, function, /, **kwargs):
-    """Run a data function for a request, in its own transaction (on SQLite every transaction begins
+    """Run a data function for a request, in its own transaction (see :func:`write_in`)."""
+    return await write_in(request.app, function, **kwargs)
+
+
+async def write_in(app: web.Application, function, /, **kwargs):
+    """Run a data function for the HTTP side, in its own transaction (on SQLite every transaction begins
     IMMEDIATE, taking the write lock, so reads queue here too).
 
     On SQLite one writer at a time holds the file; the HTTP side's writers queue here, in order,
@@ -37,11 +42,11 @@ async def write(request: web.Request, function, /, **kwargs):
     caller of the API waits for the lock as long as the dispatcher does: a Telegram user would be
     told "busy" after 2 s, a booking system can wait. PostgreSQL takes them side by side.
     """
-    services = request.app[SERVICES]
+    services = app[SERVICES]
     store = services.store.with_busy_timeout(SQLITE_BUSY_TIMEOUT_MS)
     if store.engine.dialect.name != "sqlite":
         return await store.run(function, **kwargs)
-    async with request.app[WRITE_LOCK]:
+    async with app[WRITE_LOCK]:
         return await store.run(function, **kwargs)
 
 

@@ -19,4 +19,9 @@ def add_routes(app: web.Application) -> None:
     audit_page.add_routes(app)
 
 
-__all__ = ["add_routes", "console_headers"]
+def keep_stats_counted(app: web.Application) -> None:
+    """The stats page's figures counted in the background while the server runs (a server's, not a test's)."""
+    pages.keep_stats_counted(app)
+
+
+__all__ = ["add_routes", "console_headers", "keep_stats_counted"]

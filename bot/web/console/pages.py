@@ -14,7 +14,7 @@ import asyncio
 import base64
 import logging
 import math
-from datetime import timedelta
+from datetime import datetime, timedelta
 from functools import wraps
 from pathlib import Path
 from urllib.parse import urlencode
@@ -32,7 +32,7 @@ from bot.handlers.relay import send_staff_words
 from bot.invite_card import invite_link, qr_png
 from bot.patient_card import history_lines, notes_lines, outcome_lines, profile_lines, timeline_lines
 from bot.services import Services
-from bot.web.common import BOT, SERVICES, write
+from bot.web.common import BOT, SERVICES, write, write_in
 from bot.web.console import charts
 from bot.web.console.identity import (
     COOKIE,
@@ -45,7 +45,7 @@ from bot.web.console.identity import (
     identify,
 )
 from bot.web.console.outcome_charts import outcome_charts, outcome_weeks
-from bot.web.console.stats_cache import STATS_CACHE, StatsCache
+from bot.web.console.stats_cache import STATS_CACHE, StatsCache, keep_counted
 from jobs.care.outcomes import OutcomeFigures
 from jobs.care.planning import plan_reminders
 from jobs.dispatch import ClaimedReminder, render_reminder
@@ -161,11 +161,16 @@ def staff_page(handler):
             if not csrf_ok(request, identity, presented):
                 log.warning("console: POST %s by staff %s without a valid CSRF token", request.path, identity.user_id)
                 return _render(request, "refused.html", {"message": _text(request, "console_web_csrf")}, status=403)
-            request.app[STATS_CACHE].forget()  # whatever this action changes, the stats page counts it at once
         # The audit trail's "who" for everything this request records (jobs/ops/audit.py).
-        with audit.acting(audit.Who(audit.ActorKind.PERSON, audit.Face.CONSOLE, id=identity.user_id,
-                                    name=identity.staffer.name)):
-            return await handler(request)
+        try:
+            with audit.acting(audit.Who(audit.ActorKind.PERSON, audit.Face.CONSOLE, id=identity.user_id,
+                                        name=identity.staffer.name)):
+                return await handler(request)
+        finally:
+            if request.method == "POST":
+                # Whatever this action changed (it is written by now), the stats page counts it at once: a
+                # count begun before this point is not kept (stats_cache.py), one begun after sees it.
+                request.app[STATS_CACHE].forget()
 
     return checked
 
@@ -546,16 +551,27 @@ async def enroll(request: web.Request) -> web.Response:
 # --------------------------------------------------------------------------- stats
 
 
-async def _weeks(request: web.Request, weeks: list[tuple]) -> tuple[list[tuple], list[OutcomeFigures]]:
+def stats_counter(app: web.Application, count: int):
+    """How ``count`` weeks' figures are counted, for the weeks ending at a given moment (the page's looks
+    and the background task of bot/web/console/stats_cache.py both count this way)."""
+
+    async def counted(now: datetime) -> tuple[list[tuple], list[OutcomeFigures]]:
+        return await _weeks(app, [(now - timedelta(weeks=count - index), now - timedelta(weeks=count - index - 1))
+                                  for index in range(count)])
+
+    return counted
+
+
+async def _weeks(app: web.Application, weeks: list[tuple]) -> tuple[list[tuple], list[OutcomeFigures]]:
     """Each week's figures (start, clinic, check-ins, inbox), the whole span's last, and the weeks' outcome
     figures: one grouped query per figure (jobs/periods.py). The four groups are separate transactions
-    asked together: PostgreSQL answers them side by side (on SQLite :func:`write` takes them in turn)."""
+    asked together: PostgreSQL answers them side by side (on SQLite :func:`write_in` takes them in turn)."""
     bounds = [start for start, _ in weeks] + [weeks[-1][1]]
     clinic, checkins, inbox, outcomes = await asyncio.gather(
-        write(request, clinic_stats_by_period, bounds=bounds, whole=True),
-        write(request, checkin_stats_by_period, bounds=bounds, whole=True),
-        write(request, inbox_stats_by_period, bounds=bounds, whole=True),
-        write(request, outcome_weeks, starts=bounds[:-1]))
+        write_in(app, clinic_stats_by_period, bounds=bounds, whole=True),
+        write_in(app, checkin_stats_by_period, bounds=bounds, whole=True),
+        write_in(app, inbox_stats_by_period, bounds=bounds, whole=True),
+        write_in(app, outcome_weeks, starts=bounds[:-1]))
     return list(zip([*bounds[:-1], bounds[0]], clinic, checkins, inbox, strict=True)), outcomes
 
 
@@ -569,13 +585,9 @@ async def stats(request: web.Request) -> web.Response:
     except ValueError:
         count = STATS_WEEKS
 
-    def counted(now):  # the weeks ending now
-        return _weeks(request, [(now - timedelta(weeks=count - index), now - timedelta(weeks=count - index - 1))
-                                for index in range(count)])
-
     # Counted at most once a minute (bot/web/console/stats_cache.py says what staff may see).
     _, ((*rows, (_, whole, whole_checkins, whole_inbox)), periods) = await request.app[STATS_CACHE].figures(
-        count, services.clock(), counted)
+        count, services.clock(), stats_counter(request.app, count))
     zone = services.settings.clinic_timezone
     labels = [services.catalog.format_date(locale, start.astimezone(zone)) for start, *_ in rows]
     text = services.text
@@ -678,6 +690,11 @@ async def login_link(services: Services, *, user_id: int, name: str) -> str:
     return f"{services.settings.console_base}/console/login/{token}"
 
 
+def keep_stats_counted(app: web.Application) -> None:
+    """Have the server count the stats page's figures in the background while it runs (stats_cache.py)."""
+    app.cleanup_ctx.append(keep_counted(app[SERVICES].clock, stats_counter))
+
+
 def add_routes(app: web.Application) -> None:
     """Register the console's pages, its static files and the template loader."""
     aiohttp_jinja2.setup(app, loader=jinja2.FileSystemLoader(HERE / "templates"), autoescape=True,
@@ -701,7 +718,7 @@ def add_routes(app: web.Application) -> None:
     router.add_get("/console/enroll", enroll_form, allow_head=False)
     router.add_post("/console/enroll", enroll)
     router.add_get("/console/stats", stats, allow_head=False)
-    app[STATS_CACHE] = StatsCache()
+    app[STATS_CACHE] = StatsCache(always=(STATS_WEEKS,))
     router.add_get("/console/protocols", protocols, allow_head=False)
 
 
