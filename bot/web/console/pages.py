@@ -718,7 +718,7 @@ def add_routes(app: web.Application) -> None:
     router.add_get("/console/enroll", enroll_form, allow_head=False)
     router.add_post("/console/enroll", enroll)
     router.add_get("/console/stats", stats, allow_head=False)
-    app[STATS_CACHE] = StatsCache(always=(STATS_WEEKS,))
+    app[STATS_CACHE] = StatsCache(default=STATS_WEEKS)
     router.add_get("/console/protocols", protocols, allow_head=False)
 
 

@@ -9,12 +9,13 @@ minute. Only the figures are kept, never a page (each page carries its reader's 
 one entry per number of weeks asked (1 to 52: the memory is bounded). Looks that come while the figures
 are being counted wait for that count instead of starting their own. The chat's /stats is never cached.
 
-Kept counted (the HTTP server's :func:`keep_counted`): the page's default weeks always, and any other number
-of weeks for :data:`WATCHED_FOR` after someone looked at it, are counted again in the background once their
-figures are :data:`REFRESH_AFTER` old, and at once after a console action. A look then finds figures that
-are fresh and answers without counting (at 10,000 patients a count takes 50 to 250 ms, bench/RESULTS.md).
-Only a first look at another number of weeks, or one that comes before the background count is done,
-counts or waits for it.
+Kept counted (the HTTP server's :func:`keep_counted`): a number of weeks someone looked at is *watched* for
+:data:`WATCHED_FOR` after the last look (the page's default weeks for :data:`DEFAULT_WATCHED_FOR`, a working
+day); its figures are counted again in the background once they are :data:`REFRESH_AFTER` old, and at once
+after a console action. A look then finds fresh figures and answers without counting (at 10,000 patients a
+count takes 50 to 340 ms, bench/RESULTS.md). Only the first look of the day, a first look at another number
+of weeks, or one that comes before the background count is done, counts or waits for it; and nobody
+looking means nothing is counted.
 """
 
 from __future__ import annotations
@@ -34,8 +35,10 @@ log = logging.getLogger(__name__)
 FRESH = timedelta(seconds=60)
 # Counted again in the background this long after the last count: before a look would have to.
 REFRESH_AFTER = timedelta(seconds=45)
-# A number of weeks somebody looked at stays counted this long after the last look.
+# A number of weeks somebody looked at stays counted this long after the last look...
 WATCHED_FOR = timedelta(minutes=15)
+# ... the page's default weeks, the front desk's, a working day.
+DEFAULT_WATCHED_FOR = timedelta(hours=12)
 # How often (real seconds) the background task looks for figures to count again.
 TICK_SECONDS = 5.0
 
@@ -49,7 +52,8 @@ class StatsCache:
     fresh: timedelta = FRESH
     refresh_after: timedelta = REFRESH_AFTER
     watched_for: timedelta = WATCHED_FOR
-    always: tuple[int, ...] = ()  # the numbers of weeks kept counted even when nobody looks
+    default: int | None = None  # the page's own number of weeks, watched for default_watched_for
+    default_watched_for: timedelta = DEFAULT_WATCHED_FOR
     _kept: dict[int, tuple[datetime, Any]] = field(default_factory=dict)
     _counting: dict[int, asyncio.Lock] = field(default_factory=dict)
     _looked: dict[int, datetime] = field(default_factory=dict)
@@ -74,11 +78,12 @@ class StatsCache:
             return counted
 
     def watched(self, now: datetime) -> list[int]:
-        """The numbers of weeks to keep counted at ``now``: the defaults, and those looked at lately."""
+        """The numbers of weeks to keep counted at ``now``: those looked at lately."""
         for weeks, looked in list(self._looked.items()):
-            if not looked <= now < looked + self.watched_for:
+            lasting = self.default_watched_for if weeks == self.default else self.watched_for
+            if not looked <= now < looked + lasting:
                 del self._looked[weeks]
-        return sorted(set(self.always) | set(self._looked))
+        return sorted(self._looked)
 
     async def refresh(self, now: datetime, count_for: Callable[[int], Count]) -> None:
         """Count again every watched number of weeks whose figures are missing or :attr:`refresh_after` old."""

@@ -12,7 +12,7 @@ from aiohttp.test_utils import TestClient, TestServer
 
 from bot.web.app import build_web_app
 from bot.web.console import pages
-from bot.web.console.stats_cache import REFRESH_AFTER, STATS_CACHE, WATCHED_FOR, StatsCache
+from bot.web.console.stats_cache import DEFAULT_WATCHED_FOR, REFRESH_AFTER, STATS_CACHE, WATCHED_FOR, StatsCache
 from tests.bot.web.console.conftest import csrf_of, sign_in
 
 T0 = datetime(2026, 12, 7, 9, 0, tzinfo=UTC)
@@ -31,39 +31,44 @@ class Counts:
         return count
 
 
-async def test_the_default_weeks_are_counted_before_anyone_looks_and_a_look_then_counts_nothing():
-    cache, counts = StatsCache(always=(8,)), Counts()
+async def test_nothing_is_counted_while_nobody_looks():
+    cache, counts = StatsCache(default=8), Counts()
     await cache.refresh(T0, counts)
-    assert counts.made == [(8, T0)]
-    assert await cache.figures(8, T0 + timedelta(seconds=30), counts(8)) == (T0, "8 weeks to 09:00:00")
-    assert counts.made == [(8, T0)]  # the look was answered from the kept figures
+    assert counts.made == [] and cache.watched(T0) == []
 
 
-async def test_figures_are_counted_again_once_they_are_refresh_after_old_not_before():
-    cache, counts = StatsCache(always=(8,)), Counts()
-    await cache.refresh(T0, counts)
+async def test_after_a_look_the_figures_are_counted_again_at_refresh_after_before_a_look_would_count():
+    cache, counts = StatsCache(default=8), Counts()
+    assert await cache.figures(8, T0, counts(8)) == (T0, "8 weeks to 09:00:00")
     await cache.refresh(T0 + REFRESH_AFTER - timedelta(seconds=1), counts)
-    assert len(counts.made) == 1
+    assert counts.made == [(8, T0)]
     await cache.refresh(T0 + REFRESH_AFTER, counts)
     assert counts.made[-1] == (8, T0 + REFRESH_AFTER)
-    # Counted again before a look would find them stale (FRESH): looks never wait for a count.
-    assert REFRESH_AFTER < cache.fresh
+    # The next look, within FRESH of that count, is answered from it.
+    later = T0 + REFRESH_AFTER + timedelta(seconds=20)
+    assert await cache.figures(8, later, counts(8)) == (T0 + REFRESH_AFTER, "8 weeks to 09:00:45")
+    assert len(counts.made) == 2
+    assert REFRESH_AFTER < cache.fresh  # counted again before a look would find them stale
 
 
-async def test_other_weeks_stay_counted_while_someone_looks_at_them_and_are_let_go_after():
-    cache, counts = StatsCache(always=(8,)), Counts()
+async def test_the_default_weeks_stay_counted_a_working_day_after_a_look_other_weeks_15_minutes():
+    cache, counts = StatsCache(default=8), Counts()
+    await cache.figures(8, T0, counts(8))
     await cache.figures(52, T0, counts(52))
     assert cache.watched(T0) == [8, 52]
     await cache.refresh(T0 + REFRESH_AFTER, counts)
-    assert (52, T0 + REFRESH_AFTER) in counts.made
+    assert {weeks for weeks, _ in counts.made[2:]} == {8, 52}
     counts.made.clear()
     await cache.refresh(T0 + WATCHED_FOR, counts)  # nobody looked at 52 weeks for WATCHED_FOR
     assert [weeks for weeks, _ in counts.made] == [8]
-    assert cache.watched(T0 + WATCHED_FOR) == [8]
+    assert cache.watched(T0 + DEFAULT_WATCHED_FOR - timedelta(seconds=1)) == [8]
+    assert cache.watched(T0 + DEFAULT_WATCHED_FOR) == []
 
 
 async def test_a_console_action_wakes_the_background_count_and_drops_a_count_it_overtook():
-    cache, counts = StatsCache(always=(8,)), Counts()
+    cache, counts = StatsCache(default=8), Counts()
+    await cache.figures(8, T0, counts(8))
+    counts.made.clear()
     started = time.monotonic()
     waiting = asyncio.create_task(cache.poked(30))
     await asyncio.sleep(0)
@@ -88,7 +93,7 @@ async def test_a_console_action_wakes_the_background_count_and_drops_a_count_it_
     assert counts.made == [(8, T0)]
 
 
-async def test_the_server_keeps_the_page_counted_and_counts_again_at_once_after_a_console_action(
+async def test_the_server_keeps_the_page_counted_after_a_look_and_counts_again_at_once_after_a_console_action(
         console_bot, monkeypatch):
     counted: list[int] = []
     real_weeks = pages._weeks
@@ -111,9 +116,10 @@ async def test_the_server_keeps_the_page_counted_and_counts_again_at_once_after_
                 assert time.monotonic() < deadline, f"the background count did not run ({counted})"
                 await asyncio.sleep(0.02)
 
-        await until_counted(1)  # at start, before anyone looked
         await sign_in(console_bot, web)
-        page = await (await web.get("/console/stats")).text()
+        await asyncio.sleep(0.2)
+        assert counted == []  # nobody looked yet
+        page = await (await web.get("/console/stats")).text()  # the first look counts
         assert counted == [pages.STATS_WEEKS] and "Enrollments and links per week" in page
         # An enrollment in the console: the figures are counted again at once, in the background.
         csrf = await csrf_of(web, "/console/enroll")
