@@ -24,12 +24,13 @@ server, signed in with a session cookie as a browser is. Each page is asked once
   the same process on the same 2 cores (adds HTTP parsing and writing on both sides).
 
 The stats page's figures are kept counted by the server after a look (bot/web/console/stats_cache.py: the
-8 weeks for 12 hours, another span for 15 minutes; counted again in the background before they are a minute
-old, and at once after a console action). So a look is answered from kept figures; a look counts only as
-the first of the day, right after a console action (it waits for the background count the action
+8 weeks for 12 hours, another span for 15 minutes; counted again in the background before they are a
+minute old, and at once after a console action). So a look is answered from kept figures; a look counts
+only as the first of the day, right after a console action (it waits for the background count the action
 started) and as the first look at another span. The rows marked *counted afresh* forget the figures
-before each request: a look that counts, which is also what each background count costs. The 52-week span's first look is reported but
-left out of the verdict (no link leads there; it is kept counted once looked at). Median and p95 of each;
+before each request: a look that counts, which is also what each background count costs. The 52-week
+span's first look is reported but left out of the verdict (no link leads there; it is kept counted once
+looked at). Median and p95 of each;
 the raw figures go to ``bench/.work/console_pages.json``.
 """
 
