@@ -263,11 +263,14 @@ async def outbox_rounds(services: Services, bot: Bot, *, should_stop=lambda: Fal
             report = await send_notices(services, bot, should_stop=should_stop)
             total.sent, total.failed, total.waiting = (total.sent + report.sent, total.failed + report.failed,
                                                        report.waiting)
+            total.ran = report.ran
             if not services.outbox_wanted or should_stop():
                 break
     finally:
         services.outbox_running = False
-    if services.outbox_waker is not None and not should_stop():
+    # Another instance is sending (it did not run): its notices are due now, and waking at once would only
+    # find the lock taken again, over and over; the next tick looks again.
+    if services.outbox_waker is not None and total.ran and not should_stop():
         # A notice waiting for its chat's budget goes when it has it, not at the next tick.
         soonest = await services.store.run(next_due)
         if soonest is not None:

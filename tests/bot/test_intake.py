@@ -201,12 +201,14 @@ async def test_a_wake_as_the_dispatcher_job_winds_down_still_sends_at_once(harne
             await release.wait()  # the pass is over; the job that ran it is not, yet
 
     monkeypatch.setattr(delivery, "dispatch_rounds", rounds)
-    delivery.wake_dispatcher(harness.services, harness.app.job_queue)
-    await asyncio.wait_for(ended.wait(), 15)
-    await intake.receive([fake_api.message_update(user_id=PATIENT_ID, text=f"/start {token}")])
-    intake.start(polling=False)
-    await until(lambda: all_done(harness) and harness.rows(Patient)[0].chat_id == PATIENT_ID, "the link")
-    await asyncio.sleep(0.2)  # the wake has been tried while the first job was still running
-    release.set()
+    try:
+        delivery.wake_dispatcher(harness.services, harness.app.job_queue)
+        await asyncio.wait_for(ended.wait(), 15)
+        await intake.receive([fake_api.message_update(user_id=PATIENT_ID, text=f"/start {token}")])
+        intake.start(polling=False)
+        await until(lambda: all_done(harness) and harness.rows(Patient)[0].chat_id == PATIENT_ID, "the link")
+        await asyncio.sleep(0.2)  # the wake has been tried while the first job was still running
+    finally:
+        release.set()  # a failure above must not leave the job waiting (the JobQueue's stop would wait for it)
     await until(lambda: [t for t in fake_api.texts(PATIENT_ID) if "redness and mild swelling" in t],
                 "the first message", timeout=10)

@@ -311,3 +311,28 @@ async def test_a_staff_command_s_answer_never_waits_past_the_intake_s_lease(staf
     assert (await send_notices(staffed.services, staffed.app.bot)).sent == 0
     clock.advance(seconds=600)
     assert (await send_notices(staffed.services, staffed.app.bot)).sent == 1
+
+
+async def test_while_another_instance_sends_the_outbox_leaves_it_to_the_tick_instead_of_waking_itself(
+        staffed, fake_api, clock, monkeypatch):
+    """The outbox job may run beside itself (bot/app.py, WOKEN_JOB): were it to wake itself for the notices
+    another instance is sending, it would find the lock taken, wake itself again, and so on without pause."""
+    import contextlib
+
+    services = staffed.services
+    wakes = []
+    monkeypatch.setattr(services, "outbox_waker", wakes.append)
+    await services.queue_staff([Notice(FORUM, Action.SEND, {"text": "no answer"})])
+    assert len(wakes) == 1  # queued: the job is woken
+    real_exclusive = services.store.exclusive
+
+    @contextlib.asynccontextmanager
+    async def taken(name):
+        yield False  # another instance holds the outbox's lock
+
+    monkeypatch.setattr(services.store, "exclusive", taken)
+    report = await outbox_rounds(services, staffed.app.bot)
+    assert not report.ran and len(wakes) == 1 and fake_api.texts(FORUM) == []
+    monkeypatch.setattr(services.store, "exclusive", real_exclusive)
+    report = await outbox_rounds(services, staffed.app.bot)  # the next tick, the lock free
+    assert report.ran and report.sent == 1 and fake_api.texts(FORUM) == ["no answer"]

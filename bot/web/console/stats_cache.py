@@ -39,8 +39,9 @@ REFRESH_AFTER = timedelta(seconds=45)
 WATCHED_FOR = timedelta(minutes=15)
 # ... the page's default weeks, the front desk's, a working day.
 DEFAULT_WATCHED_FOR = timedelta(hours=12)
-# How often (real seconds) the background task looks for figures to count again.
+# How often (real seconds) the background task looks for figures to count again; after a failed count.
 TICK_SECONDS = 5.0
+RETRY_SECONDS = 60.0
 
 Count = Callable[[datetime], Awaitable[Any]]
 
@@ -115,12 +116,18 @@ def keep_counted(now: Callable[[], datetime], count_for: Callable[[web.Applicati
         cache = app[STATS_CACHE]
 
         async def loop() -> None:
+            failures = 0
             while True:
                 try:
                     await cache.refresh(now(), lambda weeks: count_for(app, weeks))
-                except Exception:  # noqa: BLE001 - a look counts for itself meanwhile; try again at the next tick
-                    log.exception("console stats: could not count the figures in the background")
-                await cache.poked(TICK_SECONDS)
+                    failures = 0
+                except Exception:  # noqa: BLE001 - a look counts for itself meanwhile; try again later
+                    failures += 1
+                    if failures == 1:
+                        log.exception("console stats: could not count the figures in the background")
+                    else:  # one line a minute, not a traceback every few seconds, while the database is away
+                        log.warning("console stats: still could not count the figures (%d tries)", failures)
+                await cache.poked(RETRY_SECONDS if failures else TICK_SECONDS)
 
         task = asyncio.create_task(loop(), name="console-stats")
         yield

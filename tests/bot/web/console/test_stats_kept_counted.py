@@ -133,3 +133,39 @@ async def test_the_server_keeps_the_page_counted_after_a_look_and_counts_again_a
         await web.close()
     # The server's cleanup stopped the background task.
     assert not [task for task in asyncio.all_tasks() if task.get_name() == "console-stats"]
+
+
+async def test_a_failing_background_count_is_logged_in_full_once_then_tried_again_a_minute_later(caplog, monkeypatch):
+    import contextlib
+
+    from aiohttp import web as aiohttp_web
+
+    from bot.web.console.stats_cache import RETRY_SECONDS, keep_counted
+
+    app = aiohttp_web.Application()
+    cache = app[STATS_CACHE] = StatsCache(default=8)
+    await cache.figures(8, T0, Counts()(8))  # someone looked: the 8 weeks are watched
+    waits: list[float] = []
+
+    async def poked(seconds: float) -> None:
+        waits.append(seconds)
+        await asyncio.sleep(0)
+
+    def count_for(app, weeks):
+        async def count(now):
+            raise RuntimeError("the database went away")
+        return count
+
+    monkeypatch.setattr(cache, "poked", poked)
+    context = keep_counted(lambda: T0 + REFRESH_AFTER, count_for)(app)
+    await anext(context)
+    deadline = time.monotonic() + 5
+    while len(waits) < 3:
+        assert time.monotonic() < deadline
+        await asyncio.sleep(0.01)
+    with contextlib.suppress(StopAsyncIteration):
+        await anext(context)
+    assert waits[:3] == [RETRY_SECONDS] * 3
+    records = [r for r in caplog.records if r.name == "bot.web.console.stats_cache"]
+    assert records[0].levelname == "ERROR" and records[0].exc_info is not None
+    assert {r.levelname for r in records[1:]} == {"WARNING"} and all(r.exc_info is None for r in records[1:])
