@@ -55,7 +55,7 @@ from bot.handlers import (
     staff,
     start,
 )
-from bot.http_client import AiohttpRequest
+from bot.http_client import REQUESTS_KEY, AiohttpRequest
 from bot.intake import INTAKE_KEY, ChatOrderedProcessor, Intake
 from bot.logs import quiet_libraries
 from bot.menus import set_menus
@@ -164,7 +164,7 @@ def build_application(settings: Settings, services: Services | None = None) -> A
     """The configured Application: client, handlers, the dispatcher job, the durable intake."""
     services = services or build_services(settings)
     quiet_libraries()
-    updates_request = AiohttpRequest(connection_pool_size=1)
+    updates_request, request = AiohttpRequest(connection_pool_size=1), AiohttpRequest()
     builder = (
         ApplicationBuilder()
         # Each update's handlers know who acts, for the audit trail (bot/access.py).
@@ -179,7 +179,7 @@ def build_application(settings: Settings, services: Services | None = None) -> A
         .post_init(_post_init)
         .post_shutdown(_post_shutdown)
         # aiohttp instead of PTB's default httpx: a quarter of the CPU per call (bot/http_client.py).
-        .request(AiohttpRequest())
+        .request(request)
         .get_updates_request(updates_request)
         # No Updater: it confirms updates to Telegram before they are handled. bot/intake.py stores
         # each update first and hands it to process_update from the database.
@@ -196,6 +196,7 @@ def build_application(settings: Settings, services: Services | None = None) -> A
         builder = builder.base_url(f"{root}/bot").base_file_url(f"{root}/file/bot")
     application = builder.build()
     application.bot_data[SERVICES_KEY] = services
+    application.bot_data[REQUESTS_KEY] = (updates_request, request)
     application.bot_data[INTAKE_KEY] = Intake(application, services, updates_request)
 
     # New messages only: an edited /session must not record another session (edits come below).

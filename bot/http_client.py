@@ -27,6 +27,10 @@ from telegram.request import BaseRequest, RequestData
 
 log = logging.getLogger(__name__)
 
+# Where bot/app.py keeps the Application's two request objects (bot_data), for bot/runner.py to close
+# after a failed start.
+REQUESTS_KEY = "http_requests"
+
 
 class AiohttpRequest(BaseRequest):
     """A :class:`~telegram.request.BaseRequest` on one ``aiohttp.ClientSession``.

@@ -17,6 +17,7 @@ from aiohttp import web
 from telegram import Update
 from telegram.ext import Application
 
+from bot.http_client import REQUESTS_KEY
 from bot.intake import INTAKE_KEY, Intake, webhook_path
 from bot.services import SERVICES_KEY, Services
 from bot.settings import Settings
@@ -68,9 +69,10 @@ async def serve(application: Application, settings: Settings) -> None:
         await application.shutdown()
         if not initialized:
             # A failed start (no network, a refused token) leaves the bot's HTTP sessions open, and
-            # PTB's shutdown skips an Application that never initialized: close them here, so the
-            # clean one-line error is the last thing printed.
-            await application.bot.shutdown()
+            # PTB's shutdown skips an Application, and (22.0) a Bot, that never initialized: close
+            # them here, so the clean one-line error is the last thing printed.
+            for request in application.bot_data[REQUESTS_KEY]:
+                await request.shutdown()
         if application.post_shutdown is not None:
             await application.post_shutdown(application)
     failure = intake.failed
