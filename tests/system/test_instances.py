@@ -44,12 +44,15 @@ async def test_a_dead_holders_lock_passes_to_the_next_instance(postgres_url):
         # The holder's connection dies (its process was killed, the network dropped it): the
         # server ends the session, and the lock with it.
         with successor.engine.connect() as connection:
+            # With a timeout, pg_terminate_backend waits (up to 10 s) for the session to be gone, its
+            # lock with it; without one it only signals, and on a busy machine the lock was still
+            # there a moment later (a CI run saw that).
             ended = connection.execute(text(
-                "SELECT count(pg_terminate_backend(pid)) FROM pg_locks WHERE locktype = 'advisory'"
+                "SELECT array_agg(pg_terminate_backend(pid, 10000)) FROM pg_locks WHERE locktype = 'advisory'"
                 # Only this test's database: other runs on the same server hold advisory locks too.
                 " AND database = (SELECT oid FROM pg_database WHERE datname = current_database())"
                 " AND pid <> pg_backend_pid()")).scalar()
-        assert ended == 1
+        assert ended == [True]  # one session, and it has ended
         async with successor.exclusive("job") as theirs:
             assert theirs
         # The holder finds out when it lets go; the dead connection is thrown away, not pooled.
