@@ -34,7 +34,7 @@ def _edges(moment: Any, count: int) -> list:
     return [bindparam(f"edge{index}", type_=moment.type) for index in range(count)]
 
 
-def edge_values(bounds: Sequence[datetime]) -> dict[str, datetime]:
+def _edge_values(bounds: Sequence[datetime]) -> dict[str, datetime]:
     """The parameters of a statement built over ``bounds``' edges."""
     return {f"edge{index}": edge for index, edge in enumerate(bounds)}
 
@@ -78,7 +78,7 @@ def _run(session: Session, name: str, moment: Any, bounds: Sequence[datetime], b
     statements = _BUILT.get(key)
     if statements is None:
         statements = _BUILT[key] = build(_edges(moment, len(bounds)), dialect == "sqlite")
-    connection, values = session.connection(), edge_values(bounds)
+    connection, values = session.connection(), _edge_values(bounds)
     return [tuple(row) for statement in statements for row in connection.execute(statement, values)]
 
 

@@ -39,7 +39,7 @@ async def create_enrollment(request: web.Request) -> web.Response:
     rules = EnrollmentRules.of(settings=settings, catalog=catalog, now=now)
     wanted = resolve_defaults(read_enrollment(body, rules=rules), rules=rules)
     result = await write(request, enroll_resolved, wanted=wanted, invite_ttl=settings.invite_ttl,
-                             quiet_hours=settings.quiet_hours, enrolled_by=None, now=now)
+                         quiet_hours=settings.quiet_hours, enrolled_by=None, now=now)
     patient = result.patient
     log.info("api key %s %s patient %d", request[KEY_NAME], "enrolled" if result.created else "found again",
              patient.id)
